@@ -1,0 +1,81 @@
+package repository
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/lifeboat-backup/lifeboat/repository/crypto"
+	"github.com/lifeboat-backup/lifeboat/repository/pack"
+	"github.com/lifeboat-backup/lifeboat/targets"
+)
+
+// ErrBlobNotFound: the index does not know the blob.
+var ErrBlobNotFound = errors.New("blob not in index")
+
+// PackName is the object name of a pack.
+func PackName(id pack.ID) string {
+	s := id.String()
+	return "data/" + s[:2] + "/" + s
+}
+
+// BlobID computes the keyed id of plaintext.
+func (r *Repository) BlobID(plain []byte) pack.ID { return pack.ID(r.key.ChunkID(plain)) }
+
+// LoadBlob reads a blob, authenticates and decompresses it, and checks that
+// its content hashes to id. buf, if large enough, holds the result.
+func (r *Repository) LoadBlob(ctx context.Context, t pack.BlobType, id pack.ID, buf []byte) ([]byte, error) {
+	loc, ok := r.idx.Lookup(t, id)
+	if !ok {
+		return nil, fmt.Errorf("%s blob %s: %w", t, id.Short(), ErrBlobNotFound)
+	}
+	sealed, err := targets.ReadRange(ctx, r.target, PackName(loc.Pack), int64(loc.Entry.Offset), int64(loc.Entry.Length))
+	if err != nil {
+		return nil, fmt.Errorf("%s blob %s in pack %s: %w", t, id.Short(), loc.Pack.Short(), err)
+	}
+	return r.OpenBlob(loc.Entry, sealed, buf)
+}
+
+// OpenBlob turns the sealed bytes of one pack entry into verified plaintext.
+func (r *Repository) OpenBlob(e pack.Entry, sealed, buf []byte) ([]byte, error) {
+	fail := func(why error) error {
+		return fmt.Errorf("%w: %s blob %s: %v", ErrDamaged, e.Type, e.ID.Short(), why)
+	}
+	payload, err := r.key.OpenInPlace(sealed, pack.BlobAD(e.Type, e.ID))
+	if err != nil {
+		if errors.Is(err, crypto.ErrUnauthenticated) {
+			return nil, fail(err)
+		}
+		return nil, err
+	}
+	plain := payload
+	if e.RawLength != 0 {
+		if cap(buf) < int(e.RawLength) {
+			buf = make([]byte, 0, e.RawLength)
+		}
+		plain, err = r.dec.DecodeAll(payload, buf[:0])
+		if err != nil {
+			return nil, fail(err)
+		}
+		if len(plain) != int(e.RawLength) {
+			return nil, fail(fmt.Errorf("decompressed to %d bytes, want %d", len(plain), e.RawLength))
+		}
+	}
+	if r.BlobID(plain) != e.ID {
+		return nil, fail(errors.New("content does not match its id"))
+	}
+	return plain, nil
+}
+
+// compress returns the zstd form of plain and its raw length, or plain and 0
+// when compression does not save space.
+func (r *Repository) compress(plain, buf []byte) ([]byte, uint32) {
+	if len(plain) < 64 {
+		return plain, 0
+	}
+	c := r.enc.EncodeAll(plain, buf[:0])
+	if len(c) >= len(plain) {
+		return plain, 0
+	}
+	return c, uint32(len(plain))
+}

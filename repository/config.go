@@ -1,0 +1,54 @@
+package repository
+
+import (
+	"fmt"
+
+	"github.com/restic/chunker"
+)
+
+// FormatVersion is the repository format this code reads and writes
+// (docs/design.md describes it).
+const FormatVersion = 1
+
+// Config is the repository-wide configuration, fixed at init and stored
+// sealed in the object "config".
+type Config struct {
+	Version int    `json:"version"`
+	ID      string `json:"id"` // random, identifies the repository
+	// Chunker parameters: a random irreducible polynomial of degree 53 and
+	// the chunk size bounds. Changing them would defeat deduplication.
+	ChunkerPolynomial chunker.Pol `json:"chunker_polynomial"`
+	MinChunkSize      uint        `json:"min_chunk_size"`
+	MaxChunkSize      uint        `json:"max_chunk_size"`
+	AverageChunkBits  int         `json:"average_chunk_bits"`
+	// PackSize is the target size of a pack file in bytes.
+	PackSize int `json:"pack_size"`
+}
+
+// Defaults for a new repository.
+const (
+	DefaultMinChunk  = 512 << 10
+	DefaultMaxChunk  = 8 << 20
+	DefaultAvgBits   = 20 // 1 MiB
+	DefaultPackSize  = 16 << 20
+	minPackSize      = 1 << 20
+	maxPackSize      = 128 << 20
+	maxChunkSizeEver = 64 << 20
+)
+
+// Validate checks a config read from a repository or given to Init.
+func (c *Config) Validate() error {
+	switch {
+	case c.Version != FormatVersion:
+		return fmt.Errorf("repository format version %d is not supported (this lifeboat reads version %d)", c.Version, FormatVersion)
+	case c.ChunkerPolynomial == 0 || !c.ChunkerPolynomial.Irreducible():
+		return fmt.Errorf("chunker polynomial %v is not irreducible", c.ChunkerPolynomial)
+	case c.MinChunkSize < 64 || c.MinChunkSize >= c.MaxChunkSize || c.MaxChunkSize > maxChunkSizeEver:
+		return fmt.Errorf("chunk size bounds %d..%d are invalid", c.MinChunkSize, c.MaxChunkSize)
+	case c.AverageChunkBits < 10 || c.AverageChunkBits > 26:
+		return fmt.Errorf("average chunk bits %d out of range", c.AverageChunkBits)
+	case c.PackSize < minPackSize || c.PackSize > maxPackSize:
+		return fmt.Errorf("pack size %d out of range %d..%d", c.PackSize, minPackSize, maxPackSize)
+	}
+	return nil
+}

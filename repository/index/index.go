@@ -1,0 +1,237 @@
+// Package index maps blob ids to their place in pack files.
+//
+// An index file lists packs and the blobs inside them; index files are
+// immutable and any number of them may exist. The in-memory Index is the
+// union of all loaded files plus what this process has packed itself.
+//
+// Index file plaintext, before zstd compression and sealing with additional
+// data "lifeboat index":
+//
+//	"LBI1" | uvarint n | n superseded index ids (32 bytes each)
+//	       | uvarint p | p times: pack id (32) | uvarint m | m pack.Entry (pack.EntrySize each)
+//
+// Superseded ids name older index files whose content this one includes; the
+// garbage collector writes them so a reader may skip those files.
+package index
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"sync"
+
+	"github.com/lifeboat-backup/lifeboat/repository/pack"
+)
+
+// ErrFormat reports bytes that do not decode as an index.
+var ErrFormat = errors.New("malformed index")
+
+const magic = "LBI1"
+
+// Location says where a blob lives.
+type Location struct {
+	Pack  pack.ID
+	Entry pack.Entry
+}
+
+// PackBlobs lists the blobs of one pack.
+type PackBlobs struct {
+	Pack    pack.ID
+	Entries []pack.Entry
+}
+
+// File is the decoded content of one index file.
+type File struct {
+	Supersedes []pack.ID
+	Packs      []PackBlobs
+}
+
+// Encode returns the plaintext form of f.
+func (f *File) Encode() []byte {
+	n := len(magic) + 10 + 32*len(f.Supersedes) + 10
+	for _, p := range f.Packs {
+		n += 32 + 10 + len(p.Entries)*pack.EntrySize
+	}
+	b := make([]byte, 0, n)
+	b = append(b, magic...)
+	b = binary.AppendUvarint(b, uint64(len(f.Supersedes)))
+	for _, id := range f.Supersedes {
+		b = append(b, id[:]...)
+	}
+	b = binary.AppendUvarint(b, uint64(len(f.Packs)))
+	var e [pack.EntrySize]byte
+	for _, p := range f.Packs {
+		b = append(b, p.Pack[:]...)
+		b = binary.AppendUvarint(b, uint64(len(p.Entries)))
+		for _, ent := range p.Entries {
+			pack.PutEntry(e[:], ent)
+			b = append(b, e[:]...)
+		}
+	}
+	return b
+}
+
+// Decode parses the plaintext form of an index file.
+func Decode(b []byte) (*File, error) {
+	if len(b) < len(magic) || string(b[:len(magic)]) != magic {
+		return nil, fmt.Errorf("%w: bad magic", ErrFormat)
+	}
+	r := reader{b: b[len(magic):]}
+	f := &File{}
+	n := r.count(32)
+	for i := uint64(0); i < n && r.err == nil; i++ {
+		f.Supersedes = append(f.Supersedes, r.id())
+	}
+	p := r.count(32 + 1)
+	for i := uint64(0); i < p && r.err == nil; i++ {
+		pb := PackBlobs{Pack: r.id()}
+		m := r.count(pack.EntrySize)
+		for j := uint64(0); j < m && r.err == nil; j++ {
+			e, err := pack.ReadEntry(r.take(pack.EntrySize))
+			if r.err == nil && err != nil {
+				r.err = err
+			}
+			pb.Entries = append(pb.Entries, e)
+		}
+		f.Packs = append(f.Packs, pb)
+	}
+	if r.err == nil && len(r.b) != 0 {
+		r.err = fmt.Errorf("%w: %d trailing bytes", ErrFormat, len(r.b))
+	}
+	if r.err != nil {
+		return nil, r.err
+	}
+	return f, nil
+}
+
+type reader struct {
+	b   []byte
+	err error
+}
+
+func (r *reader) take(n int) []byte {
+	if r.err != nil {
+		return make([]byte, n)
+	}
+	if len(r.b) < n {
+		r.err = fmt.Errorf("%w: truncated", ErrFormat)
+		return make([]byte, n)
+	}
+	v := r.b[:n]
+	r.b = r.b[n:]
+	return v
+}
+
+func (r *reader) id() pack.ID { return pack.ID(r.take(32)) }
+
+// count reads a uvarint count of items at least minSize bytes each, refusing
+// counts that the remaining bytes cannot hold.
+func (r *reader) count(minSize int) uint64 {
+	if r.err != nil {
+		return 0
+	}
+	v, n := binary.Uvarint(r.b)
+	if n <= 0 {
+		r.err = fmt.Errorf("%w: bad count", ErrFormat)
+		return 0
+	}
+	r.b = r.b[n:]
+	if v > uint64(len(r.b)/minSize) {
+		r.err = fmt.Errorf("%w: count %d exceeds the data", ErrFormat, v)
+		return 0
+	}
+	return v
+}
+
+// blobKey distinguishes a tree and a data blob with the same id (the same
+// bytes stored as both kinds).
+type blobKey struct {
+	id pack.ID
+	t  pack.BlobType
+}
+
+type loc struct {
+	pack  uint32 // index into Index.packs
+	entry pack.Entry
+}
+
+// Index is a concurrency-safe in-memory index.
+type Index struct {
+	mu     sync.RWMutex
+	packs  []pack.ID
+	packNo map[pack.ID]uint32
+	blobs  map[blobKey]loc
+}
+
+// New returns an empty index.
+func New() *Index {
+	return &Index{packNo: map[pack.ID]uint32{}, blobs: map[blobKey]loc{}}
+}
+
+// AddPack records the blobs of one pack. A blob already known keeps its
+// first location.
+func (x *Index) AddPack(id pack.ID, entries []pack.Entry) {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	no, ok := x.packNo[id]
+	if !ok {
+		no = uint32(len(x.packs))
+		x.packs = append(x.packs, id)
+		x.packNo[id] = no
+	}
+	for _, e := range entries {
+		k := blobKey{e.ID, e.Type}
+		if _, ok := x.blobs[k]; !ok {
+			x.blobs[k] = loc{pack: no, entry: e}
+		}
+	}
+}
+
+// AddFile records every pack of a decoded index file.
+func (x *Index) AddFile(f *File) {
+	for _, p := range f.Packs {
+		x.AddPack(p.Pack, p.Entries)
+	}
+}
+
+// Lookup finds a blob.
+func (x *Index) Lookup(t pack.BlobType, id pack.ID) (Location, bool) {
+	x.mu.RLock()
+	defer x.mu.RUnlock()
+	l, ok := x.blobs[blobKey{id, t}]
+	if !ok {
+		return Location{}, false
+	}
+	return Location{Pack: x.packs[l.pack], Entry: l.entry}, true
+}
+
+// Has reports whether a blob is indexed.
+func (x *Index) Has(t pack.BlobType, id pack.ID) bool {
+	x.mu.RLock()
+	defer x.mu.RUnlock()
+	_, ok := x.blobs[blobKey{id, t}]
+	return ok
+}
+
+// Len is the number of distinct blobs.
+func (x *Index) Len() int {
+	x.mu.RLock()
+	defer x.mu.RUnlock()
+	return len(x.blobs)
+}
+
+// Packs returns every pack id that the index names.
+func (x *Index) Packs() []pack.ID {
+	x.mu.RLock()
+	defer x.mu.RUnlock()
+	return append([]pack.ID(nil), x.packs...)
+}
+
+// Each calls fn for every blob, in no particular order.
+func (x *Index) Each(fn func(pack.BlobType, pack.ID, Location)) {
+	x.mu.RLock()
+	defer x.mu.RUnlock()
+	for k, l := range x.blobs {
+		fn(k.t, k.id, Location{Pack: x.packs[l.pack], Entry: l.entry})
+	}
+}

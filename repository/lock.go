@@ -1,0 +1,199 @@
+package repository
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"os/user"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/lifeboat-backup/lifeboat/targets"
+)
+
+// Lock timing: a holder rewrites its lock every LockRefresh; a lock not
+// rewritten for LockStaleAfter belongs to a process that is gone.
+const (
+	LockRefresh    = 5 * time.Minute
+	LockStaleAfter = 30 * time.Minute
+)
+
+// ErrLocked: another process holds a conflicting lock.
+var ErrLocked = errors.New("repository is locked")
+
+// LockInfo is the content of locks/<random id>. Backups take shared locks
+// and may run together; the garbage collector takes an exclusive lock, so it
+// never runs beside a backup that may rely on chunks it would delete.
+type LockInfo struct {
+	Time      time.Time `json:"time"` // last refresh
+	Exclusive bool      `json:"exclusive"`
+	Host      string    `json:"host"`
+	PID       int       `json:"pid"`
+	Username  string    `json:"username,omitempty"`
+
+	Name string `json:"-"`
+}
+
+func (l LockInfo) String() string {
+	kind := "shared"
+	if l.Exclusive {
+		kind = "exclusive"
+	}
+	return fmt.Sprintf("%s lock by PID %d on %s (user %s), refreshed %s", kind, l.PID, l.Host, l.Username, l.Time.Format(time.RFC3339))
+}
+
+// Lock is a held lock; Unlock releases it.
+type Lock struct {
+	r    *Repository
+	info LockInfo
+	stop chan struct{}
+	done sync.WaitGroup
+}
+
+// stale reports whether a lock's holder is gone: not refreshed for
+// LockStaleAfter, or on this host with a PID that no longer exists.
+func (r *Repository) stale(l LockInfo) bool {
+	if r.opts.now().Sub(l.Time) > LockStaleAfter {
+		return true
+	}
+	host, _ := os.Hostname()
+	if l.Host == host && l.PID > 0 {
+		err := syscall.Kill(l.PID, 0)
+		return errors.Is(err, syscall.ESRCH)
+	}
+	return false
+}
+
+// Locks lists the locks in the repository.
+func (r *Repository) Locks(ctx context.Context) ([]LockInfo, error) {
+	var names []string
+	err := r.target.List(ctx, kindLock+"/", func(fi targets.Info) error {
+		names = append(names, fi.Name)
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("list locks: %w", err)
+	}
+	var out []LockInfo
+	for _, name := range names {
+		b, err := r.loadSealed(ctx, kindLock, name, nil)
+		if errors.Is(err, targets.ErrNotFound) {
+			continue // released meanwhile
+		}
+		if err != nil {
+			return nil, err
+		}
+		var l LockInfo
+		if err := json.Unmarshal(b, &l); err != nil {
+			return nil, fmt.Errorf("%w: %s: %v", ErrDamaged, name, err)
+		}
+		l.Name = name
+		out = append(out, l)
+	}
+	return out, nil
+}
+
+func (r *Repository) conflict(ctx context.Context, exclusive bool, own string) error {
+	locks, err := r.Locks(ctx)
+	if err != nil {
+		return err
+	}
+	for _, l := range locks {
+		if l.Name == own || r.stale(l) {
+			continue
+		}
+		if exclusive || l.Exclusive {
+			return fmt.Errorf("%w: %s", ErrLocked, l)
+		}
+	}
+	return nil
+}
+
+// Lock takes a shared or exclusive lock and keeps it fresh until Unlock.
+func (r *Repository) Lock(ctx context.Context, exclusive bool) (*Lock, error) {
+	if err := r.conflict(ctx, exclusive, ""); err != nil {
+		return nil, err
+	}
+	var rnd [16]byte
+	if _, err := rand.Read(rnd[:]); err != nil {
+		return nil, err
+	}
+	host, _ := os.Hostname()
+	info := LockInfo{Exclusive: exclusive, Host: host, PID: os.Getpid(), Name: kindLock + "/" + hex.EncodeToString(rnd[:])}
+	if u, err := user.Current(); err == nil {
+		info.Username = u.Username
+	}
+	l := &Lock{r: r, info: info, stop: make(chan struct{})}
+	if err := l.write(ctx); err != nil {
+		return nil, err
+	}
+	// Two processes may have passed the first check together; the second
+	// check sees both locks, and a conflicting one backs off.
+	if err := r.conflict(ctx, exclusive, info.Name); err != nil {
+		_ = r.target.Delete(context.WithoutCancel(ctx), info.Name)
+		return nil, err
+	}
+	l.done.Add(1)
+	go l.refresh()
+	return l, nil
+}
+
+func (l *Lock) write(ctx context.Context) error {
+	l.info.Time = l.r.opts.now()
+	b, err := json.Marshal(l.info)
+	if err != nil {
+		return err
+	}
+	if err := l.r.target.Put(ctx, l.info.Name, l.r.key.Seal(nil, b, sealedAD(kindLock))); err != nil {
+		return fmt.Errorf("write lock: %w", err)
+	}
+	return nil
+}
+
+func (l *Lock) refresh() {
+	defer l.done.Done()
+	t := time.NewTicker(LockRefresh)
+	defer t.Stop()
+	for {
+		select {
+		case <-l.stop:
+			return
+		case <-t.C:
+			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+			_ = l.write(ctx) // a missed refresh is retried; staleness takes six
+			cancel()
+		}
+	}
+}
+
+// Unlock stops refreshing and removes the lock.
+func (l *Lock) Unlock(ctx context.Context) error {
+	close(l.stop)
+	l.done.Wait()
+	return l.r.target.Delete(context.WithoutCancel(ctx), l.info.Name)
+}
+
+// RemoveStaleLocks deletes the locks whose holders are gone (all locks if
+// all is set) and returns how many it removed. A live lock is never
+// removed unless all is set.
+func (r *Repository) RemoveStaleLocks(ctx context.Context, all bool) (int, error) {
+	locks, err := r.Locks(ctx)
+	if err != nil {
+		return 0, err
+	}
+	n := 0
+	for _, l := range locks {
+		if all || r.stale(l) {
+			if err := r.target.Delete(ctx, l.Name); err != nil {
+				return n, err
+			}
+			n++
+		}
+	}
+	return n, nil
+}

@@ -1,0 +1,217 @@
+// Package repository is lifeboat's content-addressed store: keys and
+// encryption, compression, pack files, the index, trees, snapshots and locks,
+// all kept in a targets.Target. docs/design.md describes the format.
+package repository
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"runtime"
+	"sync"
+	"time"
+
+	"github.com/klauspost/compress/zstd"
+	"github.com/lifeboat-backup/lifeboat/repository/crypto"
+	"github.com/lifeboat-backup/lifeboat/repository/index"
+	"github.com/lifeboat-backup/lifeboat/repository/pack"
+	"github.com/lifeboat-backup/lifeboat/targets"
+	"github.com/restic/chunker"
+)
+
+// Errors a user must be able to tell apart.
+var (
+	// ErrNotRepository: the location holds no lifeboat repository.
+	ErrNotRepository = errors.New("no repository found")
+	// ErrRepositoryExists: init found a repository already.
+	ErrRepositoryExists = errors.New("a repository already exists")
+)
+
+// Options tune a repository handle. The zero value is the default.
+type Options struct {
+	// Now is the clock (time.Now if nil).
+	Now func() time.Time
+	// KDF draws parameters for new password keys (crypto.DefaultKDF if nil).
+	KDF func() (crypto.KDFParams, error)
+	// PackSize is the pack target size for Init (DefaultPackSize if 0).
+	PackSize int
+	// Uploads is the number of packs written concurrently (2 if 0).
+	Uploads int
+}
+
+func (o Options) now() time.Time {
+	if o.Now != nil {
+		return o.Now()
+	}
+	return time.Now()
+}
+
+func (o Options) kdf() (crypto.KDFParams, error) {
+	if o.KDF != nil {
+		return o.KDF()
+	}
+	return crypto.DefaultKDF()
+}
+
+func (o Options) uploads() int {
+	if o.Uploads > 0 {
+		return o.Uploads
+	}
+	return 2
+}
+
+// Repository is an open repository. It is safe for concurrent use.
+type Repository struct {
+	target targets.Target
+	key    *crypto.Key
+	keyID  pack.ID
+	cfg    Config
+	opts   Options
+	idx    *index.Index
+	enc    *zstd.Encoder
+	dec    *zstd.Decoder
+
+	mu         sync.Mutex
+	indexFiles []pack.ID // index files loaded or written by this handle
+}
+
+// Init creates a repository in an empty location and returns it open.
+func Init(ctx context.Context, t targets.Target, password []byte, opts Options) (*Repository, error) {
+	if _, err := t.Stat(ctx, "config"); err == nil {
+		return nil, fmt.Errorf("%w at %s", ErrRepositoryExists, t.Location())
+	} else if !errors.Is(err, targets.ErrNotFound) {
+		return nil, fmt.Errorf("init %s: %w", t.Location(), err)
+	}
+	pol, err := chunker.RandomPolynomial()
+	if err != nil {
+		return nil, fmt.Errorf("chunker polynomial: %w", err)
+	}
+	var rid [16]byte
+	if _, err := rand.Read(rid[:]); err != nil {
+		return nil, err
+	}
+	cfg := Config{
+		Version:           FormatVersion,
+		ID:                hex.EncodeToString(rid[:]),
+		ChunkerPolynomial: pol,
+		MinChunkSize:      DefaultMinChunk,
+		MaxChunkSize:      DefaultMaxChunk,
+		AverageChunkBits:  DefaultAvgBits,
+		PackSize:          DefaultPackSize,
+	}
+	if opts.PackSize != 0 {
+		cfg.PackSize = opts.PackSize
+	}
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	master, err := crypto.NewRandomKey()
+	if err != nil {
+		return nil, err
+	}
+	kdf, err := opts.kdf()
+	if err != nil {
+		return nil, err
+	}
+	kb, err := newKeyFile(master, password, kdf, opts.now())
+	if err != nil {
+		return nil, err
+	}
+	r, err := newRepository(t, master, cfg, opts)
+	if err != nil {
+		return nil, err
+	}
+	if r.keyID, err = putKeyFile(ctx, t, kb); err != nil {
+		return nil, err
+	}
+	// The config is written last: a location without it is no repository,
+	// so an interrupted init can simply be run again.
+	cb, err := json.Marshal(cfg)
+	if err != nil {
+		return nil, err
+	}
+	sealed := master.Seal(nil, cb, sealedAD(kindConfig))
+	if c, ok := t.(targets.Creator); ok {
+		err = c.PutIfAbsent(ctx, "config", sealed)
+	} else {
+		err = t.Put(ctx, "config", sealed)
+	}
+	if errors.Is(err, targets.ErrAlreadyExists) {
+		return nil, fmt.Errorf("%w at %s", ErrRepositoryExists, t.Location())
+	}
+	if err != nil {
+		return nil, fmt.Errorf("save config: %w", err)
+	}
+	return r, nil
+}
+
+// Open opens an existing repository with password. It does not load the
+// index; call LoadIndex before reading or writing blobs.
+func Open(ctx context.Context, t targets.Target, password []byte, opts Options) (*Repository, error) {
+	sealed, err := targets.ReadAll(ctx, t, "config")
+	if errors.Is(err, targets.ErrNotFound) {
+		return nil, fmt.Errorf("%w at %s", ErrNotRepository, t.Location())
+	}
+	if err != nil {
+		return nil, fmt.Errorf("open %s: %w", t.Location(), err)
+	}
+	master, keyID, err := openMaster(ctx, t, password)
+	if err != nil {
+		return nil, err
+	}
+	cb, err := master.Open(nil, sealed, sealedAD(kindConfig))
+	if err != nil {
+		return nil, fmt.Errorf("%w: config: %v", ErrDamaged, err)
+	}
+	var cfg Config
+	if err := json.Unmarshal(cb, &cfg); err != nil {
+		return nil, fmt.Errorf("%w: config: %v", ErrDamaged, err)
+	}
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	r, err := newRepository(t, master, cfg, opts)
+	if err != nil {
+		return nil, err
+	}
+	r.keyID = keyID
+	return r, nil
+}
+
+func newRepository(t targets.Target, key *crypto.Key, cfg Config, opts Options) (*Repository, error) {
+	enc, err := zstd.NewWriter(nil, zstd.WithEncoderLevel(zstd.SpeedDefault),
+		zstd.WithEncoderConcurrency(2*runtime.GOMAXPROCS(0)), zstd.WithLowerEncoderMem(true))
+	if err != nil {
+		return nil, err
+	}
+	dec, err := zstd.NewReader(nil, zstd.WithDecoderConcurrency(2*runtime.GOMAXPROCS(0)),
+		zstd.WithDecoderMaxMemory(1<<30))
+	if err != nil {
+		return nil, err
+	}
+	return &Repository{target: t, key: key, cfg: cfg, opts: opts, idx: index.New(), enc: enc, dec: dec}, nil
+}
+
+// Close releases resources. It does not close the target.
+func (r *Repository) Close() error {
+	r.dec.Close()
+	return r.enc.Close()
+}
+
+// Config returns the repository configuration.
+func (r *Repository) Config() Config { return r.cfg }
+
+// Target returns the underlying store.
+func (r *Repository) Target() targets.Target { return r.target }
+
+// Index returns the in-memory index.
+func (r *Repository) Index() *index.Index { return r.idx }
+
+// Key returns the master key (for chunk ids).
+func (r *Repository) Key() *crypto.Key { return r.key }
+
+// Now is the repository's clock.
+func (r *Repository) Now() time.Time { return r.opts.now() }

@@ -1,0 +1,242 @@
+package repository
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/lifeboat-backup/lifeboat/repository/crypto"
+	"github.com/lifeboat-backup/lifeboat/repository/pack"
+	"github.com/lifeboat-backup/lifeboat/targets"
+	"github.com/lifeboat-backup/lifeboat/targets/mem"
+)
+
+// fastKDF keeps tests quick; real keys use crypto.DefaultKDF.
+func fastKDF() (crypto.KDFParams, error) { return crypto.NewKDF(1, 64, 1) }
+
+func testRepo(t *testing.T, tg targets.Target) *Repository {
+	t.Helper()
+	r, err := Init(context.Background(), tg, []byte("pw"), Options{KDF: fastKDF, PackSize: minPackSize})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { r.Close() })
+	return r
+}
+
+func TestInitOpen(t *testing.T) {
+	ctx := context.Background()
+	tg := mem.New()
+	if _, err := Open(ctx, tg, []byte("pw"), Options{}); !errors.Is(err, ErrNotRepository) {
+		t.Fatalf("open empty: %v", err)
+	}
+	r := testRepo(t, tg)
+	if _, err := Init(ctx, tg, []byte("pw"), Options{KDF: fastKDF}); !errors.Is(err, ErrRepositoryExists) {
+		t.Fatalf("init twice: %v", err)
+	}
+	if _, err := Open(ctx, tg, []byte("nope"), Options{}); !errors.Is(err, ErrWrongPassword) {
+		t.Fatalf("wrong password: %v", err)
+	}
+	r2, err := Open(ctx, tg, []byte("pw"), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r2.Config() != r.Config() || r2.KeyID() != r.KeyID() {
+		t.Fatal("reopened repository differs")
+	}
+}
+
+func TestKeys(t *testing.T) {
+	ctx := context.Background()
+	tg := mem.New()
+	r := testRepo(t, tg)
+	second, err := r.AddKey(ctx, []byte("two"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	r2, err := Open(ctx, tg, []byte("two"), Options{})
+	if err != nil || r2.KeyID() != second {
+		t.Fatalf("open with second key: %v", err)
+	}
+	keys, _ := r.Keys(ctx)
+	if len(keys) != 2 {
+		t.Fatalf("%d keys", len(keys))
+	}
+	if err := r.RemoveKey(ctx, r.KeyID()); err == nil {
+		t.Fatal("removed the key in use")
+	}
+	if err := r.RemoveKey(ctx, second); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Open(ctx, tg, []byte("two"), Options{}); !errors.Is(err, ErrWrongPassword) {
+		t.Fatalf("removed key still opens: %v", err)
+	}
+	if _, err := r.ChangePassword(ctx, []byte("three")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Open(ctx, tg, []byte("pw"), Options{}); !errors.Is(err, ErrWrongPassword) {
+		t.Fatalf("old password after passwd: %v", err)
+	}
+	if _, err := Open(ctx, tg, []byte("three"), Options{}); err != nil {
+		t.Fatalf("new password: %v", err)
+	}
+}
+
+func blob(seed uint64, n int, compressible bool) []byte {
+	b := make([]byte, n)
+	if compressible {
+		for i := range b {
+			b[i] = "lifeboat "[i%9]
+		}
+		b[0] = byte(seed)
+		return b
+	}
+	rng := rand.New(rand.NewPCG(seed, 1))
+	for i := range b {
+		b[i] = byte(rng.Uint32())
+	}
+	return b
+}
+
+// Concurrent savers deduplicate, every blob reads back verified after a
+// reopen, and damage is detected.
+func TestWriterConcurrentDedup(t *testing.T) {
+	ctx := context.Background()
+	tg := mem.New()
+	r := testRepo(t, tg)
+	w := r.NewWriter(ctx)
+	var blobs [][]byte
+	for i := 0; i < 60; i++ {
+		blobs = append(blobs, blob(uint64(i), 100_000, i%2 == 0))
+	}
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	added := 0
+	for g := 0; g < 4; g++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for _, b := range blobs { // every goroutine saves every blob
+				isNew, err := w.SaveBlob(pack.DataBlob, r.BlobID(b), b)
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				if isNew {
+					mu.Lock()
+					added++
+					mu.Unlock()
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	st, err := w.Finish()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if added != len(blobs) || st.BlobsAdded != int64(len(blobs)) {
+		t.Fatalf("added %d (stats %d), want %d", added, st.BlobsAdded, len(blobs))
+	}
+	r2, err := Open(ctx, tg, []byte("pw"), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := r2.LoadIndex(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if r2.Index().Len() != len(blobs) {
+		t.Fatalf("index has %d blobs", r2.Index().Len())
+	}
+	for i, b := range blobs {
+		got, err := r2.LoadBlob(ctx, pack.DataBlob, r.BlobID(b), nil)
+		if err != nil || !bytes.Equal(got, b) {
+			t.Fatalf("blob %d: %v", i, err)
+		}
+	}
+	// Flip a byte inside the first blob of a pack: loading it must fail.
+	loc, _ := r2.Index().Lookup(pack.DataBlob, r.BlobID(blobs[1]))
+	if err := tg.Corrupt(PackName(loc.Pack), int(loc.Entry.Offset)+20); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := r2.LoadBlob(ctx, pack.DataBlob, r.BlobID(blobs[1]), nil); !errors.Is(err, ErrDamaged) {
+		t.Fatalf("corrupted blob: %v", err)
+	}
+}
+
+func TestSnapshotsFind(t *testing.T) {
+	ctx := context.Background()
+	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	r := testRepo(t, mem.New())
+	for i, host := range []string{"a", "b", "a"} {
+		s := &Snapshot{Time: now.Add(time.Duration(i) * time.Hour), Host: host, Paths: []string{"/data"}, Tags: []string{fmt.Sprint("t", i)}}
+		if _, err := r.SaveSnapshot(ctx, s); err != nil {
+			t.Fatal(err)
+		}
+	}
+	all, err := r.Snapshots(ctx)
+	if err != nil || len(all) != 3 {
+		t.Fatalf("%d snapshots, %v", len(all), err)
+	}
+	latest, err := FindSnapshot(all, "latest", Filter{Host: "b"})
+	if err != nil || latest.Host != "b" {
+		t.Fatalf("latest host b: %v", err)
+	}
+	latest, _ = FindSnapshot(all, "latest", Filter{})
+	if !latest.Time.Equal(now.Add(2 * time.Hour)) {
+		t.Fatalf("latest is %v", latest.Time)
+	}
+	byPrefix, err := FindSnapshot(all, all[0].ID.String()[:8], Filter{})
+	if err != nil || byPrefix.ID != all[0].ID {
+		t.Fatalf("prefix: %v", err)
+	}
+	if _, err := FindSnapshot(all, "latest", Filter{Tags: []string{"zzz"}}); !errors.Is(err, ErrNoSnapshot) {
+		t.Fatalf("no match: %v", err)
+	}
+}
+
+func TestLocks(t *testing.T) {
+	ctx := context.Background()
+	now := time.Now()
+	clock := func() time.Time { return now }
+	tg := mem.New()
+	r := testRepo(t, tg)
+	r.opts.Now = clock
+	a, err := r.Lock(ctx, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := r.Lock(ctx, false)
+	if err != nil {
+		t.Fatalf("second shared lock: %v", err)
+	}
+	if _, err := r.Lock(ctx, true); !errors.Is(err, ErrLocked) {
+		t.Fatalf("exclusive beside shared: %v", err)
+	}
+	if n, _ := r.RemoveStaleLocks(ctx, false); n != 0 {
+		t.Fatalf("removed %d live locks", n)
+	}
+	_ = a.Unlock(ctx)
+	_ = b.Unlock(ctx)
+	x, err := r.Lock(ctx, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := r.Lock(ctx, false); !errors.Is(err, ErrLocked) {
+		t.Fatalf("shared beside exclusive: %v", err)
+	}
+	// Time passes without refresh: the lock of a vanished process is stale.
+	now = now.Add(LockStaleAfter + time.Minute)
+	if _, err := r.Lock(ctx, false); err != nil {
+		t.Fatalf("stale exclusive lock still blocks: %v", err)
+	}
+	if n, _ := r.RemoveStaleLocks(ctx, false); n != 1 {
+		t.Fatalf("removed %d stale locks, want 1", n)
+	}
+	_ = x.Unlock(ctx)
+}

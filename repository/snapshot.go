@@ -1,0 +1,172 @@
+package repository
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"path"
+	"slices"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/lifeboat-backup/lifeboat/repository/pack"
+)
+
+// Summary counts what one backup saw and added.
+type Summary struct {
+	FilesNew       int64   `json:"files_new"`
+	FilesChanged   int64   `json:"files_changed"`
+	FilesUnchanged int64   `json:"files_unchanged"`
+	DirsNew        int64   `json:"dirs_new"`
+	DirsChanged    int64   `json:"dirs_changed"`
+	DirsUnchanged  int64   `json:"dirs_unchanged"`
+	TotalFiles     int64   `json:"total_files"`
+	TotalBytes     int64   `json:"total_bytes"`     // size of all regular files
+	BytesRead      int64   `json:"bytes_read"`      // file bytes actually read
+	BlobsAdded     int64   `json:"blobs_added"`     // new chunks and trees
+	BytesAdded     int64   `json:"bytes_added"`     // plaintext bytes of new blobs
+	StoredAdded    int64   `json:"stored_added"`    // bytes of new packs written
+	Errors         int64   `json:"errors"`          // entries skipped
+	DurationSecond float64 `json:"duration_seconds"`
+}
+
+// Snapshot is the manifest of one backup, stored sealed as JSON at
+// snapshots/<id>, where id is the hash of the stored object.
+type Snapshot struct {
+	Time     time.Time `json:"time"`
+	Host     string    `json:"host"`
+	Username string    `json:"username,omitempty"`
+	UID      uint32    `json:"uid"`
+	GID      uint32    `json:"gid"`
+	Paths    []string  `json:"paths"`
+	Tags     []string  `json:"tags,omitempty"`
+	Parent   *pack.ID  `json:"parent,omitempty"`
+	Tree     pack.ID   `json:"tree"`
+	// Incomplete is set when some entries could not be read; Failures lists
+	// the first of them.
+	Incomplete     bool     `json:"incomplete,omitempty"`
+	Failures       []string `json:"failures,omitempty"`
+	Summary        Summary  `json:"summary"`
+	ProgramVersion string   `json:"program_version"`
+
+	ID pack.ID `json:"-"` // set when loaded or saved
+}
+
+// HasTags reports whether every tag in tags is on the snapshot.
+func (s *Snapshot) HasTags(tags []string) bool {
+	for _, t := range tags {
+		if !slices.Contains(s.Tags, t) {
+			return false
+		}
+	}
+	return true
+}
+
+// HasPaths reports whether the snapshot's paths are exactly paths (in any order).
+func (s *Snapshot) HasPaths(paths []string) bool {
+	if len(paths) == 0 {
+		return true
+	}
+	a, b := slices.Clone(s.Paths), slices.Clone(paths)
+	for i := range b {
+		b[i] = path.Clean(b[i])
+	}
+	slices.Sort(a)
+	slices.Sort(b)
+	return slices.Equal(a, b)
+}
+
+// SaveSnapshot stores a snapshot manifest. Call it only after the Writer
+// that saved its blobs has finished, so that it never names a missing blob.
+func (r *Repository) SaveSnapshot(ctx context.Context, s *Snapshot) (pack.ID, error) {
+	id, err := r.saveJSON(ctx, kindSnapshot, s)
+	if err == nil {
+		s.ID = id
+	}
+	return id, err
+}
+
+// LoadSnapshot reads one snapshot.
+func (r *Repository) LoadSnapshot(ctx context.Context, id pack.ID) (*Snapshot, error) {
+	var s Snapshot
+	if err := r.loadJSON(ctx, kindSnapshot, id, &s); err != nil {
+		return nil, err
+	}
+	s.ID = id
+	return &s, nil
+}
+
+// Snapshots loads every snapshot, oldest first. A damaged snapshot file is
+// an error that names it.
+func (r *Repository) Snapshots(ctx context.Context) ([]*Snapshot, error) {
+	ids, err := r.listIDs(ctx, kindSnapshot)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]*Snapshot, len(ids))
+	err = forEach(ctx, len(ids), 8, func(i int) error {
+		s, err := r.LoadSnapshot(ctx, ids[i])
+		out[i] = s
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	sort.SliceStable(out, func(i, j int) bool { return out[i].Time.Before(out[j].Time) })
+	return out, nil
+}
+
+// DeleteSnapshot removes a snapshot manifest (the data stays until prune).
+func (r *Repository) DeleteSnapshot(ctx context.Context, id pack.ID) error {
+	return r.target.Delete(ctx, kindSnapshot+"/"+id.String())
+}
+
+// Filter selects snapshots; empty fields match everything.
+type Filter struct {
+	Host  string
+	Tags  []string
+	Paths []string
+}
+
+// Match reports whether s passes the filter.
+func (f Filter) Match(s *Snapshot) bool {
+	return (f.Host == "" || s.Host == f.Host) && s.HasTags(f.Tags) && s.HasPaths(f.Paths)
+}
+
+// ErrNoSnapshot: nothing matched a snapshot reference.
+var ErrNoSnapshot = errors.New("no matching snapshot")
+
+// FindSnapshot resolves "latest" (the newest snapshot matching f) or a
+// unique prefix of a snapshot id.
+func FindSnapshot(all []*Snapshot, ref string, f Filter) (*Snapshot, error) {
+	if ref == "latest" {
+		var best *Snapshot
+		for _, s := range all {
+			if f.Match(s) && (best == nil || !s.Time.Before(best.Time)) {
+				best = s
+			}
+		}
+		if best == nil {
+			return nil, fmt.Errorf("%w for latest", ErrNoSnapshot)
+		}
+		return best, nil
+	}
+	ref = strings.ToLower(ref)
+	if len(ref) < 4 {
+		return nil, fmt.Errorf("snapshot id %q: give at least 4 hex digits", ref)
+	}
+	var found *Snapshot
+	for _, s := range all {
+		if strings.HasPrefix(s.ID.String(), ref) {
+			if found != nil {
+				return nil, fmt.Errorf("snapshot id prefix %q is ambiguous: %s and %s", ref, found.ID.Short(), s.ID.Short())
+			}
+			found = s
+		}
+	}
+	if found == nil {
+		return nil, fmt.Errorf("%w with id %q", ErrNoSnapshot, ref)
+	}
+	return found, nil
+}

@@ -1,0 +1,248 @@
+package repository
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/lifeboat-backup/lifeboat/repository/index"
+	"github.com/lifeboat-backup/lifeboat/repository/pack"
+)
+
+// packsPerIndex is how many uploaded packs are gathered before an index file
+// is written. A run killed before that loses only the index entries of these
+// packs; their chunks are then stored again by the next run (see design.md).
+const packsPerIndex = 8
+
+// WriterStats counts what a Writer added to the repository.
+type WriterStats struct {
+	BlobsAdded  int64 // blobs newly stored
+	BytesAdded  int64 // plaintext bytes of new blobs
+	StoredBytes int64 // pack bytes written to the target
+}
+
+// Writer saves blobs into new packs and publishes them: packs first, then
+// an index file naming them. Only what an index file names is ever used by
+// another process, so a reader never sees a blob whose pack is incomplete.
+// A Writer is safe for concurrent use; Finish or Abort ends it.
+type Writer struct {
+	r       *Repository
+	ctx     context.Context
+	cancel  context.CancelFunc
+	uploads chan finishedPack
+
+	mu      sync.Mutex
+	open    map[pack.BlobType]*pack.Writer
+	pending map[index.Location]struct{} // blobs packed but not yet uploaded, by type+id
+	closed  bool
+
+	idxMu     sync.Mutex
+	unindexed []index.PackBlobs
+
+	wg      sync.WaitGroup
+	errOnce sync.Once
+	err     error
+
+	blobsAdded, bytesAdded, storedBytes atomic.Int64
+}
+
+type finishedPack struct {
+	id      pack.ID
+	data    []byte
+	entries []pack.Entry
+}
+
+// NewWriter starts a writer whose uploads run until Finish or Abort.
+func (r *Repository) NewWriter(ctx context.Context) *Writer {
+	ctx, cancel := context.WithCancel(ctx)
+	n := r.opts.uploads()
+	w := &Writer{
+		r: r, ctx: ctx, cancel: cancel,
+		uploads: make(chan finishedPack, n-1),
+		open:    map[pack.BlobType]*pack.Writer{},
+		pending: map[index.Location]struct{}{},
+	}
+	for i := 0; i < n; i++ {
+		w.wg.Add(1)
+		go w.uploader()
+	}
+	return w
+}
+
+func pendingKey(t pack.BlobType, id pack.ID) index.Location {
+	return index.Location{Entry: pack.Entry{Type: t, ID: id}}
+}
+
+func (w *Writer) fail(err error) {
+	w.errOnce.Do(func() {
+		w.err = err
+		w.cancel()
+	})
+}
+
+func (w *Writer) failed() error {
+	if err := w.ctx.Err(); err != nil {
+		w.fail(err)
+	}
+	w.errOnce.Do(func() {}) // publish w.err
+	return w.err
+}
+
+// SaveBlob stores plain under id unless the repository (or this writer)
+// has it already; it reports whether the blob was new. id must be
+// r.BlobID(plain). plain is not retained.
+func (w *Writer) SaveBlob(t pack.BlobType, id pack.ID, plain []byte) (bool, error) {
+	if err := w.failed(); err != nil {
+		return false, err
+	}
+	k := pendingKey(t, id)
+	w.mu.Lock()
+	if w.closed {
+		w.mu.Unlock()
+		return false, errors.New("writer is closed")
+	}
+	if _, ok := w.pending[k]; ok || w.r.idx.Has(t, id) {
+		w.mu.Unlock()
+		return false, nil
+	}
+	w.pending[k] = struct{}{}
+	w.mu.Unlock()
+
+	payload, raw := w.r.compress(plain, nil)
+
+	w.mu.Lock()
+	pw := w.open[t]
+	if pw == nil {
+		pw = pack.NewWriter(w.r.cfg.PackSize + w.r.cfg.PackSize/8)
+		w.open[t] = pw
+	}
+	pw.Add(w.r.key, t, id, payload, raw)
+	var full *pack.Writer
+	if pw.Len() >= w.r.cfg.PackSize {
+		full = pw
+		delete(w.open, t)
+	}
+	w.mu.Unlock()
+
+	w.blobsAdded.Add(1)
+	w.bytesAdded.Add(int64(len(plain)))
+	if full != nil {
+		return true, w.send(full)
+	}
+	return true, nil
+}
+
+func (w *Writer) send(pw *pack.Writer) error {
+	data, id, entries := pw.Finish(w.r.key)
+	select {
+	case w.uploads <- finishedPack{id: id, data: data, entries: entries}:
+		return nil
+	case <-w.ctx.Done():
+		return w.failed()
+	}
+}
+
+func (w *Writer) uploader() {
+	defer w.wg.Done()
+	for p := range w.uploads {
+		if w.failed() != nil {
+			continue // drain
+		}
+		if err := w.r.target.Put(w.ctx, PackName(p.id), p.data); err != nil {
+			w.fail(fmt.Errorf("save pack %s: %w", p.id.Short(), err))
+			continue
+		}
+		w.storedBytes.Add(int64(len(p.data)))
+		w.r.idx.AddPack(p.id, p.entries)
+		w.mu.Lock()
+		for _, e := range p.entries {
+			delete(w.pending, pendingKey(e.Type, e.ID))
+		}
+		w.mu.Unlock()
+		w.idxMu.Lock()
+		w.unindexed = append(w.unindexed, index.PackBlobs{Pack: p.id, Entries: p.entries})
+		var batch []index.PackBlobs
+		if len(w.unindexed) >= packsPerIndex {
+			batch, w.unindexed = w.unindexed, nil
+		}
+		w.idxMu.Unlock()
+		if batch != nil {
+			if err := w.writeIndex(w.ctx, batch); err != nil {
+				w.fail(err)
+			}
+		}
+	}
+}
+
+func (w *Writer) writeIndex(ctx context.Context, packs []index.PackBlobs) error {
+	if len(packs) == 0 {
+		return nil
+	}
+	f := &index.File{Packs: packs}
+	if _, err := w.r.SaveIndexFile(ctx, f); err != nil {
+		return fmt.Errorf("save index: %w", err)
+	}
+	return nil
+}
+
+// Finish packs what is left, waits for every upload and writes the last
+// index file. After Finish returns nil, every saved blob is published.
+func (w *Writer) Finish() (WriterStats, error) {
+	w.mu.Lock()
+	if w.closed {
+		w.mu.Unlock()
+		return w.Stats(), errors.New("writer is closed")
+	}
+	w.closed = true
+	var last []*pack.Writer
+	for t, pw := range w.open {
+		last = append(last, pw)
+		delete(w.open, t)
+	}
+	w.mu.Unlock()
+	for _, pw := range last {
+		if err := w.send(pw); err != nil {
+			break
+		}
+	}
+	close(w.uploads)
+	w.wg.Wait()
+	if err := w.failed(); err != nil {
+		w.cancel()
+		return w.Stats(), err
+	}
+	err := w.writeIndex(w.ctx, w.unindexed)
+	w.unindexed = nil
+	w.cancel()
+	return w.Stats(), err
+}
+
+// Abort stops the writer after a failure or an interrupt. Packs already
+// uploaded are still named in an index file (within a short grace period,
+// even if ctx is cancelled) so that the next run can reuse them; blobs not
+// yet uploaded are dropped. The repository stays valid either way.
+func (w *Writer) Abort() {
+	w.mu.Lock()
+	if w.closed {
+		w.mu.Unlock()
+		return
+	}
+	w.closed = true
+	w.open = map[pack.BlobType]*pack.Writer{}
+	w.mu.Unlock()
+	w.fail(context.Canceled)
+	close(w.uploads)
+	w.wg.Wait()
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(w.ctx), 30*time.Second)
+	defer cancel()
+	_ = w.writeIndex(ctx, w.unindexed)
+	w.unindexed = nil
+}
+
+// Stats returns the counts so far.
+func (w *Writer) Stats() WriterStats {
+	return WriterStats{BlobsAdded: w.blobsAdded.Load(), BytesAdded: w.bytesAdded.Load(), StoredBytes: w.storedBytes.Load()}
+}

@@ -1,0 +1,13 @@
+package mem_test
+
+import (
+	"testing"
+
+	"github.com/lifeboat-backup/lifeboat/targets"
+	"github.com/lifeboat-backup/lifeboat/targets/mem"
+	"github.com/lifeboat-backup/lifeboat/targets/targettest"
+)
+
+func TestConformance(t *testing.T) {
+	targettest.Run(t, func(t *testing.T) targets.Target { return mem.New() })
+}

@@ -1,0 +1,94 @@
+// Package targets defines where a repository's bytes live: a flat store of
+// named, immutable objects. Implementations live in sub-packages (local, mem,
+// and the cloud stores); the repository package is their only user.
+package targets
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"time"
+)
+
+// Sentinel errors. Implementations translate their native errors into these
+// at the edge, so that callers can use errors.Is.
+var (
+	// ErrNotFound: the named object does not exist.
+	ErrNotFound = errors.New("object not found")
+	// ErrAlreadyExists: an exclusive create found the name taken.
+	ErrAlreadyExists = errors.New("object already exists")
+	// ErrPermission: the store refused the credentials or the operation.
+	// It is never worth retrying.
+	ErrPermission = errors.New("permission denied")
+	// ErrNoSpace: the store has no room for the object.
+	ErrNoSpace = errors.New("no space left on target")
+)
+
+// Info describes one stored object.
+type Info struct {
+	Name    string // full name, e.g. "data/3f/3f2a..."
+	Size    int64
+	ModTime time.Time
+}
+
+// Target is a flat namespace of objects addressed by slash-separated names.
+//
+// The contract every implementation must keep (targettest.Run checks it):
+//   - Put is atomic: a reader sees either no object or the whole object, never
+//     a part, even if the writing process is killed mid-way. Put of an existing
+//     name replaces it atomically.
+//   - Read after write: once Put returns nil, Get, Stat and List see the object.
+//   - Get returns the bytes [offset, offset+length) of an object; length < 0
+//     means "to the end". A range past the end is an error; ErrNotFound for a
+//     missing object.
+//   - List calls fn once per object whose name starts with prefix, in no
+//     particular order; objects being written (not yet published) are never
+//     listed. An error returned by fn stops the listing and is returned.
+//   - Delete of a missing object returns nil.
+//   - Every method honours ctx cancellation.
+//   - Errors wrap the sentinels above where they apply.
+type Target interface {
+	Put(ctx context.Context, name string, data []byte) error
+	Get(ctx context.Context, name string, offset, length int64) (io.ReadCloser, error)
+	Stat(ctx context.Context, name string) (Info, error)
+	List(ctx context.Context, prefix string, fn func(Info) error) error
+	Delete(ctx context.Context, name string) error
+	// Location is a human-readable address (path or URL) for messages.
+	Location() string
+	Close() error
+}
+
+// Creator is an optional capability: PutIfAbsent stores the object only if
+// the name is free, atomically, and returns ErrAlreadyExists otherwise.
+// Targets without it can be wrapped by callers with a Stat-then-Put, which
+// is racy; the repository uses it for objects that must never be replaced.
+type Creator interface {
+	PutIfAbsent(ctx context.Context, name string, data []byte) error
+}
+
+// ReadAll reads a whole object.
+func ReadAll(ctx context.Context, t Target, name string) ([]byte, error) {
+	return ReadRange(ctx, t, name, 0, -1)
+}
+
+// ReadRange reads length bytes at offset (length < 0: to the end).
+func ReadRange(ctx context.Context, t Target, name string, offset, length int64) ([]byte, error) {
+	rc, err := t.Get(ctx, name, offset, length)
+	if err != nil {
+		return nil, err
+	}
+	defer rc.Close()
+	if length >= 0 {
+		buf := make([]byte, length)
+		if _, err := io.ReadFull(rc, buf); err != nil {
+			return nil, fmt.Errorf("read %s: %w", name, err)
+		}
+		return buf, nil
+	}
+	buf, err := io.ReadAll(rc)
+	if err != nil {
+		return nil, fmt.Errorf("read %s: %w", name, err)
+	}
+	return buf, nil
+}
