@@ -22,12 +22,12 @@ type Summary struct {
 	DirsChanged    int64   `json:"dirs_changed"`
 	DirsUnchanged  int64   `json:"dirs_unchanged"`
 	TotalFiles     int64   `json:"total_files"`
-	TotalBytes     int64   `json:"total_bytes"`     // size of all regular files
-	BytesRead      int64   `json:"bytes_read"`      // file bytes actually read
-	BlobsAdded     int64   `json:"blobs_added"`     // new chunks and trees
-	BytesAdded     int64   `json:"bytes_added"`     // plaintext bytes of new blobs
-	StoredAdded    int64   `json:"stored_added"`    // bytes of new packs written
-	Errors         int64   `json:"errors"`          // entries skipped
+	TotalBytes     int64   `json:"total_bytes"`  // size of all regular files
+	BytesRead      int64   `json:"bytes_read"`   // file bytes actually read
+	BlobsAdded     int64   `json:"blobs_added"`  // new chunks and trees
+	BytesAdded     int64   `json:"bytes_added"`  // plaintext bytes of new blobs
+	StoredAdded    int64   `json:"stored_added"` // bytes of new packs written
+	Errors         int64   `json:"errors"`       // entries skipped
 	DurationSecond float64 `json:"duration_seconds"`
 }
 
