@@ -43,6 +43,9 @@ type Snapshot struct {
 	Tags     []string  `json:"tags,omitempty"`
 	Parent   *pack.ID  `json:"parent,omitempty"`
 	Tree     pack.ID   `json:"tree"`
+	// Root holds the metadata of the backed-up directory itself (owner,
+	// mode, times, xattrs); its Subtree is Tree.
+	Root Node `json:"root"`
 	// Incomplete is set when some entries could not be read; Failures lists
 	// the first of them.
 	Incomplete     bool     `json:"incomplete,omitempty"`

@@ -1,0 +1,398 @@
+// Package checker verifies a repository: that every snapshot's trees and
+// chunks are indexed and stored, and (with ReadData) that the stored bytes
+// authenticate. When it finds damage it names the snapshots and files that
+// the damage affects.
+package checker
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"path"
+	"sort"
+	"strings"
+	"sync"
+	"sync/atomic"
+
+	"github.com/lifeboat-backup/lifeboat/repository"
+	"github.com/lifeboat-backup/lifeboat/repository/index"
+	"github.com/lifeboat-backup/lifeboat/repository/pack"
+	"github.com/lifeboat-backup/lifeboat/targets"
+)
+
+// Options select how deep the check goes.
+type Options struct {
+	ReadData bool    // read and authenticate every pack
+	Subset   float64 // with ReadData, the fraction of packs to read (0 or 1: all)
+	// Rand picks the subset (a default source if nil).
+	Rand     *rand.Rand
+	Progress *Progress
+}
+
+// Progress counts packs read, for a display.
+type Progress struct {
+	PacksTotal, PacksRead atomic.Int64
+}
+
+// Problem is one thing found wrong.
+type Problem struct {
+	Object  string `json:"object"`
+	Message string `json:"message"`
+}
+
+func (p Problem) String() string { return p.Object + ": " + p.Message }
+
+// Affected lists what damage makes unrestorable in one snapshot.
+type Affected struct {
+	Snapshot string   `json:"snapshot"`
+	Paths    []string `json:"paths"`
+}
+
+// Report is the outcome of a check.
+type Report struct {
+	Snapshots         int        `json:"snapshots"`
+	Trees             int        `json:"trees"`
+	Blobs             int        `json:"blobs"`
+	Packs             int        `json:"packs"`
+	PacksRead         int        `json:"packs_read"`
+	UnreferencedPacks []string   `json:"unreferenced_packs,omitempty"` // left by interrupted runs; harmless
+	Problems          []Problem  `json:"problems,omitempty"`
+	Affected          []Affected `json:"affected,omitempty"`
+}
+
+// OK reports whether nothing is wrong.
+func (r *Report) OK() bool { return len(r.Problems) == 0 }
+
+type checker struct {
+	repo *repository.Repository
+	opts Options
+	rep  Report
+
+	mu  sync.Mutex
+	bad map[blobRef]string // damaged or missing blob -> reason
+}
+
+type blobRef struct {
+	t  pack.BlobType
+	id pack.ID
+}
+
+func (c *checker) problem(object, format string, args ...any) {
+	c.mu.Lock()
+	c.rep.Problems = append(c.rep.Problems, Problem{Object: object, Message: fmt.Sprintf(format, args...)})
+	c.mu.Unlock()
+}
+
+func (c *checker) markBad(t pack.BlobType, id pack.ID, why string) {
+	c.mu.Lock()
+	c.bad[blobRef{t, id}] = why
+	c.mu.Unlock()
+}
+
+// Check runs the checks. An error means the check itself could not run
+// (for example the target is unreachable); damage is reported in Report.
+func Check(ctx context.Context, repo *repository.Repository, opts Options) (*Report, error) {
+	c := &checker{repo: repo, opts: opts, bad: map[blobRef]string{}}
+	if c.opts.Progress == nil {
+		c.opts.Progress = &Progress{}
+	}
+	if err := c.loadIndex(ctx); err != nil {
+		return nil, err
+	}
+	packs, err := c.checkPacksExist(ctx)
+	if err != nil {
+		return nil, err
+	}
+	snaps, err := c.loadSnapshots(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if err := c.checkTrees(ctx, snaps); err != nil {
+		return nil, err
+	}
+	if opts.ReadData {
+		if err := c.readPacks(ctx, packs); err != nil {
+			return nil, err
+		}
+	}
+	if len(c.bad) > 0 {
+		if err := c.findAffected(ctx, snaps); err != nil {
+			return nil, err
+		}
+	}
+	sort.Slice(c.rep.Problems, func(i, j int) bool { return c.rep.Problems[i].Object < c.rep.Problems[j].Object })
+	return &c.rep, nil
+}
+
+// loadIndex loads each index file on its own so that a damaged one is a
+// reported problem rather than the end of the check.
+func (c *checker) loadIndex(ctx context.Context) error {
+	ids, err := c.repo.IndexFiles(ctx)
+	if err != nil {
+		return err
+	}
+	for _, id := range ids {
+		f, err := c.repo.LoadIndexFile(ctx, id)
+		if err != nil {
+			if errors.Is(err, repository.ErrDamaged) {
+				c.problem("index/"+id.String(), "%v", err)
+				continue
+			}
+			return err
+		}
+		c.repo.Index().AddFile(f)
+	}
+	c.rep.Blobs = c.repo.Index().Len()
+	return nil
+}
+
+// checkPacksExist compares the packs named by the index with the stored
+// ones, returning the stored sizes of indexed packs.
+func (c *checker) checkPacksExist(ctx context.Context) (map[pack.ID]int64, error) {
+	stored := map[pack.ID]int64{}
+	err := c.repo.Target().List(ctx, "data/", func(fi targets.Info) error {
+		id, err := pack.ParseID(path.Base(fi.Name))
+		if err != nil || repository.PackName(id) != fi.Name {
+			c.problem(fi.Name, "stray object in data/")
+			return nil
+		}
+		stored[id] = fi.Size
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("list packs: %w", err)
+	}
+	indexed := map[pack.ID]int64{}
+	ends := map[pack.ID]int64{}
+	c.repo.Index().Each(func(t pack.BlobType, id pack.ID, l index.Location) {
+		if end := int64(l.Entry.Offset) + int64(l.Entry.Length); end > ends[l.Pack] {
+			ends[l.Pack] = end
+		}
+	})
+	for _, p := range c.repo.Index().Packs() {
+		size, ok := stored[p]
+		switch {
+		case !ok:
+			c.problem(repository.PackName(p), "pack is missing")
+			c.markPack(p, "pack is missing")
+		case size < ends[p]+4:
+			c.problem(repository.PackName(p), "pack is truncated: %d bytes, blobs end at %d", size, ends[p])
+			c.markPack(p, "pack is truncated")
+		default:
+			indexed[p] = size
+		}
+	}
+	inIndex := map[pack.ID]bool{}
+	for _, p := range c.repo.Index().Packs() {
+		inIndex[p] = true
+	}
+	for p := range stored {
+		if !inIndex[p] {
+			c.rep.UnreferencedPacks = append(c.rep.UnreferencedPacks, p.String())
+		}
+	}
+	sort.Strings(c.rep.UnreferencedPacks)
+	c.rep.Packs = len(stored)
+	return indexed, nil
+}
+
+func (c *checker) markPack(p pack.ID, why string) {
+	c.repo.Index().Each(func(t pack.BlobType, id pack.ID, l index.Location) {
+		if l.Pack == p {
+			c.markBad(t, id, why)
+		}
+	})
+}
+
+func (c *checker) loadSnapshots(ctx context.Context) ([]*repository.Snapshot, error) {
+	ids, err := listIDs(ctx, c.repo.Target(), "snapshots/")
+	if err != nil {
+		return nil, err
+	}
+	var out []*repository.Snapshot
+	for _, id := range ids {
+		s, err := c.repo.LoadSnapshot(ctx, id)
+		if err != nil {
+			if errors.Is(err, repository.ErrDamaged) {
+				c.problem("snapshots/"+id.String(), "%v", err)
+				continue
+			}
+			return nil, err
+		}
+		out = append(out, s)
+	}
+	c.rep.Snapshots = len(out)
+	return out, nil
+}
+
+func listIDs(ctx context.Context, t targets.Target, prefix string) ([]pack.ID, error) {
+	var ids []pack.ID
+	err := t.List(ctx, prefix, func(fi targets.Info) error {
+		if id, err := pack.ParseID(strings.TrimPrefix(fi.Name, prefix)); err == nil {
+			ids = append(ids, id)
+		}
+		return nil
+	})
+	return ids, err
+}
+
+// checkTrees loads every tree of every snapshot once and checks that each
+// data blob is indexed in a pack that exists.
+func (c *checker) checkTrees(ctx context.Context, snaps []*repository.Snapshot) error {
+	seen := map[pack.ID]bool{}
+	var walk func(id pack.ID) error
+	walk = func(id pack.ID) error {
+		if seen[id] {
+			return nil
+		}
+		seen[id] = true
+		c.rep.Trees++
+		if _, bad := c.bad[blobRef{pack.TreeBlob, id}]; bad {
+			return nil // already reported with its pack
+		}
+		t, err := c.repo.LoadTree(ctx, id)
+		if err != nil {
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			c.problem("tree "+id.String(), "%v", err)
+			c.markBad(pack.TreeBlob, id, err.Error())
+			return nil
+		}
+		for _, n := range t.Nodes {
+			for _, b := range n.Content {
+				if !c.repo.Index().Has(pack.DataBlob, b) {
+					if _, known := c.bad[blobRef{pack.DataBlob, b}]; !known {
+						c.problem("data blob "+b.String(), "not in any index")
+						c.markBad(pack.DataBlob, b, "not in any index")
+					}
+				}
+			}
+			if n.Subtree != nil {
+				if err := walk(*n.Subtree); err != nil {
+					return err
+				}
+			}
+		}
+		return nil
+	}
+	for _, s := range snaps {
+		if err := walk(s.Tree); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// readPacks reads whole packs, checks their names against their content,
+// and opens every blob.
+func (c *checker) readPacks(ctx context.Context, sizes map[pack.ID]int64) error {
+	ids := make([]pack.ID, 0, len(sizes))
+	for id := range sizes {
+		ids = append(ids, id)
+	}
+	sort.Slice(ids, func(i, j int) bool { return ids[i].String() < ids[j].String() })
+	if c.opts.Subset > 0 && c.opts.Subset < 1 {
+		rng := c.opts.Rand
+		if rng == nil {
+			rng = rand.New(rand.NewPCG(rand.Uint64(), rand.Uint64()))
+		}
+		rng.Shuffle(len(ids), func(i, j int) { ids[i], ids[j] = ids[j], ids[i] })
+		n := int(float64(len(ids))*c.opts.Subset + 0.999999)
+		ids = ids[:n]
+	}
+	c.opts.Progress.PacksTotal.Store(int64(len(ids)))
+	byPack := map[pack.ID][]pack.Entry{}
+	c.repo.Index().Each(func(t pack.BlobType, id pack.ID, l index.Location) {
+		byPack[l.Pack] = append(byPack[l.Pack], l.Entry)
+	})
+	for _, id := range ids {
+		if err := c.readPack(ctx, id, byPack[id]); err != nil {
+			return err
+		}
+		c.rep.PacksRead++
+		c.opts.Progress.PacksRead.Add(1)
+	}
+	return nil
+}
+
+func (c *checker) readPack(ctx context.Context, id pack.ID, entries []pack.Entry) error {
+	name := repository.PackName(id)
+	data, err := targets.ReadAll(ctx, c.repo.Target(), name)
+	if err != nil {
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		c.problem(name, "unreadable: %v", err)
+		c.markPack(id, "pack unreadable")
+		return nil
+	}
+	if pack.Hash(data) != id {
+		c.problem(name, "content does not match its name (damaged)")
+	}
+	if n, err := pack.HeaderLength(data, int64(len(data))); err != nil {
+		c.problem(name, "%v", err)
+	} else {
+		start := int64(len(data) - 4 - n)
+		if _, err := pack.ParseHeader(c.repo.Key(), data[start:len(data)-4], start); err != nil {
+			c.problem(name, "header: %v", err)
+		}
+	}
+	for _, e := range entries {
+		end := int64(e.Offset) + int64(e.Length)
+		if end > int64(len(data)) {
+			continue // reported as truncated already
+		}
+		sealed := append([]byte(nil), data[e.Offset:end]...)
+		if _, err := c.repo.OpenBlob(e, sealed, nil); err != nil {
+			c.problem(name, "%v", err)
+			c.markBad(e.Type, e.ID, err.Error())
+		}
+	}
+	return nil
+}
+
+// findAffected walks every snapshot and lists the paths that use a bad blob.
+func (c *checker) findAffected(ctx context.Context, snaps []*repository.Snapshot) error {
+	for _, s := range snaps {
+		var paths []string
+		var walk func(id pack.ID, dir string) error
+		walk = func(id pack.ID, dir string) error {
+			if _, bad := c.bad[blobRef{pack.TreeBlob, id}]; bad {
+				paths = append(paths, dir+" (directory listing)")
+				return nil
+			}
+			t, err := c.repo.LoadTree(ctx, id)
+			if err != nil {
+				if ctx.Err() != nil {
+					return ctx.Err()
+				}
+				paths = append(paths, dir+" (directory listing)")
+				return nil
+			}
+			for _, n := range t.Nodes {
+				p := path.Join(dir, n.Name)
+				for _, b := range n.Content {
+					if _, bad := c.bad[blobRef{pack.DataBlob, b}]; bad {
+						paths = append(paths, p)
+						break
+					}
+				}
+				if n.Subtree != nil {
+					if err := walk(*n.Subtree, p); err != nil {
+						return err
+					}
+				}
+			}
+			return nil
+		}
+		if err := walk(s.Tree, "/"); err != nil {
+			return err
+		}
+		if len(paths) > 0 {
+			c.rep.Affected = append(c.rep.Affected, Affected{Snapshot: s.ID.String(), Paths: paths})
+		}
+	}
+	return nil
+}

@@ -1,0 +1,550 @@
+// Package restore rebuilds files, directories and their metadata from a
+// snapshot into a target directory.
+//
+// Every file is written under a temporary name and renamed into place when
+// complete, so an interrupted restore leaves no half-written file under a
+// real name. Nothing is written outside the target: entries are created
+// relative to directory descriptors opened through os.Root, with names
+// that the tree decoder has checked, never following a final symlink.
+package restore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path"
+	"path/filepath"
+	"runtime"
+	"sync"
+	"sync/atomic"
+
+	"github.com/lifeboat-backup/lifeboat/repository"
+	"github.com/lifeboat-backup/lifeboat/repository/pack"
+	"golang.org/x/sys/unix"
+)
+
+// Overwrite says what to do with entries that exist in the target.
+type Overwrite string
+
+// Overwrite modes. The zero value refuses a target that is not empty.
+const (
+	OverwriteRefuse    Overwrite = ""
+	OverwriteAlways    Overwrite = "always"     // replace existing files
+	OverwriteIfChanged Overwrite = "if-changed" // replace files whose size or mtime differ
+	OverwriteNever     Overwrite = "never"      // keep existing entries
+)
+
+// ParseOverwrite checks a user's --overwrite value.
+func ParseOverwrite(s string) (Overwrite, error) {
+	switch o := Overwrite(s); o {
+	case OverwriteRefuse, OverwriteAlways, OverwriteIfChanged, OverwriteNever:
+		return o, nil
+	}
+	return "", fmt.Errorf("--overwrite must be always, if-changed or never, not %q", s)
+}
+
+// ErrTargetNotEmpty: the target has entries and no overwrite mode was given.
+var ErrTargetNotEmpty = errors.New("restore target is not empty")
+
+const tempPrefix = ".lifeboat-restore-"
+
+// Options configure a restore.
+type Options struct {
+	Selector
+	Overwrite Overwrite
+	Verify    bool // read every restored file back and check it
+	Workers   int  // files written at once (2×GOMAXPROCS if 0)
+	Progress  *Progress
+}
+
+// Progress counters for a display; safe for concurrent use.
+type Progress struct {
+	TotalFiles, TotalBytes atomic.Int64
+	FilesDone, BytesDone   atomic.Int64
+}
+
+// Result counts what a restore did.
+type Result struct {
+	Files    int64 `json:"files"`
+	Dirs     int64 `json:"dirs"`
+	Links    int64 `json:"hard_links"`
+	Others   int64 `json:"others"` // symlinks, fifos, devices, sockets
+	Bytes    int64 `json:"bytes"`
+	Skipped  int64 `json:"skipped"` // existing entries kept by the overwrite mode
+	Verified int64 `json:"verified"`
+}
+
+type opKind int
+
+const (
+	opDir opKind = iota
+	opFile
+	opLink // hard link to an earlier file
+	opOther
+)
+
+type op struct {
+	kind opKind
+	dir  string // parent directory, relative to the target ("" is the target)
+	node *repository.Node
+	// for opLink: the first file of the inode
+	linkDir, linkName string
+}
+
+func (o *op) rel() string { return path.Join(o.dir, o.node.Name) }
+
+type restorer struct {
+	repo  *repository.Repository
+	root  *os.Root
+	opts  Options
+	res   Result
+	mu    sync.Mutex
+	links map[[2]uint64]*op
+}
+
+// Run restores sn into target, creating target if needed.
+func Run(ctx context.Context, repo *repository.Repository, sn *repository.Snapshot, target string, opts Options) (*Result, error) {
+	if err := opts.Selector.Validate(); err != nil {
+		return nil, err
+	}
+	if opts.Workers <= 0 {
+		opts.Workers = 2 * runtime.GOMAXPROCS(0)
+	}
+	if opts.Progress == nil {
+		opts.Progress = &Progress{}
+	}
+	if err := os.MkdirAll(target, 0o700); err != nil {
+		return nil, fmt.Errorf("restore target: %w", err)
+	}
+	if opts.Overwrite == OverwriteRefuse {
+		if err := ensureEmpty(target); err != nil {
+			return nil, err
+		}
+	}
+	root, err := os.OpenRoot(target)
+	if err != nil {
+		return nil, fmt.Errorf("restore target: %w", err)
+	}
+	defer root.Close()
+	r := &restorer{repo: repo, root: root, opts: opts, links: map[[2]uint64]*op{}}
+
+	var ops []*op
+	if _, err := r.plan(ctx, sn.Tree, "", len(opts.Include) == 0, &ops); err != nil {
+		return nil, err
+	}
+	if err := r.execute(ctx, ops); err != nil {
+		return &r.res, err
+	}
+	if len(opts.Include) == 0 {
+		if err := r.rootMeta(target, &sn.Root); err != nil {
+			return &r.res, err
+		}
+	}
+	if opts.Verify {
+		if err := r.verify(ctx, ops); err != nil {
+			return &r.res, err
+		}
+	}
+	return &r.res, nil
+}
+
+func ensureEmpty(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return fmt.Errorf("restore target: %w", err)
+	}
+	defer d.Close()
+	names, err := d.Readdirnames(1)
+	if len(names) > 0 {
+		return fmt.Errorf("%w: %s (use --overwrite always|if-changed|never)", ErrTargetNotEmpty, dir)
+	}
+	if err != nil && !errors.Is(err, io.EOF) {
+		return fmt.Errorf("restore target: %w", err)
+	}
+	return nil
+}
+
+// plan walks the snapshot and lists the operations in pre-order (every
+// directory before its content). It reports whether anything under rel
+// was selected.
+func (r *restorer) plan(ctx context.Context, tree pack.ID, rel string, included bool, ops *[]*op) (bool, error) {
+	t, err := r.repo.LoadTree(ctx, tree)
+	if err != nil {
+		return false, fmt.Errorf("snapshot directory /%s: %w", rel, err)
+	}
+	any := false
+	for i := range t.Nodes {
+		n := &t.Nodes[i]
+		p := path.Join(rel, n.Name)
+		if r.opts.Excluded("/" + p) {
+			continue
+		}
+		inc := included || r.opts.Included("/"+p)
+		if n.Type == repository.TypeDir {
+			mark := len(*ops)
+			*ops = append(*ops, &op{kind: opDir, dir: rel, node: n})
+			sub, err := r.plan(ctx, *n.Subtree, p, inc, ops)
+			if err != nil {
+				return false, err
+			}
+			if !inc && !sub {
+				*ops = (*ops)[:mark]
+				continue
+			}
+			any = true
+			continue
+		}
+		if !inc {
+			continue
+		}
+		any = true
+		o := &op{kind: opOther, dir: rel, node: n}
+		if n.Type == repository.TypeFile {
+			o.kind = opFile
+			if n.Links > 1 {
+				key := [2]uint64{n.Device, n.Inode}
+				if first, ok := r.links[key]; ok {
+					o.kind, o.linkDir, o.linkName = opLink, first.dir, first.node.Name
+				} else {
+					r.links[key] = o
+				}
+			}
+			if o.kind == opFile {
+				r.opts.Progress.TotalFiles.Add(1)
+				r.opts.Progress.TotalBytes.Add(int64(n.Size))
+			}
+		}
+		*ops = append(*ops, o)
+	}
+	return any, nil
+}
+
+func (r *restorer) execute(ctx context.Context, ops []*op) error {
+	// Directories first, in order, so that every parent exists.
+	for _, o := range ops {
+		if o.kind == opDir {
+			if err := r.makeDir(o); err != nil {
+				return err
+			}
+		}
+	}
+	// File contents in parallel.
+	var files []*op
+	for _, o := range ops {
+		if o.kind == opFile {
+			files = append(files, o)
+		}
+	}
+	if err := parallel(ctx, len(files), r.opts.Workers, func(i int) error {
+		return r.restoreFile(ctx, files[i])
+	}); err != nil {
+		return err
+	}
+	// Then links, symlinks and special files, which need their targets.
+	for _, o := range ops {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		var err error
+		switch o.kind {
+		case opLink:
+			err = r.makeLink(o)
+		case opOther:
+			err = r.makeOther(o)
+		}
+		if err != nil {
+			return err
+		}
+	}
+	// Directory metadata last, deepest first, so that writing into a
+	// directory does not change its mtime afterwards.
+	for i := len(ops) - 1; i >= 0; i-- {
+		if o := ops[i]; o.kind == opDir {
+			if err := r.dirMeta(o); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+func wrap(o *op, err error) error {
+	if err == nil {
+		return nil
+	}
+	return fmt.Errorf("restore /%s: %w", o.rel(), err)
+}
+
+func (r *restorer) count(f func(*Result)) {
+	r.mu.Lock()
+	f(&r.res)
+	r.mu.Unlock()
+}
+
+func (r *restorer) makeDir(o *op) error {
+	d, err := openDir(r.root, o.dir)
+	if err != nil {
+		return wrap(o, err)
+	}
+	defer d.close()
+	err = d.mkdir(o.node.Name)
+	if errors.Is(err, unix.EEXIST) {
+		st, serr := d.lstat(o.node.Name)
+		if serr != nil || st.Mode&unix.S_IFMT != unix.S_IFDIR {
+			return wrap(o, errors.New("exists and is not a directory"))
+		}
+		err = nil
+	}
+	if err == nil {
+		r.count(func(res *Result) { res.Dirs++ })
+	}
+	return wrap(o, err)
+}
+
+func (r *restorer) dirMeta(o *op) error {
+	d, err := openDir(r.root, o.dir)
+	if err != nil {
+		return wrap(o, err)
+	}
+	defer d.close()
+	f, err := d.openSubdir(o.node.Name)
+	if err != nil {
+		return wrap(o, err)
+	}
+	defer f.Close()
+	return wrap(o, d.setMeta(o.node.Name, o.node, f))
+}
+
+// rootMeta gives the target directory the owner, mode, xattrs and times of
+// the backed-up root.
+func (r *restorer) rootMeta(target string, n *repository.Node) error {
+	if n.Type != repository.TypeDir {
+		return nil
+	}
+	d, err := openDir(r.root, "")
+	if err != nil {
+		return err
+	}
+	defer d.close()
+	parent, err := os.Open(filepath.Dir(filepath.Clean(target)))
+	if err != nil {
+		return err
+	}
+	defer parent.Close()
+	return (&dirHandle{f: parent}).setMeta(filepath.Base(filepath.Clean(target)), n, d.f)
+}
+
+// existing decides about an entry already present under name; it reports
+// whether the restore should leave it alone.
+func (r *restorer) existing(d *dirHandle, n *repository.Node) (keep bool, err error) {
+	st, err := d.lstat(n.Name)
+	if errors.Is(err, unix.ENOENT) {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	switch r.opts.Overwrite {
+	case OverwriteNever:
+		return true, nil
+	case OverwriteIfChanged:
+		if st.Mode&unix.S_IFMT == unix.S_IFREG && uint64(st.Size) == n.Size && st.Mtim.Nano() == n.ModTime {
+			return true, nil
+		}
+	}
+	if st.Mode&unix.S_IFMT == unix.S_IFDIR {
+		return false, errors.New("a directory is in the way")
+	}
+	return false, nil
+}
+
+func (r *restorer) restoreFile(ctx context.Context, o *op) (err error) {
+	d, err := openDir(r.root, o.dir)
+	if err != nil {
+		return wrap(o, err)
+	}
+	defer d.close()
+	n := o.node
+	keep, err := r.existing(d, n)
+	if err != nil || keep {
+		if keep {
+			r.count(func(res *Result) { res.Skipped++ })
+			r.opts.Progress.FilesDone.Add(1)
+			r.opts.Progress.BytesDone.Add(int64(n.Size))
+		}
+		return wrap(o, err)
+	}
+	f, tmp, err := d.createTemp(tempPrefix)
+	if err != nil {
+		return wrap(o, err)
+	}
+	defer func() {
+		if err != nil {
+			f.Close()
+			_ = d.remove(tmp)
+		}
+	}()
+	written, err := r.writeContent(ctx, f, n)
+	if err != nil {
+		return wrap(o, err)
+	}
+	if written != int64(n.Size) {
+		return wrap(o, fmt.Errorf("%w: content is %d bytes, the snapshot says %d", repository.ErrDamaged, written, n.Size))
+	}
+	if err = f.Truncate(written); err != nil { // sets the size past a final hole
+		return wrap(o, err)
+	}
+	if err = d.setMeta(tmp, n, f); err != nil {
+		return wrap(o, err)
+	}
+	if err = f.Close(); err != nil {
+		return wrap(o, err)
+	}
+	if err = d.rename(tmp, n.Name); err != nil {
+		_ = d.remove(tmp)
+		return wrap(o, err)
+	}
+	r.count(func(res *Result) { res.Files++; res.Bytes += written })
+	r.opts.Progress.FilesDone.Add(1)
+	return nil
+}
+
+// holeBlock is the granularity at which zero runs of sparse files are left
+// as holes.
+const holeBlock = 4096
+
+func (r *restorer) writeContent(ctx context.Context, f *os.File, n *repository.Node) (int64, error) {
+	var off int64
+	var buf []byte
+	for _, id := range n.Content {
+		if err := ctx.Err(); err != nil {
+			return off, err
+		}
+		data, err := r.repo.LoadBlob(ctx, pack.DataBlob, id, buf)
+		if err != nil {
+			return off, err
+		}
+		if n.Sparse {
+			err = writeSparse(f, data, off)
+		} else {
+			_, err = f.WriteAt(data, off)
+		}
+		if err != nil {
+			return off, err
+		}
+		off += int64(len(data))
+		r.opts.Progress.BytesDone.Add(int64(len(data)))
+		buf = data
+	}
+	return off, nil
+}
+
+// writeSparse writes data at off, skipping zero blocks so that they stay
+// holes in a new file.
+func writeSparse(f *os.File, data []byte, off int64) error {
+	for len(data) > 0 {
+		n := holeBlock - int(off%holeBlock)
+		if n > len(data) {
+			n = len(data)
+		}
+		if !allZero(data[:n]) {
+			if _, err := f.WriteAt(data[:n], off); err != nil {
+				return err
+			}
+		}
+		data, off = data[n:], off+int64(n)
+	}
+	return nil
+}
+
+func allZero(b []byte) bool {
+	for _, c := range b {
+		if c != 0 {
+			return false
+		}
+	}
+	return true
+}
+
+func (r *restorer) makeLink(o *op) error {
+	d, err := openDir(r.root, o.dir)
+	if err != nil {
+		return wrap(o, err)
+	}
+	defer d.close()
+	if keep, err := r.existing(d, o.node); err != nil || keep {
+		return wrap(o, err)
+	}
+	_ = d.remove(o.node.Name) // replaced by the link (overwrite modes only)
+	first, err := openDir(r.root, o.linkDir)
+	if err != nil {
+		return wrap(o, err)
+	}
+	defer first.close()
+	if err := d.link(first, o.linkName, o.node.Name); err != nil {
+		return wrap(o, err)
+	}
+	r.count(func(res *Result) { res.Links++ })
+	return nil
+}
+
+func (r *restorer) makeOther(o *op) error {
+	d, err := openDir(r.root, o.dir)
+	if err != nil {
+		return wrap(o, err)
+	}
+	defer d.close()
+	n := o.node
+	if keep, err := r.existing(d, n); err != nil || keep {
+		if keep {
+			r.count(func(res *Result) { res.Skipped++ })
+		}
+		return wrap(o, err)
+	}
+	_ = d.remove(n.Name)
+	if n.Type == repository.TypeSymlink {
+		err = d.symlink(n.LinkTarget, n.Name)
+	} else {
+		err = d.mknod(n)
+	}
+	if err != nil {
+		return wrap(o, err)
+	}
+	r.count(func(res *Result) { res.Others++ })
+	return wrap(o, d.setMeta(n.Name, n, nil))
+}
+
+// parallel runs fn(0..n-1) on up to limit goroutines; the first error
+// stops the rest.
+func parallel(ctx context.Context, n, limit int, fn func(i int) error) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var (
+		wg    sync.WaitGroup
+		once  sync.Once
+		first error
+		next  atomic.Int64
+	)
+	for w := 0; w < limit && w < n; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for ctx.Err() == nil {
+				i := int(next.Add(1) - 1)
+				if i >= n {
+					return
+				}
+				if err := fn(i); err != nil {
+					once.Do(func() { first = err; cancel() })
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	if first != nil {
+		return first
+	}
+	return ctx.Err()
+}

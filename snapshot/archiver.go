@@ -1,0 +1,426 @@
+// Package snapshot is the backup engine: it walks a tree, cuts files into
+// chunks, deduplicates them against the repository, and writes tree and
+// snapshot objects, reusing unchanged files from a parent snapshot.
+package snapshot
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"os/user"
+	"path/filepath"
+	"runtime"
+	"sort"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/lifeboat-backup/lifeboat/repository"
+	"github.com/lifeboat-backup/lifeboat/repository/pack"
+)
+
+// maxFailures is how many skipped entries a snapshot lists by name.
+const maxFailures = 20
+
+// Options configure one backup.
+type Options struct {
+	Host           string
+	Tags           []string
+	Parent         *repository.Snapshot // reuse unchanged files from it (nil: none)
+	Force          bool                 // read every file even if unchanged
+	Workers        int                  // files read at once (GOMAXPROCS if 0)
+	ProgramVersion string
+	Progress       *Progress // counters for a display (may be nil)
+	// OnError is told about each entry that could not be read and was
+	// skipped; OnWarning about files that changed while being read.
+	OnError   func(path string, err error)
+	OnWarning func(path string, err error)
+}
+
+// Archiver makes snapshots in one repository.
+type Archiver struct {
+	repo *repository.Repository
+	opts Options
+}
+
+// New returns an archiver. The repository's index must be loaded.
+func New(repo *repository.Repository, opts Options) *Archiver {
+	if opts.Workers <= 0 {
+		opts.Workers = runtime.GOMAXPROCS(0)
+	}
+	if opts.Progress == nil {
+		opts.Progress = &Progress{}
+	}
+	if opts.OnError == nil {
+		opts.OnError = func(string, error) {}
+	}
+	if opts.OnWarning == nil {
+		opts.OnWarning = func(string, error) {}
+	}
+	return &Archiver{repo: repo, opts: opts}
+}
+
+// run is the state of one backup.
+type run struct {
+	*Archiver
+	w     *repository.Writer
+	files *fileSaver
+	slots chan struct{} // bounds the files read at once
+
+	filesNew, filesChanged, filesUnchanged atomic.Int64
+	dirsNew, dirsChanged, dirsUnchanged    atomic.Int64
+	totalFiles, totalBytes                 atomic.Int64
+
+	mu       sync.Mutex
+	failures []string
+	errors   int64
+}
+
+// future is the node of an entry that is still being saved.
+type future struct {
+	done chan struct{}
+	node repository.Node
+	skip bool  // the entry could not be read and is left out
+	err  error // fatal
+}
+
+func resolved(n repository.Node) *future {
+	f := &future{done: make(chan struct{}), node: n}
+	close(f.done)
+	return f
+}
+
+// Run backs up paths (absolute or relative directories or files) and saves
+// a snapshot. It holds a shared repository lock while it writes. Entries
+// that cannot be read are reported through OnError and left out; the
+// snapshot is then marked incomplete. Any repository error, or ctx being
+// cancelled, stops the run without saving a snapshot; the repository stays
+// valid and what was uploaded is reused by the next run.
+func (a *Archiver) Run(ctx context.Context, paths []string) (*repository.Snapshot, error) {
+	start := time.Now()
+	if len(paths) == 0 {
+		return nil, errors.New("nothing to back up: give at least one path")
+	}
+	abs := make([]string, len(paths))
+	for i, p := range paths {
+		ap, err := filepath.Abs(p)
+		if err != nil {
+			return nil, err
+		}
+		if _, err := os.Lstat(ap); err != nil {
+			return nil, fmt.Errorf("backup source: %w", err)
+		}
+		abs[i] = ap
+	}
+	lock, err := a.repo.Lock(ctx, false)
+	if err != nil {
+		return nil, err
+	}
+	defer lock.Unlock(ctx)
+
+	scanCtx, stopScan := context.WithCancel(ctx)
+	defer stopScan()
+	go scan(scanCtx, abs, a.opts.Progress)
+
+	w := a.repo.NewWriter(ctx)
+	r := &run{Archiver: a, w: w, slots: make(chan struct{}, a.opts.Workers)}
+	r.files = newFileSaver(a.repo, w, a.opts.Progress, a.warn)
+
+	var prev *parentDir
+	if a.opts.Parent != nil {
+		prev = r.loadParent(ctx, abs[0], a.opts.Parent.Tree)
+	}
+	var root *future
+	if len(abs) == 1 {
+		root = r.saveRoot(ctx, abs[0], prev)
+	} else {
+		root = r.saveMulti(ctx, abs, prev)
+	}
+	<-root.done
+	if root.err == nil && root.skip {
+		root.err = errors.New("the backup source could not be read")
+	}
+	if root.err != nil {
+		w.Abort()
+		return nil, root.err
+	}
+	stats, err := w.Finish()
+	if err != nil {
+		return nil, err
+	}
+	host := a.opts.Host
+	if host == "" {
+		host, _ = os.Hostname()
+	}
+	sn := &repository.Snapshot{
+		Time: a.repo.Now(), Host: host, UID: uint32(os.Getuid()), GID: uint32(os.Getgid()),
+		Paths: abs, Tags: a.opts.Tags, Tree: *root.node.Subtree, Root: root.node,
+		ProgramVersion: a.opts.ProgramVersion,
+	}
+	if u, err := user.Current(); err == nil {
+		sn.Username = u.Username
+	}
+	if a.opts.Parent != nil {
+		id := a.opts.Parent.ID
+		sn.Parent = &id
+	}
+	sn.Root.Name = ""
+	r.mu.Lock()
+	sn.Failures, sn.Incomplete = r.failures, r.errors > 0
+	sn.Summary = repository.Summary{
+		FilesNew: r.filesNew.Load(), FilesChanged: r.filesChanged.Load(), FilesUnchanged: r.filesUnchanged.Load(),
+		DirsNew: r.dirsNew.Load(), DirsChanged: r.dirsChanged.Load(), DirsUnchanged: r.dirsUnchanged.Load(),
+		TotalFiles: r.totalFiles.Load(), TotalBytes: r.totalBytes.Load(),
+		BytesRead: a.opts.Progress.BytesRead.Load(), BlobsAdded: stats.BlobsAdded,
+		BytesAdded: stats.BytesAdded, StoredAdded: stats.StoredBytes, Errors: r.errors,
+		DurationSecond: time.Since(start).Seconds(),
+	}
+	r.mu.Unlock()
+	if _, err := a.repo.SaveSnapshot(ctx, sn); err != nil {
+		return nil, err
+	}
+	return sn, nil
+}
+
+func (a *Archiver) warn(path string, err error) { a.opts.OnWarning(path, err) }
+
+func (r *run) fail(path string, err error) {
+	r.opts.Progress.Errors.Add(1)
+	r.mu.Lock()
+	r.errors++
+	if len(r.failures) < maxFailures {
+		r.failures = append(r.failures, fmt.Sprintf("%s: %v", path, err))
+	}
+	r.mu.Unlock()
+	r.opts.OnError(path, err)
+}
+
+// parentDir is a directory's counterpart in the parent snapshot.
+type parentDir struct {
+	id   pack.ID
+	tree *repository.Tree
+}
+
+func (p *parentDir) find(name string) *repository.Node {
+	if p == nil {
+		return nil
+	}
+	return p.tree.Find(name)
+}
+
+// loadParent loads a parent tree; a parent that cannot be read only costs
+// speed, so it is reported as a warning and ignored.
+func (r *run) loadParent(ctx context.Context, path string, id pack.ID) *parentDir {
+	t, err := r.repo.LoadTree(ctx, id)
+	if err != nil {
+		r.warn(path, fmt.Errorf("parent snapshot tree unreadable, reading all files: %w", err))
+		return nil
+	}
+	return &parentDir{id: id, tree: t}
+}
+
+func (r *run) saveRoot(ctx context.Context, path string, parent *parentDir) *future {
+	n, err := lstatNode(path, filepath.Base(path))
+	if err != nil {
+		return &future{done: closed(), err: err}
+	}
+	if n.Type != repository.TypeDir {
+		// A single file or symlink: a root directory holding just it.
+		return r.saveMulti(ctx, []string{path}, parent)
+	}
+	return r.saveDir(ctx, path, n, parent)
+}
+
+// saveMulti makes a synthetic root directory that holds each path under its
+// base name.
+func (r *run) saveMulti(ctx context.Context, paths []string, parent *parentDir) *future {
+	seen := map[string]bool{}
+	var kids []*future
+	for _, p := range paths {
+		name := filepath.Base(p)
+		if seen[name] {
+			return &future{done: closed(), err: fmt.Errorf("two backup paths share the name %q", name)}
+		}
+		seen[name] = true
+		kids = append(kids, r.saveEntry(ctx, p, name, parent))
+	}
+	root := repository.Node{Type: repository.TypeDir, Mode: 0o755, UID: uint32(os.Getuid()), GID: uint32(os.Getgid()), ModTime: time.Now().UnixNano()}
+	return r.finishDir(root, parent, kids)
+}
+
+func closed() chan struct{} {
+	c := make(chan struct{})
+	close(c)
+	return c
+}
+
+// saveEntry starts saving one directory entry.
+func (r *run) saveEntry(ctx context.Context, path, name string, parent *parentDir) *future {
+	n, err := lstatNode(path, name)
+	if err != nil {
+		r.fail(path, err)
+		return &future{done: closed(), skip: true}
+	}
+	prev := parent.find(name)
+	switch n.Type {
+	case repository.TypeDir:
+		var sub *parentDir
+		if prev != nil && prev.Type == repository.TypeDir && prev.Subtree != nil {
+			sub = r.loadParent(ctx, path, *prev.Subtree)
+		}
+		return r.saveDir(ctx, path, n, sub)
+	case repository.TypeFile:
+		r.totalFiles.Add(1)
+		r.totalBytes.Add(int64(n.Size))
+		return r.saveFile(ctx, path, n, prev)
+	}
+	return resolved(n)
+}
+
+func unchanged(n, prev *repository.Node) bool {
+	return prev != nil && prev.Type == repository.TypeFile && n.Size == prev.Size &&
+		n.ModTime == prev.ModTime && n.ChangeTime == prev.ChangeTime && n.Inode == prev.Inode
+}
+
+func (r *run) saveFile(ctx context.Context, path string, n repository.Node, prev *repository.Node) *future {
+	p := r.opts.Progress
+	if !r.opts.Force && unchanged(&n, prev) && r.allIndexed(prev.Content) {
+		n.Content = prev.Content
+		r.filesUnchanged.Add(1)
+		p.FilesDone.Add(1)
+		p.BytesDone.Add(int64(n.Size))
+		return resolved(n)
+	}
+	f := &future{done: make(chan struct{})}
+	select {
+	case r.slots <- struct{}{}:
+	case <-ctx.Done():
+		f.err = ctx.Err()
+		close(f.done)
+		return f
+	}
+	go func() {
+		defer close(f.done)
+		defer func() { <-r.slots }()
+		p.Current.Store(&path)
+		err := r.files.save(ctx, path, &n)
+		var fe fatal
+		switch {
+		case errors.As(err, &fe):
+			f.err = fe.err
+			return
+		case ctx.Err() != nil:
+			f.err = ctx.Err()
+			return
+		case err != nil:
+			r.fail(path, err)
+			f.skip = true
+			return
+		}
+		if prev != nil {
+			r.filesChanged.Add(1)
+		} else {
+			r.filesNew.Add(1)
+		}
+		p.FilesDone.Add(1)
+		f.node = n
+	}()
+	return f
+}
+
+func (r *run) allIndexed(ids []pack.ID) bool {
+	for _, id := range ids {
+		if !r.repo.Index().Has(pack.DataBlob, id) {
+			return false
+		}
+	}
+	return true
+}
+
+// saveDir walks a directory now and saves its tree once every entry is done.
+func (r *run) saveDir(ctx context.Context, path string, n repository.Node, parent *parentDir) *future {
+	names, err := readDirNames(path)
+	if err != nil {
+		r.fail(path, err)
+		return &future{done: closed(), skip: true}
+	}
+	kids := make([]*future, 0, len(names))
+	for _, name := range names {
+		if ctx.Err() != nil {
+			break
+		}
+		kids = append(kids, r.saveEntry(ctx, filepath.Join(path, name), name, parent))
+	}
+	return r.finishDir(n, parent, kids)
+}
+
+func (r *run) finishDir(n repository.Node, parent *parentDir, kids []*future) *future {
+	f := &future{done: make(chan struct{}), node: n}
+	go func() {
+		defer close(f.done)
+		tree := &repository.Tree{}
+		for _, k := range kids {
+			<-k.done
+			if k.err != nil && f.err == nil {
+				f.err = k.err
+			}
+			if !k.skip {
+				tree.Nodes = append(tree.Nodes, k.node)
+			}
+		}
+		if f.err != nil {
+			return
+		}
+		id, err := r.w.SaveTree(tree)
+		if err != nil {
+			f.err = err
+			return
+		}
+		f.node.Subtree = &id
+		switch {
+		case parent == nil:
+			r.dirsNew.Add(1)
+		case parent.id == id:
+			r.dirsUnchanged.Add(1)
+		default:
+			r.dirsChanged.Add(1)
+		}
+	}()
+	return f
+}
+
+func readDirNames(path string) ([]string, error) {
+	d, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer d.Close()
+	names, err := d.Readdirnames(-1)
+	if err != nil {
+		return nil, err
+	}
+	sort.Strings(names)
+	return names, nil
+}
+
+// scan counts files and bytes ahead of the backup, for an ETA.
+func scan(ctx context.Context, paths []string, p *Progress) {
+	for _, root := range paths {
+		_ = filepath.WalkDir(root, func(_ string, d fs.DirEntry, err error) error {
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			if err != nil || !d.Type().IsRegular() {
+				return nil
+			}
+			if fi, err := d.Info(); err == nil {
+				p.TotalFiles.Add(1)
+				p.TotalBytes.Add(fi.Size())
+			}
+			return nil
+		})
+	}
+	p.ScanDone.Store(ctx.Err() == nil)
+}

@@ -1,0 +1,17 @@
+package snapshot
+
+import "sync/atomic"
+
+// Progress is a set of counters that the archiver updates while it runs and
+// a display polls. All fields are safe for concurrent use.
+type Progress struct {
+	// Totals found by the scanner, which runs ahead of the backup for an ETA.
+	TotalFiles, TotalBytes atomic.Int64
+	ScanDone               atomic.Bool
+	// Work done so far.
+	FilesDone, BytesDone atomic.Int64 // files finished and their bytes (read or reused)
+	BytesRead            atomic.Int64 // bytes actually read from disk
+	Errors               atomic.Int64
+	// Current is the path of a file being read (for display only).
+	Current atomic.Pointer[string]
+}
