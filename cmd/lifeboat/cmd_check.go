@@ -1,0 +1,128 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"strconv"
+	"strings"
+
+	"github.com/lifeboat-backup/lifeboat/repository/checker"
+	"github.com/spf13/cobra"
+)
+
+type checkOptions struct {
+	readData bool
+	subset   string
+}
+
+func newCheckCmd(a *app) *cobra.Command {
+	var o checkOptions
+	cmd := &cobra.Command{
+		Use:   "check",
+		Short: "Check the repository for damage",
+		Long: `Check that every snapshot can be restored: that all index files, snapshots and
+trees authenticate, and that every chunk they need is indexed in a pack that
+exists with the right size.
+
+--read-data also reads every pack and authenticates every chunk in it;
+--read-data-subset 10% reads a random tenth of the packs (or "1/5").
+When damage is found, the exit code is 4 and the report names the damaged
+objects and the snapshots and files they affect.
+
+Packs that no index names (left by an interrupted backup) are reported as
+unreferenced; they are harmless, and prune removes them.`,
+		Example: `  lifeboat check
+  lifeboat check --read-data-subset 5%`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return runCheck(cmd.Context(), a, o)
+		},
+	}
+	cmd.Flags().BoolVar(&o.readData, "read-data", false, "read and authenticate all packs")
+	cmd.Flags().StringVar(&o.subset, "read-data-subset", "", "read this share of the packs: N% or N/M")
+	return cmd
+}
+
+// parseSubset reads "10%", "1/5" or "0.1".
+func parseSubset(s string) (float64, error) {
+	bad := fmt.Errorf("--read-data-subset %q: give a percentage like 10%% or a fraction like 1/5", s)
+	var v float64
+	var err error
+	if p, ok := strings.CutSuffix(s, "%"); ok {
+		v, err = strconv.ParseFloat(p, 64)
+		v /= 100
+	} else if n, d, ok := strings.Cut(s, "/"); ok {
+		var nf, df float64
+		nf, err = strconv.ParseFloat(n, 64)
+		if err == nil {
+			df, err = strconv.ParseFloat(d, 64)
+		}
+		if df == 0 {
+			return 0, bad
+		}
+		v = nf / df
+	} else {
+		v, err = strconv.ParseFloat(s, 64)
+	}
+	if err != nil || v <= 0 || v > 1 {
+		return 0, bad
+	}
+	return v, nil
+}
+
+func runCheck(ctx context.Context, a *app, o checkOptions) error {
+	opts := checker.Options{ReadData: o.readData, Progress: &checker.Progress{}}
+	if o.subset != "" {
+		v, err := parseSubset(o.subset)
+		if err != nil {
+			return usageError{err}
+		}
+		opts.ReadData, opts.Subset = true, v
+	}
+	repo, err := a.openRepository(ctx, false)
+	if err != nil {
+		return err
+	}
+	defer repo.Close()
+	lock, err := repo.Lock(ctx, false)
+	if err != nil {
+		return err
+	}
+	defer lock.Unlock(ctx)
+	p := opts.Progress
+	stop := a.startProgress("check", func() progressStatus {
+		return progressStatus{FilesDone: p.PacksRead.Load(), TotalFiles: p.PacksTotal.Load()}
+	})
+	rep, err := checker.Check(ctx, repo, opts)
+	stop()
+	if err != nil {
+		return err
+	}
+	a.out.result("check", rep, func(w io.Writer) {
+		fmt.Fprintf(w, "%d snapshots, %d trees, %d blobs in %d packs", rep.Snapshots, rep.Trees, rep.Blobs, rep.Packs)
+		if opts.ReadData {
+			fmt.Fprintf(w, ", %d packs read", rep.PacksRead)
+		}
+		fmt.Fprintln(w)
+		if n := len(rep.UnreferencedPacks); n > 0 {
+			fmt.Fprintf(w, "%d unreferenced packs (from interrupted runs; harmless, prune removes them)\n", n)
+		}
+		for _, pr := range rep.Problems {
+			fmt.Fprintf(w, "error: %s\n", pr)
+		}
+		for _, af := range rep.Affected {
+			fmt.Fprintf(w, "snapshot %s is damaged; affected:\n", af.Snapshot[:8])
+			for _, p := range af.Paths {
+				fmt.Fprintf(w, "  %s\n", p)
+			}
+		}
+		if rep.OK() {
+			fmt.Fprintln(w, "no errors found")
+		}
+	})
+	if !rep.OK() {
+		return fmt.Errorf("%d problems found: %w", len(rep.Problems), errDamage)
+	}
+	return nil
+}

@@ -1,0 +1,59 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+
+	"github.com/lifeboat-backup/lifeboat/repository"
+	"github.com/lifeboat-backup/lifeboat/targets/all"
+	"github.com/spf13/cobra"
+)
+
+func newInitCmd(a *app) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "init",
+		Short: "Create a new repository",
+		Long: `Create a new, empty repository at --repo.
+
+A random master key encrypts everything; it is stored wrapped by a key derived
+from the password (argon2id). On a terminal the password is asked twice.
+Forgetting the password means losing the data: add a second key with
+"lifeboat key add" and keep it somewhere safe.`,
+		Example: `  lifeboat init --repo /srv/backups
+  LIFEBOAT_PASSWORD_FILE=/etc/lifeboat/password lifeboat init --repo /mnt/usb/lifeboat`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return runInit(cmd.Context(), a)
+		},
+	}
+	cmd.Flags().Int("pack-size", 0, "target pack file size in MiB (default 16)")
+	return cmd
+}
+
+func runInit(ctx context.Context, a *app) error {
+	loc, err := a.cfg.RequireRepository()
+	if err != nil {
+		return usageError{err}
+	}
+	t, err := all.Open(ctx, loc)
+	if err != nil {
+		return err
+	}
+	pw, err := a.password("enter a password for the new repository: ", true)
+	if err != nil {
+		return err
+	}
+	repo, err := repository.Init(ctx, t, pw, repository.Options{PackSize: a.cfg.PackSizeMiB << 20})
+	if err != nil {
+		return err
+	}
+	defer repo.Close()
+	cfg := repo.Config()
+	a.out.result("init", map[string]any{"id": cfg.ID, "location": t.Location(), "version": cfg.Version},
+		func(w io.Writer) {
+			fmt.Fprintf(w, "created lifeboat repository %s at %s\n", cfg.ID[:10], t.Location())
+			fmt.Fprintln(w, "Keep the password safe: without it the data cannot be read.")
+		})
+	return nil
+}

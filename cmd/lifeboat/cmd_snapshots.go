@@ -1,0 +1,130 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"text/tabwriter"
+
+	"github.com/lifeboat-backup/lifeboat/repository"
+	"github.com/spf13/cobra"
+)
+
+// filterFlags select snapshots in several commands.
+type filterFlags struct {
+	host  string
+	tags  []string
+	paths []string
+}
+
+func (f *filterFlags) register(cmd *cobra.Command) {
+	cmd.Flags().StringVar(&f.host, "host", "", "only snapshots of this host")
+	cmd.Flags().StringArrayVar(&f.tags, "tag", nil, "only snapshots with this tag (repeatable: all must match)")
+	cmd.Flags().StringArrayVar(&f.paths, "path", nil, "only snapshots of exactly these paths (repeatable)")
+}
+
+func (f *filterFlags) filter() repository.Filter {
+	return repository.Filter{Host: f.host, Tags: f.tags, Paths: f.paths}
+}
+
+func hostOr(h string) string {
+	if h != "" {
+		return h
+	}
+	h, _ = os.Hostname()
+	return h
+}
+
+// findSnapshot resolves "latest" or an id prefix.
+func findSnapshot(ctx context.Context, repo *repository.Repository, ref string, f repository.Filter) (*repository.Snapshot, error) {
+	all, err := repo.Snapshots(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return repository.FindSnapshot(all, ref, f)
+}
+
+type snapshotJSON struct {
+	ID         string             `json:"id"`
+	ShortID    string             `json:"short_id"`
+	Time       string             `json:"time"`
+	Host       string             `json:"host"`
+	Username   string             `json:"username,omitempty"`
+	Paths      []string           `json:"paths"`
+	Tags       []string           `json:"tags"`
+	Parent     string             `json:"parent,omitempty"`
+	Tree       string             `json:"tree"`
+	Incomplete bool               `json:"incomplete"`
+	Summary    repository.Summary `json:"summary"`
+}
+
+func toJSON(s *repository.Snapshot) snapshotJSON {
+	j := snapshotJSON{
+		ID: s.ID.String(), ShortID: s.ID.Short(), Time: s.Time.Format("2006-01-02T15:04:05.000000000Z07:00"),
+		Host: s.Host, Username: s.Username, Paths: s.Paths, Tags: s.Tags, Tree: s.Tree.String(),
+		Incomplete: s.Incomplete, Summary: s.Summary,
+	}
+	if j.Tags == nil {
+		j.Tags = []string{}
+	}
+	if s.Parent != nil {
+		j.Parent = s.Parent.String()
+	}
+	return j
+}
+
+func newSnapshotsCmd(a *app) *cobra.Command {
+	var f filterFlags
+	cmd := &cobra.Command{
+		Use:   "snapshots",
+		Short: "List snapshots",
+		Long: `List the snapshots in the repository, oldest first.
+
+With --json it prints one object of type "snapshots" holding the list.`,
+		Example: `  lifeboat snapshots --tag nightly
+  lifeboat snapshots --json | jq '.snapshots[].short_id'`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return runSnapshots(cmd.Context(), a, f)
+		},
+	}
+	f.register(cmd)
+	return cmd
+}
+
+func runSnapshots(ctx context.Context, a *app, f filterFlags) error {
+	repo, err := a.openRepository(ctx, false)
+	if err != nil {
+		return err
+	}
+	defer repo.Close()
+	all, err := repo.Snapshots(ctx)
+	if err != nil {
+		return err
+	}
+	list := []snapshotJSON{}
+	var sel []*repository.Snapshot
+	for _, s := range all {
+		if f.filter().Match(s) {
+			list = append(list, toJSON(s))
+			sel = append(sel, s)
+		}
+	}
+	a.out.result("snapshots", map[string]any{"snapshots": list}, func(w io.Writer) {
+		tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+		fmt.Fprintln(tw, "ID\tTime\tHost\tTags\tSize\tPaths")
+		for _, s := range sel {
+			mark := ""
+			if s.Incomplete {
+				mark = " (incomplete)"
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s%s\n", s.ID.Short(), s.Time.Local().Format("2006-01-02 15:04:05"),
+				s.Host, strings.Join(s.Tags, ","), formatBytes(s.Summary.TotalBytes), strings.Join(s.Paths, ","), mark)
+		}
+		tw.Flush()
+		fmt.Fprintf(w, "%d snapshots\n", len(sel))
+	})
+	return nil
+}

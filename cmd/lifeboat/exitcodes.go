@@ -1,0 +1,66 @@
+package main
+
+import (
+	"context"
+	"errors"
+
+	"github.com/lifeboat-backup/lifeboat/repository"
+)
+
+// Exit codes, documented in the root command's help.
+const (
+	exitOK          = 0
+	exitError       = 1
+	exitUsage       = 2
+	exitIncomplete  = 3 // backup saved, but some files could not be read
+	exitDamage      = 4 // check found damage; restore --verify found a difference
+	exitNoRepo      = 10
+	exitLocked      = 11
+	exitWrongPass   = 12
+	exitInterrupted = 130
+)
+
+const exitCodeHelp = `Exit codes:
+  0    success
+  1    error (the message says which)
+  2    wrong usage (unknown flag, missing argument)
+  3    backup saved, but some files could not be read (snapshot marked incomplete)
+  4    check found damage in the repository
+  10   no repository at the given location
+  11   the repository is locked by another process
+  12   wrong password
+  130  interrupted (Ctrl-C or SIGTERM); the repository stays valid`
+
+// errIncomplete and errDamage carry a result that is not a plain failure.
+var (
+	errIncomplete = errors.New("backup is incomplete: some files could not be read")
+	errDamage     = errors.New("repository is damaged")
+)
+
+type usageError struct{ err error }
+
+func (u usageError) Error() string { return u.err.Error() }
+func (u usageError) Unwrap() error { return u.err }
+
+func exitCode(err error) int {
+	var ue usageError
+	switch {
+	case err == nil:
+		return exitOK
+	case errors.Is(err, context.Canceled):
+		return exitInterrupted
+	case errors.As(err, &ue):
+		return exitUsage
+	case errors.Is(err, errIncomplete):
+		return exitIncomplete
+	case errors.Is(err, errDamage):
+		return exitDamage
+	case errors.Is(err, repository.ErrNotRepository):
+		return exitNoRepo
+	case errors.Is(err, repository.ErrLocked):
+		return exitLocked
+	case errors.Is(err, repository.ErrWrongPassword):
+		return exitWrongPass
+	}
+	return exitError
+}

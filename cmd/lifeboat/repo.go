@@ -1,0 +1,96 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+
+	"github.com/lifeboat-backup/lifeboat/repository"
+	"github.com/lifeboat-backup/lifeboat/targets/all"
+	"golang.org/x/term"
+)
+
+// password returns the repository password from LIFEBOAT_PASSWORD, the
+// password file, or a prompt on the terminal (asked twice when confirm).
+func (a *app) password(prompt string, confirm bool) ([]byte, error) {
+	if a.cfg.Password != "" {
+		return []byte(a.cfg.Password), nil
+	}
+	if a.cfg.PasswordFile != "" {
+		return readPasswordFile(a.cfg.PasswordFile)
+	}
+	return a.prompt(prompt, confirm)
+}
+
+func readPasswordFile(path string) ([]byte, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("password file: %w", err)
+	}
+	line, _, _ := strings.Cut(string(b), "\n")
+	line = strings.TrimSuffix(line, "\r")
+	if line == "" {
+		return nil, fmt.Errorf("password file %s: first line is empty", path)
+	}
+	return []byte(line), nil
+}
+
+func (a *app) prompt(prompt string, confirm bool) ([]byte, error) {
+	if a.stdin == nil || !term.IsTerminal(int(a.stdin.Fd())) {
+		return nil, errors.New("no password: set LIFEBOAT_PASSWORD or LIFEBOAT_PASSWORD_FILE, or use --password-file")
+	}
+	read := func(p string) ([]byte, error) {
+		fmt.Fprint(a.stderr, p)
+		b, err := term.ReadPassword(int(a.stdin.Fd()))
+		fmt.Fprintln(a.stderr)
+		return b, err
+	}
+	pw, err := read(prompt)
+	if err != nil {
+		return nil, fmt.Errorf("read password: %w", err)
+	}
+	if len(pw) == 0 {
+		return nil, errors.New("empty password")
+	}
+	if confirm {
+		again, err := read("enter the password again: ")
+		if err != nil {
+			return nil, fmt.Errorf("read password: %w", err)
+		}
+		if !bytes.Equal(pw, again) {
+			return nil, errors.New("the passwords do not match")
+		}
+	}
+	return pw, nil
+}
+
+// openRepository opens the configured repository; with loadIndex it also
+// loads the index (needed by every command that reads or writes blobs).
+func (a *app) openRepository(ctx context.Context, loadIndex bool) (*repository.Repository, error) {
+	loc, err := a.cfg.RequireRepository()
+	if err != nil {
+		return nil, usageError{err}
+	}
+	t, err := all.Open(ctx, loc)
+	if err != nil {
+		return nil, err
+	}
+	pw, err := a.password("enter the password for repository "+loc+": ", false)
+	if err != nil {
+		return nil, err
+	}
+	repo, err := repository.Open(ctx, t, pw, repository.Options{})
+	if err != nil {
+		return nil, err
+	}
+	if loadIndex {
+		if err := repo.LoadIndex(ctx); err != nil {
+			repo.Close()
+			return nil, err
+		}
+	}
+	return repo, nil
+}

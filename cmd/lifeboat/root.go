@@ -1,0 +1,122 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"io"
+	"os"
+	"strings"
+
+	"github.com/lifeboat-backup/lifeboat/configs"
+	"github.com/spf13/cobra"
+)
+
+// app is what every command shares: its streams, environment and the
+// loaded configuration. It is built in main and passed down explicitly.
+type app struct {
+	stdin          *os.File
+	stdout, stderr io.Writer
+	getenv         func(string) string
+	version        string
+
+	configFile string
+	cfg        *configs.Config
+	out        *output
+}
+
+func newRootCmd(a *app) *cobra.Command {
+	root := &cobra.Command{
+		Use:   "lifeboat",
+		Short: "Back up, restore and move Docker volumes and directories",
+		Long: `lifeboat backs up directories (and Docker named volumes) into an encrypted,
+deduplicating repository, and restores them.
+
+Files are cut into content-defined chunks; a chunk already in the repository is
+never stored again, whichever host, volume or snapshot it came from. Every
+object is compressed with zstd and sealed with AES-256-GCM under a master key
+that is wrapped by password-derived keys (argon2id).
+
+Quick start:
+  export LIFEBOAT_REPOSITORY=/srv/backups LIFEBOAT_PASSWORD_FILE=/etc/lifeboat/password
+  lifeboat init
+  lifeboat backup --path /data --tag nightly
+  lifeboat snapshots
+  lifeboat restore latest --target /restore
+
+The repository comes from --repo, LIFEBOAT_REPOSITORY or the config file; the
+password from LIFEBOAT_PASSWORD, --password-file / LIFEBOAT_PASSWORD_FILE, or a
+prompt on a terminal.
+
+` + exitCodeHelp,
+		SilenceUsage:  true,
+		SilenceErrors: true,
+		Version:       a.version,
+		PersistentPreRunE: func(cmd *cobra.Command, _ []string) error {
+			cfg, err := configs.Load(a.configFile, cmd.Flags(), a.getenv)
+			if err != nil {
+				return err
+			}
+			a.cfg = cfg
+			a.out.json, a.out.quiet = cfg.JSON, cfg.Quiet
+			return nil
+		},
+	}
+	pf := root.PersistentFlags()
+	pf.String("repo", "", "repository location: a directory (env LIFEBOAT_REPOSITORY)")
+	pf.String("password-file", "", "read the repository password from this file (env LIFEBOAT_PASSWORD_FILE)")
+	pf.StringVar(&a.configFile, "config", "", "config file (env LIFEBOAT_CONFIG; default "+configs.DefaultFile+" if it exists)")
+	pf.Bool("json", false, "print JSON lines (each with a \"type\" field) instead of text")
+	pf.BoolP("quiet", "q", false, "print no progress and no informational messages")
+	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
+
+	root.AddCommand(
+		newInitCmd(a),
+		newBackupCmd(a),
+		newSnapshotsCmd(a),
+		newLsCmd(a),
+		newDiffCmd(a),
+		newRestoreCmd(a),
+		newCheckCmd(a),
+		newKeyCmd(a),
+		newUnlockCmd(a),
+	)
+	return root
+}
+
+// run executes the command line and returns the process exit code.
+func run(ctx context.Context, a *app, args []string) int {
+	a.out = &output{stdout: a.stdout, stderr: a.stderr}
+	for _, arg := range args { // errors before flag parsing honour --json too
+		if arg == "--json" {
+			a.out.json = true
+		}
+	}
+	root := newRootCmd(a)
+	root.SetArgs(args)
+	root.SetIn(a.stdin)
+	root.SetOut(a.stdout)
+	root.SetErr(a.stderr)
+	err := root.ExecuteContext(ctx)
+	if err != nil && ctx.Err() != nil && !errors.Is(err, context.Canceled) {
+		err = errors.Join(context.Canceled, err)
+	}
+	if err != nil && isArgsError(err) {
+		err = usageError{err}
+	}
+	code := exitCode(err)
+	if err != nil {
+		a.out.fail(err, code)
+	}
+	return code
+}
+
+// isArgsError recognises cobra's errors about arguments and commands.
+func isArgsError(err error) bool {
+	msg := err.Error()
+	for _, p := range []string{"accepts ", "requires at least", "unknown command", "unknown flag", "unknown shorthand"} {
+		if strings.Contains(msg, p) {
+			return true
+		}
+	}
+	return false
+}

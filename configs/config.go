@@ -1,0 +1,94 @@
+// Package configs loads lifeboat's one typed configuration from a YAML
+// file, LIFEBOAT_* environment variables and command-line flags (in rising
+// order of precedence), and validates it.
+package configs
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+
+	"github.com/spf13/pflag"
+	"github.com/spf13/viper"
+)
+
+// Config is everything the commands share. Keys are the flag names; the
+// environment variable of key "password-file" is LIFEBOAT_PASSWORD_FILE.
+type Config struct {
+	Repository   string `mapstructure:"repo"`
+	PasswordFile string `mapstructure:"password-file"`
+	// Password comes only from the environment (LIFEBOAT_PASSWORD), never
+	// from a flag or a file, so that it does not show in process lists.
+	Password string `mapstructure:"-"`
+	Host     string `mapstructure:"host"`
+	JSON     bool   `mapstructure:"json"`
+	Quiet    bool   `mapstructure:"quiet"`
+	// PackSize is used by init only, in MiB.
+	PackSizeMiB int `mapstructure:"pack-size"`
+}
+
+// EnvPrefix is the prefix of lifeboat's environment variables.
+const EnvPrefix = "LIFEBOAT"
+
+// DefaultFile is read, if it exists, when no config file is named.
+const DefaultFile = "/etc/lifeboat/lifeboat.yml"
+
+// Load reads the configuration. file is an explicit config file ("" to
+// look in the default places; LIFEBOAT_CONFIG also names one); flags are
+// the command's flags, bound so that a flag given on the command line wins
+// over the environment and the file.
+func Load(file string, flags *pflag.FlagSet, getenv func(string) string) (*Config, error) {
+	v := viper.New()
+	v.SetEnvPrefix(EnvPrefix)
+	v.SetEnvKeyReplacer(strings.NewReplacer("-", "_"))
+	v.AutomaticEnv()
+	// "repo" is also known by the longer, documented variable name.
+	_ = v.BindEnv("repo", EnvPrefix+"_REPOSITORY", EnvPrefix+"_REPO")
+	if flags != nil {
+		if err := v.BindPFlags(flags); err != nil {
+			return nil, err
+		}
+	}
+	if file == "" {
+		file = getenv(EnvPrefix + "_CONFIG")
+	}
+	if file != "" {
+		v.SetConfigFile(file)
+		if err := v.ReadInConfig(); err != nil {
+			return nil, fmt.Errorf("config file %s: %w", file, err)
+		}
+	} else {
+		if _, err := os.Stat(DefaultFile); err == nil {
+			v.SetConfigFile(DefaultFile)
+			if err := v.ReadInConfig(); err != nil {
+				return nil, fmt.Errorf("config file %s: %w", DefaultFile, err)
+			}
+		}
+	}
+	var c Config
+	if err := v.Unmarshal(&c); err != nil {
+		return nil, fmt.Errorf("config: %w", err)
+	}
+	c.Password = getenv(EnvPrefix + "_PASSWORD")
+	return &c, c.Validate()
+}
+
+// Validate checks values that every command relies on.
+func (c *Config) Validate() error {
+	if c.PackSizeMiB < 0 || c.PackSizeMiB > 128 {
+		return fmt.Errorf("pack-size must be between 1 and 128 MiB, not %d", c.PackSizeMiB)
+	}
+	return nil
+}
+
+// ErrNoRepository: no repository location was given anywhere.
+var ErrNoRepository = errors.New("no repository given: use --repo, LIFEBOAT_REPOSITORY or the config file's repo key")
+
+// RequireRepository returns the repository location or a clear error.
+func (c *Config) RequireRepository() (string, error) {
+	if c.Repository == "" {
+		return "", ErrNoRepository
+	}
+	return c.Repository, nil
+}
