@@ -1,0 +1,138 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+)
+
+// binary is the lifeboat executable built once for the CLI tests.
+var binary string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "lifeboat-cli-")
+	if err != nil {
+		panic(err)
+	}
+	binary = filepath.Join(dir, "lifeboat")
+	out, err := exec.Command("go", "build", "-o", binary, ".").CombinedOutput()
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "build: %v\n%s", err, out)
+		os.Exit(1)
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// cli runs lifeboat against one repository with a fixed password.
+type cli struct {
+	t    *testing.T
+	repo string
+	env  []string
+}
+
+func newCLI(t *testing.T) *cli {
+	return &cli{t: t, repo: filepath.Join(t.TempDir(), "repo"), env: []string{"LIFEBOAT_PASSWORD=correct horse"}}
+}
+
+type result struct {
+	code           int
+	stdout, stderr string
+}
+
+func (c *cli) cmd(args ...string) *exec.Cmd {
+	cmd := exec.Command(binary, args...)
+	cmd.Env = append([]string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME"), "LIFEBOAT_REPOSITORY=" + c.repo}, c.env...)
+	return cmd
+}
+
+func (c *cli) run(args ...string) result {
+	c.t.Helper()
+	return c.runCmd(c.cmd(args...))
+}
+
+func (c *cli) runCmd(cmd *exec.Cmd) result {
+	c.t.Helper()
+	var so, se bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &so, &se
+	err := cmd.Run()
+	code := 0
+	if ee, ok := err.(*exec.ExitError); ok {
+		code = ee.ExitCode()
+	} else if err != nil {
+		c.t.Fatalf("run %v: %v", cmd.Args, err)
+	}
+	return result{code: code, stdout: so.String(), stderr: se.String()}
+}
+
+// ok runs a command that must succeed.
+func (c *cli) ok(args ...string) string {
+	c.t.Helper()
+	r := c.run(args...)
+	if r.code != 0 {
+		c.t.Fatalf("lifeboat %s: exit %d\nstdout: %s\nstderr: %s", strings.Join(args, " "), r.code, r.stdout, r.stderr)
+	}
+	return r.stdout
+}
+
+// fails runs a command that must exit with code and mention want.
+func (c *cli) fails(code int, want string, args ...string) result {
+	c.t.Helper()
+	r := c.run(args...)
+	if r.code != code || !strings.Contains(r.stderr+r.stdout, want) {
+		c.t.Fatalf("lifeboat %s: exit %d (want %d), output lacks %q\nstdout: %s\nstderr: %s",
+			strings.Join(args, " "), r.code, code, want, r.stdout, r.stderr)
+	}
+	if n := strings.Count(strings.TrimSpace(r.stderr), "\n"); r.stderr != "" && n > 0 && !strings.Contains(r.stderr, "warning") {
+		c.t.Fatalf("error is not one line: %q", r.stderr)
+	}
+	return r
+}
+
+// jsonLines decodes --json output, checking that every line has a type.
+func jsonLines(t *testing.T, out string) []map[string]any {
+	t.Helper()
+	var msgs []map[string]any
+	for _, line := range strings.Split(strings.TrimSpace(out), "\n") {
+		if line == "" {
+			continue
+		}
+		var m map[string]any
+		if err := json.Unmarshal([]byte(line), &m); err != nil {
+			t.Fatalf("not JSON: %q: %v", line, err)
+		}
+		if _, ok := m["type"].(string); !ok {
+			t.Fatalf("JSON line without type: %q", line)
+		}
+		msgs = append(msgs, m)
+	}
+	return msgs
+}
+
+func lastOfType(t *testing.T, msgs []map[string]any, typ string) map[string]any {
+	t.Helper()
+	for i := len(msgs) - 1; i >= 0; i-- {
+		if msgs[i]["type"] == typ {
+			return msgs[i]
+		}
+	}
+	t.Fatalf("no %q message in %v", typ, msgs)
+	return nil
+}
+
+func exitCodeOf(err error) int {
+	if ee, ok := err.(*exec.ExitError); ok {
+		if ws, ok := ee.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
+			return -int(ws.Signal())
+		}
+		return ee.ExitCode()
+	}
+	return 0
+}
