@@ -1,0 +1,131 @@
+package main
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/lifeboat-backup/lifeboat/internal/treetest"
+)
+
+func crashTree(t *testing.T) string {
+	files := map[string][]byte{}
+	for i := 0; i < 4; i++ {
+		files[fmt.Sprintf("large/%d.bin", i)] = treetest.RandomBytes(uint64(100+i), 40<<20)
+	}
+	for i := 0; i < 1500; i++ {
+		files[fmt.Sprintf("small/%02d/%d.txt", i%30, i)] = treetest.RandomBytes(uint64(i), 1000+i*7)
+	}
+	return writeTree(t, files)
+}
+
+// Backups killed with SIGKILL at random moments leave a repository that
+// check accepts; the next backup completes, reuses what was indexed, and
+// restores exactly.
+func TestKillDuringBackup(t *testing.T) {
+	if testing.Short() {
+		t.Skip("slow")
+	}
+	c := newCLI(t)
+	c.ok("init")
+	src := crashTree(t)
+	rng := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 1))
+	for i := 0; i < 6; i++ {
+		cmd := c.cmd("backup", "--path", src)
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		delay := time.Duration(50+rng.IntN(1200)) * time.Millisecond
+		time.Sleep(delay)
+		_ = cmd.Process.Signal(syscall.SIGKILL)
+		err := cmd.Wait()
+		t.Logf("kill %d after %v: %v", i, delay, err)
+		c.ok("check")
+	}
+	indexes, _ := filepath.Glob(filepath.Join(c.repo, "index", "*"))
+	sum := lastOfType(t, jsonLines(t, c.ok("backup", "--path", src, "--json")), "summary")["summary"].(map[string]any)
+	total, added := sum["total_bytes"].(float64), sum["bytes_added"].(float64)
+	t.Logf("after the kills: %d index files; final backup added %.0f of %.0f bytes", len(indexes), added, total)
+	if len(indexes) > 0 && added >= total {
+		t.Fatalf("final backup stored everything again (%v of %v) although %d index files existed", added, total, len(indexes))
+	}
+	c.ok("check", "--read-data")
+	dst := t.TempDir()
+	c.ok("restore", "latest", "--target", dst, "--verify")
+	if err := treetest.Compare(src, dst); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// Ctrl-C stops a backup with exit code 130, saves no snapshot, releases
+// its lock, and leaves a valid repository.
+func TestInterruptedBackup(t *testing.T) {
+	if testing.Short() {
+		t.Skip("slow")
+	}
+	c := newCLI(t)
+	c.ok("init")
+	src := crashTree(t)
+	cmd := c.cmd("backup", "--path", src)
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(400 * time.Millisecond)
+	_ = cmd.Process.Signal(os.Interrupt)
+	err := cmd.Wait()
+	code := exitCodeOf(err)
+	if code != 130 {
+		t.Fatalf("interrupted backup: exit %d (%v), want 130", code, err)
+	}
+	locks, _ := filepath.Glob(filepath.Join(c.repo, "locks", "*"))
+	if len(locks) != 0 {
+		t.Fatalf("locks left: %v", locks)
+	}
+	c.ok("check", "--read-data")
+	if out := c.ok("snapshots"); !strings.Contains(out, "\n0 snapshots") {
+		t.Fatalf("interrupted backup saved a snapshot:\n%s", out)
+	}
+}
+
+// Several backups into one repository at once lose nothing.
+func TestConcurrentBackups(t *testing.T) {
+	c := newCLI(t)
+	c.ok("init")
+	shared := treetest.RandomBytes(9, 6<<20) // the same content in every source
+	var srcs []string
+	for i := 0; i < 3; i++ {
+		srcs = append(srcs, writeTree(t, map[string][]byte{
+			"shared.bin": shared,
+			"own.bin":    treetest.RandomBytes(uint64(20+i), 3<<20),
+		}))
+	}
+	var wg sync.WaitGroup
+	results := make([]result, len(srcs))
+	for i, src := range srcs {
+		wg.Add(1)
+		go func(i int, src string) {
+			defer wg.Done()
+			results[i] = c.run("backup", "--path", src, "--host", fmt.Sprintf("host%d", i))
+		}(i, src)
+	}
+	wg.Wait()
+	for i, r := range results {
+		if r.code != 0 {
+			t.Fatalf("backup %d: exit %d: %s", i, r.code, r.stderr)
+		}
+	}
+	c.ok("check", "--read-data")
+	for i, src := range srcs {
+		dst := t.TempDir()
+		c.ok("restore", "latest", "--host", fmt.Sprintf("host%d", i), "--target", dst)
+		if err := treetest.Compare(src, dst); err != nil {
+			t.Fatalf("restore %d: %v", i, err)
+		}
+	}
+}

@@ -1,0 +1,202 @@
+package main
+
+import (
+	"encoding/json"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+
+	"github.com/lifeboat-backup/lifeboat/internal/treetest"
+)
+
+func writeTree(t *testing.T, files map[string][]byte) string {
+	t.Helper()
+	dir := t.TempDir()
+	for p, data := range files {
+		full := filepath.Join(dir, p)
+		if err := os.MkdirAll(filepath.Dir(full), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(full, data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return dir
+}
+
+func TestClearErrors(t *testing.T) {
+	c := newCLI(t)
+	c.fails(10, "no repository found", "snapshots")
+	c.ok("init")
+	c.fails(1, "a repository already exists", "init")
+
+	wrong := *c
+	wrong.env = []string{"LIFEBOAT_PASSWORD=wrong"}
+	wrong.fails(12, "wrong password", "snapshots")
+
+	nopw := *c
+	nopw.env = nil
+	nopw.fails(1, "no password", "snapshots")
+
+	pwFile := filepath.Join(t.TempDir(), "pw")
+	if err := os.WriteFile(pwFile, []byte("correct horse\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	nopw.ok("snapshots", "--password-file", pwFile)
+
+	c.fails(1, "no matching snapshot", "restore", "latest", "--target", t.TempDir())
+	c.fails(2, "unknown flag", "backup", "--nope")
+	c.fails(2, "--path", "backup")
+	c.fails(1, "no such file or directory", "backup", "--path", "/does/not/exist")
+
+	// Errors are JSON too, with the exit code.
+	wr := wrong.run("snapshots", "--json")
+	var m map[string]any
+	if err := json.Unmarshal([]byte(strings.TrimSpace(wr.stdout)), &m); err != nil || m["type"] != "error" || m["exit_code"].(float64) != 12 {
+		t.Fatalf("JSON error: %q (%v)", wr.stdout, err)
+	}
+
+	noRepo := &cli{t: t, env: c.env}
+	noRepo.fails(2, "no repository given", "snapshots")
+}
+
+func TestKeyManagement(t *testing.T) {
+	c := newCLI(t)
+	c.ok("init")
+	second := *c
+	second.env = append(second.env, "LIFEBOAT_NEW_PASSWORD=second pw")
+	c.ok("--json", "key", "list")
+	out := lastOfType(t, jsonLines(t, second.ok("key", "add", "--json")), "key_added")
+	id := out["id"].(string)
+	other := &cli{t: t, repo: c.repo, env: []string{"LIFEBOAT_PASSWORD=second pw"}}
+	other.ok("snapshots")
+	keys := lastOfType(t, jsonLines(t, c.ok("key", "list", "--json")), "keys")["keys"].([]any)
+	if len(keys) != 2 {
+		t.Fatalf("%d keys", len(keys))
+	}
+	c.ok("key", "remove", id[:8])
+	other.fails(12, "wrong password", "snapshots")
+	// passwd replaces the key in use.
+	third := *c
+	third.env = append(third.env, "LIFEBOAT_NEW_PASSWORD=third pw")
+	third.ok("key", "passwd")
+	c.fails(12, "wrong password", "snapshots")
+	(&cli{t: t, repo: c.repo, env: []string{"LIFEBOAT_PASSWORD=third pw"}}).ok("snapshots")
+}
+
+// Damage is found, named, and traced to the snapshots and files it affects.
+func TestCheckFindsDamage(t *testing.T) {
+	c := newCLI(t)
+	c.ok("init")
+	src := writeTree(t, map[string][]byte{
+		"one.bin": treetest.RandomBytes(1, 3<<20),
+		"two.bin": treetest.RandomBytes(2, 100),
+	})
+	c.ok("backup", "--path", src)
+	c.ok("check", "--read-data")
+
+	packs, _ := filepath.Glob(filepath.Join(c.repo, "data", "*", "*"))
+	if len(packs) < 2 {
+		t.Fatalf("want data and tree packs, got %v", packs)
+	}
+	// Flip a byte in the middle of the largest pack (the data pack).
+	big := packs[0]
+	for _, p := range packs {
+		if fi, _ := os.Stat(p); fi.Size() > 1<<20 {
+			big = p
+		}
+	}
+	b, _ := os.ReadFile(big)
+	b[len(b)/3] ^= 0x40
+	if err := os.WriteFile(big, b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	c.ok("check") // structure is intact
+	r := c.fails(4, filepath.Base(big), "check", "--read-data")
+	if !strings.Contains(r.stdout, "/one.bin") || !strings.Contains(r.stdout, "is damaged") {
+		t.Fatalf("check does not name the affected file:\n%s", r.stdout)
+	}
+	// Restoring the damaged file fails clearly; the intact one restores.
+	c.fails(1, "damaged", "restore", "latest", "--target", t.TempDir())
+	c.ok("restore", "latest", "--target", t.TempDir(), "--include", "two.bin")
+
+	// A missing pack is found without reading data.
+	if err := os.Remove(big); err != nil {
+		t.Fatal(err)
+	}
+	r = c.fails(4, "pack is missing", "check")
+	if !strings.Contains(r.stdout, "/one.bin") {
+		t.Fatalf("missing pack: affected file not named:\n%s", r.stdout)
+	}
+}
+
+// A restore that runs out of space stops with a clear error and leaves no
+// partial file under a real name.
+func TestRestoreDiskFull(t *testing.T) {
+	treetest.RequireRoot(t)
+	c := newCLI(t)
+	c.ok("init")
+	src := writeTree(t, map[string][]byte{"a-small": []byte("fits"), "b-big.bin": treetest.RandomBytes(3, 4<<20)})
+	c.ok("backup", "--path", src)
+	mnt := t.TempDir()
+	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", mnt).CombinedOutput(); err != nil {
+		t.Fatalf("mount tmpfs: %v %s", err, out)
+	}
+	t.Cleanup(func() { _ = exec.Command("umount", mnt).Run() })
+	c.fails(1, "no space left on device", "restore", "latest", "--target", mnt)
+	entries, _ := os.ReadDir(mnt)
+	for _, e := range entries {
+		if e.Name() == "b-big.bin" || strings.HasPrefix(e.Name(), ".lifeboat-restore-") {
+			t.Fatalf("partial file left: %s", e.Name())
+		}
+	}
+}
+
+// Files that cannot be read are reported and left out; the snapshot is
+// saved, marked incomplete, and the exit code is 3.
+func TestUnreadableFileIncomplete(t *testing.T) {
+	treetest.RequireRoot(t)
+	c := newCLI(t)
+	c.ok("init")
+	src := writeTree(t, map[string][]byte{"public": []byte("ok"), "secret": []byte("root only")})
+	if err := os.Chmod(filepath.Join(src, "secret"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	// Run as nobody, so that the root-only file is unreadable.
+	for _, p := range []string{filepath.Dir(c.repo), c.repo, filepath.Dir(src), src} {
+		_ = os.Chmod(p, 0o777)
+	}
+	if err := filepath.Walk(c.repo, func(p string, fi os.FileInfo, err error) error {
+		if err == nil {
+			_ = os.Chown(p, 65534, 65534)
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	cmd := c.cmd("backup", "--path", src, "--json")
+	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
+	r := c.runCmd(cmd)
+	if r.code != 3 {
+		t.Fatalf("exit %d, want 3\n%s\n%s", r.code, r.stdout, r.stderr)
+	}
+	msgs := jsonLines(t, r.stdout)
+	if w := lastOfType(t, msgs, "warning"); !strings.Contains(w["path"].(string), "secret") {
+		t.Fatalf("warning: %v", w)
+	}
+	s := lastOfType(t, msgs, "summary")
+	if s["incomplete"] != true {
+		t.Fatalf("summary: %v", s)
+	}
+	out := c.ok("snapshots")
+	if !strings.Contains(out, "(incomplete)") {
+		t.Fatalf("snapshots does not show incomplete:\n%s", out)
+	}
+	ls := c.ok("ls", "latest")
+	if !strings.Contains(ls, "/public") || strings.Contains(ls, "/secret") {
+		t.Fatalf("ls: %s", ls)
+	}
+}
