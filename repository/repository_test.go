@@ -174,7 +174,7 @@ func TestSnapshotsFind(t *testing.T) {
 	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	r := testRepo(t, mem.New())
 	for i, host := range []string{"a", "b", "a"} {
-		s := &Snapshot{Time: now.Add(time.Duration(i) * time.Hour), Host: host, Paths: []string{"/data"}, Tags: []string{fmt.Sprint("t", i)}}
+		s := &Snapshot{Time: now.Add(time.Duration(i) * time.Hour), Host: host, Tree: pack.ID{1}, Paths: []string{"/data"}, Tags: []string{fmt.Sprint("t", i)}}
 		if _, err := r.SaveSnapshot(ctx, s); err != nil {
 			t.Fatal(err)
 		}

@@ -65,18 +65,6 @@ func (r *Repository) saveJSON(ctx context.Context, kind string, v any) (pack.ID,
 	return r.saveSealed(ctx, kind, b)
 }
 
-func (r *Repository) loadJSON(ctx context.Context, kind string, id pack.ID, v any) error {
-	name := kind + "/" + id.String()
-	b, err := r.loadSealed(ctx, kind, name, &id)
-	if err != nil {
-		return err
-	}
-	if err := json.Unmarshal(b, v); err != nil {
-		return fmt.Errorf("%w: %s: %v", ErrDamaged, name, err)
-	}
-	return nil
-}
-
 // listIDs lists the content-addressed objects of a kind.
 func (r *Repository) listIDs(ctx context.Context, kind string) ([]pack.ID, error) {
 	var ids []pack.ID

@@ -2,6 +2,7 @@ package repository
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"path"
@@ -92,11 +93,28 @@ func (r *Repository) SaveSnapshot(ctx context.Context, s *Snapshot) (pack.ID, er
 
 // LoadSnapshot reads one snapshot.
 func (r *Repository) LoadSnapshot(ctx context.Context, id pack.ID) (*Snapshot, error) {
-	var s Snapshot
-	if err := r.loadJSON(ctx, kindSnapshot, id, &s); err != nil {
+	name := kindSnapshot + "/" + id.String()
+	b, err := r.loadSealed(ctx, kindSnapshot, name, &id)
+	if err != nil {
 		return nil, err
 	}
+	s, err := DecodeSnapshot(b)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", name, err)
+	}
 	s.ID = id
+	return s, nil
+}
+
+// DecodeSnapshot parses a snapshot manifest and checks its required fields.
+func DecodeSnapshot(b []byte) (*Snapshot, error) {
+	var s Snapshot
+	if err := json.Unmarshal(b, &s); err != nil {
+		return nil, fmt.Errorf("%w: snapshot: %v", ErrDamaged, err)
+	}
+	if s.Tree.IsNull() {
+		return nil, fmt.Errorf("%w: snapshot has no tree", ErrDamaged)
+	}
 	return &s, nil
 }
 

@@ -1,0 +1,160 @@
+package restore_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/lifeboat-backup/lifeboat/repository"
+	"github.com/lifeboat-backup/lifeboat/repository/crypto"
+	"github.com/lifeboat-backup/lifeboat/repository/pack"
+	"github.com/lifeboat-backup/lifeboat/restore"
+	"github.com/lifeboat-backup/lifeboat/snapshot"
+	"github.com/lifeboat-backup/lifeboat/targets/mem"
+)
+
+func newRepo(t *testing.T) *repository.Repository {
+	t.Helper()
+	kdf := func() (crypto.KDFParams, error) { return crypto.NewKDF(1, 64, 1) }
+	r, err := repository.Init(context.Background(), mem.New(), []byte("pw"), repository.Options{KDF: kdf})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := r.LoadIndex(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { r.Close() })
+	return r
+}
+
+func backup(t *testing.T, r *repository.Repository, dir string) *repository.Snapshot {
+	t.Helper()
+	sn, err := snapshot.New(r, snapshot.Options{}).Run(context.Background(), []string{dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return sn
+}
+
+func mkfile(t *testing.T, p, data string) {
+	t.Helper()
+	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(p, []byte(data), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func assertEmpty(t *testing.T, dir string) {
+	t.Helper()
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(entries) != 0 {
+		t.Fatalf("restore wrote outside its target: %v", entries)
+	}
+}
+
+// A symlink planted in the target where the snapshot has a directory must
+// not lead the restore outside the target.
+func TestPlantedSymlinkDirectory(t *testing.T) {
+	r := newRepo(t)
+	src := t.TempDir()
+	mkfile(t, filepath.Join(src, "sub/f"), "payload")
+	sn := backup(t, r, src)
+
+	outside, target := t.TempDir(), t.TempDir()
+	if err := os.Symlink(outside, filepath.Join(target, "sub")); err != nil {
+		t.Fatal(err)
+	}
+	_, err := restore.Run(context.Background(), r, sn, target, restore.Options{Overwrite: restore.OverwriteAlways})
+	if err == nil {
+		t.Fatal("restore through a planted symlink succeeded")
+	}
+	assertEmpty(t, outside)
+}
+
+// A symlink planted where the snapshot has a file is replaced, not followed.
+func TestPlantedSymlinkFile(t *testing.T) {
+	r := newRepo(t)
+	src := t.TempDir()
+	mkfile(t, filepath.Join(src, "f"), "payload")
+	sn := backup(t, r, src)
+
+	outside, target := t.TempDir(), t.TempDir()
+	victim := filepath.Join(outside, "victim")
+	mkfile(t, victim, "original")
+	if err := os.Symlink(victim, filepath.Join(target, "f")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := restore.Run(context.Background(), r, sn, target, restore.Options{Overwrite: restore.OverwriteAlways}); err != nil {
+		t.Fatal(err)
+	}
+	if b, _ := os.ReadFile(victim); string(b) != "original" {
+		t.Fatalf("file outside the target was written: %q", b)
+	}
+	fi, err := os.Lstat(filepath.Join(target, "f"))
+	if err != nil || !fi.Mode().IsRegular() {
+		t.Fatalf("f was not replaced by a regular file: %v %v", fi, err)
+	}
+}
+
+// A tree blob with an escaping name (written by a hostile or buggy client)
+// is rejected before anything is written.
+func TestHostileTreeNames(t *testing.T) {
+	for _, name := range []string{"..", "../evil", "a/b", ".", "", "x\x00y"} {
+		r := newRepo(t)
+		ctx := context.Background()
+		raw, _ := json.Marshal(map[string]any{"nodes": []any{map[string]any{"name": []byte(name), "type": "file", "mode": 0o644}}})
+		w := r.NewWriter(ctx)
+		id := r.BlobID(raw)
+		if _, err := w.SaveBlob(pack.TreeBlob, id, raw); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := w.Finish(); err != nil {
+			t.Fatal(err)
+		}
+		sn := &repository.Snapshot{Tree: id, Root: repository.Node{Type: repository.TypeDir, Mode: 0o755}}
+		parent := t.TempDir()
+		target := filepath.Join(parent, "t")
+		_, err := restore.Run(ctx, r, sn, target, restore.Options{})
+		if !errors.Is(err, repository.ErrDamaged) {
+			t.Fatalf("name %q: %v, want ErrDamaged", name, err)
+		}
+		entries, _ := os.ReadDir(parent)
+		if len(entries) != 1 {
+			t.Fatalf("name %q: wrote %v", name, entries)
+		}
+		assertEmpty(t, target)
+	}
+}
+
+func TestSparseHolesStay(t *testing.T) {
+	r := newRepo(t)
+	src := t.TempDir()
+	f, err := os.Create(filepath.Join(src, "disk.img"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Truncate(256 << 20); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.WriteAt([]byte("boot sector"), 0); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	sn := backup(t, r, src)
+	dst := t.TempDir()
+	if _, err := restore.Run(context.Background(), r, sn, dst, restore.Options{Verify: true}); err != nil {
+		t.Fatal(err)
+	}
+	var a, b = stat(t, filepath.Join(src, "disk.img")), stat(t, filepath.Join(dst, "disk.img"))
+	if b.size != a.size || b.blocks > a.blocks+16 {
+		t.Fatalf("sparse file: size %d blocks %d, source size %d blocks %d", b.size, b.blocks, a.size, a.blocks)
+	}
+}
