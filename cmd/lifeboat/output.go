@@ -33,13 +33,16 @@ func (o *output) emit(typ string, v any) {
 	if err != nil {
 		b = []byte(fmt.Sprintf(`{"error":%q}`, err.Error()))
 	}
-	var m map[string]any
-	line := b
-	if json.Unmarshal(b, &m) == nil && m != nil {
-		m["type"] = typ
-		line, _ = json.Marshal(m)
-	} else {
-		line, _ = json.Marshal(map[string]any{"type": typ, "data": json.RawMessage(b)})
+	// "type" goes first; the message's own fields keep their order.
+	t, _ := json.Marshal(typ)
+	var line []byte
+	switch {
+	case string(b) == "{}":
+		line = fmt.Appendf(nil, `{"type":%s}`, t)
+	case len(b) > 1 && b[0] == '{':
+		line = fmt.Appendf(nil, `{"type":%s,%s`, t, b[1:])
+	default:
+		line = fmt.Appendf(nil, `{"type":%s,"data":%s}`, t, b)
 	}
 	o.mu.Lock()
 	defer o.mu.Unlock()

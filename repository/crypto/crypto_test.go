@@ -45,7 +45,7 @@ func TestChunkIDKeyed(t *testing.T) {
 	a, _ := NewRandomKey()
 	b, _ := NewRandomKey()
 	data := []byte("same bytes")
-	if a.ChunkID(data) != a.ChunkID(data) {
+	if first, second := a.ChunkID(data), a.ChunkID(data); first != second {
 		t.Fatal("chunk id not deterministic")
 	}
 	if a.ChunkID(data) == b.ChunkID(data) {
