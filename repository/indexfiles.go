@@ -3,8 +3,8 @@ package repository
 import (
 	"context"
 	"fmt"
-	"sync"
 
+	"github.com/lifeboat-backup/lifeboat/internal/workers"
 	"github.com/lifeboat-backup/lifeboat/repository/index"
 	"github.com/lifeboat-backup/lifeboat/repository/pack"
 )
@@ -17,7 +17,7 @@ func (r *Repository) LoadIndex(ctx context.Context) error {
 		return err
 	}
 	files := make([]*index.File, len(ids))
-	err = forEach(ctx, len(ids), 8, func(i int) error {
+	err = workers.ForEach(ctx, len(ids), 8, func(ctx context.Context, i int) error {
 		f, err := r.LoadIndexFile(ctx, ids[i])
 		files[i] = f
 		return err
@@ -67,42 +67,4 @@ func (r *Repository) SaveIndexFile(ctx context.Context, f *index.File) (pack.ID,
 	r.indexFiles = append(r.indexFiles, id)
 	r.mu.Unlock()
 	return id, nil
-}
-
-// forEach runs fn(0..n-1) on up to limit goroutines and returns the first
-// error; the others stop early once ctx or an error says so.
-func forEach(ctx context.Context, n, limit int, fn func(i int) error) error {
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	var (
-		wg       sync.WaitGroup
-		once     sync.Once
-		firstErr error
-		next     = make(chan int)
-	)
-	for w := 0; w < limit && w < n; w++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := range next {
-				if err := fn(i); err != nil {
-					once.Do(func() { firstErr = err; cancel() })
-				}
-			}
-		}()
-	}
-feed:
-	for i := 0; i < n; i++ {
-		select {
-		case next <- i:
-		case <-ctx.Done():
-			break feed
-		}
-	}
-	close(next)
-	wg.Wait()
-	if firstErr != nil {
-		return firstErr
-	}
-	return ctx.Err()
 }

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/lifeboat-backup/lifeboat/internal/workers"
 	"github.com/lifeboat-backup/lifeboat/repository/pack"
 )
 
@@ -126,7 +127,7 @@ func (r *Repository) Snapshots(ctx context.Context) ([]*Snapshot, error) {
 		return nil, err
 	}
 	out := make([]*Snapshot, len(ids))
-	err = forEach(ctx, len(ids), 8, func(i int) error {
+	err = workers.ForEach(ctx, len(ids), 8, func(ctx context.Context, i int) error {
 		s, err := r.LoadSnapshot(ctx, ids[i])
 		out[i] = s
 		return err

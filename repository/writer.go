@@ -36,7 +36,7 @@ type Writer struct {
 
 	mu      sync.Mutex
 	open    map[pack.BlobType]*pack.Writer
-	pending map[index.Location]struct{} // blobs packed but not yet uploaded, by type+id
+	pending map[blobKey]struct{} // blobs packed but not yet uploaded
 	closed  bool
 
 	idxMu     sync.Mutex
@@ -63,7 +63,7 @@ func (r *Repository) NewWriter(ctx context.Context) *Writer {
 		r: r, ctx: ctx, cancel: cancel,
 		uploads: make(chan finishedPack, n-1),
 		open:    map[pack.BlobType]*pack.Writer{},
-		pending: map[index.Location]struct{}{},
+		pending: map[blobKey]struct{}{},
 	}
 	for i := 0; i < n; i++ {
 		w.wg.Add(1)
@@ -72,8 +72,9 @@ func (r *Repository) NewWriter(ctx context.Context) *Writer {
 	return w
 }
 
-func pendingKey(t pack.BlobType, id pack.ID) index.Location {
-	return index.Location{Entry: pack.Entry{Type: t, ID: id}}
+type blobKey struct {
+	t  pack.BlobType
+	id pack.ID
 }
 
 func (w *Writer) fail(err error) {
@@ -98,7 +99,7 @@ func (w *Writer) SaveBlob(t pack.BlobType, id pack.ID, plain []byte) (bool, erro
 	if err := w.failed(); err != nil {
 		return false, err
 	}
-	k := pendingKey(t, id)
+	k := blobKey{t, id}
 	w.mu.Lock()
 	if w.closed {
 		w.mu.Unlock()
@@ -159,7 +160,7 @@ func (w *Writer) uploader() {
 		w.r.idx.AddPack(p.id, p.entries)
 		w.mu.Lock()
 		for _, e := range p.entries {
-			delete(w.pending, pendingKey(e.Type, e.ID))
+			delete(w.pending, blobKey{e.Type, e.ID})
 		}
 		w.mu.Unlock()
 		w.idxMu.Lock()

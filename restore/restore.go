@@ -20,6 +20,7 @@ import (
 	"sync"
 	"sync/atomic"
 
+	"github.com/lifeboat-backup/lifeboat/internal/workers"
 	"github.com/lifeboat-backup/lifeboat/repository"
 	"github.com/lifeboat-backup/lifeboat/repository/pack"
 	"golang.org/x/sys/unix"
@@ -237,7 +238,7 @@ func (r *restorer) execute(ctx context.Context, ops []*op) error {
 			files = append(files, o)
 		}
 	}
-	if err := parallel(ctx, len(files), r.opts.Workers, func(i int) error {
+	if err := workers.ForEach(ctx, len(files), r.opts.Workers, func(ctx context.Context, i int) error {
 		return r.restoreFile(ctx, files[i])
 	}); err != nil {
 		return err
@@ -514,37 +515,4 @@ func (r *restorer) makeOther(o *op) error {
 	}
 	r.count(func(res *Result) { res.Others++ })
 	return wrap(o, d.setMeta(n.Name, n, nil))
-}
-
-// parallel runs fn(0..n-1) on up to limit goroutines; the first error
-// stops the rest.
-func parallel(ctx context.Context, n, limit int, fn func(i int) error) error {
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	var (
-		wg    sync.WaitGroup
-		once  sync.Once
-		first error
-		next  atomic.Int64
-	)
-	for w := 0; w < limit && w < n; w++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for ctx.Err() == nil {
-				i := int(next.Add(1) - 1)
-				if i >= n {
-					return
-				}
-				if err := fn(i); err != nil {
-					once.Do(func() { first = err; cancel() })
-				}
-			}
-		}()
-	}
-	wg.Wait()
-	if first != nil {
-		return first
-	}
-	return ctx.Err()
 }

@@ -8,6 +8,7 @@ import (
 
 	"os"
 
+	"github.com/lifeboat-backup/lifeboat/internal/workers"
 	"github.com/lifeboat-backup/lifeboat/repository/pack"
 	"golang.org/x/sys/unix"
 )
@@ -21,7 +22,7 @@ func (r *restorer) verify(ctx context.Context, ops []*op) error {
 			files = append(files, o)
 		}
 	}
-	return parallel(ctx, len(files), r.opts.Workers, func(i int) error {
+	return workers.ForEach(ctx, len(files), r.opts.Workers, func(ctx context.Context, i int) error {
 		o := files[i]
 		d, err := openDir(r.root, o.dir)
 		if err != nil {

@@ -304,7 +304,6 @@ func (r *run) saveFile(ctx context.Context, path string, n repository.Node, prev
 	go func() {
 		defer close(f.done)
 		defer func() { <-r.slots }()
-		p.Current.Store(&path)
 		err := r.files.save(ctx, path, &n)
 		var fe fatal
 		switch {

@@ -15,7 +15,7 @@ import (
 	"github.com/restic/chunker"
 )
 
-func benchRepo(b *testing.B) *repository.Repository {
+func benchRepo(b testing.TB) *repository.Repository {
 	b.Helper()
 	tg, err := local.New(b.TempDir())
 	if err != nil {

@@ -108,7 +108,9 @@ func diffTrees(ctx context.Context, repo *repository.Repository, a, b *pack.ID, 
 			case !sameMeta(x, y):
 				emit(Change{Kind: Metadata, Path: p, Dir: isDir})
 			}
-			if x.Type == repository.TypeDir && y.Type == repository.TypeDir {
+			// A directory on either side: compare content (all added or
+			// all removed when the other side is not a directory).
+			if x.Subtree != nil || y.Subtree != nil {
 				if err := diffTrees(ctx, repo, x.Subtree, y.Subtree, p, emit); err != nil {
 					return err
 				}

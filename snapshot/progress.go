@@ -12,6 +12,4 @@ type Progress struct {
 	FilesDone, BytesDone atomic.Int64 // files finished and their bytes (read or reused)
 	BytesRead            atomic.Int64 // bytes actually read from disk
 	Errors               atomic.Int64
-	// Current is the path of a file being read (for display only).
-	Current atomic.Pointer[string]
 }

@@ -1,0 +1,106 @@
+package checker_test
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/lifeboat-backup/lifeboat/repository"
+	"github.com/lifeboat-backup/lifeboat/repository/checker"
+	"github.com/lifeboat-backup/lifeboat/repository/crypto"
+	"github.com/lifeboat-backup/lifeboat/repository/pack"
+	"github.com/lifeboat-backup/lifeboat/snapshot"
+	"github.com/lifeboat-backup/lifeboat/targets"
+	"github.com/lifeboat-backup/lifeboat/targets/mem"
+)
+
+func setup(t *testing.T) (*mem.Target, *repository.Repository, *repository.Snapshot) {
+	t.Helper()
+	ctx := context.Background()
+	tg := mem.New()
+	kdf := func() (crypto.KDFParams, error) { return crypto.NewKDF(1, 64, 1) }
+	r, err := repository.Init(ctx, tg, []byte("pw"), repository.Options{KDF: kdf})
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "f"), []byte("some content"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	sn, err := snapshot.New(r, snapshot.Options{}).Run(ctx, []string{dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tg, r, sn
+}
+
+func reopen(t *testing.T, tg targets.Target) *repository.Repository {
+	t.Helper()
+	r, err := repository.Open(context.Background(), tg, []byte("pw"), repository.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
+func names(t *testing.T, tg targets.Target, prefix string) []string {
+	t.Helper()
+	var out []string
+	_ = tg.List(context.Background(), prefix, func(fi targets.Info) error { out = append(out, fi.Name); return nil })
+	return out
+}
+
+func TestHealthyAndUnreferenced(t *testing.T) {
+	tg, r, _ := setup(t)
+	// A pack that no index names, as an interrupted backup leaves one.
+	w := pack.NewWriter(100)
+	w.Add(r.Key(), pack.DataBlob, pack.ID{1}, []byte("orphan"), 0)
+	data, id, _ := w.Finish(r.Key())
+	if err := tg.Put(context.Background(), repository.PackName(id), data); err != nil {
+		t.Fatal(err)
+	}
+	rep, err := checker.Check(context.Background(), reopen(t, tg), checker.Options{ReadData: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !rep.OK() || len(rep.UnreferencedPacks) != 1 || rep.Snapshots != 1 || rep.PacksRead != 2 {
+		t.Fatalf("report: %+v", rep)
+	}
+}
+
+func TestDamagedIndexAndSnapshot(t *testing.T) {
+	tg, _, sn := setup(t)
+	idx := names(t, tg, "index/")[0]
+	if err := tg.Corrupt(idx, 30); err != nil {
+		t.Fatal(err)
+	}
+	snap := "snapshots/" + sn.ID.String()
+	if err := tg.Corrupt(snap, 5); err != nil {
+		t.Fatal(err)
+	}
+	rep, err := checker.Check(context.Background(), reopen(t, tg), checker.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var text []string
+	for _, p := range rep.Problems {
+		text = append(text, p.String())
+	}
+	all := strings.Join(text, "\n")
+	if !strings.Contains(all, idx) || !strings.Contains(all, snap) {
+		t.Fatalf("problems do not name the damaged objects:\n%s", all)
+	}
+}
+
+func TestSubset(t *testing.T) {
+	tg, _, _ := setup(t)
+	rep, err := checker.Check(context.Background(), reopen(t, tg), checker.Options{ReadData: true, Subset: 0.5})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.PacksRead != 1 || rep.Packs != 2 {
+		t.Fatalf("half of 2 packs: read %d of %d", rep.PacksRead, rep.Packs)
+	}
+}

@@ -1,0 +1,138 @@
+package snapshot_test
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"testing"
+
+	"github.com/lifeboat-backup/lifeboat/internal/treetest"
+	"github.com/lifeboat-backup/lifeboat/repository"
+	"github.com/lifeboat-backup/lifeboat/snapshot"
+)
+
+func write(t *testing.T, dir, rel string, data []byte) {
+	t.Helper()
+	p := filepath.Join(dir, rel)
+	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(p, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func run(t *testing.T, r *repository.Repository, opts snapshot.Options, paths ...string) *repository.Snapshot {
+	t.Helper()
+	sn, err := snapshot.New(r, opts).Run(context.Background(), paths)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return sn
+}
+
+func testRepo(t *testing.T) *repository.Repository {
+	t.Helper()
+	r := benchRepo(t)
+	t.Cleanup(func() { r.Close() })
+	return r
+}
+
+// Unchanged files are reused from the parent without being read; changed
+// and new ones are read; identical content anywhere is stored once.
+func TestIncremental(t *testing.T) {
+	r := testRepo(t)
+	dir := t.TempDir()
+	big := treetest.RandomBytes(1, 3<<20)
+	write(t, dir, "a/big.bin", big)
+	write(t, dir, "a/small.txt", []byte("small"))
+	write(t, dir, "b/same-as-big.bin", big)
+	first := run(t, r, snapshot.Options{}, dir)
+	s := first.Summary
+	if s.FilesNew != 3 || s.BytesRead != int64(2*len(big)+5) {
+		t.Fatalf("first: %+v", s)
+	}
+	if s.BytesAdded >= int64(2*len(big)) {
+		t.Fatalf("duplicate file stored twice: added %d", s.BytesAdded)
+	}
+
+	write(t, dir, "a/small.txt", []byte("changed"))
+	write(t, dir, "c/new.txt", []byte("new"))
+	second := run(t, r, snapshot.Options{Parent: first}, dir)
+	s = second.Summary
+	if s.FilesUnchanged != 2 || s.FilesChanged != 1 || s.FilesNew != 1 || s.BytesRead != 10 {
+		t.Fatalf("second: %+v", s)
+	}
+	if s.DirsUnchanged != 1 || s.DirsNew != 1 || s.DirsChanged != 2 {
+		t.Fatalf("second dirs: %+v", s)
+	}
+	if second.Parent == nil || *second.Parent != first.ID {
+		t.Fatal("parent not recorded")
+	}
+
+	forced := run(t, r, snapshot.Options{Parent: second, Force: true}, dir)
+	if forced.Summary.BytesRead != int64(2*len(big)+7+3) || forced.Summary.BlobsAdded != 0 {
+		t.Fatalf("forced: %+v", forced.Summary)
+	}
+	if forced.Tree != second.Tree {
+		t.Fatal("same content gave a different tree")
+	}
+}
+
+func TestSeveralPaths(t *testing.T) {
+	r := testRepo(t)
+	a, b := t.TempDir(), t.TempDir()
+	write(t, a, "x", []byte("x"))
+	write(t, b, "y", []byte("y"))
+	sn := run(t, r, snapshot.Options{Tags: []string{"t"}}, a, filepath.Join(b, "y"))
+	var got []string
+	if err := r.Walk(context.Background(), sn.Tree, "/", func(p string, n *repository.Node) error {
+		got = append(got, p)
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"/" + filepath.Base(a), "/" + filepath.Base(a) + "/x", "/y"}
+	sort.Strings(want)
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Fatalf("paths %v, want %v", got, want)
+	}
+	if _, err := snapshot.New(r, snapshot.Options{}).Run(context.Background(), []string{a, a}); err == nil {
+		t.Fatal("two paths with one name accepted")
+	}
+}
+
+func TestDiff(t *testing.T) {
+	r := testRepo(t)
+	dir := t.TempDir()
+	write(t, dir, "keep", []byte("k"))
+	write(t, dir, "mod", []byte("1"))
+	write(t, dir, "gone/f", []byte("g"))
+	write(t, dir, "chmod", []byte("c"))
+	write(t, dir, "becomes-dir", []byte("f"))
+	a := run(t, r, snapshot.Options{}, dir)
+	write(t, dir, "mod", []byte("2"))
+	os.RemoveAll(filepath.Join(dir, "gone"))
+	write(t, dir, "added/f", []byte("a"))
+	os.Chmod(filepath.Join(dir, "chmod"), 0o600)
+	os.Remove(filepath.Join(dir, "becomes-dir"))
+	write(t, dir, "becomes-dir/x", []byte("x"))
+	b := run(t, r, snapshot.Options{}, dir)
+	var lines []string
+	st, err := snapshot.Diff(context.Background(), r, a.Tree, b.Tree, func(c snapshot.Change) {
+		lines = append(lines, c.Kind+" "+c.Path)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := "+ /added,+ /added/f,T /becomes-dir,+ /becomes-dir/x,U /chmod,- /gone,- /gone/f,M /mod"
+	if strings.Join(lines, ",") != want {
+		t.Fatalf("diff:\n%s\nwant\n%s", strings.Join(lines, ","), want)
+	}
+	if st.Added != 3 || st.Removed != 2 || st.Modified != 1 || st.Metadata != 1 || st.TypeChanged != 1 {
+		t.Fatalf("stats %+v", st)
+	}
+}
