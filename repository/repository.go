@@ -183,11 +183,11 @@ func Open(ctx context.Context, t targets.Target, password []byte, opts Options) 
 
 func newRepository(t targets.Target, key *crypto.Key, cfg Config, opts Options) (*Repository, error) {
 	enc, err := zstd.NewWriter(nil, zstd.WithEncoderLevel(zstd.SpeedDefault),
-		zstd.WithEncoderConcurrency(2*runtime.GOMAXPROCS(0)), zstd.WithLowerEncoderMem(true))
+		zstd.WithEncoderConcurrency(runtime.GOMAXPROCS(0)), zstd.WithLowerEncoderMem(true))
 	if err != nil {
 		return nil, err
 	}
-	dec, err := zstd.NewReader(nil, zstd.WithDecoderConcurrency(2*runtime.GOMAXPROCS(0)),
+	dec, err := zstd.NewReader(nil, zstd.WithDecoderConcurrency(runtime.GOMAXPROCS(0)),
 		zstd.WithDecoderMaxMemory(1<<30))
 	if err != nil {
 		return nil, err

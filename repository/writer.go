@@ -42,6 +42,10 @@ type Writer struct {
 	idxMu     sync.Mutex
 	unindexed []index.PackBlobs
 
+	// Buffers reused across blobs and packs, so that memory stays at a few
+	// packs and chunks whatever the amount of data.
+	chunkBufs, packBufs sync.Pool
+
 	wg      sync.WaitGroup
 	errOnce sync.Once
 	err     error
@@ -61,7 +65,7 @@ func (r *Repository) NewWriter(ctx context.Context) *Writer {
 	n := r.opts.uploads()
 	w := &Writer{
 		r: r, ctx: ctx, cancel: cancel,
-		uploads: make(chan finishedPack, n-1),
+		uploads: make(chan finishedPack),
 		open:    map[pack.BlobType]*pack.Writer{},
 		pending: map[blobKey]struct{}{},
 	}
@@ -112,15 +116,27 @@ func (w *Writer) SaveBlob(t pack.BlobType, id pack.ID, plain []byte) (bool, erro
 	w.pending[k] = struct{}{}
 	w.mu.Unlock()
 
-	payload, raw := w.r.compress(plain, nil)
+	// Room for the largest chunk even when zstd cannot shrink it.
+	max := int(w.r.cfg.MaxChunkSize)
+	cbuf := w.getBuf(&w.chunkBufs, max+max/128+1024)
+	payload, raw := w.r.compress(plain, cbuf)
 
 	w.mu.Lock()
 	pw := w.open[t]
 	if pw == nil {
-		pw = pack.NewWriter(w.r.cfg.PackSize + w.r.cfg.PackSize/8)
+		if t == pack.DataBlob {
+			pw = pack.NewWriterBuffer(w.getBuf(&w.packBufs, w.r.cfg.PackSize+max+max/128+64<<10))
+		} else {
+			pw = pack.NewWriter(64 << 10) // tree packs are mostly small
+		}
 		w.open[t] = pw
 	}
 	pw.Add(w.r.key, t, id, payload, raw)
+	if raw != 0 {
+		w.chunkBufs.Put(&payload)
+	} else {
+		w.chunkBufs.Put(&cbuf)
+	}
 	var full *pack.Writer
 	if pw.Len() >= w.r.cfg.PackSize {
 		full = pw
@@ -134,6 +150,14 @@ func (w *Writer) SaveBlob(t pack.BlobType, id pack.ID, plain []byte) (bool, erro
 		return true, w.send(full)
 	}
 	return true, nil
+}
+
+// getBuf takes a buffer of at least size bytes capacity from pool.
+func (w *Writer) getBuf(pool *sync.Pool, size int) []byte {
+	if b, ok := pool.Get().(*[]byte); ok && cap(*b) >= size {
+		return (*b)[:0]
+	}
+	return make([]byte, 0, size)
 }
 
 func (w *Writer) send(pw *pack.Writer) error {
@@ -157,6 +181,8 @@ func (w *Writer) uploader() {
 			continue
 		}
 		w.storedBytes.Add(int64(len(p.data)))
+		buf := p.data[:0]
+		w.packBufs.Put(&buf)
 		w.r.idx.AddPack(p.id, p.entries)
 		w.mu.Lock()
 		for _, e := range p.entries {

@@ -136,3 +136,43 @@ func TestDiff(t *testing.T) {
 		t.Fatalf("stats %+v", st)
 	}
 }
+
+// A file written to while it is read is saved with a warning naming it.
+func TestFileChangedWhileRead(t *testing.T) {
+	r := testRepo(t)
+	dir := t.TempDir()
+	p := filepath.Join(dir, "busy.db")
+	write(t, dir, "busy.db", treetest.RandomBytes(5, 64<<20))
+	f, err := os.OpenFile(p, os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	stop := make(chan struct{})
+	done := make(chan struct{})
+	go func() { // a database that keeps writing
+		defer close(done)
+		block := make([]byte, 4096)
+		for i := 0; ; i++ {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			block[0] = byte(i)
+			_, _ = f.WriteAt(block, int64(i%16000)*4096)
+		}
+	}()
+	var warned []string
+	sn := run(t, r, snapshot.Options{OnWarning: func(path string, err error) {
+		warned = append(warned, path+": "+err.Error())
+	}}, dir)
+	close(stop)
+	<-done
+	if len(warned) != 1 || !strings.Contains(warned[0], "busy.db: file changed while being read") {
+		t.Fatalf("warnings: %v", warned)
+	}
+	if sn.Incomplete || sn.Summary.FilesNew != 1 {
+		t.Fatalf("a changed file is still saved: %+v", sn.Summary)
+	}
+}

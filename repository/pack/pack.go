@@ -159,6 +159,12 @@ func NewWriter(sizeHint int) *Writer {
 	return &Writer{buf: make([]byte, 0, sizeHint)}
 }
 
+// NewWriterBuffer starts a pack in buf's storage (reused after an earlier
+// pack was written out).
+func NewWriterBuffer(buf []byte) *Writer {
+	return &Writer{buf: buf[:0]}
+}
+
 // Len is the number of blob bytes so far.
 func (w *Writer) Len() int { return len(w.buf) }
 
