@@ -23,6 +23,9 @@ var (
 	ErrPermission = errors.New("permission denied")
 	// ErrNoSpace: the store has no room for the object.
 	ErrNoSpace = errors.New("no space left on target")
+	// ErrTransient: the store reported a condition worth retrying
+	// (throttling, a server error, a request timeout).
+	ErrTransient = errors.New("transient error")
 )
 
 // Info describes one stored object.
