@@ -1,0 +1,83 @@
+package s3_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"sync/atomic"
+	"testing"
+
+	"github.com/lifeboat-backup/lifeboat/internal/testservers"
+	"github.com/lifeboat-backup/lifeboat/targets"
+	"github.com/lifeboat-backup/lifeboat/targets/s3"
+	"github.com/lifeboat-backup/lifeboat/targets/targettest"
+)
+
+func newTarget(t *testing.T, srv *testservers.S3, bucket, prefix string, mutate func(*s3.Config)) (*s3.Target, error) {
+	cfg := s3.Config{Bucket: bucket, Prefix: prefix, Endpoint: srv.Endpoint, PathStyle: true,
+		AccessKey: srv.AccessKey, SecretKey: srv.SecretKey, MultipartThreshold: 6 << 20, PartSize: 5 << 20}
+	if mutate != nil {
+		mutate(&cfg)
+	}
+	return s3.New(context.Background(), cfg)
+}
+
+func TestConformanceVersitygw(t *testing.T) {
+	srv := testservers.StartS3(t)
+	var n atomic.Int64
+	targettest.Run(t, func(t *testing.T) targets.Target {
+		bucket := srv.Bucket(t, fmt.Sprintf("conf-%d", n.Add(1)))
+		tg, err := newTarget(t, srv, bucket, "repo/one", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return tg
+	})
+}
+
+// Objects above the multipart threshold go up in parts and keep the
+// exclusive-create contract.
+func TestMultipart(t *testing.T) {
+	srv := testservers.StartS3(t)
+	tg, err := newTarget(t, srv, srv.Bucket(t, "multipart"), "", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	data := []byte(strings.Repeat("0123456789abcdef", 1<<20)) // 16 MiB, 4 parts
+	if err := tg.PutIfAbsent(ctx, "big", data); err != nil {
+		t.Fatal(err)
+	}
+	got, err := targets.ReadAll(ctx, tg, "big")
+	if err != nil || string(got) != string(data) {
+		t.Fatalf("read back %d bytes, %v", len(got), err)
+	}
+	if err := tg.PutIfAbsent(ctx, "big", data); !errors.Is(err, targets.ErrAlreadyExists) {
+		t.Fatalf("second multipart PutIfAbsent: %v", err)
+	}
+}
+
+func TestBadInput(t *testing.T) {
+	srv := testservers.StartS3(t)
+	bucket := srv.Bucket(t, "exists")
+	if _, err := newTarget(t, srv, "missing-bucket", "", nil); err == nil || !strings.Contains(err.Error(), "does not exist") {
+		t.Fatalf("missing bucket: %v", err)
+	}
+	_, err := newTarget(t, srv, bucket, "", func(c *s3.Config) { c.SecretKey = "wrong" })
+	if !errors.Is(err, targets.ErrPermission) {
+		t.Fatalf("wrong secret: %v", err)
+	}
+	_, err = newTarget(t, srv, bucket, "", func(c *s3.Config) { c.Endpoint = "http://127.0.0.1:1" })
+	if err == nil {
+		t.Fatal("unreachable endpoint accepted")
+	}
+	for _, u := range []string{"s3://", "s3:///x", "http://b/x"} {
+		if _, _, err := s3.ParseURL(u); err == nil {
+			t.Errorf("ParseURL(%q) accepted", u)
+		}
+	}
+	if b, p, err := s3.ParseURL("s3://bucket/a/b/"); err != nil || b != "bucket" || p != "a/b" {
+		t.Fatalf("ParseURL: %q %q %v", b, p, err)
+	}
+}
