@@ -26,6 +26,20 @@ type Config struct {
 	Quiet    bool   `mapstructure:"quiet"`
 	// PackSize is used by init only, in MiB.
 	PackSizeMiB int `mapstructure:"pack-size"`
+
+	// Cloud targets. Credentials come from the standard AWS and Google
+	// chains (AWS_ACCESS_KEY_ID, AWS_PROFILE, ~/.aws, instance roles;
+	// GOOGLE_APPLICATION_CREDENTIALS, gcloud, the metadata server).
+	S3Endpoint      string `mapstructure:"s3-endpoint"`
+	S3PathStyle     bool   `mapstructure:"s3-path-style"`
+	S3Region        string `mapstructure:"s3-region"`
+	S3Profile       string `mapstructure:"s3-profile"`
+	S3StorageClass  string `mapstructure:"s3-storage-class"`
+	S3SSE           string `mapstructure:"s3-sse"`
+	S3SSEKMSKeyID   string `mapstructure:"s3-sse-kms-key-id"`
+	GCSCredentials  string `mapstructure:"gcs-credentials-file"`
+	GCSStorageClass string `mapstructure:"gcs-storage-class"`
+	Connections     int    `mapstructure:"connections"`
 }
 
 // EnvPrefix is the prefix of lifeboat's environment variables.
@@ -78,6 +92,14 @@ func Load(file string, flags *pflag.FlagSet, getenv func(string) string) (*Confi
 func (c *Config) Validate() error {
 	if c.PackSizeMiB < 0 || c.PackSizeMiB > 128 {
 		return fmt.Errorf("pack-size must be between 1 and 128 MiB, not %d", c.PackSizeMiB)
+	}
+	if c.Connections < 0 || c.Connections > 256 {
+		return fmt.Errorf("connections must be between 1 and 256, not %d", c.Connections)
+	}
+	switch c.S3SSE {
+	case "", "AES256", "aws:kms", "aws:kms:dsse":
+	default:
+		return fmt.Errorf("s3-sse must be AES256 or aws:kms, not %q", c.S3SSE)
 	}
 	return nil
 }

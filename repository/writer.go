@@ -208,11 +208,8 @@ func (w *Writer) writeIndex(ctx context.Context, packs []index.PackBlobs) error 
 	if len(packs) == 0 {
 		return nil
 	}
-	f := &index.File{Packs: packs}
-	if _, err := w.r.SaveIndexFile(ctx, f); err != nil {
-		return fmt.Errorf("save index: %w", err)
-	}
-	return nil
+	_, err := w.r.SaveIndexFile(ctx, &index.File{Packs: packs})
+	return err
 }
 
 // Finish packs what is left, waits for every upload and writes the last

@@ -6,7 +6,6 @@ import (
 	"io"
 
 	"github.com/lifeboat-backup/lifeboat/repository"
-	"github.com/lifeboat-backup/lifeboat/targets/all"
 	"github.com/spf13/cobra"
 )
 
@@ -14,13 +13,20 @@ func newInitCmd(a *app) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "init",
 		Short: "Create a new repository",
-		Long: `Create a new, empty repository at --repo.
+		Long: `Create a new, empty repository at --repo: a local directory (created if
+missing), an S3 bucket (s3://BUCKET/PREFIX; AWS credentials from the usual
+chain, --s3-endpoint and --s3-path-style for S3-compatible stores) or a Google
+Cloud Storage bucket (gs://BUCKET/PREFIX; Application Default Credentials or
+--gcs-credentials-file). The bucket must exist.
 
 A random master key encrypts everything; it is stored wrapped by a key derived
 from the password (argon2id). On a terminal the password is asked twice.
 Forgetting the password means losing the data: add a second key with
 "lifeboat key add" and keep it somewhere safe.`,
 		Example: `  lifeboat init --repo /srv/backups
+  lifeboat init --repo s3://my-bucket/lifeboat
+  lifeboat init --repo s3://backups/host1 --s3-endpoint https://minio.lan:9000 --s3-path-style
+  lifeboat init --repo gs://my-bucket/lifeboat
   LIFEBOAT_PASSWORD_FILE=/etc/lifeboat/password lifeboat init --repo /mnt/usb/lifeboat`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -36,7 +42,7 @@ func runInit(ctx context.Context, a *app) error {
 	if err != nil {
 		return usageError{err}
 	}
-	t, err := all.Open(ctx, loc)
+	t, err := a.openTarget(ctx, loc)
 	if err != nil {
 		return err
 	}

@@ -9,7 +9,10 @@ import (
 	"strings"
 
 	"github.com/lifeboat-backup/lifeboat/repository"
+	"github.com/lifeboat-backup/lifeboat/targets"
 	"github.com/lifeboat-backup/lifeboat/targets/all"
+	"github.com/lifeboat-backup/lifeboat/targets/gcs"
+	"github.com/lifeboat-backup/lifeboat/targets/s3"
 	"golang.org/x/term"
 )
 
@@ -67,6 +70,17 @@ func (a *app) prompt(prompt string, confirm bool) ([]byte, error) {
 	return pw, nil
 }
 
+// openTarget opens the store at loc with the configured cloud options.
+func (a *app) openTarget(ctx context.Context, loc string) (targets.Target, error) {
+	c := a.cfg
+	return all.Open(ctx, loc, all.Options{
+		S3: s3.Config{Endpoint: c.S3Endpoint, PathStyle: c.S3PathStyle, Region: c.S3Region, Profile: c.S3Profile,
+			StorageClass: c.S3StorageClass, SSE: c.S3SSE, SSEKMSKeyID: c.S3SSEKMSKeyID},
+		GCS:         gcs.Config{CredentialsFile: c.GCSCredentials, StorageClass: c.GCSStorageClass},
+		Connections: c.Connections,
+	})
+}
+
 // openRepository opens the configured repository; with loadIndex it also
 // loads the index (needed by every command that reads or writes blobs).
 func (a *app) openRepository(ctx context.Context, loadIndex bool) (*repository.Repository, error) {
@@ -74,7 +88,7 @@ func (a *app) openRepository(ctx context.Context, loadIndex bool) (*repository.R
 	if err != nil {
 		return nil, usageError{err}
 	}
-	t, err := all.Open(ctx, loc)
+	t, err := a.openTarget(ctx, loc)
 	if err != nil {
 		return nil, err
 	}

@@ -62,11 +62,21 @@ prompt on a terminal.
 		},
 	}
 	pf := root.PersistentFlags()
-	pf.String("repo", "", "repository location: a directory (env LIFEBOAT_REPOSITORY)")
+	pf.String("repo", "", "repository: a directory, s3://BUCKET[/PREFIX] or gs://BUCKET[/PREFIX] (env LIFEBOAT_REPOSITORY)")
 	pf.String("password-file", "", "read the repository password from this file (env LIFEBOAT_PASSWORD_FILE)")
 	pf.StringVar(&a.configFile, "config", "", "config file (env LIFEBOAT_CONFIG; default "+configs.DefaultFile+" if it exists)")
 	pf.Bool("json", false, "print JSON lines (each with a \"type\" field) instead of text")
 	pf.BoolP("quiet", "q", false, "print no progress and no informational messages")
+	pf.String("s3-endpoint", "", "S3-compatible endpoint URL, e.g. https://minio.lan:9000 (env LIFEBOAT_S3_ENDPOINT)")
+	pf.Bool("s3-path-style", false, "address S3 buckets in the path, as most S3-compatible stores need")
+	pf.String("s3-region", "", "S3 region (default: from the AWS config, else discovered from the bucket)")
+	pf.String("s3-profile", "", "AWS shared config profile (default: AWS_PROFILE)")
+	pf.String("s3-storage-class", "", "S3 storage class for new objects, e.g. STANDARD_IA")
+	pf.String("s3-sse", "", "S3 server-side encryption: AES256 or aws:kms")
+	pf.String("s3-sse-kms-key-id", "", "KMS key for --s3-sse aws:kms")
+	pf.String("gcs-credentials-file", "", "Google service account key file (default: Application Default Credentials)")
+	pf.String("gcs-storage-class", "", "GCS storage class for new objects, e.g. NEARLINE")
+	pf.Int("connections", 0, "concurrent requests to a cloud store (default 8)")
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
 
 	root.AddCommand(

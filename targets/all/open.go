@@ -1,5 +1,6 @@
 // Package all opens a target from a repository location. It is the one
-// place where the kinds of target are wired together.
+// place where the kinds of target and the layers over them are wired:
+// store → concurrency limit → retry.
 package all
 
 import (
@@ -8,21 +9,64 @@ import (
 	"strings"
 
 	"github.com/lifeboat-backup/lifeboat/targets"
+	"github.com/lifeboat-backup/lifeboat/targets/gcs"
+	"github.com/lifeboat-backup/lifeboat/targets/limit"
 	"github.com/lifeboat-backup/lifeboat/targets/local"
+	"github.com/lifeboat-backup/lifeboat/targets/retry"
+	"github.com/lifeboat-backup/lifeboat/targets/s3"
 )
 
-// Open returns the target for a location: a directory path, or
-// "local:PATH". Other schemes are reported as unsupported.
-func Open(ctx context.Context, location string) (targets.Target, error) {
-	_ = ctx
+// Options carry the settings of every kind of target; each kind reads its own.
+type Options struct {
+	S3          s3.Config  // Bucket and Prefix come from the location
+	GCS         gcs.Config // likewise
+	Connections int        // concurrent requests to a cloud store (default 8)
+	Retry       *retry.Policy
+}
+
+// Open returns the target for a location: a directory path ("local:PATH"
+// also works), s3://BUCKET[/PREFIX] or gs://BUCKET[/PREFIX].
+func Open(ctx context.Context, location string, o Options) (targets.Target, error) {
+	policy := retry.DefaultPolicy()
+	if o.Retry != nil {
+		policy = *o.Retry
+	}
+	conns := o.Connections
+	if conns <= 0 {
+		conns = 8
+	}
 	switch {
 	case location == "":
 		return nil, fmt.Errorf("empty repository location")
+	case strings.HasPrefix(location, "s3://"):
+		bucket, prefix, err := s3.ParseURL(location)
+		if err != nil {
+			return nil, err
+		}
+		cfg := o.S3
+		cfg.Bucket, cfg.Prefix = bucket, prefix
+		t, err := s3.New(ctx, cfg)
+		if err != nil {
+			return nil, err
+		}
+		return retry.Wrap(limit.Wrap(t, conns), policy), nil
+	case strings.HasPrefix(location, "gs://"):
+		bucket, prefix, err := gcs.ParseURL(location)
+		if err != nil {
+			return nil, err
+		}
+		cfg := o.GCS
+		cfg.Bucket, cfg.Prefix = bucket, prefix
+		t, err := gcs.New(ctx, cfg)
+		if err != nil {
+			return nil, err
+		}
+		return retry.Wrap(limit.Wrap(t, conns), policy), nil
 	case strings.HasPrefix(location, "local:"):
 		return local.New(strings.TrimPrefix(location, "local:"))
 	case strings.Contains(location, "://"):
-		scheme := location[:strings.Index(location, "://")]
-		return nil, fmt.Errorf("repository location %q: the %s:// target is not available in this build", location, scheme)
+		scheme, _, _ := strings.Cut(location, "://")
+		return nil, fmt.Errorf("repository location %q: unknown scheme %q (use a directory, s3:// or gs://)", location, scheme)
 	}
 	return local.New(location)
 }

@@ -86,6 +86,9 @@ func (p Policy) Do(ctx context.Context, what string, op func() error) error {
 			return err
 		}
 	}
+	if p.Attempts <= 1 {
+		return err
+	}
 	return fmt.Errorf("%s: giving up after %d attempts: %w", what, p.Attempts, err)
 }
 

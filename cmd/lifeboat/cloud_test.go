@@ -1,0 +1,69 @@
+package main
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/lifeboat-backup/lifeboat/internal/testservers"
+	"github.com/lifeboat-backup/lifeboat/internal/treetest"
+)
+
+// cloudRoundTrip runs init, two backups, check and restore against a
+// repository in a real object store.
+func cloudRoundTrip(t *testing.T, c *cli) {
+	src := writeTree(t, map[string][]byte{
+		"db/base.bin":  treetest.RandomBytes(11, 9<<20),
+		"db/wal.log":   []byte(strings.Repeat("INSERT INTO t VALUES (1);\n", 20000)),
+		"etc/app.conf": []byte("port = 8080\n"),
+	})
+	c.ok("init")
+	c.ok("backup", "--path", src, "--tag", "cloud")
+	if err := os.WriteFile(filepath.Join(src, "etc/app.conf"), []byte("port = 9090\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	sum := lastOfType(t, jsonLines(t, c.ok("backup", "--path", src, "--json")), "summary")["summary"].(map[string]any)
+	if sum["files_unchanged"].(float64) != 2 || sum["files_changed"].(float64) != 1 {
+		t.Fatalf("incremental backup to the cloud: %v", sum)
+	}
+	if out := c.ok("check", "--read-data"); !strings.Contains(out, "no errors found") {
+		t.Fatalf("check: %s", out)
+	}
+	dst := t.TempDir()
+	c.ok("restore", "latest", "--target", dst, "--verify")
+	if err := treetest.Compare(src, dst); err != nil {
+		t.Fatal(err)
+	}
+	c.fails(1, "already exists", "init")
+}
+
+func TestCLIOnS3(t *testing.T) {
+	srv := testservers.StartS3(t)
+	srv.Bucket(t, "lifeboat")
+	base := []string{"AWS_ACCESS_KEY_ID=" + srv.AccessKey, "AWS_SECRET_ACCESS_KEY=" + srv.SecretKey,
+		"AWS_REGION=us-east-1", "LIFEBOAT_S3_ENDPOINT=" + srv.Endpoint, "LIFEBOAT_S3_PATH_STYLE=true",
+		"AWS_CONFIG_FILE=/dev/null", "AWS_SHARED_CREDENTIALS_FILE=/dev/null"}
+	c := &cli{t: t, repo: "s3://lifeboat/hosts/one", env: append([]string{"LIFEBOAT_PASSWORD=pw"}, base...)}
+	cloudRoundTrip(t, c)
+
+	// Bad input: each a one-line error and a non-zero exit.
+	bad := func(repo string, env ...string) *cli {
+		return &cli{t: t, repo: repo, env: append(append([]string{"LIFEBOAT_PASSWORD=pw"}, base...), env...)}
+	}
+	bad("s3://no-such-bucket/x").fails(1, "does not exist", "snapshots")
+	bad("s3://lifeboat/hosts/one", "AWS_SECRET_ACCESS_KEY=wrong").fails(1, "check the credentials", "snapshots")
+	bad("s3://lifeboat/x", "LIFEBOAT_S3_ENDPOINT=http://127.0.0.1:1").fails(1, "connect", "snapshots")
+	bad("s3://").fails(1, "missing or invalid bucket", "snapshots")
+	bad("ftp://host/x").fails(1, "unknown scheme", "snapshots")
+	bad("s3://lifeboat/empty").fails(10, "no repository found", "snapshots")
+}
+
+func TestCLIOnGCS(t *testing.T) {
+	srv := testservers.StartGCS(t)
+	srv.Bucket(t, "lifeboat")
+	c := &cli{t: t, repo: "gs://lifeboat/hosts/one", env: []string{"LIFEBOAT_PASSWORD=pw", "STORAGE_EMULATOR_HOST=" + srv.Host}}
+	cloudRoundTrip(t, c)
+	bad := &cli{t: t, repo: "gs://no-such-bucket", env: c.env}
+	bad.fails(1, "does not exist", "snapshots")
+}
