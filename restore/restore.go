@@ -20,7 +20,6 @@ import (
 	"sync"
 	"sync/atomic"
 
-	"github.com/lifeboat-backup/lifeboat/internal/workers"
 	"github.com/lifeboat-backup/lifeboat/repository"
 	"github.com/lifeboat-backup/lifeboat/repository/pack"
 	"golang.org/x/sys/unix"
@@ -238,9 +237,7 @@ func (r *restorer) execute(ctx context.Context, ops []*op) error {
 			files = append(files, o)
 		}
 	}
-	if err := workers.ForEach(ctx, len(files), r.opts.Workers, func(ctx context.Context, i int) error {
-		return r.restoreFile(ctx, files[i])
-	}); err != nil {
+	if err := r.restoreContents(ctx, files); err != nil {
 		return err
 	}
 	// Then links, symlinks and special files, which need their targets.
@@ -361,86 +358,9 @@ func (r *restorer) existing(d *dirHandle, n *repository.Node) (keep bool, err er
 	return false, nil
 }
 
-func (r *restorer) restoreFile(ctx context.Context, o *op) (err error) {
-	d, err := openDir(r.root, o.dir)
-	if err != nil {
-		return wrap(o, err)
-	}
-	defer d.close()
-	n := o.node
-	keep, err := r.existing(d, n)
-	if err != nil || keep {
-		if keep {
-			r.count(func(res *Result) { res.Skipped++ })
-			r.opts.Progress.FilesDone.Add(1)
-			r.opts.Progress.BytesDone.Add(int64(n.Size))
-		}
-		return wrap(o, err)
-	}
-	f, tmp, err := d.createTemp(tempPrefix)
-	if err != nil {
-		return wrap(o, err)
-	}
-	defer func() {
-		if err != nil {
-			f.Close()
-			_ = d.remove(tmp)
-		}
-	}()
-	written, err := r.writeContent(ctx, f, n)
-	if err != nil {
-		return wrap(o, err)
-	}
-	if written != int64(n.Size) {
-		return wrap(o, fmt.Errorf("%w: content is %d bytes, the snapshot says %d", repository.ErrDamaged, written, n.Size))
-	}
-	if err = f.Truncate(written); err != nil { // sets the size past a final hole
-		return wrap(o, err)
-	}
-	if err = d.setMeta(tmp, n, f); err != nil {
-		return wrap(o, err)
-	}
-	if err = f.Close(); err != nil {
-		return wrap(o, err)
-	}
-	if err = d.rename(tmp, n.Name); err != nil {
-		_ = d.remove(tmp)
-		return wrap(o, err)
-	}
-	r.count(func(res *Result) { res.Files++; res.Bytes += written })
-	r.opts.Progress.FilesDone.Add(1)
-	return nil
-}
-
 // holeBlock is the granularity at which zero runs of sparse files are left
 // as holes.
 const holeBlock = 4096
-
-func (r *restorer) writeContent(ctx context.Context, f *os.File, n *repository.Node) (int64, error) {
-	var off int64
-	var buf []byte
-	for _, id := range n.Content {
-		if err := ctx.Err(); err != nil {
-			return off, err
-		}
-		data, err := r.repo.LoadBlob(ctx, pack.DataBlob, id, buf)
-		if err != nil {
-			return off, err
-		}
-		if n.Sparse {
-			err = writeSparse(f, data, off)
-		} else {
-			_, err = f.WriteAt(data, off)
-		}
-		if err != nil {
-			return off, err
-		}
-		off += int64(len(data))
-		r.opts.Progress.BytesDone.Add(int64(len(data)))
-		buf = data
-	}
-	return off, nil
-}
 
 // writeSparse writes data at off, skipping zero blocks so that they stay
 // holes in a new file.

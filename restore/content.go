@@ -1,0 +1,244 @@
+package restore
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"sort"
+	"sync"
+
+	"github.com/lifeboat-backup/lifeboat/internal/workers"
+	"github.com/lifeboat-backup/lifeboat/repository"
+	"github.com/lifeboat-backup/lifeboat/repository/pack"
+	"github.com/lifeboat-backup/lifeboat/targets"
+)
+
+// File contents are restored pack by pack rather than file by file: every
+// pack that holds needed chunks is read once, in as few ranged reads as its
+// layout allows, and each chunk is written to every place in every file
+// that needs it. Several packs are handled at once, so a large file's
+// chunks are written in parallel and many small files cost one read per
+// pack instead of one per file.
+
+const (
+	maxSegment = 16 << 20 // largest single ranged read
+	maxGap     = 1 << 20  // unneeded bytes worth reading to save a request
+)
+
+// fileJob is one regular file being written under a temporary name.
+type fileJob struct {
+	op   *op
+	mu   sync.Mutex
+	dir  *dirHandle // open from the first write to the rename
+	f    *os.File
+	tmp  string
+	left int // chunks not yet written
+	done bool
+}
+
+type place struct {
+	job *fileJob
+	off int64
+}
+
+// need is one blob and every place it goes.
+type need struct {
+	entry  pack.Entry
+	places []place
+}
+
+func (r *restorer) restoreContents(ctx context.Context, files []*op) (err error) {
+	var jobs []*fileJob
+	byPack := map[pack.ID]map[pack.ID]*need{}
+	var packs []pack.ID // in order of first use, which is about the order they were written
+	defer func() {
+		if err != nil {
+			for _, j := range jobs {
+				j.abandon()
+			}
+		}
+	}()
+	for _, o := range files {
+		keep, err := r.keepExisting(o)
+		if err != nil {
+			return err
+		}
+		if keep {
+			continue
+		}
+		j := &fileJob{op: o, left: len(o.node.Content)}
+		jobs = append(jobs, j)
+		var off int64
+		for _, id := range o.node.Content {
+			loc, ok := r.repo.Index().Lookup(pack.DataBlob, id)
+			if !ok {
+				return wrap(o, fmt.Errorf("chunk %s: %w", id.Short(), repository.ErrBlobNotFound))
+			}
+			blobs := byPack[loc.Pack]
+			if blobs == nil {
+				blobs = map[pack.ID]*need{}
+				byPack[loc.Pack] = blobs
+				packs = append(packs, loc.Pack)
+			}
+			nd := blobs[id]
+			if nd == nil {
+				nd = &need{entry: loc.Entry}
+				blobs[id] = nd
+			}
+			nd.places = append(nd.places, place{job: j, off: off})
+			off += int64(loc.Entry.PlainLength())
+		}
+		if off != int64(o.node.Size) {
+			return wrap(o, fmt.Errorf("%w: chunks add up to %d bytes, the snapshot says %d", repository.ErrDamaged, off, o.node.Size))
+		}
+		if j.left == 0 { // empty file
+			if err := r.write(ctx, j, 0, nil); err != nil {
+				return err
+			}
+		}
+	}
+	return workers.ForEach(ctx, len(packs), r.opts.Workers, func(ctx context.Context, i int) error {
+		return r.restorePack(ctx, packs[i], byPack[packs[i]])
+	})
+}
+
+// keepExisting applies the overwrite mode to a file already in the target.
+func (r *restorer) keepExisting(o *op) (bool, error) {
+	d, err := openDir(r.root, o.dir)
+	if err != nil {
+		return false, wrap(o, err)
+	}
+	defer d.close()
+	keep, err := r.existing(d, o.node)
+	if keep {
+		r.count(func(res *Result) { res.Skipped++ })
+		r.opts.Progress.FilesDone.Add(1)
+		r.opts.Progress.BytesDone.Add(int64(o.node.Size))
+	}
+	return keep, wrap(o, err)
+}
+
+// segments groups a pack's needed blobs into ranged reads.
+func segments(needs []*need) [][]*need {
+	sort.Slice(needs, func(i, k int) bool { return needs[i].entry.Offset < needs[k].entry.Offset })
+	var out [][]*need
+	var cur []*need
+	var start, end int64
+	for _, nd := range needs {
+		off, e := int64(nd.entry.Offset), int64(nd.entry.Offset)+int64(nd.entry.Length)
+		if len(cur) > 0 && (off-end > maxGap || e-start > maxSegment) {
+			out = append(out, cur)
+			cur = nil
+		}
+		if len(cur) == 0 {
+			start = off
+		}
+		cur = append(cur, nd)
+		end = e
+	}
+	if len(cur) > 0 {
+		out = append(out, cur)
+	}
+	return out
+}
+
+func (r *restorer) restorePack(ctx context.Context, id pack.ID, blobs map[pack.ID]*need) error {
+	needs := make([]*need, 0, len(blobs))
+	for _, nd := range blobs {
+		needs = append(needs, nd)
+	}
+	var buf []byte
+	for _, seg := range segments(needs) {
+		start := int64(seg[0].entry.Offset)
+		last := seg[len(seg)-1].entry
+		data, err := targets.ReadRange(ctx, r.repo.Target(), repository.PackName(id), start, int64(last.Offset)+int64(last.Length)-start)
+		if err != nil {
+			return fmt.Errorf("restore: pack %s: %w", id.Short(), err)
+		}
+		for _, nd := range seg {
+			e := nd.entry
+			sealed := data[int64(e.Offset)-start : int64(e.Offset)+int64(e.Length)-start]
+			plain, err := r.repo.OpenBlob(e, sealed, buf)
+			if err != nil {
+				return fmt.Errorf("restore /%s: %w", nd.places[0].job.op.rel(), err)
+			}
+			for _, p := range nd.places {
+				if err := r.write(ctx, p.job, p.off, plain); err != nil {
+					return err
+				}
+			}
+			if e.RawLength != 0 {
+				buf = plain // reuse the decompression buffer
+			}
+		}
+	}
+	return nil
+}
+
+// write puts one chunk into a file, creating the file on the first chunk
+// and publishing it (metadata, then rename) after the last.
+func (r *restorer) write(ctx context.Context, j *fileJob, off int64, data []byte) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	o, n := j.op, j.op.node
+	if j.f == nil {
+		d, err := openDir(r.root, o.dir)
+		if err != nil {
+			return wrap(o, err)
+		}
+		f, tmp, err := d.createTemp(tempPrefix)
+		if err != nil {
+			d.close()
+			return wrap(o, err)
+		}
+		j.dir, j.f, j.tmp = d, f, tmp
+	}
+	var err error
+	if n.Sparse {
+		err = writeSparse(j.f, data, off)
+	} else if len(data) > 0 {
+		_, err = j.f.WriteAt(data, off)
+	}
+	if err != nil {
+		return wrap(o, err)
+	}
+	r.opts.Progress.BytesDone.Add(int64(len(data)))
+	if j.left > 0 {
+		j.left--
+	}
+	if j.left > 0 {
+		return nil
+	}
+	if err := j.f.Truncate(int64(n.Size)); err != nil { // sets the size past a final hole
+		return wrap(o, err)
+	}
+	if err := j.dir.setMeta(j.tmp, n, j.f); err != nil {
+		return wrap(o, err)
+	}
+	if err := j.f.Close(); err != nil {
+		return wrap(o, err)
+	}
+	if err := j.dir.rename(j.tmp, n.Name); err != nil {
+		return wrap(o, err)
+	}
+	j.dir.close()
+	j.f, j.dir, j.done = nil, nil, true
+	r.count(func(res *Result) { res.Files++; res.Bytes += int64(n.Size) })
+	r.opts.Progress.FilesDone.Add(1)
+	return nil
+}
+
+// abandon removes the temporary file of an unfinished job.
+func (j *fileJob) abandon() {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	if j.f != nil {
+		j.f.Close()
+		_ = j.dir.remove(j.tmp)
+		j.dir.close()
+		j.f, j.dir = nil, nil
+	}
+}
