@@ -29,7 +29,13 @@ func (r *Repository) LoadBlob(ctx context.Context, t pack.BlobType, id pack.ID, 
 	if !ok {
 		return nil, fmt.Errorf("%s blob %s: %w", t, id.Short(), ErrBlobNotFound)
 	}
-	sealed, err := targets.ReadRange(ctx, r.target, PackName(loc.Pack), int64(loc.Entry.Offset), int64(loc.Entry.Length))
+	var sealed []byte
+	var err error
+	if t == pack.TreeBlob {
+		sealed, err = r.sealedTree(ctx, loc.Pack, loc.Entry)
+	} else {
+		sealed, err = targets.ReadRange(ctx, r.target, PackName(loc.Pack), int64(loc.Entry.Offset), int64(loc.Entry.Length))
+	}
 	if err != nil {
 		return nil, fmt.Errorf("%s blob %s in pack %s: %w", t, id.Short(), loc.Pack.Short(), err)
 	}

@@ -73,6 +73,7 @@ type Repository struct {
 	idx    *index.Index
 	enc    *zstd.Encoder
 	dec    *zstd.Decoder
+	trees  *treePackCache
 
 	mu         sync.Mutex
 	indexFiles []pack.ID // index files loaded or written by this handle
@@ -192,7 +193,8 @@ func newRepository(t targets.Target, key *crypto.Key, cfg Config, opts Options) 
 	if err != nil {
 		return nil, err
 	}
-	return &Repository{target: t, key: key, cfg: cfg, opts: opts, idx: index.New(), enc: enc, dec: dec}, nil
+	return &Repository{target: t, key: key, cfg: cfg, opts: opts, idx: index.New(), enc: enc, dec: dec,
+		trees: newTreePackCache(treeCacheBytes)}, nil
 }
 
 // Close releases resources. It does not close the target.

@@ -159,6 +159,7 @@ type loc struct {
 type Index struct {
 	mu     sync.RWMutex
 	packs  []pack.ID
+	ends   []int64 // per pack: where its last indexed blob ends
 	packNo map[pack.ID]uint32
 	blobs  map[blobKey]loc
 }
@@ -177,9 +178,11 @@ func (x *Index) AddPack(id pack.ID, entries []pack.Entry) {
 	if !ok {
 		no = uint32(len(x.packs))
 		x.packs = append(x.packs, id)
+		x.ends = append(x.ends, 0)
 		x.packNo[id] = no
 	}
 	for _, e := range entries {
+		x.ends[no] = max(x.ends[no], int64(e.Offset)+int64(e.Length))
 		k := blobKey{e.ID, e.Type}
 		if _, ok := x.blobs[k]; !ok {
 			x.blobs[k] = loc{pack: no, entry: e}
@@ -218,6 +221,17 @@ func (x *Index) Len() int {
 	x.mu.RLock()
 	defer x.mu.RUnlock()
 	return len(x.blobs)
+}
+
+// BlobsEnd returns where the last indexed blob of a pack ends (0 for a
+// pack the index does not name): reading that many bytes gets every blob.
+func (x *Index) BlobsEnd(id pack.ID) int64 {
+	x.mu.RLock()
+	defer x.mu.RUnlock()
+	if no, ok := x.packNo[id]; ok {
+		return x.ends[no]
+	}
+	return 0
 }
 
 // Packs returns every pack id that the index names.
