@@ -81,6 +81,18 @@ func (a *app) openTarget(ctx context.Context, loc string) (targets.Target, error
 	})
 }
 
+// uploads is how many packs to write at once: a local disk is busy with
+// two, a remote store needs more requests in flight to fill the link.
+func (a *app) uploads(loc string) int {
+	if !strings.Contains(loc, "://") {
+		return 2
+	}
+	if a.cfg.Connections > 0 {
+		return min(a.cfg.Connections, 8)
+	}
+	return 4
+}
+
 // openRepository opens the configured repository; with loadIndex it also
 // loads the index (needed by every command that reads or writes blobs).
 func (a *app) openRepository(ctx context.Context, loadIndex bool) (*repository.Repository, error) {
@@ -96,7 +108,7 @@ func (a *app) openRepository(ctx context.Context, loadIndex bool) (*repository.R
 	if err != nil {
 		return nil, err
 	}
-	repo, err := repository.Open(ctx, t, pw, repository.Options{})
+	repo, err := repository.Open(ctx, t, pw, repository.Options{Uploads: a.uploads(loc)})
 	if err != nil {
 		return nil, err
 	}
