@@ -30,7 +30,7 @@ type Options struct {
 	Tags           []string
 	Parent         *repository.Snapshot // reuse unchanged files from it (nil: none)
 	Force          bool                 // read every file even if unchanged
-	Workers        int                  // files read at once (GOMAXPROCS if 0)
+	Workers        int                  // files read at once (2×GOMAXPROCS if 0)
 	ProgramVersion string
 	Progress       *Progress // counters for a display (may be nil)
 	// OnError is told about each entry that could not be read and was
@@ -48,7 +48,9 @@ type Archiver struct {
 // New returns an archiver. The repository's index must be loaded.
 func New(repo *repository.Repository, opts Options) *Archiver {
 	if opts.Workers <= 0 {
-		opts.Workers = runtime.GOMAXPROCS(0)
+		// More readers than cores: reading waits on the disk, and the CPU
+		// work of large files runs in the blob savers.
+		opts.Workers = 2 * runtime.GOMAXPROCS(0)
 	}
 	if opts.Progress == nil {
 		opts.Progress = &Progress{}
@@ -126,7 +128,8 @@ func (a *Archiver) Run(ctx context.Context, paths []string) (*repository.Snapsho
 
 	w := a.repo.NewWriter(ctx)
 	r := &run{Archiver: a, w: w, slots: make(chan struct{}, a.opts.Workers)}
-	r.files = newFileSaver(a.repo, w, a.opts.Progress, a.warn)
+	blobs := newBlobSaver(a.repo, w, runtime.GOMAXPROCS(0), a.opts.Workers+2)
+	r.files = newFileSaver(a.repo, w, blobs, a.opts.Progress, a.warn)
 
 	var prev *parentDir
 	if a.opts.Parent != nil {
@@ -139,6 +142,7 @@ func (a *Archiver) Run(ctx context.Context, paths []string) (*repository.Snapsho
 		root = r.saveMulti(ctx, abs, prev)
 	}
 	<-root.done
+	blobs.close() // every file has waited for its chunks: nothing is pending
 	if root.err == nil && root.skip {
 		root.err = errors.New("the backup source could not be read")
 	}
@@ -263,7 +267,12 @@ func (r *run) saveEntry(ctx context.Context, path, name string, parent *parentDi
 		r.fail(path, err)
 		return &future{done: closed(), skip: true}
 	}
-	prev := parent.find(name)
+	return r.saveNode(ctx, path, n, parent)
+}
+
+// saveNode starts saving an entry whose node is known.
+func (r *run) saveNode(ctx context.Context, path string, n repository.Node, parent *parentDir) *future {
+	prev := parent.find(n.Name)
 	switch n.Type {
 	case repository.TypeDir:
 		var sub *parentDir
@@ -345,12 +354,34 @@ func (r *run) saveDir(ctx context.Context, path string, n repository.Node, paren
 		r.fail(path, err)
 		return &future{done: closed(), skip: true}
 	}
-	kids := make([]*future, 0, len(names))
-	for _, name := range names {
-		if ctx.Err() != nil {
-			break
+	// Start this directory's files before walking into its subdirectories,
+	// so that a large file near the top starts early and overlaps with the
+	// many small ones below instead of finishing alone at the end. The tree
+	// keeps name order: each entry has its slot.
+	kids := make([]*future, len(names))
+	nodes := make([]repository.Node, len(names))
+	for i, name := range names {
+		p := filepath.Join(path, name)
+		node, err := lstatNode(p, name)
+		if err != nil {
+			r.fail(p, err)
+			kids[i] = &future{done: closed(), skip: true}
+			continue
 		}
-		kids = append(kids, r.saveEntry(ctx, filepath.Join(path, name), name, parent))
+		nodes[i] = node
+		if node.Type != repository.TypeDir && ctx.Err() == nil {
+			kids[i] = r.saveNode(ctx, p, node, parent)
+		}
+	}
+	for i, name := range names {
+		if kids[i] == nil && ctx.Err() == nil {
+			kids[i] = r.saveNode(ctx, filepath.Join(path, name), nodes[i], parent)
+		}
+	}
+	for i := range kids {
+		if kids[i] == nil { // cancelled
+			kids[i] = &future{done: closed(), err: ctx.Err()}
+		}
 	}
 	return r.finishDir(n, parent, kids)
 }

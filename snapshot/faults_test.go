@@ -77,8 +77,9 @@ func TestBackupUnderFaults(t *testing.T) {
 			if err != nil || !rep.OK() {
 				t.Fatalf("check after faults: %v %+v", err, rep)
 			}
-			if rep.Snapshots != saved {
-				t.Fatalf("%d snapshots, %d backups reported success", rep.Snapshots, saved)
+			// A lost reply can hide a snapshot that was saved, never the reverse.
+			if rep.Snapshots < saved {
+				t.Fatalf("%d snapshots, but %d backups reported success", rep.Snapshots, saved)
 			}
 		})
 	}

@@ -21,30 +21,24 @@ type fatal struct{ err error }
 func (f fatal) Error() string { return f.err.Error() }
 func (f fatal) Unwrap() error { return f.err }
 
-// chunkState is the per-worker memory for cutting one file: the chunker
-// with its read buffer, and room for the largest chunk.
-type chunkState struct {
-	ch  *chunker.Chunker
-	buf []byte
-}
-
+// fileSaver reads files: a small file is one chunk, saved at once; a large
+// one is cut by the chunker here and its chunks are saved by the blobSaver
+// meanwhile.
 type fileSaver struct {
 	repo     *repository.Repository
 	w        *repository.Writer
 	cfg      repository.Config
+	blobs    *blobSaver
 	progress *Progress
-	pool     sync.Pool
+	chunkers sync.Pool // *chunker.Chunker with its read buffer
 	warn     func(path string, err error)
 }
 
-func newFileSaver(repo *repository.Repository, w *repository.Writer, p *Progress, warn func(string, error)) *fileSaver {
+func newFileSaver(repo *repository.Repository, w *repository.Writer, blobs *blobSaver, p *Progress, warn func(string, error)) *fileSaver {
 	cfg := repo.Config()
-	s := &fileSaver{repo: repo, w: w, cfg: cfg, progress: p, warn: warn}
-	s.pool.New = func() any {
-		return &chunkState{
-			ch:  chunker.New(nil, cfg.ChunkerPolynomial, chunker.WithBoundaries(cfg.MinChunkSize, cfg.MaxChunkSize), chunker.WithAverageBits(cfg.AverageChunkBits)),
-			buf: make([]byte, 0, cfg.MaxChunkSize),
-		}
+	s := &fileSaver{repo: repo, w: w, cfg: cfg, blobs: blobs, progress: p, warn: warn}
+	s.chunkers.New = func() any {
+		return chunker.New(nil, cfg.ChunkerPolynomial, chunker.WithBoundaries(cfg.MinChunkSize, cfg.MaxChunkSize), chunker.WithAverageBits(cfg.AverageChunkBits))
 	}
 	return s
 }
@@ -55,6 +49,10 @@ func openNoFollow(path string) (*os.File, error) {
 	f, err := os.OpenFile(path, os.O_RDONLY|unix.O_NOFOLLOW|unix.O_NOATIME, 0)
 	if errors.Is(err, unix.EPERM) {
 		f, err = os.OpenFile(path, os.O_RDONLY|unix.O_NOFOLLOW, 0)
+	}
+	if err == nil {
+		// Read front to back: ask for a larger readahead window.
+		_ = unix.Fadvise(int(f.Fd()), 0, 0, unix.FADV_SEQUENTIAL)
 	}
 	return f, err
 }
@@ -77,22 +75,15 @@ func (s *fileSaver) save(ctx context.Context, path string, n *repository.Node) e
 	}
 	n.Content = n.Content[:0]
 	var size uint64
-	emit := func(data []byte) error {
-		id := s.repo.BlobID(data)
-		if _, err := s.w.SaveBlob(pack.DataBlob, id, data); err != nil {
-			return fatal{err}
-		}
-		n.Content = append(n.Content, id)
-		size += uint64(len(data))
-		s.progress.BytesRead.Add(int64(len(data)))
-		s.progress.BytesDone.Add(int64(len(data)))
-		return ctx.Err()
-	}
-	st := s.pool.Get().(*chunkState)
-	defer s.pool.Put(st)
 	if before.Size < int64(s.cfg.MinChunkSize) {
-		// Below the minimum chunk size a file is one chunk: no chunker.
-		buf := st.buf[:cap(st.buf)][:before.Size+1]
+		// Below the minimum chunk size a file is one chunk: no chunker,
+		// no hand-off.
+		buf, err := s.blobs.buffer(ctx)
+		if err != nil {
+			return err
+		}
+		defer func() { s.blobs.free <- buf[:0] }()
+		buf = buf[:before.Size+1]
 		m, err := io.ReadFull(f, buf)
 		if err != nil && !errors.Is(err, io.ErrUnexpectedEOF) && !errors.Is(err, io.EOF) {
 			return &os.PathError{Op: "read", Path: path, Err: err}
@@ -102,23 +93,51 @@ func (s *fileSaver) save(ctx context.Context, path string, n *repository.Node) e
 			s.warn(path, errors.New("file grew while being read; the copy stops at its first size"))
 		}
 		if m > 0 {
-			if err := emit(buf[:m]); err != nil {
-				return err
+			id := s.repo.BlobID(buf[:m])
+			if _, err := s.w.SaveBlob(pack.DataBlob, id, buf[:m]); err != nil {
+				return fatal{err}
 			}
+			n.Content = append(n.Content, id)
+			size = uint64(m)
+			s.progress.BytesRead.Add(int64(m))
+			s.progress.BytesDone.Add(int64(m))
 		}
 	} else {
-		st.ch.Reset(f, s.cfg.ChunkerPolynomial, chunker.WithBoundaries(s.cfg.MinChunkSize, s.cfg.MaxChunkSize), chunker.WithAverageBits(s.cfg.AverageChunkBits))
+		ch := s.chunkers.Get().(*chunker.Chunker)
+		defer s.chunkers.Put(ch)
+		ch.Reset(f, s.cfg.ChunkerPolynomial, chunker.WithBoundaries(s.cfg.MinChunkSize, s.cfg.MaxChunkSize), chunker.WithAverageBits(s.cfg.AverageChunkBits))
+		var batch chunkBatch
+		var slots []*pack.ID
+		var readErr error
 		for {
-			c, err := st.ch.Next(st.buf)
-			if errors.Is(err, io.EOF) {
+			buf, err := s.blobs.buffer(ctx)
+			if err != nil {
+				readErr = err
 				break
 			}
+			c, err := ch.Next(buf)
 			if err != nil {
-				return &os.PathError{Op: "read", Path: path, Err: err}
+				s.blobs.free <- buf
+				if !errors.Is(err, io.EOF) {
+					readErr = &os.PathError{Op: "read", Path: path, Err: err}
+				}
+				break
 			}
-			if err := emit(c.Data); err != nil {
-				return err
-			}
+			slot := new(pack.ID)
+			slots = append(slots, slot)
+			s.blobs.save(c.Data, slot, &batch)
+			size += uint64(len(c.Data))
+			s.progress.BytesRead.Add(int64(len(c.Data)))
+			s.progress.BytesDone.Add(int64(len(c.Data)))
+		}
+		if err := batch.wait(); err != nil {
+			return fatal{err}
+		}
+		if readErr != nil {
+			return readErr
+		}
+		for _, id := range slots {
+			n.Content = append(n.Content, *id)
 		}
 	}
 	var after unix.Stat_t

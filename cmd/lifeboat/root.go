@@ -20,6 +20,8 @@ type app struct {
 	version        string
 
 	configFile string
+	cpuProfile string
+	profile    *os.File
 	cfg        *configs.Config
 	out        *output
 }
@@ -52,6 +54,9 @@ prompt on a terminal.
 		SilenceErrors: true,
 		Version:       a.version,
 		PersistentPreRunE: func(cmd *cobra.Command, _ []string) error {
+			if err := a.startProfile(); err != nil {
+				return err
+			}
 			cfg, err := configs.Load(a.configFile, cmd.Flags(), a.getenv)
 			if err != nil {
 				return err
@@ -77,6 +82,8 @@ prompt on a terminal.
 	pf.String("gcs-credentials-file", "", "Google service account key file (default: Application Default Credentials)")
 	pf.String("gcs-storage-class", "", "GCS storage class for new objects, e.g. NEARLINE")
 	pf.Int("connections", 0, "concurrent requests to a cloud store (default 8)")
+	pf.StringVar(&a.cpuProfile, "cpu-profile", "", "write a CPU profile (pprof) to this file")
+	_ = pf.MarkHidden("cpu-profile")
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
 
 	root.AddCommand(
@@ -107,6 +114,7 @@ func run(ctx context.Context, a *app, args []string) int {
 	root.SetOut(a.stdout)
 	root.SetErr(a.stderr)
 	err := root.ExecuteContext(ctx)
+	a.stopProfile()
 	if err != nil && ctx.Err() != nil && !errors.Is(err, context.Canceled) {
 		err = errors.Join(context.Canceled, err)
 	}
