@@ -76,7 +76,14 @@ func TestInterruptedBackup(t *testing.T) {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(400 * time.Millisecond)
+	// Interrupt once the first pack is written: mid-run, however fast.
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		if packs, _ := filepath.Glob(filepath.Join(c.repo, "data", "*", "*")); len(packs) > 0 {
+			break
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
 	_ = cmd.Process.Signal(os.Interrupt)
 	err := cmd.Wait()
 	code := exitCodeOf(err)
