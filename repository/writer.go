@@ -1,15 +1,19 @@
 package repository
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"sync"
 	"sync/atomic"
 	"time"
 
+	"github.com/lifeboat-backup/lifeboat/repository/crypto"
 	"github.com/lifeboat-backup/lifeboat/repository/index"
 	"github.com/lifeboat-backup/lifeboat/repository/pack"
+	"github.com/lifeboat-backup/lifeboat/targets"
 )
 
 // packsPerIndex is how many uploaded packs are gathered before an index file
@@ -35,16 +39,17 @@ type Writer struct {
 	uploads chan finishedPack
 
 	mu      sync.Mutex
-	open    map[pack.BlobType]*pack.Writer
+	open    map[pack.BlobType]*packFile
 	pending map[blobKey]struct{} // blobs packed but not yet uploaded
 	closed  bool
+	tmpDir  string
 
 	idxMu     sync.Mutex
 	unindexed []index.PackBlobs
 
-	// Buffers reused across blobs and packs, so that memory stays at a few
-	// packs and chunks whatever the amount of data.
-	chunkBufs, packBufs sync.Pool
+	// Compression buffers reused across blobs; packs themselves go to
+	// temporary files, so memory stays small whatever the amount of data.
+	chunkBufs sync.Pool
 
 	wg      sync.WaitGroup
 	errOnce sync.Once
@@ -53,9 +58,16 @@ type Writer struct {
 	blobsAdded, bytesAdded, storedBytes atomic.Int64
 }
 
+// packFile is a pack being written to a temporary file.
+type packFile struct {
+	pw   *pack.Writer
+	file *os.File
+}
+
 type finishedPack struct {
 	id      pack.ID
-	data    []byte
+	path    string
+	size    int64
 	entries []pack.Entry
 }
 
@@ -66,8 +78,16 @@ func (r *Repository) NewWriter(ctx context.Context) *Writer {
 	w := &Writer{
 		r: r, ctx: ctx, cancel: cancel,
 		uploads: make(chan finishedPack),
-		open:    map[pack.BlobType]*pack.Writer{},
+		open:    map[pack.BlobType]*packFile{},
 		pending: map[blobKey]struct{}{},
+		tmpDir:  os.TempDir(),
+	}
+	// On a local target, temporary packs go beside the repository's data,
+	// so that publishing one is a rename.
+	if td, ok := r.target.(targets.TempDirer); ok {
+		if dir, err := td.TempDir(); err == nil {
+			w.tmpDir = dir
+		}
 	}
 	for i := 0; i < n; i++ {
 		w.wg.Add(1)
@@ -122,27 +142,33 @@ func (w *Writer) SaveBlob(t pack.BlobType, id pack.ID, plain []byte) (bool, erro
 	payload, raw := w.r.compress(plain, cbuf)
 
 	w.mu.Lock()
-	pw := w.open[t]
-	if pw == nil {
-		if t == pack.DataBlob {
-			pw = pack.NewWriterBuffer(w.getBuf(&w.packBufs, w.r.cfg.PackSize+max+max/128+64<<10))
-		} else {
-			pw = pack.NewWriter(64 << 10) // tree packs are mostly small
+	pf := w.open[t]
+	var err error
+	if pf == nil {
+		if pf, err = w.newPackFile(); err != nil {
+			w.mu.Unlock()
+			w.fail(err)
+			return false, err
 		}
-		w.open[t] = pw
+		w.open[t] = pf
 	}
-	pw.Add(w.r.key, t, id, payload, raw)
+	_, err = pf.pw.Add(w.r.key, t, id, payload, raw)
 	if raw != 0 {
 		w.chunkBufs.Put(&payload)
 	} else {
 		w.chunkBufs.Put(&cbuf)
 	}
-	var full *pack.Writer
-	if pw.Len() >= w.r.cfg.PackSize {
-		full = pw
+	var full *packFile
+	if err == nil && pf.pw.Len() >= int64(w.r.cfg.PackSize) {
+		full = pf
 		delete(w.open, t)
 	}
 	w.mu.Unlock()
+	if err != nil {
+		err = fmt.Errorf("write pack: %w", err)
+		w.fail(err)
+		return false, err
+	}
 
 	w.blobsAdded.Add(1)
 	w.bytesAdded.Add(int64(len(plain)))
@@ -160,12 +186,43 @@ func (w *Writer) getBuf(pool *sync.Pool, size int) []byte {
 	return make([]byte, 0, size)
 }
 
-func (w *Writer) send(pw *pack.Writer) error {
-	data, id, entries := pw.Finish(w.r.key)
+func (w *Writer) newPackFile() (*packFile, error) {
+	f, err := os.CreateTemp(w.tmpDir, targets.TempPrefix+"pack-")
+	if err != nil {
+		return nil, fmt.Errorf("temporary pack: %w", err)
+	}
+	return &packFile{pw: pack.NewWriter(bufio.NewWriterSize(f, 1<<20)), file: f}, nil
+}
+
+// discard removes an unfinished or unpublished pack file.
+func discard(path string) { _ = os.Remove(path) }
+
+func (pf *packFile) finish(key *crypto.Key) (finishedPack, error) {
+	id, entries, size, err := pf.pw.Finish(key)
+	if err == nil {
+		err = pf.pw.Flush()
+	}
+	if cerr := pf.file.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		discard(pf.file.Name())
+		return finishedPack{}, fmt.Errorf("write pack: %w", err)
+	}
+	return finishedPack{id: id, path: pf.file.Name(), size: size, entries: entries}, nil
+}
+
+func (w *Writer) send(pf *packFile) error {
+	p, err := pf.finish(w.r.key)
+	if err != nil {
+		w.fail(err)
+		return err
+	}
 	select {
-	case w.uploads <- finishedPack{id: id, data: data, entries: entries}:
+	case w.uploads <- p:
 		return nil
 	case <-w.ctx.Done():
+		discard(p.path)
 		return w.failed()
 	}
 }
@@ -174,15 +231,16 @@ func (w *Writer) uploader() {
 	defer w.wg.Done()
 	for p := range w.uploads {
 		if w.failed() != nil {
-			continue // drain
+			discard(p.path) // drain
+			continue
 		}
-		if err := w.r.target.Put(w.ctx, PackName(p.id), p.data); err != nil {
+		err := targets.PutFile(w.ctx, w.r.target, PackName(p.id), p.path)
+		discard(p.path) // gone already if the target moved it
+		if err != nil {
 			w.fail(fmt.Errorf("save pack %s: %w", p.id.Short(), err))
 			continue
 		}
-		w.storedBytes.Add(int64(len(p.data)))
-		buf := p.data[:0]
-		w.packBufs.Put(&buf)
+		w.storedBytes.Add(p.size)
 		w.r.idx.AddPack(p.id, p.entries)
 		w.mu.Lock()
 		for _, e := range p.entries {
@@ -221,14 +279,18 @@ func (w *Writer) Finish() (WriterStats, error) {
 		return w.Stats(), errors.New("writer is closed")
 	}
 	w.closed = true
-	var last []*pack.Writer
-	for t, pw := range w.open {
-		last = append(last, pw)
+	var last []*packFile
+	for t, pf := range w.open {
+		last = append(last, pf)
 		delete(w.open, t)
 	}
 	w.mu.Unlock()
-	for _, pw := range last {
-		if err := w.send(pw); err != nil {
+	for i, pf := range last {
+		if err := w.send(pf); err != nil {
+			for _, rest := range last[i+1:] {
+				rest.file.Close()
+				discard(rest.file.Name())
+			}
 			break
 		}
 	}
@@ -255,7 +317,11 @@ func (w *Writer) Abort() {
 		return
 	}
 	w.closed = true
-	w.open = map[pack.BlobType]*pack.Writer{}
+	for _, pf := range w.open {
+		pf.file.Close()
+		discard(pf.file.Name())
+	}
+	w.open = map[pack.BlobType]*packFile{}
 	w.mu.Unlock()
 	w.fail(context.Canceled)
 	close(w.uploads)

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"time"
 )
 
@@ -68,6 +69,39 @@ type Target interface {
 // is racy; the repository uses it for objects that must never be replaced.
 type Creator interface {
 	PutIfAbsent(ctx context.Context, name string, data []byte) error
+}
+
+// FilePutter is an optional capability: PutFile publishes the content of
+// the local file at path under name, atomically, as Put does. It may move
+// the file rather than copy it; the caller removes path afterwards if it is
+// still there. Each attempt reads the file from its start, so a retry
+// replays it whole.
+type FilePutter interface {
+	PutFile(ctx context.Context, name, path string) error
+}
+
+// TempPrefix starts the names of temporary files, which targets never list.
+const TempPrefix = ".tmp-"
+
+// TempDirer is an optional capability of targets on a local file system:
+// TempDir returns a directory on the same file system in which callers may
+// create temporary files named TempPrefix+..., so that PutFile can publish
+// them with a rename.
+type TempDirer interface {
+	TempDir() (string, error)
+}
+
+// PutFile publishes a local file through t's FilePutter, or by reading it
+// and calling Put.
+func PutFile(ctx context.Context, t Target, name, path string) error {
+	if fp, ok := t.(FilePutter); ok {
+		return fp.PutFile(ctx, name, path)
+	}
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return err
+	}
+	return t.Put(ctx, name, data)
 }
 
 // ReadAll reads a whole object.

@@ -1,6 +1,7 @@
 package checker_test
 
 import (
+	"bytes"
 	"context"
 	"os"
 	"path/filepath"
@@ -55,10 +56,16 @@ func names(t *testing.T, tg targets.Target, prefix string) []string {
 func TestHealthyAndUnreferenced(t *testing.T) {
 	tg, r, _ := setup(t)
 	// A pack that no index names, as an interrupted backup leaves one.
-	w := pack.NewWriter(100)
-	w.Add(r.Key(), pack.DataBlob, pack.ID{1}, []byte("orphan"), 0)
-	data, id, _ := w.Finish(r.Key())
-	if err := tg.Put(context.Background(), repository.PackName(id), data); err != nil {
+	var out bytes.Buffer
+	w := pack.NewWriter(&out)
+	if _, err := w.Add(r.Key(), pack.DataBlob, pack.ID{1}, []byte("orphan"), 0); err != nil {
+		t.Fatal(err)
+	}
+	id, _, _, err := w.Finish(r.Key())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := tg.Put(context.Background(), repository.PackName(id), out.Bytes()); err != nil {
 		t.Fatal(err)
 	}
 	rep, err := checker.Check(context.Background(), reopen(t, tg), checker.Options{ReadData: true})

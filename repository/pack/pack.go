@@ -20,6 +20,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 
 	"github.com/lifeboat-backup/lifeboat/repository/crypto"
 	"github.com/zeebo/blake3"
@@ -148,49 +149,72 @@ func ReadEntry(b []byte) (Entry, error) {
 	return e, nil
 }
 
-// Writer assembles one pack in memory.
+// Writer assembles one pack, streaming it to out (a temporary file or a
+// buffer) and hashing it on the way, so that a pack never has to be held
+// in memory whole.
 type Writer struct {
-	buf     []byte
+	out     io.Writer
+	hash    *blake3.Hasher
+	scratch []byte
+	n       int64
 	entries []Entry
 }
 
-// NewWriter starts a pack with room for sizeHint bytes.
-func NewWriter(sizeHint int) *Writer {
-	return &Writer{buf: make([]byte, 0, sizeHint)}
+// NewWriter starts a pack written to out.
+func NewWriter(out io.Writer) *Writer {
+	return &Writer{out: out, hash: blake3.New()}
 }
 
-// NewWriterBuffer starts a pack in buf's storage (reused after an earlier
-// pack was written out).
-func NewWriterBuffer(buf []byte) *Writer {
-	return &Writer{buf: buf[:0]}
+// Flush flushes out if it buffers (has a Flush method).
+func (w *Writer) Flush() error {
+	if f, ok := w.out.(interface{ Flush() error }); ok {
+		return f.Flush()
+	}
+	return nil
 }
 
-// Len is the number of blob bytes so far.
-func (w *Writer) Len() int { return len(w.buf) }
+// Len is the number of bytes written so far.
+func (w *Writer) Len() int64 { return w.n }
 
 // Count is the number of blobs so far.
 func (w *Writer) Count() int { return len(w.entries) }
 
-// Add seals payload (already compressed if rawLength != 0) into the pack.
-func (w *Writer) Add(key *crypto.Key, t BlobType, id ID, payload []byte, rawLength uint32) Entry {
-	off := len(w.buf)
-	w.buf = key.Seal(w.buf, payload, BlobAD(t, id))
-	e := Entry{Type: t, ID: id, Offset: uint32(off), Length: uint32(len(w.buf) - off), RawLength: rawLength}
-	w.entries = append(w.entries, e)
-	return e
+func (w *Writer) write(b []byte) error {
+	if _, err := w.out.Write(b); err != nil {
+		return err
+	}
+	_, _ = w.hash.Write(b)
+	w.n += int64(len(b))
+	return nil
 }
 
-// Finish appends the header and returns the whole pack, its name and entries.
-func (w *Writer) Finish(key *crypto.Key) ([]byte, ID, []Entry) {
+// Add seals payload (already compressed if rawLength != 0) into the pack.
+func (w *Writer) Add(key *crypto.Key, t BlobType, id ID, payload []byte, rawLength uint32) (Entry, error) {
+	w.scratch = key.Seal(w.scratch[:0], payload, BlobAD(t, id))
+	e := Entry{Type: t, ID: id, Offset: uint32(w.n), Length: uint32(len(w.scratch)), RawLength: rawLength}
+	if err := w.write(w.scratch); err != nil {
+		return e, err
+	}
+	w.entries = append(w.entries, e)
+	return e, nil
+}
+
+// Finish writes the header and returns the pack's name (the hash of all
+// its bytes), its entries and its size.
+func (w *Writer) Finish(key *crypto.Key) (ID, []Entry, int64, error) {
 	hdr := make([]byte, len(headerMagic)+len(w.entries)*EntrySize)
 	copy(hdr, headerMagic)
 	for i, e := range w.entries {
 		PutEntry(hdr[len(headerMagic)+i*EntrySize:], e)
 	}
-	start := len(w.buf)
-	w.buf = key.Seal(w.buf, hdr, headerAD)
-	w.buf = binary.LittleEndian.AppendUint32(w.buf, uint32(len(w.buf)-start))
-	return w.buf, Hash(w.buf), w.entries
+	sealed := key.Seal(nil, hdr, headerAD)
+	sealed = binary.LittleEndian.AppendUint32(sealed, uint32(len(sealed)))
+	if err := w.write(sealed); err != nil {
+		return ID{}, nil, 0, err
+	}
+	var id ID
+	w.hash.Sum(id[:0])
+	return id, w.entries, w.n, nil
 }
 
 // HeaderLength reads the sealed header length from the last 4 bytes of a

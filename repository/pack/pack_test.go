@@ -10,12 +10,19 @@ import (
 
 func TestRoundTrip(t *testing.T) {
 	key, _ := crypto.NewRandomKey()
-	w := NewWriter(1024)
+	var out bytes.Buffer
+	w := NewWriter(&out)
 	blobs := [][]byte{[]byte("alpha"), {}, bytes.Repeat([]byte("z"), 5000)}
 	for i, b := range blobs {
-		w.Add(key, DataBlob, ID{byte(i)}, b, 0)
+		if _, err := w.Add(key, DataBlob, ID{byte(i)}, b, 0); err != nil {
+			t.Fatal(err)
+		}
 	}
-	data, name, entries := w.Finish(key)
+	name, entries, size, err := w.Finish(key)
+	data := out.Bytes()
+	if err != nil || size != int64(len(data)) {
+		t.Fatalf("finish: %v, size %d of %d", err, size, len(data))
+	}
 	if name != Hash(data) {
 		t.Fatal("pack name is not the hash of its content")
 	}

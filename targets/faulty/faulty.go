@@ -106,6 +106,21 @@ func (t *Target) PutIfAbsent(ctx context.Context, name string, data []byte) erro
 	return t.inner.Put(ctx, name, data)
 }
 
+// PutFile may fail before storing, or store and then lose the reply.
+func (t *Target) PutFile(ctx context.Context, name, path string) error {
+	if err := t.before(ctx, "put", name); err != nil {
+		return err
+	}
+	if err := targets.PutFile(ctx, t.inner, name, path); err != nil {
+		return err
+	}
+	if t.roll(t.cfg.LostReplyRate) {
+		t.Injected.Add(1)
+		return fmt.Errorf("put %s: %w: reply lost: %w", name, ErrInjected, syscall.ECONNRESET)
+	}
+	return nil
+}
+
 // Get may fail, or return a body that ends early.
 func (t *Target) Get(ctx context.Context, name string, offset, length int64) (io.ReadCloser, error) {
 	if err := t.before(ctx, "get", name); err != nil {
@@ -169,6 +184,7 @@ func (t *Target) Delete(ctx context.Context, name string) error {
 }
 
 var (
-	_ targets.Target  = (*Target)(nil)
-	_ targets.Creator = (*Target)(nil)
+	_ targets.Target     = (*Target)(nil)
+	_ targets.Creator    = (*Target)(nil)
+	_ targets.FilePutter = (*Target)(nil)
 )

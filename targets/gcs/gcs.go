@@ -11,6 +11,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"hash/crc32"
 	"io"
 	"net/http"
 	"os"
@@ -39,8 +40,9 @@ type Target struct {
 }
 
 var (
-	_ targets.Target  = (*Target)(nil)
-	_ targets.Creator = (*Target)(nil)
+	_ targets.Target     = (*Target)(nil)
+	_ targets.Creator    = (*Target)(nil)
+	_ targets.FilePutter = (*Target)(nil)
 )
 
 // ParseURL splits gs://bucket/prefix.
@@ -114,6 +116,32 @@ func (t *Target) Put(ctx context.Context, name string, data []byte) error {
 // PutIfAbsent uploads with the precondition that no object exists.
 func (t *Target) PutIfAbsent(ctx context.Context, name string, data []byte) error {
 	return t.put(ctx, t.bucket.Object(t.key(name)).If(storage.Conditions{DoesNotExist: true}), name, data)
+}
+
+// PutFile streams a local file in one request, with its CRC32C.
+func (t *Target) PutFile(ctx context.Context, name, path string) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	h := crc32.New(castagnoli)
+	if _, err := io.Copy(h, f); err != nil {
+		return err
+	}
+	if _, err := f.Seek(0, io.SeekStart); err != nil {
+		return err
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	w := t.bucket.Object(t.key(name)).NewWriter(ctx)
+	w.ChunkSize = 0
+	w.StorageClass = t.cfg.StorageClass
+	w.SendCRC32C, w.CRC32C = true, h.Sum32()
+	if _, err := io.Copy(w, f); err != nil {
+		return t.translate(name, err)
+	}
+	return t.translate(name, w.Close())
 }
 
 func (t *Target) put(ctx context.Context, obj *storage.ObjectHandle, name string, data []byte) error {

@@ -60,6 +60,15 @@ func (t *Target) PutIfAbsent(ctx context.Context, name string, data []byte) erro
 	return t.inner.Put(ctx, name, data)
 }
 
+// PutFile waits for a slot.
+func (t *Target) PutFile(ctx context.Context, name, path string) error {
+	if err := t.acquire(ctx); err != nil {
+		return err
+	}
+	defer t.release()
+	return targets.PutFile(ctx, t.inner, name, path)
+}
+
 // Get keeps the slot until the body is closed.
 func (t *Target) Get(ctx context.Context, name string, offset, length int64) (io.ReadCloser, error) {
 	if err := t.acquire(ctx); err != nil {
@@ -113,6 +122,7 @@ func (t *Target) Delete(ctx context.Context, name string) error {
 }
 
 var (
-	_ targets.Target  = (*Target)(nil)
-	_ targets.Creator = (*Target)(nil)
+	_ targets.Target     = (*Target)(nil)
+	_ targets.Creator    = (*Target)(nil)
+	_ targets.FilePutter = (*Target)(nil)
 )

@@ -20,15 +20,19 @@ import (
 	"github.com/lifeboat-backup/lifeboat/targets"
 )
 
-const tmpPrefix = ".tmp-"
+const tmpPrefix = targets.TempPrefix
 
 // Target is a directory on a local (or mounted) file system.
 type Target struct {
 	dir string
 }
 
-var _ targets.Target = (*Target)(nil)
-var _ targets.Creator = (*Target)(nil)
+var (
+	_ targets.Target     = (*Target)(nil)
+	_ targets.Creator    = (*Target)(nil)
+	_ targets.FilePutter = (*Target)(nil)
+	_ targets.TempDirer  = (*Target)(nil)
+)
 
 // New returns a target rooted at dir. The directory need not exist yet; it
 // is created by the first Put.
@@ -108,6 +112,52 @@ func (t *Target) put(ctx context.Context, name string, data []byte, exclusive bo
 		}
 		_ = os.Remove(tmp)
 	} else if err = os.Rename(tmp, p); err != nil {
+		return translate(name, err)
+	}
+	return syncDir(dir)
+}
+
+// TempDir is data/ of the repository: on its file system, and its
+// temporary files are never listed.
+func (t *Target) TempDir() (string, error) {
+	dir := filepath.Join(t.dir, "data")
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return "", translate("data", err)
+	}
+	return dir, nil
+}
+
+// PutFile publishes the file at path under name: synced, then renamed into
+// place when it is on the same file system, else copied.
+func (t *Target) PutFile(ctx context.Context, name, path string) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	p, err := t.path(name)
+	if err != nil {
+		return err
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return err
+	}
+	err = f.Sync()
+	f.Close()
+	if err != nil {
+		return translate(name, err)
+	}
+	dir := filepath.Dir(p)
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return translate(name, err)
+	}
+	if err := os.Rename(path, p); err != nil {
+		if errors.Is(err, syscall.EXDEV) {
+			data, rerr := os.ReadFile(path)
+			if rerr != nil {
+				return rerr
+			}
+			return t.Put(ctx, name, data)
+		}
 		return translate(name, err)
 	}
 	return syncDir(dir)

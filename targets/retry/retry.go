@@ -123,6 +123,11 @@ func (t *Target) PutIfAbsent(ctx context.Context, name string, data []byte) erro
 	return t.policy.Do(ctx, "put "+name, func() error { return c.PutIfAbsent(ctx, name, data) })
 }
 
+// PutFile retries; every attempt reads the file from its start.
+func (t *Target) PutFile(ctx context.Context, name, path string) error {
+	return t.policy.Do(ctx, "put "+name, func() error { return targets.PutFile(ctx, t.inner, name, path) })
+}
+
 // Get reads the whole range inside the retry loop, so that a connection
 // dropped mid-body is retried too; the caller reads from memory.
 func (t *Target) Get(ctx context.Context, name string, offset, length int64) (io.ReadCloser, error) {
@@ -176,6 +181,7 @@ func (t *Target) Delete(ctx context.Context, name string) error {
 }
 
 var (
-	_ targets.Target  = (*Target)(nil)
-	_ targets.Creator = (*Target)(nil)
+	_ targets.Target     = (*Target)(nil)
+	_ targets.Creator    = (*Target)(nil)
+	_ targets.FilePutter = (*Target)(nil)
 )

@@ -16,6 +16,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"os"
 	"strings"
 	"time"
 
@@ -56,8 +57,9 @@ type Target struct {
 }
 
 var (
-	_ targets.Target  = (*Target)(nil)
-	_ targets.Creator = (*Target)(nil)
+	_ targets.Target     = (*Target)(nil)
+	_ targets.Creator    = (*Target)(nil)
+	_ targets.FilePutter = (*Target)(nil)
 )
 
 // ParseURL splits s3://bucket/prefix.
@@ -205,6 +207,34 @@ func (t *Target) Put(ctx context.Context, name string, data []byte) error {
 // PutIfAbsent uses If-None-Match: * so that an existing object is kept.
 func (t *Target) PutIfAbsent(ctx context.Context, name string, data []byte) error {
 	return t.put(ctx, name, data, true)
+}
+
+// PutFile streams a local file as the object's body (a file can be
+// re-read, so the SDK can sign and retry it without holding it in memory).
+func (t *Target) PutFile(ctx context.Context, name, path string) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return err
+	}
+	if fi.Size() > t.cfg.MultipartThreshold {
+		data, err := io.ReadAll(f)
+		if err != nil {
+			return err
+		}
+		return t.putMultipart(ctx, name, data, false)
+	}
+	in := &s3.PutObjectInput{
+		Bucket: aws.String(t.cfg.Bucket), Key: aws.String(t.key(name)),
+		Body: f, ContentLength: aws.Int64(fi.Size()), ChecksumAlgorithm: types.ChecksumAlgorithmCrc32,
+	}
+	t.applyOptions(&in.StorageClass, &in.ServerSideEncryption, &in.SSEKMSKeyId)
+	_, err = t.client.PutObject(ctx, in)
+	return t.translate(name, err)
 }
 
 func (t *Target) put(ctx context.Context, name string, data []byte, exclusive bool) error {

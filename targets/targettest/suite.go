@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"sort"
 	"sync"
 	"testing"
@@ -29,6 +30,7 @@ func Run(t *testing.T, newTarget func(t *testing.T) targets.Target) {
 	t.Run("PutIfAbsent", func(t *testing.T) { testPutIfAbsent(t, newTarget(t)) })
 	t.Run("Concurrent", func(t *testing.T) { testConcurrent(t, newTarget(t)) })
 	t.Run("Cancelled", func(t *testing.T) { testCancelled(t, newTarget(t)) })
+	t.Run("PutFile", func(t *testing.T) { testPutFile(t, newTarget(t)) })
 }
 
 func random(t *testing.T, n int) []byte {
@@ -247,5 +249,44 @@ func testCancelled(t *testing.T, tg targets.Target) {
 	}
 	if _, err := tg.Stat(context.Background(), "x"); !errors.Is(err, targets.ErrNotFound) {
 		t.Fatalf("cancelled put left an object: %v", err)
+	}
+}
+
+// testPutFile publishes local files, through the target's FilePutter if it
+// has one, in its temporary directory if it offers one.
+func testPutFile(t *testing.T, tg targets.Target) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	if td, ok := tg.(targets.TempDirer); ok {
+		var err error
+		if dir, err = td.TempDir(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i, size := range []int{0, 100, 2<<20 + 5} {
+		want := random(t, size)
+		f, err := os.CreateTemp(dir, targets.TempPrefix+"test-*")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := f.Write(want); err != nil {
+			t.Fatal(err)
+		}
+		f.Close()
+		name := fmt.Sprintf("data/pf/file-%d", i)
+		if err := targets.PutFile(ctx, tg, name, f.Name()); err != nil {
+			t.Fatalf("PutFile %d bytes: %v", size, err)
+		}
+		os.Remove(f.Name())
+		if got := mustGet(t, tg, name, 0, -1); !bytes.Equal(got, want) {
+			t.Fatalf("PutFile %d bytes: read back %d, differ", size, len(got))
+		}
+	}
+	n := 0
+	if err := tg.List(ctx, "data/", func(fi targets.Info) error { n++; return nil }); err != nil {
+		t.Fatal(err)
+	}
+	if n != 3 {
+		t.Fatalf("listed %d objects after 3 PutFiles (temporary files must not show)", n)
 	}
 }
