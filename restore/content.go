@@ -21,16 +21,17 @@ import (
 // pack instead of one per file.
 
 const (
-	maxSegment = 16 << 20 // largest single ranged read
+	maxSegment = 8 << 20 // largest single ranged read
 	maxGap     = 1 << 20  // unneeded bytes worth reading to save a request
 )
 
 // fileJob is one regular file being written under a temporary name.
 type fileJob struct {
 	op   *op
-	mu   sync.Mutex
-	dir  *dirHandle // open from the first write to the rename
-	f    *os.File
+	mu      sync.Mutex
+	dir     *dirHandle // held from the first write to the rename
+	release func()
+	f       *os.File
 	tmp  string
 	left int // chunks not yet written
 	done bool
@@ -104,11 +105,14 @@ func (r *restorer) restoreContents(ctx context.Context, files []*op) (err error)
 
 // keepExisting applies the overwrite mode to a file already in the target.
 func (r *restorer) keepExisting(o *op) (bool, error) {
-	d, err := openDir(r.root, o.dir)
+	if r.opts.Overwrite == OverwriteRefuse {
+		return false, nil // the target was empty, and only we write to it
+	}
+	d, release, err := r.dirs.get(o.dir)
 	if err != nil {
 		return false, wrap(o, err)
 	}
-	defer d.close()
+	defer release()
 	keep, err := r.existing(d, o.node)
 	if keep {
 		r.count(func(res *Result) { res.Skipped++ })
@@ -185,16 +189,16 @@ func (r *restorer) write(ctx context.Context, j *fileJob, off int64, data []byte
 	defer j.mu.Unlock()
 	o, n := j.op, j.op.node
 	if j.f == nil {
-		d, err := openDir(r.root, o.dir)
+		d, release, err := r.dirs.get(o.dir)
 		if err != nil {
 			return wrap(o, err)
 		}
-		f, tmp, err := d.createTemp(tempPrefix)
+		f, tmp, err := d.createTemp(tempPrefix, &r.tempSeq)
 		if err != nil {
-			d.close()
+			release()
 			return wrap(o, err)
 		}
-		j.dir, j.f, j.tmp = d, f, tmp
+		j.dir, j.release, j.f, j.tmp = d, release, f, tmp
 	}
 	var err error
 	if n.Sparse {
@@ -224,7 +228,7 @@ func (r *restorer) write(ctx context.Context, j *fileJob, off int64, data []byte
 	if err := j.dir.rename(j.tmp, n.Name); err != nil {
 		return wrap(o, err)
 	}
-	j.dir.close()
+	j.release()
 	j.f, j.dir, j.done = nil, nil, true
 	r.count(func(res *Result) { res.Files++; res.Bytes += int64(n.Size) })
 	r.opts.Progress.FilesDone.Add(1)
@@ -238,7 +242,7 @@ func (j *fileJob) abandon() {
 	if j.f != nil {
 		j.f.Close()
 		_ = j.dir.remove(j.tmp)
-		j.dir.close()
+		j.release()
 		j.f, j.dir = nil, nil
 	}
 }

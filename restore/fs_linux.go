@@ -6,6 +6,7 @@ import (
 	"os"
 	"path"
 	"strconv"
+	"sync/atomic"
 
 	"github.com/lifeboat-backup/lifeboat/repository"
 	"golang.org/x/sys/unix"
@@ -50,12 +51,14 @@ func (d *dirHandle) lstat(name string) (unix.Stat_t, error) {
 	return st, err
 }
 
-func (d *dirHandle) createTemp(prefix string) (*os.File, string, error) {
-	for i := 0; ; i++ {
-		name := prefix + strconv.FormatUint(uint64(os.Getpid()), 36) + "-" + strconv.Itoa(i)
+// createTemp creates a new, empty file with a temporary name numbered by
+// seq, so that workers writing into one directory do not collide.
+func (d *dirHandle) createTemp(prefix string, seq *atomic.Uint64) (*os.File, string, error) {
+	for {
+		name := prefix + strconv.FormatUint(uint64(os.Getpid()), 36) + "-" + strconv.FormatUint(seq.Add(1), 36)
 		fd, err := unix.Openat(d.fd(), name, unix.O_WRONLY|unix.O_CREAT|unix.O_EXCL|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0o600)
 		if errors.Is(err, unix.EEXIST) {
-			continue
+			continue // left by an earlier run with our pid
 		}
 		if err != nil {
 			return nil, "", err

@@ -101,7 +101,9 @@ type restorer struct {
 	opts  Options
 	res   Result
 	mu    sync.Mutex
-	links map[[2]uint64]*op
+	links   map[[2]uint64]*op
+	dirs    *dirCache
+	tempSeq atomic.Uint64 // numbers temporary file names
 }
 
 // Run restores sn into target, creating target if needed.
@@ -128,7 +130,8 @@ func Run(ctx context.Context, repo *repository.Repository, sn *repository.Snapsh
 		return nil, fmt.Errorf("restore target: %w", err)
 	}
 	defer root.Close()
-	r := &restorer{repo: repo, root: root, opts: opts, links: map[[2]uint64]*op{}}
+	r := &restorer{repo: repo, root: root, opts: opts, links: map[[2]uint64]*op{}, dirs: newDirCache(root, 256)}
+	defer r.dirs.close()
 
 	var ops []*op
 	if _, err := r.plan(ctx, sn.Tree, "", len(opts.Include) == 0, &ops); err != nil {
@@ -282,11 +285,11 @@ func (r *restorer) count(f func(*Result)) {
 }
 
 func (r *restorer) makeDir(o *op) error {
-	d, err := openDir(r.root, o.dir)
+	d, release, err := r.dirs.get(o.dir)
 	if err != nil {
 		return wrap(o, err)
 	}
-	defer d.close()
+	defer release()
 	err = d.mkdir(o.node.Name)
 	if errors.Is(err, unix.EEXIST) {
 		st, serr := d.lstat(o.node.Name)
@@ -302,11 +305,11 @@ func (r *restorer) makeDir(o *op) error {
 }
 
 func (r *restorer) dirMeta(o *op) error {
-	d, err := openDir(r.root, o.dir)
+	d, release, err := r.dirs.get(o.dir)
 	if err != nil {
 		return wrap(o, err)
 	}
-	defer d.close()
+	defer release()
 	f, err := d.openSubdir(o.node.Name)
 	if err != nil {
 		return wrap(o, err)
@@ -390,20 +393,20 @@ func allZero(b []byte) bool {
 }
 
 func (r *restorer) makeLink(o *op) error {
-	d, err := openDir(r.root, o.dir)
+	d, release, err := r.dirs.get(o.dir)
 	if err != nil {
 		return wrap(o, err)
 	}
-	defer d.close()
+	defer release()
 	if keep, err := r.existing(d, o.node); err != nil || keep {
 		return wrap(o, err)
 	}
 	_ = d.remove(o.node.Name) // replaced by the link (overwrite modes only)
-	first, err := openDir(r.root, o.linkDir)
+	first, releaseFirst, err := r.dirs.get(o.linkDir)
 	if err != nil {
 		return wrap(o, err)
 	}
-	defer first.close()
+	defer releaseFirst()
 	if err := d.link(first, o.linkName, o.node.Name); err != nil {
 		return wrap(o, err)
 	}
@@ -412,11 +415,11 @@ func (r *restorer) makeLink(o *op) error {
 }
 
 func (r *restorer) makeOther(o *op) error {
-	d, err := openDir(r.root, o.dir)
+	d, release, err := r.dirs.get(o.dir)
 	if err != nil {
 		return wrap(o, err)
 	}
-	defer d.close()
+	defer release()
 	n := o.node
 	if keep, err := r.existing(d, n); err != nil || keep {
 		if keep {

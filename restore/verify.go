@@ -24,11 +24,11 @@ func (r *restorer) verify(ctx context.Context, ops []*op) error {
 	}
 	return workers.ForEach(ctx, len(files), r.opts.Workers, func(ctx context.Context, i int) error {
 		o := files[i]
-		d, err := openDir(r.root, o.dir)
+		d, release, err := r.dirs.get(o.dir)
 		if err != nil {
 			return wrap(o, err)
 		}
-		defer d.close()
+		defer release()
 		fd, err := unix.Openat(d.fd(), o.node.Name, unix.O_RDONLY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
 		if err != nil {
 			return wrap(o, fmt.Errorf("verify: %w", err))

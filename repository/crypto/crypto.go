@@ -5,7 +5,7 @@
 // Callers bind context (object kind and name) as additional data, so that a
 // valid object moved to another place fails to open. Random 96-bit nonces
 // stay safe for well over 2^32 seals per key, far more objects than a
-// repository of chunks averaging 1 MiB will ever hold below many PiB.
+// repository of chunks averaging 512 KiB will hold below 2 PiB.
 //
 // Chunk ids are keyed BLAKE3 hashes of the plaintext under a second,
 // independent 32-byte key, so that the store cannot confirm guessed content.
