@@ -22,19 +22,19 @@ import (
 
 const (
 	maxSegment = 8 << 20 // largest single ranged read
-	maxGap     = 1 << 20  // unneeded bytes worth reading to save a request
+	maxGap     = 1 << 20 // unneeded bytes worth reading to save a request
 )
 
 // fileJob is one regular file being written under a temporary name.
 type fileJob struct {
-	op   *op
+	op      *op
 	mu      sync.Mutex
 	dir     *dirHandle // held from the first write to the rename
 	release func()
 	f       *os.File
-	tmp  string
-	left int // chunks not yet written
-	done bool
+	tmp     string
+	left    int // chunks not yet written
+	done    bool
 }
 
 type place struct {

@@ -96,11 +96,11 @@ type op struct {
 func (o *op) rel() string { return path.Join(o.dir, o.node.Name) }
 
 type restorer struct {
-	repo  *repository.Repository
-	root  *os.Root
-	opts  Options
-	res   Result
-	mu    sync.Mutex
+	repo    *repository.Repository
+	root    *os.Root
+	opts    Options
+	res     Result
+	mu      sync.Mutex
 	links   map[[2]uint64]*op
 	dirs    *dirCache
 	tempSeq atomic.Uint64 // numbers temporary file names
