@@ -57,6 +57,20 @@ func TestCLIOnS3(t *testing.T) {
 	bad("s3://").fails(1, "missing or invalid bucket", "snapshots")
 	bad("ftp://host/x").fails(1, "unknown scheme", "snapshots")
 	bad("s3://lifeboat/empty").fails(10, "no repository found", "snapshots")
+
+	// Credentials from a shared credentials file and a named profile, and a
+	// storage class, as AWS users set them up.
+	creds := filepath.Join(t.TempDir(), "credentials")
+	if err := os.WriteFile(creds, []byte("[backup]\naws_access_key_id = "+srv.AccessKey+
+		"\naws_secret_access_key = "+srv.SecretKey+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	profile := &cli{t: t, repo: "s3://lifeboat/hosts/one", env: []string{"LIFEBOAT_PASSWORD=pw",
+		"AWS_REGION=us-east-1", "AWS_CONFIG_FILE=/dev/null", "AWS_SHARED_CREDENTIALS_FILE=" + creds,
+		"LIFEBOAT_S3_ENDPOINT=" + srv.Endpoint, "LIFEBOAT_S3_PATH_STYLE=true"}}
+	profile.ok("snapshots", "--s3-profile", "backup")
+	profile.ok("backup", "--s3-profile", "backup", "--s3-storage-class", "STANDARD", "--path", writeTree(t, map[string][]byte{"x": []byte("x")}))
+	profile.fails(1, "profile", "snapshots", "--s3-profile", "missing")
 }
 
 func TestCLIOnGCS(t *testing.T) {
