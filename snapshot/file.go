@@ -57,6 +57,26 @@ func openNoFollow(path string) (*os.File, error) {
 	return f, err
 }
 
+// cutter maps a large file, or reads it through a pooled chunker.
+func (s *fileSaver) cutter(f *os.File, size int64) cutter {
+	if size >= mapThreshold {
+		if m, err := newMapCutter(f, size, s.cfg); err == nil {
+			return m
+		}
+	}
+	ch := s.chunkers.Get().(*chunker.Chunker)
+	ch.Reset(f, s.cfg.ChunkerPolynomial, chunker.WithBoundaries(s.cfg.MinChunkSize, s.cfg.MaxChunkSize), chunker.WithAverageBits(s.cfg.AverageChunkBits))
+	return pooledCutter{readCutter{ch}, &s.chunkers}
+}
+
+// pooledCutter returns its chunker to the pool when closed.
+type pooledCutter struct {
+	readCutter
+	pool *sync.Pool
+}
+
+func (p pooledCutter) close() { p.pool.Put(p.ch) }
+
 // save reads the file at path and stores its chunks, filling n.Content
 // and n.Size with what was read. A read error is returned as is (the file
 // is skipped); a repository error is returned as fatal.
@@ -103,9 +123,8 @@ func (s *fileSaver) save(ctx context.Context, path string, n *repository.Node) e
 			s.progress.BytesDone.Add(int64(m))
 		}
 	} else {
-		ch := s.chunkers.Get().(*chunker.Chunker)
-		defer s.chunkers.Put(ch)
-		ch.Reset(f, s.cfg.ChunkerPolynomial, chunker.WithBoundaries(s.cfg.MinChunkSize, s.cfg.MaxChunkSize), chunker.WithAverageBits(s.cfg.AverageChunkBits))
+		cut := s.cutter(f, before.Size)
+		defer cut.close()
 		var batch chunkBatch
 		var slots []*pack.ID
 		var readErr error
@@ -115,7 +134,7 @@ func (s *fileSaver) save(ctx context.Context, path string, n *repository.Node) e
 				readErr = err
 				break
 			}
-			c, err := ch.Next(buf)
+			data, err := cut.next(buf)
 			if err != nil {
 				s.blobs.free <- buf
 				if !errors.Is(err, io.EOF) {
@@ -125,10 +144,10 @@ func (s *fileSaver) save(ctx context.Context, path string, n *repository.Node) e
 			}
 			slot := new(pack.ID)
 			slots = append(slots, slot)
-			s.blobs.save(c.Data, slot, &batch)
-			size += uint64(len(c.Data))
-			s.progress.BytesRead.Add(int64(len(c.Data)))
-			s.progress.BytesDone.Add(int64(len(c.Data)))
+			s.blobs.save(data, slot, &batch)
+			size += uint64(len(data))
+			s.progress.BytesRead.Add(int64(len(data)))
+			s.progress.BytesDone.Add(int64(len(data)))
 		}
 		if err := batch.wait(); err != nil {
 			return fatal{err}
