@@ -43,8 +43,8 @@ type mapCutter struct {
 	data     []byte
 	pos      int
 	released int // pages before this offset are dropped from our mapping
-	base    *chunker.BaseChunker
-	onFault bool // SetPanicOnFault before we set it
+	base     *chunker.BaseChunker
+	onFault  bool // SetPanicOnFault before we set it
 }
 
 func newMapCutter(f *os.File, size int64, cfg repository.Config) (*mapCutter, error) {
