@@ -216,8 +216,10 @@ func (r *restorer) write(ctx context.Context, j *fileJob, off int64, data []byte
 	if j.left > 0 {
 		return nil
 	}
-	if err := j.f.Truncate(int64(n.Size)); err != nil { // sets the size past a final hole
-		return wrap(o, err)
+	if n.Sparse { // sets the size past a final hole
+		if err := j.f.Truncate(int64(n.Size)); err != nil {
+			return wrap(o, err)
+		}
 	}
 	if err := j.dir.setMeta(j.tmp, n, j.f); err != nil {
 		return wrap(o, err)
