@@ -200,3 +200,16 @@ func TestUnreadableFileIncomplete(t *testing.T) {
 		t.Fatalf("ls: %s", ls)
 	}
 }
+
+// init --pack-size sets the size at which packs are cut.
+func TestInitPackSize(t *testing.T) {
+	c := newCLI(t)
+	c.ok("init", "--pack-size", "1")
+	c.ok("backup", "--path", writeTree(t, map[string][]byte{"r.bin": treetest.RandomBytes(4, 6<<20)}))
+	packs, _ := filepath.Glob(filepath.Join(c.repo, "data", "*", "*"))
+	if len(packs) < 4 {
+		t.Fatalf("%d packs for 6 MiB with 1 MiB packs", len(packs))
+	}
+	c.fails(1, "pack-size must be between", "init", "--pack-size", "500")
+	c.ok("check", "--read-data")
+}

@@ -111,3 +111,26 @@ func TestSubset(t *testing.T) {
 		t.Fatalf("half of 2 packs: read %d of %d", rep.PacksRead, rep.Packs)
 	}
 }
+
+func TestTruncatedPack(t *testing.T) {
+	tg, _, _ := setup(t)
+	ctx := context.Background()
+	var data []string
+	_ = tg.List(ctx, "data/", func(fi targets.Info) error { data = append(data, fi.Name); return nil })
+	for _, name := range data {
+		b, err := targets.ReadAll(ctx, tg, name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := tg.Put(ctx, name, b[:len(b)/2]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	rep, err := checker.Check(ctx, reopen(t, tg), checker.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.OK() || !strings.Contains(rep.Problems[0].Message, "truncated") {
+		t.Fatalf("truncated packs not reported: %+v", rep.Problems)
+	}
+}
