@@ -18,7 +18,7 @@ import (
 
 // Options carry the settings of every kind of target; each kind reads its own.
 type Options struct {
-	S3          s3.Config  // Bucket and Prefix come from the location
+	S3          s3.Config  // Bucket comes from the location
 	GCS         gcs.Config // likewise
 	Connections int        // concurrent requests to a cloud store (default 8)
 	Retry       *retry.Policy
@@ -39,24 +39,24 @@ func Open(ctx context.Context, location string, o Options) (targets.Target, erro
 	case location == "":
 		return nil, fmt.Errorf("empty repository location")
 	case strings.HasPrefix(location, "s3://"):
-		bucket, prefix, err := s3.ParseURL(location)
+		bucket, err := targets.ParseBucket(location, "s3")
 		if err != nil {
 			return nil, err
 		}
 		cfg := o.S3
-		cfg.Bucket, cfg.Prefix = bucket, prefix
+		cfg.Bucket = bucket
 		t, err := s3.New(ctx, cfg)
 		if err != nil {
 			return nil, err
 		}
 		return retry.Wrap(limit.Wrap(t, conns), policy), nil
 	case strings.HasPrefix(location, "gs://"):
-		bucket, prefix, err := gcs.ParseURL(location)
+		bucket, err := targets.ParseBucket(location, "gs")
 		if err != nil {
 			return nil, err
 		}
 		cfg := o.GCS
-		cfg.Bucket, cfg.Prefix = bucket, prefix
+		cfg.Bucket = bucket
 		t, err := gcs.New(ctx, cfg)
 		if err != nil {
 			return nil, err

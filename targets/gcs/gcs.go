@@ -26,8 +26,7 @@ import (
 
 // Config says where the bucket is and how to write to it.
 type Config struct {
-	Bucket          string
-	Prefix          string
+	Bucket          targets.Bucket
 	CredentialsFile string // a service account key file (default: ADC)
 	StorageClass    string // e.g. NEARLINE, COLDLINE (default: the bucket's)
 }
@@ -45,20 +44,6 @@ var (
 	_ targets.FilePutter = (*Target)(nil)
 )
 
-// ParseURL splits gs://bucket/prefix.
-func ParseURL(u string) (bucket, prefix string, err error) {
-	rest, ok := strings.CutPrefix(u, "gs://")
-	if !ok {
-		return "", "", fmt.Errorf("repository location %q: want gs://BUCKET[/PREFIX]", u)
-	}
-	bucket, prefix, _ = strings.Cut(rest, "/")
-	prefix = strings.Trim(prefix, "/")
-	if bucket == "" || strings.ContainsAny(bucket, " \\") {
-		return "", "", fmt.Errorf("repository location %q: missing or invalid bucket name", u)
-	}
-	return bucket, prefix, nil
-}
-
 // New connects and checks that the bucket exists and can be read.
 func New(ctx context.Context, c Config) (*Target, error) {
 	var opts []option.ClientOption
@@ -72,50 +57,31 @@ func New(ctx context.Context, c Config) (*Target, error) {
 		return nil, fmt.Errorf("gcs client: %w", err)
 	}
 	client.SetRetry(storage.WithPolicy(storage.RetryNever))
-	t := &Target{client: client, bucket: client.Bucket(c.Bucket), cfg: c}
+	t := &Target{client: client, bucket: client.Bucket(c.Bucket.Name), cfg: c}
 	if _, err := t.bucket.Attrs(ctx); err != nil {
 		client.Close()
 		if errors.Is(err, storage.ErrBucketNotExist) {
-			return nil, fmt.Errorf("gcs bucket %q does not exist", c.Bucket)
+			return nil, fmt.Errorf("gcs bucket %q does not exist", c.Bucket.Name)
 		}
-		return nil, t.translate("bucket "+c.Bucket, err)
+		return nil, t.translate("bucket "+c.Bucket.Name, err)
 	}
 	return t, nil
 }
 
 // Location is the gs:// URL.
-func (t *Target) Location() string {
-	if t.cfg.Prefix == "" {
-		return "gs://" + t.cfg.Bucket
-	}
-	return "gs://" + t.cfg.Bucket + "/" + t.cfg.Prefix
-}
+func (t *Target) Location() string { return t.cfg.Bucket.String() }
 
 // Close releases the client.
 func (t *Target) Close() error { return t.client.Close() }
 
-func (t *Target) key(name string) string {
-	if t.cfg.Prefix == "" {
-		return name
-	}
-	return t.cfg.Prefix + "/" + name
-}
-
-func (t *Target) name(key string) string {
-	if t.cfg.Prefix == "" {
-		return key
-	}
-	return strings.TrimPrefix(key, t.cfg.Prefix+"/")
-}
-
 // Put uploads in one request; GCS makes the object visible atomically.
 func (t *Target) Put(ctx context.Context, name string, data []byte) error {
-	return t.put(ctx, t.bucket.Object(t.key(name)), name, data)
+	return t.put(ctx, t.bucket.Object(t.cfg.Bucket.Key(name)), name, data)
 }
 
 // PutIfAbsent uploads with the precondition that no object exists.
 func (t *Target) PutIfAbsent(ctx context.Context, name string, data []byte) error {
-	return t.put(ctx, t.bucket.Object(t.key(name)).If(storage.Conditions{DoesNotExist: true}), name, data)
+	return t.put(ctx, t.bucket.Object(t.cfg.Bucket.Key(name)).If(storage.Conditions{DoesNotExist: true}), name, data)
 }
 
 // PutFile streams a local file in one request, with its CRC32C.
@@ -134,7 +100,7 @@ func (t *Target) PutFile(ctx context.Context, name, path string) error {
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	w := t.bucket.Object(t.key(name)).NewWriter(ctx)
+	w := t.bucket.Object(t.cfg.Bucket.Key(name)).NewWriter(ctx)
 	w.ChunkSize = 0
 	w.StorageClass = t.cfg.StorageClass
 	w.SendCRC32C, w.CRC32C = true, h.Sum32()
@@ -164,7 +130,7 @@ func (t *Target) put(ctx context.Context, obj *storage.ObjectHandle, name string
 // Get reads a byte range.
 func (t *Target) Get(ctx context.Context, name string, offset, length int64) (io.ReadCloser, error) {
 	if length == 0 {
-		attrs, err := t.bucket.Object(t.key(name)).Attrs(ctx)
+		attrs, err := t.bucket.Object(t.cfg.Bucket.Key(name)).Attrs(ctx)
 		if err != nil {
 			return nil, t.translate(name, err)
 		}
@@ -173,7 +139,7 @@ func (t *Target) Get(ctx context.Context, name string, offset, length int64) (io
 		}
 		return io.NopCloser(strings.NewReader("")), nil
 	}
-	r, err := t.bucket.Object(t.key(name)).NewRangeReader(ctx, offset, length)
+	r, err := t.bucket.Object(t.cfg.Bucket.Key(name)).NewRangeReader(ctx, offset, length)
 	if err != nil {
 		return nil, t.translate(name, err)
 	}
@@ -186,7 +152,7 @@ func (t *Target) Get(ctx context.Context, name string, offset, length int64) (io
 
 // Stat describes an object.
 func (t *Target) Stat(ctx context.Context, name string) (targets.Info, error) {
-	a, err := t.bucket.Object(t.key(name)).Attrs(ctx)
+	a, err := t.bucket.Object(t.cfg.Bucket.Key(name)).Attrs(ctx)
 	if err != nil {
 		return targets.Info{}, t.translate(name, err)
 	}
@@ -195,7 +161,7 @@ func (t *Target) Stat(ctx context.Context, name string) (targets.Info, error) {
 
 // List iterates over the objects under prefix.
 func (t *Target) List(ctx context.Context, prefix string, fn func(targets.Info) error) error {
-	q := &storage.Query{Prefix: t.key(prefix)}
+	q := &storage.Query{Prefix: t.cfg.Bucket.Key(prefix)}
 	if err := q.SetAttrSelection([]string{"Name", "Size", "Updated"}); err != nil {
 		return err
 	}
@@ -208,7 +174,7 @@ func (t *Target) List(ctx context.Context, prefix string, fn func(targets.Info) 
 		if err != nil {
 			return t.translate("list "+prefix, err)
 		}
-		if err := fn(targets.Info{Name: t.name(a.Name), Size: a.Size, ModTime: a.Updated}); err != nil {
+		if err := fn(targets.Info{Name: t.cfg.Bucket.ObjectName(a.Name), Size: a.Size, ModTime: a.Updated}); err != nil {
 			return err
 		}
 	}
@@ -216,7 +182,7 @@ func (t *Target) List(ctx context.Context, prefix string, fn func(targets.Info) 
 
 // Delete removes an object; a missing one is not an error.
 func (t *Target) Delete(ctx context.Context, name string) error {
-	err := t.bucket.Object(t.key(name)).Delete(ctx)
+	err := t.bucket.Object(t.cfg.Bucket.Key(name)).Delete(ctx)
 	if errors.Is(err, storage.ErrObjectNotExist) {
 		return nil
 	}
@@ -232,7 +198,7 @@ func (t *Target) translate(name string, err error) error {
 		return fmt.Errorf("%s: %w", name, targets.ErrNotFound)
 	}
 	if errors.Is(err, storage.ErrBucketNotExist) {
-		return fmt.Errorf("gcs bucket %q does not exist", t.cfg.Bucket)
+		return fmt.Errorf("gcs bucket %q does not exist", t.cfg.Bucket.Name)
 	}
 	var ge *googleapi.Error
 	if errors.As(err, &ge) {

@@ -19,7 +19,7 @@ func TestConformanceFakeGCS(t *testing.T) {
 	var n atomic.Int64
 	targettest.Run(t, func(t *testing.T) targets.Target {
 		bucket := srv.Bucket(t, fmt.Sprintf("conf-%d", n.Add(1)))
-		tg, err := gcs.New(context.Background(), gcs.Config{Bucket: bucket, Prefix: "repo"})
+		tg, err := gcs.New(context.Background(), gcs.Config{Bucket: targets.Bucket{Scheme: "gs", Name: bucket, Prefix: "repo"}})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -31,12 +31,7 @@ func TestConformanceFakeGCS(t *testing.T) {
 func TestBadInput(t *testing.T) {
 	srv := testservers.StartGCS(t)
 	t.Setenv("STORAGE_EMULATOR_HOST", srv.Host)
-	if _, err := gcs.New(context.Background(), gcs.Config{Bucket: "nope"}); err == nil || !strings.Contains(err.Error(), "does not exist") {
+	if _, err := gcs.New(context.Background(), gcs.Config{Bucket: targets.Bucket{Scheme: "gs", Name: "nope"}}); err == nil || !strings.Contains(err.Error(), "does not exist") {
 		t.Fatalf("missing bucket: %v", err)
-	}
-	for _, u := range []string{"gs://", "s3://b", "gs:///p"} {
-		if _, _, err := gcs.ParseURL(u); err == nil {
-			t.Errorf("ParseURL(%q) accepted", u)
-		}
 	}
 }

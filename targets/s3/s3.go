@@ -17,7 +17,6 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"strings"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -33,9 +32,8 @@ import (
 
 // Config says where the bucket is and how to write to it.
 type Config struct {
-	Bucket   string
-	Prefix   string // object names are Prefix/name
-	Endpoint string // custom endpoint URL for S3-compatible stores
+	Bucket   targets.Bucket // object names are Prefix/name in it
+	Endpoint string         // custom endpoint URL for S3-compatible stores
 	// PathStyle addresses the bucket in the path (http://host/bucket/key),
 	// which most S3-compatible stores need.
 	PathStyle bool
@@ -61,20 +59,6 @@ var (
 	_ targets.Creator    = (*Target)(nil)
 	_ targets.FilePutter = (*Target)(nil)
 )
-
-// ParseURL splits s3://bucket/prefix.
-func ParseURL(u string) (bucket, prefix string, err error) {
-	rest, ok := strings.CutPrefix(u, "s3://")
-	if !ok {
-		return "", "", fmt.Errorf("repository location %q: want s3://BUCKET[/PREFIX]", u)
-	}
-	bucket, prefix, _ = strings.Cut(rest, "/")
-	prefix = strings.Trim(prefix, "/")
-	if bucket == "" || strings.ContainsAny(bucket, " \\") {
-		return "", "", fmt.Errorf("repository location %q: missing or invalid bucket name", u)
-	}
-	return bucket, prefix, nil
-}
 
 // httpClient bounds every phase of a request, so that an unreachable or
 // stalled endpoint fails instead of hanging. It stays buildable, so that
@@ -131,14 +115,14 @@ func New(ctx context.Context, c Config) (*Target, error) {
 		})
 	}
 	t := &Target{client: newClient(awsCfg.Region), cfg: c}
-	out, err := t.client.HeadBucket(ctx, &s3.HeadBucketInput{Bucket: aws.String(c.Bucket)})
+	out, err := t.client.HeadBucket(ctx, &s3.HeadBucketInput{Bucket: aws.String(c.Bucket.Name)})
 	if err != nil {
 		region := regionFromError(err)
 		if region == "" || c.Region != "" {
 			return nil, t.bucketError(err)
 		}
 		t.client = newClient(region)
-		if _, err = t.client.HeadBucket(ctx, &s3.HeadBucketInput{Bucket: aws.String(c.Bucket)}); err != nil {
+		if _, err = t.client.HeadBucket(ctx, &s3.HeadBucketInput{Bucket: aws.String(c.Bucket.Name)}); err != nil {
 			return nil, t.bucketError(err)
 		}
 	} else if c.Region == "" && c.Endpoint == "" && out.BucketRegion != nil && *out.BucketRegion != awsCfg.Region {
@@ -160,11 +144,11 @@ func (t *Target) bucketError(err error) error {
 	status := httpStatus(err)
 	switch {
 	case status == http.StatusNotFound:
-		return fmt.Errorf("s3 bucket %q does not exist at %s", t.cfg.Bucket, t.endpoint())
+		return fmt.Errorf("s3 bucket %q does not exist at %s", t.cfg.Bucket.Name, t.endpoint())
 	case status == http.StatusForbidden || status == http.StatusUnauthorized:
-		return fmt.Errorf("s3 bucket %q: access denied (check the credentials and the bucket policy): %w", t.cfg.Bucket, targets.ErrPermission)
+		return fmt.Errorf("s3 bucket %q: access denied (check the credentials and the bucket policy): %w", t.cfg.Bucket.Name, targets.ErrPermission)
 	}
-	return t.translate("bucket "+t.cfg.Bucket, err)
+	return t.translate("bucket "+t.cfg.Bucket.Name, err)
 }
 
 func (t *Target) endpoint() string {
@@ -175,29 +159,10 @@ func (t *Target) endpoint() string {
 }
 
 // Location is the s3:// URL.
-func (t *Target) Location() string {
-	if t.cfg.Prefix == "" {
-		return "s3://" + t.cfg.Bucket
-	}
-	return "s3://" + t.cfg.Bucket + "/" + t.cfg.Prefix
-}
+func (t *Target) Location() string { return t.cfg.Bucket.String() }
 
 // Close does nothing.
 func (t *Target) Close() error { return nil }
-
-func (t *Target) key(name string) string {
-	if t.cfg.Prefix == "" {
-		return name
-	}
-	return t.cfg.Prefix + "/" + name
-}
-
-func (t *Target) name(key string) string {
-	if t.cfg.Prefix == "" {
-		return key
-	}
-	return strings.TrimPrefix(key, t.cfg.Prefix+"/")
-}
 
 // Put stores an object. S3 makes a PutObject visible atomically.
 func (t *Target) Put(ctx context.Context, name string, data []byte) error {
@@ -229,7 +194,7 @@ func (t *Target) PutFile(ctx context.Context, name, path string) error {
 		return t.putMultipart(ctx, name, data, false)
 	}
 	in := &s3.PutObjectInput{
-		Bucket: aws.String(t.cfg.Bucket), Key: aws.String(t.key(name)),
+		Bucket: aws.String(t.cfg.Bucket.Name), Key: aws.String(t.cfg.Bucket.Key(name)),
 		Body: f, ContentLength: aws.Int64(fi.Size()), ChecksumAlgorithm: types.ChecksumAlgorithmCrc32,
 	}
 	t.applyOptions(&in.StorageClass, &in.ServerSideEncryption, &in.SSEKMSKeyId)
@@ -242,8 +207,8 @@ func (t *Target) put(ctx context.Context, name string, data []byte, exclusive bo
 		return t.putMultipart(ctx, name, data, exclusive)
 	}
 	in := &s3.PutObjectInput{
-		Bucket:        aws.String(t.cfg.Bucket),
-		Key:           aws.String(t.key(name)),
+		Bucket:        aws.String(t.cfg.Bucket.Name),
+		Key:           aws.String(t.cfg.Bucket.Key(name)),
 		Body:          bytes.NewReader(data), // seekable: the SDK can sign and replay it
 		ContentLength: aws.Int64(int64(len(data))),
 		// S3 verifies the object against this checksum before storing it.
@@ -272,9 +237,9 @@ func (t *Target) applyOptions(class *types.StorageClass, sse *types.ServerSideEn
 // putMultipart uploads parts and completes the upload; the object appears
 // only at completion. A failed upload is aborted.
 func (t *Target) putMultipart(ctx context.Context, name string, data []byte, exclusive bool) (err error) {
-	key := t.key(name)
+	key := t.cfg.Bucket.Key(name)
 	// Every part carries a CRC32 that S3 checks; the upload declares it.
-	in := &s3.CreateMultipartUploadInput{Bucket: aws.String(t.cfg.Bucket), Key: aws.String(key),
+	in := &s3.CreateMultipartUploadInput{Bucket: aws.String(t.cfg.Bucket.Name), Key: aws.String(key),
 		ChecksumAlgorithm: types.ChecksumAlgorithmCrc32}
 	t.applyOptions(&in.StorageClass, &in.ServerSideEncryption, &in.SSEKMSKeyId)
 	up, err := t.client.CreateMultipartUpload(ctx, in)
@@ -284,14 +249,14 @@ func (t *Target) putMultipart(ctx context.Context, name string, data []byte, exc
 	defer func() {
 		if err != nil {
 			_, _ = t.client.AbortMultipartUpload(context.WithoutCancel(ctx), &s3.AbortMultipartUploadInput{
-				Bucket: aws.String(t.cfg.Bucket), Key: aws.String(key), UploadId: up.UploadId})
+				Bucket: aws.String(t.cfg.Bucket.Name), Key: aws.String(key), UploadId: up.UploadId})
 		}
 	}()
 	var parts []types.CompletedPart
 	for n, off := int32(1), int64(0); off < int64(len(data)); n, off = n+1, off+t.cfg.PartSize {
 		end := min(off+t.cfg.PartSize, int64(len(data)))
 		out, err := t.client.UploadPart(ctx, &s3.UploadPartInput{
-			Bucket: aws.String(t.cfg.Bucket), Key: aws.String(key), UploadId: up.UploadId,
+			Bucket: aws.String(t.cfg.Bucket.Name), Key: aws.String(key), UploadId: up.UploadId,
 			PartNumber: aws.Int32(n), Body: bytes.NewReader(data[off:end]), ContentLength: aws.Int64(end - off),
 			ChecksumAlgorithm: types.ChecksumAlgorithmCrc32,
 		})
@@ -301,7 +266,7 @@ func (t *Target) putMultipart(ctx context.Context, name string, data []byte, exc
 		parts = append(parts, types.CompletedPart{ETag: out.ETag, PartNumber: aws.Int32(n),
 			ChecksumCRC32: out.ChecksumCRC32, ChecksumCRC32C: out.ChecksumCRC32C, ChecksumSHA1: out.ChecksumSHA1, ChecksumSHA256: out.ChecksumSHA256})
 	}
-	cin := &s3.CompleteMultipartUploadInput{Bucket: aws.String(t.cfg.Bucket), Key: aws.String(key),
+	cin := &s3.CompleteMultipartUploadInput{Bucket: aws.String(t.cfg.Bucket.Name), Key: aws.String(key),
 		UploadId: up.UploadId, MultipartUpload: &types.CompletedMultipartUpload{Parts: parts}}
 	if exclusive {
 		cin.IfNoneMatch = aws.String("*")
@@ -315,7 +280,7 @@ func (t *Target) Get(ctx context.Context, name string, offset, length int64) (io
 	if offset < 0 {
 		return nil, fmt.Errorf("%s: negative offset", name)
 	}
-	in := &s3.GetObjectInput{Bucket: aws.String(t.cfg.Bucket), Key: aws.String(t.key(name))}
+	in := &s3.GetObjectInput{Bucket: aws.String(t.cfg.Bucket.Name), Key: aws.String(t.cfg.Bucket.Key(name))}
 	switch {
 	case length == 0:
 		// A zero-length range cannot be expressed; check existence and size.
@@ -345,7 +310,7 @@ func (t *Target) Get(ctx context.Context, name string, offset, length int64) (io
 
 // Stat describes an object.
 func (t *Target) Stat(ctx context.Context, name string) (targets.Info, error) {
-	out, err := t.client.HeadObject(ctx, &s3.HeadObjectInput{Bucket: aws.String(t.cfg.Bucket), Key: aws.String(t.key(name))})
+	out, err := t.client.HeadObject(ctx, &s3.HeadObjectInput{Bucket: aws.String(t.cfg.Bucket.Name), Key: aws.String(t.cfg.Bucket.Key(name))})
 	if err != nil {
 		return targets.Info{}, t.translate(name, err)
 	}
@@ -355,7 +320,7 @@ func (t *Target) Stat(ctx context.Context, name string) (targets.Info, error) {
 // List pages through ListObjectsV2.
 func (t *Target) List(ctx context.Context, prefix string, fn func(targets.Info) error) error {
 	p := s3.NewListObjectsV2Paginator(t.client, &s3.ListObjectsV2Input{
-		Bucket: aws.String(t.cfg.Bucket), Prefix: aws.String(t.key(prefix)),
+		Bucket: aws.String(t.cfg.Bucket.Name), Prefix: aws.String(t.cfg.Bucket.Key(prefix)),
 	})
 	for p.HasMorePages() {
 		page, err := p.NextPage(ctx)
@@ -363,7 +328,7 @@ func (t *Target) List(ctx context.Context, prefix string, fn func(targets.Info) 
 			return t.translate("list "+prefix, err)
 		}
 		for _, o := range page.Contents {
-			if err := fn(targets.Info{Name: t.name(aws.ToString(o.Key)), Size: aws.ToInt64(o.Size), ModTime: aws.ToTime(o.LastModified)}); err != nil {
+			if err := fn(targets.Info{Name: t.cfg.Bucket.ObjectName(aws.ToString(o.Key)), Size: aws.ToInt64(o.Size), ModTime: aws.ToTime(o.LastModified)}); err != nil {
 				return err
 			}
 		}
@@ -373,7 +338,7 @@ func (t *Target) List(ctx context.Context, prefix string, fn func(targets.Info) 
 
 // Delete removes an object; S3 reports success for a missing one too.
 func (t *Target) Delete(ctx context.Context, name string) error {
-	_, err := t.client.DeleteObject(ctx, &s3.DeleteObjectInput{Bucket: aws.String(t.cfg.Bucket), Key: aws.String(t.key(name))})
+	_, err := t.client.DeleteObject(ctx, &s3.DeleteObjectInput{Bucket: aws.String(t.cfg.Bucket.Name), Key: aws.String(t.cfg.Bucket.Key(name))})
 	if err = t.translate(name, err); errors.Is(err, targets.ErrNotFound) {
 		return nil
 	}
@@ -405,7 +370,7 @@ func (t *Target) translate(name string, err error) error {
 	case errors.As(err, &nsk), errors.As(err, &nf), code == "NoSuchKey", code == "NotFound" && status == http.StatusNotFound:
 		return fmt.Errorf("%s: %w", name, targets.ErrNotFound)
 	case code == "NoSuchBucket":
-		return fmt.Errorf("s3 bucket %q does not exist", t.cfg.Bucket)
+		return fmt.Errorf("s3 bucket %q does not exist", t.cfg.Bucket.Name)
 	case status == http.StatusPreconditionFailed, code == "PreconditionFailed":
 		return fmt.Errorf("%s: %w", name, targets.ErrAlreadyExists)
 	case status == http.StatusForbidden, code == "AccessDenied", code == "InvalidAccessKeyId", code == "SignatureDoesNotMatch":

@@ -15,7 +15,7 @@ import (
 )
 
 func newTarget(t *testing.T, srv *testservers.S3, bucket, prefix string, mutate func(*s3.Config)) (*s3.Target, error) {
-	cfg := s3.Config{Bucket: bucket, Prefix: prefix, Endpoint: srv.Endpoint, PathStyle: true,
+	cfg := s3.Config{Bucket: targets.Bucket{Scheme: "s3", Name: bucket, Prefix: prefix}, Endpoint: srv.Endpoint, PathStyle: true,
 		AccessKey: srv.AccessKey, SecretKey: srv.SecretKey, MultipartThreshold: 6 << 20, PartSize: 5 << 20}
 	if mutate != nil {
 		mutate(&cfg)
@@ -71,13 +71,5 @@ func TestBadInput(t *testing.T) {
 	_, err = newTarget(t, srv, bucket, "", func(c *s3.Config) { c.Endpoint = "http://127.0.0.1:1" })
 	if err == nil {
 		t.Fatal("unreachable endpoint accepted")
-	}
-	for _, u := range []string{"s3://", "s3:///x", "http://b/x"} {
-		if _, _, err := s3.ParseURL(u); err == nil {
-			t.Errorf("ParseURL(%q) accepted", u)
-		}
-	}
-	if b, p, err := s3.ParseURL("s3://bucket/a/b/"); err != nil || b != "bucket" || p != "a/b" {
-		t.Fatalf("ParseURL: %q %q %v", b, p, err)
 	}
 }
