@@ -16,6 +16,7 @@ type restoreOptions struct {
 	exclude   []string
 	overwrite string
 	verify    bool
+	noLock    bool
 	f         filterFlags
 }
 
@@ -56,6 +57,7 @@ path from the snapshot root ("/etc/*.conf"), one without matches any name.`,
 	fl.StringArrayVar(&o.exclude, "exclude", nil, "do not restore paths matching this pattern (repeatable)")
 	fl.StringVar(&o.overwrite, "overwrite", "", "what to do with existing entries: always, if-changed or never")
 	fl.BoolVar(&o.verify, "verify", false, "read restored files back and check them against the snapshot")
+	fl.BoolVar(&o.noLock, "no-lock", false, "take no lock (for a read-only repository; a concurrent prune could then break the restore)")
 	o.f.register(cmd)
 	return cmd
 }
@@ -74,6 +76,14 @@ func runRestore(ctx context.Context, a *app, o restoreOptions, ref string) error
 		return err
 	}
 	defer repo.Close()
+	// A shared lock: garbage collection must not delete packs under us.
+	if !o.noLock {
+		lock, err := repo.Lock(ctx, false)
+		if err != nil {
+			return err
+		}
+		defer lock.Unlock(ctx)
+	}
 	sn, err := findSnapshot(ctx, repo, ref, o.f.filter())
 	if err != nil {
 		return err
