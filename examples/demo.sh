@@ -10,7 +10,7 @@ work=$(mktemp -d -t lifeboat-demo.XXXXXX)
 trap 'rm -rf "$work"' EXIT
 
 echo "== building lifeboat"
-go build -o "$work/lifeboat" ./cmd/lifeboat
+CGO_ENABLED=0 go build -o "$work/lifeboat" ./cmd/lifeboat
 lifeboat() { "$work/lifeboat" "$@"; }
 
 export LIFEBOAT_REPOSITORY="$work/repo"

@@ -1,0 +1,49 @@
+// Package sidecar is everything that talks to the Docker Engine API: it
+// finds volumes, builds and loads lifeboat's own sidecar image from the
+// running executable, and (as the remaining work of issue 4 lands) runs the
+// sidecar with the volumes mounted.
+package sidecar
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/moby/moby/client"
+)
+
+// Engine is a connection to one Docker engine.
+type Engine struct {
+	c    *client.Client
+	host string
+}
+
+// Connect reaches the engine at host (empty: DOCKER_HOST and the usual
+// environment) and negotiates the API version, so that an unreachable
+// engine is a clear error here rather than later.
+func Connect(ctx context.Context, host string) (*Engine, error) {
+	opts := []client.Opt{client.FromEnv}
+	if host != "" {
+		opts = append(opts, client.WithHost(host))
+	}
+	c, err := client.New(opts...)
+	if err != nil {
+		return nil, fmt.Errorf("docker client: %w", err)
+	}
+	pctx, cancel := context.WithTimeout(ctx, 15*time.Second)
+	defer cancel()
+	if _, err := c.Ping(pctx, client.PingOptions{NegotiateAPIVersion: true}); err != nil {
+		c.Close()
+		return nil, fmt.Errorf("cannot reach the Docker engine at %s: %w", c.DaemonHost(), err)
+	}
+	return &Engine{c: c, host: c.DaemonHost()}, nil
+}
+
+// Host is the engine's address.
+func (e *Engine) Host() string { return e.host }
+
+// Client is the API client, for the other parts of this package.
+func (e *Engine) Client() *client.Client { return e.c }
+
+// Close releases the connection.
+func (e *Engine) Close() error { return e.c.Close() }

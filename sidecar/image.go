@@ -1,0 +1,167 @@
+package sidecar
+
+import (
+	"archive/tar"
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"debug/elf"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/moby/moby/client"
+)
+
+// ImageName is the repository of the sidecar image; the tag carries the
+// lifeboat version and a digest of the executable, so that an image is
+// reused exactly while the binary is the same.
+const ImageName = "lifeboat-sidecar"
+
+// ErrNotStatic: the executable needs a dynamic loader, which the
+// single-file sidecar image does not have.
+var ErrNotStatic = errors.New("the sidecar needs a statically linked lifeboat: build it with CGO_ENABLED=0")
+
+// EnsureImage makes sure the engine has the sidecar image for the
+// executable at exe, building and loading it when missing, and returns its
+// reference. No registry is involved.
+func (e *Engine) EnsureImage(ctx context.Context, exe, version string) (string, error) {
+	bin, err := os.ReadFile(exe)
+	if err != nil {
+		return "", fmt.Errorf("sidecar image: %w", err)
+	}
+	if err := checkStatic(bin); err != nil {
+		return "", err
+	}
+	sum := sha256.Sum256(bin)
+	ref := fmt.Sprintf("%s:%s-%s", ImageName, tagSafe(version), hex.EncodeToString(sum[:6]))
+	if _, err := e.c.ImageInspect(ctx, ref); err == nil {
+		return ref, nil
+	}
+	tarball, err := imageTar(bin, ref)
+	if err != nil {
+		return "", err
+	}
+	res, err := e.c.ImageLoad(ctx, bytes.NewReader(tarball), client.ImageLoadWithQuiet(true))
+	if err != nil {
+		return "", fmt.Errorf("load sidecar image: %w", err)
+	}
+	defer res.Close()
+	out, err := io.ReadAll(res)
+	if err != nil {
+		return "", fmt.Errorf("load sidecar image: %w", err)
+	}
+	if msg := loadError(out); msg != "" {
+		return "", fmt.Errorf("load sidecar image: %s", msg)
+	}
+	return ref, nil
+}
+
+// checkStatic refuses an executable with an ELF interpreter.
+func checkStatic(bin []byte) error {
+	f, err := elf.NewFile(bytes.NewReader(bin))
+	if err != nil {
+		return fmt.Errorf("sidecar image: not an ELF executable: %w", err)
+	}
+	for _, p := range f.Progs {
+		if p.Type == elf.PT_INTERP {
+			return ErrNotStatic
+		}
+	}
+	return nil
+}
+
+func tagSafe(s string) string {
+	return strings.Map(func(r rune) rune {
+		if r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '.' || r == '-' || r == '_' {
+			return r
+		}
+		return '-'
+	}, s)
+}
+
+// loadError finds an error in the engine's JSON-lines reply to a load.
+func loadError(out []byte) string {
+	dec := json.NewDecoder(bytes.NewReader(out))
+	for {
+		var m struct {
+			Error string `json:"error"`
+		}
+		if err := dec.Decode(&m); err != nil {
+			return ""
+		}
+		if m.Error != "" {
+			return m.Error
+		}
+	}
+}
+
+// imageTar builds a `docker save` archive of a one-layer image that holds
+// the executable as /lifeboat (its entrypoint) and an empty /tmp.
+func imageTar(bin []byte, ref string) ([]byte, error) {
+	mtime := time.Unix(0, 0)
+	var layer bytes.Buffer
+	lw := tar.NewWriter(&layer)
+	entries := []struct {
+		hdr  tar.Header
+		data []byte
+	}{
+		{tar.Header{Name: "tmp/", Typeflag: tar.TypeDir, Mode: 0o1777, ModTime: mtime}, nil},
+		{tar.Header{Name: "lifeboat", Typeflag: tar.TypeReg, Mode: 0o755, Size: int64(len(bin)), ModTime: mtime}, bin},
+	}
+	for _, en := range entries {
+		hdr := en.hdr
+		if err := lw.WriteHeader(&hdr); err != nil {
+			return nil, err
+		}
+		if _, err := lw.Write(en.data); err != nil {
+			return nil, err
+		}
+	}
+	if err := lw.Close(); err != nil {
+		return nil, err
+	}
+	layerSum := sha256.Sum256(layer.Bytes())
+	diffID := "sha256:" + hex.EncodeToString(layerSum[:])
+	config, err := json.Marshal(map[string]any{
+		"architecture": "amd64",
+		"os":           "linux",
+		"created":      mtime.UTC().Format(time.RFC3339),
+		"config": map[string]any{
+			"Entrypoint": []string{"/lifeboat"},
+			"Env":        []string{"TMPDIR=/tmp"},
+			"Labels":     map[string]string{"org.lifeboat.sidecar": "true"},
+		},
+		"rootfs":  map[string]any{"type": "layers", "diff_ids": []string{diffID}},
+		"history": []map[string]string{{"created_by": "lifeboat (its own executable)"}},
+	})
+	if err != nil {
+		return nil, err
+	}
+	cfgSum := sha256.Sum256(config)
+	cfgName := hex.EncodeToString(cfgSum[:]) + ".json"
+	layerName := hex.EncodeToString(layerSum[:]) + "/layer.tar"
+	manifest, err := json.Marshal([]map[string]any{{"Config": cfgName, "RepoTags": []string{ref}, "Layers": []string{layerName}}})
+	if err != nil {
+		return nil, err
+	}
+	var out bytes.Buffer
+	tw := tar.NewWriter(&out)
+	for _, f := range []struct {
+		name string
+		data []byte
+	}{{cfgName, config}, {layerName, layer.Bytes()}, {"manifest.json", manifest}} {
+		if err := tw.WriteHeader(&tar.Header{Name: f.name, Mode: 0o644, Size: int64(len(f.data)), ModTime: mtime, Typeflag: tar.TypeReg}); err != nil {
+			return nil, err
+		}
+		if _, err := tw.Write(f.data); err != nil {
+			return nil, err
+		}
+	}
+	return out.Bytes(), tw.Close()
+}

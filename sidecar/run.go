@@ -1,0 +1,76 @@
+package sidecar
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/moby/moby/api/pkg/stdcopy"
+	"github.com/moby/moby/api/types/container"
+	"github.com/moby/moby/api/types/mount"
+	"github.com/moby/moby/client"
+)
+
+// RunSpec describes one run of a sidecar container.
+type RunSpec struct {
+	Image  string
+	Args   []string
+	Env    []string
+	Mounts []mount.Mount
+	Labels map[string]string
+	Stdout io.Writer // the container's stdout (JSON lines from lifeboat --json)
+	Stderr io.Writer
+}
+
+// Run creates the container, streams its output while it runs, waits for
+// it and returns its exit code. The container is removed afterwards in
+// every case: success, failure, or ctx being cancelled (which kills it).
+func (e *Engine) Run(ctx context.Context, s RunSpec) (int, error) {
+	labels := map[string]string{"org.lifeboat.sidecar": "true"}
+	for k, v := range s.Labels {
+		labels[k] = v
+	}
+	created, err := e.c.ContainerCreate(ctx, client.ContainerCreateOptions{
+		Config:     &container.Config{Image: s.Image, Cmd: s.Args, Env: s.Env, Labels: labels},
+		HostConfig: &container.HostConfig{Mounts: s.Mounts, NetworkMode: "none"},
+	})
+	if err != nil {
+		return -1, fmt.Errorf("create sidecar: %w", err)
+	}
+	defer func() {
+		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+		defer cancel()
+		_, _ = e.c.ContainerRemove(rctx, created.ID, client.ContainerRemoveOptions{Force: true})
+	}()
+	wait := e.c.ContainerWait(ctx, created.ID, client.ContainerWaitOptions{Condition: container.WaitConditionNextExit})
+	if _, err := e.c.ContainerStart(ctx, created.ID, client.ContainerStartOptions{}); err != nil {
+		return -1, fmt.Errorf("start sidecar: %w", err)
+	}
+	logs, err := e.c.ContainerLogs(ctx, created.ID, client.ContainerLogsOptions{ShowStdout: true, ShowStderr: true, Follow: true})
+	if err != nil {
+		return -1, fmt.Errorf("sidecar output: %w", err)
+	}
+	defer logs.Close()
+	stdout, stderr := s.Stdout, s.Stderr
+	if stdout == nil {
+		stdout = io.Discard
+	}
+	if stderr == nil {
+		stderr = io.Discard
+	}
+	if _, err := stdcopy.StdCopy(stdout, stderr, logs); err != nil && ctx.Err() == nil {
+		return -1, fmt.Errorf("sidecar output: %w", err)
+	}
+	select {
+	case res := <-wait.Result:
+		if res.Error != nil {
+			return int(res.StatusCode), fmt.Errorf("sidecar: %s", res.Error.Message)
+		}
+		return int(res.StatusCode), nil
+	case err := <-wait.Error:
+		return -1, fmt.Errorf("wait for sidecar: %w", err)
+	case <-ctx.Done():
+		return -1, ctx.Err()
+	}
+}
