@@ -54,8 +54,21 @@ type Snapshot struct {
 	Failures       []string `json:"failures,omitempty"`
 	Summary        Summary  `json:"summary"`
 	ProgramVersion string   `json:"program_version"`
+	// Volume is set for a backup of a Docker named volume.
+	Volume *VolumeInfo `json:"volume,omitempty"`
 
 	ID pack.ID `json:"-"` // set when loaded or saved
+}
+
+// VolumeInfo records the Docker volume a snapshot was taken of, so that a
+// restore can recreate it as it was.
+type VolumeInfo struct {
+	Name       string            `json:"name"`
+	Driver     string            `json:"driver"`
+	Labels     map[string]string `json:"labels,omitempty"`
+	DriverOpts map[string]string `json:"driver_options,omitempty"`
+	Engine     string            `json:"engine,omitempty"`     // the engine's name
+	Containers []string          `json:"containers,omitempty"` // that used it at backup time
 }
 
 // HasTags reports whether every tag in tags is on the snapshot.
@@ -146,14 +159,16 @@ func (r *Repository) DeleteSnapshot(ctx context.Context, id pack.ID) error {
 
 // Filter selects snapshots; empty fields match everything.
 type Filter struct {
-	Host  string
-	Tags  []string
-	Paths []string
+	Host   string
+	Tags   []string
+	Paths  []string
+	Volume string // a Docker volume's name
 }
 
 // Match reports whether s passes the filter.
 func (f Filter) Match(s *Snapshot) bool {
-	return (f.Host == "" || s.Host == f.Host) && s.HasTags(f.Tags) && s.HasPaths(f.Paths)
+	return (f.Host == "" || s.Host == f.Host) && s.HasTags(f.Tags) && s.HasPaths(f.Paths) &&
+		(f.Volume == "" || s.Volume != nil && s.Volume.Name == f.Volume)
 }
 
 // ErrNoSnapshot: nothing matched a snapshot reference.

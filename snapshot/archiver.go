@@ -32,7 +32,8 @@ type Options struct {
 	Force          bool                 // read every file even if unchanged
 	Workers        int                  // files read at once (2×GOMAXPROCS if 0)
 	ProgramVersion string
-	Progress       *Progress // counters for a display (may be nil)
+	Volume         *repository.VolumeInfo // recorded for a Docker volume backup
+	Progress       *Progress              // counters for a display (may be nil)
 	// OnError is told about each entry that could not be read and was
 	// skipped; OnWarning about files that changed while being read.
 	OnError   func(path string, err error)
@@ -161,7 +162,7 @@ func (a *Archiver) Run(ctx context.Context, paths []string) (*repository.Snapsho
 	sn := &repository.Snapshot{
 		Time: a.repo.Now(), Host: host, UID: uint32(os.Getuid()), GID: uint32(os.Getgid()),
 		Paths: abs, Tags: a.opts.Tags, Tree: *root.node.Subtree, Root: root.node,
-		ProgramVersion: a.opts.ProgramVersion,
+		ProgramVersion: a.opts.ProgramVersion, Volume: a.opts.Volume,
 	}
 	if u, err := user.Current(); err == nil {
 		sn.Username = u.Username

@@ -22,7 +22,10 @@ func TestMain(m *testing.M) {
 	}
 	_ = os.Chmod(dir, 0o755) // tests also run it as an unprivileged user
 	binary = filepath.Join(dir, "lifeboat")
-	out, err := exec.Command("go", "build", "-o", binary, ".").CombinedOutput()
+	// Static, as released: the same binary runs as the Docker sidecar.
+	build := exec.Command("go", "build", "-o", binary, ".")
+	build.Env = append(os.Environ(), "CGO_ENABLED=0")
+	out, err := build.CombinedOutput()
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "build: %v\n%s", err, out)
 		os.Exit(1)

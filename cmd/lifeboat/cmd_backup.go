@@ -13,18 +13,25 @@ import (
 )
 
 type backupOptions struct {
-	paths  []string
-	tags   []string
-	parent string
-	force  bool
+	volumes volumeFlags
+	paths   []string
+	tags    []string
+	parent  string
+	force   bool
 }
 
 func newBackupCmd(a *app) *cobra.Command {
 	var o backupOptions
 	cmd := &cobra.Command{
-		Use:   "backup --path DIR [--path DIR...]",
-		Short: "Back up directories into a new snapshot",
-		Long: `Back up one or more directories (or files) into a new snapshot.
+		Use:   "backup [VOLUME...] | --path DIR [--path DIR...]",
+		Short: "Back up Docker volumes or directories into new snapshots",
+		Long: `Back up Docker named volumes (by name, --label, --container, --dangling or
+--all), each into its own snapshot, or directories and files (--path).
+
+A volume is backed up by a sidecar container that lifeboat builds from its own
+executable (no registry needed) and that mounts the volume read-only; the
+snapshot records the volume's name, labels, driver and options. The Docker
+engine comes from DOCKER_HOST as for the docker CLI.
 
 With one --path the snapshot's root is that directory, its owner and mode
 included; with several, the root holds each under its base name.
@@ -39,12 +46,19 @@ the exit code is 3. Ctrl-C stops the backup without saving a snapshot; chunks
 already uploaded are reused by the next run.
 
 ` + exitCodeHelp,
-		Example: `  lifeboat backup --path /data --tag nightly
+		Example: `  lifeboat backup pgdata uploads
+  lifeboat backup --label app=shop --tag nightly
+  lifeboat backup --path /data --tag nightly
   lifeboat backup --path /etc --path /home --json`,
-		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			if len(o.paths) == 0 {
-				return usageError{fmt.Errorf("give at least one --path to back up")}
+		RunE: func(cmd *cobra.Command, args []string) error {
+			sel, volumes := o.volumes.selection(args)
+			switch {
+			case volumes && len(o.paths) > 0:
+				return usageError{fmt.Errorf("give volumes or --path, not both")}
+			case volumes:
+				return a.runVolumeBackup(cmd.Context(), o, sel)
+			case len(o.paths) == 0:
+				return usageError{fmt.Errorf("give volumes to back up, or --path")}
 			}
 			return runBackup(cmd.Context(), a, o)
 		},
@@ -55,6 +69,12 @@ already uploaded are reused by the next run.
 	f.String("host", "", "host name to record (default: this machine's name; env LIFEBOAT_HOST)")
 	f.StringVar(&o.parent, "parent", "", "snapshot to compare with for unchanged files (default: latest of same host and paths)")
 	f.BoolVar(&o.force, "force", false, "read every file, even if unchanged since the parent")
+	f.BoolVar(&o.volumes.all, "all", false, "back up every volume")
+	f.StringArrayVar(&o.volumes.labels, "label", nil, "back up the volumes with this label (key or key=value; repeatable: all must match)")
+	f.StringVar(&o.volumes.container, "container", "", "back up the volumes a container uses")
+	f.BoolVar(&o.volumes.dangling, "dangling", false, "back up the volumes no container uses")
+	f.StringVar(&o.volumes.info, "volume-info", "", "the volume's metadata (set by lifeboat for its sidecar)")
+	_ = f.MarkHidden("volume-info")
 	return cmd
 }
 
@@ -78,9 +98,13 @@ func runBackup(ctx context.Context, a *app, o backupOptions) error {
 	if parent != nil {
 		a.out.infof("using parent snapshot %s", parent.ID.Short())
 	}
+	vol, err := volumeInfoFlag(o.volumes.info)
+	if err != nil {
+		return usageError{err}
+	}
 	p := &snapshot.Progress{}
 	arch := snapshot.New(repo, snapshot.Options{
-		Host: host, Tags: o.tags, Parent: parent, Force: o.force, ProgramVersion: a.version,
+		Host: host, Tags: o.tags, Parent: parent, Force: o.force, ProgramVersion: a.version, Volume: vol,
 		Progress: p, OnError: a.out.warn, OnWarning: a.out.warn,
 	})
 	stop := a.startProgress("backup", func() progressStatus {

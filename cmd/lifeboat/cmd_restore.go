@@ -17,14 +17,16 @@ type restoreOptions struct {
 	overwrite string
 	verify    bool
 	noLock    bool
+	toVolume  string
+	force     bool
 	f         filterFlags
 }
 
 func newRestoreCmd(a *app) *cobra.Command {
 	var o restoreOptions
 	cmd := &cobra.Command{
-		Use:   "restore SNAPSHOT --target DIR",
-		Short: "Restore a snapshot into a directory",
+		Use:   "restore SNAPSHOT --target DIR | --to-volume NAME",
+		Short: "Restore a snapshot into a directory or a fresh Docker volume",
 		Long: `Restore a snapshot into --target, with every kind of metadata: owner and
 group (as root), mode with setuid/setgid/sticky, times, xattrs and ACLs,
 symlinks, hard links, sparse files, fifos and device nodes. The target
@@ -38,15 +40,27 @@ Every file is written under a temporary name and renamed when complete, and
 nothing is ever written outside the target, whatever names or symlinks the
 snapshot or the target contain. --verify reads every file back and checks it.
 
-SNAPSHOT is "latest" (filtered by --host, --tag, --path) or an id prefix.
+With --to-volume, the snapshot is restored into a Docker named volume by a
+sidecar container: a volume that does not exist is created with the labels,
+driver and options the snapshot recorded (plus org.lifeboat.restored-from);
+one that exists and is not empty is refused unless --force.
+
+SNAPSHOT is "latest" (filtered by --host, --tag, --path, --volume) or an id prefix.
 Patterns (--include, --exclude) use shell syntax: one with a slash matches the
 path from the snapshot root ("/etc/*.conf"), one without matches any name.`,
-		Example: `  lifeboat restore latest --target /restore
+		Example: `  lifeboat restore latest --volume pgdata --to-volume pgdata-restored
+  lifeboat restore 3f2a9c --to-volume pgdata
+  lifeboat restore latest --target /restore
   lifeboat restore 3f2a9c --target /tmp/r --include '/etc/*' --verify`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if o.target == "" {
-				return usageError{fmt.Errorf("--target is required")}
+			switch {
+			case o.toVolume != "" && o.target != "":
+				return usageError{fmt.Errorf("give --target or --to-volume, not both")}
+			case o.toVolume != "":
+				return a.runVolumeRestore(cmd.Context(), o, args[0])
+			case o.target == "":
+				return usageError{fmt.Errorf("--target or --to-volume is required")}
 			}
 			return runRestore(cmd.Context(), a, o, args[0])
 		},
@@ -57,6 +71,8 @@ path from the snapshot root ("/etc/*.conf"), one without matches any name.`,
 	fl.StringArrayVar(&o.exclude, "exclude", nil, "do not restore paths matching this pattern (repeatable)")
 	fl.StringVar(&o.overwrite, "overwrite", "", "what to do with existing entries: always, if-changed or never")
 	fl.BoolVar(&o.verify, "verify", false, "read restored files back and check them against the snapshot")
+	fl.StringVar(&o.toVolume, "to-volume", "", "restore into this Docker volume (created if missing)")
+	fl.BoolVar(&o.force, "force", false, "with --to-volume: overwrite a volume that is not empty")
 	fl.BoolVar(&o.noLock, "no-lock", false, "take no lock (for a read-only repository; a concurrent prune could then break the restore)")
 	o.f.register(cmd)
 	return cmd

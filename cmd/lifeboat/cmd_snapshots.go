@@ -14,19 +14,21 @@ import (
 
 // filterFlags select snapshots in several commands.
 type filterFlags struct {
-	host  string
-	tags  []string
-	paths []string
+	host   string
+	tags   []string
+	paths  []string
+	volume string
 }
 
 func (f *filterFlags) register(cmd *cobra.Command) {
 	cmd.Flags().StringVar(&f.host, "host", "", "only snapshots of this host")
 	cmd.Flags().StringArrayVar(&f.tags, "tag", nil, "only snapshots with this tag (repeatable: all must match)")
 	cmd.Flags().StringArrayVar(&f.paths, "path", nil, "only snapshots of exactly these paths (repeatable)")
+	cmd.Flags().StringVar(&f.volume, "volume", "", "only snapshots of this Docker volume")
 }
 
 func (f *filterFlags) filter() repository.Filter {
-	return repository.Filter{Host: f.host, Tags: f.tags, Paths: f.paths}
+	return repository.Filter{Host: f.host, Tags: f.tags, Paths: f.paths, Volume: f.volume}
 }
 
 func hostOr(h string) string {
@@ -47,24 +49,25 @@ func findSnapshot(ctx context.Context, repo *repository.Repository, ref string, 
 }
 
 type snapshotJSON struct {
-	ID         string             `json:"id"`
-	ShortID    string             `json:"short_id"`
-	Time       string             `json:"time"`
-	Host       string             `json:"host"`
-	Username   string             `json:"username,omitempty"`
-	Paths      []string           `json:"paths"`
-	Tags       []string           `json:"tags"`
-	Parent     string             `json:"parent,omitempty"`
-	Tree       string             `json:"tree"`
-	Incomplete bool               `json:"incomplete"`
-	Summary    repository.Summary `json:"summary"`
+	ID         string                 `json:"id"`
+	ShortID    string                 `json:"short_id"`
+	Time       string                 `json:"time"`
+	Host       string                 `json:"host"`
+	Username   string                 `json:"username,omitempty"`
+	Paths      []string               `json:"paths"`
+	Tags       []string               `json:"tags"`
+	Parent     string                 `json:"parent,omitempty"`
+	Tree       string                 `json:"tree"`
+	Incomplete bool                   `json:"incomplete"`
+	Volume     *repository.VolumeInfo `json:"volume,omitempty"`
+	Summary    repository.Summary     `json:"summary"`
 }
 
 func toJSON(s *repository.Snapshot) snapshotJSON {
 	j := snapshotJSON{
 		ID: s.ID.String(), ShortID: s.ID.Short(), Time: s.Time.Format("2006-01-02T15:04:05.000000000Z07:00"),
 		Host: s.Host, Username: s.Username, Paths: s.Paths, Tags: s.Tags, Tree: s.Tree.String(),
-		Incomplete: s.Incomplete, Summary: s.Summary,
+		Incomplete: s.Incomplete, Summary: s.Summary, Volume: s.Volume,
 	}
 	if j.Tags == nil {
 		j.Tags = []string{}
@@ -114,14 +117,18 @@ func runSnapshots(ctx context.Context, a *app, f filterFlags) error {
 	}
 	a.out.result("snapshots", map[string]any{"snapshots": list}, func(w io.Writer) {
 		tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-		fmt.Fprintln(tw, "ID\tTime\tHost\tTags\tSize\tPaths")
+		fmt.Fprintln(tw, "ID\tTime\tHost\tTags\tSize\tSource")
 		for _, s := range sel {
 			mark := ""
 			if s.Incomplete {
 				mark = " (incomplete)"
 			}
+			what := strings.Join(s.Paths, ",")
+			if s.Volume != nil {
+				what = "volume " + s.Volume.Name
+			}
 			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s%s\n", s.ID.Short(), s.Time.Local().Format("2006-01-02 15:04:05"),
-				s.Host, strings.Join(s.Tags, ","), formatBytes(s.Summary.TotalBytes), strings.Join(s.Paths, ","), mark)
+				s.Host, strings.Join(s.Tags, ","), formatBytes(s.Summary.TotalBytes), what, mark)
 		}
 		tw.Flush()
 		fmt.Fprintf(w, "%d snapshots\n", len(sel))

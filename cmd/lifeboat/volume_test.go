@@ -1,0 +1,104 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"testing"
+
+	"github.com/lifeboat-backup/lifeboat/internal/treetest"
+	"github.com/lifeboat-backup/lifeboat/sidecar"
+	"github.com/moby/moby/client"
+)
+
+// dockerEngine connects to the machine's engine: skipped without one,
+// failed under CI=true.
+func dockerEngine(t *testing.T) *sidecar.Engine {
+	t.Helper()
+	e, err := sidecar.Connect(context.Background(), "")
+	if err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatalf("CI needs the Docker engine: %v", err)
+		}
+		t.Skipf("no Docker engine: %v", err)
+	}
+	t.Cleanup(func() {
+		// Remove the sidecar images this test's binary built.
+		c := e.Client()
+		imgs, _ := c.ImageList(context.Background(), client.ImageListOptions{Filters: client.Filters{}.Add("reference", sidecar.ImageName)})
+		for _, img := range imgs.Items {
+			_, _ = c.ImageRemove(context.Background(), img.ID, client.ImageRemoveOptions{Force: true, PruneChildren: true})
+		}
+		e.Close()
+	})
+	return e
+}
+
+func volumeMountpoint(t *testing.T, e *sidecar.Engine, name string) string {
+	t.Helper()
+	vs, err := e.Volumes(context.Background(), sidecar.Selection{Names: []string{name}})
+	if err != nil || len(vs) != 1 {
+		t.Fatalf("volume %s: %v", name, err)
+	}
+	return vs[0].Mountpoint
+}
+
+// A volume full of every kind of metadata is backed up through the
+// sidecar, restored under a new name and, after removal, under its own
+// name, each time equal byte for byte and attribute by attribute, with its
+// labels.
+func TestVolumeBackupRestore(t *testing.T) {
+	treetest.RequireRoot(t)
+	e := dockerEngine(t)
+	ctx := context.Background()
+	c := newCLI(t)
+	vol := fmt.Sprintf("lbv-%d", os.Getpid())
+	copyVol := vol + "-copy"
+	for _, name := range []string{vol, copyVol} {
+		name := name
+		t.Cleanup(func() {
+			_, _ = e.Client().VolumeRemove(context.Background(), name, client.VolumeRemoveOptions{Force: true})
+		})
+	}
+	if _, err := e.Client().VolumeCreate(ctx, client.VolumeCreateOptions{Name: vol, Labels: map[string]string{"app": "shop", "tier": "db"}}); err != nil {
+		t.Fatal(err)
+	}
+	treetest.Build(t, volumeMountpoint(t, e, vol))
+
+	c.ok("init")
+	sum := lastOfType(t, jsonLines(t, c.ok("backup", vol, "--tag", "vol", "--json")), "summary")
+	if sum["incomplete"] != false {
+		t.Fatalf("summary: %v", sum)
+	}
+	snaps := lastOfType(t, jsonLines(t, c.ok("snapshots", "--volume", vol, "--json")), "snapshots")["snapshots"].([]any)
+	if len(snaps) != 1 {
+		t.Fatalf("%d snapshots of the volume", len(snaps))
+	}
+	info := snaps[0].(map[string]any)["volume"].(map[string]any)
+	if info["name"] != vol || info["driver"] != "local" || info["labels"].(map[string]any)["tier"] != "db" {
+		t.Fatalf("volume info: %v", info)
+	}
+
+	c.ok("restore", "latest", "--volume", vol, "--to-volume", copyVol)
+	if err := treetest.Compare(volumeMountpoint(t, e, vol), volumeMountpoint(t, e, copyVol)); err != nil {
+		t.Fatalf("restored volume differs:\n%v", err)
+	}
+	vs, _ := e.Volumes(ctx, sidecar.Selection{Names: []string{copyVol}})
+	id := snaps[0].(map[string]any)["id"].(string)
+	if vs[0].Labels["app"] != "shop" || vs[0].Labels["org.lifeboat.restored-from"] != id {
+		t.Fatalf("labels of the restored volume: %v", vs[0].Labels)
+	}
+	// A volume that is not empty is refused without --force.
+	c.fails(1, "not empty", "restore", "latest", "--volume", vol, "--to-volume", copyVol)
+	c.ok("restore", "latest", "--volume", vol, "--to-volume", copyVol, "--force")
+
+	// The volume is removed; restoring by its name recreates it as it was.
+	if _, err := e.Client().VolumeRemove(ctx, vol, client.VolumeRemoveOptions{Force: true}); err != nil {
+		t.Fatal(err)
+	}
+	c.ok("restore", id[:8], "--to-volume", vol)
+	if err := treetest.Compare(volumeMountpoint(t, e, copyVol), volumeMountpoint(t, e, vol)); err != nil {
+		t.Fatalf("recreated volume differs:\n%v", err)
+	}
+	c.fails(1, "no volume", "backup", vol+"-nope")
+}

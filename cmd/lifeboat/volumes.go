@@ -1,0 +1,215 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"strings"
+
+	"github.com/lifeboat-backup/lifeboat/repository"
+	"github.com/lifeboat-backup/lifeboat/sidecar"
+)
+
+// volumeFlags select Docker volumes for backup.
+type volumeFlags struct {
+	all       bool
+	labels    []string
+	container string
+	dangling  bool
+	info      string // hidden: the volume's metadata, set by the CLI for the sidecar
+}
+
+func (v *volumeFlags) selection(names []string) (sidecar.Selection, bool) {
+	s := sidecar.Selection{Names: names, Labels: v.labels, Container: v.container, Dangling: v.dangling, All: v.all}
+	return s, len(names) > 0 || len(v.labels) > 0 || v.container != "" || v.dangling || v.all
+}
+
+// passEnv lists the settings a sidecar needs to reach a remote repository.
+func passEnv(getenv func(string) string) []string {
+	var out []string
+	for _, kv := range os.Environ() {
+		k, _, _ := strings.Cut(kv, "=")
+		for _, p := range []string{"LIFEBOAT_S3_", "LIFEBOAT_GCS_", "LIFEBOAT_CONNECTIONS", "AWS_", "STORAGE_EMULATOR_HOST"} {
+			if strings.HasPrefix(k, p) && getenv(k) != "" {
+				out = append(out, k+"="+getenv(k))
+			}
+		}
+	}
+	return out
+}
+
+// sidecarJob connects to the engine and prepares the sidecar image and the
+// repository settings shared by every volume of a command.
+func (a *app) sidecarJob(ctx context.Context) (*sidecar.Engine, sidecar.Job, error) {
+	loc, err := a.cfg.RequireRepository()
+	if err != nil {
+		return nil, sidecar.Job{}, usageError{err}
+	}
+	eng, err := sidecar.Connect(ctx, "")
+	if err != nil {
+		return nil, sidecar.Job{}, err
+	}
+	exe, err := os.Executable()
+	if err == nil {
+		var ref string
+		if ref, err = eng.EnsureImage(ctx, exe, a.version); err == nil {
+			pw, perr := a.password("enter the password for repository "+loc+": ", false)
+			if perr != nil {
+				eng.Close()
+				return nil, sidecar.Job{}, perr
+			}
+			return eng, sidecar.Job{Image: ref, Repo: loc, Password: pw, Env: passEnv(a.getenv), Stderr: a.stderr}, nil
+		}
+	}
+	eng.Close()
+	return nil, sidecar.Job{}, err
+}
+
+// sidecarLines relays the sidecar's JSON lines: as they are with --json,
+// else as text; it remembers the last summary and error.
+type sidecarLines struct {
+	a       *app
+	summary map[string]any
+	errMsg  string
+}
+
+func (s *sidecarLines) line(b []byte) {
+	var m map[string]any
+	if json.Unmarshal(b, &m) != nil {
+		return
+	}
+	switch m["type"] {
+	case "summary":
+		s.summary = m
+	case "error":
+		s.errMsg, _ = m["message"].(string)
+	case "warning":
+		if !s.a.out.json {
+			p, _ := m["path"].(string)
+			msg, _ := m["message"].(string)
+			s.a.out.warn(p, fmt.Errorf("%s", msg))
+			return
+		}
+	case "status":
+		if !s.a.out.json {
+			return
+		}
+	}
+	if s.a.out.json {
+		s.a.out.mu.Lock()
+		fmt.Fprintf(s.a.out.stdout, "%s\n", b)
+		s.a.out.mu.Unlock()
+	}
+}
+
+func (a *app) runVolumeBackup(ctx context.Context, o backupOptions, sel sidecar.Selection) error {
+	eng, job, err := a.sidecarJob(ctx)
+	if err != nil {
+		return err
+	}
+	defer eng.Close()
+	vols, err := eng.Volumes(ctx, sel)
+	if err != nil {
+		return err
+	}
+	if len(vols) == 0 {
+		return fmt.Errorf("no volume matches the selection on %s", eng.Host())
+	}
+	host := hostOr(a.cfg.Host)
+	var failed []string
+	for _, v := range vols {
+		lines := &sidecarLines{a: a}
+		job.Lines = lines.line
+		a.out.infof("backing up volume %s", v.Name)
+		code, err := eng.BackupVolume(ctx, job, v, host, o.tags)
+		if err != nil {
+			return err
+		}
+		switch {
+		case code == exitOK || code == exitIncomplete:
+			if lines.summary != nil && !a.out.json {
+				id, _ := lines.summary["snapshot_id"].(string)
+				a.out.infof("volume %s: snapshot %s saved", v.Name, shortID(id))
+			}
+			if code == exitIncomplete {
+				failed = append(failed, v.Name+" (incomplete)")
+			}
+		default:
+			msg := lines.errMsg
+			if msg == "" {
+				msg = fmt.Sprintf("sidecar exited with code %d", code)
+			}
+			a.out.warn(v.Name, fmt.Errorf("%s", msg))
+			failed = append(failed, v.Name)
+		}
+	}
+	if len(failed) > 0 {
+		return fmt.Errorf("volumes not backed up completely: %s", strings.Join(failed, ", "))
+	}
+	return nil
+}
+
+func shortID(id string) string {
+	if len(id) > 8 {
+		return id[:8]
+	}
+	return id
+}
+
+func (a *app) runVolumeRestore(ctx context.Context, o restoreOptions, ref string) error {
+	repo, err := a.openRepository(ctx, false)
+	if err != nil {
+		return err
+	}
+	sn, err := findSnapshot(ctx, repo, ref, o.f.filter())
+	repo.Close()
+	if err != nil {
+		return err
+	}
+	eng, job, err := a.sidecarJob(ctx)
+	if err != nil {
+		return err
+	}
+	defer eng.Close()
+	exists, err := eng.VolumeExists(ctx, o.toVolume)
+	if err != nil {
+		return err
+	}
+	if !exists {
+		if err := eng.CreateVolume(ctx, o.toVolume, sn.Volume, sn.ID.String()); err != nil {
+			return err
+		}
+	}
+	lines := &sidecarLines{a: a}
+	job.Lines = lines.line
+	a.out.infof("restoring snapshot %s into volume %s", sn.ID.Short(), o.toVolume)
+	code, err := eng.RestoreVolume(ctx, job, sn.ID.String(), o.toVolume, o.force)
+	if err != nil {
+		return err
+	}
+	if code != exitOK {
+		msg := lines.errMsg
+		if strings.Contains(msg, "not empty") {
+			msg = fmt.Sprintf("volume %s exists and is not empty (use --force to overwrite it)", o.toVolume)
+		}
+		if msg == "" {
+			msg = fmt.Sprintf("sidecar exited with code %d", code)
+		}
+		return fmt.Errorf("%s", msg)
+	}
+	a.out.infof("volume %s restored from snapshot %s", o.toVolume, sn.ID.Short())
+	return nil
+}
+
+// volumeInfoFlag decodes the hidden --volume-info flag.
+func volumeInfoFlag(s string) (*repository.VolumeInfo, error) {
+	if s == "" {
+		return nil, nil
+	}
+	var v repository.VolumeInfo
+	if err := json.Unmarshal([]byte(s), &v); err != nil {
+		return nil, fmt.Errorf("--volume-info: %w", err)
+	}
+	return &v, nil
+}

@@ -1,0 +1,172 @@
+package sidecar
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/lifeboat-backup/lifeboat/repository"
+	"github.com/moby/moby/api/types/mount"
+	"github.com/moby/moby/client"
+)
+
+// Job is what every sidecar run needs: the image, the repository and how
+// to reach it from inside the container, and where its output goes.
+type Job struct {
+	Image    string
+	Repo     string   // the location as the user gave it
+	Password []byte   // handed over in a private file, never in the environment
+	Env      []string // settings for remote repositories (LIFEBOAT_S3_*, AWS_*, ...)
+	Lines    func(line []byte)
+	Stderr   io.Writer
+}
+
+const (
+	repoMount     = "/repo"
+	passwordMount = "/run/lifeboat/password"
+	volumesRoot   = "/volumes"
+	restoreMount  = "/restore"
+)
+
+// VolumePath is where a volume is mounted inside the sidecar (and so the
+// path recorded in its snapshots).
+func VolumePath(name string) string { return volumesRoot + "/" + name }
+
+// run starts the sidecar with lifeboat args plus the repository and the
+// password wired in, and extra mounts.
+func (e *Engine) run(ctx context.Context, j Job, args []string, mounts []mount.Mount) (int, error) {
+	dir, err := os.MkdirTemp(shmDir(), "lifeboat-")
+	if err != nil {
+		return -1, err
+	}
+	defer os.RemoveAll(dir)
+	pw := filepath.Join(dir, "password")
+	if err := os.WriteFile(pw, append(append([]byte{}, j.Password...), '\n'), 0o600); err != nil {
+		return -1, err
+	}
+	mounts = append(mounts, mount.Mount{Type: mount.TypeBind, Source: pw, Target: passwordMount, ReadOnly: true})
+	repo := j.Repo
+	if !strings.Contains(repo, "://") {
+		abs, err := filepath.Abs(strings.TrimPrefix(repo, "local:"))
+		if err != nil {
+			return -1, err
+		}
+		mounts = append(mounts, mount.Mount{Type: mount.TypeBind, Source: abs, Target: repoMount})
+		repo = repoMount
+	}
+	args = append(args, "--repo", repo, "--password-file", passwordMount, "--json")
+	r, w := io.Pipe()
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		sc := bufio.NewScanner(r)
+		sc.Buffer(make([]byte, 64<<10), 16<<20)
+		for sc.Scan() {
+			if j.Lines != nil {
+				j.Lines(sc.Bytes())
+			}
+		}
+		_, _ = io.Copy(io.Discard, r)
+	}()
+	network := "none" // a local repository needs no network at all
+	if strings.Contains(j.Repo, "://") {
+		network = "host" // reach the store as the host does
+	}
+	code, err := e.Run(ctx, RunSpec{Image: j.Image, Args: args, Env: j.Env, Mounts: mounts, Network: network, Stdout: w, Stderr: j.Stderr})
+	w.Close()
+	<-done
+	return code, err
+}
+
+// shmDir is a memory-backed directory for the password file, if any.
+func shmDir() string {
+	if fi, err := os.Stat("/dev/shm"); err == nil && fi.IsDir() {
+		return "/dev/shm"
+	}
+	return ""
+}
+
+// BackupVolume backs one volume up: the sidecar mounts it read-only and
+// runs lifeboat's backup on it, recording the volume's name, labels,
+// driver, options and users. It returns the sidecar's exit code.
+func (e *Engine) BackupVolume(ctx context.Context, j Job, v Volume, host string, tags []string) (int, error) {
+	info, err := e.volumeInfo(ctx, v)
+	if err != nil {
+		return -1, err
+	}
+	meta, err := json.Marshal(info)
+	if err != nil {
+		return -1, err
+	}
+	args := []string{"backup", "--path", VolumePath(v.Name), "--host", host, "--volume-info", string(meta)}
+	for _, t := range tags {
+		args = append(args, "--tag", t)
+	}
+	m := mount.Mount{Type: mount.TypeVolume, Source: v.Name, Target: VolumePath(v.Name), ReadOnly: true}
+	return e.run(ctx, j, args, []mount.Mount{m})
+}
+
+func (e *Engine) volumeInfo(ctx context.Context, v Volume) (*repository.VolumeInfo, error) {
+	info := &repository.VolumeInfo{Name: v.Name, Driver: v.Driver, Labels: v.Labels, DriverOpts: v.DriverOpts}
+	if res, err := e.c.Info(ctx, client.InfoOptions{}); err == nil {
+		info.Engine = res.Info.Name
+	}
+	users, err := e.c.ContainerList(ctx, client.ContainerListOptions{All: true, Filters: client.Filters{}.Add("volume", v.Name)})
+	if err != nil {
+		return nil, fmt.Errorf("containers using %s: %w", v.Name, err)
+	}
+	for _, c := range users.Items {
+		if len(c.Names) > 0 {
+			info.Containers = append(info.Containers, strings.TrimPrefix(c.Names[0], "/"))
+		}
+	}
+	return info, nil
+}
+
+// CreateVolume creates a fresh named volume as a snapshot recorded it,
+// with one more label naming the snapshot it is restored from.
+func (e *Engine) CreateVolume(ctx context.Context, name string, info *repository.VolumeInfo, snapshotID string) error {
+	labels := map[string]string{"org.lifeboat.restored-from": snapshotID}
+	opts := client.VolumeCreateOptions{Name: name, Labels: labels}
+	if info != nil {
+		for k, v := range info.Labels {
+			labels[k] = v
+		}
+		opts.Driver, opts.DriverOpts = info.Driver, info.DriverOpts
+	}
+	if _, err := e.c.VolumeCreate(ctx, opts); err != nil {
+		return fmt.Errorf("create volume %s: %w", name, err)
+	}
+	return nil
+}
+
+// RestoreVolume restores a snapshot into the named volume, mounted
+// read-write in the sidecar. The volume's root gets the snapshot root's
+// owner and mode. A volume that is not empty is refused unless overwrite.
+func (e *Engine) RestoreVolume(ctx context.Context, j Job, snapshotID, volume string, overwrite bool) (int, error) {
+	args := []string{"restore", snapshotID, "--target", restoreMount}
+	if overwrite {
+		args = append(args, "--overwrite", "always")
+	}
+	m := mount.Mount{Type: mount.TypeVolume, Source: volume, Target: restoreMount}
+	return e.run(ctx, j, args, []mount.Mount{m})
+}
+
+// VolumeExists reports whether the engine has a volume of that name.
+func (e *Engine) VolumeExists(ctx context.Context, name string) (bool, error) {
+	_, err := e.Volumes(ctx, Selection{Names: []string{name}})
+	if err == nil {
+		return true, nil
+	}
+	var unknown ErrUnknownVolume
+	if errors.As(err, &unknown) {
+		return false, nil
+	}
+	return false, err
+}
