@@ -43,23 +43,42 @@ func (e *Engine) EnsureImage(ctx context.Context, exe, version string) (string, 
 	if _, err := e.c.ImageInspect(ctx, ref); err == nil {
 		return ref, nil
 	}
-	tarball, err := imageTar(bin, ref)
+	files := []ImageFile{{Path: "tmp/", Mode: 0o1777}, {Path: "lifeboat", Mode: 0o755, Data: bin}}
+	if err := e.LoadImage(ctx, ref, files, []string{"/lifeboat"}, map[string]string{"org.lifeboat.sidecar": "true"}); err != nil {
+		return "", fmt.Errorf("sidecar image: %w", err)
+	}
+	return ref, nil
+}
+
+// ImageFile is one entry of a single-layer image: a directory when Path
+// ends in "/", a symlink when Link is set, else a regular file.
+type ImageFile struct {
+	Path string
+	Mode int64
+	Data []byte
+	Link string
+}
+
+// LoadImage builds a one-layer image from files and loads it into the
+// engine under ref, with no registry involved.
+func (e *Engine) LoadImage(ctx context.Context, ref string, files []ImageFile, entrypoint []string, labels map[string]string) error {
+	tarball, err := imageTar(files, ref, entrypoint, labels)
 	if err != nil {
-		return "", err
+		return err
 	}
 	res, err := e.c.ImageLoad(ctx, bytes.NewReader(tarball), client.ImageLoadWithQuiet(true))
 	if err != nil {
-		return "", fmt.Errorf("load sidecar image: %w", err)
+		return fmt.Errorf("load image %s: %w", ref, err)
 	}
 	defer res.Close()
 	out, err := io.ReadAll(res)
 	if err != nil {
-		return "", fmt.Errorf("load sidecar image: %w", err)
+		return fmt.Errorf("load image %s: %w", ref, err)
 	}
 	if msg := loadError(out); msg != "" {
-		return "", fmt.Errorf("load sidecar image: %s", msg)
+		return fmt.Errorf("load image %s: %s", ref, msg)
 	}
-	return ref, nil
+	return nil
 }
 
 // checkStatic refuses an executable with an ELF interpreter.
@@ -101,26 +120,26 @@ func loadError(out []byte) string {
 	}
 }
 
-// imageTar builds a `docker save` archive of a one-layer image that holds
-// the executable as /lifeboat (its entrypoint) and an empty /tmp.
-func imageTar(bin []byte, ref string) ([]byte, error) {
+// imageTar builds a `docker save` archive of a one-layer image.
+func imageTar(files []ImageFile, ref string, entrypoint []string, labels map[string]string) ([]byte, error) {
 	mtime := time.Unix(0, 0)
 	var layer bytes.Buffer
 	lw := tar.NewWriter(&layer)
-	entries := []struct {
-		hdr  tar.Header
-		data []byte
-	}{
-		{tar.Header{Name: "tmp/", Typeflag: tar.TypeDir, Mode: 0o1777, ModTime: mtime}, nil},
-		{tar.Header{Name: "lifeboat", Typeflag: tar.TypeReg, Mode: 0o755, Size: int64(len(bin)), ModTime: mtime}, bin},
-	}
-	for _, en := range entries {
-		hdr := en.hdr
+	for _, f := range files {
+		hdr := tar.Header{Name: f.Path, Mode: f.Mode, ModTime: mtime, Typeflag: tar.TypeReg, Size: int64(len(f.Data))}
+		switch {
+		case strings.HasSuffix(f.Path, "/"):
+			hdr.Typeflag, hdr.Size = tar.TypeDir, 0
+		case f.Link != "":
+			hdr.Typeflag, hdr.Linkname, hdr.Size = tar.TypeSymlink, f.Link, 0
+		}
 		if err := lw.WriteHeader(&hdr); err != nil {
 			return nil, err
 		}
-		if _, err := lw.Write(en.data); err != nil {
-			return nil, err
+		if hdr.Typeflag == tar.TypeReg {
+			if _, err := lw.Write(f.Data); err != nil {
+				return nil, err
+			}
 		}
 	}
 	if err := lw.Close(); err != nil {
@@ -133,12 +152,12 @@ func imageTar(bin []byte, ref string) ([]byte, error) {
 		"os":           "linux",
 		"created":      mtime.UTC().Format(time.RFC3339),
 		"config": map[string]any{
-			"Entrypoint": []string{"/lifeboat"},
-			"Env":        []string{"TMPDIR=/tmp"},
-			"Labels":     map[string]string{"org.lifeboat.sidecar": "true"},
+			"Entrypoint": entrypoint,
+			"Env":        []string{"TMPDIR=/tmp", "PATH=/bin"},
+			"Labels":     labels,
 		},
 		"rootfs":  map[string]any{"type": "layers", "diff_ids": []string{diffID}},
-		"history": []map[string]string{{"created_by": "lifeboat (its own executable)"}},
+		"history": []map[string]string{{"created_by": "lifeboat"}},
 	})
 	if err != nil {
 		return nil, err

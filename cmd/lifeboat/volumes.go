@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"strings"
@@ -122,7 +123,18 @@ func (a *app) runVolumeBackup(ctx context.Context, o backupOptions, sel sidecar.
 		lines := &sidecarLines{a: a}
 		job.Lines = lines.line
 		a.out.infof("backing up volume %s", v.Name)
+		resume, err := eng.Quiesce(ctx, v.Name, a.report)
+		if err != nil {
+			resume(context.WithoutCancel(ctx))
+			if errors.Is(err, sidecar.ErrHook) {
+				a.out.warn(v.Name, err)
+				failed = append(failed, v.Name+" (pre hook failed)")
+				continue
+			}
+			return err
+		}
 		code, err := eng.BackupVolume(ctx, job, v, host, o.tags)
+		resume(context.WithoutCancel(ctx)) // containers run again, also after a failure
 		if err != nil {
 			return err
 		}
@@ -148,6 +160,17 @@ func (a *app) runVolumeBackup(ctx context.Context, o backupOptions, sel sidecar.
 		return fmt.Errorf("volumes not backed up completely: %s", strings.Join(failed, ", "))
 	}
 	return nil
+}
+
+// report prints what consistency handling does: warnings as warnings, the
+// rest as information.
+func (a *app) report(format string, args ...any) {
+	msg := fmt.Sprintf(format, args...)
+	if w, ok := strings.CutPrefix(msg, "warning: "); ok {
+		a.out.warn("", errors.New(w))
+		return
+	}
+	a.out.infof("%s", msg)
 }
 
 func shortID(id string) string {

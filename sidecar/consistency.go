@@ -1,0 +1,168 @@
+package sidecar
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/moby/moby/api/pkg/stdcopy"
+	"github.com/moby/moby/client"
+)
+
+// Labels on application containers that ask for a consistent copy.
+const (
+	LabelStop        = "lifeboat.stop"         // "true": stop while its volumes are backed up
+	LabelPause       = "lifeboat.pause"        // "true": pause (freeze) instead
+	LabelPre         = "lifeboat.pre"          // a shell command run in the container first
+	LabelPost        = "lifeboat.post"         // a shell command run after, also after a failure
+	LabelHookTimeout = "lifeboat.hook-timeout" // for pre and post, e.g. "2m" (default 5m)
+)
+
+const defaultHookTimeout = 5 * time.Minute
+
+// ErrHook reports a pre hook that failed: the volume is not backed up.
+var ErrHook = errors.New("pre hook failed")
+
+// Report receives what consistency handling does, for the user's log.
+type Report func(format string, args ...any)
+
+// appContainer is a running container that uses a volume.
+type appContainer struct {
+	id, name string
+	labels   map[string]string
+}
+
+func (e *Engine) runningUsers(ctx context.Context, volume string) ([]appContainer, error) {
+	res, err := e.c.ContainerList(ctx, client.ContainerListOptions{Filters: client.Filters{}.Add("volume", volume)})
+	if err != nil {
+		return nil, fmt.Errorf("containers using %s: %w", volume, err)
+	}
+	var out []appContainer
+	for _, c := range res.Items {
+		name := c.ID[:12]
+		if len(c.Names) > 0 {
+			name = strings.TrimPrefix(c.Names[0], "/")
+		}
+		out = append(out, appContainer{id: c.ID, name: name, labels: c.Labels})
+	}
+	return out, nil
+}
+
+// Quiesce makes a volume consistent for a backup, as its users' labels
+// ask: pre hooks run, then labelled containers are stopped or paused. A
+// running user without such labels gets a warning. The returned resume
+// undoes what was done (start, unpause, post hooks) and must always be
+// called, also when Quiesce fails: it then undoes what had been done.
+func (e *Engine) Quiesce(ctx context.Context, volume string, report Report) (resume func(context.Context), err error) {
+	users, err := e.runningUsers(ctx, volume)
+	if err != nil {
+		return func(context.Context) {}, err
+	}
+	var undo []func(context.Context)
+	resume = func(ctx context.Context) {
+		for i := len(undo) - 1; i >= 0; i-- {
+			undo[i](ctx)
+		}
+	}
+	for _, c := range users {
+		stop, pause := c.labels[LabelStop] == "true", c.labels[LabelPause] == "true"
+		pre, post := c.labels[LabelPre], c.labels[LabelPost]
+		if !stop && !pause && pre == "" {
+			report("warning: volume %s is in use by container %s, which has no %s, %s or %s label: the copy may be inconsistent",
+				volume, c.name, LabelStop, LabelPause, LabelPre)
+		}
+		timeout := hookTimeout(c.labels[LabelHookTimeout])
+		if post != "" {
+			c := c
+			undo = append(undo, func(ctx context.Context) {
+				if err := e.hook(ctx, c, "post", post, timeout, report); err != nil {
+					report("warning: %v", err)
+				}
+			})
+		}
+		if pre != "" {
+			if err := e.hook(ctx, c, "pre", pre, timeout, report); err != nil {
+				return resume, fmt.Errorf("%w for volume %s: %v", ErrHook, volume, err)
+			}
+		}
+		switch {
+		case stop:
+			report("stopping container %s", c.name)
+			if _, err := e.c.ContainerStop(ctx, c.id, client.ContainerStopOptions{}); err != nil {
+				return resume, fmt.Errorf("stop container %s: %w", c.name, err)
+			}
+			c := c
+			undo = append(undo, func(ctx context.Context) {
+				report("starting container %s", c.name)
+				if _, err := e.c.ContainerStart(ctx, c.id, client.ContainerStartOptions{}); err != nil {
+					report("warning: start container %s again: %v", c.name, err)
+				}
+			})
+		case pause:
+			report("pausing container %s", c.name)
+			if _, err := e.c.ContainerPause(ctx, c.id, client.ContainerPauseOptions{}); err != nil {
+				return resume, fmt.Errorf("pause container %s: %w", c.name, err)
+			}
+			c := c
+			undo = append(undo, func(ctx context.Context) {
+				report("unpausing container %s", c.name)
+				if _, err := e.c.ContainerUnpause(ctx, c.id, client.ContainerUnpauseOptions{}); err != nil {
+					report("warning: unpause container %s: %v", c.name, err)
+				}
+			})
+		}
+	}
+	return resume, nil
+}
+
+func hookTimeout(s string) time.Duration {
+	if d, err := time.ParseDuration(s); err == nil && d > 0 {
+		return d
+	}
+	return defaultHookTimeout
+}
+
+// hook runs a command in a container with a timeout; its output is
+// reported line by line, and a non-zero exit status is an error.
+func (e *Engine) hook(ctx context.Context, c appContainer, which, cmd string, timeout time.Duration, report Report) error {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	report("running %s hook in %s: %s", which, c.name, cmd)
+	ex, err := e.c.ExecCreate(ctx, c.id, client.ExecCreateOptions{Cmd: []string{"sh", "-c", cmd}, AttachStdout: true, AttachStderr: true})
+	if err != nil {
+		return fmt.Errorf("%s hook in %s: %w", which, c.name, err)
+	}
+	att, err := e.c.ExecAttach(ctx, ex.ID, client.ExecAttachOptions{})
+	if err != nil {
+		return fmt.Errorf("%s hook in %s: %w", which, c.name, err)
+	}
+	var out bytes.Buffer
+	copied := make(chan error, 1)
+	go func() {
+		_, err := stdcopy.StdCopy(&out, &out, att.Reader)
+		copied <- err
+	}()
+	select {
+	case <-copied:
+	case <-ctx.Done():
+		att.Close()
+		return fmt.Errorf("%s hook in %s: timed out after %s", which, c.name, timeout)
+	}
+	att.Close()
+	for _, line := range strings.Split(strings.TrimRight(out.String(), "\n"), "\n") {
+		if line != "" {
+			report("%s hook %s: %s", which, c.name, line)
+		}
+	}
+	res, err := e.c.ExecInspect(ctx, ex.ID, client.ExecInspectOptions{})
+	if err != nil {
+		return fmt.Errorf("%s hook in %s: %w", which, c.name, err)
+	}
+	if res.ExitCode != 0 {
+		return fmt.Errorf("%s hook in %s exited with status %d", which, c.name, res.ExitCode)
+	}
+	return nil
+}
