@@ -7,6 +7,7 @@ package sidecar
 import (
 	"context"
 	"fmt"
+	"path/filepath"
 	"time"
 
 	"github.com/moby/moby/client"
@@ -22,9 +23,18 @@ type Engine struct {
 // environment) and negotiates the API version, so that an unreachable
 // engine is a clear error here rather than later.
 func Connect(ctx context.Context, host string) (*Engine, error) {
+	return ConnectEndpoint(ctx, Endpoint{Host: host})
+}
+
+// ConnectEndpoint is Connect for an endpoint from a docker context.
+func ConnectEndpoint(ctx context.Context, ep Endpoint) (*Engine, error) {
 	opts := []client.Opt{client.FromEnv}
-	if host != "" {
-		opts = append(opts, client.WithHost(host))
+	if ep.Host != "" {
+		opts = append(opts, client.WithHost(ep.Host))
+	}
+	if ep.TLSDir != "" {
+		opts = append(opts, client.WithTLSClientConfig(filepath.Join(ep.TLSDir, "ca.pem"),
+			filepath.Join(ep.TLSDir, "cert.pem"), filepath.Join(ep.TLSDir, "key.pem")))
 	}
 	c, err := client.New(opts...)
 	if err != nil {

@@ -21,11 +21,15 @@ func main() {
 	if os.Getenv("GOGC") == "" {
 		debug.SetGCPercent(25)
 	}
+	args, answered := pluginArgs(os.Args[0], os.Args[1:], os.Stdout, version)
+	if answered {
+		return
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	code := run(ctx, &app{
 		stdin: os.Stdin, stdout: os.Stdout, stderr: os.Stderr,
 		getenv: os.Getenv, version: version,
-	}, os.Args[1:])
+	}, args)
 	stop()
 	os.Exit(code)
 }

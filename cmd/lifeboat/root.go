@@ -19,11 +19,13 @@ type app struct {
 	getenv         func(string) string
 	version        string
 
-	configFile string
-	cpuProfile string
-	profile    *os.File
-	cfg        *configs.Config
-	out        *output
+	configFile    string
+	cpuProfile    string
+	dockerContext string
+	sidecarImage  string
+	profile       *os.File
+	cfg           *configs.Config
+	out           *output
 }
 
 func newRootCmd(a *app) *cobra.Command {
@@ -82,6 +84,8 @@ prompt on a terminal.
 	pf.String("gcs-credentials-file", "", "Google service account key file (default: Application Default Credentials)")
 	pf.String("gcs-storage-class", "", "GCS storage class for new objects, e.g. NEARLINE")
 	pf.Int("connections", 0, "concurrent requests to a cloud store (default 8)")
+	pf.StringVar(&a.dockerContext, "context", "", "docker context to use for volumes (default: DOCKER_HOST, DOCKER_CONTEXT, the current context)")
+	pf.StringVar(&a.sidecarImage, "sidecar-image", "", "run this image as the sidecar instead of building one from lifeboat's executable")
 	pf.StringVar(&a.cpuProfile, "cpu-profile", "", "write a CPU profile (pprof) to this file")
 	_ = pf.MarkHidden("cpu-profile")
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })

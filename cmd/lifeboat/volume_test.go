@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"strings"
+	"time"
 	"testing"
 
 	"github.com/lifeboat-backup/lifeboat/internal/treetest"
@@ -101,4 +103,69 @@ func TestVolumeBackupRestore(t *testing.T) {
 		t.Fatalf("recreated volume differs:\n%v", err)
 	}
 	c.fails(1, "no volume", "backup", vol+"-nope")
+}
+
+// Unknown containers, an unreachable engine and a sidecar killed mid-run
+// give clear errors; nothing is left running and the repository is valid.
+func TestVolumeErrors(t *testing.T) {
+	e := dockerEngine(t)
+	ctx := context.Background()
+	c := newCLI(t)
+	c.ok("init")
+	c.fails(1, "no-such-container", "backup", "--container", "no-such-container")
+	unreachable := *c
+	unreachable.env = append(unreachable.env, "DOCKER_HOST=unix:///nonexistent/docker.sock")
+	unreachable.fails(1, "cannot reach the Docker engine", "backup", "somevolume")
+	c.fails(2, "not both", "backup", "somevolume", "--path", "/tmp")
+
+	vol := fmt.Sprintf("lbk-%d", os.Getpid())
+	if _, err := e.Client().VolumeCreate(ctx, client.VolumeCreateOptions{Name: vol}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _, _ = e.Client().VolumeRemove(context.Background(), vol, client.VolumeRemoveOptions{Force: true}) })
+	mp := volumeMountpoint(t, e, vol)
+	for i := 0; i < 6; i++ {
+		if err := os.WriteFile(fmt.Sprintf("%s/f%d", mp, i), treetest.RandomBytes(uint64(i), 64<<20), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cmd := c.cmd("backup", vol)
+	var out strings.Builder
+	cmd.Stderr = &out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	sidecars := func() []string {
+		res, err := e.Client().ContainerList(ctx, client.ContainerListOptions{All: true, Filters: client.Filters{}.Add("label", "org.lifeboat.sidecar=true")})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var ids []string
+		for _, it := range res.Items {
+			ids = append(ids, it.ID)
+		}
+		return ids
+	}
+	deadline := time.Now().Add(60 * time.Second)
+	killed := false
+	for time.Now().Before(deadline) && !killed {
+		if ids := sidecars(); len(ids) > 0 {
+			time.Sleep(300 * time.Millisecond) // let it write some packs
+			_, _ = e.Client().ContainerKill(ctx, ids[0], client.ContainerKillOptions{})
+			killed = true
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	err := cmd.Wait()
+	if !killed || exitCodeOf(err) == 0 {
+		t.Fatalf("killed %v, exit %v\n%s", killed, err, out.String())
+	}
+	if !strings.Contains(out.String(), vol) {
+		t.Fatalf("the error does not name the volume:\n%s", out.String())
+	}
+	if ids := sidecars(); len(ids) != 0 {
+		t.Fatalf("sidecars left: %v", ids)
+	}
+	c.ok("check")
+	c.ok("backup", vol) // and the next run completes
 }

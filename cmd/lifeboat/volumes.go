@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"strings"
+	"sync"
 
 	"github.com/lifeboat-backup/lifeboat/repository"
 	"github.com/lifeboat-backup/lifeboat/sidecar"
@@ -47,14 +48,21 @@ func (a *app) sidecarJob(ctx context.Context) (*sidecar.Engine, sidecar.Job, err
 	if err != nil {
 		return nil, sidecar.Job{}, usageError{err}
 	}
-	eng, err := sidecar.Connect(ctx, "")
+	ep, err := sidecar.ResolveContext(a.dockerContext, "", a.getenv)
+	if err != nil {
+		return nil, sidecar.Job{}, err
+	}
+	eng, err := sidecar.ConnectEndpoint(ctx, ep)
 	if err != nil {
 		return nil, sidecar.Job{}, err
 	}
 	exe, err := os.Executable()
 	if err == nil {
-		var ref string
-		if ref, err = eng.EnsureImage(ctx, exe, a.version); err == nil {
+		ref := a.sidecarImage
+		if ref == "" {
+			ref, err = eng.EnsureImage(ctx, exe, a.version)
+		}
+		if err == nil {
 			pw, perr := a.password("enter the password for repository "+loc+": ", false)
 			if perr != nil {
 				eng.Close()
@@ -73,6 +81,16 @@ type sidecarLines struct {
 	a       *app
 	summary map[string]any
 	errMsg  string
+
+	mu     sync.Mutex
+	status progressStatus
+}
+
+// progress is the latest status the sidecar reported, for the display.
+func (s *sidecarLines) progress() progressStatus {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.status
 }
 
 func (s *sidecarLines) line(b []byte) {
@@ -94,6 +112,13 @@ func (s *sidecarLines) line(b []byte) {
 		}
 	case "status":
 		if !s.a.out.json {
+			var st progressStatus
+			if json.Unmarshal(b, &st) == nil {
+				_, st.TotalKnown = m["total_bytes"]
+				s.mu.Lock()
+				s.status = st
+				s.mu.Unlock()
+			}
 			return
 		}
 	}
@@ -133,7 +158,9 @@ func (a *app) runVolumeBackup(ctx context.Context, o backupOptions, sel sidecar.
 			}
 			return err
 		}
+		stop := a.startProgress("backup "+v.Name, lines.progress)
 		code, err := eng.BackupVolume(ctx, job, v, host, o.tags)
+		stop()
 		resume(context.WithoutCancel(ctx)) // containers run again, also after a failure
 		if err != nil {
 			return err
@@ -207,7 +234,9 @@ func (a *app) runVolumeRestore(ctx context.Context, o restoreOptions, ref string
 	lines := &sidecarLines{a: a}
 	job.Lines = lines.line
 	a.out.infof("restoring snapshot %s into volume %s", sn.ID.Short(), o.toVolume)
+	stop := a.startProgress("restore "+o.toVolume, lines.progress)
 	code, err := eng.RestoreVolume(ctx, job, sn.ID.String(), o.toVolume, o.force)
+	stop()
 	if err != nil {
 		return err
 	}
