@@ -39,8 +39,8 @@ const (
 func VolumePath(name string) string { return volumesRoot + "/" + name }
 
 // run starts the sidecar with lifeboat args plus the repository and the
-// password wired in, and extra mounts.
-func (e *Engine) run(ctx context.Context, j Job, args []string, mounts []mount.Mount) (int, error) {
+// password wired in, extra mounts, and the volumes of volumesFrom.
+func (e *Engine) run(ctx context.Context, j Job, args []string, mounts []mount.Mount, volumesFrom ...string) (int, error) {
 	dir, err := os.MkdirTemp(shmDir(), "lifeboat-")
 	if err != nil {
 		return -1, err
@@ -78,7 +78,8 @@ func (e *Engine) run(ctx context.Context, j Job, args []string, mounts []mount.M
 	if strings.Contains(j.Repo, "://") {
 		network = "host" // reach the store as the host does
 	}
-	code, err := e.Run(ctx, RunSpec{Image: j.Image, Args: args, Env: j.Env, Mounts: mounts, Network: network, Stdout: w, Stderr: j.Stderr})
+	code, err := e.Run(ctx, RunSpec{Image: j.Image, Args: args, Env: j.Env, Mounts: mounts, VolumesFrom: volumesFrom,
+		Network: network, Stdout: w, Stderr: j.Stderr})
 	w.Close()
 	<-done
 	return code, err
@@ -96,20 +97,54 @@ func shmDir() string {
 // runs lifeboat's backup on it, recording the volume's name, labels,
 // driver, options and users. It returns the sidecar's exit code.
 func (e *Engine) BackupVolume(ctx context.Context, j Job, v Volume, host string, tags []string) (int, error) {
-	info, err := e.volumeInfo(ctx, v)
+	args, err := e.backupArgs(ctx, v, VolumePath(v.Name), host, tags)
 	if err != nil {
 		return -1, err
-	}
-	meta, err := json.Marshal(info)
-	if err != nil {
-		return -1, err
-	}
-	args := []string{"backup", "--path", VolumePath(v.Name), "--host", host, "--volume-info", string(meta)}
-	for _, t := range tags {
-		args = append(args, "--tag", t)
 	}
 	m := mount.Mount{Type: mount.TypeVolume, Source: v.Name, Target: VolumePath(v.Name), ReadOnly: true}
 	return e.run(ctx, j, args, []mount.Mount{m})
+}
+
+// BackupVolumeFrom backs up the volume that a container mounts at dest,
+// attaching the container's volumes to the sidecar (--volumes-from)
+// read-only instead of mounting the volume by name.
+func (e *Engine) BackupVolumeFrom(ctx context.Context, j Job, ctr string, v Volume, dest, host string, tags []string) (int, error) {
+	args, err := e.backupArgs(ctx, v, dest, host, tags)
+	if err != nil {
+		return -1, err
+	}
+	return e.run(ctx, j, args, nil, ctr+":ro")
+}
+
+// VolumeMounts lists the named volumes a container mounts, with where.
+func (e *Engine) VolumeMounts(ctx context.Context, ctr string) (map[string]string, error) {
+	res, err := e.c.ContainerInspect(ctx, ctr, client.ContainerInspectOptions{})
+	if err != nil {
+		return nil, fmt.Errorf("container %s: %w", ctr, err)
+	}
+	out := map[string]string{}
+	for _, m := range res.Container.Mounts {
+		if m.Type == "volume" && m.Name != "" {
+			out[m.Name] = m.Destination
+		}
+	}
+	return out, nil
+}
+
+func (e *Engine) backupArgs(ctx context.Context, v Volume, path, host string, tags []string) ([]string, error) {
+	info, err := e.volumeInfo(ctx, v)
+	if err != nil {
+		return nil, err
+	}
+	meta, err := json.Marshal(info)
+	if err != nil {
+		return nil, err
+	}
+	args := []string{"backup", "--path", path, "--host", host, "--volume-info", string(meta)}
+	for _, t := range tags {
+		args = append(args, "--tag", t)
+	}
+	return args, nil
 }
 
 func (e *Engine) volumeInfo(ctx context.Context, v Volume) (*repository.VolumeInfo, error) {

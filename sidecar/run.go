@@ -19,9 +19,11 @@ type RunSpec struct {
 	Env     []string
 	Mounts  []mount.Mount
 	Labels  map[string]string
-	Network string    // network mode ("none", "host", ...; default bridge)
-	Stdout  io.Writer // the container's stdout (JSON lines from lifeboat --json)
-	Stderr  io.Writer
+	Network string // network mode ("none", "host", ...; default bridge)
+	// VolumesFrom attaches the volumes of these containers ("name:ro").
+	VolumesFrom []string
+	Stdout      io.Writer // the container's stdout (JSON lines from lifeboat --json)
+	Stderr      io.Writer
 }
 
 // Run creates the container, streams its output while it runs, waits for
@@ -34,7 +36,7 @@ func (e *Engine) Run(ctx context.Context, s RunSpec) (int, error) {
 	}
 	created, err := e.c.ContainerCreate(ctx, client.ContainerCreateOptions{
 		Config:     &container.Config{Image: s.Image, Cmd: s.Args, Env: s.Env, Labels: labels},
-		HostConfig: &container.HostConfig{Mounts: s.Mounts, NetworkMode: container.NetworkMode(s.Network)},
+		HostConfig: &container.HostConfig{Mounts: s.Mounts, VolumesFrom: s.VolumesFrom, NetworkMode: container.NetworkMode(s.Network)},
 	})
 	if err != nil {
 		return -1, fmt.Errorf("create sidecar: %w", err)

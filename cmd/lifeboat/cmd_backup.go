@@ -73,6 +73,7 @@ already uploaded are reused by the next run.
 	f.StringArrayVar(&o.volumes.labels, "label", nil, "back up the volumes with this label (key or key=value; repeatable: all must match)")
 	f.StringVar(&o.volumes.container, "container", "", "back up the volumes a container uses")
 	f.BoolVar(&o.volumes.dangling, "dangling", false, "back up the volumes no container uses")
+	f.StringVar(&o.volumes.from, "volumes-from", "", "back up a container's volumes, attached to the sidecar with --volumes-from (read-only)")
 	f.StringVar(&o.volumes.info, "volume-info", "", "the volume's metadata (set by lifeboat for its sidecar)")
 	_ = f.MarkHidden("volume-info")
 	return cmd

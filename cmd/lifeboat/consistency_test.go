@@ -117,6 +117,19 @@ func TestConsistencyLabels(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(volumeMountpoint(t, e, p+"vhook"), "post-ran")); err != nil {
 		t.Fatalf("post hook did not run: %v", err)
 	}
+	// The users of a volume are recorded with its snapshot.
+	snaps := lastOfType(t, jsonLines(t, c.ok("snapshots", "--volume", p+"vstop", "--json")), "snapshots")["snapshots"].([]any)
+	users := snaps[0].(map[string]any)["volume"].(map[string]any)["containers"].([]any)
+	if len(users) != 1 || users[0] != p+"stop" {
+		t.Fatalf("containers recorded: %v", users)
+	}
+	// --volumes-from attaches a container's volumes at their own paths.
+	c.ok("backup", "--volumes-from", p+"plain", "--tag", "from")
+	snaps = lastOfType(t, jsonLines(t, c.ok("snapshots", "--tag", "from", "--json")), "snapshots")["snapshots"].([]any)
+	if len(snaps) != 1 || snaps[0].(map[string]any)["paths"].([]any)[0] != "/data" ||
+		snaps[0].(map[string]any)["volume"].(map[string]any)["name"] != p+"vplain" {
+		t.Fatalf("--volumes-from snapshot: %v", snaps)
+	}
 	r := c.fails(1, "pre hook failed", "backup", p+"vbad")
 	if !strings.Contains(r.stderr, "exited with status 3") {
 		t.Fatalf("failing hook: %s", r.stderr)

@@ -2,12 +2,14 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"os"
 	"strings"
-	"time"
 	"testing"
+	"time"
 
+	"github.com/lifeboat-backup/lifeboat/internal/testservers"
 	"github.com/lifeboat-backup/lifeboat/internal/treetest"
 	"github.com/lifeboat-backup/lifeboat/sidecar"
 	"github.com/moby/moby/client"
@@ -122,7 +124,9 @@ func TestVolumeErrors(t *testing.T) {
 	if _, err := e.Client().VolumeCreate(ctx, client.VolumeCreateOptions{Name: vol}); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { _, _ = e.Client().VolumeRemove(context.Background(), vol, client.VolumeRemoveOptions{Force: true}) })
+	t.Cleanup(func() {
+		_, _ = e.Client().VolumeRemove(context.Background(), vol, client.VolumeRemoveOptions{Force: true})
+	})
 	mp := volumeMountpoint(t, e, vol)
 	for i := 0; i < 6; i++ {
 		if err := os.WriteFile(fmt.Sprintf("%s/f%d", mp, i), treetest.RandomBytes(uint64(i), 64<<20), 0o644); err != nil {
@@ -150,6 +154,15 @@ func TestVolumeErrors(t *testing.T) {
 	killed := false
 	for time.Now().Before(deadline) && !killed {
 		if ids := sidecars(); len(ids) > 0 {
+			// The password reaches the sidecar in a file, never in its
+			// configuration.
+			ins, err := e.Client().ContainerInspect(ctx, ids[0], client.ContainerInspectOptions{})
+			if err == nil {
+				b, _ := json.Marshal(ins.Container)
+				if strings.Contains(string(b), "correct horse") {
+					t.Fatal("the password shows in docker inspect")
+				}
+			}
 			time.Sleep(300 * time.Millisecond) // let it write some packs
 			_, _ = e.Client().ContainerKill(ctx, ids[0], client.ContainerKillOptions{})
 			killed = true
@@ -168,4 +181,36 @@ func TestVolumeErrors(t *testing.T) {
 	}
 	c.ok("check")
 	c.ok("backup", vol) // and the next run completes
+}
+
+// A volume goes to an S3 repository through the sidecar, which reaches the
+// store as the host does, and comes back into a fresh volume.
+func TestVolumeToS3(t *testing.T) {
+	treetest.RequireRoot(t)
+	e := dockerEngine(t)
+	srv := testservers.StartS3(t)
+	srv.Bucket(t, "volumes")
+	ctx := context.Background()
+	vol := fmt.Sprintf("lbs3-%d", os.Getpid())
+	for _, name := range []string{vol, vol + "-back"} {
+		name := name
+		t.Cleanup(func() {
+			_, _ = e.Client().VolumeRemove(context.Background(), name, client.VolumeRemoveOptions{Force: true})
+		})
+	}
+	if _, err := e.Client().VolumeCreate(ctx, client.VolumeCreateOptions{Name: vol}); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(volumeMountpoint(t, e, vol)+"/data.bin", treetest.RandomBytes(5, 3<<20), 0o640); err != nil {
+		t.Fatal(err)
+	}
+	c := &cli{t: t, repo: "s3://volumes/docker", env: []string{"LIFEBOAT_PASSWORD=pw",
+		"AWS_ACCESS_KEY_ID=" + srv.AccessKey, "AWS_SECRET_ACCESS_KEY=" + srv.SecretKey, "AWS_REGION=us-east-1",
+		"LIFEBOAT_S3_ENDPOINT=" + srv.Endpoint, "LIFEBOAT_S3_PATH_STYLE=true"}}
+	c.ok("init")
+	c.ok("backup", vol)
+	c.ok("restore", "latest", "--volume", vol, "--to-volume", vol+"-back")
+	if err := treetest.Compare(volumeMountpoint(t, e, vol), volumeMountpoint(t, e, vol+"-back")); err != nil {
+		t.Fatal(err)
+	}
 }

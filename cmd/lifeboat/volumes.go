@@ -19,12 +19,16 @@ type volumeFlags struct {
 	labels    []string
 	container string
 	dangling  bool
+	from      string // --volumes-from: attach this container's volumes
 	info      string // hidden: the volume's metadata, set by the CLI for the sidecar
 }
 
 func (v *volumeFlags) selection(names []string) (sidecar.Selection, bool) {
 	s := sidecar.Selection{Names: names, Labels: v.labels, Container: v.container, Dangling: v.dangling, All: v.all}
-	return s, len(names) > 0 || len(v.labels) > 0 || v.container != "" || v.dangling || v.all
+	if v.from != "" {
+		s.Container = v.from
+	}
+	return s, len(names) > 0 || len(v.labels) > 0 || s.Container != "" || v.dangling || v.all
 }
 
 // passEnv lists the settings a sidecar needs to reach a remote repository.
@@ -143,6 +147,12 @@ func (a *app) runVolumeBackup(ctx context.Context, o backupOptions, sel sidecar.
 		return fmt.Errorf("no volume matches the selection on %s", eng.Host())
 	}
 	host := hostOr(a.cfg.Host)
+	var from map[string]string // volume -> mount path in the --volumes-from container
+	if o.volumes.from != "" {
+		if from, err = eng.VolumeMounts(ctx, o.volumes.from); err != nil {
+			return err
+		}
+	}
 	var failed []string
 	for _, v := range vols {
 		lines := &sidecarLines{a: a}
@@ -159,7 +169,12 @@ func (a *app) runVolumeBackup(ctx context.Context, o backupOptions, sel sidecar.
 			return err
 		}
 		stop := a.startProgress("backup "+v.Name, lines.progress)
-		code, err := eng.BackupVolume(ctx, job, v, host, o.tags)
+		var code int
+		if dest, ok := from[v.Name]; ok {
+			code, err = eng.BackupVolumeFrom(ctx, job, o.volumes.from, v, dest, host, o.tags)
+		} else {
+			code, err = eng.BackupVolume(ctx, job, v, host, o.tags)
+		}
 		stop()
 		resume(context.WithoutCancel(ctx)) // containers run again, also after a failure
 		if err != nil {
