@@ -147,6 +147,7 @@ func (a *app) runVolumeBackup(ctx context.Context, o backupOptions, sel sidecar.
 		return fmt.Errorf("no volume matches the selection on %s", eng.Host())
 	}
 	host := hostOr(a.cfg.Host)
+	incomplete := 0
 	var from map[string]string // volume -> mount path in the --volumes-from container
 	if o.volumes.from != "" {
 		if from, err = eng.VolumeMounts(ctx, o.volumes.from); err != nil {
@@ -188,6 +189,7 @@ func (a *app) runVolumeBackup(ctx context.Context, o backupOptions, sel sidecar.
 			}
 			if code == exitIncomplete {
 				failed = append(failed, v.Name+" (incomplete)")
+				incomplete++
 			}
 		default:
 			msg := lines.errMsg
@@ -198,7 +200,10 @@ func (a *app) runVolumeBackup(ctx context.Context, o backupOptions, sel sidecar.
 			failed = append(failed, v.Name)
 		}
 	}
-	if len(failed) > 0 {
+	switch {
+	case len(failed) > 0 && incomplete == len(failed):
+		return fmt.Errorf("volumes saved with entries left out: %s: %w", strings.Join(failed, ", "), errIncomplete)
+	case len(failed) > 0:
 		return fmt.Errorf("volumes not backed up completely: %s", strings.Join(failed, ", "))
 	}
 	return nil
