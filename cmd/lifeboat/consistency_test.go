@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/lifeboat-backup/lifeboat/internal/treetest"
 	"github.com/lifeboat-backup/lifeboat/sidecar"
 	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/api/types/mount"
@@ -89,10 +90,42 @@ func TestConsistencyLabels(t *testing.T) {
 	})
 	badID := startApp(t, e, image, p+"bad", p+"vbad", map[string]string{"lifeboat.pre": "echo refusing; exit 3"})
 	startApp(t, e, image, p+"plain", p+"vplain", nil)
-	startedBefore := state(t, e, stopID).StartedAt
 
 	c := newCLI(t)
 	c.ok("init")
+	// While a labelled volume is copied, its container is stopped or paused.
+	for v, id := range map[string]string{"vstop": stopID, "vpause": pauseID} {
+		mp := volumeMountpoint(t, e, p+v)
+		if err := os.WriteFile(filepath.Join(mp, "big.bin"), treetest.RandomBytes(9, 256<<20), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		cmd := c.cmd("backup", p+v)
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		done := make(chan error, 1)
+		go func() { done <- cmd.Wait() }()
+		seen := false
+	poll:
+		for {
+			select {
+			case err := <-done:
+				if err != nil {
+					t.Fatalf("backup %s: %v", v, err)
+				}
+				break poll
+			default:
+			}
+			st := state(t, e, id)
+			if (v == "vstop" && !st.Running) || (v == "vpause" && st.Paused) {
+				seen = true
+			}
+		}
+		if !seen {
+			t.Fatalf("%s: the container was not stopped or paused during the backup", v)
+		}
+	}
+	startedBefore := state(t, e, stopID).StartedAt
 	for _, v := range []string{"vstop", "vpause", "vhook", "vplain"} {
 		r := c.run("backup", p+v)
 		if r.code != 0 {
