@@ -15,6 +15,8 @@ type Endpoint struct {
 	Host    string
 	TLSDir  string // holds ca.pem, cert.pem, key.pem when the context has TLS
 	Context string
+	// SSHOptions are extra ssh arguments for an ssh:// host (LIFEBOAT_SSH_OPTIONS).
+	SSHOptions string
 }
 
 // ResolveContext reads a docker CLI context (name "" means DOCKER_CONTEXT,

@@ -7,7 +7,10 @@ package sidecar
 import (
 	"context"
 	"fmt"
+	"net"
+	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/moby/moby/client"
@@ -28,8 +31,21 @@ func Connect(ctx context.Context, host string) (*Engine, error) {
 
 // ConnectEndpoint is Connect for an endpoint from a docker context.
 func ConnectEndpoint(ctx context.Context, ep Endpoint) (*Engine, error) {
+	host := ep.Host
+	if host == "" {
+		host = os.Getenv("DOCKER_HOST")
+	}
 	opts := []client.Opt{client.FromEnv}
-	if ep.Host != "" {
+	switch {
+	case strings.HasPrefix(host, "ssh://"):
+		args, err := sshArgs(host, ep.SSHOptions)
+		if err != nil {
+			return nil, err
+		}
+		opts = []client.Opt{client.WithAPIVersionFromEnv(),
+			client.WithHost("http://docker.example.com"), // a placeholder: the dialer decides
+			client.WithDialContext(func(ctx context.Context, _, _ string) (net.Conn, error) { return dialSSH(ctx, args) })}
+	case ep.Host != "":
 		opts = append(opts, client.WithHost(ep.Host))
 	}
 	if ep.TLSDir != "" {
@@ -42,11 +58,15 @@ func ConnectEndpoint(ctx context.Context, ep Endpoint) (*Engine, error) {
 	}
 	pctx, cancel := context.WithTimeout(ctx, 15*time.Second)
 	defer cancel()
+	shown := c.DaemonHost()
+	if strings.HasPrefix(host, "ssh://") {
+		shown = host
+	}
 	if _, err := c.Ping(pctx, client.PingOptions{NegotiateAPIVersion: true}); err != nil {
 		c.Close()
-		return nil, fmt.Errorf("cannot reach the Docker engine at %s: %w", c.DaemonHost(), err)
+		return nil, fmt.Errorf("cannot reach the Docker engine at %s: %w", shown, err)
 	}
-	return &Engine{c: c, host: c.DaemonHost()}, nil
+	return &Engine{c: c, host: shown}, nil
 }
 
 // Host is the engine's address.

@@ -56,6 +56,7 @@ func (a *app) sidecarJob(ctx context.Context) (*sidecar.Engine, sidecar.Job, err
 	if err != nil {
 		return nil, sidecar.Job{}, err
 	}
+	ep.SSHOptions = a.getenv("LIFEBOAT_SSH_OPTIONS")
 	eng, err := sidecar.ConnectEndpoint(ctx, ep)
 	if err != nil {
 		return nil, sidecar.Job{}, err
