@@ -23,8 +23,11 @@ type Job struct {
 	Repo     string   // the location as the user gave it
 	Password []byte   // handed over in a private file, never in the environment
 	Env      []string // settings for remote repositories (LIFEBOAT_S3_*, AWS_*, ...)
-	Lines    func(line []byte)
-	Stderr   io.Writer
+	// Files are host files (credentials) bound read-only at the given
+	// paths inside the sidecar.
+	Files  map[string]string
+	Lines  func(line []byte)
+	Stderr io.Writer
 }
 
 const (
@@ -51,6 +54,13 @@ func (e *Engine) run(ctx context.Context, j Job, args []string, mounts []mount.M
 		return -1, err
 	}
 	mounts = append(mounts, mount.Mount{Type: mount.TypeBind, Source: pw, Target: passwordMount, ReadOnly: true})
+	for host, inside := range j.Files {
+		abs, err := filepath.Abs(host)
+		if err != nil {
+			return -1, err
+		}
+		mounts = append(mounts, mount.Mount{Type: mount.TypeBind, Source: abs, Target: inside, ReadOnly: true})
+	}
 	repo := j.Repo
 	if !strings.Contains(repo, "://") {
 		abs, err := filepath.Abs(strings.TrimPrefix(repo, "local:"))

@@ -204,11 +204,17 @@ func TestVolumeToS3(t *testing.T) {
 	if err := os.WriteFile(volumeMountpoint(t, e, vol)+"/data.bin", treetest.RandomBytes(5, 3<<20), 0o640); err != nil {
 		t.Fatal(err)
 	}
+	// Credentials from a shared file and a profile given as a flag: the
+	// sidecar gets the file mounted and the setting passed on.
+	creds := t.TempDir() + "/credentials"
+	if err := os.WriteFile(creds, []byte("[vols]\naws_access_key_id = "+srv.AccessKey+"\naws_secret_access_key = "+srv.SecretKey+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	c := &cli{t: t, repo: "s3://volumes/docker", env: []string{"LIFEBOAT_PASSWORD=pw",
-		"AWS_ACCESS_KEY_ID=" + srv.AccessKey, "AWS_SECRET_ACCESS_KEY=" + srv.SecretKey, "AWS_REGION=us-east-1",
-		"LIFEBOAT_S3_ENDPOINT=" + srv.Endpoint, "LIFEBOAT_S3_PATH_STYLE=true"}}
-	c.ok("init")
-	c.ok("backup", vol)
+		"AWS_SHARED_CREDENTIALS_FILE=" + creds, "AWS_CONFIG_FILE=/dev/null", "AWS_REGION=us-east-1"}}
+	c.ok("init", "--s3-profile", "vols", "--s3-endpoint", srv.Endpoint, "--s3-path-style")
+	c.ok("backup", vol, "--s3-profile", "vols", "--s3-endpoint", srv.Endpoint, "--s3-path-style")
+	c.env = append(c.env, "LIFEBOAT_S3_PROFILE=vols", "LIFEBOAT_S3_ENDPOINT="+srv.Endpoint, "LIFEBOAT_S3_PATH_STYLE=true")
 	c.ok("restore", "latest", "--volume", vol, "--to-volume", vol+"-back")
 	if err := treetest.Compare(volumeMountpoint(t, e, vol), volumeMountpoint(t, e, vol+"-back")); err != nil {
 		t.Fatal(err)
