@@ -3,7 +3,6 @@ package sidecar
 import (
 	"bufio"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -27,6 +26,7 @@ type Job struct {
 	// paths inside the sidecar.
 	Files  map[string]string
 	Lines  func(line []byte)
+	Stdin  io.Reader // the sidecar's standard input, if any
 	Stderr io.Writer
 }
 
@@ -89,7 +89,7 @@ func (e *Engine) run(ctx context.Context, j Job, args []string, mounts []mount.M
 		network = "host" // reach the store as the host does
 	}
 	code, err := e.Run(ctx, RunSpec{Image: j.Image, Args: args, Env: j.Env, Mounts: mounts, VolumesFrom: volumesFrom,
-		Network: network, Stdout: w, Stderr: j.Stderr})
+		Network: network, Stdin: j.Stdin, Stdout: w, Stderr: j.Stderr})
 	w.Close()
 	<-done
 	return code, err
@@ -101,29 +101,6 @@ func shmDir() string {
 		return "/dev/shm"
 	}
 	return ""
-}
-
-// BackupVolume backs one volume up: the sidecar mounts it read-only and
-// runs lifeboat's backup on it, recording the volume's name, labels,
-// driver, options and users. It returns the sidecar's exit code.
-func (e *Engine) BackupVolume(ctx context.Context, j Job, v Volume, host string, tags []string) (int, error) {
-	args, err := e.backupArgs(ctx, v, VolumePath(v.Name), host, tags)
-	if err != nil {
-		return -1, err
-	}
-	m := mount.Mount{Type: mount.TypeVolume, Source: v.Name, Target: VolumePath(v.Name), ReadOnly: true}
-	return e.run(ctx, j, args, []mount.Mount{m})
-}
-
-// BackupVolumeFrom backs up the volume that a container mounts at dest,
-// attaching the container's volumes to the sidecar (--volumes-from)
-// read-only instead of mounting the volume by name.
-func (e *Engine) BackupVolumeFrom(ctx context.Context, j Job, ctr string, v Volume, dest, host string, tags []string) (int, error) {
-	args, err := e.backupArgs(ctx, v, dest, host, tags)
-	if err != nil {
-		return -1, err
-	}
-	return e.run(ctx, j, args, nil, ctr+":ro")
 }
 
 // VolumeMounts lists the named volumes a container mounts, with where.
@@ -139,22 +116,6 @@ func (e *Engine) VolumeMounts(ctx context.Context, ctr string) (map[string]strin
 		}
 	}
 	return out, nil
-}
-
-func (e *Engine) backupArgs(ctx context.Context, v Volume, path, host string, tags []string) ([]string, error) {
-	info, err := e.volumeInfo(ctx, v)
-	if err != nil {
-		return nil, err
-	}
-	meta, err := json.Marshal(info)
-	if err != nil {
-		return nil, err
-	}
-	args := []string{"backup", "--path", path, "--host", host, "--volume-info", string(meta)}
-	for _, t := range tags {
-		args = append(args, "--tag", t)
-	}
-	return args, nil
 }
 
 func (e *Engine) volumeInfo(ctx context.Context, v Volume) (*repository.VolumeInfo, error) {

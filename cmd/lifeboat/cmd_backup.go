@@ -85,23 +85,36 @@ func runBackup(ctx context.Context, a *app, o backupOptions) error {
 		return err
 	}
 	defer repo.Close()
-	host := hostOr(a.cfg.Host)
+	vol, err := volumeInfoFlag(o.volumes.info)
+	if err != nil {
+		return usageError{err}
+	}
+	sn, err := backupPaths(ctx, a, repo, o, hostOr(a.cfg.Host), vol)
+	if err != nil {
+		return err
+	}
+	if sn.Incomplete {
+		return fmt.Errorf("snapshot %s saved, but %d entries were left out: %w", sn.ID.Short(), sn.Summary.Errors, errIncomplete)
+	}
+	return nil
+}
+
+// backupPaths makes one snapshot of o.paths in an open repository and
+// prints its summary.
+func backupPaths(ctx context.Context, a *app, repo *repository.Repository, o backupOptions, host string, vol *repository.VolumeInfo) (*repository.Snapshot, error) {
 	abs := make([]string, len(o.paths))
 	for i, p := range o.paths {
+		var err error
 		if abs[i], err = filepath.Abs(p); err != nil {
-			return err
+			return nil, err
 		}
 	}
 	parent, err := findParent(ctx, repo, o.parent, host, abs, o.force)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if parent != nil {
 		a.out.infof("using parent snapshot %s", parent.ID.Short())
-	}
-	vol, err := volumeInfoFlag(o.volumes.info)
-	if err != nil {
-		return usageError{err}
 	}
 	p := &snapshot.Progress{}
 	arch := snapshot.New(repo, snapshot.Options{
@@ -117,13 +130,10 @@ func runBackup(ctx context.Context, a *app, o backupOptions) error {
 	sn, err := arch.Run(ctx, abs)
 	stop()
 	if err != nil {
-		return err
+		return nil, err
 	}
 	printBackupSummary(a, sn)
-	if sn.Incomplete {
-		return fmt.Errorf("snapshot %s saved, but %d entries were left out: %w", sn.ID.Short(), sn.Summary.Errors, errIncomplete)
-	}
-	return nil
+	return sn, nil
 }
 
 func findParent(ctx context.Context, repo *repository.Repository, ref, host string, paths []string, force bool) (*repository.Snapshot, error) {

@@ -105,6 +105,20 @@ func TestVolumeBackupRestore(t *testing.T) {
 		t.Fatalf("recreated volume differs:\n%v", err)
 	}
 	c.fails(1, "no volume", "backup", vol+"-nope")
+
+	// Several volumes in one run: one sidecar, one snapshot each.
+	out := c.ok("backup", "--label", "app=shop", "--tag", "multi")
+	if strings.Count(out, "snapshot ") != 2 {
+		t.Fatalf("two volumes labelled app=shop, output:\n%s", out)
+	}
+	multi := lastOfType(t, jsonLines(t, c.ok("snapshots", "--tag", "multi", "--json")), "snapshots")["snapshots"].([]any)
+	names := map[string]bool{}
+	for _, s := range multi {
+		names[s.(map[string]any)["volume"].(map[string]any)["name"].(string)] = true
+	}
+	if len(multi) != 2 || !names[vol] || !names[copyVol] {
+		t.Fatalf("snapshots of the multi-volume run: %v", names)
+	}
 }
 
 // Unknown containers, an unreachable engine and a sidecar killed mid-run

@@ -198,58 +198,74 @@ func (a *app) runVolumeBackup(ctx context.Context, o backupOptions, sel sidecar.
 	if len(vols) == 0 {
 		return fmt.Errorf("no volume matches the selection on %s", eng.Host())
 	}
-	host := hostOr(a.cfg.Host)
-	incomplete := 0
 	var from map[string]string // volume -> mount path in the --volumes-from container
 	if o.volumes.from != "" {
 		if from, err = eng.VolumeMounts(ctx, o.volumes.from); err != nil {
 			return err
 		}
 	}
+	jobs := make([]sidecar.VolumeJob, len(vols))
+	for i, v := range vols {
+		jobs[i] = sidecar.VolumeJob{Volume: v}
+		if dest, ok := from[v.Name]; ok {
+			jobs[i].From, jobs[i].Path = o.volumes.from, dest
+		}
+	}
 	var failed []string
-	for _, v := range vols {
-		lines := &sidecarLines{a: a}
-		job.Lines = lines.line
+	var current string
+	lines := &sidecarLines{a: a}
+	job.Lines = func(b []byte) {
+		var m struct {
+			Type, Volume, Message string
+			SnapshotID            string `json:"snapshot_id"`
+			Incomplete            bool
+		}
+		_ = json.Unmarshal(b, &m)
+		switch m.Type {
+		case sidecar.MsgVolumeReady:
+			current = m.Volume
+		case "summary":
+			a.out.infof("volume %s: snapshot %s saved", current, shortID(m.SnapshotID))
+			if m.Incomplete {
+				failed = append(failed, current+" (incomplete)")
+			}
+		case sidecar.MsgVolumeError:
+			a.out.warn(m.Volume, errors.New(m.Message))
+			failed = append(failed, m.Volume)
+		}
+		lines.line(b)
+	}
+	// Each volume's users are stopped, paused or hooked just while that
+	// volume is copied; they run again afterwards whatever happens.
+	prepare := func(v sidecar.Volume) (bool, func()) {
 		a.out.infof("backing up volume %s", v.Name)
 		resume, err := eng.Quiesce(ctx, v.Name, a.report)
+		done := func() { resume(context.WithoutCancel(ctx)) }
 		if err != nil {
-			resume(context.WithoutCancel(ctx))
-			if errors.Is(err, sidecar.ErrHook) {
-				a.out.warn(v.Name, err)
-				failed = append(failed, v.Name+" (pre hook failed)")
-				continue
-			}
-			return err
+			done()
+			a.out.warn(v.Name, err)
+			failed = append(failed, v.Name+" (not backed up)")
+			return false, nil
 		}
-		stop := a.startProgress("backup "+v.Name, lines.progress)
-		var code int
-		if dest, ok := from[v.Name]; ok {
-			code, err = eng.BackupVolumeFrom(ctx, job, o.volumes.from, v, dest, host, o.tags)
-		} else {
-			code, err = eng.BackupVolume(ctx, job, v, host, o.tags)
+		return true, done
+	}
+	stop := a.startProgress("backup", lines.progress)
+	code, err := eng.BackupVolumes(ctx, job, jobs, hostOr(a.cfg.Host), o.tags, prepare)
+	stop()
+	if err != nil {
+		return err
+	}
+	if code != exitOK && code != exitIncomplete && len(failed) == 0 {
+		msg := lines.errMsg
+		if msg == "" {
+			msg = fmt.Sprintf("sidecar exited with code %d", code)
 		}
-		stop()
-		resume(context.WithoutCancel(ctx)) // containers run again, also after a failure
-		if err != nil {
-			return err
-		}
-		switch {
-		case code == exitOK || code == exitIncomplete:
-			if lines.summary != nil && !a.out.json {
-				id, _ := lines.summary["snapshot_id"].(string)
-				a.out.infof("volume %s: snapshot %s saved", v.Name, shortID(id))
-			}
-			if code == exitIncomplete {
-				failed = append(failed, v.Name+" (incomplete)")
-				incomplete++
-			}
-		default:
-			msg := lines.errMsg
-			if msg == "" {
-				msg = fmt.Sprintf("sidecar exited with code %d", code)
-			}
-			a.out.warn(v.Name, fmt.Errorf("%s", msg))
-			failed = append(failed, v.Name)
+		return fmt.Errorf("volume backup: %s", msg)
+	}
+	incomplete := 0
+	for _, f := range failed {
+		if strings.HasSuffix(f, "(incomplete)") {
+			incomplete++
 		}
 	}
 	switch {

@@ -1,0 +1,78 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"strings"
+
+	"github.com/lifeboat-backup/lifeboat/sidecar"
+	"github.com/spf13/cobra"
+)
+
+// newSidecarBatchCmd is the command a sidecar runs to back up several
+// volumes in one container, one snapshot each. Before each volume it
+// prints a "volume_ready" line and waits for "go" or "skip" on stdin, so
+// that the CLI outside can stop or pause the volume's users just for that
+// volume's copy. It is not meant to be run by hand.
+func newSidecarBatchCmd(a *app) *cobra.Command {
+	var planFile string
+	cmd := &cobra.Command{
+		Use:    "sidecar-batch --plan FILE",
+		Short:  "Back up the volumes of a plan (run by lifeboat inside its sidecar)",
+		Hidden: true,
+		Args:   cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return runSidecarBatch(cmd.Context(), a, planFile)
+		},
+	}
+	cmd.Flags().StringVar(&planFile, "plan", "", "the plan (JSON) written by the CLI")
+	return cmd
+}
+
+func runSidecarBatch(ctx context.Context, a *app, planFile string) error {
+	b, err := os.ReadFile(planFile)
+	if err != nil {
+		return err
+	}
+	var plan sidecar.Plan
+	if err := json.Unmarshal(b, &plan); err != nil {
+		return fmt.Errorf("plan: %w", err)
+	}
+	repo, err := a.openRepository(ctx, true)
+	if err != nil {
+		return err
+	}
+	defer repo.Close()
+	in := bufio.NewScanner(a.stdin)
+	failed, incomplete := 0, 0
+	for _, v := range plan.Volumes {
+		a.out.emit(sidecar.MsgVolumeReady, map[string]string{"volume": v.Info.Name})
+		if !in.Scan() {
+			return fmt.Errorf("no go-ahead for volume %s", v.Info.Name)
+		}
+		if strings.TrimSpace(in.Text()) != sidecar.GoAhead {
+			continue // skipped by the CLI (a pre hook failed)
+		}
+		info := v.Info
+		sn, err := backupPaths(ctx, a, repo, backupOptions{paths: []string{v.Path}, tags: plan.Tags}, plan.Host, &info)
+		switch {
+		case ctx.Err() != nil:
+			return ctx.Err()
+		case err != nil:
+			failed++
+			a.out.emit(sidecar.MsgVolumeError, map[string]string{"volume": v.Info.Name, "message": err.Error()})
+		case sn.Incomplete:
+			incomplete++
+		}
+	}
+	switch {
+	case failed > 0:
+		return fmt.Errorf("%d volumes failed", failed)
+	case incomplete > 0:
+		return fmt.Errorf("%d volumes incomplete: %w", incomplete, errIncomplete)
+	}
+	return nil
+}

@@ -1,0 +1,145 @@
+package sidecar
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+
+	"github.com/lifeboat-backup/lifeboat/repository"
+	"github.com/moby/moby/api/types/mount"
+)
+
+// The batch protocol between the CLI and its sidecar: the sidecar prints a
+// MsgVolumeReady line before each volume and reads GoAhead or Skip from its
+// standard input; a volume that fails prints MsgVolumeError; a finished one
+// prints lifeboat's usual "summary".
+const (
+	MsgVolumeReady = "volume_ready"
+	MsgVolumeError = "volume_error"
+	GoAhead        = "go"
+	Skip           = "skip"
+	planMount      = "/run/lifeboat/plan.json"
+)
+
+// Plan lists the volumes one sidecar backs up, each into its own snapshot.
+type Plan struct {
+	Host    string       `json:"host"`
+	Tags    []string     `json:"tags,omitempty"`
+	Volumes []PlanVolume `json:"volumes"`
+}
+
+// PlanVolume is one volume of a plan: where the sidecar sees it, and what
+// its snapshot records.
+type PlanVolume struct {
+	Path string                `json:"path"`
+	Info repository.VolumeInfo `json:"info"`
+}
+
+// VolumeJob selects how a volume reaches the sidecar.
+type VolumeJob struct {
+	Volume Volume
+	From   string // attach with VolumesFrom from this container ("" mounts by name)
+	Path   string // the path in that container, with From
+}
+
+// Prepare is called before each volume is copied; it returns whether to
+// copy it and a function to call once the copy is over (whatever its
+// outcome).
+type Prepare func(v Volume) (proceed bool, done func())
+
+// BackupVolumes backs up every volume with one sidecar, which mounts each
+// read-only at its own path (or attaches a container's volumes), opens the
+// repository once and makes one snapshot per volume. It returns the
+// sidecar's exit code.
+func (e *Engine) BackupVolumes(ctx context.Context, j Job, vols []VolumeJob, host string, tags []string, prepare Prepare) (int, error) {
+	plan := Plan{Host: host, Tags: tags}
+	var mounts []mount.Mount
+	var from []string
+	for _, vj := range vols {
+		info, err := e.volumeInfo(ctx, vj.Volume)
+		if err != nil {
+			return -1, err
+		}
+		pv := PlanVolume{Path: VolumePath(vj.Volume.Name), Info: *info}
+		if vj.From != "" {
+			pv.Path = vj.Path
+			if !contains(from, vj.From+":ro") {
+				from = append(from, vj.From+":ro")
+			}
+		} else {
+			mounts = append(mounts, mount.Mount{Type: mount.TypeVolume, Source: vj.Volume.Name, Target: pv.Path, ReadOnly: true})
+		}
+		plan.Volumes = append(plan.Volumes, pv)
+	}
+	dir, err := os.MkdirTemp(shmDir(), "lifeboat-plan-")
+	if err != nil {
+		return -1, err
+	}
+	defer os.RemoveAll(dir)
+	planFile := filepath.Join(dir, "plan.json")
+	b, err := json.Marshal(plan)
+	if err != nil {
+		return -1, err
+	}
+	if err := os.WriteFile(planFile, b, 0o600); err != nil {
+		return -1, err
+	}
+	mounts = append(mounts, mount.Mount{Type: mount.TypeBind, Source: planFile, Target: planMount, ReadOnly: true})
+
+	byName := map[string]Volume{}
+	for _, vj := range vols {
+		byName[vj.Volume.Name] = vj.Volume
+	}
+	stdin, answer := io.Pipe()
+	defer answer.Close()
+	var pending func()
+	finish := func() {
+		if pending != nil {
+			pending()
+			pending = nil
+		}
+	}
+	defer finish() // whatever happens, containers are resumed
+	relay := j.Lines
+	j.Lines = func(line []byte) {
+		var m struct {
+			Type   string `json:"type"`
+			Volume string `json:"volume"`
+		}
+		_ = json.Unmarshal(line, &m)
+		switch m.Type {
+		case MsgVolumeReady:
+			finish()
+			go1 := false
+			if v, ok := byName[m.Volume]; ok {
+				go1, pending = prepare(v)
+			}
+			reply := Skip
+			if go1 {
+				reply = GoAhead
+			}
+			if _, err := fmt.Fprintln(answer, reply); err != nil {
+				return
+			}
+		case "summary", MsgVolumeError:
+			finish()
+		}
+		if relay != nil {
+			relay(line)
+		}
+	}
+	j.Stdin = stdin
+	return e.run(ctx, j, []string{"sidecar-batch", "--plan", planMount}, mounts, from...)
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
