@@ -67,16 +67,19 @@ func TestSidecarImageRuns(t *testing.T) {
 	if err != nil || again != ref {
 		t.Fatalf("second EnsureImage: %q %v", again, err)
 	}
+	// Other tests may run sidecars meanwhile: count only this test's.
+	mine := map[string]string{"org.lifeboat.test": fmt.Sprint(os.Getpid())}
 	var out bytes.Buffer
-	code, err := e.Run(ctx, RunSpec{Image: ref, Args: []string{"--version"}, Stdout: &out})
+	code, err := e.Run(ctx, RunSpec{Image: ref, Args: []string{"--version"}, Stdout: &out, Labels: mine})
 	if err != nil || code != 0 || !strings.Contains(out.String(), "lifeboat version") {
 		t.Fatalf("run: code %d, %v, output %q", code, err, out.String())
 	}
-	code, _ = e.Run(ctx, RunSpec{Image: ref, Args: []string{"snapshots"}})
+	code, _ = e.Run(ctx, RunSpec{Image: ref, Args: []string{"snapshots"}, Labels: mine})
 	if code == 0 {
 		t.Fatal("a failing sidecar command reported success")
 	}
-	res, err := e.c.ContainerList(ctx, client.ContainerListOptions{All: true, Filters: client.Filters{}.Add("label", "org.lifeboat.sidecar=true")})
+	res, err := e.c.ContainerList(ctx, client.ContainerListOptions{All: true,
+		Filters: client.Filters{}.Add("label", "org.lifeboat.test="+fmt.Sprint(os.Getpid()))})
 	if err != nil {
 		t.Fatal(err)
 	}

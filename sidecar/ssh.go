@@ -43,7 +43,7 @@ type cmdConn struct {
 	cmd    *exec.Cmd
 	in     io.WriteCloser
 	out    io.ReadCloser
-	stderr *bytes.Buffer
+	stderr *limitedWriter
 	once   sync.Once
 }
 
@@ -57,8 +57,8 @@ func dialSSH(ctx context.Context, args []string) (net.Conn, error) {
 	if err != nil {
 		return nil, err
 	}
-	c := &cmdConn{cmd: cmd, in: in, out: out, stderr: &bytes.Buffer{}}
-	cmd.Stderr = &limitedWriter{w: c.stderr, n: 4096}
+	c := &cmdConn{cmd: cmd, in: in, out: out, stderr: &limitedWriter{n: 4096}}
+	cmd.Stderr = c.stderr
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("ssh: %w", err)
 	}
@@ -103,10 +103,17 @@ func (c *cmdConn) SetDeadline(t time.Time) error      { return nil }
 func (c *cmdConn) SetReadDeadline(t time.Time) error  { return nil }
 func (c *cmdConn) SetWriteDeadline(t time.Time) error { return nil }
 
+// limitedWriter keeps the first n bytes written to it (ssh's messages).
 type limitedWriter struct {
 	mu sync.Mutex
-	w  *bytes.Buffer
+	w  bytes.Buffer
 	n  int
+}
+
+func (l *limitedWriter) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.String()
 }
 
 func (l *limitedWriter) Write(p []byte) (int, error) {

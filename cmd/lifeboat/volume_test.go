@@ -27,11 +27,16 @@ func dockerEngine(t *testing.T) *sidecar.Engine {
 		t.Skipf("no Docker engine: %v", err)
 	}
 	t.Cleanup(func() {
-		// Remove the sidecar images this test's binary built.
+		// Remove the sidecar images this package's binary built (the
+		// sidecar package's tests, maybe running now, tag theirs "test-*").
 		c := e.Client()
 		imgs, _ := c.ImageList(context.Background(), client.ImageListOptions{Filters: client.Filters{}.Add("reference", sidecar.ImageName)})
 		for _, img := range imgs.Items {
-			_, _ = c.ImageRemove(context.Background(), img.ID, client.ImageRemoveOptions{Force: true, PruneChildren: true})
+			for _, tag := range img.RepoTags {
+				if strings.HasPrefix(tag, sidecar.ImageName+":"+version+"-") {
+					_, _ = c.ImageRemove(context.Background(), tag, client.ImageRemoveOptions{Force: true, PruneChildren: true})
+				}
+			}
 		}
 		e.Close()
 	})
@@ -154,7 +159,9 @@ func TestVolumeErrors(t *testing.T) {
 		t.Fatal(err)
 	}
 	sidecars := func() []string {
-		res, err := e.Client().ContainerList(ctx, client.ContainerListOptions{All: true, Filters: client.Filters{}.Add("label", "org.lifeboat.sidecar=true")})
+		// Only the sidecar of this test's volume: other tests run sidecars too.
+		res, err := e.Client().ContainerList(ctx, client.ContainerListOptions{All: true,
+			Filters: client.Filters{}.Add("label", "org.lifeboat.sidecar=true").Add("volume", vol)})
 		if err != nil {
 			t.Fatal(err)
 		}
