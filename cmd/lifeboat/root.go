@@ -100,6 +100,7 @@ prompt on a terminal.
 		newCheckCmd(a),
 		newKeyCmd(a),
 		newUnlockCmd(a),
+		newForgetCmd(a),
 		newSidecarBatchCmd(a),
 	)
 	return root
