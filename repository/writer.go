@@ -120,6 +120,17 @@ func (w *Writer) failed() error {
 // has it already; it reports whether the blob was new. id must be
 // r.BlobID(plain). plain is not retained.
 func (w *Writer) SaveBlob(t pack.BlobType, id pack.ID, plain []byte) (bool, error) {
+	return w.save(t, id, plain, true)
+}
+
+// CopyBlob stores a blob even though the index knows it: the garbage
+// collector uses it to move blobs out of packs it is going to delete.
+func (w *Writer) CopyBlob(t pack.BlobType, id pack.ID, plain []byte) error {
+	_, err := w.save(t, id, plain, false)
+	return err
+}
+
+func (w *Writer) save(t pack.BlobType, id pack.ID, plain []byte, dedupIndex bool) (bool, error) {
 	if err := w.failed(); err != nil {
 		return false, err
 	}
@@ -129,7 +140,7 @@ func (w *Writer) SaveBlob(t pack.BlobType, id pack.ID, plain []byte) (bool, erro
 		w.mu.Unlock()
 		return false, errors.New("writer is closed")
 	}
-	if _, ok := w.pending[k]; ok || w.r.idx.Has(t, id) {
+	if _, ok := w.pending[k]; ok || (dedupIndex && w.r.idx.Has(t, id)) {
 		w.mu.Unlock()
 		return false, nil
 	}

@@ -101,6 +101,7 @@ prompt on a terminal.
 		newKeyCmd(a),
 		newUnlockCmd(a),
 		newForgetCmd(a),
+		newPruneCmd(a),
 		newSidecarBatchCmd(a),
 	)
 	return root

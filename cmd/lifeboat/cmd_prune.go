@@ -1,0 +1,55 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+
+	"github.com/lifeboat-backup/lifeboat/repository/prune"
+	"github.com/spf13/cobra"
+)
+
+func newPruneCmd(a *app) *cobra.Command {
+	var o prune.Options
+	cmd := &cobra.Command{
+		Use:   "prune",
+		Short: "Delete data that no snapshot needs",
+		Long: `Delete the packs that no snapshot needs, and rewrite packs that are mostly
+unused (--repack-unused, default 50%) so that their space comes back.
+
+Prune takes the repository's exclusive lock: it does not start while a backup,
+restore or check holds a lock, and those wait for it (exit code 11 while it
+runs). Every step keeps the repository valid, so an interrupted prune is
+finished by the next one. --dry-run only reports.`,
+		Example: `  lifeboat forget --keep-daily 7 && lifeboat prune
+  lifeboat prune --dry-run --json`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return runPrune(cmd.Context(), a, o)
+		},
+	}
+	cmd.Flags().Float64Var(&o.RepackUnused, "repack-unused", 0.5, "rewrite packs with at least this share of unused bytes")
+	cmd.Flags().BoolVarP(&o.DryRun, "dry-run", "n", false, "only report what would be deleted")
+	return cmd
+}
+
+func runPrune(ctx context.Context, a *app, o prune.Options) error {
+	repo, err := a.openRepository(ctx, false)
+	if err != nil {
+		return err
+	}
+	defer repo.Close()
+	rep, err := prune.Run(ctx, repo, o)
+	if err != nil {
+		return err
+	}
+	a.out.result("prune", map[string]any{"dry_run": o.DryRun, "report": rep}, func(w io.Writer) {
+		verb := "freed"
+		if o.DryRun {
+			verb = "would free"
+		}
+		fmt.Fprintf(w, "%d packs: %d deleted (%d unreferenced), %d repacked; %d blobs in use, %d removed; %s %s\n",
+			rep.Packs, rep.PacksDeleted, rep.Unreferenced, rep.PacksRepacked, rep.BlobsUsed, rep.BlobsRemoved, verb, formatBytes(rep.BytesFreed))
+	})
+	return nil
+}

@@ -1,0 +1,262 @@
+// Package prune deletes what no snapshot needs: packs whose blobs are all
+// unused, and packs that are mostly unused after their used blobs are
+// copied into new packs. It holds the repository's exclusive lock, so it
+// never runs beside a backup that may rely on blobs it would delete.
+//
+// Order of writes, so that a crash at any point leaves a valid repository
+// that the next prune finishes cleaning: (1) used blobs of packs to repack
+// are copied into new packs with their own index files; (2) one index file
+// naming every kept pack, and superseding all older index files, is
+// written; (3) the older index files are deleted; (4) the unneeded packs
+// are deleted.
+package prune
+
+import (
+	"context"
+	"fmt"
+	"path"
+	"sort"
+
+	"github.com/lifeboat-backup/lifeboat/repository"
+	"github.com/lifeboat-backup/lifeboat/repository/index"
+	"github.com/lifeboat-backup/lifeboat/repository/pack"
+	"github.com/lifeboat-backup/lifeboat/targets"
+)
+
+// Options tune a prune.
+type Options struct {
+	// RepackUnused is the share of a pack's bytes that must be unused for
+	// the pack to be rewritten (default 0.5).
+	RepackUnused float64
+	DryRun       bool
+}
+
+// Report says what a prune did (or would do, with DryRun).
+type Report struct {
+	Packs         int   `json:"packs"`
+	PacksDeleted  int   `json:"packs_deleted"`  // wholly unused or unreferenced
+	PacksRepacked int   `json:"packs_repacked"` // mostly unused, used blobs copied
+	Unreferenced  int   `json:"unreferenced"`   // named by no index (left by killed runs)
+	BlobsUsed     int   `json:"blobs_used"`
+	BlobsRemoved  int   `json:"blobs_removed"`
+	BytesFreed    int64 `json:"bytes_freed"`
+	IndexFiles    int   `json:"index_files_replaced"`
+}
+
+type blobKey struct {
+	t  pack.BlobType
+	id pack.ID
+}
+
+// Run prunes the repository. The repository's index need not be loaded.
+func Run(ctx context.Context, repo *repository.Repository, opts Options) (*Report, error) {
+	if opts.RepackUnused <= 0 || opts.RepackUnused > 1 {
+		opts.RepackUnused = 0.5
+	}
+	lock, err := repo.Lock(ctx, true)
+	if err != nil {
+		return nil, err
+	}
+	defer lock.Unlock(ctx)
+
+	// Every index file, as stored: a blob may sit in several packs.
+	oldIndex, err := repo.IndexFiles(ctx)
+	if err != nil {
+		return nil, err
+	}
+	packEntries := map[pack.ID][]pack.Entry{}
+	for _, id := range oldIndex {
+		f, err := repo.LoadIndexFile(ctx, id)
+		if err != nil {
+			return nil, fmt.Errorf("prune needs every index file (run check): %w", err)
+		}
+		repo.Index().AddFile(f)
+		for _, p := range f.Packs {
+			if _, ok := packEntries[p.Pack]; !ok {
+				packEntries[p.Pack] = p.Entries
+			}
+		}
+	}
+	used, err := usedBlobs(ctx, repo)
+	if err != nil {
+		return nil, err
+	}
+	stored := map[pack.ID]int64{}
+	err = repo.Target().List(ctx, "data/", func(fi targets.Info) error {
+		if id, err := pack.ParseID(path.Base(fi.Name)); err == nil && repository.PackName(id) == fi.Name {
+			stored[id] = fi.Size
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("list packs: %w", err)
+	}
+
+	rep := &Report{Packs: len(stored), BlobsUsed: len(used)}
+	// Each used blob is kept in one pack: the first in a stable order.
+	packs := make([]pack.ID, 0, len(packEntries))
+	for id := range packEntries {
+		packs = append(packs, id)
+	}
+	sort.Slice(packs, func(i, j int) bool { return packs[i].String() < packs[j].String() })
+	home := map[blobKey]pack.ID{}
+	for _, p := range packs {
+		if _, ok := stored[p]; !ok {
+			continue // indexed but missing: check reports it; nothing to keep here
+		}
+		for _, e := range packEntries[p] {
+			k := blobKey{e.Type, e.ID}
+			if _, ok := used[k]; ok {
+				if _, taken := home[k]; !taken {
+					home[k] = p
+				}
+			}
+		}
+	}
+	for k := range used {
+		if _, ok := home[k]; !ok {
+			return nil, fmt.Errorf("%s blob %s is needed but in no stored pack: run check before pruning", k.t, k.id.Short())
+		}
+	}
+
+	var deleteList, repack []pack.ID
+	keep := map[pack.ID]bool{}
+	for _, p := range packs {
+		size, ok := stored[p]
+		if !ok {
+			continue
+		}
+		var usedBytes, allBytes int64
+		for _, e := range packEntries[p] {
+			allBytes += int64(e.Length)
+			if home[blobKey{e.Type, e.ID}] == p {
+				usedBytes += int64(e.Length)
+			} else {
+				rep.BlobsRemoved++
+			}
+		}
+		switch {
+		case usedBytes == 0:
+			deleteList = append(deleteList, p)
+			rep.BytesFreed += size
+		case allBytes > 0 && float64(allBytes-usedBytes)/float64(allBytes) >= opts.RepackUnused:
+			repack = append(repack, p)
+			rep.BytesFreed += allBytes - usedBytes
+		default:
+			keep[p] = true
+		}
+	}
+	for p, size := range stored {
+		if _, indexed := packEntries[p]; !indexed {
+			deleteList = append(deleteList, p)
+			rep.Unreferenced++
+			rep.BytesFreed += size
+		}
+	}
+	rep.PacksDeleted, rep.PacksRepacked = len(deleteList), len(repack)
+	rep.IndexFiles = len(oldIndex)
+	if opts.DryRun || (len(deleteList) == 0 && len(repack) == 0) {
+		return rep, nil
+	}
+
+	// (1) Copy the used blobs out of the packs to repack; the new packs get
+	// index files of their own.
+	if len(repack) > 0 {
+		w := repo.NewWriter(ctx)
+		for _, p := range repack {
+			if err := copyUsed(ctx, repo, w, p, packEntries[p], home); err != nil {
+				w.Abort()
+				return nil, err
+			}
+		}
+		if _, err := w.Finish(); err != nil {
+			return nil, err
+		}
+	}
+	// (2) One index for every kept pack, superseding the old index files.
+	f := &index.File{Supersedes: oldIndex}
+	for _, p := range packs {
+		if keep[p] {
+			f.Packs = append(f.Packs, index.PackBlobs{Pack: p, Entries: packEntries[p]})
+		}
+	}
+	if _, err := repo.SaveIndexFile(ctx, f); err != nil {
+		return nil, err
+	}
+	// (3) The old index files, then (4) the packs.
+	for _, id := range oldIndex {
+		if err := repo.Target().Delete(ctx, "index/"+id.String()); err != nil {
+			return nil, fmt.Errorf("delete index: %w", err)
+		}
+	}
+	for _, p := range append(deleteList, repack...) {
+		if err := repo.Target().Delete(ctx, repository.PackName(p)); err != nil {
+			return nil, fmt.Errorf("delete pack: %w", err)
+		}
+	}
+	return rep, nil
+}
+
+// usedBlobs walks every snapshot's trees and collects the blobs they need.
+// A tree that cannot be read stops the prune: deleting then could lose data.
+func usedBlobs(ctx context.Context, repo *repository.Repository) (map[blobKey]struct{}, error) {
+	snaps, err := repo.Snapshots(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("prune needs every snapshot (run check): %w", err)
+	}
+	used := map[blobKey]struct{}{}
+	var walk func(id pack.ID) error
+	walk = func(id pack.ID) error {
+		k := blobKey{pack.TreeBlob, id}
+		if _, seen := used[k]; seen {
+			return nil
+		}
+		used[k] = struct{}{}
+		t, err := repo.LoadTree(ctx, id)
+		if err != nil {
+			return fmt.Errorf("prune needs every tree (run check): %w", err)
+		}
+		for _, n := range t.Nodes {
+			for _, b := range n.Content {
+				used[blobKey{pack.DataBlob, b}] = struct{}{}
+			}
+			if n.Subtree != nil {
+				if err := walk(*n.Subtree); err != nil {
+					return err
+				}
+			}
+		}
+		return nil
+	}
+	for _, s := range snaps {
+		if err := walk(s.Tree); err != nil {
+			return nil, err
+		}
+	}
+	return used, nil
+}
+
+// copyUsed reads a pack and copies the blobs whose home it is.
+func copyUsed(ctx context.Context, repo *repository.Repository, w *repository.Writer, p pack.ID, entries []pack.Entry, home map[blobKey]pack.ID) error {
+	data, err := targets.ReadAll(ctx, repo.Target(), repository.PackName(p))
+	if err != nil {
+		return fmt.Errorf("repack %s: %w", p.Short(), err)
+	}
+	for _, e := range entries {
+		if home[blobKey{e.Type, e.ID}] != p {
+			continue
+		}
+		end := int64(e.Offset) + int64(e.Length)
+		if end > int64(len(data)) {
+			return fmt.Errorf("repack %s: %w: blob past the end", p.Short(), repository.ErrDamaged)
+		}
+		plain, err := repo.OpenBlob(e, append([]byte(nil), data[e.Offset:end]...), nil)
+		if err != nil {
+			return fmt.Errorf("repack %s: %w", p.Short(), err)
+		}
+		if err := w.CopyBlob(e.Type, e.ID, plain); err != nil {
+			return err
+		}
+	}
+	return nil
+}
