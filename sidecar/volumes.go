@@ -101,3 +101,51 @@ func (e *Engine) Volumes(ctx context.Context, s Selection) ([]Volume, error) {
 	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
 	return out, nil
 }
+
+// AnonymousLabel marks the volumes that the engine created for a container
+// without a name; `docker volume prune` removes only those unless --all.
+const AnonymousLabel = "com.docker.volume.anonymous"
+
+// PruneCandidates lists exactly the volumes `docker volume prune` would
+// remove: dangling ones, anonymous only unless all, narrowed by label and
+// not-label filters (KEY or KEY=VALUE).
+func (e *Engine) PruneCandidates(ctx context.Context, all bool, labels, notLabels []string) ([]Volume, error) {
+	f := client.Filters{}.Add("dangling", "true")
+	if len(labels) > 0 {
+		f = f.Add("label", labels...)
+	}
+	if !all {
+		f = f.Add("label", AnonymousLabel)
+	}
+	res, err := e.c.VolumeList(ctx, client.VolumeListOptions{Filters: f})
+	if err != nil {
+		return nil, fmt.Errorf("list volumes: %w", err)
+	}
+	var out []Volume
+	for _, v := range res.Items {
+		if excluded(v.Labels, notLabels) {
+			continue
+		}
+		out = append(out, fromAPI(v))
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out, nil
+}
+
+func excluded(labels map[string]string, notLabels []string) bool {
+	for _, nl := range notLabels {
+		k, v, hasValue := strings.Cut(nl, "=")
+		if got, ok := labels[k]; ok && (!hasValue || got == v) {
+			return true
+		}
+	}
+	return false
+}
+
+// RemoveVolume removes a volume.
+func (e *Engine) RemoveVolume(ctx context.Context, name string) error {
+	if _, err := e.c.VolumeRemove(ctx, name, client.VolumeRemoveOptions{}); err != nil {
+		return fmt.Errorf("remove volume %s: %w", name, err)
+	}
+	return nil
+}

@@ -102,6 +102,7 @@ prompt on a terminal.
 		newUnlockCmd(a),
 		newForgetCmd(a),
 		newPruneCmd(a),
+		newVolumeCmd(a),
 		newSidecarBatchCmd(a),
 	)
 	return root

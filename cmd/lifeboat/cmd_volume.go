@@ -1,0 +1,154 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+
+	"github.com/lifeboat-backup/lifeboat/sidecar"
+	"github.com/spf13/cobra"
+	"golang.org/x/term"
+)
+
+type volumePruneOptions struct {
+	all     bool
+	filters []string
+	dryRun  bool
+	yes     bool
+}
+
+func newVolumeCmd(a *app) *cobra.Command {
+	cmd := &cobra.Command{Use: "volume", Short: "Docker volume commands with a safety net"}
+	var o volumePruneOptions
+	prune := &cobra.Command{
+		Use:   "prune",
+		Short: "Snapshot the volumes `docker volume prune` would remove, then remove them",
+		Long: `Find exactly the volumes that "docker volume prune" would remove with the same
+flags (anonymous volumes no container uses; with --all, named ones too;
+--filter label=... and label!=... narrow it), back each up into a snapshot
+tagged pre-prune, and remove only the volumes whose snapshot is complete.
+
+Any of them can be brought back by its old name:
+  lifeboat restore latest --volume NAME --to-volume NAME
+
+On a terminal you are asked to confirm; --yes confirms, --dry-run only lists.`,
+		Example: `  lifeboat volume prune --dry-run
+  lifeboat volume prune --all --filter label=env=test --yes`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return runVolumePrune(cmd.Context(), a, o)
+		},
+	}
+	fl := prune.Flags()
+	fl.BoolVarP(&o.all, "all", "a", false, "named volumes too, not only anonymous ones")
+	fl.StringArrayVar(&o.filters, "filter", nil, "label=KEY[=VALUE] or label!=KEY[=VALUE], as for docker volume prune (repeatable)")
+	fl.BoolVarP(&o.dryRun, "dry-run", "n", false, "only list the volumes")
+	fl.BoolVarP(&o.yes, "yes", "y", false, "do not ask for confirmation")
+	cmd.AddCommand(prune)
+	return cmd
+}
+
+func runVolumePrune(ctx context.Context, a *app, o volumePruneOptions) error {
+	var labels, notLabels []string
+	for _, f := range o.filters {
+		switch {
+		case strings.HasPrefix(f, "label!="):
+			notLabels = append(notLabels, strings.TrimPrefix(f, "label!="))
+		case strings.HasPrefix(f, "label="):
+			labels = append(labels, strings.TrimPrefix(f, "label="))
+		default:
+			return usageError{fmt.Errorf("--filter %q: only label= and label!= are supported", f)}
+		}
+	}
+	eng, job, err := a.sidecarJob(ctx)
+	if err != nil {
+		return err
+	}
+	defer eng.Close()
+	vols, err := eng.PruneCandidates(ctx, o.all, labels, notLabels)
+	if err != nil {
+		return err
+	}
+	names := make([]string, len(vols))
+	for i, v := range vols {
+		names[i] = v.Name
+	}
+	if o.dryRun || len(vols) == 0 {
+		a.out.result("volume_prune", map[string]any{"dry_run": o.dryRun, "volumes": names}, func(w io.Writer) {
+			if len(vols) == 0 {
+				fmt.Fprintln(w, "no volume would be removed")
+				return
+			}
+			fmt.Fprintf(w, "would snapshot and remove %d volumes:\n  %s\n", len(vols), strings.Join(names, "\n  "))
+		})
+		return nil
+	}
+	if !o.yes {
+		if a.stdin == nil || !term.IsTerminal(int(a.stdin.Fd())) {
+			return usageError{errors.New("confirm with --yes (or list first with --dry-run)")}
+		}
+		fmt.Fprintf(a.stderr, "snapshot and remove %d volumes (%s)? [y/N] ", len(vols), strings.Join(names, ", "))
+		var answer string
+		_, _ = fmt.Fscanln(a.stdin, &answer)
+		if !strings.EqualFold(strings.TrimSpace(answer), "y") && !strings.EqualFold(strings.TrimSpace(answer), "yes") {
+			return errors.New("nothing removed")
+		}
+	}
+	// One sidecar snapshots them all; a volume is removed only after its
+	// own complete snapshot was reported.
+	jobs := make([]sidecar.VolumeJob, len(vols))
+	for i, v := range vols {
+		jobs[i] = sidecar.VolumeJob{Volume: v}
+	}
+	saved := map[string]string{}
+	var current string
+	job.Lines = func(b []byte) {
+		var m struct {
+			Type, Volume string
+			SnapshotID   string `json:"snapshot_id"`
+			Incomplete   bool
+		}
+		if err := json.Unmarshal(b, &m); err != nil {
+			return
+		}
+		switch m.Type {
+		case sidecar.MsgVolumeReady:
+			current = m.Volume
+		case "summary":
+			if !m.Incomplete && m.SnapshotID != "" {
+				saved[current] = m.SnapshotID
+			}
+		case sidecar.MsgVolumeError:
+			a.out.warn(m.Volume, errors.New("snapshot failed; the volume is kept"))
+		}
+	}
+	ready := func(v sidecar.Volume) (bool, func()) { return true, func() {} }
+	if _, err := eng.BackupVolumes(ctx, job, jobs, hostOr(a.cfg.Host), []string{"pre-prune"}, ready); err != nil {
+		return err
+	}
+	var removed, kept []string
+	for _, v := range vols {
+		id, ok := saved[v.Name]
+		if !ok {
+			kept = append(kept, v.Name)
+			continue
+		}
+		if err := eng.RemoveVolume(ctx, v.Name); err != nil {
+			a.out.warn(v.Name, err)
+			kept = append(kept, v.Name)
+			continue
+		}
+		removed = append(removed, v.Name)
+		a.out.infof("volume %s removed (snapshot %s)", v.Name, shortID(id))
+	}
+	a.out.result("volume_prune", map[string]any{"removed": removed, "kept": kept, "snapshots": saved}, func(w io.Writer) {
+		fmt.Fprintf(w, "removed %d volumes; restore one with: lifeboat restore latest --volume NAME --to-volume NAME\n", len(removed))
+	})
+	if len(kept) > 0 {
+		return fmt.Errorf("kept %d volumes whose snapshot failed: %s", len(kept), strings.Join(kept, ", "))
+	}
+	return nil
+}

@@ -1,0 +1,86 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"strings"
+	"testing"
+
+	"github.com/lifeboat-backup/lifeboat/sidecar"
+	"github.com/moby/moby/api/types/container"
+	"github.com/moby/moby/api/types/mount"
+	"github.com/moby/moby/client"
+)
+
+// volume prune snapshots exactly what docker volume prune would remove,
+// removes only what it saved, and any removed volume comes back by name.
+func TestVolumePrune(t *testing.T) {
+	e := dockerEngine(t)
+	ctx := context.Background()
+	mark := fmt.Sprintf("lbtest=%d", os.Getpid())
+	p := fmt.Sprintf("lbp%d-", os.Getpid())
+	mk := func(name string, labels map[string]string) {
+		labels["lbtest"] = fmt.Sprint(os.Getpid())
+		if _, err := e.Client().VolumeCreate(ctx, client.VolumeCreateOptions{Name: p + name, Labels: labels}); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() {
+			_, _ = e.Client().VolumeRemove(context.Background(), p+name, client.VolumeRemoveOptions{Force: true})
+		})
+	}
+	mk("anon", map[string]string{sidecar.AnonymousLabel: ""})
+	mk("named", map[string]string{"env": "test"})
+	mk("keep", map[string]string{"keep": "yes"})
+	mk("used", map[string]string{sidecar.AnonymousLabel: ""})
+	if err := os.WriteFile(volumeMountpoint(t, e, p+"anon")+"/cache.db", []byte("precious"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	image := appImage(t, e)
+	ctr, err := e.Client().ContainerCreate(ctx, client.ContainerCreateOptions{
+		Config:     &container.Config{Image: image},
+		HostConfig: &container.HostConfig{Mounts: []mount.Mount{{Type: mount.TypeVolume, Source: p + "used", Target: "/data"}}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_, _ = e.Client().ContainerRemove(context.Background(), ctr.ID, client.ContainerRemoveOptions{Force: true})
+	})
+
+	c := newCLI(t)
+	c.ok("init")
+	list := func(args ...string) string {
+		t.Helper()
+		out := lastOfType(t, jsonLines(t, c.ok(append([]string{"volume", "prune", "--dry-run", "--json", "--filter", "label=" + mark}, args...)...)), "volume_prune")
+		var names []string
+		for _, n := range out["volumes"].([]any) {
+			names = append(names, strings.TrimPrefix(n.(string), p))
+		}
+		return strings.Join(names, ",")
+	}
+	if got := list(); got != "anon" {
+		t.Fatalf("without --all: %q, want anon (dangling anonymous only)", got)
+	}
+	if got := list("--all", "--filter", "label!=keep"); got != "anon,named" {
+		t.Fatalf("--all with label!=keep: %q", got)
+	}
+	c.fails(2, "--yes", "volume", "prune", "--filter", "label="+mark)
+
+	c.ok("volume", "prune", "--filter", "label="+mark, "--yes")
+	if ok, _ := e.VolumeExists(ctx, p+"anon"); ok {
+		t.Fatal("the anonymous volume was not removed")
+	}
+	for _, still := range []string{"named", "keep", "used"} {
+		if ok, _ := e.VolumeExists(ctx, p+still); !ok {
+			t.Fatalf("volume %s was removed", still)
+		}
+	}
+	if out := c.ok("snapshots", "--tag", "pre-prune", "--volume", p+"anon"); !strings.Contains(out, "\n1 snapshots") {
+		t.Fatalf("no pre-prune snapshot:\n%s", out)
+	}
+	c.ok("restore", "latest", "--volume", p+"anon", "--to-volume", p+"anon")
+	if b, err := os.ReadFile(volumeMountpoint(t, e, p+"anon") + "/cache.db"); err != nil || string(b) != "precious" {
+		t.Fatalf("restored volume: %q %v", b, err)
+	}
+}
