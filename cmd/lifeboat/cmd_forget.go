@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"strings"
+	"time"
 
 	"github.com/lifeboat-backup/lifeboat/repository"
 	"github.com/lifeboat-backup/lifeboat/repository/retention"
@@ -29,7 +30,8 @@ Snapshots are grouped by host and paths (and by volume for Docker volumes);
 in each group the policy keeps the last N snapshots, the newest of each of
 the last N hours, days, weeks, months and years (in local time), every
 snapshot within a duration of the group's newest, and every snapshot with a
---keep-tag. A snapshot any rule keeps stays. --dry-run shows what would go
+--keep-tag, and the pre-prune safety snapshots of "lifeboat volume prune" for
+--keep-pre-prune (30 days). A snapshot any rule keeps stays. --dry-run shows what would go
 and why each kept snapshot stays.
 
 Forget removes only snapshot manifests; the data they alone needed stays in
@@ -56,6 +58,7 @@ the repository until "lifeboat prune".`,
 	fl.IntVar(&o.policy.Yearly, "keep-yearly", 0, "keep the newest snapshot of each of the last N years")
 	fl.DurationVar(&o.policy.Within, "keep-within", 0, "keep snapshots within this duration of the newest, e.g. 48h")
 	fl.StringArrayVar(&o.policy.Tags, "keep-tag", nil, "keep snapshots with this tag (repeatable)")
+	fl.DurationVar(&o.policy.PrePrune, "keep-pre-prune", 30*24*time.Hour, "keep the safety snapshots of volume prune this long")
 	fl.BoolVarP(&o.dryRun, "dry-run", "n", false, "only show what would be removed")
 	o.f.register(cmd)
 	return cmd
@@ -92,6 +95,7 @@ func runForget(ctx context.Context, a *app, o forgetOptions, ids []string) error
 				selected = append(selected, s)
 			}
 		}
+		o.policy.Now = repo.Now()
 		for _, g := range retention.Apply(selected, o.policy) {
 			printGroup(a, g)
 			for _, d := range g.Decisions {

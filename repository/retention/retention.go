@@ -22,7 +22,14 @@ type Policy struct {
 	// Location is the time zone in which hours, days, weeks, months and
 	// years are counted (time.Local if nil), as the user reads dates.
 	Location *time.Location
+	// PrePrune keeps snapshots tagged pre-prune (safety snapshots taken by
+	// `lifeboat volume prune`) for this long after Now.
+	PrePrune time.Duration
+	Now      time.Time
 }
+
+// PrePruneTag marks the safety snapshots of volume prune.
+const PrePruneTag = "pre-prune"
 
 // Empty reports whether the policy keeps nothing (forgetting everything is
 // then almost certainly a mistake).
@@ -130,6 +137,10 @@ func decide(snaps []*repository.Snapshot, p Policy) []Decision {
 		}
 	}
 	for i := range ds {
+		s := ds[i].Snapshot
+		if p.PrePrune > 0 && s.HasTags([]string{PrePruneTag}) && p.Now.Sub(s.Time) < p.PrePrune {
+			keep(i, "pre-prune safety snapshot")
+		}
 		for _, tag := range p.Tags {
 			if ds[i].Snapshot.HasTags([]string{tag}) {
 				keep(i, "tag "+tag)

@@ -90,3 +90,18 @@ func TestTagsReasonsAndGroups(t *testing.T) {
 		t.Fatalf("reasons %v", first.Reasons)
 	}
 }
+
+func TestPrePruneKeptForAWhile(t *testing.T) {
+	now := time.Date(2026, 11, 28, 12, 0, 0, 0, time.UTC)
+	young := &repository.Snapshot{Time: now.Add(-10 * 24 * time.Hour), Host: "h", Tags: []string{PrePruneTag}, ID: pack.ID{1}}
+	old := &repository.Snapshot{Time: now.Add(-40 * 24 * time.Hour), Host: "h", Tags: []string{PrePruneTag}, ID: pack.ID{2}}
+	plain := &repository.Snapshot{Time: now.Add(-time.Hour), Host: "h", ID: pack.ID{3}}
+	g := Apply([]*repository.Snapshot{young, old, plain}, Policy{Last: 1, PrePrune: 30 * 24 * time.Hour, Now: now})
+	got := map[pack.ID]bool{}
+	for _, d := range g[0].Decisions {
+		got[d.Snapshot.ID] = d.Keep
+	}
+	if !got[young.ID] || got[old.ID] || !got[plain.ID] {
+		t.Fatalf("kept %v", got)
+	}
+}
