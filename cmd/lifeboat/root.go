@@ -32,8 +32,8 @@ func newRootCmd(a *app) *cobra.Command {
 	root := &cobra.Command{
 		Use:   "lifeboat",
 		Short: "Back up, restore and move Docker volumes and directories",
-		Long: `lifeboat backs up directories (and Docker named volumes) into an encrypted,
-deduplicating repository, and restores them.
+		Long: `lifeboat backs up Docker named volumes and directories into an encrypted,
+deduplicating repository, and restores them, into fresh volumes too.
 
 Files are cut into content-defined chunks; a chunk already in the repository is
 never stored again, whichever host, volume or snapshot it came from. Every
@@ -43,9 +43,12 @@ that is wrapped by password-derived keys (argon2id).
 Quick start:
   export LIFEBOAT_REPOSITORY=/srv/backups LIFEBOAT_PASSWORD_FILE=/etc/lifeboat/password
   lifeboat init
-  lifeboat backup --path /data --tag nightly
+  lifeboat backup pgdata uploads                    # Docker volumes, through a sidecar
+  lifeboat backup --path /data --tag nightly        # a directory
   lifeboat snapshots
-  lifeboat restore latest --target /restore
+  lifeboat restore latest --volume pgdata --to-volume pgdata-restored
+  lifeboat restore latest --path /data --target /restore
+  lifeboat volume prune --dry-run                   # snapshot before docker volume prune
 
 The repository comes from --repo, LIFEBOAT_REPOSITORY or the config file; the
 password from LIFEBOAT_PASSWORD, --password-file / LIFEBOAT_PASSWORD_FILE, or a
