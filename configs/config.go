@@ -40,6 +40,9 @@ type Config struct {
 	GCSCredentials  string `mapstructure:"gcs-credentials-file"`
 	GCSStorageClass string `mapstructure:"gcs-storage-class"`
 	Connections     int    `mapstructure:"connections"`
+
+	// Daemon is read from the file's daemon: section only.
+	Daemon Daemon `mapstructure:"daemon"`
 }
 
 // EnvPrefix is the prefix of lifeboat's environment variables.
@@ -92,6 +95,9 @@ func Load(file string, flags *pflag.FlagSet, getenv func(string) string) (*Confi
 func (c *Config) Validate() error {
 	if c.PackSizeMiB < 0 || c.PackSizeMiB > 128 {
 		return fmt.Errorf("pack-size must be between 1 and 128 MiB, not %d", c.PackSizeMiB)
+	}
+	if err := c.Daemon.Validate(); err != nil {
+		return err
 	}
 	if c.Connections < 0 || c.Connections > 256 {
 		return fmt.Errorf("connections must be between 1 and 256, not %d", c.Connections)

@@ -106,6 +106,7 @@ prompt on a terminal.
 		newForgetCmd(a),
 		newPruneCmd(a),
 		newVolumeCmd(a),
+		newDaemonCmd(a),
 		newSidecarBatchCmd(a),
 	)
 	return root

@@ -186,6 +186,18 @@ func (s *sidecarLines) line(b []byte) {
 }
 
 func (a *app) runVolumeBackup(ctx context.Context, o backupOptions, sel sidecar.Selection) error {
+	_, err := a.backupVolumes(ctx, o, sel)
+	return err
+}
+
+// backupVolumes backs the selected volumes up and sums their summaries.
+func (a *app) backupVolumes(ctx context.Context, o backupOptions, sel sidecar.Selection) (repository.Summary, error) {
+	var total repository.Summary
+	err := a.backupVolumesInto(ctx, o, sel, &total)
+	return total, err
+}
+
+func (a *app) backupVolumesInto(ctx context.Context, o backupOptions, sel sidecar.Selection, total *repository.Summary) error {
 	eng, job, err := a.sidecarJob(ctx)
 	if err != nil {
 		return err
@@ -219,12 +231,17 @@ func (a *app) runVolumeBackup(ctx context.Context, o backupOptions, sel sidecar.
 			Type, Volume, Message string
 			SnapshotID            string `json:"snapshot_id"`
 			Incomplete            bool
+			Summary               repository.Summary
 		}
 		_ = json.Unmarshal(b, &m)
 		switch m.Type {
 		case sidecar.MsgVolumeReady:
 			current = m.Volume
 		case "summary":
+			total.BytesRead += m.Summary.BytesRead
+			total.BytesAdded += m.Summary.BytesAdded
+			total.TotalFiles += m.Summary.TotalFiles
+			total.Errors += m.Summary.Errors
 			a.out.infof("volume %s: snapshot %s saved", current, shortID(m.SnapshotID))
 			if m.Incomplete {
 				failed = append(failed, current+" (incomplete)")

@@ -1,0 +1,158 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/lifeboat-backup/lifeboat/configs"
+	"github.com/lifeboat-backup/lifeboat/daemon"
+	"github.com/lifeboat-backup/lifeboat/repository"
+	"github.com/lifeboat-backup/lifeboat/repository/prune"
+	"github.com/lifeboat-backup/lifeboat/repository/retention"
+	"github.com/lifeboat-backup/lifeboat/sidecar"
+	"github.com/spf13/cobra"
+)
+
+func newDaemonCmd(a *app) *cobra.Command {
+	var once string
+	cmd := &cobra.Command{
+		Use:   "daemon --config FILE [--once JOB]",
+		Short: "Run scheduled backups, retention and prunes",
+		Long: `Run the jobs of the config file's daemon: section on their cron schedules: back
+up volumes (by name, label or all) or paths, then forget by the job's keep:
+policy, and prune on the job's prune: schedule. A job never runs twice at
+once; firings that pass while it runs are counted as missed. A job that finds
+the repository locked (a prune elsewhere) is retried.
+
+With listen:, HTTP serves /healthz (503 when a job's last success is older
+than its schedule allows) and /metrics (Prometheus). notify: posts a JSON
+event to a webhook on failure (and on success with on-success: true).
+
+SIGTERM or Ctrl-C stops the daemon; a running backup is aborted cleanly and
+the repository stays valid. --once JOB runs one job now and exits with its
+status, for cron on the host. See examples/lifeboat.yml.`,
+		Example: `  lifeboat daemon --config /etc/lifeboat/lifeboat.yml
+  lifeboat daemon --config /etc/lifeboat/lifeboat.yml --once nightly`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return runDaemon(cmd.Context(), a, once)
+		},
+	}
+	cmd.Flags().StringVar(&once, "once", "", "run this job now and exit")
+	return cmd
+}
+
+func runDaemon(ctx context.Context, a *app, once string) error {
+	d := a.cfg.Daemon
+	if len(d.Jobs) == 0 {
+		return usageError{errors.New("the config file has no daemon: jobs (see examples/lifeboat.yml)")}
+	}
+	var jobs []*daemon.Job
+	for _, j := range d.Jobs {
+		j := j
+		jobs = append(jobs, &daemon.Job{Name: j.Name, Schedule: j.Schedule, Jitter: j.Jitter,
+			Run: func(ctx context.Context) (daemon.Result, error) { return a.runJob(ctx, j) }})
+		if j.Prune != "" {
+			jobs = append(jobs, &daemon.Job{Name: j.Name + "-prune", Schedule: j.Prune,
+				Run: func(ctx context.Context) (daemon.Result, error) { return daemon.Result{}, a.withRetry(ctx, a.pruneJob) }})
+		}
+	}
+	hook := &daemon.Webhook{URL: d.Notify.URL, Headers: d.Notify.Headers, OnSuccess: d.Notify.OnSuccess,
+		Errors: func(err error) { a.out.warn("notify", err) }}
+	metrics := daemon.NewMetrics()
+	s, err := daemon.New(jobs, daemon.RealClock{}, func(ev daemon.Event) {
+		if ev.Success {
+			a.out.infof("job %s succeeded in %.1fs", ev.Job, ev.Duration)
+		} else {
+			a.out.warn("job "+ev.Job, errors.New(ev.Error))
+		}
+		hook.Notify(ev)
+	}, metrics)
+	if err != nil {
+		return usageError{err}
+	}
+	if once != "" {
+		return s.RunNow(ctx, once)
+	}
+	if d.Listen != "" {
+		l, err := net.Listen("tcp", d.Listen)
+		if err != nil {
+			return fmt.Errorf("daemon listen: %w", err)
+		}
+		srv := &http.Server{Handler: s.Handler(), ReadHeaderTimeout: 10 * time.Second}
+		go func() { _ = srv.Serve(l) }()
+		defer srv.Close()
+		a.out.infof("serving /healthz and /metrics on %s", l.Addr())
+	}
+	a.out.infof("lifeboat daemon: %d jobs scheduled", len(jobs))
+	s.Run(ctx)
+	return nil // stopped by a signal: a clean exit
+}
+
+// runJob backs up what a job names, tagged with the job, then forgets by
+// its policy.
+func (a *app) runJob(ctx context.Context, j configs.Job) (daemon.Result, error) {
+	tags := append([]string{"job:" + j.Name}, j.Tags...)
+	var sum repository.Summary
+	err := a.withRetry(ctx, func(ctx context.Context) error {
+		o := backupOptions{tags: tags, paths: j.Paths}
+		if len(j.Paths) > 0 {
+			repo, err := a.openRepository(ctx, true)
+			if err != nil {
+				return err
+			}
+			defer repo.Close()
+			sn, err := backupPaths(ctx, a, repo, o, hostOr(a.cfg.Host), nil)
+			if err == nil {
+				sum = sn.Summary
+			}
+			return err
+		}
+		var err error
+		sum, err = a.backupVolumes(ctx, o, sidecar.Selection{Names: j.Volumes, Labels: j.Labels, All: j.All})
+		return err
+	})
+	res := daemon.Result{BytesRead: sum.BytesRead, BytesAdded: sum.BytesAdded, Files: sum.TotalFiles, Errors: sum.Errors}
+	if err != nil {
+		return res, err
+	}
+	k := j.Keep
+	policy := retention.Policy{Last: k.Last, Hourly: k.Hourly, Daily: k.Daily, Weekly: k.Weekly, Monthly: k.Monthly,
+		Yearly: k.Yearly, Within: k.Within, Tags: k.Tags, PrePrune: k.PrePrune}
+	if policy.PrePrune == 0 {
+		policy.PrePrune = 30 * 24 * time.Hour
+	}
+	if policy.Empty() {
+		return res, nil
+	}
+	return res, a.withRetry(ctx, func(ctx context.Context) error {
+		return runForget(ctx, a, forgetOptions{policy: policy, f: filterFlags{tags: []string{"job:" + j.Name}}}, nil)
+	})
+}
+
+func (a *app) pruneJob(ctx context.Context) error {
+	return runPrune(ctx, a, prune.Options{})
+}
+
+// withRetry retries work that found the repository locked (a prune or
+// another job), for a while, then gives up with the lock error.
+func (a *app) withRetry(ctx context.Context, work func(context.Context) error) error {
+	delay := 5 * time.Second
+	for attempt := 0; ; attempt++ {
+		err := work(ctx)
+		if !errors.Is(err, repository.ErrLocked) || attempt == 8 {
+			return err
+		}
+		a.out.infof("repository locked, retrying in %s", delay)
+		select {
+		case <-time.After(delay):
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+		delay = min(2*delay, 5*time.Minute)
+	}
+}

@@ -1,0 +1,112 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/lifeboat-backup/lifeboat/internal/treetest"
+	"github.com/moby/moby/client"
+)
+
+func freePort(t *testing.T) int {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+// --once runs a job (backup, then forget by its policy); the daemon serves
+// /healthz and /metrics and stops cleanly on SIGTERM.
+func TestDaemon(t *testing.T) {
+	c := newCLI(t)
+	c.ok("init")
+	src := writeTree(t, map[string][]byte{"conf": []byte("v1")})
+	port := freePort(t)
+	cfg := filepath.Join(t.TempDir(), "lifeboat.yml")
+	if err := os.WriteFile(cfg, []byte(fmt.Sprintf(`daemon:
+  listen: "127.0.0.1:%d"
+  jobs:
+    - name: files
+      schedule: "@daily"
+      paths: [%q]
+      keep:
+        last: 1
+`, port, src)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 2; i++ {
+		if err := os.WriteFile(filepath.Join(src, "conf"), []byte(fmt.Sprint("v", i)), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		c.ok("daemon", "--config", cfg, "--once", "files")
+	}
+	if out := c.ok("snapshots", "--tag", "job:files"); !strings.Contains(out, "\n1 snapshots") {
+		t.Fatalf("the job's keep policy did not apply:\n%s", out)
+	}
+	c.fails(1, "no job named", "daemon", "--config", cfg, "--once", "nope")
+
+	cmd := c.cmd("daemon", "--config", cfg)
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	base := fmt.Sprintf("http://127.0.0.1:%d", port)
+	var health int
+	for i := 0; i < 200 && health == 0; i++ {
+		if resp, err := http.Get(base + "/healthz"); err == nil {
+			health = resp.StatusCode
+			resp.Body.Close()
+		} else {
+			time.Sleep(25 * time.Millisecond)
+		}
+	}
+	if health != 200 {
+		t.Fatalf("healthz: %d", health)
+	}
+	resp, err := http.Get(base + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, _ = io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 {
+		t.Fatalf("metrics: %s", resp.Status)
+	}
+	_ = cmd.Process.Signal(syscall.SIGTERM)
+	if err := cmd.Wait(); err != nil {
+		t.Fatalf("daemon after SIGTERM: %v", err)
+	}
+}
+
+// The example config's nightly job, run against the real engine.
+func TestExampleDaemonJob(t *testing.T) {
+	treetest.RequireRoot(t)
+	e := dockerEngine(t)
+	ctx := context.Background()
+	vol := fmt.Sprintf("lbex-%d", os.Getpid())
+	if _, err := e.Client().VolumeCreate(ctx, client.VolumeCreateOptions{Name: vol,
+		Labels: map[string]string{"com.example.backup": "nightly"}}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _, _ = e.Client().VolumeRemove(context.Background(), vol, client.VolumeRemoveOptions{Force: true}) })
+	if err := os.WriteFile(volumeMountpoint(t, e, vol)+"/orders.csv", []byte("1,2,3\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	c := newCLI(t)
+	c.ok("init")
+	example, _ := filepath.Abs("../../examples/lifeboat.yml")
+	c.ok("daemon", "--config", example, "--once", "nightly")
+	if out := c.ok("snapshots", "--volume", vol, "--tag", "nightly"); !strings.Contains(out, "\n1 snapshots") {
+		t.Fatalf("example job:\n%s", out)
+	}
+}

@@ -1,0 +1,71 @@
+package configs
+
+import (
+	"fmt"
+	"time"
+)
+
+// Daemon is the `daemon:` section of the config file.
+type Daemon struct {
+	Listen string `mapstructure:"listen"` // health and metrics, e.g. ":9123"
+	Notify Notify `mapstructure:"notify"`
+	Jobs   []Job  `mapstructure:"jobs"`
+}
+
+// Notify configures the webhook.
+type Notify struct {
+	URL       string            `mapstructure:"url"`
+	Headers   map[string]string `mapstructure:"headers"`
+	OnSuccess bool              `mapstructure:"on-success"`
+}
+
+// Job is one scheduled backup.
+type Job struct {
+	Name     string        `mapstructure:"name"`
+	Schedule string        `mapstructure:"schedule"`
+	Jitter   time.Duration `mapstructure:"jitter"`
+	// What to back up: volumes (by name, label or all) or paths.
+	Volumes []string `mapstructure:"volumes"`
+	Labels  []string `mapstructure:"labels"`
+	All     bool     `mapstructure:"all"`
+	Paths   []string `mapstructure:"paths"`
+	Tags    []string `mapstructure:"tags"`
+	Keep    Keep     `mapstructure:"keep"`
+	// Prune, a cron schedule, also runs prune (after forget) on it.
+	Prune string `mapstructure:"prune"`
+}
+
+// Keep is a retention policy (see lifeboat forget).
+type Keep struct {
+	Last     int           `mapstructure:"last"`
+	Hourly   int           `mapstructure:"hourly"`
+	Daily    int           `mapstructure:"daily"`
+	Weekly   int           `mapstructure:"weekly"`
+	Monthly  int           `mapstructure:"monthly"`
+	Yearly   int           `mapstructure:"yearly"`
+	Within   time.Duration `mapstructure:"within"`
+	Tags     []string      `mapstructure:"tags"`
+	PrePrune time.Duration `mapstructure:"pre-prune"`
+}
+
+// Validate checks the daemon section: every job named once, with a
+// schedule and something to back up.
+func (d *Daemon) Validate() error {
+	seen := map[string]bool{}
+	for i, j := range d.Jobs {
+		switch {
+		case j.Name == "":
+			return fmt.Errorf("daemon job %d has no name", i+1)
+		case seen[j.Name]:
+			return fmt.Errorf("daemon job %q is defined twice", j.Name)
+		case j.Schedule == "":
+			return fmt.Errorf("daemon job %q has no schedule", j.Name)
+		case len(j.Volumes) == 0 && len(j.Labels) == 0 && !j.All && len(j.Paths) == 0:
+			return fmt.Errorf("daemon job %q backs up nothing: give volumes, labels, all or paths", j.Name)
+		case (len(j.Volumes) > 0 || len(j.Labels) > 0 || j.All) && len(j.Paths) > 0:
+			return fmt.Errorf("daemon job %q: give volumes or paths, not both", j.Name)
+		}
+		seen[j.Name] = true
+	}
+	return nil
+}
