@@ -98,7 +98,9 @@ func TestExampleDaemonJob(t *testing.T) {
 		Labels: map[string]string{"com.example.backup": "nightly"}}); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { _, _ = e.Client().VolumeRemove(context.Background(), vol, client.VolumeRemoveOptions{Force: true}) })
+	t.Cleanup(func() {
+		_, _ = e.Client().VolumeRemove(context.Background(), vol, client.VolumeRemoveOptions{Force: true})
+	})
 	if err := os.WriteFile(volumeMountpoint(t, e, vol)+"/orders.csv", []byte("1,2,3\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
