@@ -140,8 +140,10 @@ func TestScheduleMissedRunsHealthMetrics(t *testing.T) {
 	if code, _ := get("/healthz"); code != 200 {
 		t.Fatalf("healthz %d after a success", code)
 	}
+	m.SetRepository(12345, 6)
 	_, metrics := get("/metrics")
-	for _, want := range []string{`lifeboat_job_runs_total{job="db",outcome="success"} 2`, `lifeboat_job_missed_runs_total{job="db"}`, `lifeboat_job_last_bytes_read{job="db"} 100`} {
+	for _, want := range []string{`lifeboat_job_runs_total{job="db",outcome="success"} 2`, `lifeboat_job_missed_runs_total{job="db"}`, `lifeboat_job_last_bytes_read{job="db"} 100`,
+		"lifeboat_repository_size_bytes 12345", "lifeboat_repository_snapshots 6"} {
 		if !strings.Contains(metrics, want) {
 			t.Fatalf("metrics lack %q:\n%s", want, metrics)
 		}

@@ -20,6 +20,8 @@ type Metrics struct {
 	bytesAdded  *prometheus.GaugeVec
 	files       *prometheus.GaugeVec
 	errors      *prometheus.GaugeVec
+	repoBytes   prometheus.Gauge
+	repoSnaps   prometheus.Gauge
 }
 
 // NewMetrics creates and registers the series.
@@ -40,8 +42,13 @@ func NewMetrics() *Metrics {
 		bytesAdded: g("job_last_bytes_added", "Bytes added to the repository by the last run."),
 		files:      g("job_last_files", "Files seen by the last run."),
 		errors:     g("job_last_errors", "Entries the last run could not read."),
+		repoBytes: prometheus.NewGauge(prometheus.GaugeOpts{Namespace: "lifeboat", Name: "repository_size_bytes",
+			Help: "Bytes stored in the repository's packs."}),
+		repoSnaps: prometheus.NewGauge(prometheus.GaugeOpts{Namespace: "lifeboat", Name: "repository_snapshots",
+			Help: "Snapshots in the repository."}),
 	}
-	m.Registry.MustRegister(m.lastSuccess, m.duration, m.runs, m.missedRuns, m.bytesRead, m.bytesAdded, m.files, m.errors)
+	m.Registry.MustRegister(m.lastSuccess, m.duration, m.runs, m.missedRuns, m.bytesRead, m.bytesAdded, m.files, m.errors,
+		m.repoBytes, m.repoSnaps)
 	return m
 }
 
@@ -60,6 +67,14 @@ func (m *Metrics) record(ev Event, lastSuccess interface{ Unix() int64 }) {
 	}
 	m.runs.WithLabelValues(ev.Job, outcome).Inc()
 	m.duration.WithLabelValues(ev.Job).Set(ev.Duration)
+}
+
+// SetRepository records the repository's size and snapshot count.
+func (m *Metrics) SetRepository(bytes int64, snapshots int) {
+	if m != nil {
+		m.repoBytes.Set(float64(bytes))
+		m.repoSnaps.Set(float64(snapshots))
+	}
 }
 
 func (m *Metrics) missed(job string) {

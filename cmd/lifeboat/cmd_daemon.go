@@ -14,6 +14,7 @@ import (
 	"github.com/lifeboat-backup/lifeboat/repository/prune"
 	"github.com/lifeboat-backup/lifeboat/repository/retention"
 	"github.com/lifeboat-backup/lifeboat/sidecar"
+	"github.com/lifeboat-backup/lifeboat/targets"
 	"github.com/spf13/cobra"
 )
 
@@ -71,6 +72,9 @@ func runDaemon(ctx context.Context, a *app, once string) error {
 			a.out.warn("job "+ev.Job, errors.New(ev.Error))
 		}
 		hook.Notify(ev)
+		if size, snaps, err := a.repositoryStats(ctx); err == nil {
+			metrics.SetRepository(size, snaps)
+		}
 	}, metrics)
 	if err != nil {
 		return usageError{err}
@@ -132,6 +136,21 @@ func (a *app) runJob(ctx context.Context, j configs.Job) (daemon.Result, error) 
 	return res, a.withRetry(ctx, func(ctx context.Context) error {
 		return runForget(ctx, a, forgetOptions{policy: policy, f: filterFlags{tags: []string{"job:" + j.Name}}}, nil)
 	})
+}
+
+// repositoryStats measures the repository for the metrics.
+func (a *app) repositoryStats(ctx context.Context) (int64, int, error) {
+	repo, err := a.openRepository(ctx, false)
+	if err != nil {
+		return 0, 0, err
+	}
+	defer repo.Close()
+	var size int64
+	if err := repo.Target().List(ctx, "data/", func(fi targets.Info) error { size += fi.Size; return nil }); err != nil {
+		return 0, 0, err
+	}
+	snaps, err := repo.Snapshots(ctx)
+	return size, len(snaps), err
 }
 
 func (a *app) pruneJob(ctx context.Context) error {
