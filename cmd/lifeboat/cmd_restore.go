@@ -41,7 +41,7 @@ nothing is ever written outside the target, whatever names or symlinks the
 snapshot or the target contain. --verify reads every file back and checks it.
 
 With --to-volume, the snapshot is restored into a Docker named volume by a
-sidecar container: a volume that does not exist is created with the labels,
+sidecar container (--volume NAME alone restores into NAME itself): a volume that does not exist is created with the labels,
 driver and options the snapshot recorded (plus org.lifeboat.restored-from);
 one that exists and is not empty is refused unless --force.
 
@@ -54,6 +54,9 @@ path from the snapshot root ("/etc/*.conf"), one without matches any name.`,
   lifeboat restore 3f2a9c --target /tmp/r --include '/etc/*' --verify`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if o.toVolume == "" && o.target == "" && o.f.volume != "" {
+				o.toVolume = o.f.volume // back into the volume it came from
+			}
 			switch {
 			case o.toVolume != "" && o.target != "":
 				return usageError{fmt.Errorf("give --target or --to-volume, not both")}

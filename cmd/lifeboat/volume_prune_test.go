@@ -79,7 +79,7 @@ func TestVolumePrune(t *testing.T) {
 	if out := c.ok("snapshots", "--tag", "pre-prune", "--volume", p+"anon"); !strings.Contains(out, "\n1 snapshots") {
 		t.Fatalf("no pre-prune snapshot:\n%s", out)
 	}
-	c.ok("restore", "latest", "--volume", p+"anon", "--to-volume", p+"anon")
+	c.ok("restore", "latest", "--volume", p+"anon") // back under its own name
 	if b, err := os.ReadFile(volumeMountpoint(t, e, p+"anon") + "/cache.db"); err != nil || string(b) != "precious" {
 		t.Fatalf("restored volume: %q %v", b, err)
 	}
