@@ -32,7 +32,7 @@ flags (anonymous volumes no container uses; with --all, named ones too;
 tagged pre-prune, and remove only the volumes whose snapshot is complete.
 
 Any of them can be brought back by its old name:
-  lifeboat restore latest --volume NAME --to-volume NAME
+  lifeboat restore latest --volume NAME
 
 On a terminal you are asked to confirm; --yes confirms, --dry-run only lists.`,
 		Example: `  lifeboat volume prune --dry-run
@@ -145,7 +145,7 @@ func runVolumePrune(ctx context.Context, a *app, o volumePruneOptions) error {
 		a.out.infof("volume %s removed (snapshot %s)", v.Name, shortID(id))
 	}
 	a.out.result("volume_prune", map[string]any{"removed": removed, "kept": kept, "snapshots": saved}, func(w io.Writer) {
-		fmt.Fprintf(w, "removed %d volumes; restore one with: lifeboat restore latest --volume NAME --to-volume NAME\n", len(removed))
+		fmt.Fprintf(w, "removed %d volumes; restore one with: lifeboat restore latest --volume NAME\n", len(removed))
 	})
 	if len(kept) > 0 {
 		return fmt.Errorf("kept %d volumes whose snapshot failed: %s", len(kept), strings.Join(kept, ", "))
