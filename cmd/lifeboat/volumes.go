@@ -277,6 +277,9 @@ func (a *app) backupVolumesInto(ctx context.Context, o backupOptions, sel sideca
 		if msg == "" {
 			msg = fmt.Sprintf("sidecar exited with code %d", code)
 		}
+		if code == exitLocked { // keep the meaning, so that callers can wait and retry
+			return fmt.Errorf("volume backup: %s: %w", msg, repository.ErrLocked)
+		}
 		return fmt.Errorf("volume backup: %s", msg)
 	}
 	incomplete := 0
