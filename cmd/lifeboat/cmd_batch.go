@@ -4,10 +4,12 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"strings"
 
+	"github.com/lifeboat-backup/lifeboat/repository"
 	"github.com/lifeboat-backup/lifeboat/sidecar"
 	"github.com/spf13/cobra"
 )
@@ -61,6 +63,8 @@ func runSidecarBatch(ctx context.Context, a *app, planFile string) error {
 		switch {
 		case ctx.Err() != nil:
 			return ctx.Err()
+		case errors.Is(err, repository.ErrLocked):
+			return err // exit 11: the caller may wait and run again
 		case err != nil:
 			failed++
 			a.out.emit(sidecar.MsgVolumeError, map[string]string{"volume": v.Info.Name, "message": err.Error()})
