@@ -197,3 +197,22 @@ func (r *Repository) RemoveStaleLocks(ctx context.Context, all bool) (int, error
 	}
 	return n, nil
 }
+
+// RemoveLocksOf deletes the locks held on host, for a caller that knows
+// the processes there are gone (a sidecar container that was killed).
+func (r *Repository) RemoveLocksOf(ctx context.Context, host string) (int, error) {
+	locks, err := r.Locks(ctx)
+	if err != nil {
+		return 0, err
+	}
+	n := 0
+	for _, l := range locks {
+		if l.Host == host {
+			if err := r.target.Delete(ctx, l.Name); err != nil {
+				return n, err
+			}
+			n++
+		}
+	}
+	return n, nil
+}

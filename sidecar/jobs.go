@@ -24,9 +24,11 @@ type Job struct {
 	Env      []string // settings for remote repositories (LIFEBOAT_S3_*, AWS_*, ...)
 	// Files are host files (credentials) bound read-only at the given
 	// paths inside the sidecar.
-	Files  map[string]string
-	Lines  func(line []byte)
-	Stdin  io.Reader // the sidecar's standard input, if any
+	Files map[string]string
+	Lines func(line []byte)
+	Stdin io.Reader // the sidecar's standard input, if any
+	// Exited is told when a sidecar exits with a non-zero code (see RunSpec).
+	Exited func(host string, code int)
 	Stderr io.Writer
 }
 
@@ -89,7 +91,7 @@ func (e *Engine) run(ctx context.Context, j Job, args []string, mounts []mount.M
 		network = "host" // reach the store as the host does
 	}
 	code, err := e.Run(ctx, RunSpec{Image: j.Image, Args: args, Env: j.Env, Mounts: mounts, VolumesFrom: volumesFrom,
-		Network: network, Stdin: j.Stdin, Stdout: w, Stderr: j.Stderr})
+		Network: network, Stdin: j.Stdin, Exited: j.Exited, Stdout: w, Stderr: j.Stderr})
 	w.Close()
 	<-done
 	return code, err

@@ -23,8 +23,11 @@ type RunSpec struct {
 	// VolumesFrom attaches the volumes of these containers ("name:ro").
 	VolumesFrom []string
 	Stdin       io.Reader // the container's stdin, if any
-	Stdout      io.Writer // the container's stdout (JSON lines from lifeboat --json)
-	Stderr      io.Writer
+	// Exited, if set, is told the container's host name (what lifeboat
+	// inside recorded in its locks) when it exited with a non-zero code.
+	Exited func(host string, code int)
+	Stdout io.Writer // the container's stdout (JSON lines from lifeboat --json)
+	Stderr io.Writer
 }
 
 // Run creates the container, streams its output while it runs, waits for
@@ -87,6 +90,9 @@ func (e *Engine) Run(ctx context.Context, s RunSpec) (int, error) {
 	}
 	select {
 	case res := <-wait.Result:
+		if res.StatusCode != 0 && s.Exited != nil {
+			s.Exited(created.ID[:12], int(res.StatusCode))
+		}
 		if res.Error != nil {
 			return int(res.StatusCode), fmt.Errorf("sidecar: %s", res.Error.Message)
 		}

@@ -11,7 +11,9 @@ import (
 
 	"github.com/lifeboat-backup/lifeboat/internal/testservers"
 	"github.com/lifeboat-backup/lifeboat/internal/treetest"
+	"github.com/lifeboat-backup/lifeboat/repository"
 	"github.com/lifeboat-backup/lifeboat/sidecar"
+	"github.com/lifeboat-backup/lifeboat/targets/local"
 	"github.com/moby/moby/client"
 )
 
@@ -202,6 +204,23 @@ func TestVolumeErrors(t *testing.T) {
 	}
 	c.ok("check")
 	c.ok("backup", vol) // and the next run completes
+
+	// While a prune holds the exclusive lock, a volume backup says so.
+	tg, err := local.New(c.repo)
+	if err != nil {
+		t.Fatal(err)
+	}
+	repo, err := repository.Open(ctx, tg, []byte("correct horse"), repository.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer repo.Close()
+	lock, err := repo.Lock(ctx, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.fails(11, "locked", "backup", vol)
+	_ = lock.Unlock(ctx)
 }
 
 // A volume goes to an S3 repository through the sidecar, which reaches the

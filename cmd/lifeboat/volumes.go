@@ -124,11 +124,29 @@ func (a *app) sidecarJob(ctx context.Context) (*sidecar.Engine, sidecar.Job, err
 				return nil, sidecar.Job{}, perr
 			}
 			env, files := a.sidecarSettings()
-			return eng, sidecar.Job{Image: ref, Repo: loc, Password: pw, Env: env, Files: files, Stderr: a.stderr}, nil
+			return eng, sidecar.Job{Image: ref, Repo: loc, Password: pw, Env: env, Files: files, Stderr: a.stderr,
+				Exited: func(host string, code int) { a.releaseSidecarLocks(ctx, host, code) }}, nil
 		}
 	}
 	eng.Close()
 	return nil, sidecar.Job{}, err
+}
+
+// releaseSidecarLocks removes the locks of a sidecar that died without
+// releasing them (killed: exit code 128+signal), so that they do not block
+// a prune until they turn stale. The container is gone, so they are dead.
+func (a *app) releaseSidecarLocks(ctx context.Context, host string, code int) {
+	if code < 128 {
+		return // lifeboat exited by itself and released its locks
+	}
+	repo, err := a.openRepository(context.WithoutCancel(ctx), false)
+	if err != nil {
+		return
+	}
+	defer repo.Close()
+	if n, err := repo.RemoveLocksOf(context.WithoutCancel(ctx), host); err == nil && n > 0 {
+		a.out.infof("removed %d locks of the stopped sidecar", n)
+	}
 }
 
 // sidecarLines relays the sidecar's JSON lines: as they are with --json,
@@ -277,10 +295,18 @@ func (a *app) backupVolumesInto(ctx context.Context, o backupOptions, sel sideca
 		if msg == "" {
 			msg = fmt.Sprintf("sidecar exited with code %d", code)
 		}
-		if code == exitLocked { // keep the meaning, so that callers can wait and retry
-			return fmt.Errorf("volume backup: %s: %w", msg, repository.ErrLocked)
+		what := "backup of volume " + current
+		if current == "" {
+			names := make([]string, len(vols))
+			for i, v := range vols {
+				names[i] = v.Name
+			}
+			what = "backup of volumes " + strings.Join(names, ", ")
 		}
-		return fmt.Errorf("volume backup: %s", msg)
+		if code == exitLocked { // keep the meaning, so that callers can wait and retry
+			return fmt.Errorf("%s: %s: %w", what, msg, repository.ErrLocked)
+		}
+		return fmt.Errorf("%s: %s", what, msg)
 	}
 	incomplete := 0
 	for _, f := range failed {
