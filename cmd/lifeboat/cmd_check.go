@@ -80,16 +80,11 @@ func runCheck(ctx context.Context, a *app, o checkOptions) error {
 		}
 		opts.ReadData, opts.Subset = true, v
 	}
-	repo, err := a.openRepository(ctx, false)
+	repo, done, err := a.openLocked(ctx, false)
 	if err != nil {
 		return err
 	}
-	defer repo.Close()
-	lock, err := repo.Lock(ctx, false)
-	if err != nil {
-		return err
-	}
-	defer lock.Unlock(ctx)
+	defer done()
 	p := opts.Progress
 	stop := a.startProgress("check", func() progressStatus {
 		return progressStatus{FilesDone: p.PacksRead.Load(), TotalFiles: p.PacksTotal.Load()}

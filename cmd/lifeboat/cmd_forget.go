@@ -65,16 +65,11 @@ the repository until "lifeboat prune".`,
 }
 
 func runForget(ctx context.Context, a *app, o forgetOptions, ids []string) error {
-	repo, err := a.openRepository(ctx, false)
+	repo, done, err := a.openLocked(ctx, false)
 	if err != nil {
 		return err
 	}
-	defer repo.Close()
-	lock, err := repo.Lock(ctx, false)
-	if err != nil {
-		return err
-	}
-	defer lock.Unlock(ctx)
+	defer done()
 	all, err := repo.Snapshots(ctx)
 	if err != nil {
 		return err

@@ -120,3 +120,18 @@ func (a *app) openRepository(ctx context.Context, loadIndex bool) (*repository.R
 	}
 	return repo, nil
 }
+
+// openLocked opens the repository and takes a shared lock (so that a prune
+// cannot delete data under the command); done releases both.
+func (a *app) openLocked(ctx context.Context, loadIndex bool) (*repository.Repository, func(), error) {
+	repo, err := a.openRepository(ctx, loadIndex)
+	if err != nil {
+		return nil, nil, err
+	}
+	lock, err := repo.Lock(ctx, false)
+	if err != nil {
+		repo.Close()
+		return nil, nil, err
+	}
+	return repo, func() { _ = lock.Unlock(ctx); repo.Close() }, nil
+}
