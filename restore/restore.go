@@ -67,13 +67,16 @@ type Progress struct {
 
 // Result counts what a restore did.
 type Result struct {
-	Files    int64 `json:"files"`
-	Dirs     int64 `json:"dirs"`
-	Links    int64 `json:"hard_links"`
-	Others   int64 `json:"others"` // symlinks, fifos, devices, sockets
-	Bytes    int64 `json:"bytes"`
-	Skipped  int64 `json:"skipped"` // existing entries kept by the overwrite mode
-	Verified int64 `json:"verified"`
+	Files int64 `json:"files"`
+	Dirs  int64 `json:"dirs"`
+	Links int64 `json:"hard_links"`
+	// LinkBytes is the size of the hard-linked names (counted once per
+	// name, as the snapshot's total does; no bytes are written for them).
+	LinkBytes int64 `json:"hard_link_bytes"`
+	Others    int64 `json:"others"` // symlinks, fifos, devices, sockets
+	Bytes     int64 `json:"bytes"`
+	Skipped   int64 `json:"skipped"` // existing entries kept by the overwrite mode
+	Verified  int64 `json:"verified"`
 }
 
 type opKind int
@@ -410,7 +413,7 @@ func (r *restorer) makeLink(o *op) error {
 	if err := d.link(first, o.linkName, o.node.Name); err != nil {
 		return wrap(o, err)
 	}
-	r.count(func(res *Result) { res.Links++ })
+	r.count(func(res *Result) { res.Links++; res.LinkBytes += int64(o.node.Size) })
 	return nil
 }
 

@@ -166,3 +166,19 @@ func (e *Engine) hook(ctx context.Context, c appContainer, which, cmd string, ti
 	}
 	return nil
 }
+
+// StopUsers stops the running containers that use a volume and leaves them
+// stopped (for a final copy before a migration).
+func (e *Engine) StopUsers(ctx context.Context, volume string, report Report) error {
+	users, err := e.runningUsers(ctx, volume)
+	if err != nil {
+		return err
+	}
+	for _, c := range users {
+		report("stopping container %s (it stays stopped)", c.name)
+		if _, err := e.c.ContainerStop(ctx, c.id, client.ContainerStopOptions{}); err != nil {
+			return fmt.Errorf("stop container %s: %w", c.name, err)
+		}
+	}
+	return nil
+}

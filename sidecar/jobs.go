@@ -157,10 +157,13 @@ func (e *Engine) CreateVolume(ctx context.Context, name string, info *repository
 // RestoreVolume restores a snapshot into the named volume, mounted
 // read-write in the sidecar. The volume's root gets the snapshot root's
 // owner and mode. A volume that is not empty is refused unless overwrite.
-func (e *Engine) RestoreVolume(ctx context.Context, j Job, snapshotID, volume string, overwrite bool) (int, error) {
+func (e *Engine) RestoreVolume(ctx context.Context, j Job, snapshotID, volume string, overwrite, verify bool) (int, error) {
 	args := []string{"restore", snapshotID, "--target", restoreMount}
 	if overwrite {
 		args = append(args, "--overwrite", "always")
+	}
+	if verify {
+		args = append(args, "--verify")
 	}
 	m := mount.Mount{Type: mount.TypeVolume, Source: volume, Target: restoreMount}
 	return e.run(ctx, j, args, []mount.Mount{m})

@@ -107,6 +107,7 @@ prompt on a terminal.
 		newPruneCmd(a),
 		newVolumeCmd(a),
 		newDaemonCmd(a),
+		newMigrateCmd(a),
 		newSidecarBatchCmd(a),
 	)
 	return root

@@ -95,41 +95,45 @@ func (a *app) sidecarSettings() ([]string, map[string]string) {
 	return env, files
 }
 
-// sidecarJob connects to the engine and prepares the sidecar image and the
-// repository settings shared by every volume of a command.
+// sidecarJob connects to the engine (DOCKER_HOST, --context, ...) and
+// prepares the sidecar image and the repository settings for it.
 func (a *app) sidecarJob(ctx context.Context) (*sidecar.Engine, sidecar.Job, error) {
+	eng, err := a.engineFor(ctx, "", a.dockerContext)
+	if err != nil {
+		return nil, sidecar.Job{}, err
+	}
+	job, err := a.jobFor(ctx, eng)
+	if err != nil {
+		eng.Close()
+		return nil, sidecar.Job{}, err
+	}
+	return eng, job, nil
+}
+
+// jobFor prepares the sidecar image on an engine and the repository
+// settings shared by every run of a command.
+func (a *app) jobFor(ctx context.Context, eng *sidecar.Engine) (sidecar.Job, error) {
 	loc, err := a.cfg.RequireRepository()
 	if err != nil {
-		return nil, sidecar.Job{}, usageError{err}
+		return sidecar.Job{}, usageError{err}
 	}
-	ep, err := sidecar.ResolveContext(a.dockerContext, "", a.getenv)
-	if err != nil {
-		return nil, sidecar.Job{}, err
-	}
-	ep.SSHOptions = a.getenv("LIFEBOAT_SSH_OPTIONS")
-	eng, err := sidecar.ConnectEndpoint(ctx, ep)
-	if err != nil {
-		return nil, sidecar.Job{}, err
-	}
-	exe, err := os.Executable()
-	if err == nil {
-		ref := a.sidecarImage
-		if ref == "" {
-			ref, err = eng.EnsureImage(ctx, exe, a.version)
+	ref := a.sidecarImage
+	if ref == "" {
+		exe, err := os.Executable()
+		if err != nil {
+			return sidecar.Job{}, err
 		}
-		if err == nil {
-			pw, perr := a.password("enter the password for repository "+loc+": ", false)
-			if perr != nil {
-				eng.Close()
-				return nil, sidecar.Job{}, perr
-			}
-			env, files := a.sidecarSettings()
-			return eng, sidecar.Job{Image: ref, Repo: loc, Password: pw, Env: env, Files: files, Stderr: a.stderr,
-				Exited: func(host string, code int) { a.releaseSidecarLocks(ctx, host, code) }}, nil
+		if ref, err = eng.EnsureImage(ctx, exe, a.version); err != nil {
+			return sidecar.Job{}, err
 		}
 	}
-	eng.Close()
-	return nil, sidecar.Job{}, err
+	pw, err := a.password("enter the password for repository "+loc+": ", false)
+	if err != nil {
+		return sidecar.Job{}, err
+	}
+	env, files := a.sidecarSettings()
+	return sidecar.Job{Image: ref, Repo: loc, Password: pw, Env: env, Files: files, Stderr: a.stderr,
+		Exited: func(host string, code int) { a.releaseSidecarLocks(ctx, host, code) }}, nil
 }
 
 // releaseSidecarLocks removes the locks of a sidecar that died without
@@ -369,7 +373,7 @@ func (a *app) runVolumeRestore(ctx context.Context, o restoreOptions, ref string
 	job.Lines = lines.line
 	a.out.infof("restoring snapshot %s into volume %s", sn.ID.Short(), o.toVolume)
 	stop := a.startProgress("restore "+o.toVolume, lines.progress)
-	code, err := eng.RestoreVolume(ctx, job, sn.ID.String(), o.toVolume, o.force)
+	code, err := eng.RestoreVolume(ctx, job, sn.ID.String(), o.toVolume, o.force, false)
 	stop()
 	if err != nil {
 		return err
