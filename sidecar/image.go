@@ -38,8 +38,7 @@ func (e *Engine) EnsureImage(ctx context.Context, exe, version string) (string, 
 	if err := checkStatic(bin); err != nil {
 		return "", err
 	}
-	sum := sha256.Sum256(bin)
-	ref := fmt.Sprintf("%s:%s-%s", ImageName, tagSafe(version), hex.EncodeToString(sum[:6]))
+	ref := imageRef(bin, version)
 	if _, err := e.c.ImageInspect(ctx, ref); err == nil {
 		return ref, nil
 	}
@@ -79,6 +78,20 @@ func (e *Engine) LoadImage(ctx context.Context, ref string, files []ImageFile, e
 		return fmt.Errorf("load image %s: %s", ref, msg)
 	}
 	return nil
+}
+
+// ImageRef is the sidecar image reference for the executable at exe.
+func ImageRef(exe, version string) (string, error) {
+	bin, err := os.ReadFile(exe)
+	if err != nil {
+		return "", err
+	}
+	return imageRef(bin, version), nil
+}
+
+func imageRef(bin []byte, version string) string {
+	sum := sha256.Sum256(bin)
+	return fmt.Sprintf("%s:%s-%s", ImageName, tagSafe(version), hex.EncodeToString(sum[:6]))
 }
 
 // checkStatic refuses an executable with an ELF interpreter.

@@ -34,7 +34,13 @@ func secondEngine(t *testing.T) (string, string) {
 	if err := os.WriteFile(filepath.Join(dir, "daemon.json"), []byte("{}"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.Command("dockerd", "--config-file", filepath.Join(dir, "daemon.json"), "--host", host, "--data-root", filepath.Join(dir, "root"),
+	// In a network namespace of its own: a second dockerd in the host's
+	// namespace takes the first engine's docker0 bridge away when it stops.
+	unshare, err := exec.LookPath("unshare")
+	if err != nil {
+		t.Fatal("unshare (util-linux) is needed for a second engine")
+	}
+	cmd := exec.Command(unshare, "--net", "--", "dockerd", "--config-file", filepath.Join(dir, "daemon.json"), "--host", host, "--data-root", filepath.Join(dir, "root"),
 		"--exec-root", filepath.Join(dir, "exec"), "--pidfile", filepath.Join(dir, "pid"),
 		"--bridge=none", "--iptables=false", "--ip6tables=false", "--ip-masq=false")
 	logs, _ := os.Create(filepath.Join(dir, "log"))

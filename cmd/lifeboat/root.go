@@ -108,6 +108,8 @@ prompt on a terminal.
 		newVolumeCmd(a),
 		newDaemonCmd(a),
 		newMigrateCmd(a),
+		newUpgradeCmd(a),
+		newRollbackCmd(a),
 		newSidecarBatchCmd(a),
 	)
 	return root

@@ -29,16 +29,10 @@ func dockerEngine(t *testing.T) *sidecar.Engine {
 		t.Skipf("no Docker engine: %v", err)
 	}
 	t.Cleanup(func() {
-		// Remove the sidecar images this package's binary built (the
-		// sidecar package's tests, maybe running now, tag theirs "test-*").
-		c := e.Client()
-		imgs, _ := c.ImageList(context.Background(), client.ImageListOptions{Filters: client.Filters{}.Add("reference", sidecar.ImageName)})
-		for _, img := range imgs.Items {
-			for _, tag := range img.RepoTags {
-				if strings.HasPrefix(tag, sidecar.ImageName+":"+version+"-") {
-					_, _ = c.ImageRemove(context.Background(), tag, client.ImageRemoveOptions{Force: true, PruneChildren: true})
-				}
-			}
+		// Remove the sidecar image this package's binary built (other test
+		// runs may share the engine and use theirs).
+		if ref, err := sidecar.ImageRef(binary, version); err == nil {
+			_, _ = e.Client().ImageRemove(context.Background(), ref, client.ImageRemoveOptions{Force: true, PruneChildren: true})
 		}
 		e.Close()
 	})

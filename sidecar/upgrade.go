@@ -1,0 +1,205 @@
+package sidecar
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/moby/moby/api/types/container"
+	"github.com/moby/moby/api/types/mount"
+	"github.com/moby/moby/api/types/network"
+	"github.com/moby/moby/client"
+)
+
+// Labels lifeboat puts on a container created by an upgrade.
+const (
+	LabelUpgradedFrom = "org.lifeboat.upgraded-from" // the old container's id
+	oldSuffix         = "-lifeboat-old"
+)
+
+// OldName is the name the previous container gets during an upgrade.
+func OldName(name string) string { return name + oldSuffix }
+
+// AppContainer is what an upgrade needs to know about a container.
+type AppContainer struct {
+	ID, Name, Image string
+	Running         bool
+	Volumes         map[string]string // volume name -> mount path
+	Compose         bool              // managed by docker compose
+	inspect         container.InspectResponse
+}
+
+// InspectApp describes a container for an upgrade.
+func (e *Engine) InspectApp(ctx context.Context, name string) (*AppContainer, error) {
+	res, err := e.c.ContainerInspect(ctx, name, client.ContainerInspectOptions{})
+	if err != nil {
+		return nil, fmt.Errorf("container %s: %w", name, err)
+	}
+	ins := res.Container
+	a := &AppContainer{ID: ins.ID, Name: strings.TrimPrefix(ins.Name, "/"), Image: ins.Config.Image,
+		Running: ins.State != nil && ins.State.Running, Volumes: map[string]string{}, inspect: ins}
+	for _, m := range ins.Mounts {
+		if m.Type == "volume" && m.Name != "" {
+			a.Volumes[m.Name] = m.Destination
+		}
+	}
+	_, a.Compose = ins.Config.Labels["com.docker.compose.project"]
+	return a, nil
+}
+
+// ImageExists reports whether the engine has an image (no registry is
+// consulted).
+func (e *Engine) ImageExists(ctx context.Context, ref string) bool {
+	_, err := e.c.ImageInspect(ctx, ref)
+	return err == nil
+}
+
+// Recreate creates a container like app, with the same configuration
+// (command, environment, ports, networks, labels, restart policy, health
+// check) but image and the volumes renamed by volumes (old name -> new
+// name), under app's name. app must have been renamed away first.
+func (e *Engine) Recreate(ctx context.Context, app *AppContainer, image string, volumes map[string]string) (string, error) {
+	cfg := *app.inspect.Config
+	cfg.Image = image
+	// What the container inherited from its old image must come from the
+	// new image now: only settings the user gave are carried over.
+	if img, err := e.c.ImageInspect(ctx, app.inspect.Image); err == nil && img.Config != nil {
+		old := img.Config
+		if slices.Equal(cfg.Entrypoint, old.Entrypoint) {
+			cfg.Entrypoint = nil
+		}
+		if slices.Equal(cfg.Cmd, old.Cmd) {
+			cfg.Cmd = nil
+		}
+		if cfg.WorkingDir == old.WorkingDir {
+			cfg.WorkingDir = ""
+		}
+		if cfg.User == old.User {
+			cfg.User = ""
+		}
+		var env []string
+		for _, kv := range cfg.Env {
+			if !slices.Contains(old.Env, kv) {
+				env = append(env, kv)
+			}
+		}
+		cfg.Env = env
+		if old.Healthcheck != nil && cfg.Healthcheck != nil && slices.Equal(cfg.Healthcheck.Test, old.Healthcheck.Test) {
+			cfg.Healthcheck = nil
+		}
+		for k, v := range old.Labels {
+			if cfg.Labels[k] == v {
+				delete(cfg.Labels, k)
+			}
+		}
+	}
+	labels := map[string]string{}
+	for k, v := range cfg.Labels {
+		labels[k] = v // compose labels included, so that compose still knows it
+	}
+	cfg.Labels = labels
+	cfg.Labels[LabelUpgradedFrom] = app.ID
+	host := *app.inspect.HostConfig
+	// Volumes are mounted by name at their old paths; binds of volumes and
+	// volume mounts are replaced by those.
+	var binds []string
+	for _, b := range host.Binds {
+		if src, _, _ := strings.Cut(b, ":"); volumes[src] == "" {
+			binds = append(binds, b)
+		}
+	}
+	host.Binds = binds
+	var mounts []mount.Mount
+	for _, m := range host.Mounts {
+		if m.Type != mount.TypeVolume {
+			mounts = append(mounts, m)
+		}
+	}
+	for old, dest := range app.Volumes {
+		src := volumes[old]
+		if src == "" {
+			src = old
+		}
+		mounts = append(mounts, mount.Mount{Type: mount.TypeVolume, Source: src, Target: dest})
+	}
+	host.Mounts = mounts
+	netCfg := &network.NetworkingConfig{EndpointsConfig: map[string]*network.EndpointSettings{}}
+	if app.inspect.NetworkSettings != nil {
+		for name, ep := range app.inspect.NetworkSettings.Networks {
+			netCfg.EndpointsConfig[name] = &network.EndpointSettings{Aliases: ep.Aliases, Links: ep.Links}
+		}
+	}
+	created, err := e.c.ContainerCreate(ctx, client.ContainerCreateOptions{Name: app.Name, Config: &cfg, HostConfig: &host, NetworkingConfig: netCfg})
+	if err != nil {
+		return "", fmt.Errorf("create container %s from %s: %w", app.Name, image, err)
+	}
+	return created.ID, nil
+}
+
+// Rename renames a container.
+func (e *Engine) Rename(ctx context.Context, id, name string) error {
+	if _, err := e.c.ContainerRename(ctx, id, client.ContainerRenameOptions{NewName: name}); err != nil {
+		return fmt.Errorf("rename container to %s: %w", name, err)
+	}
+	return nil
+}
+
+// Start starts a container; Stop stops one; Remove removes one.
+func (e *Engine) Start(ctx context.Context, id string) error {
+	_, err := e.c.ContainerStart(ctx, id, client.ContainerStartOptions{})
+	return err
+}
+
+// Stop stops a container with its configured timeout.
+func (e *Engine) Stop(ctx context.Context, id string) error {
+	_, err := e.c.ContainerStop(ctx, id, client.ContainerStopOptions{})
+	return err
+}
+
+// Remove removes a container (forcefully).
+func (e *Engine) Remove(ctx context.Context, id string) error {
+	_, err := e.c.ContainerRemove(ctx, id, client.ContainerRemoveOptions{Force: true})
+	return err
+}
+
+// ErrNotHealthy: a new container did not become healthy (or stopped).
+var ErrNotHealthy = errors.New("the new container did not become healthy")
+
+// WaitHealthy waits until a container with a health check is healthy, or
+// one without stays running for settle; it fails early when it stops or
+// turns unhealthy, and at timeout.
+func (e *Engine) WaitHealthy(ctx context.Context, id string, timeout, settle time.Duration) error {
+	deadline := time.Now().Add(timeout)
+	start := time.Now()
+	for {
+		res, err := e.c.ContainerInspect(ctx, id, client.ContainerInspectOptions{})
+		if err != nil {
+			return err
+		}
+		st := res.Container.State
+		switch {
+		case st == nil || !st.Running:
+			code := 0
+			if st != nil {
+				code = st.ExitCode
+			}
+			return fmt.Errorf("%w: it exited with code %d", ErrNotHealthy, code)
+		case st.Health != nil && st.Health.Status == container.Healthy:
+			return nil
+		case st.Health != nil && st.Health.Status == container.Unhealthy:
+			return fmt.Errorf("%w: its health check failed", ErrNotHealthy)
+		case st.Health == nil && time.Since(start) >= settle:
+			return nil
+		case time.Now().After(deadline):
+			return fmt.Errorf("%w within %s", ErrNotHealthy, timeout)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+}
