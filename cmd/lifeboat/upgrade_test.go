@@ -124,13 +124,22 @@ func TestUpgradeAndRollback(t *testing.T) {
 	waitFile(t, oldLog, "v1\nv1\n")
 
 	// A new image that fails: lifeboat rolls back by itself.
-	r := c.fails(1, "rolled back", "upgrade", name, "--image", bad, "--settle", "2s")
-	_ = r
+	c.fails(1, "rolled back", "upgrade", name, "--image", bad, "--settle", "2s")
 	app, _ = e.InspectApp(ctx, name)
 	if app.ID != created.ID || !app.Running {
 		t.Fatalf("after a failed upgrade: %+v", app)
 	}
 	if _, err := e.InspectApp(ctx, sidecar.OldName(name)); err == nil {
 		t.Fatal("a failed upgrade left a renamed container")
+	}
+
+	// --cleanup needs a confirmation; with --yes the old container and its
+	// volume go once the new one runs.
+	c.ok("upgrade", name, "--image", v2, "--settle", "1s", "--cleanup", "--yes")
+	if _, err := e.InspectApp(ctx, sidecar.OldName(name)); err == nil {
+		t.Fatal("--cleanup kept the old container")
+	}
+	if ok, _ := e.VolumeExists(ctx, vol); ok {
+		t.Fatal("--cleanup kept the old volume")
 	}
 }
