@@ -50,7 +50,7 @@ The image must be on the engine already: no registry is consulted.`,
 	f := cmd.Flags()
 	f.StringVar(&o.image, "image", "", "the new image")
 	f.DurationVar(&o.waitHealthy, "wait-healthy", 2*time.Minute, "how long the new container may take to become healthy")
-	f.DurationVar(&o.settle, "settle", 10*time.Second, "without a health check: how long it must keep running")
+	f.DurationVar(&o.settle, "wait", 10*time.Second, "without a health check: how long the new container must keep running")
 	f.BoolVar(&o.cleanup, "cleanup", false, "after success, remove the old container and its volumes")
 	f.BoolVarP(&o.yes, "yes", "y", false, "do not ask before --cleanup")
 	return cmd

@@ -91,7 +91,7 @@ func TestUpgradeAndRollback(t *testing.T) {
 	c.fails(1, "not on the engine", "upgrade", name, "--image", p+"-app:missing")
 	c.fails(1, "no-such", "upgrade", "no-such-container", "--image", v2)
 
-	c.ok("upgrade", name, "--image", v2, "--settle", "1s")
+	c.ok("upgrade", name, "--image", v2, "--wait", "1s")
 	app, err := e.InspectApp(ctx, name)
 	if err != nil || app.Image != v2 || !app.Running || app.ID == created.ID {
 		t.Fatalf("after upgrade: %+v %v", app, err)
@@ -124,7 +124,7 @@ func TestUpgradeAndRollback(t *testing.T) {
 	waitFile(t, oldLog, "v1\nv1\n")
 
 	// A new image that fails: lifeboat rolls back by itself.
-	c.fails(1, "rolled back", "upgrade", name, "--image", bad, "--settle", "2s")
+	c.fails(1, "rolled back", "upgrade", name, "--image", bad, "--wait", "2s")
 	app, _ = e.InspectApp(ctx, name)
 	if app.ID != created.ID || !app.Running {
 		t.Fatalf("after a failed upgrade: %+v", app)
@@ -135,7 +135,7 @@ func TestUpgradeAndRollback(t *testing.T) {
 
 	// --cleanup needs a confirmation; with --yes the old container and its
 	// volume go once the new one runs.
-	c.ok("upgrade", name, "--image", v2, "--settle", "1s", "--cleanup", "--yes")
+	c.ok("upgrade", name, "--image", v2, "--wait", "1s", "--cleanup", "--yes")
 	if _, err := e.InspectApp(ctx, sidecar.OldName(name)); err == nil {
 		t.Fatal("--cleanup kept the old container")
 	}
