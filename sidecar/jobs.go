@@ -3,6 +3,7 @@ package sidecar
 import (
 	"bufio"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -180,4 +181,22 @@ func (e *Engine) VolumeExists(ctx context.Context, name string) (bool, error) {
 		return false, nil
 	}
 	return false, err
+}
+
+// VolumeInfoJSON is what a snapshot records about v, as JSON.
+func (e *Engine) VolumeInfoJSON(ctx context.Context, v Volume) (string, error) {
+	info, err := e.volumeInfo(ctx, v)
+	if err != nil {
+		return "", err
+	}
+	b, err := json.Marshal(info)
+	return string(b), err
+}
+
+// CreateVolumeLike creates a volume with v's name, driver, options and labels.
+func (e *Engine) CreateVolumeLike(ctx context.Context, v Volume) error {
+	if _, err := e.c.VolumeCreate(ctx, client.VolumeCreateOptions{Name: v.Name, Driver: v.Driver, DriverOpts: v.DriverOpts, Labels: v.Labels}); err != nil {
+		return fmt.Errorf("create volume %s: %w", v.Name, err)
+	}
+	return nil
 }

@@ -41,7 +41,7 @@ func (e *Engine) Run(ctx context.Context, s RunSpec) (int, error) {
 	withStdin := s.Stdin != nil
 	created, err := e.c.ContainerCreate(ctx, client.ContainerCreateOptions{
 		Config: &container.Config{Image: s.Image, Cmd: s.Args, Env: s.Env, Labels: labels,
-			OpenStdin: withStdin, StdinOnce: withStdin, AttachStdin: withStdin, AttachStdout: withStdin, AttachStderr: withStdin},
+			OpenStdin: withStdin, StdinOnce: withStdin, AttachStdin: withStdin, AttachStdout: true, AttachStderr: true},
 		HostConfig: &container.HostConfig{Mounts: s.Mounts, VolumesFrom: s.VolumesFrom, NetworkMode: container.NetworkMode(s.Network)},
 	})
 	if err != nil {
@@ -53,29 +53,22 @@ func (e *Engine) Run(ctx context.Context, s RunSpec) (int, error) {
 		_, _ = e.c.ContainerRemove(rctx, created.ID, client.ContainerRemoveOptions{Force: true})
 	}()
 	wait := e.c.ContainerWait(ctx, created.ID, client.ContainerWaitOptions{Condition: container.WaitConditionNextExit})
-	var logs io.ReadCloser
+	// Attached before it starts, so that nothing it prints is missed, and
+	// raw: the log driver would mangle binary output (a migration stream).
+	att, err := e.c.ContainerAttach(ctx, created.ID, client.ContainerAttachOptions{Stream: true, Stdin: withStdin, Stdout: true, Stderr: true})
+	if err != nil {
+		return -1, fmt.Errorf("attach sidecar: %w", err)
+	}
+	defer att.Close()
 	if withStdin {
-		// Attach before starting, so that nothing it prints is missed.
-		att, err := e.c.ContainerAttach(ctx, created.ID, client.ContainerAttachOptions{Stream: true, Stdin: true, Stdout: true, Stderr: true})
-		if err != nil {
-			return -1, fmt.Errorf("attach sidecar: %w", err)
-		}
-		defer att.Close()
 		go func() {
 			_, _ = io.Copy(att.Conn, s.Stdin)
 			_ = att.CloseWrite()
 		}()
-		logs = io.NopCloser(att.Reader)
 	}
+	logs := io.NopCloser(att.Reader)
 	if _, err := e.c.ContainerStart(ctx, created.ID, client.ContainerStartOptions{}); err != nil {
 		return -1, fmt.Errorf("start sidecar: %w", err)
-	}
-	if logs == nil {
-		l, err := e.c.ContainerLogs(ctx, created.ID, client.ContainerLogsOptions{ShowStdout: true, ShowStderr: true, Follow: true})
-		if err != nil {
-			return -1, fmt.Errorf("sidecar output: %w", err)
-		}
-		logs = l
 	}
 	defer logs.Close()
 	stdout, stderr := s.Stdout, s.Stderr

@@ -2,10 +2,13 @@ package main
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"strings"
 
 	"github.com/lifeboat-backup/lifeboat/repository"
@@ -19,6 +22,7 @@ type migrateOptions struct {
 	container              string
 	stopSource             bool
 	force                  bool
+	direct                 bool
 }
 
 func newMigrateCmd(a *app) *cobra.Command {
@@ -57,6 +61,7 @@ using a volume before its final copy and leaves them stopped.`,
 	f.StringVar(&o.container, "container", "", "migrate the volumes this container uses")
 	f.BoolVar(&o.stopSource, "stop-source", false, "stop the containers using a volume before its copy (they stay stopped)")
 	f.BoolVar(&o.force, "force", false, "overwrite destination volumes that are not empty")
+	f.BoolVar(&o.direct, "direct", false, "no shared repository: stream each volume from a sidecar on the source to one on the destination through lifeboat")
 	return cmd
 }
 
@@ -90,6 +95,9 @@ func runMigrate(ctx context.Context, a *app, o migrateOptions, names []string) e
 	}
 	if len(vols) == 0 {
 		return errors.New("no volume to migrate")
+	}
+	if o.direct {
+		return a.migrateDirect(ctx, src, dst, vols, o)
 	}
 	job, err := a.jobFor(ctx, src)
 	if err != nil {
@@ -229,4 +237,48 @@ func runMigrate(ctx context.Context, a *app, o migrateOptions, names []string) e
 type snapshotRef struct {
 	files, bytes int64
 	snap         *repository.Snapshot
+}
+
+// migrateDirect streams each volume through the CLI, sealed in a private
+// repository that exists only for the copy.
+func (a *app) migrateDirect(ctx context.Context, src, dst *sidecar.Engine, vols []sidecar.Volume, o migrateOptions) error {
+	exe, err := os.Executable()
+	if err != nil {
+		return err
+	}
+	images := make([]string, 2)
+	for i, e := range []*sidecar.Engine{src, dst} {
+		if images[i], err = e.EnsureImage(ctx, exe, a.version); err != nil {
+			return err
+		}
+	}
+	secret := make([]byte, 24)
+	if _, err := rand.Read(secret); err != nil {
+		return err
+	}
+	password := []byte(hex.EncodeToString(secret))
+	for _, v := range vols {
+		if o.stopSource {
+			if err := src.StopUsers(ctx, v.Name, a.report); err != nil {
+				return err
+			}
+		}
+		info, err := src.VolumeInfoJSON(ctx, v)
+		if err != nil {
+			return err
+		}
+		if ok, err := dst.VolumeExists(ctx, v.Name); err != nil {
+			return err
+		} else if !ok {
+			if err := dst.CreateVolumeLike(ctx, v); err != nil {
+				return err
+			}
+		}
+		a.out.infof("streaming volume %s from %s to %s", v.Name, src.Host(), dst.Host())
+		if err := sidecar.Direct(ctx, src, dst, images[0], images[1], v, info, v.Name, password, o.force); err != nil {
+			return fmt.Errorf("volume %s: %w (a volume that exists and is not empty needs --force)", v.Name, err)
+		}
+		a.out.infof("volume %s: copied and verified", v.Name)
+	}
+	return nil
 }

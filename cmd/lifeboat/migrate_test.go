@@ -109,6 +109,20 @@ func TestMigrateBetweenEngines(t *testing.T) {
 	}
 	c.fails(1, "not empty", "migrate", vol, "--to", host)
 	c.ok("migrate", vol, "--to", host, "--force")
+	// Without a shared repository: streamed through lifeboat.
+	if _, err := e2.Client().VolumeRemove(ctx, vol, client.VolumeRemoveOptions{Force: true}); err != nil {
+		t.Fatal(err)
+	}
+	noRepo := &cli{t: t, repo: "", env: []string{"LIFEBOAT_PASSWORD=unused"}}
+	noRepo.ok("migrate", vol, "--to", host, "--direct")
+	moved, err = e2.Volumes(ctx, sidecar.Selection{Names: []string{vol}})
+	if err != nil || len(moved) != 1 || moved[0].Labels["app"] != "shop" {
+		t.Fatalf("destination volume after --direct: %+v %v", moved, err)
+	}
+	if err := treetest.Compare(volumeMountpoint(t, e, vol), moved[0].Mountpoint); err != nil {
+		t.Fatalf("volume migrated with --direct differs:\n%v", err)
+	}
+	noRepo.fails(1, "not empty", "migrate", vol, "--to", host, "--direct")
 	c.fails(1, "destination: cannot reach the Docker engine", "migrate", vol, "--to", "unix:///nonexistent/docker.sock")
 	c.fails(2, "--to", "migrate", vol)
 }

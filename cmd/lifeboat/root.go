@@ -111,6 +111,8 @@ prompt on a terminal.
 		newUpgradeCmd(a),
 		newRollbackCmd(a),
 		newSidecarBatchCmd(a),
+		newSidecarExportCmd(a),
+		newSidecarImportCmd(a),
 	)
 	return root
 }
