@@ -45,6 +45,27 @@ type VolumeJob struct {
 	Path   string // the path in that container, with From
 }
 
+// VolumeReport is what the sidecar reported about one volume of a batch.
+type VolumeReport struct {
+	Volume     string
+	SnapshotID string // set when a snapshot was saved
+	Incomplete bool   // saved, but some entries could not be read
+	Summary    repository.Summary
+	Error      string // set when the volume failed
+}
+
+// JobsFor mounts each volume by name.
+func JobsFor(vols []Volume) []VolumeJob {
+	jobs := make([]VolumeJob, len(vols))
+	for i, v := range vols {
+		jobs[i] = VolumeJob{Volume: v}
+	}
+	return jobs
+}
+
+// Proceed is a Prepare that copies every volume as it is.
+func Proceed(Volume) (bool, func()) { return true, func() {} }
+
 // Prepare is called before each volume is copied; it returns whether to
 // copy it and a function to call once the copy is over (whatever its
 // outcome).
@@ -53,15 +74,15 @@ type Prepare func(v Volume) (proceed bool, done func())
 // BackupVolumes backs up every volume with one sidecar, which mounts each
 // read-only at its own path (or attaches a container's volumes), opens the
 // repository once and makes one snapshot per volume. It returns the
-// sidecar's exit code.
-func (e *Engine) BackupVolumes(ctx context.Context, j Job, vols []VolumeJob, host string, tags []string, prepare Prepare) (int, error) {
+// sidecar's exit code and a report for each volume that got one, in order.
+func (e *Engine) BackupVolumes(ctx context.Context, j Job, vols []VolumeJob, host string, tags []string, prepare Prepare) (int, []VolumeReport, error) {
 	plan := Plan{Host: host, Tags: tags}
 	var mounts []mount.Mount
 	var from []string
 	for _, vj := range vols {
 		info, err := e.volumeInfo(ctx, vj.Volume)
 		if err != nil {
-			return -1, err
+			return -1, nil, err
 		}
 		pv := PlanVolume{Path: VolumePath(vj.Volume.Name), Info: *info}
 		if vj.From != "" {
@@ -76,16 +97,16 @@ func (e *Engine) BackupVolumes(ctx context.Context, j Job, vols []VolumeJob, hos
 	}
 	dir, err := os.MkdirTemp(shmDir(), "lifeboat-plan-")
 	if err != nil {
-		return -1, err
+		return -1, nil, err
 	}
 	defer os.RemoveAll(dir)
 	planFile := filepath.Join(dir, "plan.json")
 	b, err := json.Marshal(plan)
 	if err != nil {
-		return -1, err
+		return -1, nil, err
 	}
 	if err := os.WriteFile(planFile, b, 0o600); err != nil {
-		return -1, err
+		return -1, nil, err
 	}
 	mounts = append(mounts, mount.Mount{Type: mount.TypeBind, Source: planFile, Target: planMount, ReadOnly: true})
 
@@ -103,16 +124,23 @@ func (e *Engine) BackupVolumes(ctx context.Context, j Job, vols []VolumeJob, hos
 		}
 	}
 	defer finish() // whatever happens, containers are resumed
+	var reports []VolumeReport
+	current := ""
 	relay := j.Lines
 	j.Lines = func(line []byte) {
 		var m struct {
-			Type   string `json:"type"`
-			Volume string `json:"volume"`
+			Type       string `json:"type"`
+			Volume     string `json:"volume"`
+			Message    string `json:"message"`
+			SnapshotID string `json:"snapshot_id"`
+			Incomplete bool   `json:"incomplete"`
+			Summary    repository.Summary
 		}
 		_ = json.Unmarshal(line, &m)
 		switch m.Type {
 		case MsgVolumeReady:
 			finish()
+			current = m.Volume
 			go1 := false
 			if v, ok := byName[m.Volume]; ok {
 				go1, pending = prepare(v)
@@ -124,15 +152,20 @@ func (e *Engine) BackupVolumes(ctx context.Context, j Job, vols []VolumeJob, hos
 			if _, err := fmt.Fprintln(answer, reply); err != nil {
 				return
 			}
-		case "summary", MsgVolumeError:
+		case "summary":
 			finish()
+			reports = append(reports, VolumeReport{Volume: current, SnapshotID: m.SnapshotID, Incomplete: m.Incomplete, Summary: m.Summary})
+		case MsgVolumeError:
+			finish()
+			reports = append(reports, VolumeReport{Volume: m.Volume, Error: m.Message})
 		}
 		if relay != nil {
 			relay(line)
 		}
 	}
 	j.Stdin = stdin
-	return e.run(ctx, j, []string{"sidecar-batch", "--plan", planMount}, mounts, from...)
+	code, err := e.run(ctx, j, []string{"sidecar-batch", "--plan", planMount}, mounts, from...)
+	return code, reports, err
 }
 
 func contains(list []string, s string) bool {

@@ -46,15 +46,7 @@ func runExport(ctx context.Context, a *app, path, info string) error {
 		return err
 	}
 	defer os.RemoveAll(dir)
-	pw, err := a.password("", false)
-	if err != nil {
-		return err
-	}
-	tg, err := local.New(dir)
-	if err != nil {
-		return err
-	}
-	repo, err := repository.Init(ctx, tg, pw, repository.Options{})
+	repo, err := privateRepo(ctx, a, dir, true)
 	if err != nil {
 		return err
 	}
@@ -124,15 +116,7 @@ func runImport(ctx context.Context, a *app, target, overwrite string) error {
 			return err
 		}
 	}
-	pw, err := a.password("", false)
-	if err != nil {
-		return err
-	}
-	tg, err := local.New(dir)
-	if err != nil {
-		return err
-	}
-	repo, err := repository.Open(ctx, tg, pw, repository.Options{})
+	repo, err := privateRepo(ctx, a, dir, false)
 	if err != nil {
 		return err
 	}
@@ -140,11 +124,7 @@ func runImport(ctx context.Context, a *app, target, overwrite string) error {
 	if err := repo.LoadIndex(ctx); err != nil {
 		return err
 	}
-	all, err := repo.Snapshots(ctx)
-	if err != nil {
-		return err
-	}
-	sn, err := repository.FindSnapshot(all, "latest", repository.Filter{})
+	sn, err := findSnapshot(ctx, repo, "latest", repository.Filter{})
 	if err != nil {
 		return err
 	}
@@ -154,4 +134,21 @@ func runImport(ctx context.Context, a *app, target, overwrite string) error {
 	}
 	_, err = restore.Run(ctx, repo, sn, target, restore.Options{Overwrite: ow, Verify: true})
 	return err
+}
+
+// privateRepo creates (or opens) the transfer repository in dir with the
+// password the CLI handed to both sidecars.
+func privateRepo(ctx context.Context, a *app, dir string, create bool) (*repository.Repository, error) {
+	pw, err := a.password("", false)
+	if err != nil {
+		return nil, err
+	}
+	tg, err := local.New(dir)
+	if err != nil {
+		return nil, err
+	}
+	if create {
+		return repository.Init(ctx, tg, pw, repository.Options{})
+	}
+	return repository.Open(ctx, tg, pw, repository.Options{})
 }

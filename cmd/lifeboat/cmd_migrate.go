@@ -103,42 +103,21 @@ func runMigrate(ctx context.Context, a *app, o migrateOptions, names []string) e
 	if err != nil {
 		return err
 	}
-	jobs := make([]sidecar.VolumeJob, len(vols))
-	for i, v := range vols {
-		jobs[i] = sidecar.VolumeJob{Volume: v}
-	}
-	snapshots := map[string]string{}
-	var current string
-	var failed []string
-	job.Lines = func(b []byte) {
-		var m struct {
-			Type, Volume string
-			SnapshotID   string `json:"snapshot_id"`
-		}
-		_ = json.Unmarshal(b, &m)
-		switch m.Type {
-		case sidecar.MsgVolumeReady:
-			current = m.Volume
-		case "summary":
-			snapshots[current] = m.SnapshotID
-		case sidecar.MsgVolumeError:
-			failed = append(failed, m.Volume)
-		}
-	}
 	prepare := func(v sidecar.Volume) (bool, func()) {
 		a.out.infof("copying volume %s from %s", v.Name, src.Host())
 		if o.stopSource {
 			if err := src.StopUsers(ctx, v.Name, a.report); err != nil {
 				a.out.warn(v.Name, err)
-				failed = append(failed, v.Name)
 				return false, nil
 			}
 		}
 		return true, func() {}
 	}
-	if _, err := src.BackupVolumes(ctx, job, jobs, hostOr(a.cfg.Host), []string{"migrate"}, prepare); err != nil {
+	_, reports, err := src.BackupVolumes(ctx, job, sidecar.JobsFor(vols), hostOr(a.cfg.Host), []string{"migrate"}, prepare)
+	if err != nil {
 		return err
 	}
+	snapshots, failed := savedSnapshots(vols, reports, false)
 	if len(failed) > 0 {
 		return fmt.Errorf("could not copy volumes %s; nothing was restored", strings.Join(failed, ", "))
 	}
@@ -165,19 +144,14 @@ func runMigrate(ctx context.Context, a *app, o migrateOptions, names []string) e
 	}
 	for _, v := range vols {
 		id := snapshots[v.Name]
-		var sn *snapshotRef
-		for _, s := range all {
-			if s.ID.String() == id {
-				sn = &snapshotRef{files: s.Summary.TotalFiles, bytes: s.Summary.TotalBytes, snap: s}
-			}
-		}
-		if sn == nil {
-			return fmt.Errorf("volume %s: its snapshot was not found", v.Name)
+		sn, err := repository.FindSnapshot(all, id, repository.Filter{})
+		if err != nil {
+			return fmt.Errorf("volume %s: %w", v.Name, err)
 		}
 		if ok, err := dst.VolumeExists(ctx, v.Name); err != nil {
 			return err
 		} else if !ok {
-			if err := dst.CreateVolume(ctx, v.Name, sn.snap.Volume, id); err != nil {
+			if err := dst.CreateVolume(ctx, v.Name, sn.Volume, id); err != nil {
 				return err
 			}
 		}
@@ -209,7 +183,7 @@ func runMigrate(ctx context.Context, a *app, o migrateOptions, names []string) e
 		// Same file count and size as the source's snapshot (hard-linked names
 		// included), and every written file read back against it.
 		files, size := res.Files+res.Links, res.Bytes+res.LinkBytes
-		match := files == sn.files && size == sn.bytes && res.Verified == res.Files
+		match := files == sn.Summary.TotalFiles && size == sn.Summary.TotalBytes && res.Verified == res.Files
 		results = append(results, outcome{Volume: v.Name, Snapshot: id, Files: files, Bytes: size, Match: match})
 	}
 	mismatch := 0
@@ -231,12 +205,6 @@ func runMigrate(ctx context.Context, a *app, o migrateOptions, names []string) e
 		return fmt.Errorf("%d volumes differ after the migration", mismatch)
 	}
 	return nil
-}
-
-// snapshotRef is a snapshot with the counts the migration compares.
-type snapshotRef struct {
-	files, bytes int64
-	snap         *repository.Snapshot
 }
 
 // migrateDirect streams each volume through the CLI, sealed in a private

@@ -2,13 +2,13 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"strings"
 	"time"
 
+	"github.com/lifeboat-backup/lifeboat/repository"
 	"github.com/lifeboat-backup/lifeboat/sidecar"
 	"github.com/spf13/cobra"
 )
@@ -153,32 +153,12 @@ func runUpgrade(ctx context.Context, a *app, name string, o upgradeOptions) erro
 // copyVolumes snapshots volumes in one sidecar and restores each into a
 // fresh volume; it returns old name -> fresh name.
 func (a *app) copyVolumes(ctx context.Context, eng *sidecar.Engine, job sidecar.Job, vols []sidecar.Volume) (map[string]string, error) {
-	jobs := make([]sidecar.VolumeJob, len(vols))
-	for i, v := range vols {
-		jobs[i] = sidecar.VolumeJob{Volume: v}
-	}
-	snaps := map[string]string{}
-	var current string
-	job.Lines = func(b []byte) {
-		var m struct {
-			Type, Volume string
-			SnapshotID   string `json:"snapshot_id"`
-		}
-		if json.Unmarshal(b, &m) == nil {
-			switch m.Type {
-			case sidecar.MsgVolumeReady:
-				current = m.Volume
-			case "summary":
-				snaps[current] = m.SnapshotID
-			}
-		}
-	}
-	ready := func(sidecar.Volume) (bool, func()) { return true, func() {} }
-	code, err := eng.BackupVolumes(ctx, job, jobs, hostOr(a.cfg.Host), []string{"upgrade"}, ready)
+	code, reports, err := eng.BackupVolumes(ctx, job, sidecar.JobsFor(vols), hostOr(a.cfg.Host), []string{"upgrade"}, sidecar.Proceed)
 	if err != nil {
 		return nil, err
 	}
-	if code != exitOK || len(snaps) != len(vols) {
+	snaps, missing := savedSnapshots(vols, reports, false)
+	if code != exitOK || len(missing) > 0 {
 		return nil, fmt.Errorf("snapshots of the volumes failed (exit %d)", code)
 	}
 	repo, err := a.openRepository(ctx, false)
@@ -194,12 +174,12 @@ func (a *app) copyVolumes(ctx context.Context, eng *sidecar.Engine, job sidecar.
 	for _, v := range vols {
 		id := snaps[v.Name]
 		name := v.Name + "-" + shortID(id)
-		for _, s := range all {
-			if s.ID.String() == id {
-				if err := eng.CreateVolume(ctx, name, s.Volume, id); err != nil {
-					return nil, err
-				}
-			}
+		sn, err := repository.FindSnapshot(all, id, repository.Filter{})
+		if err != nil {
+			return nil, err
+		}
+		if err := eng.CreateVolume(ctx, name, sn.Volume, id); err != nil {
+			return nil, err
 		}
 		job.Lines = nil
 		if code, err := eng.RestoreVolume(ctx, job, id, name, false, false); err != nil || code != exitOK {
@@ -216,16 +196,10 @@ func cleanupOld(ctx context.Context, a *app, eng *sidecar.Engine, app *sidecar.A
 	for v := range app.Volumes {
 		vols = append(vols, v)
 	}
-	if !yes {
-		if !isTerminal(a.stderr) {
-			return usageError{errors.New("--cleanup removes the old container and volumes: confirm with --yes")}
-		}
-		fmt.Fprintf(a.stderr, "remove %s and its volumes %s? [y/N] ", sidecar.OldName(app.Name), strings.Join(vols, ", "))
-		var answer string
-		_, _ = fmt.Fscanln(a.stdin, &answer)
-		if !strings.EqualFold(answer, "y") && !strings.EqualFold(answer, "yes") {
-			return nil
-		}
+	ok, err := a.confirm(fmt.Sprintf("remove %s and its volumes %s?", sidecar.OldName(app.Name), strings.Join(vols, ", ")), yes,
+		"--cleanup removes the old container and volumes")
+	if err != nil || !ok {
+		return err
 	}
 	if err := eng.Remove(ctx, app.ID); err != nil {
 		return err

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -10,7 +9,6 @@ import (
 
 	"github.com/lifeboat-backup/lifeboat/sidecar"
 	"github.com/spf13/cobra"
-	"golang.org/x/term"
 )
 
 type volumePruneOptions struct {
@@ -86,49 +84,26 @@ func runVolumePrune(ctx context.Context, a *app, o volumePruneOptions) error {
 		})
 		return nil
 	}
-	if !o.yes {
-		if a.stdin == nil || !term.IsTerminal(int(a.stdin.Fd())) {
-			return usageError{errors.New("confirm with --yes (or list first with --dry-run)")}
-		}
-		fmt.Fprintf(a.stderr, "snapshot and remove %d volumes (%s)? [y/N] ", len(vols), strings.Join(names, ", "))
-		var answer string
-		_, _ = fmt.Fscanln(a.stdin, &answer)
-		if !strings.EqualFold(strings.TrimSpace(answer), "y") && !strings.EqualFold(strings.TrimSpace(answer), "yes") {
-			return errors.New("nothing removed")
-		}
+	ok, err := a.confirm(fmt.Sprintf("snapshot and remove %d volumes (%s)?", len(vols), strings.Join(names, ", ")), o.yes,
+		"volume prune removes volumes (list them first with --dry-run)")
+	if err != nil {
+		return err
+	}
+	if !ok {
+		return errors.New("nothing removed")
 	}
 	// One sidecar snapshots them all; a volume is removed only after its
 	// own complete snapshot was reported.
-	jobs := make([]sidecar.VolumeJob, len(vols))
-	for i, v := range vols {
-		jobs[i] = sidecar.VolumeJob{Volume: v}
-	}
-	saved := map[string]string{}
-	var current string
-	job.Lines = func(b []byte) {
-		var m struct {
-			Type, Volume string
-			SnapshotID   string `json:"snapshot_id"`
-			Incomplete   bool
-		}
-		if err := json.Unmarshal(b, &m); err != nil {
-			return
-		}
-		switch m.Type {
-		case sidecar.MsgVolumeReady:
-			current = m.Volume
-		case "summary":
-			if !m.Incomplete && m.SnapshotID != "" {
-				saved[current] = m.SnapshotID
-			}
-		case sidecar.MsgVolumeError:
-			a.out.warn(m.Volume, errors.New("snapshot failed; the volume is kept"))
-		}
-	}
-	ready := func(v sidecar.Volume) (bool, func()) { return true, func() {} }
-	if _, err := eng.BackupVolumes(ctx, job, jobs, hostOr(a.cfg.Host), []string{"pre-prune"}, ready); err != nil {
+	_, reports, err := eng.BackupVolumes(ctx, job, sidecar.JobsFor(vols), hostOr(a.cfg.Host), []string{"pre-prune"}, sidecar.Proceed)
+	if err != nil {
 		return err
 	}
+	for _, r := range reports {
+		if r.Error != "" {
+			a.out.warn(r.Volume, errors.New("snapshot failed; the volume is kept"))
+		}
+	}
+	saved, _ := savedSnapshots(vols, reports, true)
 	var removed, kept []string
 	for _, v := range vols {
 		id, ok := saved[v.Name]

@@ -135,3 +135,20 @@ func (a *app) openLocked(ctx context.Context, loadIndex bool) (*repository.Repos
 	}
 	return repo, func() { _ = lock.Unlock(ctx); repo.Close() }, nil
 }
+
+// confirm asks a yes/no question on the terminal; yes answers it in
+// advance. Without a terminal and without yes it is a usage error that
+// says what needs confirming.
+func (a *app) confirm(question string, yes bool, what string) (bool, error) {
+	if yes {
+		return true, nil
+	}
+	if a.stdin == nil || !term.IsTerminal(int(a.stdin.Fd())) {
+		return false, usageError{fmt.Errorf("%s: confirm with --yes", what)}
+	}
+	fmt.Fprintf(a.stderr, "%s [y/N] ", question)
+	var answer string
+	_, _ = fmt.Fscanln(a.stdin, &answer)
+	answer = strings.TrimSpace(answer)
+	return strings.EqualFold(answer, "y") || strings.EqualFold(answer, "yes"), nil
+}

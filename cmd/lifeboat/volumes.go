@@ -215,27 +215,22 @@ func (a *app) runVolumeBackup(ctx context.Context, o backupOptions, sel sidecar.
 // backupVolumes backs the selected volumes up and sums their summaries.
 func (a *app) backupVolumes(ctx context.Context, o backupOptions, sel sidecar.Selection) (repository.Summary, error) {
 	var total repository.Summary
-	err := a.backupVolumesInto(ctx, o, sel, &total)
-	return total, err
-}
-
-func (a *app) backupVolumesInto(ctx context.Context, o backupOptions, sel sidecar.Selection, total *repository.Summary) error {
 	eng, job, err := a.sidecarJob(ctx)
 	if err != nil {
-		return err
+		return total, err
 	}
 	defer eng.Close()
 	vols, err := eng.Volumes(ctx, sel)
 	if err != nil {
-		return err
+		return total, err
 	}
 	if len(vols) == 0 {
-		return fmt.Errorf("no volume matches the selection on %s", eng.Host())
+		return total, fmt.Errorf("no volume matches the selection on %s", eng.Host())
 	}
 	var from map[string]string // volume -> mount path in the --volumes-from container
 	if o.volumes.from != "" {
 		if from, err = eng.VolumeMounts(ctx, o.volumes.from); err != nil {
-			return err
+			return total, err
 		}
 	}
 	jobs := make([]sidecar.VolumeJob, len(vols))
@@ -246,34 +241,8 @@ func (a *app) backupVolumesInto(ctx context.Context, o backupOptions, sel sideca
 		}
 	}
 	var failed []string
-	var current string
 	lines := &sidecarLines{a: a}
-	job.Lines = func(b []byte) {
-		var m struct {
-			Type, Volume, Message string
-			SnapshotID            string `json:"snapshot_id"`
-			Incomplete            bool
-			Summary               repository.Summary
-		}
-		_ = json.Unmarshal(b, &m)
-		switch m.Type {
-		case sidecar.MsgVolumeReady:
-			current = m.Volume
-		case "summary":
-			total.BytesRead += m.Summary.BytesRead
-			total.BytesAdded += m.Summary.BytesAdded
-			total.TotalFiles += m.Summary.TotalFiles
-			total.Errors += m.Summary.Errors
-			a.out.infof("volume %s: snapshot %s saved", current, shortID(m.SnapshotID))
-			if m.Incomplete {
-				failed = append(failed, current+" (incomplete)")
-			}
-		case sidecar.MsgVolumeError:
-			a.out.warn(m.Volume, errors.New(m.Message))
-			failed = append(failed, m.Volume)
-		}
-		lines.line(b)
-	}
+	job.Lines = lines.line
 	// Each volume's users are stopped, paused or hooked just while that
 	// volume is copied; they run again afterwards whatever happens.
 	prepare := func(v sidecar.Volume) (bool, func()) {
@@ -289,42 +258,54 @@ func (a *app) backupVolumesInto(ctx context.Context, o backupOptions, sel sideca
 		return true, done
 	}
 	stop := a.startProgress("backup", lines.progress)
-	code, err := eng.BackupVolumes(ctx, job, jobs, hostOr(a.cfg.Host), o.tags, prepare)
+	code, reports, err := eng.BackupVolumes(ctx, job, jobs, hostOr(a.cfg.Host), o.tags, prepare)
 	stop()
 	if err != nil {
-		return err
+		return total, err
+	}
+	incomplete := 0
+	reported := map[string]bool{}
+	for _, r := range reports {
+		reported[r.Volume] = true
+		if r.Error != "" {
+			a.out.warn(r.Volume, errors.New(r.Error))
+			failed = append(failed, r.Volume)
+			continue
+		}
+		total.BytesRead += r.Summary.BytesRead
+		total.BytesAdded += r.Summary.BytesAdded
+		total.TotalFiles += r.Summary.TotalFiles
+		total.Errors += r.Summary.Errors
+		a.out.infof("volume %s: snapshot %s saved", r.Volume, shortID(r.SnapshotID))
+		if r.Incomplete {
+			failed = append(failed, r.Volume+" (incomplete)")
+			incomplete++
+		}
 	}
 	if code != exitOK && code != exitIncomplete && len(failed) == 0 {
 		msg := lines.errMsg
 		if msg == "" {
 			msg = fmt.Sprintf("sidecar exited with code %d", code)
 		}
-		what := "backup of volume " + current
-		if current == "" {
-			names := make([]string, len(vols))
-			for i, v := range vols {
-				names[i] = v.Name
+		var unfinished []string
+		for _, v := range vols {
+			if !reported[v.Name] {
+				unfinished = append(unfinished, v.Name)
 			}
-			what = "backup of volumes " + strings.Join(names, ", ")
 		}
+		what := "backup of volumes " + strings.Join(unfinished, ", ")
 		if code == exitLocked { // keep the meaning, so that callers can wait and retry
-			return fmt.Errorf("%s: %s: %w", what, msg, repository.ErrLocked)
+			return total, fmt.Errorf("%s: %s: %w", what, msg, repository.ErrLocked)
 		}
-		return fmt.Errorf("%s: %s", what, msg)
-	}
-	incomplete := 0
-	for _, f := range failed {
-		if strings.HasSuffix(f, "(incomplete)") {
-			incomplete++
-		}
+		return total, fmt.Errorf("%s: %s", what, msg)
 	}
 	switch {
 	case len(failed) > 0 && incomplete == len(failed):
-		return fmt.Errorf("volumes saved with entries left out: %s: %w", strings.Join(failed, ", "), errIncomplete)
+		return total, fmt.Errorf("volumes saved with entries left out: %s: %w", strings.Join(failed, ", "), errIncomplete)
 	case len(failed) > 0:
-		return fmt.Errorf("volumes not backed up completely: %s", strings.Join(failed, ", "))
+		return total, fmt.Errorf("volumes not backed up completely: %s", strings.Join(failed, ", "))
 	}
-	return nil
+	return total, nil
 }
 
 // report prints what consistency handling does: warnings as warnings, the
@@ -402,4 +383,22 @@ func volumeInfoFlag(s string) (*repository.VolumeInfo, error) {
 		return nil, fmt.Errorf("--volume-info: %w", err)
 	}
 	return &v, nil
+}
+
+// savedSnapshots maps each volume that a batch saved to its snapshot id
+// (only complete snapshots when complete is set) and lists the others.
+func savedSnapshots(vols []sidecar.Volume, reports []sidecar.VolumeReport, complete bool) (map[string]string, []string) {
+	saved := map[string]string{}
+	for _, r := range reports {
+		if r.Error == "" && r.SnapshotID != "" && !(complete && r.Incomplete) {
+			saved[r.Volume] = r.SnapshotID
+		}
+	}
+	var missing []string
+	for _, v := range vols {
+		if _, ok := saved[v.Name]; !ok {
+			missing = append(missing, v.Name)
+		}
+	}
+	return saved, missing
 }
