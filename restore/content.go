@@ -1,16 +1,18 @@
 package restore
 
 import (
+	"bufio"
 	"context"
 	"fmt"
+	"io"
 	"os"
 	"sort"
 	"sync"
 
 	"github.com/lifeboat-backup/lifeboat/internal/workers"
 	"github.com/lifeboat-backup/lifeboat/repository"
+	"github.com/lifeboat-backup/lifeboat/repository/crypto"
 	"github.com/lifeboat-backup/lifeboat/repository/pack"
-	"github.com/lifeboat-backup/lifeboat/targets"
 )
 
 // File contents are restored pack by pack rather than file by file: every
@@ -21,8 +23,9 @@ import (
 // pack instead of one per file.
 
 const (
-	maxSegment = 8 << 20 // largest single ranged read
-	maxGap     = 1 << 20 // unneeded bytes worth reading to save a request
+	maxSegment = 64 << 20 // largest single ranged read (streamed, not held)
+	maxGap     = 1 << 20  // unneeded bytes worth reading to save a request
+	readBuffer = 256 << 10
 )
 
 // fileJob is one regular file being written under a temporary name.
@@ -98,8 +101,14 @@ func (r *restorer) restoreContents(ctx context.Context, files []*op) (err error)
 			}
 		}
 	}
+	free := make(chan *packBuffers, r.opts.Workers)
+	for range r.opts.Workers {
+		free <- &packBuffers{}
+	}
 	return workers.ForEach(ctx, len(packs), r.opts.Workers, func(ctx context.Context, i int) error {
-		return r.restorePack(ctx, packs[i], byPack[packs[i]])
+		bufs := <-free
+		defer func() { free <- bufs }()
+		return r.restorePack(ctx, packs[i], byPack[packs[i]], bufs)
 	})
 }
 
@@ -146,33 +155,76 @@ func segments(needs []*need) [][]*need {
 	return out
 }
 
-func (r *restorer) restorePack(ctx context.Context, id pack.ID, blobs map[pack.ID]*need) error {
+// packBuffers are one worker's reusable buffers: the sealed bytes of the
+// blob being opened and its decompressed form.
+type packBuffers struct {
+	sealed, plain []byte
+	rd            *bufio.Reader
+}
+
+// grow returns b, or a new buffer if b cannot hold n bytes. A new buffer
+// is made large enough for the largest chunk (largest), so that a worker's
+// buffers grow once rather than with every larger chunk; the pages of a
+// fresh allocation that are never written take no memory.
+func grow(b []byte, n, largest int) []byte {
+	if cap(b) >= n {
+		return b
+	}
+	return make([]byte, 0, max(n, largest))
+}
+
+// restorePack reads the needed blobs of one pack, streaming each segment so
+// that a worker holds one blob at a time rather than a whole segment.
+func (r *restorer) restorePack(ctx context.Context, id pack.ID, blobs map[pack.ID]*need, bufs *packBuffers) error {
 	needs := make([]*need, 0, len(blobs))
 	for _, nd := range blobs {
 		needs = append(needs, nd)
 	}
-	var buf []byte
 	for _, seg := range segments(needs) {
-		start := int64(seg[0].entry.Offset)
-		last := seg[len(seg)-1].entry
-		data, err := targets.ReadRange(ctx, r.repo.Target(), repository.PackName(id), start, int64(last.Offset)+int64(last.Length)-start)
-		if err != nil {
+		if err := r.restoreSegment(ctx, id, seg, bufs); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (r *restorer) restoreSegment(ctx context.Context, id pack.ID, seg []*need, bufs *packBuffers) error {
+	start := int64(seg[0].entry.Offset)
+	last := seg[len(seg)-1].entry
+	rc, err := r.repo.Target().Get(ctx, repository.PackName(id), start, int64(last.Offset)+int64(last.Length)-start)
+	if err != nil {
+		return fmt.Errorf("restore: pack %s: %w", id.Short(), err)
+	}
+	defer rc.Close()
+	if bufs.rd == nil {
+		bufs.rd = bufio.NewReaderSize(rc, readBuffer)
+	} else {
+		bufs.rd.Reset(rc)
+	}
+	pos := start
+	largest := int(r.repo.Config().MaxChunkSize)
+	for _, nd := range seg {
+		e := nd.entry
+		if _, err := bufs.rd.Discard(int(int64(e.Offset) - pos)); err != nil {
 			return fmt.Errorf("restore: pack %s: %w", id.Short(), err)
 		}
-		for _, nd := range seg {
-			e := nd.entry
-			sealed := data[int64(e.Offset)-start : int64(e.Offset)+int64(e.Length)-start]
-			plain, err := r.repo.OpenBlob(e, sealed, buf)
-			if err != nil {
-				return fmt.Errorf("restore /%s: %w", nd.places[0].job.op.rel(), err)
-			}
-			for _, p := range nd.places {
-				if err := r.write(ctx, p.job, p.off, plain); err != nil {
-					return err
-				}
-			}
-			if e.RawLength != 0 {
-				buf = plain // reuse the decompression buffer
+		bufs.sealed = grow(bufs.sealed, int(e.Length), largest+crypto.Overhead)
+		bufs.plain = grow(bufs.plain, int(e.RawLength), largest)
+		sealed := bufs.sealed[:e.Length]
+		if _, err := io.ReadFull(bufs.rd, sealed); err != nil {
+			return fmt.Errorf("restore: pack %s: %w", id.Short(), err)
+		}
+		pos = int64(e.Offset) + int64(e.Length)
+		plain, err := r.repo.OpenBlob(e, sealed, bufs.plain)
+		if err != nil {
+			return fmt.Errorf("restore /%s: %w", nd.places[0].job.op.rel(), err)
+		}
+		if e.RawLength != 0 {
+			bufs.plain = plain // reuse the decompression buffer
+		}
+		for _, p := range nd.places {
+			if err := r.write(ctx, p.job, p.off, plain); err != nil {
+				return err
 			}
 		}
 	}

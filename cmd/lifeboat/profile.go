@@ -6,7 +6,9 @@ import (
 	"runtime/pprof"
 )
 
-// startProfile starts the hidden --cpu-profile, for finding where time goes.
+// startProfile starts the hidden --cpu-profile, for finding where time goes;
+// stopProfile ends it and writes the hidden --mem-profile (allocations
+// since the start, and what is still in use), for finding where memory goes.
 func (a *app) startProfile() error {
 	if a.cpuProfile == "" {
 		return nil
@@ -28,5 +30,11 @@ func (a *app) stopProfile() {
 		pprof.StopCPUProfile()
 		a.profile.Close()
 		a.profile = nil
+	}
+	if a.memProfile != "" {
+		if f, err := os.Create(a.memProfile); err == nil {
+			_ = pprof.Lookup("allocs").WriteTo(f, 0)
+			f.Close()
+		}
 	}
 }

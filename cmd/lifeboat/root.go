@@ -21,6 +21,7 @@ type app struct {
 
 	configFile    string
 	cpuProfile    string
+	memProfile    string
 	dockerContext string
 	sidecarImage  string
 	profile       *os.File
@@ -91,6 +92,8 @@ prompt on a terminal.
 	pf.StringVar(&a.sidecarImage, "sidecar-image", "", "run this image as the sidecar instead of building one from lifeboat's executable")
 	pf.StringVar(&a.cpuProfile, "cpu-profile", "", "write a CPU profile (pprof) to this file")
 	_ = pf.MarkHidden("cpu-profile")
+	pf.StringVar(&a.memProfile, "mem-profile", "", "write a memory profile (pprof allocs) to this file at exit")
+	_ = pf.MarkHidden("mem-profile")
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
 
 	root.AddCommand(

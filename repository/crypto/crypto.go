@@ -17,6 +17,7 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
+	"sync"
 
 	"github.com/zeebo/blake3"
 )
@@ -37,7 +38,8 @@ type Key struct {
 	Encrypt [32]byte `json:"encrypt"` // AES-256-GCM key
 	ID      [32]byte `json:"id"`      // keyed BLAKE3 key for chunk ids
 
-	aead cipher.AEAD
+	aead    cipher.AEAD
+	hashers sync.Pool // of *blake3.Hasher keyed with ID; a new one is ~10 KiB
 }
 
 // NewRandomKey draws a fresh master key.
@@ -101,13 +103,18 @@ func (k *Key) OpenInPlace(sealed, additional []byte) ([]byte, error) {
 
 // ChunkID returns the keyed hash that names a chunk of plaintext.
 func (k *Key) ChunkID(plaintext []byte) [32]byte {
-	h, err := blake3.NewKeyed(k.ID[:])
-	if err != nil {
-		panic(err) // only for a key that is not 32 bytes
+	h, _ := k.hashers.Get().(*blake3.Hasher)
+	if h == nil {
+		var err error
+		if h, err = blake3.NewKeyed(k.ID[:]); err != nil {
+			panic(err) // only for a key that is not 32 bytes
+		}
 	}
 	_, _ = h.Write(plaintext)
 	var id [32]byte
 	h.Sum(id[:0])
+	h.Reset()
+	k.hashers.Put(h)
 	return id
 }
 

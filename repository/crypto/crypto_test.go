@@ -5,7 +5,10 @@ import (
 	"crypto/hmac"
 	"crypto/sha256"
 	"errors"
+	"sync"
 	"testing"
+
+	"github.com/zeebo/blake3"
 )
 
 func TestSealOpen(t *testing.T) {
@@ -51,6 +54,38 @@ func TestChunkIDKeyed(t *testing.T) {
 	if a.ChunkID(data) == b.ChunkID(data) {
 		t.Fatal("chunk id does not depend on the key")
 	}
+}
+
+// ChunkID reuses hashers; an id must not depend on what was hashed before
+// or on another goroutine hashing at the same time.
+func TestChunkIDReusedHashers(t *testing.T) {
+	k, _ := NewRandomKey()
+	want := func(data []byte) [32]byte {
+		h, err := blake3.NewKeyed(k.ID[:])
+		if err != nil {
+			t.Error(err)
+			return [32]byte{}
+		}
+		h.Write(data)
+		var id [32]byte
+		h.Sum(id[:0])
+		return id
+	}
+	sizes := []int{0, 1, 1023, 1024, 1025, 64 << 10, 3<<20 + 7, 5}
+	var wg sync.WaitGroup
+	for g := range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i, n := range sizes {
+				data := bytes.Repeat([]byte{byte(g*16 + i)}, n)
+				if got := k.ChunkID(data); got != want(data) {
+					t.Errorf("goroutine %d: id of %d bytes differs from a fresh hasher's", g, n)
+				}
+			}
+		}()
+	}
+	wg.Wait()
 }
 
 func TestWrapUnwrap(t *testing.T) {
