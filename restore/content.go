@@ -28,15 +28,16 @@ const (
 	readBuffer = 256 << 10
 )
 
-// fileJob is one regular file being written under a temporary name.
+// fileJob is one regular file being written, under its own name in a
+// staging directory or under a temporary name beside an existing entry.
 type fileJob struct {
 	op      *op
 	mu      sync.Mutex
-	dir     *dirHandle // held from the first write to the rename
+	dir     *dirHandle // held from the first write to the last
 	release func()
 	f       *os.File
-	tmp     string
-	left    int // chunks not yet written
+	tmp     string // the name written under
+	left    int    // chunks not yet written
 	done    bool
 }
 
@@ -114,8 +115,8 @@ func (r *restorer) restoreContents(ctx context.Context, files []*op) (err error)
 
 // keepExisting applies the overwrite mode to a file already in the target.
 func (r *restorer) keepExisting(o *op) (bool, error) {
-	if r.opts.Overwrite == OverwriteRefuse {
-		return false, nil // the target was empty, and only we write to it
+	if r.staged {
+		return false, nil // a fresh directory that only we write to
 	}
 	d, release, err := r.dirs.get(o.dir)
 	if err != nil {
@@ -232,7 +233,8 @@ func (r *restorer) restoreSegment(ctx context.Context, id pack.ID, seg []*need, 
 }
 
 // write puts one chunk into a file, creating the file on the first chunk
-// and publishing it (metadata, then rename) after the last.
+// and finishing it (metadata, then the rename from a temporary name) after
+// the last.
 func (r *restorer) write(ctx context.Context, j *fileJob, off int64, data []byte) error {
 	if err := ctx.Err(); err != nil {
 		return err
@@ -245,7 +247,13 @@ func (r *restorer) write(ctx context.Context, j *fileJob, off int64, data []byte
 		if err != nil {
 			return wrap(o, err)
 		}
-		f, tmp, err := d.createTemp(tempPrefix, &r.tempSeq)
+		var f *os.File
+		tmp := n.Name
+		if r.staged {
+			f, err = d.create(tmp)
+		} else {
+			f, tmp, err = d.createTemp(tempPrefix, &r.tempSeq)
+		}
 		if err != nil {
 			release()
 			return wrap(o, err)
@@ -279,8 +287,10 @@ func (r *restorer) write(ctx context.Context, j *fileJob, off int64, data []byte
 	if err := j.f.Close(); err != nil {
 		return wrap(o, err)
 	}
-	if err := j.dir.rename(j.tmp, n.Name); err != nil {
-		return wrap(o, err)
+	if j.tmp != n.Name {
+		if err := j.dir.rename(j.tmp, n.Name); err != nil {
+			return wrap(o, err)
+		}
 	}
 	j.release()
 	j.f, j.dir, j.done = nil, nil, true

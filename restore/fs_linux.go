@@ -51,6 +51,15 @@ func (d *dirHandle) lstat(name string) (unix.Stat_t, error) {
 	return st, err
 }
 
+// create creates a new, empty file; it fails if name exists.
+func (d *dirHandle) create(name string) (*os.File, error) {
+	fd, err := unix.Openat(d.fd(), name, unix.O_WRONLY|unix.O_CREAT|unix.O_EXCL|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0o600)
+	if err != nil {
+		return nil, &os.PathError{Op: "create", Path: name, Err: err}
+	}
+	return os.NewFile(uintptr(fd), name), nil
+}
+
 // createTemp creates a new, empty file with a temporary name numbered by
 // seq, so that workers writing into one directory do not collide.
 func (d *dirHandle) createTemp(prefix string, seq *atomic.Uint64) (*os.File, string, error) {

@@ -1,15 +1,24 @@
 // Package restore rebuilds files, directories and their metadata from a
 // snapshot into a target directory.
 //
-// Every file is written under a temporary name and renamed into place when
-// complete, so an interrupted restore leaves no half-written file under a
-// real name. Nothing is written outside the target: entries are created
-// relative to directory descriptors opened through os.Root, with names
-// that the tree decoder has checked, never following a final symlink.
+// Nothing appears under a real name before it is complete. An empty target
+// is filled through a hidden staging directory inside it: the snapshot is
+// restored (and verified, if asked) there, and its top-level entries are
+// renamed into the target at the end; a failed restore removes the staging
+// directory, and one left by a killed restore is removed by the next
+// restore into that target. In a target that already has entries (the
+// overwrite modes), each file is written under a temporary name beside its
+// final one and renamed into place when complete.
+//
+// Nothing is written outside the target: entries are created relative to
+// directory descriptors opened through os.Root, with names that the tree
+// decoder has checked, never following a final symlink.
 package restore
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -17,6 +26,7 @@ import (
 	"path"
 	"path/filepath"
 	"runtime"
+	"strings"
 	"sync"
 	"sync/atomic"
 
@@ -48,7 +58,11 @@ func ParseOverwrite(s string) (Overwrite, error) {
 // ErrTargetNotEmpty: the target has entries and no overwrite mode was given.
 var ErrTargetNotEmpty = errors.New("restore target is not empty")
 
-const tempPrefix = ".lifeboat-restore-"
+// Hidden names the restore works under.
+const (
+	tempPrefix    = ".lifeboat-restore-" // a file replacing an existing entry
+	stagingPrefix = ".lifeboat-staging-" // an empty target's content until it is complete
+)
 
 // Options configure a restore.
 type Options struct {
@@ -99,8 +113,11 @@ type op struct {
 func (o *op) rel() string { return path.Join(o.dir, o.node.Name) }
 
 type restorer struct {
-	repo    *repository.Repository
-	root    *os.Root
+	repo *repository.Repository
+	root *os.Root // where entries are written: the target or its staging directory
+	// staged: root is a fresh staging directory, so files are created
+	// under their final names and nothing in it exists beforehand.
+	staged  bool
 	opts    Options
 	res     Result
 	mu      sync.Mutex
@@ -123,17 +140,32 @@ func Run(ctx context.Context, repo *repository.Repository, sn *repository.Snapsh
 	if err := os.MkdirAll(target, 0o700); err != nil {
 		return nil, fmt.Errorf("restore target: %w", err)
 	}
-	if opts.Overwrite == OverwriteRefuse {
-		if err := ensureEmpty(target); err != nil {
-			return nil, err
-		}
-	}
-	root, err := os.OpenRoot(target)
+	troot, err := os.OpenRoot(target)
 	if err != nil {
 		return nil, fmt.Errorf("restore target: %w", err)
 	}
-	defer root.Close()
-	r := &restorer{repo: repo, root: root, opts: opts, links: map[[2]uint64]*op{}, dirs: newDirCache(root, 256)}
+	defer troot.Close()
+	r := &restorer{repo: repo, root: troot, opts: opts, links: map[[2]uint64]*op{}}
+	staging := ""
+	if opts.Overwrite == OverwriteRefuse {
+		if err := ensureEmpty(troot, target); err != nil {
+			return nil, err
+		}
+		if staging, err = makeStaging(troot); err != nil {
+			return nil, fmt.Errorf("restore target: %w", err)
+		}
+		defer func() {
+			if staging != "" { // not published: failed or interrupted
+				_ = troot.RemoveAll(staging)
+			}
+		}()
+		if r.root, err = troot.OpenRoot(staging); err != nil {
+			return nil, fmt.Errorf("restore target: %w", err)
+		}
+		defer r.root.Close()
+		r.staged = true
+	}
+	r.dirs = newDirCache(r.root, 256)
 	defer r.dirs.close()
 
 	var ops []*op
@@ -143,33 +175,90 @@ func Run(ctx context.Context, repo *repository.Repository, sn *repository.Snapsh
 	if err := r.execute(ctx, ops); err != nil {
 		return &r.res, err
 	}
-	if len(opts.Include) == 0 {
-		if err := r.rootMeta(target, &sn.Root); err != nil {
+	if opts.Verify {
+		if err := r.verify(ctx, ops); err != nil {
 			return &r.res, err
 		}
 	}
-	if opts.Verify {
-		if err := r.verify(ctx, ops); err != nil {
+	if r.staged {
+		if err := r.publish(troot, staging, ops); err != nil {
+			return &r.res, err
+		}
+		staging = ""
+	}
+	if len(opts.Include) == 0 {
+		if err := rootMeta(troot, target, &sn.Root); err != nil {
 			return &r.res, err
 		}
 	}
 	return &r.res, nil
 }
 
-func ensureEmpty(dir string) error {
-	d, err := os.Open(dir)
+// ensureEmpty refuses a target with entries, except staging directories
+// that a killed restore left behind, which it removes.
+func ensureEmpty(root *os.Root, target string) error {
+	d, err := root.Open(".")
 	if err != nil {
 		return fmt.Errorf("restore target: %w", err)
 	}
 	defer d.Close()
-	names, err := d.Readdirnames(1)
-	if len(names) > 0 {
-		return fmt.Errorf("%w: %s (use --overwrite always|if-changed|never)", ErrTargetNotEmpty, dir)
+	var stale []string
+	for {
+		entries, err := d.ReadDir(16)
+		for _, e := range entries {
+			if !e.IsDir() || !strings.HasPrefix(e.Name(), stagingPrefix) {
+				return fmt.Errorf("%w: %s (use --overwrite always|if-changed|never)", ErrTargetNotEmpty, target)
+			}
+			stale = append(stale, e.Name())
+		}
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			return fmt.Errorf("restore target: %w", err)
+		}
 	}
-	if err != nil && !errors.Is(err, io.EOF) {
-		return fmt.Errorf("restore target: %w", err)
+	for _, name := range stale {
+		if err := root.RemoveAll(name); err != nil {
+			return fmt.Errorf("restore target: removing what an interrupted restore left: %w", err)
+		}
 	}
 	return nil
+}
+
+// makeStaging creates a new, empty staging directory in the target.
+func makeStaging(root *os.Root) (string, error) {
+	var b [8]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		return "", err
+	}
+	name := stagingPrefix + hex.EncodeToString(b[:])
+	return name, root.Mkdir(name, 0o700)
+}
+
+// publish moves the restored top-level entries from the staging directory
+// into the target, never replacing an entry that appeared meanwhile, and
+// removes the then empty staging directory.
+func (r *restorer) publish(troot *os.Root, staging string, ops []*op) error {
+	from, release, err := r.dirs.get("")
+	if err != nil {
+		return err
+	}
+	defer release()
+	to, err := openDir(troot, "")
+	if err != nil {
+		return err
+	}
+	defer to.close()
+	for _, o := range ops {
+		if o.dir != "" {
+			continue
+		}
+		if err := unix.Renameat2(from.fd(), o.node.Name, to.fd(), o.node.Name, unix.RENAME_NOREPLACE); err != nil {
+			return wrap(o, err)
+		}
+	}
+	return unix.Unlinkat(to.fd(), staging, unix.AT_REMOVEDIR)
 }
 
 // plan walks the snapshot and lists the operations in pre-order (every
@@ -323,11 +412,11 @@ func (r *restorer) dirMeta(o *op) error {
 
 // rootMeta gives the target directory the owner, mode, xattrs and times of
 // the backed-up root.
-func (r *restorer) rootMeta(target string, n *repository.Node) error {
+func rootMeta(root *os.Root, target string, n *repository.Node) error {
 	if n.Type != repository.TypeDir {
 		return nil
 	}
-	d, err := openDir(r.root, "")
+	d, err := openDir(root, "")
 	if err != nil {
 		return err
 	}
@@ -343,6 +432,9 @@ func (r *restorer) rootMeta(target string, n *repository.Node) error {
 // existing decides about an entry already present under name; it reports
 // whether the restore should leave it alone.
 func (r *restorer) existing(d *dirHandle, n *repository.Node) (keep bool, err error) {
+	if r.staged {
+		return false, nil // a fresh directory that only we write to
+	}
 	st, err := d.lstat(n.Name)
 	if errors.Is(err, unix.ENOENT) {
 		return false, nil

@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"testing"
 
+	"github.com/lifeboat-backup/lifeboat/internal/treetest"
 	"github.com/lifeboat-backup/lifeboat/repository"
 	"github.com/lifeboat-backup/lifeboat/repository/crypto"
 	"github.com/lifeboat-backup/lifeboat/repository/pack"
@@ -18,8 +19,13 @@ import (
 
 func newRepo(t *testing.T) *repository.Repository {
 	t.Helper()
-	kdf := func() (crypto.KDFParams, error) { return crypto.NewKDF(1, 64, 1) }
-	r, err := repository.Init(context.Background(), mem.New(), []byte("pw"), repository.Options{KDF: kdf})
+	return newRepoWith(t, repository.Options{})
+}
+
+func newRepoWith(t *testing.T, opts repository.Options) *repository.Repository {
+	t.Helper()
+	opts.KDF = func() (crypto.KDFParams, error) { return crypto.NewKDF(1, 64, 1) }
+	r, err := repository.Init(context.Background(), mem.New(), []byte("pw"), opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -156,5 +162,91 @@ func TestSparseHolesStay(t *testing.T) {
 	var a, b = stat(t, filepath.Join(src, "disk.img")), stat(t, filepath.Join(dst, "disk.img"))
 	if b.size != a.size || b.blocks > a.blocks+16 {
 		t.Fatalf("sparse file: size %d blocks %d, source size %d blocks %d", b.size, b.blocks, a.size, a.blocks)
+	}
+}
+
+func names(t *testing.T, dir string) []string {
+	t.Helper()
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	for _, e := range entries {
+		out = append(out, e.Name())
+	}
+	return out
+}
+
+// A restore into an empty target that fails part way leaves it empty: the
+// files finished before the failure were never published.
+func TestFailedRestoreLeavesEmptyTarget(t *testing.T) {
+	r := newRepoWith(t, repository.Options{PackSize: 1 << 20})
+	ctx := context.Background()
+	src := t.TempDir()
+	mkfile(t, filepath.Join(src, "a-first"), "small and complete")
+	mkfile(t, filepath.Join(src, "z/last"), string(treetest.RandomBytes(1, 3<<20)))
+	sn := backup(t, r, src)
+	tree, err := r.LoadTree(ctx, sn.Tree)
+	if err != nil {
+		t.Fatal(err)
+	}
+	z := tree.Nodes[len(tree.Nodes)-1] // sorted by name
+	if z.Name != "z" {
+		t.Fatalf("last entry %q, want z", z.Name)
+	}
+	sub, err := r.LoadTree(ctx, *z.Subtree)
+	if err != nil {
+		t.Fatal(err)
+	}
+	content := sub.Nodes[0].Content
+	loc, ok := r.Index().Lookup(pack.DataBlob, content[len(content)-1])
+	first, _ := r.Index().Lookup(pack.DataBlob, tree.Nodes[0].Content[0])
+	if !ok || first.Pack == loc.Pack {
+		t.Fatal("want a-first and the end of z/last in different packs")
+	}
+	if err := r.Target().Delete(ctx, repository.PackName(loc.Pack)); err != nil {
+		t.Fatal(err)
+	}
+	// One worker takes the packs in order, so a-first is complete before
+	// the missing pack is reached.
+	target := t.TempDir()
+	res, err := restore.Run(ctx, r, sn, target, restore.Options{Workers: 1})
+	if err == nil {
+		t.Fatal("restore with a missing pack succeeded")
+	}
+	if res == nil || res.Files != 1 {
+		t.Fatalf("result %+v, want a-first finished before the failure", res)
+	}
+	assertEmpty(t, target)
+}
+
+// A staging directory left by a killed restore does not make the target
+// count as non-empty; it is removed, and the restore completes.
+func TestStaleStagingRemoved(t *testing.T) {
+	r := newRepo(t)
+	src := t.TempDir()
+	mkfile(t, filepath.Join(src, "f"), "payload")
+	sn := backup(t, r, src)
+
+	target := t.TempDir()
+	mkfile(t, filepath.Join(target, ".lifeboat-staging-0123456789abcdef/half"), "half written")
+	if _, err := restore.Run(context.Background(), r, sn, target, restore.Options{}); err != nil {
+		t.Fatal(err)
+	}
+	if got := names(t, target); len(got) != 1 || got[0] != "f" {
+		t.Fatalf("target holds %v, want [f]", got)
+	}
+
+	// Anything else still makes the target non-empty, and nothing is removed.
+	other := t.TempDir()
+	mkfile(t, filepath.Join(other, ".lifeboat-staging-0123456789abcdef/half"), "half written")
+	mkfile(t, filepath.Join(other, "mine"), "user data")
+	_, err := restore.Run(context.Background(), r, sn, other, restore.Options{})
+	if !errors.Is(err, restore.ErrTargetNotEmpty) {
+		t.Fatalf("err = %v, want ErrTargetNotEmpty", err)
+	}
+	if got := names(t, other); len(got) != 2 {
+		t.Fatalf("refused target changed: %v", got)
 	}
 }
