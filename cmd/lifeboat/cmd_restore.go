@@ -36,9 +36,13 @@ A target that is not empty is refused unless --overwrite says what to do with
 existing entries: always (replace files), if-changed (replace files whose size
 or mtime differ) or never (keep them).
 
-Every file is written under a temporary name and renamed when complete, and
-nothing is ever written outside the target, whatever names or symlinks the
-snapshot or the target contain. --verify reads every file back and checks it.
+Nothing appears in the target before it is complete: an empty target is
+filled through a hidden staging directory whose entries are moved into place
+at the end (a failed restore leaves the target empty), and with --overwrite
+each file is written under a temporary name and renamed when complete.
+Nothing is ever written outside the target, whatever names or symlinks the
+snapshot or the target contain. --verify reads every file back and checks it
+(before anything is moved into an empty target).
 
 With --to-volume, the snapshot is restored into a Docker named volume by a
 sidecar container (--volume NAME alone restores into NAME itself): a volume that does not exist is created with the labels,
