@@ -17,10 +17,18 @@ func FuzzDecodeTree(f *testing.F) {
 	}})
 	f.Add(good)
 	f.Add([]byte(`{"nodes":[{"name":"Li4=","type":"file"}]}`))
+	for _, tr := range codecTrees() {
+		b, _ := json.Marshal(tr)
+		f.Add(b)
+	}
 	f.Fuzz(func(t *testing.T, b []byte) {
+		checkParse(t, b) // the fast parser agrees with encoding/json
 		tr, err := DecodeTree(b)
 		if err != nil {
 			return
+		}
+		if want, _ := json.Marshal(tr); !bytes.Equal(appendTree(nil, tr), want) {
+			t.Fatalf("appendTree differs from json.Marshal:\n%s\n%s", appendTree(nil, tr), want)
 		}
 		for i, n := range tr.Nodes {
 			if !ValidName(n.Name) || (i > 0 && tr.Nodes[i-1].Name >= n.Name) {

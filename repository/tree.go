@@ -98,19 +98,22 @@ func EncodeTree(t *Tree) ([]byte, error) {
 	if err := t.validate(); err != nil {
 		return nil, err
 	}
-	return json.Marshal(t)
+	return appendTree(nil, t), nil
 }
 
 // DecodeTree parses a tree blob and checks its structure.
 func DecodeTree(b []byte) (*Tree, error) {
-	var t Tree
-	if err := json.Unmarshal(b, &t); err != nil {
-		return nil, fmt.Errorf("%w: tree: %v", ErrDamaged, err)
+	t, err := parseTree(b)
+	if err != nil {
+		t = &Tree{}
+		if err := json.Unmarshal(b, t); err != nil {
+			return nil, fmt.Errorf("%w: tree: %v", ErrDamaged, err)
+		}
 	}
 	if err := t.validate(); err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrDamaged, err)
 	}
-	return &t, nil
+	return t, nil
 }
 
 func (t *Tree) validate() error {
