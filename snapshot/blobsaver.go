@@ -16,7 +16,8 @@ type blobSaver struct {
 	repo *repository.Repository
 	w    *repository.Writer
 	jobs chan chunkJob
-	free chan []byte
+	free chan []byte // nil until a buffer is first needed
+	size int         // of a chunk buffer: the largest chunk
 	wg   sync.WaitGroup
 }
 
@@ -42,10 +43,9 @@ func (b *chunkBatch) wait() error {
 }
 
 func newBlobSaver(repo *repository.Repository, w *repository.Writer, workers, buffers int) *blobSaver {
-	s := &blobSaver{repo: repo, w: w, jobs: make(chan chunkJob), free: make(chan []byte, buffers)}
-	size := int(repo.Config().MaxChunkSize)
+	s := &blobSaver{repo: repo, w: w, jobs: make(chan chunkJob), free: make(chan []byte, buffers), size: int(repo.Config().MaxChunkSize)}
 	for i := 0; i < buffers; i++ {
-		s.free <- make([]byte, 0, size) // pages are touched only as chunks fill them
+		s.free <- nil // made on first use: a backup of unchanged files needs none
 	}
 	for i := 0; i < workers; i++ {
 		s.wg.Add(1)
@@ -71,6 +71,9 @@ func (s *blobSaver) run() {
 func (s *blobSaver) buffer(ctx context.Context) ([]byte, error) {
 	select {
 	case b := <-s.free:
+		if b == nil {
+			b = make([]byte, 0, s.size) // pages are touched only as chunks fill them
+		}
 		return b, nil
 	case <-ctx.Done():
 		return nil, ctx.Err()
