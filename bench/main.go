@@ -4,8 +4,14 @@
 // peak RSS and the bytes added to the repository, checks that both
 // restores equal the source, and writes a table to docs/benchmarks.md.
 //
-//	go run ./bench                 # the standard set (~1.5 GiB), a few minutes
-//	go run ./bench -small          # a quick run, as CI does
+//	go run ./bench                 # the standard set (~1.5 GiB), about ten minutes
+//	go run ./bench -small -runs 1  # a quick run, as CI does
+//
+// Each phase runs -runs times, each time in a repository of its own, with
+// the tools taking turns to go first; the table shows medians. Restores go
+// into fresh directories that are removed only at the end, because ext4
+// allocates inodes slowly right after many were deleted, which would
+// penalise whichever tool ran after a removal.
 package main
 
 import (
@@ -36,13 +42,18 @@ func main() {
 		out       = flag.String("out", "docs/benchmarks.md", "where to write the table (empty: only print)")
 		work      = flag.String("work", "", "work directory (default: a new temporary one, removed at the end)")
 		dropCache = flag.Bool("drop-caches", os.Geteuid() == 0, "drop the page cache before each run (needs root)")
+		runs      = flag.Int("runs", 3, "how many times each phase runs; the table shows medians")
 	)
 	flag.Parse()
 	s := sizes{LargeBytes: *largeMiB << 20, SmallFiles: *files, GoRoot: *goroot}
 	if *small {
 		s = sizes{LargeBytes: 64 << 20, SmallFiles: 2000}
 	}
-	if err := run(s, *out, *work, *dropCache); err != nil {
+	if *runs < 1 {
+		fmt.Fprintln(os.Stderr, "bench: -runs must be at least 1")
+		os.Exit(2)
+	}
+	if err := run(s, *out, *work, *dropCache, *runs); err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
 		os.Exit(1)
 	}
@@ -52,7 +63,7 @@ type tool struct {
 	name    string
 	bin     string
 	env     []string
-	repo    string
+	repo    string // the base name of its repositories: one per run
 	version string
 	init    []string
 	backup  func(src string) []string
@@ -69,7 +80,7 @@ type result struct {
 
 const password = "bench password"
 
-func run(s sizes, outFile, work string, dropCache bool) error {
+func run(s sizes, outFile, work string, dropCache bool, runs int) error {
 	if work == "" {
 		dir, err := os.MkdirTemp("", "lifeboat-bench-")
 		if err != nil {
@@ -113,54 +124,72 @@ func run(s sizes, outFile, work string, dropCache bool) error {
 		},
 	}
 	for _, t := range tools {
-		t.env = append(t.env, "LIFEBOAT_REPOSITORY="+t.repo, "RESTIC_REPOSITORY="+t.repo)
 		t.version = versionOf(t)
-		if _, err := t.exec(t.init...); err != nil {
-			return fmt.Errorf("%s init: %w", t.name, err)
-		}
 	}
 	phases := []string{"first backup", "unchanged backup", "backup after change", "restore"}
-	results := map[string]map[string]result{}
-	measure := func(phase string, t *tool, args []string) error {
+	results := map[string]map[string][]result{}
+	// each runs fn for every run and tool, the tools taking turns to go first.
+	each := func(fn func(i int, t *tool) error) error {
+		for i := range runs {
+			for k := range tools {
+				if err := fn(i, tools[(i+k)%len(tools)]); err != nil {
+					return err
+				}
+			}
+		}
+		return nil
+	}
+	measure := func(phase string, i int, t *tool, args []string) error {
 		if dropCache {
 			_ = exec.Command("sync").Run()
 			_ = os.WriteFile("/proc/sys/vm/drop_caches", []byte("3"), 0o200)
 		}
-		before := dirSize(t.repo)
-		r, err := t.exec(args...)
+		repo := t.repoOf(i)
+		before := dirSize(repo)
+		r, err := t.exec(i, args...)
 		if err != nil {
 			return fmt.Errorf("%s %s: %w", t.name, phase, err)
 		}
-		r.added = dirSize(t.repo) - before
+		r.added = dirSize(repo) - before
 		if results[phase] == nil {
-			results[phase] = map[string]result{}
+			results[phase] = map[string][]result{}
 		}
-		results[phase][t.name] = r
-		fmt.Printf("%-20s %-9s %7.2f s %7d MiB peak RSS %9s added\n", phase, t.name, r.seconds, r.rssKiB/1024, mib(r.added))
+		results[phase][t.name] = append(results[phase][t.name], r)
+		fmt.Printf("%-20s %-9s run %d %7.2f s %7d MiB peak RSS %9s added\n", phase, t.name, i+1, r.seconds, r.rssKiB/1024, mib(r.added))
 		return nil
 	}
-	for _, phase := range phases[:2] {
-		for _, t := range tools {
-			if err := measure(phase, t, t.backup(src)); err != nil {
-				return err
-			}
+	err = each(func(i int, t *tool) error {
+		if _, err := t.exec(i, t.init...); err != nil {
+			return fmt.Errorf("%s init: %w", t.name, err)
 		}
+		return measure(phases[0], i, t, t.backup(src))
+	})
+	if err != nil {
+		return err
+	}
+	if err := each(func(i int, t *tool) error { return measure(phases[1], i, t, t.backup(src)) }); err != nil {
+		return err
 	}
 	if err := change(src, s); err != nil {
 		return fmt.Errorf("change: %w", err)
 	}
-	for _, t := range tools {
-		if err := measure(phases[2], t, t.backup(src)); err != nil {
-			return err
-		}
+	if err := each(func(i int, t *tool) error { return measure(phases[2], i, t, t.backup(src)) }); err != nil {
+		return err
 	}
 	want, err := digest(src)
 	if err != nil {
 		return err
 	}
-	for _, t := range tools {
-		dst := filepath.Join(work, "restore-"+t.name)
-		if err := measure(phases[3], t, t.restore(dst)); err != nil {
+	var restored []string
+	defer func() {
+		for _, dst := range restored {
+			os.RemoveAll(dst)
+		}
+	}()
+	err = each(func(i int, t *tool) error {
+		dst := filepath.Join(work, fmt.Sprintf("restore-%s-%d", t.name, i+1))
+		restored = append(restored, dst)
+		if err := measure(phases[3], i, t, t.restore(dst)); err != nil {
 			return err
 		}
 		got, err := digest(t.restored(dst, src))
@@ -170,9 +199,12 @@ func run(s sizes, outFile, work string, dropCache bool) error {
 		if got != want {
 			return fmt.Errorf("%s restored something other than the source", t.name)
 		}
-		os.RemoveAll(dst)
+		return nil
+	})
+	if err != nil {
+		return err
 	}
-	table := report(s, total, tools, phases, results)
+	table := report(s, total, runs, tools, phases, results)
 	fmt.Print("\n" + table)
 	if outFile != "" {
 		return os.WriteFile(outFile, []byte(table), 0o644)
@@ -180,10 +212,13 @@ func run(s sizes, outFile, work string, dropCache bool) error {
 	return nil
 }
 
-// exec runs the tool under /usr/bin/time, which reports the peak RSS of
-// the tool alone (measured from this harness, a child's peak would include
-// the harness's own memory, shared until exec).
-func (t *tool) exec(args ...string) (result, error) {
+// repoOf is the repository of run i.
+func (t *tool) repoOf(i int) string { return fmt.Sprintf("%s-%d", t.repo, i+1) }
+
+// exec runs the tool on the repository of run i under /usr/bin/time, which
+// reports the peak RSS of the tool alone (measured from this harness, a
+// child's peak would include the harness's own memory, shared until exec).
+func (t *tool) exec(i int, args ...string) (result, error) {
 	stats, err := os.CreateTemp("", "bench-time-")
 	if err != nil {
 		return result{}, err
@@ -192,6 +227,7 @@ func (t *tool) exec(args ...string) (result, error) {
 	defer os.Remove(stats.Name())
 	cmd := exec.Command(timeBin, append([]string{"-f", "%M", "-o", stats.Name(), t.bin}, args...)...)
 	cmd.Env = append(os.Environ(), t.env...)
+	cmd.Env = append(cmd.Env, "LIFEBOAT_REPOSITORY="+t.repoOf(i), "RESTIC_REPOSITORY="+t.repoOf(i))
 	var stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = io.Discard, &stderr
 	start := time.Now()
@@ -283,7 +319,27 @@ func mib(n int64) string { return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20)) }
 
 var targets = map[string]float64{"first backup": 0.6, "unchanged backup": 0.5, "backup after change": 0.6, "restore": 0.6}
 
-func report(s sizes, total int64, tools []*tool, phases []string, res map[string]map[string]result) string {
+// median of each measure over the runs, taken separately.
+func median(rs []result) result {
+	pick := func(get func(result) float64) float64 {
+		v := make([]float64, len(rs))
+		for i, r := range rs {
+			v[i] = get(r)
+		}
+		sort.Float64s(v)
+		if len(v)%2 == 1 {
+			return v[len(v)/2]
+		}
+		return (v[len(v)/2-1] + v[len(v)/2]) / 2
+	}
+	return result{
+		seconds: pick(func(r result) float64 { return r.seconds }),
+		rssKiB:  int64(pick(func(r result) float64 { return float64(r.rssKiB) })),
+		added:   int64(pick(func(r result) float64 { return float64(r.added) })),
+	}
+}
+
+func report(s sizes, total int64, runs int, tools []*tool, phases []string, res map[string]map[string][]result) string {
 	var b strings.Builder
 	host, _ := os.Hostname()
 	cpu := cpuModel()
@@ -296,11 +352,12 @@ func report(s sizes, total int64, tools []*tool, phases []string, res map[string
 		b.WriteString(", and a copy of GOROOT")
 	}
 	b.WriteString(". The change rewrites 1% of the large file in scattered 64 KiB blocks, inserts four short strings (shifting content), and appends to 1% of the small files. ")
-	b.WriteString("Each run starts with a cold page cache when the harness runs as root. Both restores are checked against the source.\n\n")
+	b.WriteString("Each run starts with a cold page cache when the harness runs as root. Every restore is checked against the source.\n\n")
+	fmt.Fprintf(&b, "Each phase ran %d times, each time in a repository of its own, the tools taking turns to go first; the table shows the median of each measure, and the ratio of the median times.\n\n", runs)
 	b.WriteString("| phase | lifeboat | restic | ratio (target) | lifeboat peak RSS | restic peak RSS | lifeboat added | restic added |\n")
 	b.WriteString("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n")
 	for _, ph := range phases {
-		l, r := res[ph]["lifeboat"], res[ph]["restic"]
+		l, r := median(res[ph]["lifeboat"]), median(res[ph]["restic"])
 		ratio := l.seconds / r.seconds
 		mark := "ok"
 		if ratio > targets[ph] {
@@ -309,8 +366,8 @@ func report(s sizes, total int64, tools []*tool, phases []string, res map[string
 		fmt.Fprintf(&b, "| %s | %.2f s | %.2f s | %.2f (≤ %.1f, %s) | %d MiB | %d MiB | %s | %s |\n",
 			ph, l.seconds, r.seconds, ratio, targets[ph], mark, l.rssKiB/1024, r.rssKiB/1024, mib(l.added), mib(r.added))
 	}
-	fmt.Fprintf(&b, "\nRepository size after all backups: lifeboat %s, restic %s.\n",
-		mib(dirSize(tools[0].repo)), mib(dirSize(tools[1].repo)))
+	fmt.Fprintf(&b, "\nRepository size after all backups (first run): lifeboat %s, restic %s.\n",
+		mib(dirSize(tools[0].repoOf(0))), mib(dirSize(tools[1].repoOf(0))))
 	return b.String()
 }
 
