@@ -314,7 +314,11 @@ func (r *run) saveFile(ctx context.Context, path string, n repository.Node, prev
 	go func() {
 		defer close(f.done)
 		defer func() { <-r.slots }()
-		err := r.files.save(ctx, path, &n)
+		var prevContent []pack.ID
+		if prev != nil && prev.Type == repository.TypeFile && !r.opts.Force {
+			prevContent = prev.Content
+		}
+		err := r.files.save(ctx, path, &n, prevContent)
 		var fe fatal
 		switch {
 		case errors.As(err, &fe):

@@ -22,9 +22,10 @@ type blobSaver struct {
 }
 
 type chunkJob struct {
-	data  []byte
-	slot  *pack.ID
-	batch *chunkBatch
+	data   []byte
+	slot   *pack.ID
+	hashed bool // slot holds data's id already
+	batch  *chunkBatch
 }
 
 // chunkBatch tracks the chunks of one file.
@@ -57,7 +58,10 @@ func newBlobSaver(repo *repository.Repository, w *repository.Writer, workers, bu
 func (s *blobSaver) run() {
 	defer s.wg.Done()
 	for j := range s.jobs {
-		id := s.repo.BlobID(j.data)
+		id := *j.slot
+		if !j.hashed {
+			id = s.repo.BlobID(j.data)
+		}
 		if _, err := s.w.SaveBlob(pack.DataBlob, id, j.data); err != nil {
 			j.batch.fail(err)
 		}
@@ -81,10 +85,11 @@ func (s *blobSaver) buffer(ctx context.Context) ([]byte, error) {
 }
 
 // save hands a chunk (in a buffer from buffer) to the savers; its id is
-// written to slot before batch.wait returns.
-func (s *blobSaver) save(data []byte, slot *pack.ID, batch *chunkBatch) {
+// written to slot before batch.wait returns. hashed says that slot holds
+// the id already.
+func (s *blobSaver) save(data []byte, slot *pack.ID, hashed bool, batch *chunkBatch) {
 	batch.wg.Add(1)
-	s.jobs <- chunkJob{data: data, slot: slot, batch: batch}
+	s.jobs <- chunkJob{data: data, slot: slot, hashed: hashed, batch: batch}
 }
 
 // close stops the savers once every submitted chunk is saved.

@@ -3,13 +3,17 @@ package snapshot
 import (
 	"errors"
 	"io"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"slices"
 	"testing"
 
 	"github.com/lifeboat-backup/lifeboat/internal/treetest"
 	"github.com/lifeboat-backup/lifeboat/repository"
+	"github.com/lifeboat-backup/lifeboat/repository/pack"
 	"github.com/restic/chunker"
+	"github.com/zeebo/blake3"
 )
 
 func testConfig(t *testing.T) repository.Config {
@@ -27,14 +31,14 @@ func cuts(t *testing.T, c cutter) []int {
 	var lens []int
 	buf := make([]byte, 0, repository.DefaultMaxChunk)
 	for {
-		data, err := c.next(buf)
+		ch, err := c.next(buf)
 		if errors.Is(err, io.EOF) {
 			return lens
 		}
 		if err != nil {
 			t.Fatal(err)
 		}
-		lens = append(lens, len(data))
+		lens = append(lens, len(ch.data))
 	}
 }
 
@@ -56,7 +60,7 @@ func TestMapCutterMatchesReader(t *testing.T) {
 		return f
 	}
 	rc := readCutter{chunker.New(open(), cfg.ChunkerPolynomial, chunker.WithBoundaries(cfg.MinChunkSize, cfg.MaxChunkSize), chunker.WithAverageBits(cfg.AverageChunkBits))}
-	mc, err := newMapCutter(open(), int64(len(data)), cfg)
+	mc, err := newMapCutter(open(), int64(len(data)), cfg, nil, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -83,7 +87,7 @@ func TestMapCutterTruncated(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer f.Close()
-	mc, err := newMapCutter(f, 32<<20, cfg)
+	mc, err := newMapCutter(f, 32<<20, cfg, nil, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -100,5 +104,119 @@ func TestMapCutterTruncated(t *testing.T) {
 		if err != nil {
 			t.Fatalf("want errShrunk, got %v", err)
 		}
+	}
+}
+
+// smallChunks cuts chunks of 4 to 64 KiB, 16 KiB on average, so that a few
+// MiB make hundreds of chunks.
+func smallChunks(t *testing.T) repository.Config {
+	cfg := testConfig(t)
+	cfg.MinChunkSize, cfg.MaxChunkSize, cfg.AverageChunkBits = 4<<10, 64<<10, 14
+	return cfg
+}
+
+// cutAll cuts data (written to a file and mapped) with an optional guide,
+// and returns each chunk's id and length, and how many bytes the guide
+// found.
+func cutAll(t *testing.T, cfg repository.Config, data []byte, g *guide) (ids []pack.ID, lens []int, matched int) {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), "f")
+	if err := os.WriteFile(p, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.Open(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	hash := func(b []byte) pack.ID { return pack.ID(blake3.Sum256(b)) }
+	mc, err := newMapCutter(f, int64(len(data)), cfg, g, hash)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer mc.close()
+	buf := make([]byte, 0, cfg.MaxChunkSize)
+	for {
+		c, err := mc.next(buf)
+		if errors.Is(err, io.EOF) {
+			return ids, lens, matched
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		if c.stored {
+			matched += c.length
+		} else {
+			if c.length != len(c.data) || (c.hashed && c.id != hash(c.data)) {
+				t.Fatalf("chunk %d: length %d, %d bytes of data, hashed %v", len(ids), c.length, len(c.data), c.hashed)
+			}
+			c.id = hash(c.data)
+		}
+		ids, lens = append(ids, c.id), append(lens, c.length)
+	}
+}
+
+// A guided cut is exactly the unguided one, whatever changed, and the
+// guide finds the unchanged chunks.
+func TestGuidedCutMatchesUnguided(t *testing.T) {
+	cfg := smallChunks(t)
+	r := rand.New(rand.NewPCG(7, 7))
+	random := func(n int) []byte {
+		b := make([]byte, n)
+		for i := range b {
+			b[i] = byte(r.Uint32())
+		}
+		return b
+	}
+	// Random data with a long zero run (many chunks with one id) and a
+	// repeated block (content that occurs twice).
+	block := random(200 << 10)
+	orig := slices.Concat(random(1<<20), make([]byte, 512<<10), block, random(1<<20), block, random(1<<20))
+	edit := func(f func(b []byte) []byte) []byte { return f(slices.Clone(orig)) }
+	insert := func(b []byte, at int, s string) []byte { return slices.Insert(b, at, []byte(s)...) }
+	cases := []struct {
+		name     string
+		data     []byte
+		minMatch float64 // the share of bytes the guide must find
+	}{
+		{"unchanged", orig, 0.99},
+		{"overwritten blocks", edit(func(b []byte) []byte {
+			for _, at := range []int{10_000, 700_000, 1_200_000, 2_000_000, 3_500_000} {
+				copy(b[at:], random(4096))
+			}
+			return b
+		}), 0.8},
+		{"insertions", edit(func(b []byte) []byte {
+			b = insert(b, 5_000, "inserted")
+			b = insert(b, 1_800_000, "and here a longer insertion of text")
+			return insert(b, 3_000_000, "x")
+		}), 0.8},
+		{"deletions", edit(func(b []byte) []byte {
+			b = slices.Delete(b, 100_000, 100_777)
+			return slices.Delete(b, 2_500_000, 2_600_000)
+		}), 0.8},
+		{"appended", edit(func(b []byte) []byte { return append(b, random(300<<10)...) }), 0.8},
+		{"truncated", edit(func(b []byte) []byte { return b[:len(b)-700_000] }), 0.7},
+		{"prepended", edit(func(b []byte) []byte { return insert(b, 0, "#!") }), 0.8},
+		{"zero run written", edit(func(b []byte) []byte { copy(b[(1<<20)+100_000:], "not zero"); return b }), 0.8},
+		{"all new", random(len(orig)), 0},
+	}
+	ids, lens, _ := cutAll(t, cfg, orig, nil)
+	length := map[pack.ID]int{}
+	for i, id := range ids {
+		length[id] = lens[i]
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			wantIDs, wantLens, _ := cutAll(t, cfg, c.data, nil)
+			g := newGuide(ids, func(id pack.ID) (int, bool) { n, ok := length[id]; return n, ok })
+			gotIDs, gotLens, matched := cutAll(t, cfg, c.data, g)
+			if !slices.Equal(gotIDs, wantIDs) || !slices.Equal(gotLens, wantLens) {
+				t.Fatalf("guided cut differs: %d chunks %v, unguided %d chunks %v", len(gotLens), gotLens, len(wantLens), wantLens)
+			}
+			if share := float64(matched) / float64(len(c.data)); share < c.minMatch {
+				t.Fatalf("guide found %.0f%% of the bytes, want at least %.0f%%", 100*share, 100*c.minMatch)
+			}
+		})
 	}
 }

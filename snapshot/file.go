@@ -57,10 +57,15 @@ func openNoFollow(path string) (*os.File, error) {
 	return f, err
 }
 
-// cutter maps a large file, or reads it through a pooled chunker.
-func (s *fileSaver) cutter(f *os.File, size int64) cutter {
+// cutter maps a large file, guided by its previous chunks (prev, if any),
+// or reads it through a pooled chunker.
+func (s *fileSaver) cutter(f *os.File, size int64, prev []pack.ID) cutter {
 	if size >= mapThreshold {
-		if m, err := newMapCutter(f, size, s.cfg); err == nil {
+		var g *guide
+		if len(prev) > 0 {
+			g = newGuide(prev, s.chunkLength)
+		}
+		if m, err := newMapCutter(f, size, s.cfg, g, s.repo.BlobID); err == nil {
 			return m
 		}
 	}
@@ -77,10 +82,18 @@ type pooledCutter struct {
 
 func (p pooledCutter) close() { p.pool.Put(p.ch) }
 
+// chunkLength is the plaintext length of a data chunk in the repository.
+func (s *fileSaver) chunkLength(id pack.ID) (int, bool) {
+	loc, ok := s.repo.Index().Lookup(pack.DataBlob, id)
+	return int(loc.Entry.PlainLength()), ok
+}
+
 // save reads the file at path and stores its chunks, filling n.Content
-// and n.Size with what was read. A read error is returned as is (the file
-// is skipped); a repository error is returned as fatal.
-func (s *fileSaver) save(ctx context.Context, path string, n *repository.Node) error {
+// and n.Size with what was read. prev, if not nil, are the chunks of the
+// file's previous version, which guide the cutting of a large file. A read
+// error is returned as is (the file is skipped); a repository error is
+// returned as fatal.
+func (s *fileSaver) save(ctx context.Context, path string, n *repository.Node, prev []pack.ID) error {
 	f, err := openNoFollow(path)
 	if err != nil {
 		return err
@@ -123,7 +136,7 @@ func (s *fileSaver) save(ctx context.Context, path string, n *repository.Node) e
 			s.progress.BytesDone.Add(int64(m))
 		}
 	} else {
-		cut := s.cutter(f, before.Size)
+		cut := s.cutter(f, before.Size, prev)
 		defer cut.close()
 		var batch chunkBatch
 		var slots []*pack.ID
@@ -134,20 +147,26 @@ func (s *fileSaver) save(ctx context.Context, path string, n *repository.Node) e
 				readErr = err
 				break
 			}
-			data, err := cut.next(buf)
-			if err != nil {
+			c, err := cut.next(buf)
+			if err != nil || c.stored {
 				s.blobs.free <- buf
+			}
+			if err != nil {
 				if !errors.Is(err, io.EOF) {
 					readErr = &os.PathError{Op: "read", Path: path, Err: err}
 				}
 				break
 			}
-			slot := new(pack.ID)
+			slot := &c.id
 			slots = append(slots, slot)
-			s.blobs.save(data, slot, &batch)
-			size += uint64(len(data))
-			s.progress.BytesRead.Add(int64(len(data)))
-			s.progress.BytesDone.Add(int64(len(data)))
+			if c.stored {
+				s.progress.BytesMatched.Add(int64(c.length))
+			} else {
+				s.blobs.save(c.data, slot, c.hashed, &batch)
+			}
+			size += uint64(c.length)
+			s.progress.BytesRead.Add(int64(c.length))
+			s.progress.BytesDone.Add(int64(c.length))
 		}
 		if err := batch.wait(); err != nil {
 			return fatal{err}

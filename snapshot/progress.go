@@ -11,5 +11,8 @@ type Progress struct {
 	// Work done so far.
 	FilesDone, BytesDone atomic.Int64 // files finished and their bytes (read or reused)
 	BytesRead            atomic.Int64 // bytes actually read from disk
-	Errors               atomic.Int64
+	// BytesMatched counts bytes of changed files found to be chunks of
+	// their previous version (read and hashed, but neither cut nor saved).
+	BytesMatched atomic.Int64
+	Errors       atomic.Int64
 }
