@@ -176,3 +176,38 @@ func TestFileChangedWhileRead(t *testing.T) {
 		t.Fatalf("a changed file is still saved: %+v", sn.Summary)
 	}
 }
+
+// A changed large file is cut guided by its chunks in the parent: the
+// chunks are those a backup without a parent makes, the unchanged ones
+// are found without being cut or saved again, and only the changed ones
+// are added.
+func TestChangedFileGuidedByParent(t *testing.T) {
+	r := testRepo(t)
+	dir := t.TempDir()
+	data := treetest.RandomBytes(3, 24<<20)
+	write(t, dir, "db.bin", data)
+	first := run(t, r, snapshot.Options{}, dir)
+
+	copy(data[5<<20:], treetest.RandomBytes(4, 64<<10))                          // a page rewritten in place
+	data = append(data[:17<<20], append([]byte("inserted"), data[17<<20:]...)...) // content shifted
+	write(t, dir, "db.bin", data)
+	p := &snapshot.Progress{}
+	guided := run(t, r, snapshot.Options{Parent: first, Progress: p}, dir)
+	if m := p.BytesMatched.Load(); m < int64(len(data))/2 {
+		t.Fatalf("guide found %d of %d bytes", m, len(data))
+	}
+	if added := guided.Summary.BytesAdded; added > 6<<20 {
+		t.Fatalf("changed file added %d bytes", added)
+	}
+	fresh := run(t, r, snapshot.Options{Force: true}, dir)
+	content := func(sn *repository.Snapshot) string {
+		tree, err := r.LoadTree(context.Background(), sn.Tree)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return fmt.Sprint(tree.Find("db.bin").Content)
+	}
+	if content(guided) != content(fresh) {
+		t.Fatal("guided chunks differ from the chunks of a backup without a parent")
+	}
+}
