@@ -147,9 +147,8 @@ func (w *Writer) save(t pack.BlobType, id pack.ID, plain []byte, dedupIndex bool
 	w.pending[k] = struct{}{}
 	w.mu.Unlock()
 
-	// Room for the largest chunk even when zstd cannot shrink it.
-	max := int(w.r.cfg.MaxChunkSize)
-	cbuf := w.getBuf(&w.chunkBufs, max+max/128+1024)
+	// Room for the chunk even when zstd cannot shrink it.
+	cbuf := w.getBuf(&w.chunkBufs, len(plain)+len(plain)/128+1024)
 	payload, raw := w.r.compress(plain, cbuf)
 
 	w.mu.Lock()

@@ -34,6 +34,9 @@ type Options struct {
 	ProgramVersion string
 	Volume         *repository.VolumeInfo // recorded for a Docker volume backup
 	Progress       *Progress              // counters for a display (may be nil)
+	// NoScan skips counting the files ahead of the backup, which only a
+	// display's ETA needs (Progress.TotalFiles and TotalBytes stay 0).
+	NoScan bool
 	// OnError is told about each entry that could not be read and was
 	// skipped; OnWarning about files that changed while being read.
 	OnError   func(path string, err error)
@@ -123,9 +126,11 @@ func (a *Archiver) Run(ctx context.Context, paths []string) (*repository.Snapsho
 	}
 	defer lock.Unlock(ctx)
 
-	scanCtx, stopScan := context.WithCancel(ctx)
-	defer stopScan()
-	go scan(scanCtx, abs, a.opts.Progress)
+	if !a.opts.NoScan {
+		scanCtx, stopScan := context.WithCancel(ctx)
+		defer stopScan()
+		go scan(scanCtx, abs, a.opts.Progress)
+	}
 
 	w := a.repo.NewWriter(ctx)
 	r := &run{Archiver: a, w: w, slots: make(chan struct{}, a.opts.Workers)}

@@ -188,7 +188,7 @@ func TestChangedFileGuidedByParent(t *testing.T) {
 	write(t, dir, "db.bin", data)
 	first := run(t, r, snapshot.Options{}, dir)
 
-	copy(data[5<<20:], treetest.RandomBytes(4, 64<<10))                          // a page rewritten in place
+	copy(data[5<<20:], treetest.RandomBytes(4, 64<<10))                           // a page rewritten in place
 	data = append(data[:17<<20], append([]byte("inserted"), data[17<<20:]...)...) // content shifted
 	write(t, dir, "db.bin", data)
 	p := &snapshot.Progress{}

@@ -31,6 +31,7 @@ type fileSaver struct {
 	blobs    *blobSaver
 	progress *Progress
 	chunkers sync.Pool // *chunker.Chunker with its read buffer
+	small    sync.Pool // *[]byte holding a whole small file (below the minimum chunk size)
 	warn     func(path string, err error)
 }
 
@@ -110,13 +111,15 @@ func (s *fileSaver) save(ctx context.Context, path string, n *repository.Node, p
 	var size uint64
 	if before.Size < int64(s.cfg.MinChunkSize) {
 		// Below the minimum chunk size a file is one chunk: no chunker,
-		// no hand-off.
-		buf, err := s.blobs.buffer(ctx)
-		if err != nil {
-			return err
+		// no hand-off, and a buffer of its own rather than one of the
+		// blob savers' (those are as large as the largest chunk).
+		bp, _ := s.small.Get().(*[]byte)
+		if bp == nil {
+			b := make([]byte, s.cfg.MinChunkSize+1)
+			bp = &b
 		}
-		defer func() { s.blobs.free <- buf[:0] }()
-		buf = buf[:before.Size+1]
+		defer s.small.Put(bp)
+		buf := (*bp)[:before.Size+1]
 		m, err := io.ReadFull(f, buf)
 		if err != nil && !errors.Is(err, io.ErrUnexpectedEOF) && !errors.Is(err, io.EOF) {
 			return &os.PathError{Op: "read", Path: path, Err: err}

@@ -119,7 +119,7 @@ func backupPaths(ctx context.Context, a *app, repo *repository.Repository, o bac
 	p := &snapshot.Progress{}
 	arch := snapshot.New(repo, snapshot.Options{
 		Host: host, Tags: o.tags, Parent: parent, Force: o.force, ProgramVersion: a.version, Volume: vol,
-		Progress: p, OnError: a.out.warn, OnWarning: a.out.warn,
+		Progress: p, NoScan: !a.progressShown(), OnError: a.out.warn, OnWarning: a.out.warn,
 	})
 	stop := a.startProgress("backup", func() progressStatus {
 		return progressStatus{
