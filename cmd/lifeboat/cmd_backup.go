@@ -68,7 +68,7 @@ already uploaded are reused by the next run.
 	f.StringArrayVar(&o.tags, "tag", nil, "tag for the snapshot (repeatable)")
 	f.String("host", "", "host name to record (default: this machine's name; env LIFEBOAT_HOST)")
 	f.StringVar(&o.parent, "parent", "", "snapshot to compare with for unchanged files (default: latest of same host and paths)")
-	f.BoolVar(&o.force, "force", false, "read every file, even if unchanged since the parent")
+	f.BoolVar(&o.force, "force", false, "read and cut every file afresh, even if unchanged since the parent")
 	f.BoolVar(&o.volumes.all, "all", false, "back up every volume")
 	f.StringArrayVar(&o.volumes.labels, "label", nil, "back up the volumes with this label (key or key=value; repeatable: all must match)")
 	f.StringVar(&o.volumes.container, "container", "", "back up the volumes a container uses")
@@ -119,7 +119,7 @@ func backupPaths(ctx context.Context, a *app, repo *repository.Repository, o bac
 	p := &snapshot.Progress{}
 	arch := snapshot.New(repo, snapshot.Options{
 		Host: host, Tags: o.tags, Parent: parent, Force: o.force, ProgramVersion: a.version, Volume: vol,
-		Progress: p, NoScan: !a.progressShown(), OnError: a.out.warn, OnWarning: a.out.warn,
+		Progress: p, OnError: a.out.warn, OnWarning: a.out.warn,
 	})
 	stop := a.startProgress("backup", func() progressStatus {
 		return progressStatus{

@@ -18,17 +18,12 @@ type progressStatus struct {
 	TotalKnown bool  `json:"-"`
 }
 
-// progressShown reports whether startProgress shows anything.
-func (a *app) progressShown() bool {
-	return !a.out.quiet && (a.out.json || isTerminal(a.stderr))
-}
-
 // startProgress shows the readings of status: a progress bar on a terminal
 // (with rate and ETA), "status" JSON lines every second with --json, and
 // nothing with --quiet or when stderr is not a terminal. stop ends it.
 func (a *app) startProgress(verb string, status func() progressStatus) (stop func()) {
 	o := a.out
-	if !a.progressShown() {
+	if o.quiet || (!o.json && !isTerminal(a.stderr)) {
 		return func() {}
 	}
 	interval := time.Second / 4
