@@ -140,8 +140,9 @@ func run(s sizes, outFile, work string, dropCache bool, runs int) error {
 		return nil
 	}
 	measure := func(phase string, i int, t *tool, args []string) error {
+		_ = exec.Command("sync").Run()
+		waitIdle(30 * time.Second)
 		if dropCache {
-			_ = exec.Command("sync").Run()
 			_ = os.WriteFile("/proc/sys/vm/drop_caches", []byte("3"), 0o200)
 		}
 		repo := t.repoOf(i)
@@ -210,6 +211,44 @@ func run(s sizes, outFile, work string, dropCache bool, runs int) error {
 		return os.WriteFile(outFile, []byte(table), 0o644)
 	}
 	return nil
+}
+
+// waitIdle waits, at most limit, until the disks have done no I/O for a
+// second: writeback, journal commits and discards left by the previous
+// step (a deletion, the data set's generation) would otherwise slow
+// whichever tool runs next, by up to half its time on the VMs we use.
+func waitIdle(limit time.Duration) {
+	deadline := time.Now().Add(limit)
+	last := diskIO()
+	for time.Now().Before(deadline) {
+		time.Sleep(time.Second)
+		now := diskIO()
+		if now == last {
+			return
+		}
+		last = now
+	}
+}
+
+// diskIO sums the sectors read and written and the requests in flight on
+// every disk (/proc/diskstats).
+func diskIO() int64 {
+	b, err := os.ReadFile("/proc/diskstats")
+	if err != nil {
+		return 0
+	}
+	var sum int64
+	for _, line := range strings.Split(string(b), "\n") {
+		f := strings.Fields(line)
+		if len(f) < 12 {
+			continue
+		}
+		for _, k := range []int{5, 9, 11} { // sectors read, sectors written, I/Os in progress
+			v, _ := strconv.ParseInt(f[k], 10, 64)
+			sum += v
+		}
+	}
+	return sum
 }
 
 // repoOf is the repository of run i.
