@@ -206,7 +206,7 @@ func ensureEmpty(root *os.Root, target string) error {
 	for {
 		entries, err := d.ReadDir(16)
 		for _, e := range entries {
-			if !e.IsDir() || !strings.HasPrefix(e.Name(), stagingPrefix) {
+			if !e.IsDir() || !isStaging(e.Name()) {
 				return fmt.Errorf("%w: %s (use --overwrite always|if-changed|never)", ErrTargetNotEmpty, target)
 			}
 			stale = append(stale, e.Name())
@@ -224,6 +224,16 @@ func ensureEmpty(root *os.Root, target string) error {
 		}
 	}
 	return nil
+}
+
+// isStaging reports whether name is one that makeStaging gives.
+func isStaging(name string) bool {
+	id, ok := strings.CutPrefix(name, stagingPrefix)
+	if !ok || len(id) != 16 {
+		return false
+	}
+	_, err := hex.DecodeString(id)
+	return err == nil && strings.ToLower(id) == id
 }
 
 // makeStaging creates a new, empty staging directory in the target.

@@ -238,15 +238,18 @@ func TestStaleStagingRemoved(t *testing.T) {
 		t.Fatalf("target holds %v, want [f]", got)
 	}
 
-	// Anything else still makes the target non-empty, and nothing is removed.
-	other := t.TempDir()
-	mkfile(t, filepath.Join(other, ".lifeboat-staging-0123456789abcdef/half"), "half written")
-	mkfile(t, filepath.Join(other, "mine"), "user data")
-	_, err := restore.Run(context.Background(), r, sn, other, restore.Options{})
-	if !errors.Is(err, restore.ErrTargetNotEmpty) {
-		t.Fatalf("err = %v, want ErrTargetNotEmpty", err)
-	}
-	if got := names(t, other); len(got) != 2 {
-		t.Fatalf("refused target changed: %v", got)
+	// Anything else still makes the target non-empty, and nothing is
+	// removed: other entries, or names that only look like staging.
+	for _, extra := range []string{"mine", ".lifeboat-staging-mine/x", ".lifeboat-staging-0123456789ABCDEF/x"} {
+		other := t.TempDir()
+		mkfile(t, filepath.Join(other, ".lifeboat-staging-0123456789abcdef/half"), "half written")
+		mkfile(t, filepath.Join(other, extra), "user data")
+		_, err := restore.Run(context.Background(), r, sn, other, restore.Options{})
+		if !errors.Is(err, restore.ErrTargetNotEmpty) {
+			t.Fatalf("with %s: err = %v, want ErrTargetNotEmpty", extra, err)
+		}
+		if got := names(t, other); len(got) != 2 {
+			t.Fatalf("refused target changed: %v", got)
+		}
 	}
 }
