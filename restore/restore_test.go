@@ -45,6 +45,15 @@ func backup(t *testing.T, r *repository.Repository, dir string) *repository.Snap
 	return sn
 }
 
+// backupOne backs up a directory holding one file, rel, in a new repository.
+func backupOne(t *testing.T, rel string) (*repository.Repository, *repository.Snapshot) {
+	t.Helper()
+	r := newRepo(t)
+	src := t.TempDir()
+	mkfile(t, filepath.Join(src, rel), "payload")
+	return r, backup(t, r, src)
+}
+
 func mkfile(t *testing.T, p, data string) {
 	t.Helper()
 	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
@@ -69,10 +78,7 @@ func assertEmpty(t *testing.T, dir string) {
 // A symlink planted in the target where the snapshot has a directory must
 // not lead the restore outside the target.
 func TestPlantedSymlinkDirectory(t *testing.T) {
-	r := newRepo(t)
-	src := t.TempDir()
-	mkfile(t, filepath.Join(src, "sub/f"), "payload")
-	sn := backup(t, r, src)
+	r, sn := backupOne(t, "sub/f")
 
 	outside, target := t.TempDir(), t.TempDir()
 	if err := os.Symlink(outside, filepath.Join(target, "sub")); err != nil {
@@ -87,10 +93,7 @@ func TestPlantedSymlinkDirectory(t *testing.T) {
 
 // A symlink planted where the snapshot has a file is replaced, not followed.
 func TestPlantedSymlinkFile(t *testing.T) {
-	r := newRepo(t)
-	src := t.TempDir()
-	mkfile(t, filepath.Join(src, "f"), "payload")
-	sn := backup(t, r, src)
+	r, sn := backupOne(t, "f")
 
 	outside, target := t.TempDir(), t.TempDir()
 	victim := filepath.Join(outside, "victim")
@@ -229,10 +232,7 @@ func TestFailedRestoreLeavesEmptyTarget(t *testing.T) {
 // A staging directory left by a killed restore does not make the target
 // count as non-empty; it is removed, and the restore completes.
 func TestStaleStagingRemoved(t *testing.T) {
-	r := newRepo(t)
-	src := t.TempDir()
-	mkfile(t, filepath.Join(src, "f"), "payload")
-	sn := backup(t, r, src)
+	r, sn := backupOne(t, "f")
 
 	target := t.TempDir()
 	mkfile(t, filepath.Join(target, ".lifeboat-staging-0123456789abcdef/half"), "half written")
