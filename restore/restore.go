@@ -6,7 +6,7 @@
 // restored (and verified, if asked) there, and its top-level entries are
 // renamed into the target at the end; a failed restore removes the staging
 // directory, and one left by a killed restore is removed by the next
-// restore into that target. In a target that already has entries (the
+// restore into that target (in any mode). In a target that already has entries (the
 // overwrite modes), each file is written under a temporary name beside its
 // final one and renamed into place when complete.
 //
@@ -21,7 +21,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"path"
 	"path/filepath"
@@ -146,11 +145,11 @@ func Run(ctx context.Context, repo *repository.Repository, sn *repository.Snapsh
 	}
 	defer troot.Close()
 	r := &restorer{repo: repo, root: troot, opts: opts, links: map[[2]uint64]*op{}}
+	if err := clearStaging(troot, target, opts.Overwrite == OverwriteRefuse); err != nil {
+		return nil, err
+	}
 	staging := ""
 	if opts.Overwrite == OverwriteRefuse {
-		if err := ensureEmpty(troot, target); err != nil {
-			return nil, err
-		}
 		if staging, err = makeStaging(troot); err != nil {
 			return nil, fmt.Errorf("restore target: %w", err)
 		}
@@ -194,28 +193,26 @@ func Run(ctx context.Context, repo *repository.Repository, sn *repository.Snapsh
 	return &r.res, nil
 }
 
-// ensureEmpty refuses a target with entries, except staging directories
-// that a killed restore left behind, which it removes.
-func ensureEmpty(root *os.Root, target string) error {
+// clearStaging removes the staging directories that a killed restore left
+// in the target. With refuseOthers, a target holding anything else is
+// refused with ErrTargetNotEmpty, and left as it is.
+func clearStaging(root *os.Root, target string, refuseOthers bool) error {
 	d, err := root.Open(".")
 	if err != nil {
 		return fmt.Errorf("restore target: %w", err)
 	}
-	defer d.Close()
+	entries, err := d.ReadDir(-1)
+	d.Close()
+	if err != nil {
+		return fmt.Errorf("restore target: %w", err)
+	}
 	var stale []string
-	for {
-		entries, err := d.ReadDir(16)
-		for _, e := range entries {
-			if !e.IsDir() || !isStaging(e.Name()) {
-				return fmt.Errorf("%w: %s (use --overwrite always|if-changed|never)", ErrTargetNotEmpty, target)
-			}
+	for _, e := range entries {
+		switch {
+		case e.IsDir() && isStaging(e.Name()):
 			stale = append(stale, e.Name())
-		}
-		if errors.Is(err, io.EOF) {
-			break
-		}
-		if err != nil {
-			return fmt.Errorf("restore target: %w", err)
+		case refuseOthers:
+			return fmt.Errorf("%w: %s (use --overwrite always|if-changed|never)", ErrTargetNotEmpty, target)
 		}
 	}
 	for _, name := range stale {

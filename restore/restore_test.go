@@ -6,6 +6,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"slices"
 	"testing"
 
 	"github.com/lifeboat-backup/lifeboat/internal/treetest"
@@ -256,5 +257,16 @@ func TestStaleStagingRemoved(t *testing.T) {
 		if got := names(t, other); len(got) != 2 {
 			t.Fatalf("refused target changed: %v", got)
 		}
+	}
+
+	// An overwrite restore removes the leftover and keeps the rest.
+	other := t.TempDir()
+	mkfile(t, filepath.Join(other, ".lifeboat-staging-0123456789abcdef/half"), "half written")
+	mkfile(t, filepath.Join(other, "mine"), "user data")
+	if _, err := restore.Run(context.Background(), r, sn, other, restore.Options{Overwrite: restore.OverwriteNever}); err != nil {
+		t.Fatal(err)
+	}
+	if got := names(t, other); !slices.Equal(got, []string{"f", "mine"}) {
+		t.Fatalf("target holds %v, want [f mine]", got)
 	}
 }
