@@ -15,7 +15,9 @@ func newPruneCmd(a *app) *cobra.Command {
 		Use:   "prune",
 		Short: "Delete data that no snapshot needs",
 		Long: `Delete the packs that no snapshot needs, and rewrite packs that are mostly
-unused (--repack-unused, default 50%) so that their space comes back.
+unused (--repack-unused, default 50%) so that their space comes back. In a
+local repository it also removes the temporary pack files that killed backups
+left behind (once they are an hour old).
 
 Prune takes the repository's exclusive lock: it does not start while a backup,
 restore or check holds a lock, and those wait for it (exit code 11 while it
@@ -48,8 +50,12 @@ func runPrune(ctx context.Context, a *app, o prune.Options) error {
 		if o.DryRun {
 			verb = "would free"
 		}
-		fmt.Fprintf(w, "%d packs: %d deleted (%d unreferenced), %d repacked; %d blobs in use, %d removed; %s %s\n",
-			rep.Packs, rep.PacksDeleted, rep.Unreferenced, rep.PacksRepacked, rep.BlobsUsed, rep.BlobsRemoved, verb, formatBytes(rep.BytesFreed))
+		temps := ""
+		if rep.TempFiles > 0 {
+			temps = fmt.Sprintf(", %d temporary files left by killed backups", rep.TempFiles)
+		}
+		fmt.Fprintf(w, "%d packs: %d deleted (%d unreferenced), %d repacked; %d blobs in use, %d removed%s; %s %s\n",
+			rep.Packs, rep.PacksDeleted, rep.Unreferenced, rep.PacksRepacked, rep.BlobsUsed, rep.BlobsRemoved, temps, verb, formatBytes(rep.BytesFreed))
 	})
 	return nil
 }

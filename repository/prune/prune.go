@@ -13,9 +13,15 @@ package prune
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"io/fs"
+	"os"
 	"path"
+	"path/filepath"
 	"sort"
+	"strings"
+	"time"
 
 	"github.com/lifeboat-backup/lifeboat/repository"
 	"github.com/lifeboat-backup/lifeboat/repository/index"
@@ -41,7 +47,15 @@ type Report struct {
 	BlobsRemoved  int   `json:"blobs_removed"`
 	BytesFreed    int64 `json:"bytes_freed"`
 	IndexFiles    int   `json:"index_files_replaced"`
+	// TempFiles counts temporary pack files that killed backups left in a
+	// local repository (removed with BytesFreed counting them).
+	TempFiles int `json:"temp_files_removed"`
 }
+
+// staleTempAge is how old a temporary pack file must be to be removed. The
+// exclusive lock already means that no backup is writing one; the age is a
+// margin for a backup that still runs although its lock went stale.
+const staleTempAge = time.Hour
 
 type blobKey struct {
 	t  pack.BlobType
@@ -155,6 +169,9 @@ func Run(ctx context.Context, repo *repository.Repository, opts Options) (*Repor
 	}
 	rep.PacksDeleted, rep.PacksRepacked = len(deleteList), len(repack)
 	rep.IndexFiles = len(oldIndex)
+	if err := sweepTemps(repo, opts.DryRun, rep); err != nil {
+		return nil, err
+	}
 	if opts.DryRun || (len(deleteList) == 0 && len(repack) == 0) {
 		return rep, nil
 	}
@@ -195,6 +212,42 @@ func Run(ctx context.Context, repo *repository.Repository, opts Options) (*Repor
 		}
 	}
 	return rep, nil
+}
+
+// sweepTemps removes (or, with dryRun, counts) the temporary pack files
+// older than staleTempAge in the repository's temporary directory, which
+// only a target on a local file system has.
+func sweepTemps(repo *repository.Repository, dryRun bool, rep *Report) error {
+	td, ok := repo.Target().(targets.TempDirer)
+	if !ok {
+		return nil
+	}
+	dir, err := td.TempDir()
+	if err != nil {
+		return err
+	}
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return fmt.Errorf("temporary files: %w", err)
+	}
+	before := repo.Now().Add(-staleTempAge)
+	for _, e := range entries {
+		if !e.Type().IsRegular() || !strings.HasPrefix(e.Name(), targets.TempPrefix+"pack-") {
+			continue
+		}
+		fi, err := e.Info()
+		if err != nil || !fi.ModTime().Before(before) {
+			continue // gone meanwhile, or perhaps still being written
+		}
+		if !dryRun {
+			if err := os.Remove(filepath.Join(dir, e.Name())); err != nil && !errors.Is(err, fs.ErrNotExist) {
+				return fmt.Errorf("temporary files: %w", err)
+			}
+		}
+		rep.TempFiles++
+		rep.BytesFreed += fi.Size()
+	}
+	return nil
 }
 
 // usedBlobs walks every snapshot's trees and collects the blobs they need.

@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/lifeboat-backup/lifeboat/internal/treetest"
 	"github.com/lifeboat-backup/lifeboat/repository"
@@ -17,6 +18,7 @@ import (
 	"github.com/lifeboat-backup/lifeboat/restore"
 	"github.com/lifeboat-backup/lifeboat/snapshot"
 	"github.com/lifeboat-backup/lifeboat/targets"
+	"github.com/lifeboat-backup/lifeboat/targets/local"
 	"github.com/lifeboat-backup/lifeboat/targets/mem"
 )
 
@@ -168,4 +170,44 @@ func TestCrashAtEveryStep(t *testing.T) {
 		verify(t, store, src)
 	}
 	t.Fatal(fmt.Errorf("prune did not finish within 40 writes"))
+}
+
+// Temporary pack files that killed backups left in a local repository are
+// removed once an hour old; younger ones may belong to a running backup.
+func TestStaleTemporaryPacksRemoved(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	tg, err := local.New(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := repository.Init(ctx, tg, []byte("pw"), repository.Options{KDF: kdf})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	tmp, err := tg.TempDir() // where backups write their packs before publishing them
+	if err != nil {
+		t.Fatal(err)
+	}
+	old, young := filepath.Join(tmp, ".tmp-pack-old"), filepath.Join(tmp, ".tmp-pack-young")
+	for _, p := range []string{old, young} {
+		if err := os.WriteFile(p, make([]byte, 1000), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	twoHoursAgo := time.Now().Add(-2 * time.Hour)
+	if err := os.Chtimes(old, twoHoursAgo, twoHoursAgo); err != nil {
+		t.Fatal(err)
+	}
+	exists := func(p string) bool { _, err := os.Stat(p); return err == nil }
+
+	rep, err := prune.Run(ctx, r, prune.Options{DryRun: true})
+	if err != nil || rep.TempFiles != 1 || rep.BytesFreed != 1000 || !exists(old) {
+		t.Fatalf("dry run: %+v %v, old file there: %v", rep, err, exists(old))
+	}
+	rep, err = prune.Run(ctx, r, prune.Options{})
+	if err != nil || rep.TempFiles != 1 || exists(old) || !exists(young) {
+		t.Fatalf("prune: %+v %v; old there: %v, young there: %v", rep, err, exists(old), exists(young))
+	}
 }
