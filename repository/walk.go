@@ -39,6 +39,43 @@ func (r *Repository) Walk(ctx context.Context, tree pack.ID, dir string, fn func
 	return nil
 }
 
+// EachTree calls fn once for every distinct tree reachable from roots,
+// each before the trees below it, with the tree or the error that loading
+// it gave. fn returning nil goes on into the tree's subtrees (there are none
+// to follow when it could not be loaded), ErrSkipDir skips them, and any
+// other error stops the walk and is returned.
+func (r *Repository) EachTree(ctx context.Context, roots []pack.ID, fn func(id pack.ID, t *Tree, err error) error) error {
+	seen := map[pack.ID]bool{}
+	var visit func(id pack.ID) error
+	visit = func(id pack.ID) error {
+		if seen[id] {
+			return nil
+		}
+		seen[id] = true
+		t, err := r.LoadTree(ctx, id)
+		if err := fn(id, t, err); err != nil || t == nil {
+			if errors.Is(err, ErrSkipDir) {
+				return nil
+			}
+			return err
+		}
+		for _, n := range t.Nodes {
+			if n.Subtree != nil {
+				if err := visit(*n.Subtree); err != nil {
+					return err
+				}
+			}
+		}
+		return nil
+	}
+	for _, id := range roots {
+		if err := visit(id); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // FindNode resolves a slash path inside a snapshot ("/" is the root).
 func (r *Repository) FindNode(ctx context.Context, sn *Snapshot, p string) (*Node, error) {
 	root := sn.Root

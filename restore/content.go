@@ -38,7 +38,6 @@ type fileJob struct {
 	f       *os.File
 	tmp     string // the name written under
 	left    int    // chunks not yet written
-	done    bool
 }
 
 type place struct {
@@ -293,7 +292,7 @@ func (r *restorer) write(ctx context.Context, j *fileJob, off int64, data []byte
 		}
 	}
 	j.release()
-	j.f, j.dir, j.done = nil, nil, true
+	j.f, j.dir = nil, nil
 	r.count(func(res *Result) { res.Files++; res.Bytes += int64(n.Size) })
 	r.opts.Progress.FilesDone.Add(1)
 	return nil

@@ -18,6 +18,14 @@ import (
 // appImage loads a tiny application image: busybox, sleeping.
 func appImage(t *testing.T, e *sidecar.Engine) string {
 	t.Helper()
+	ref := fmt.Sprintf("lifeboat-test-app:%d", os.Getpid())
+	busyboxImage(t, e, ref, "exec sleep 3600")
+	return ref
+}
+
+// busyboxImage loads a busybox image whose entrypoint is a shell script.
+func busyboxImage(t *testing.T, e *sidecar.Engine, ref, script string) {
+	t.Helper()
 	bb, err := os.ReadFile("/bin/busybox")
 	if err != nil {
 		if os.Getenv("CI") == "true" {
@@ -29,14 +37,12 @@ func appImage(t *testing.T, e *sidecar.Engine) string {
 	for _, tool := range []string{"sh", "sleep", "touch", "echo", "cat"} {
 		files = append(files, sidecar.ImageFile{Path: "bin/" + tool, Link: "busybox"})
 	}
-	ref := fmt.Sprintf("lifeboat-test-app:%d", os.Getpid())
-	if err := e.LoadImage(context.Background(), ref, files, []string{"/bin/sleep", "3600"}, nil); err != nil {
+	if err := e.LoadImage(context.Background(), ref, files, []string{"/bin/sh", "-c", script}, nil); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {
 		_, _ = e.Client().ImageRemove(context.Background(), ref, client.ImageRemoveOptions{Force: true})
 	})
-	return ref
 }
 
 // startApp starts a container of image with volume mounted at /data.

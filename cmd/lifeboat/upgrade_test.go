@@ -15,28 +15,6 @@ import (
 	"github.com/moby/moby/client"
 )
 
-// busyboxImage loads a busybox image whose entrypoint is a shell script.
-func busyboxImage(t *testing.T, e *sidecar.Engine, ref, script string) {
-	t.Helper()
-	bb, err := os.ReadFile("/bin/busybox")
-	if err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("CI needs busybox-static: %v", err)
-		}
-		t.Skipf("busybox-static not installed: %v", err)
-	}
-	files := []sidecar.ImageFile{{Path: "bin/", Mode: 0o755}, {Path: "bin/busybox", Mode: 0o755, Data: bb}, {Path: "tmp/", Mode: 0o1777}}
-	for _, tool := range []string{"sh", "sleep", "echo", "cat"} {
-		files = append(files, sidecar.ImageFile{Path: "bin/" + tool, Link: "busybox"})
-	}
-	if err := e.LoadImage(context.Background(), ref, files, []string{"/bin/sh", "-c", script}, nil); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		_, _ = e.Client().ImageRemove(context.Background(), ref, client.ImageRemoveOptions{Force: true})
-	})
-}
-
 func waitFile(t *testing.T, path, want string) {
 	t.Helper()
 	var got []byte

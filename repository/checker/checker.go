@@ -240,18 +240,15 @@ func listIDs(ctx context.Context, t targets.Target, prefix string) ([]pack.ID, e
 // checkTrees loads every tree of every snapshot once and checks that each
 // data blob is indexed in a pack that exists.
 func (c *checker) checkTrees(ctx context.Context, snaps []*repository.Snapshot) error {
-	seen := map[pack.ID]bool{}
-	var walk func(id pack.ID) error
-	walk = func(id pack.ID) error {
-		if seen[id] {
-			return nil
-		}
-		seen[id] = true
+	roots := make([]pack.ID, len(snaps))
+	for i, s := range snaps {
+		roots[i] = s.Tree
+	}
+	return c.repo.EachTree(ctx, roots, func(id pack.ID, t *repository.Tree, err error) error {
 		c.rep.Trees++
 		if _, bad := c.bad[blobRef{pack.TreeBlob, id}]; bad {
-			return nil // already reported with its pack
+			return repository.ErrSkipDir // already reported with its pack
 		}
-		t, err := c.repo.LoadTree(ctx, id)
 		if err != nil {
 			if ctx.Err() != nil {
 				return ctx.Err()
@@ -269,20 +266,9 @@ func (c *checker) checkTrees(ctx context.Context, snaps []*repository.Snapshot) 
 					}
 				}
 			}
-			if n.Subtree != nil {
-				if err := walk(*n.Subtree); err != nil {
-					return err
-				}
-			}
 		}
 		return nil
-	}
-	for _, s := range snaps {
-		if err := walk(s.Tree); err != nil {
-			return err
-		}
-	}
-	return nil
+	})
 }
 
 // readPacks reads whole packs, checks their names against their content,

@@ -257,34 +257,25 @@ func usedBlobs(ctx context.Context, repo *repository.Repository) (map[blobKey]st
 	if err != nil {
 		return nil, fmt.Errorf("prune needs every snapshot (run check): %w", err)
 	}
+	roots := make([]pack.ID, len(snaps))
+	for i, s := range snaps {
+		roots[i] = s.Tree
+	}
 	used := map[blobKey]struct{}{}
-	var walk func(id pack.ID) error
-	walk = func(id pack.ID) error {
-		k := blobKey{pack.TreeBlob, id}
-		if _, seen := used[k]; seen {
-			return nil
-		}
-		used[k] = struct{}{}
-		t, err := repo.LoadTree(ctx, id)
+	err = repo.EachTree(ctx, roots, func(id pack.ID, t *repository.Tree, err error) error {
 		if err != nil {
 			return fmt.Errorf("prune needs every tree (run check): %w", err)
 		}
+		used[blobKey{pack.TreeBlob, id}] = struct{}{}
 		for _, n := range t.Nodes {
 			for _, b := range n.Content {
 				used[blobKey{pack.DataBlob, b}] = struct{}{}
 			}
-			if n.Subtree != nil {
-				if err := walk(*n.Subtree); err != nil {
-					return err
-				}
-			}
 		}
 		return nil
-	}
-	for _, s := range snaps {
-		if err := walk(s.Tree); err != nil {
-			return nil, err
-		}
+	})
+	if err != nil {
+		return nil, err
 	}
 	return used, nil
 }
