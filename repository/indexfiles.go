@@ -10,8 +10,12 @@ import (
 )
 
 // LoadIndex reads every index file into memory, several at a time. A
-// damaged index file is an error: it names the file.
+// damaged index file is an error: it names the file. Unless the handle was
+// opened with NoLock, a lock must be held (ErrNotLocked otherwise).
 func (r *Repository) LoadIndex(ctx context.Context) error {
+	if !r.opts.NoLock && !r.Locked() {
+		return ErrNotLocked
+	}
 	ids, err := r.listIDs(ctx, kindIndex)
 	if err != nil {
 		return err

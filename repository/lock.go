@@ -26,6 +26,13 @@ const (
 // ErrLocked: another process holds a conflicting lock.
 var ErrLocked = errors.New("repository is locked")
 
+// ErrNotLocked: a handle that is to add data read the index before it held
+// a lock. The ordering rule (design.md, "Locks") is lock first, then read
+// the index and the snapshots: a prune that ran in between could have
+// deleted packs the index names, and the backup would skip their blobs as
+// stored. It is a programming error, never a condition of the repository.
+var ErrNotLocked = errors.New("the repository must be locked before its index is read")
+
 // LockInfo is the content of locks/<random id>. Backups take shared locks
 // and may run together; the garbage collector takes an exclusive lock, so it
 // never runs beside a backup that may rely on chunks it would delete.
@@ -46,6 +53,23 @@ func (l LockInfo) String() string {
 	}
 	return fmt.Sprintf("%s lock by PID %d on %s (user %s), refreshed %s", kind, l.PID, l.Host, l.Username, l.Time.Format(time.RFC3339))
 }
+
+// LockAndLoad takes a lock and then loads the index, in the order that
+// the locking rule requires (see ErrNotLocked). The caller unlocks.
+func (r *Repository) LockAndLoad(ctx context.Context, exclusive bool) (*Lock, error) {
+	l, err := r.Lock(ctx, exclusive)
+	if err != nil {
+		return nil, err
+	}
+	if err := r.LoadIndex(ctx); err != nil {
+		_ = l.Unlock(ctx)
+		return nil, err
+	}
+	return l, nil
+}
+
+// Locked reports whether this handle holds a lock.
+func (r *Repository) Locked() bool { return r.held.Load() > 0 }
 
 // Lock is a held lock; Unlock releases it.
 type Lock struct {
@@ -140,6 +164,7 @@ func (r *Repository) Lock(ctx context.Context, exclusive bool) (*Lock, error) {
 	}
 	l.done.Add(1)
 	go l.refresh()
+	r.held.Add(1)
 	return l, nil
 }
 
@@ -175,6 +200,7 @@ func (l *Lock) refresh() {
 func (l *Lock) Unlock(ctx context.Context) error {
 	close(l.stop)
 	l.done.Wait()
+	l.r.held.Add(-1)
 	return l.r.target.Delete(context.WithoutCancel(ctx), l.info.Name)
 }
 

@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"runtime"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/klauspost/compress/zstd"
@@ -40,6 +41,11 @@ type Options struct {
 	PackSize int
 	// Uploads is the number of packs written concurrently (2 if 0).
 	Uploads int
+	// NoLock opens a handle that reads without holding a lock (read-only
+	// commands, a read-only copy of a repository): LoadIndex then does not
+	// require one. A prune running meanwhile can make a read fail; it can
+	// never make such a handle report data as stored.
+	NoLock bool
 }
 
 func (o Options) now() time.Time {
@@ -77,6 +83,8 @@ type Repository struct {
 
 	mu         sync.Mutex
 	indexFiles []pack.ID // index files loaded or written by this handle
+
+	held atomic.Int32 // locks held through this handle
 }
 
 // Init creates a repository in an empty location and returns it open.

@@ -147,7 +147,7 @@ func TestWriterConcurrentDedup(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := r2.LoadIndex(ctx); err != nil {
+	if _, err := r2.LockAndLoad(ctx, false); err != nil {
 		t.Fatal(err)
 	}
 	if r2.Index().Len() != len(blobs) {

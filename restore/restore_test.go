@@ -30,10 +30,11 @@ func newRepoWith(t *testing.T, opts repository.Options) *repository.Repository {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := r.LoadIndex(context.Background()); err != nil {
+	lock, err := r.LockAndLoad(context.Background(), false)
+	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { r.Close() })
+	t.Cleanup(func() { _ = lock.Unlock(context.Background()); r.Close() })
 	return r
 }
 

@@ -46,7 +46,8 @@ type Archiver struct {
 	opts Options
 }
 
-// New returns an archiver. The repository's index must be loaded.
+// New returns an archiver. The repository must be locked and then its index
+// loaded, in that order (see Run).
 func New(repo *repository.Repository, opts Options) *Archiver {
 	if opts.Workers <= 0 {
 		// More readers than cores: reading waits on the disk, and the CPU
@@ -96,7 +97,8 @@ func resolved(n repository.Node) *future {
 }
 
 // Run backs up paths (absolute or relative directories or files) and saves
-// a snapshot. It holds a shared repository lock while it writes. Entries
+// a snapshot. The caller holds a lock on the repository and took it before
+// it loaded the index and chose the parent (ErrNotLocked otherwise). Entries
 // that cannot be read are reported through OnError and left out; the
 // snapshot is then marked incomplete. Any repository error, or ctx being
 // cancelled, stops the run without saving a snapshot; the repository stays
@@ -117,11 +119,9 @@ func (a *Archiver) Run(ctx context.Context, paths []string) (*repository.Snapsho
 		}
 		abs[i] = ap
 	}
-	lock, err := a.repo.Lock(ctx, false)
-	if err != nil {
-		return nil, err
+	if !a.repo.Locked() {
+		return nil, repository.ErrNotLocked
 	}
-	defer lock.Unlock(ctx)
 
 	scanCtx, stopScan := context.WithCancel(ctx)
 	defer stopScan()

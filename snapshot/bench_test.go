@@ -26,9 +26,11 @@ func benchRepo(b testing.TB) *repository.Repository {
 	if err != nil {
 		b.Fatal(err)
 	}
-	if err := r.LoadIndex(context.Background()); err != nil {
+	lock, err := r.LockAndLoad(context.Background(), false)
+	if err != nil {
 		b.Fatal(err)
 	}
+	b.Cleanup(func() { _ = lock.Unlock(context.Background()) })
 	return r
 }
 

@@ -80,11 +80,11 @@ already uploaded are reused by the next run.
 }
 
 func runBackup(ctx context.Context, a *app, o backupOptions) error {
-	repo, err := a.openRepository(ctx, true)
+	repo, done, err := a.openRepository(ctx, sharedLock, true)
 	if err != nil {
 		return err
 	}
-	defer repo.Close()
+	defer done()
 	vol, err := volumeInfoFlag(o.volumes.info)
 	if err != nil {
 		return usageError{err}

@@ -43,11 +43,11 @@ func runSidecarBatch(ctx context.Context, a *app, planFile string) error {
 	if err := json.Unmarshal(b, &plan); err != nil {
 		return fmt.Errorf("plan: %w", err)
 	}
-	repo, err := a.openRepository(ctx, true)
+	repo, done, err := a.openRepository(ctx, sharedLock, true)
 	if err != nil {
 		return err
 	}
-	defer repo.Close()
+	defer done()
 	in := bufio.NewScanner(a.stdin)
 	failed, incomplete := 0, 0
 	for _, v := range plan.Volumes {

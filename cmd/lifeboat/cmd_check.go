@@ -14,6 +14,7 @@ import (
 type checkOptions struct {
 	readData bool
 	subset   string
+	noLock   bool
 }
 
 func newCheckCmd(a *app) *cobra.Command {
@@ -33,7 +34,8 @@ objects and the snapshots and files they affect.
 Packs that no index names (left by an interrupted backup) are reported as
 unreferenced; they are harmless, and prune removes them.`,
 		Example: `  lifeboat check
-  lifeboat check --read-data-subset 5%`,
+  lifeboat check --read-data-subset 5%
+  lifeboat check --no-lock --repo /mnt/offsite-copy    # a read-only copy`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return runCheck(cmd.Context(), a, o)
@@ -41,6 +43,7 @@ unreferenced; they are harmless, and prune removes them.`,
 	}
 	cmd.Flags().BoolVar(&o.readData, "read-data", false, "read and authenticate all packs")
 	cmd.Flags().StringVar(&o.subset, "read-data-subset", "", "read this share of the packs: N% or N/M")
+	cmd.Flags().BoolVar(&o.noLock, "no-lock", false, "take no lock (for a read-only repository; a concurrent prune can then make the check report missing data)")
 	return cmd
 }
 
@@ -80,9 +83,13 @@ func runCheck(ctx context.Context, a *app, o checkOptions) error {
 		}
 		opts.ReadData, opts.Subset = true, v
 	}
-	repo, done, err := a.openLocked(ctx, false)
+	mode := sharedLock
+	if o.noLock {
+		mode = withoutLock
+	}
+	repo, done, err := a.openRepository(ctx, mode, false)
 	if err != nil {
-		return err
+		return noLockHint(err)
 	}
 	defer done()
 	p := opts.Progress

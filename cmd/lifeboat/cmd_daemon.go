@@ -105,11 +105,11 @@ func (a *app) runJob(ctx context.Context, j configs.Job) (daemon.Result, error) 
 	err := a.withRetry(ctx, func(ctx context.Context) error {
 		o := backupOptions{tags: tags, paths: j.Paths}
 		if len(j.Paths) > 0 {
-			repo, err := a.openRepository(ctx, true)
+			repo, done, err := a.openRepository(ctx, sharedLock, true)
 			if err != nil {
 				return err
 			}
-			defer repo.Close()
+			defer done()
 			sn, err := backupPaths(ctx, a, repo, o, hostOr(a.cfg.Host), nil)
 			if err == nil {
 				sum = sn.Summary
@@ -140,11 +140,11 @@ func (a *app) runJob(ctx context.Context, j configs.Job) (daemon.Result, error) 
 
 // repositoryStats measures the repository for the metrics.
 func (a *app) repositoryStats(ctx context.Context) (int64, int, error) {
-	repo, err := a.openRepository(ctx, false)
+	repo, done, err := a.openRepository(ctx, withoutLock, false)
 	if err != nil {
 		return 0, 0, err
 	}
-	defer repo.Close()
+	defer done()
 	var size int64
 	if err := repo.Target().List(ctx, "data/", func(fi targets.Info) error { size += fi.Size; return nil }); err != nil {
 		return 0, 0, err

@@ -30,11 +30,11 @@ With --json each change is a JSON line of type "change", and a final "statistics
 }
 
 func runDiff(ctx context.Context, a *app, refA, refB string) error {
-	repo, err := a.openRepository(ctx, true)
+	repo, done, err := a.openRepository(ctx, withoutLock, true)
 	if err != nil {
 		return err
 	}
-	defer repo.Close()
+	defer done()
 	all, err := repo.Snapshots(ctx)
 	if err != nil {
 		return err

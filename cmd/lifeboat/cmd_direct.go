@@ -55,7 +55,15 @@ func runExport(ctx context.Context, a *app, path, info string) error {
 	if err != nil {
 		return err
 	}
-	if _, err := backupPaths(ctx, a, repo, backupOptions{paths: []string{path}}, hostOr(a.cfg.Host), vol); err != nil {
+	lock, err := repo.Lock(ctx, false)
+	if err != nil {
+		return err
+	}
+	_, err = backupPaths(ctx, a, repo, backupOptions{paths: []string{path}}, hostOr(a.cfg.Host), vol)
+	if uerr := lock.Unlock(ctx); err == nil {
+		err = uerr // the lock file must not travel with the stream
+	}
+	if err != nil {
 		return err
 	}
 	tw := tar.NewWriter(stdout)
@@ -137,7 +145,9 @@ func runImport(ctx context.Context, a *app, target, overwrite string) error {
 }
 
 // privateRepo creates (or opens) the transfer repository in dir with the
-// password the CLI handed to both sidecars.
+// password the CLI handed to both sidecars. Only this process uses it: the
+// exporting side locks it to write (as the archiver requires), the
+// importing side reads it without a lock.
 func privateRepo(ctx context.Context, a *app, dir string, create bool) (*repository.Repository, error) {
 	pw, err := a.password("", false)
 	if err != nil {
@@ -150,5 +160,5 @@ func privateRepo(ctx context.Context, a *app, dir string, create bool) (*reposit
 	if create {
 		return repository.Init(ctx, tg, pw, repository.Options{})
 	}
-	return repository.Open(ctx, tg, pw, repository.Options{})
+	return repository.Open(ctx, tg, pw, repository.Options{NoLock: true})
 }

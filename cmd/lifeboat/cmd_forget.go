@@ -65,7 +65,7 @@ the repository until "lifeboat prune".`,
 }
 
 func runForget(ctx context.Context, a *app, o forgetOptions, ids []string) error {
-	repo, done, err := a.openLocked(ctx, false)
+	repo, done, err := a.openRepository(ctx, sharedLock, false)
 	if err != nil {
 		return err
 	}

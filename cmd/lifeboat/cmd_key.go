@@ -131,10 +131,10 @@ prompt (asked twice).`,
 
 // withRepo opens the repository (without its index) for fn.
 func withRepo(ctx context.Context, a *app, fn func(*repository.Repository) error) error {
-	r, err := a.openRepository(ctx, false)
+	r, done, err := a.openRepository(ctx, withoutLock, false)
 	if err != nil {
 		return err
 	}
-	defer r.Close()
+	defer done()
 	return fn(r)
 }

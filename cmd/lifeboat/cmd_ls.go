@@ -55,11 +55,11 @@ type nodeJSON struct {
 }
 
 func runLs(ctx context.Context, a *app, o lsOptions, ref, dir string) error {
-	repo, err := a.openRepository(ctx, true)
+	repo, done, err := a.openRepository(ctx, withoutLock, true)
 	if err != nil {
 		return err
 	}
-	defer repo.Close()
+	defer done()
 	sn, err := findSnapshot(ctx, repo, ref, o.f.filter())
 	if err != nil {
 		return err

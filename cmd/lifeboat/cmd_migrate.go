@@ -133,11 +133,11 @@ func runMigrate(ctx context.Context, a *app, o migrateOptions, names []string) e
 		Match    bool   `json:"match"`
 	}
 	var results []outcome
-	repo, err := a.openRepository(ctx, false)
+	repo, done, err := a.openRepository(ctx, withoutLock, false)
 	if err != nil {
 		return err
 	}
-	defer repo.Close()
+	defer done()
 	all, err := repo.Snapshots(ctx)
 	if err != nil {
 		return err

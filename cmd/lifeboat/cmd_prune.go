@@ -36,11 +36,11 @@ finished by the next one. --dry-run only reports.`,
 }
 
 func runPrune(ctx context.Context, a *app, o prune.Options) error {
-	repo, err := a.openRepository(ctx, false)
+	repo, done, err := a.openRepository(ctx, withoutLock, false)
 	if err != nil {
 		return err
 	}
-	defer repo.Close()
+	defer done()
 	rep, err := prune.Run(ctx, repo, o)
 	if err != nil {
 		return err

@@ -94,19 +94,17 @@ func runRestore(ctx context.Context, a *app, o restoreOptions, ref string) error
 	if err := sel.Validate(); err != nil {
 		return usageError{err}
 	}
-	repo, err := a.openRepository(ctx, true)
+	// A shared lock, taken before the index is read: garbage collection
+	// must not delete packs under the restore.
+	mode := sharedLock
+	if o.noLock {
+		mode = withoutLock
+	}
+	repo, done, err := a.openRepository(ctx, mode, true)
 	if err != nil {
-		return err
+		return noLockHint(err)
 	}
-	defer repo.Close()
-	// A shared lock: garbage collection must not delete packs under us.
-	if !o.noLock {
-		lock, err := repo.Lock(ctx, false)
-		if err != nil {
-			return err
-		}
-		defer lock.Unlock(ctx)
-	}
+	defer done()
 	sn, err := findSnapshot(ctx, repo, ref, o.f.filter())
 	if err != nil {
 		return err

@@ -98,11 +98,11 @@ With --json it prints one object of type "snapshots" holding the list.`,
 }
 
 func runSnapshots(ctx context.Context, a *app, f filterFlags) error {
-	repo, err := a.openRepository(ctx, false)
+	repo, done, err := a.openRepository(ctx, withoutLock, false)
 	if err != nil {
 		return err
 	}
-	defer repo.Close()
+	defer done()
 	all, err := repo.Snapshots(ctx)
 	if err != nil {
 		return err

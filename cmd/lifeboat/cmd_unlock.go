@@ -26,11 +26,11 @@ on this host that no longer run. A live lock is never removed, unless
 }
 
 func runUnlock(ctx context.Context, a *app, all bool) error {
-	repo, err := a.openRepository(ctx, false)
+	repo, done, err := a.openRepository(ctx, withoutLock, false)
 	if err != nil {
 		return err
 	}
-	defer repo.Close()
+	defer done()
 	n, err := repo.RemoveStaleLocks(ctx, all)
 	if err != nil {
 		return err

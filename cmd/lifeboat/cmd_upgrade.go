@@ -161,11 +161,11 @@ func (a *app) copyVolumes(ctx context.Context, eng *sidecar.Engine, job sidecar.
 	if code != exitOK || len(missing) > 0 {
 		return nil, fmt.Errorf("snapshots of the volumes failed (exit %d)", code)
 	}
-	repo, err := a.openRepository(ctx, false)
+	repo, done, err := a.openRepository(ctx, withoutLock, false)
 	if err != nil {
 		return nil, err
 	}
-	defer repo.Close()
+	defer done()
 	all, err := repo.Snapshots(ctx)
 	if err != nil {
 		return nil, err

@@ -94,51 +94,77 @@ func (a *app) uploads(loc string) int {
 	return 4
 }
 
-// openRepository opens the configured repository; with loadIndex it also
-// loads the index (needed by every command that reads or writes blobs).
-func (a *app) openRepository(ctx context.Context, loadIndex bool) (*repository.Repository, error) {
+// lockMode is what a command holds on the repository while it runs.
+type lockMode int
+
+const (
+	// withoutLock: the command only reads (or works on keys and locks,
+	// which no prune touches). A prune beside it can make a read fail; it
+	// cannot make the command report anything false.
+	withoutLock lockMode = iota
+	// sharedLock: the command adds data, or reads data that must stay while
+	// it runs; no prune deletes anything under it.
+	sharedLock
+)
+
+// openRepository opens the configured repository. With sharedLock the lock
+// is taken before anything else is read; then, with loadIndex, the index is
+// loaded. That order is the rule of design.md ("Locks"): an index read
+// before the lock could name packs that a prune deleted in between. done
+// releases the lock and the repository.
+func (a *app) openRepository(ctx context.Context, mode lockMode, loadIndex bool) (*repository.Repository, func(), error) {
 	loc, err := a.cfg.RequireRepository()
 	if err != nil {
-		return nil, usageError{err}
+		return nil, nil, usageError{err}
 	}
 	t, err := a.openTarget(ctx, loc)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	pw, err := a.password("enter the password for repository "+loc+": ", false)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	repo, err := repository.Open(ctx, t, pw, repository.Options{Uploads: a.uploads(loc)})
+	repo, err := repository.Open(ctx, t, pw, repository.Options{Uploads: a.uploads(loc), NoLock: mode == withoutLock})
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	// Deriving the password key (argon2id, 32 MiB) is the largest single
 	// allocation of most runs; handing it back to the OS at once keeps it
 	// from adding to the peak memory of what follows.
 	debug.FreeOSMemory()
+	done := func() { repo.Close() }
+	if mode == sharedLock {
+		lock, err := repo.Lock(ctx, false)
+		if err != nil {
+			repo.Close()
+			return nil, nil, lockError{err}
+		}
+		done = func() { _ = lock.Unlock(ctx); repo.Close() }
+	}
 	if loadIndex {
 		if err := repo.LoadIndex(ctx); err != nil {
-			repo.Close()
-			return nil, err
+			done()
+			return nil, nil, err
 		}
 	}
-	return repo, nil
+	return repo, done, nil
 }
 
-// openLocked opens the repository and takes a shared lock (so that a prune
-// cannot delete data under the command); done releases both.
-func (a *app) openLocked(ctx context.Context, loadIndex bool) (*repository.Repository, func(), error) {
-	repo, err := a.openRepository(ctx, loadIndex)
-	if err != nil {
-		return nil, nil, err
+// lockError is a failure to take the repository lock.
+type lockError struct{ err error }
+
+func (e lockError) Error() string { return e.err.Error() }
+func (e lockError) Unwrap() error { return e.err }
+
+// noLockHint tells a user of a command that can read without a lock how,
+// when taking the lock is what failed (a read-only copy, a running prune).
+func noLockHint(err error) error {
+	var le lockError
+	if errors.As(err, &le) {
+		return fmt.Errorf("%w (to read without a lock, for example from a read-only copy, use --no-lock)", err)
 	}
-	lock, err := repo.Lock(ctx, false)
-	if err != nil {
-		repo.Close()
-		return nil, nil, err
-	}
-	return repo, func() { _ = lock.Unlock(ctx); repo.Close() }, nil
+	return err
 }
 
 // confirm asks a yes/no question on the terminal; yes answers it in

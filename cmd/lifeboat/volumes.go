@@ -143,11 +143,11 @@ func (a *app) releaseSidecarLocks(ctx context.Context, host string, code int) {
 	if code < 128 {
 		return // lifeboat exited by itself and released its locks
 	}
-	repo, err := a.openRepository(context.WithoutCancel(ctx), false)
+	repo, done, err := a.openRepository(context.WithoutCancel(ctx), withoutLock, false)
 	if err != nil {
 		return
 	}
-	defer repo.Close()
+	defer done()
 	if n, err := repo.RemoveLocksOf(context.WithoutCancel(ctx), host); err == nil && n > 0 {
 		a.out.infof("removed %d locks of the stopped sidecar", n)
 	}
@@ -327,12 +327,12 @@ func shortID(id string) string {
 }
 
 func (a *app) runVolumeRestore(ctx context.Context, o restoreOptions, ref string) error {
-	repo, err := a.openRepository(ctx, false)
+	repo, done, err := a.openRepository(ctx, withoutLock, false)
 	if err != nil {
 		return err
 	}
 	sn, err := findSnapshot(ctx, repo, ref, o.f.filter())
-	repo.Close()
+	done()
 	if err != nil {
 		return err
 	}

@@ -26,6 +26,11 @@ func setup(t *testing.T) (*mem.Target, *repository.Repository, *repository.Snaps
 	if err != nil {
 		t.Fatal(err)
 	}
+	lock, err := r.Lock(ctx, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = lock.Unlock(ctx) })
 	dir := t.TempDir()
 	if err := os.WriteFile(filepath.Join(dir, "f"), []byte("some content"), 0o644); err != nil {
 		t.Fatal(err)

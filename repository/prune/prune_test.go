@@ -91,11 +91,15 @@ func setup(t *testing.T) (*mem.Target, string) {
 			t.Fatal(err)
 		}
 		r := open(t, store)
-		if err := r.LoadIndex(ctx); err != nil {
+		lock, err := r.LockAndLoad(ctx, false)
+		if err != nil {
 			t.Fatal(err)
 		}
 		sn, err := snapshot.New(r, snapshot.Options{}).Run(ctx, []string{src})
 		if err != nil {
+			t.Fatal(err)
+		}
+		if err := lock.Unlock(ctx); err != nil {
 			t.Fatal(err)
 		}
 		ids = append(ids, sn)
@@ -117,9 +121,11 @@ func verify(t *testing.T, store targets.Target, src string) {
 		t.Fatalf("check: %v %+v", err, rep)
 	}
 	r := open(t, store)
-	if err := r.LoadIndex(ctx); err != nil {
+	lock, err := r.LockAndLoad(ctx, false)
+	if err != nil {
 		t.Fatal(err)
 	}
+	defer lock.Unlock(ctx)
 	snaps, _ := r.Snapshots(ctx)
 	dst := t.TempDir()
 	if _, err := restore.Run(ctx, r, snaps[0], dst, restore.Options{Verify: true}); err != nil {

@@ -27,6 +27,11 @@ type Config struct {
 	LostReplyRate float64       // Put: store the object, then report a dropped connection
 	ShortReadRate float64       // Get: end the body early with io.ErrUnexpectedEOF
 	Delay         time.Duration // added to every call
+	// Hook, if set, is called before every call reaches the store (after
+	// Delay) with the operation ("put", "get", "stat", "list", "delete")
+	// and the name or prefix. A non-nil error fails the call; a hook may
+	// also block, for a test that orders calls of several processes.
+	Hook func(ctx context.Context, op, name string) error
 }
 
 // Target injects faults into calls to an inner target.
@@ -63,6 +68,12 @@ func (t *Target) before(ctx context.Context, op, name string) error {
 	}
 	if err := ctx.Err(); err != nil {
 		return err
+	}
+	if t.cfg.Hook != nil {
+		if err := t.cfg.Hook(ctx, op, name); err != nil {
+			t.Injected.Add(1)
+			return fmt.Errorf("%s %s: %w: %w", op, name, ErrInjected, err)
+		}
 	}
 	if t.roll(t.cfg.ErrorRate) {
 		t.Injected.Add(1)

@@ -1,0 +1,236 @@
+package prune_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"sync"
+	"testing"
+
+	"github.com/lifeboat-backup/lifeboat/internal/treetest"
+	"github.com/lifeboat-backup/lifeboat/repository"
+	"github.com/lifeboat-backup/lifeboat/repository/checker"
+	"github.com/lifeboat-backup/lifeboat/repository/prune"
+	"github.com/lifeboat-backup/lifeboat/restore"
+	"github.com/lifeboat-backup/lifeboat/snapshot"
+	"github.com/lifeboat-backup/lifeboat/targets/faulty"
+	"github.com/lifeboat-backup/lifeboat/targets/mem"
+)
+
+// gate holds the first listing of prefix until release is closed, and
+// closes reached when it gets there.
+type gate struct {
+	prefix           string
+	once             sync.Once
+	reached, release chan struct{}
+}
+
+func newGate(prefix string) *gate {
+	return &gate{prefix: prefix, reached: make(chan struct{}), release: make(chan struct{})}
+}
+
+func (g *gate) hook(ctx context.Context, op, name string) error {
+	if op == "list" && name == g.prefix {
+		g.once.Do(func() {
+			close(g.reached)
+			select {
+			case <-g.release:
+			case <-ctx.Done():
+			}
+		})
+	}
+	return nil
+}
+
+// interleave starts work on a handle whose first listing of the locks is
+// held, runs a prune on its own handle in that window, then lets the work
+// go on. Holding the first look at the locks is the widest window a prune
+// can have: on main before the ordering rule, the index and snapshots were
+// read before it, and the prune deleted packs they named.
+func interleave(t *testing.T, store *mem.Target, work func(r *repository.Repository) error) *prune.Report {
+	t.Helper()
+	ctx := context.Background()
+	g := newGate("locks/")
+	r, err := repository.Open(ctx, faulty.New(store, faulty.Config{Hook: g.hook}), []byte("pw"), repository.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	done := make(chan error, 1)
+	go func() { done <- work(r) }()
+	select {
+	case <-g.reached:
+	case err := <-done:
+		t.Fatalf("the work ended before it looked at the locks: %v", err)
+	}
+	rep, err := prune.Run(ctx, open(t, store), prune.Options{})
+	close(g.release)
+	if err != nil {
+		t.Fatalf("prune beside a starting run: %v", err)
+	}
+	if err := <-done; err != nil {
+		t.Fatalf("the run beside the prune: %v", err)
+	}
+	return rep
+}
+
+// A backup that starts while a prune deletes the only copy of content it is
+// about to save again stores that content anew: it loads the index after it
+// holds its lock, so it never skips a blob that the prune removed.
+func TestPruneBesideStartingBackup(t *testing.T) {
+	ctx := context.Background()
+	store := mem.New()
+	r, err := repository.Init(ctx, store, []byte("pw"), repository.Options{KDF: kdf, PackSize: 1 << 20})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.Close()
+	src := t.TempDir()
+	content := treetest.RandomBytes(7, 3<<20)
+	if err := os.WriteFile(filepath.Join(src, "db"), content, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	backup := func(r *repository.Repository) (*repository.Snapshot, error) {
+		lock, err := r.LockAndLoad(ctx, false)
+		if err != nil {
+			return nil, err
+		}
+		defer lock.Unlock(ctx)
+		return snapshot.New(r, snapshot.Options{Force: true}).Run(ctx, []string{src})
+	}
+	first, err := backup(open(t, store))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Forgotten: its packs are garbage for the prune, and the content is
+	// exactly what the next backup will find again.
+	if err := open(t, store).DeleteSnapshot(ctx, first.ID); err != nil {
+		t.Fatal(err)
+	}
+
+	var second *repository.Snapshot
+	rep := interleave(t, store, func(r *repository.Repository) error {
+		var err error
+		second, err = backup(r)
+		return err
+	})
+	if rep.PacksDeleted == 0 {
+		t.Fatalf("the prune deleted nothing, so the test tests nothing: %+v", rep)
+	}
+	if second.Summary.BytesAdded < int64(len(content)) {
+		t.Fatalf("the backup added %d bytes, want at least all %d again (the prune removed them)", second.Summary.BytesAdded, len(content))
+	}
+	verifyRestore(t, store, second, map[string][]byte{"db": content})
+}
+
+// A restore that starts while a prune repacks the pack that holds the file
+// it restores reads the new pack: it loads the index after its lock.
+func TestPruneBesideStartingRestore(t *testing.T) {
+	ctx := context.Background()
+	store := mem.New()
+	r, err := repository.Init(ctx, store, []byte("pw"), repository.Options{KDF: kdf, PackSize: 1 << 20})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.Close()
+	src := t.TempDir()
+	small, big := treetest.RandomBytes(1, 100_000), treetest.RandomBytes(2, 800_000)
+	write := func(name string, b []byte) {
+		if err := os.WriteFile(filepath.Join(src, name), b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write("keep", small)
+	write("churn", big)
+	backup := func() *repository.Snapshot {
+		r := open(t, store)
+		defer r.Close()
+		lock, err := r.LockAndLoad(ctx, false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer lock.Unlock(ctx)
+		sn, err := snapshot.New(r, snapshot.Options{}).Run(ctx, []string{src})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return sn
+	}
+	first := backup() // one pack: keep and churn
+	if err := os.Remove(filepath.Join(src, "churn")); err != nil {
+		t.Fatal(err)
+	}
+	second := backup() // keep only, from the same pack
+	if err := open(t, store).DeleteSnapshot(ctx, first.ID); err != nil {
+		t.Fatal(err)
+	}
+
+	dst := t.TempDir()
+	rep := interleave(t, store, func(r *repository.Repository) error {
+		lock, err := r.LockAndLoad(ctx, false)
+		if err != nil {
+			return err
+		}
+		defer lock.Unlock(ctx)
+		_, err = restore.Run(ctx, r, second, dst, restore.Options{Verify: true})
+		return err
+	})
+	if rep.PacksRepacked == 0 {
+		t.Fatalf("the prune repacked nothing, so the test tests nothing: %+v", rep)
+	}
+	got, err := os.ReadFile(filepath.Join(dst, "keep"))
+	if err != nil || !bytes.Equal(got, small) {
+		t.Fatalf("restored keep: %v", err)
+	}
+}
+
+// A handle that adds data cannot read the index before it holds a lock.
+func TestIndexNeedsLockFirst(t *testing.T) {
+	ctx := context.Background()
+	store := mem.New()
+	r, err := repository.Init(ctx, store, []byte("pw"), repository.Options{KDF: kdf})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := r.LoadIndex(ctx); !errors.Is(err, repository.ErrNotLocked) {
+		t.Fatalf("LoadIndex without a lock: %v, want ErrNotLocked", err)
+	}
+	if _, err := snapshot.New(r, snapshot.Options{}).Run(ctx, []string{t.TempDir()}); !errors.Is(err, repository.ErrNotLocked) {
+		t.Fatalf("backup without a lock: %v, want ErrNotLocked", err)
+	}
+	ro, err := repository.Open(ctx, store, []byte("pw"), repository.Options{NoLock: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := ro.LoadIndex(ctx); err != nil {
+		t.Fatalf("a read-only handle loads the index without a lock: %v", err)
+	}
+}
+
+// verifyRestore checks the repository with every pack read and restores sn.
+func verifyRestore(t *testing.T, store *mem.Target, sn *repository.Snapshot, want map[string][]byte) {
+	t.Helper()
+	ctx := context.Background()
+	rep, err := checker.Check(ctx, open(t, store), checker.Options{ReadData: true})
+	if err != nil || !rep.OK() {
+		t.Fatalf("check: %v %+v", err, rep)
+	}
+	r := open(t, store)
+	lock, err := r.LockAndLoad(ctx, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer lock.Unlock(ctx)
+	dst := t.TempDir()
+	if _, err := restore.Run(ctx, r, sn, dst, restore.Options{Verify: true}); err != nil {
+		t.Fatal(err)
+	}
+	for name, b := range want {
+		got, err := os.ReadFile(filepath.Join(dst, name))
+		if err != nil || !bytes.Equal(got, b) {
+			t.Fatalf("restored %s differs: %v", name, err)
+		}
+	}
+}
