@@ -51,9 +51,9 @@ type Writer struct {
 	// temporary files, so memory stays small whatever the amount of data.
 	chunkBufs sync.Pool
 
-	wg      sync.WaitGroup
-	errOnce sync.Once
-	err     error
+	wg    sync.WaitGroup
+	errMu sync.Mutex
+	err   error // the first failure; it cancels ctx
 
 	blobsAdded, bytesAdded, storedBytes atomic.Int64
 }
@@ -101,18 +101,25 @@ type blobKey struct {
 	id pack.ID
 }
 
+// fail records err unless an earlier failure was recorded, and stops the
+// writer: the first failure is the one reported, later ones (often caused by
+// the cancellation) are dropped.
 func (w *Writer) fail(err error) {
-	w.errOnce.Do(func() {
+	w.errMu.Lock()
+	defer w.errMu.Unlock()
+	if w.err == nil {
 		w.err = err
 		w.cancel()
-	})
+	}
 }
 
+// failed returns the first failure, counting a cancelled context as one.
 func (w *Writer) failed() error {
 	if err := w.ctx.Err(); err != nil {
 		w.fail(err)
 	}
-	w.errOnce.Do(func() {}) // publish w.err
+	w.errMu.Lock()
+	defer w.errMu.Unlock()
 	return w.err
 }
 

@@ -2,7 +2,9 @@ package snapshot_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"sync"
 	"testing"
 	"time"
 
@@ -87,3 +89,108 @@ func TestBackupUnderFaults(t *testing.T) {
 	}
 }
 
+// A backup whose write fails at any one point of the write path (each pack
+// upload, each index file, the snapshot) fails, and leaves no snapshot that
+// names missing data: the repository, read without faults, passes check.
+func TestBackupFailsAtEveryWriteFailure(t *testing.T) {
+	dir := t.TempDir()
+	// Equal, incompressible files below the minimum chunk size: one blob
+	// each, six to a 1 MiB pack, so every run writes the same objects.
+	for i := 0; i < 60; i++ {
+		write(t, dir, fmt.Sprintf("f%02d", i), treetest.RandomBytes(uint64(i), 200_000))
+	}
+	kdf := func() (crypto.KDFParams, error) { return crypto.NewKDF(1, 64, 1) }
+	ctx := context.Background()
+	newStore := func() *mem.Target {
+		store := mem.New()
+		r, err := repository.Init(ctx, store, []byte("pw"), repository.Options{KDF: kdf, PackSize: 1 << 20})
+		if err != nil {
+			t.Fatal(err)
+		}
+		r.Close()
+		return store
+	}
+	// backup runs one backup through hook; the target does not retry, as
+	// after a retry layer that has given up.
+	backup := func(store *mem.Target, hook func(ctx context.Context, op, name string) error) (*faulty.Target, error) {
+		f := faulty.New(store, faulty.Config{Hook: hook})
+		r, err := repository.Open(ctx, f, []byte("pw"), repository.Options{})
+		if err != nil {
+			return f, err
+		}
+		defer r.Close()
+		lock, err := r.LockAndLoad(ctx, false)
+		if err != nil {
+			return f, err
+		}
+		defer lock.Unlock(ctx)
+		_, err = snapshot.New(r, snapshot.Options{}).Run(ctx, []string{dir})
+		return f, err
+	}
+	kinds := []string{"data/", "index/", "snapshots/"}
+	count := func(op, name string, into map[string]int) {
+		for _, k := range kinds {
+			if op == "put" && len(name) > len(k) && name[:len(k)] == k {
+				into[k]++
+			}
+		}
+	}
+
+	// A clean run counts the writes of each kind.
+	var mu sync.Mutex
+	puts := map[string]int{}
+	if _, err := backup(newStore(), func(_ context.Context, op, name string) error {
+		mu.Lock()
+		defer mu.Unlock()
+		count(op, name, puts)
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("writes of a clean run: %v", puts)
+	if puts["data/"] < 10 || puts["index/"] < 2 || puts["snapshots/"] != 1 {
+		t.Fatalf("the data set should make at least 10 packs, 2 index files and 1 snapshot: %v", puts)
+	}
+
+	tried := 0
+	for _, kind := range kinds {
+		for n := 1; n <= puts[kind]; n++ {
+			t.Run(fmt.Sprintf("%s%d", kind, n), func(t *testing.T) {
+				store := newStore()
+				seen := map[string]int{}
+				f, err := backup(store, func(_ context.Context, op, name string) error {
+					mu.Lock()
+					defer mu.Unlock()
+					count(op, name, seen)
+					if op == "put" && seen[kind] == n && len(name) > len(kind) && name[:len(kind)] == kind {
+						seen[kind]++ // fail this one write only
+						return errors.New("disk on fire")
+					}
+					return nil
+				})
+				if f.Injected.Load() != 1 {
+					t.Fatalf("the fault was injected %d times, want once", f.Injected.Load())
+				}
+				if err == nil || !errors.Is(err, faulty.ErrInjected) {
+					t.Fatalf("backup with write %d of %s failing: err = %v, want the injected fault", n, kind, err)
+				}
+				clean, err := repository.Open(ctx, store, []byte("pw"), repository.Options{})
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer clean.Close()
+				rep, err := checker.Check(ctx, clean, checker.Options{ReadData: true})
+				if err != nil || !rep.OK() {
+					t.Fatalf("check after a failed write: %v %+v", err, rep)
+				}
+				if rep.Snapshots != 0 {
+					t.Fatalf("%d snapshots saved by a backup that failed", rep.Snapshots)
+				}
+			})
+			tried++
+		}
+	}
+	if tried != puts["data/"]+puts["index/"]+puts["snapshots/"] {
+		t.Fatalf("tried %d failure points", tried)
+	}
+}
