@@ -2,40 +2,67 @@ package repository
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"slices"
+	"sync/atomic"
 
 	"github.com/lifeboat-backup/lifeboat/internal/workers"
 	"github.com/lifeboat-backup/lifeboat/repository/index"
 	"github.com/lifeboat-backup/lifeboat/repository/pack"
+	"github.com/lifeboat-backup/lifeboat/targets"
 )
 
 // LoadIndex reads every index file into memory, several at a time. A
-// damaged index file is an error: it names the file. Unless the handle was
-// opened with NoLock, a lock must be held (ErrNotLocked otherwise).
+// damaged index file is left out and reported to Options.OnDamaged: its
+// blobs are then unknown, so a backup stores them again and a restore that
+// needs them fails for the files concerned only (repair index rebuilds it).
+// An index file removed between the listing and the read (by a prune that
+// superseded it, seen only by a handle without a lock) is not an error: the
+// listing is taken again for the files that replaced it. Unless the handle
+// was opened with NoLock, a lock must be held (ErrNotLocked otherwise).
 func (r *Repository) LoadIndex(ctx context.Context) error {
 	if !r.opts.NoLock && !r.Locked() {
 		return ErrNotLocked
 	}
-	ids, err := r.listIDs(ctx, kindIndex)
-	if err != nil {
-		return err
+	loaded := map[pack.ID]bool{}
+	for pass := 0; ; pass++ {
+		ids, err := r.listIDs(ctx, kindIndex)
+		if err != nil {
+			return err
+		}
+		ids = slices.DeleteFunc(ids, func(id pack.ID) bool { return loaded[id] })
+		files := make([]*index.File, len(ids))
+		var vanished atomic.Bool
+		err = workers.ForEach(ctx, len(ids), 8, func(ctx context.Context, i int) error {
+			f, err := r.LoadIndexFile(ctx, ids[i])
+			switch {
+			case errors.Is(err, targets.ErrNotFound):
+				vanished.Store(true)
+				return nil
+			case errors.Is(err, ErrDamaged):
+				r.opts.damaged(kindIndex+"/"+ids[i].String(), err)
+				return nil
+			}
+			files[i] = f
+			return err
+		})
+		if err != nil {
+			return err
+		}
+		for i, f := range files {
+			if f != nil {
+				r.idx.AddFile(f)
+				loaded[ids[i]] = true
+				r.mu.Lock()
+				r.indexFiles = append(r.indexFiles, ids[i])
+				r.mu.Unlock()
+			}
+		}
+		if !vanished.Load() || pass == 2 {
+			return nil
+		}
 	}
-	files := make([]*index.File, len(ids))
-	err = workers.ForEach(ctx, len(ids), 8, func(ctx context.Context, i int) error {
-		f, err := r.LoadIndexFile(ctx, ids[i])
-		files[i] = f
-		return err
-	})
-	if err != nil {
-		return err
-	}
-	for _, f := range files {
-		r.idx.AddFile(f)
-	}
-	r.mu.Lock()
-	r.indexFiles = append(r.indexFiles, ids...)
-	r.mu.Unlock()
-	return nil
 }
 
 // LoadIndexFile reads, authenticates and decodes one index file.
@@ -71,4 +98,13 @@ func (r *Repository) SaveIndexFile(ctx context.Context, f *index.File) (pack.ID,
 	r.indexFiles = append(r.indexFiles, id)
 	r.mu.Unlock()
 	return id, nil
+}
+
+// DeleteIndexFile removes an index file (prune and repair, once a newer
+// file supersedes it).
+func (r *Repository) DeleteIndexFile(ctx context.Context, id pack.ID) error {
+	if err := r.target.Delete(ctx, kindIndex+"/"+id.String()); err != nil {
+		return fmt.Errorf("delete index: %w", err)
+	}
+	return nil
 }

@@ -204,6 +204,15 @@ func (l *Lock) Unlock(ctx context.Context) error {
 	return l.r.target.Delete(context.WithoutCancel(ctx), l.info.Name)
 }
 
+// UnlockInto releases the lock and, when *err is nil, stores there the
+// failure to remove it: a run that finished its work but left its lock says
+// so (an exclusive lock left behind blocks every backup until it is stale).
+func (l *Lock) UnlockInto(ctx context.Context, err *error) {
+	if uerr := l.Unlock(ctx); uerr != nil && *err == nil {
+		*err = fmt.Errorf("remove the lock (lifeboat unlock removes it once stale): %w", uerr)
+	}
+}
+
 // RemoveStaleLocks deletes the locks whose holders are gone (all locks if
 // all is set) and returns how many it removed. A live lock is never
 // removed unless all is set.

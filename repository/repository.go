@@ -46,6 +46,16 @@ type Options struct {
 	// require one. A prune running meanwhile can make a read fail; it can
 	// never make such a handle report data as stored.
 	NoLock bool
+	// OnDamaged is told about each listed object that LoadIndex or
+	// Snapshots left out because it is damaged (ErrDamaged); the command
+	// carries on with the rest. Nil: ignored.
+	OnDamaged func(name string, err error)
+}
+
+func (o Options) damaged(name string, err error) {
+	if o.OnDamaged != nil {
+		o.OnDamaged(name, err)
+	}
 }
 
 func (o Options) now() time.Time {

@@ -13,6 +13,7 @@ import (
 
 	"github.com/lifeboat-backup/lifeboat/internal/workers"
 	"github.com/lifeboat-backup/lifeboat/repository/pack"
+	"github.com/lifeboat-backup/lifeboat/targets"
 )
 
 // Summary counts what one backup saw and added.
@@ -133,23 +134,38 @@ func DecodeSnapshot(b []byte) (*Snapshot, error) {
 }
 
 // Snapshots loads every snapshot, oldest first. A damaged snapshot file is
-// an error that names it.
+// left out and reported to Options.OnDamaged; one removed between the
+// listing and the read (forgotten meanwhile) is left out silently.
 func (r *Repository) Snapshots(ctx context.Context) ([]*Snapshot, error) {
-	ids, err := r.listIDs(ctx, kindSnapshot)
+	ids, err := r.SnapshotIDs(ctx)
 	if err != nil {
 		return nil, err
 	}
 	out := make([]*Snapshot, len(ids))
 	err = workers.ForEach(ctx, len(ids), 8, func(ctx context.Context, i int) error {
 		s, err := r.LoadSnapshot(ctx, ids[i])
+		switch {
+		case errors.Is(err, targets.ErrNotFound):
+			return nil
+		case errors.Is(err, ErrDamaged):
+			r.opts.damaged(kindSnapshot+"/"+ids[i].String(), err)
+			return nil
+		}
 		out[i] = s
 		return err
 	})
 	if err != nil {
 		return nil, err
 	}
+	out = slices.DeleteFunc(out, func(s *Snapshot) bool { return s == nil })
 	sort.SliceStable(out, func(i, j int) bool { return out[i].Time.Before(out[j].Time) })
 	return out, nil
+}
+
+// SnapshotIDs lists the ids of the stored snapshot files, damaged ones
+// included (so that they can be forgotten).
+func (r *Repository) SnapshotIDs(ctx context.Context) ([]pack.ID, error) {
+	return r.listIDs(ctx, kindSnapshot)
 }
 
 // DeleteSnapshot removes a snapshot manifest (the data stays until prune).
@@ -189,21 +205,35 @@ func FindSnapshot(all []*Snapshot, ref string, f Filter) (*Snapshot, error) {
 		}
 		return best, nil
 	}
+	ids := make([]pack.ID, len(all))
+	for i, s := range all {
+		ids[i] = s.ID
+	}
+	id, err := ResolveSnapshotID(ids, ref)
+	if err != nil {
+		return nil, err
+	}
+	return all[slices.Index(ids, id)], nil
+}
+
+// ResolveSnapshotID finds the one id in ids that starts with ref (at
+// least 4 hex digits, any case).
+func ResolveSnapshotID(ids []pack.ID, ref string) (pack.ID, error) {
 	ref = strings.ToLower(ref)
 	if len(ref) < 4 {
-		return nil, fmt.Errorf("snapshot id %q: give at least 4 hex digits", ref)
+		return pack.ID{}, fmt.Errorf("snapshot id %q: give at least 4 hex digits", ref)
 	}
-	var found *Snapshot
-	for _, s := range all {
-		if strings.HasPrefix(s.ID.String(), ref) {
+	var found *pack.ID
+	for i, id := range ids {
+		if strings.HasPrefix(id.String(), ref) {
 			if found != nil {
-				return nil, fmt.Errorf("snapshot id prefix %q is ambiguous: %s and %s", ref, found.ID.Short(), s.ID.Short())
+				return pack.ID{}, fmt.Errorf("snapshot id prefix %q is ambiguous: %s and %s", ref, found.Short(), id.Short())
 			}
-			found = s
+			found = &ids[i]
 		}
 	}
 	if found == nil {
-		return nil, fmt.Errorf("%w with id %q", ErrNoSnapshot, ref)
+		return pack.ID{}, fmt.Errorf("%w with id %q", ErrNoSnapshot, ref)
 	}
-	return found, nil
+	return *found, nil
 }

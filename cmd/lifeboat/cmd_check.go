@@ -29,10 +29,16 @@ exists with the right size.
 --read-data also reads every pack and authenticates every chunk in it;
 --read-data-subset 10% reads a random tenth of the packs (or "1/5").
 When damage is found, the exit code is 4 and the report names the damaged
-objects and the snapshots and files they affect.
+objects and the snapshots and files they affect. An object that the store
+would not serve even after retries is reported as "could not read", not as
+damage; with nothing damaged the exit code is then 5 (run check again).
 
-Packs that no index names (left by an interrupted backup) are reported as
-unreferenced; they are harmless, and prune removes them.`,
+Packs that no index names are reported as unreferenced: interrupted or
+running backups leave them, and prune removes those. Their headers are read;
+when one holds data a snapshot needs (its index file was lost or damaged),
+check says so: lifeboat repair index indexes it again. Data that is lost for
+good is reported with the files it affects: lifeboat repair snapshots saves
+what is left of those snapshots.`,
 		Example: `  lifeboat check
   lifeboat check --read-data-subset 5%
   lifeboat check --no-lock --repo /mnt/offsite-copy    # a read-only copy`,
@@ -108,10 +114,13 @@ func runCheck(ctx context.Context, a *app, o checkOptions) error {
 		}
 		fmt.Fprintln(w)
 		if n := len(rep.UnreferencedPacks); n > 0 {
-			fmt.Fprintf(w, "%d unreferenced packs (from interrupted runs; harmless, prune removes them)\n", n)
+			fmt.Fprintf(w, "%s named by no index (from interrupted or running backups unless reported below)\n", plural(n, "pack", "packs"))
 		}
 		for _, pr := range rep.Problems {
 			fmt.Fprintf(w, "error: %s\n", pr)
+		}
+		for _, pr := range rep.Unreadable {
+			fmt.Fprintf(w, "could not read: %s\n", pr)
 		}
 		for _, af := range rep.Affected {
 			fmt.Fprintf(w, "snapshot %s is damaged; affected:\n", af.Snapshot[:8])
@@ -123,8 +132,12 @@ func runCheck(ctx context.Context, a *app, o checkOptions) error {
 			fmt.Fprintln(w, "no errors found")
 		}
 	})
-	if !rep.OK() {
-		return fmt.Errorf("%d problems found: %w", len(rep.Problems), errDamage)
+	switch {
+	case rep.Damaged():
+		return fmt.Errorf("%s found: %w", plural(len(rep.Problems), "problem", "problems"), errDamage)
+	case !rep.OK():
+		return fmt.Errorf("%s could not be read (not known to be damaged; run check again): %w",
+			plural(len(rep.Unreadable), "object", "objects"), errUnreadable)
 	}
 	return nil
 }

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/lifeboat-backup/lifeboat/repository"
+	"github.com/lifeboat-backup/lifeboat/repository/pack"
 	"github.com/lifeboat-backup/lifeboat/repository/retention"
 	"github.com/spf13/cobra"
 )
@@ -74,14 +75,27 @@ func runForget(ctx context.Context, a *app, o forgetOptions, ids []string) error
 	if err != nil {
 		return err
 	}
-	var remove []*repository.Snapshot
+	var remove []pack.ID
 	if len(ids) > 0 {
-		for _, id := range ids {
-			s, err := repository.FindSnapshot(all, id, repository.Filter{})
+		// By id, damaged snapshots too: they are listed but not loaded.
+		stored, err := repo.SnapshotIDs(ctx)
+		if err != nil {
+			return err
+		}
+		for _, ref := range ids {
+			if ref == "latest" {
+				s, err := repository.FindSnapshot(all, ref, repository.Filter{})
+				if err != nil {
+					return err
+				}
+				remove = append(remove, s.ID)
+				continue
+			}
+			id, err := repository.ResolveSnapshotID(stored, ref)
 			if err != nil {
 				return err
 			}
-			remove = append(remove, s)
+			remove = append(remove, id)
 		}
 	} else {
 		var selected []*repository.Snapshot
@@ -95,21 +109,21 @@ func runForget(ctx context.Context, a *app, o forgetOptions, ids []string) error
 			printGroup(a, g)
 			for _, d := range g.Decisions {
 				if !d.Keep {
-					remove = append(remove, d.Snapshot)
+					remove = append(remove, d.Snapshot.ID)
 				}
 			}
 		}
 	}
-	for _, s := range remove {
+	for _, id := range remove {
 		if !o.dryRun {
-			if err := repo.DeleteSnapshot(ctx, s.ID); err != nil {
-				return fmt.Errorf("forget %s: %w", s.ID.Short(), err)
+			if err := repo.DeleteSnapshot(ctx, id); err != nil {
+				return fmt.Errorf("forget %s: %w", id.Short(), err)
 			}
 		}
 	}
 	removed := make([]string, len(remove))
-	for i, s := range remove {
-		removed[i] = s.ID.String()
+	for i, id := range remove {
+		removed[i] = id.String()
 	}
 	a.out.result("forget", map[string]any{"removed": removed, "dry_run": o.dryRun}, func(w io.Writer) {
 		verb := "removed"

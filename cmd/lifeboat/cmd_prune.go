@@ -22,7 +22,13 @@ left behind (once they are an hour old).
 Prune takes the repository's exclusive lock: it does not start while a backup,
 restore or check holds a lock, and those wait for it (exit code 11 while it
 runs). Every step keeps the repository valid, so an interrupted prune is
-finished by the next one. --dry-run only reports.`,
+finished by the next one. --dry-run only reports.
+
+A pack that no index names is deleted only when its header shows that no
+snapshot needs what it holds; one that holds needed data (its index file was
+lost or damaged) is indexed again, and one whose header cannot be read is
+kept. Prune stops when a snapshot or one of its trees cannot be read: forget
+a damaged snapshot, or save what is left of it with lifeboat repair snapshots.`,
 		Example: `  lifeboat forget --keep-daily 7 && lifeboat prune
   lifeboat prune --dry-run --json`,
 		Args: cobra.NoArgs,
@@ -56,6 +62,13 @@ func runPrune(ctx context.Context, a *app, o prune.Options) error {
 		}
 		fmt.Fprintf(w, "%d packs: %d deleted (%d unreferenced), %d repacked; %d blobs in use, %d removed%s; %s %s\n",
 			rep.Packs, rep.PacksDeleted, rep.Unreferenced, rep.PacksRepacked, rep.BlobsUsed, rep.BlobsRemoved, temps, verb, formatBytes(rep.BytesFreed))
+		if rep.Reindexed > 0 || rep.DamagedIndexFiles > 0 {
+			fmt.Fprintf(w, "indexed again: %s that no readable index named but snapshots need (%s replaced)\n",
+				plural(rep.Reindexed, "pack", "packs"), plural(rep.DamagedIndexFiles, "damaged index file", "damaged index files"))
+		}
+		if rep.Unidentified > 0 {
+			fmt.Fprintf(w, "kept %s whose header cannot be read (see lifeboat check)\n", plural(rep.Unidentified, "pack", "packs"))
+		}
 	})
 	return nil
 }

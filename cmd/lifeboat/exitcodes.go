@@ -14,6 +14,7 @@ const (
 	exitUsage       = 2
 	exitIncomplete  = 3 // backup saved, but some files could not be read
 	exitDamage      = 4 // check found damage; restore --verify found a difference
+	exitUnreadable  = 5 // check could not read some objects, and found no damage
 	exitNoRepo      = 10
 	exitLocked      = 11
 	exitWrongPass   = 12
@@ -26,6 +27,8 @@ const exitCodeHelp = `Exit codes:
   2    wrong usage (unknown flag, missing argument)
   3    backup saved, but some files could not be read (snapshot marked incomplete)
   4    check found damage in the repository
+  5    check could not read some objects (the store failed after retries)
+       and found no damage; run it again
   10   no repository at the given location
   11   the repository is locked by another process
   12   wrong password
@@ -35,6 +38,7 @@ const exitCodeHelp = `Exit codes:
 var (
 	errIncomplete = errors.New("backup is incomplete: some files could not be read")
 	errDamage     = errors.New("repository is damaged")
+	errUnreadable = errors.New("some objects could not be read")
 )
 
 type usageError struct{ err error }
@@ -55,6 +59,8 @@ func exitCode(err error) int {
 		return exitIncomplete
 	case errors.Is(err, errDamage):
 		return exitDamage
+	case errors.Is(err, errUnreadable):
+		return exitUnreadable
 	case errors.Is(err, repository.ErrNotRepository):
 		return exitNoRepo
 	case errors.Is(err, repository.ErrLocked):

@@ -96,3 +96,11 @@ func (o *output) fail(err error, code int) {
 	defer o.mu.Unlock()
 	fmt.Fprintf(o.stderr, "lifeboat: %v\n", err)
 }
+
+// plural writes a count with the singular or plural noun.
+func plural(n int, one, many string) string {
+	if n == 1 {
+		return "1 " + one
+	}
+	return fmt.Sprintf("%d %s", n, many)
+}

@@ -125,7 +125,8 @@ func (a *app) openRepository(ctx context.Context, mode lockMode, loadIndex bool)
 	if err != nil {
 		return nil, nil, err
 	}
-	repo, err := repository.Open(ctx, t, pw, repository.Options{Uploads: a.uploads(loc), NoLock: mode == withoutLock})
+	repo, err := repository.Open(ctx, t, pw, repository.Options{Uploads: a.uploads(loc), NoLock: mode == withoutLock,
+		OnDamaged: a.reportDamaged})
 	if err != nil {
 		return nil, nil, err
 	}
@@ -149,6 +150,16 @@ func (a *app) openRepository(ctx context.Context, mode lockMode, loadIndex bool)
 		}
 	}
 	return repo, done, nil
+}
+
+// reportDamaged warns about a damaged object that a command left out, and
+// says how to deal with it.
+func (a *app) reportDamaged(name string, err error) {
+	hint := "left out; lifeboat repair index rebuilds the index from the packs"
+	if kind, id, _ := strings.Cut(name, "/"); kind == "snapshots" {
+		hint = "left out; lifeboat forget " + id[:min(8, len(id))] + " removes it"
+	}
+	a.out.warn("", fmt.Errorf("%w (%s)", err, hint))
 }
 
 // lockError is a failure to take the repository lock.

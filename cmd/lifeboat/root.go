@@ -108,6 +108,7 @@ prompt on a terminal.
 		newUnlockCmd(a),
 		newForgetCmd(a),
 		newPruneCmd(a),
+		newRepairCmd(a),
 		newVolumeCmd(a),
 		newDaemonCmd(a),
 		newMigrateCmd(a),

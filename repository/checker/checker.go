@@ -51,18 +51,29 @@ type Affected struct {
 
 // Report is the outcome of a check.
 type Report struct {
-	Snapshots         int        `json:"snapshots"`
-	Trees             int        `json:"trees"`
-	Blobs             int        `json:"blobs"`
-	Packs             int        `json:"packs"`
-	PacksRead         int        `json:"packs_read"`
-	UnreferencedPacks []string   `json:"unreferenced_packs,omitempty"` // left by interrupted runs; harmless
-	Problems          []Problem  `json:"problems,omitempty"`
-	Affected          []Affected `json:"affected,omitempty"`
+	Snapshots int `json:"snapshots"`
+	Trees     int `json:"trees"`
+	Blobs     int `json:"blobs"`
+	Packs     int `json:"packs"`
+	PacksRead int `json:"packs_read"`
+	// UnreferencedPacks are named by no index file: left by interrupted
+	// or still running backups (harmless), or named only by an index file
+	// that was lost or damaged. Their headers are read: a pack holding a
+	// blob that a snapshot needs is also a problem (run repair index).
+	UnreferencedPacks []string `json:"unreferenced_packs,omitempty"`
+	// Problems are damage: objects missing, or failing authentication.
+	Problems []Problem `json:"problems,omitempty"`
+	// Unreadable are objects the store would not serve (after retries);
+	// they are not known to be damaged, and a later check may read them.
+	Unreadable []Problem  `json:"unreadable,omitempty"`
+	Affected   []Affected `json:"affected,omitempty"`
 }
 
-// OK reports whether nothing is wrong.
-func (r *Report) OK() bool { return len(r.Problems) == 0 }
+// OK reports whether nothing is damaged and everything could be read.
+func (r *Report) OK() bool { return len(r.Problems) == 0 && len(r.Unreadable) == 0 }
+
+// Damaged reports whether the check found damage.
+func (r *Report) Damaged() bool { return len(r.Problems) > 0 }
 
 type checker struct {
 	repo *repository.Repository
@@ -71,6 +82,9 @@ type checker struct {
 
 	mu  sync.Mutex
 	bad map[blobRef]string // damaged or missing blob -> reason
+	// orphans are the blobs of unreferenced packs, by their packs.
+	orphans       map[blobRef]pack.ID
+	orphanEntries map[pack.ID][]pack.Entry
 }
 
 type blobRef struct {
@@ -84,6 +98,24 @@ func (c *checker) problem(object, format string, args ...any) {
 	c.mu.Unlock()
 }
 
+// isDamage tells damage (an object missing, failing authentication or
+// decoding) from a failure to read (the store failed, even after retries).
+func isDamage(err error) bool {
+	return errors.Is(err, repository.ErrDamaged) || errors.Is(err, targets.ErrNotFound) ||
+		errors.Is(err, repository.ErrBlobNotFound) || errors.Is(err, pack.ErrFormat)
+}
+
+// failed records err about object as damage or as a failed read.
+func (c *checker) failed(object string, err error) {
+	if isDamage(err) {
+		c.problem(object, "%v", err)
+		return
+	}
+	c.mu.Lock()
+	c.rep.Unreadable = append(c.rep.Unreadable, Problem{Object: object, Message: err.Error()})
+	c.mu.Unlock()
+}
+
 func (c *checker) markBad(t pack.BlobType, id pack.ID, why string) {
 	c.mu.Lock()
 	c.bad[blobRef{t, id}] = why
@@ -93,18 +125,23 @@ func (c *checker) markBad(t pack.BlobType, id pack.ID, why string) {
 // Check runs the checks. An error means the check itself could not run
 // (for example the target is unreachable); damage is reported in Report.
 func Check(ctx context.Context, repo *repository.Repository, opts Options) (*Report, error) {
-	c := &checker{repo: repo, opts: opts, bad: map[blobRef]string{}}
+	c := &checker{repo: repo, opts: opts, bad: map[blobRef]string{},
+		orphans: map[blobRef]pack.ID{}, orphanEntries: map[pack.ID][]pack.Entry{}}
 	if c.opts.Progress == nil {
 		c.opts.Progress = &Progress{}
+	}
+	// Snapshots first, then the index: a backup saves its snapshot only
+	// after the index files that name its data, so every snapshot seen
+	// here has its index files in place before they are listed. A backup
+	// that finishes during the check is then no false alarm.
+	snaps, err := c.loadSnapshots(ctx)
+	if err != nil {
+		return nil, err
 	}
 	if err := c.loadIndex(ctx); err != nil {
 		return nil, err
 	}
 	packs, err := c.checkPacksExist(ctx)
-	if err != nil {
-		return nil, err
-	}
-	snaps, err := c.loadSnapshots(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -121,7 +158,9 @@ func Check(ctx context.Context, repo *repository.Repository, opts Options) (*Rep
 			return nil, err
 		}
 	}
-	sort.Slice(c.rep.Problems, func(i, j int) bool { return c.rep.Problems[i].Object < c.rep.Problems[j].Object })
+	for _, ps := range [][]Problem{c.rep.Problems, c.rep.Unreadable} {
+		sort.Slice(ps, func(i, j int) bool { return ps[i].Object < ps[j].Object })
+	}
 	return &c.rep, nil
 }
 
@@ -135,11 +174,11 @@ func (c *checker) loadIndex(ctx context.Context) error {
 	for _, id := range ids {
 		f, err := c.repo.LoadIndexFile(ctx, id)
 		if err != nil {
-			if errors.Is(err, repository.ErrDamaged) {
-				c.problem("index/"+id.String(), "%v", err)
-				continue
+			if ctx.Err() != nil {
+				return ctx.Err()
 			}
-			return err
+			c.failed("index/"+id.String(), err)
+			continue
 		}
 		c.repo.Index().AddFile(f)
 	}
@@ -187,10 +226,24 @@ func (c *checker) checkPacksExist(ctx context.Context) (map[pack.ID]int64, error
 	for _, p := range c.repo.Index().Packs() {
 		inIndex[p] = true
 	}
-	for p := range stored {
-		if !inIndex[p] {
-			c.rep.UnreferencedPacks = append(c.rep.UnreferencedPacks, p.String())
+	for p, size := range stored {
+		if inIndex[p] {
+			continue
 		}
+		c.rep.UnreferencedPacks = append(c.rep.UnreferencedPacks, p.String())
+		entries, err := c.repo.PackHeader(ctx, p, size)
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil, ctx.Err()
+			}
+			c.failed(repository.PackName(p), fmt.Errorf("unreferenced pack: %w", err))
+			continue
+		}
+		c.orphanEntries[p] = entries
+		for _, e := range entries {
+			c.orphans[blobRef{e.Type, e.ID}] = p
+		}
+		indexed[p] = size // read by --read-data too
 	}
 	sort.Strings(c.rep.UnreferencedPacks)
 	c.rep.Packs = len(stored)
@@ -213,12 +266,14 @@ func (c *checker) loadSnapshots(ctx context.Context) ([]*repository.Snapshot, er
 	var out []*repository.Snapshot
 	for _, id := range ids {
 		s, err := c.repo.LoadSnapshot(ctx, id)
-		if err != nil {
-			if errors.Is(err, repository.ErrDamaged) {
-				c.problem("snapshots/"+id.String(), "%v", err)
-				continue
-			}
-			return nil, err
+		switch {
+		case ctx.Err() != nil:
+			return nil, ctx.Err()
+		case errors.Is(err, targets.ErrNotFound):
+			continue // forgotten since the listing
+		case err != nil:
+			c.failed("snapshots/"+id.String(), err)
+			continue
 		}
 		out = append(out, s)
 	}
@@ -253,18 +308,28 @@ func (c *checker) checkTrees(ctx context.Context, snaps []*repository.Snapshot) 
 			if ctx.Err() != nil {
 				return ctx.Err()
 			}
-			c.problem("tree "+id.String(), "%v", err)
+			if p, ok := c.orphans[blobRef{pack.TreeBlob, id}]; ok {
+				c.problem("tree "+id.String(), "not in any index, but stored in unreferenced pack %s (run lifeboat repair index)", p.Short())
+			} else {
+				c.failed("tree "+id.String(), err)
+			}
 			c.markBad(pack.TreeBlob, id, err.Error())
 			return nil
 		}
 		for _, n := range t.Nodes {
 			for _, b := range n.Content {
-				if !c.repo.Index().Has(pack.DataBlob, b) {
-					if _, known := c.bad[blobRef{pack.DataBlob, b}]; !known {
-						c.problem("data blob "+b.String(), "not in any index")
-						c.markBad(pack.DataBlob, b, "not in any index")
-					}
+				if c.repo.Index().Has(pack.DataBlob, b) {
+					continue
 				}
+				if _, known := c.bad[blobRef{pack.DataBlob, b}]; known {
+					continue
+				}
+				if p, ok := c.orphans[blobRef{pack.DataBlob, b}]; ok {
+					c.problem("data blob "+b.String(), "not in any index, but stored in unreferenced pack %s (run lifeboat repair index)", p.Short())
+				} else {
+					c.problem("data blob "+b.String(), "not in any index and in no pack (lost: lifeboat repair snapshots saves what is left)")
+				}
+				c.markBad(pack.DataBlob, b, "not in any index")
 			}
 		}
 		return nil
@@ -293,6 +358,9 @@ func (c *checker) readPacks(ctx context.Context, sizes map[pack.ID]int64) error 
 	c.repo.Index().Each(func(t pack.BlobType, id pack.ID, l index.Location) {
 		byPack[l.Pack] = append(byPack[l.Pack], l.Entry)
 	})
+	for p, entries := range c.orphanEntries {
+		byPack[p] = entries
+	}
 	for _, id := range ids {
 		if err := c.readPack(ctx, id, byPack[id]); err != nil {
 			return err
@@ -310,7 +378,7 @@ func (c *checker) readPack(ctx context.Context, id pack.ID, entries []pack.Entry
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
-		c.problem(name, "unreadable: %v", err)
+		c.failed(name, err)
 		c.markPack(id, "pack unreadable")
 		return nil
 	}

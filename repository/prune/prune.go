@@ -17,8 +17,8 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
-	"path"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -42,7 +42,19 @@ type Report struct {
 	Packs         int   `json:"packs"`
 	PacksDeleted  int   `json:"packs_deleted"`  // wholly unused or unreferenced
 	PacksRepacked int   `json:"packs_repacked"` // mostly unused, used blobs copied
-	Unreferenced  int   `json:"unreferenced"`   // named by no index (left by killed runs)
+	Unreferenced  int   `json:"unreferenced"`   // named by no index, holding nothing needed (left by killed runs)
+	// Reindexed counts packs that no index named but that hold blobs a
+	// snapshot needs (their index file was lost or damaged): they are kept
+	// and named by the new index.
+	Reindexed int `json:"reindexed"`
+	// Unidentified counts packs that no index names and whose header
+	// cannot be read: they are kept, never deleted (check reports them).
+	Unidentified int `json:"unidentified"`
+	// DamagedIndexFiles are left out and replaced by the new index.
+	DamagedIndexFiles int `json:"damaged_index_files"`
+	// MissingPacks are named by an index but not stored: the new index
+	// leaves them out (prune stops if a snapshot needs one).
+	MissingPacks int `json:"missing_packs"`
 	BlobsUsed     int   `json:"blobs_used"`
 	BlobsRemoved  int   `json:"blobs_removed"`
 	BytesFreed    int64 `json:"bytes_freed"`
@@ -63,7 +75,7 @@ type blobKey struct {
 }
 
 // Run prunes the repository. The repository's index need not be loaded.
-func Run(ctx context.Context, repo *repository.Repository, opts Options) (*Report, error) {
+func Run(ctx context.Context, repo *repository.Repository, opts Options) (_ *Report, err error) {
 	if opts.RepackUnused <= 0 || opts.RepackUnused > 1 {
 		opts.RepackUnused = 0.5
 	}
@@ -71,7 +83,7 @@ func Run(ctx context.Context, repo *repository.Repository, opts Options) (*Repor
 	if err != nil {
 		return nil, err
 	}
-	defer lock.Unlock(ctx)
+	defer lock.UnlockInto(ctx, &err)
 
 	// Every index file, as stored: a blob may sit in several packs.
 	oldIndex, err := repo.IndexFiles(ctx)
@@ -79,10 +91,17 @@ func Run(ctx context.Context, repo *repository.Repository, opts Options) (*Repor
 		return nil, err
 	}
 	packEntries := map[pack.ID][]pack.Entry{}
+	rep := &Report{}
 	for _, id := range oldIndex {
 		f, err := repo.LoadIndexFile(ctx, id)
+		if errors.Is(err, repository.ErrDamaged) {
+			// Its packs look unreferenced below, where their headers are
+			// read: what they hold is found and indexed again.
+			rep.DamagedIndexFiles++
+			continue
+		}
 		if err != nil {
-			return nil, fmt.Errorf("prune needs every index file (run check): %w", err)
+			return nil, fmt.Errorf("prune needs every index file: %w", err)
 		}
 		repo.Index().AddFile(f)
 		for _, p := range f.Packs {
@@ -91,22 +110,52 @@ func Run(ctx context.Context, repo *repository.Repository, opts Options) (*Repor
 			}
 		}
 	}
+	stored, err := repo.StoredPacks(ctx)
+	if err != nil {
+		return nil, err
+	}
+	rep.Packs = len(stored)
+	for p := range packEntries {
+		if _, ok := stored[p]; !ok {
+			rep.MissingPacks++ // dropped from the new index
+		}
+	}
+	// The headers of packs that no index names are read before the trees
+	// are walked: a tree may sit in one of them (its index file was lost
+	// or damaged).
+	unindexed := map[pack.ID][]pack.Entry{}
+	for p, size := range stored {
+		if _, indexed := packEntries[p]; indexed {
+			continue
+		}
+		entries, err := repo.PackHeader(ctx, p, size)
+		switch {
+		case errors.Is(err, repository.ErrDamaged):
+			rep.Unidentified++ // kept: what it holds is unknown
+			continue
+		case err != nil:
+			return nil, fmt.Errorf("read the header of unreferenced pack %s: %w", p.Short(), err)
+		}
+		unindexed[p] = entries
+		repo.Index().AddPack(p, entries)
+	}
 	used, err := usedBlobs(ctx, repo)
 	if err != nil {
 		return nil, err
 	}
-	stored := map[pack.ID]int64{}
-	err = repo.Target().List(ctx, "data/", func(fi targets.Info) error {
-		if id, err := pack.ParseID(path.Base(fi.Name)); err == nil && repository.PackName(id) == fi.Name {
-			stored[id] = fi.Size
+	rep.BlobsUsed = len(used)
+	// A pack that no index names is deleted only when its header shows
+	// that it holds nothing a snapshot needs: a lost or damaged index file
+	// must not turn the only copy of needed data into garbage.
+	var orphans []pack.ID
+	for p, entries := range unindexed {
+		if slices.ContainsFunc(entries, func(e pack.Entry) bool { _, ok := used[blobKey{e.Type, e.ID}]; return ok }) {
+			packEntries[p] = entries
+			rep.Reindexed++
+		} else {
+			orphans = append(orphans, p)
 		}
-		return nil
-	})
-	if err != nil {
-		return nil, fmt.Errorf("list packs: %w", err)
 	}
-
-	rep := &Report{Packs: len(stored), BlobsUsed: len(used)}
 	// Each used blob is kept in one pack: the first in a stable order.
 	packs := make([]pack.ID, 0, len(packEntries))
 	for id := range packEntries {
@@ -160,19 +209,20 @@ func Run(ctx context.Context, repo *repository.Repository, opts Options) (*Repor
 			keep[p] = true
 		}
 	}
-	for p, size := range stored {
-		if _, indexed := packEntries[p]; !indexed {
-			deleteList = append(deleteList, p)
-			rep.Unreferenced++
-			rep.BytesFreed += size
-		}
+	for _, p := range orphans {
+		deleteList = append(deleteList, p)
+		rep.Unreferenced++
+		rep.BytesFreed += stored[p]
 	}
 	rep.PacksDeleted, rep.PacksRepacked = len(deleteList), len(repack)
-	rep.IndexFiles = len(oldIndex)
 	if err := sweepTemps(repo, opts.DryRun, rep); err != nil {
 		return nil, err
 	}
-	if opts.DryRun || (len(deleteList) == 0 && len(repack) == 0) {
+	if len(deleteList) == 0 && len(repack) == 0 && rep.Reindexed == 0 && rep.DamagedIndexFiles == 0 && rep.MissingPacks == 0 {
+		return rep, nil // nothing to rewrite
+	}
+	rep.IndexFiles = len(oldIndex)
+	if opts.DryRun {
 		return rep, nil
 	}
 
@@ -202,8 +252,8 @@ func Run(ctx context.Context, repo *repository.Repository, opts Options) (*Repor
 	}
 	// (3) The old index files, then (4) the packs.
 	for _, id := range oldIndex {
-		if err := repo.Target().Delete(ctx, "index/"+id.String()); err != nil {
-			return nil, fmt.Errorf("delete index: %w", err)
+		if err := repo.DeleteIndexFile(ctx, id); err != nil {
+			return nil, err
 		}
 	}
 	for _, p := range append(deleteList, repack...) {
@@ -253,9 +303,19 @@ func sweepTemps(repo *repository.Repository, dryRun bool, rep *Report) error {
 // usedBlobs walks every snapshot's trees and collects the blobs they need.
 // A tree that cannot be read stops the prune: deleting then could lose data.
 func usedBlobs(ctx context.Context, repo *repository.Repository) (map[blobKey]struct{}, error) {
+	ids, err := repo.SnapshotIDs(ctx)
+	if err != nil {
+		return nil, err
+	}
 	snaps, err := repo.Snapshots(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("prune needs every snapshot (run check): %w", err)
+		return nil, fmt.Errorf("prune needs every snapshot: %w", err)
+	}
+	// The exclusive lock keeps forget away, so every listed snapshot must
+	// have loaded: one that did not is damaged, and what it needs is unknown.
+	if len(snaps) != len(ids) {
+		return nil, fmt.Errorf("prune needs every snapshot: %d of %d could not be read (%w; forget the damaged ones, or run check)",
+			len(ids)-len(snaps), len(ids), repository.ErrDamaged)
 	}
 	roots := make([]pack.ID, len(snaps))
 	for i, s := range snaps {
@@ -264,7 +324,7 @@ func usedBlobs(ctx context.Context, repo *repository.Repository) (map[blobKey]st
 	used := map[blobKey]struct{}{}
 	err = repo.EachTree(ctx, roots, func(id pack.ID, t *repository.Tree, err error) error {
 		if err != nil {
-			return fmt.Errorf("prune needs every tree (run check): %w", err)
+			return fmt.Errorf("prune needs every tree (lifeboat repair snapshots saves what is left of a damaged snapshot): %w", err)
 		}
 		used[blobKey{pack.TreeBlob, id}] = struct{}{}
 		for _, n := range t.Nodes {
