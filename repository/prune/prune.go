@@ -39,10 +39,10 @@ type Options struct {
 
 // Report says what a prune did (or would do, with DryRun).
 type Report struct {
-	Packs         int   `json:"packs"`
-	PacksDeleted  int   `json:"packs_deleted"`  // wholly unused or unreferenced
-	PacksRepacked int   `json:"packs_repacked"` // mostly unused, used blobs copied
-	Unreferenced  int   `json:"unreferenced"`   // named by no index, holding nothing needed (left by killed runs)
+	Packs         int `json:"packs"`
+	PacksDeleted  int `json:"packs_deleted"`  // wholly unused or unreferenced
+	PacksRepacked int `json:"packs_repacked"` // mostly unused, used blobs copied
+	Unreferenced  int `json:"unreferenced"`   // named by no index, holding nothing needed (left by killed runs)
 	// Reindexed counts packs that no index named but that hold blobs a
 	// snapshot needs (their index file was lost or damaged): they are kept
 	// and named by the new index.
@@ -54,11 +54,11 @@ type Report struct {
 	DamagedIndexFiles int `json:"damaged_index_files"`
 	// MissingPacks are named by an index but not stored: the new index
 	// leaves them out (prune stops if a snapshot needs one).
-	MissingPacks int `json:"missing_packs"`
-	BlobsUsed     int   `json:"blobs_used"`
-	BlobsRemoved  int   `json:"blobs_removed"`
-	BytesFreed    int64 `json:"bytes_freed"`
-	IndexFiles    int   `json:"index_files_replaced"`
+	MissingPacks int   `json:"missing_packs"`
+	BlobsUsed    int   `json:"blobs_used"`
+	BlobsRemoved int   `json:"blobs_removed"`
+	BytesFreed   int64 `json:"bytes_freed"`
+	IndexFiles   int   `json:"index_files_replaced"`
 	// TempFiles counts temporary pack files that killed backups left in a
 	// local repository (removed with BytesFreed counting them).
 	TempFiles int `json:"temp_files_removed"`
