@@ -9,12 +9,17 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"math/rand/v2"
 	"net"
 	"net/http"
+	"net/http/httputil"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -142,4 +147,66 @@ func (g *GCS) Bucket(t testing.TB, name string) string {
 		t.Fatalf("create bucket %s: %s", name, resp.Status)
 	}
 	return name
+}
+
+// FaultProxy forwards HTTP requests to upstream (http://host:port) from a
+// port of its own on 127.0.0.1, and fails a share of them before they reach
+// the server: half answered 503 SlowDown, half cut by closing the
+// connection. No request that reached the server loses its reply, so a
+// retried write never meets its own first attempt.
+type FaultProxy struct {
+	URL      string // http://127.0.0.1:port
+	Injected atomic.Int64
+	Passed   atomic.Int64
+}
+
+// StartFaultProxy starts a proxy until the test ends. With keepHost the
+// upstream sees the proxy's address as Host (S3 signs it); without, the
+// upstream's own (fake-gcs-server serves reads only to its public host).
+// The random source is seeded from seed; the test logs it.
+func StartFaultProxy(t testing.TB, upstream string, rate float64, seed uint64, keepHost bool) *FaultProxy {
+	t.Helper()
+	t.Logf("fault proxy for %s: rate %.2f, seed %d", upstream, rate, seed)
+	target, err := url.Parse(upstream)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rp := httputil.NewSingleHostReverseProxy(target)
+	if !keepHost {
+		direct := rp.Director
+		rp.Director = func(r *http.Request) { direct(r); r.Host = target.Host }
+	}
+	var mu sync.Mutex
+	rng := rand.New(rand.NewPCG(seed, 7))
+	roll := func() float64 { mu.Lock(); defer mu.Unlock(); return rng.Float64() }
+	p := &FaultProxy{}
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.URL = "http://" + l.Addr().String()
+	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch x := roll(); {
+		case x < rate/2:
+			p.Injected.Add(1)
+			w.Header().Set("Content-Type", "application/xml")
+			w.WriteHeader(http.StatusServiceUnavailable)
+			fmt.Fprint(w, `<?xml version="1.0" encoding="UTF-8"?><Error><Code>SlowDown</Code><Message>injected</Message></Error>`)
+		case x < rate:
+			p.Injected.Add(1)
+			if hj, ok := w.(http.Hijacker); ok {
+				if conn, _, err := hj.Hijack(); err == nil {
+					conn.Close()
+					return
+				}
+			}
+			w.WriteHeader(http.StatusBadGateway)
+		default:
+			p.Passed.Add(1)
+			rp.ServeHTTP(w, r)
+		}
+	})}
+	go func() { _ = srv.Serve(l) }()
+	t.Cleanup(func() { _ = srv.Close() })
+	return p
 }

@@ -45,7 +45,10 @@ func Open(ctx context.Context, location string, o Options) (targets.Target, erro
 		}
 		cfg := o.S3
 		cfg.Bucket = bucket
-		t, err := s3.New(ctx, cfg)
+		// The bucket check on opening is a request like any other: one
+		// 503 or dropped connection must not fail the command.
+		var t *s3.Target
+		err = policy.Do(ctx, "open "+location, func() (err error) { t, err = s3.New(ctx, cfg); return err })
 		if err != nil {
 			return nil, err
 		}
@@ -57,7 +60,8 @@ func Open(ctx context.Context, location string, o Options) (targets.Target, erro
 		}
 		cfg := o.GCS
 		cfg.Bucket = bucket
-		t, err := gcs.New(ctx, cfg)
+		var t *gcs.Target
+		err = policy.Do(ctx, "open "+location, func() (err error) { t, err = gcs.New(ctx, cfg); return err })
 		if err != nil {
 			return nil, err
 		}
