@@ -240,3 +240,53 @@ func TestLocks(t *testing.T) {
 	}
 	_ = x.Unlock(ctx)
 }
+
+// Uploaded packs are indexed after packsPerIndex packs, or when a pack is
+// uploaded indexInterval after the last index file: on a slow store a
+// killed run still leaves most of its packs indexed for the next one.
+func TestWriterIndexesByCountAndTime(t *testing.T) {
+	ctx := context.Background()
+	for _, tc := range []struct {
+		name     string
+		tick     time.Duration // how far the clock moves per reading (one per pack)
+		min, max int           // index files in the end
+	}{
+		{"fast store", 0, 2, 2},                        // after 8 packs, and the last 2 at Finish
+		{"slow store", indexInterval / 2, 5, 6},        // every second pack
+		{"very slow store", 2 * indexInterval, 10, 10}, // every pack
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			tg := mem.New()
+			var mu sync.Mutex
+			clock := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+			now := func() time.Time {
+				mu.Lock()
+				defer mu.Unlock()
+				clock = clock.Add(tc.tick)
+				return clock
+			}
+			r, err := Init(ctx, tg, []byte("pw"), Options{KDF: fastKDF, PackSize: minPackSize, Now: now, Uploads: 1})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer r.Close()
+			w := r.NewWriter(ctx)
+			// Ten packs: incompressible blobs, 11 to a pack.
+			for i := 0; i < 110; i++ {
+				b := blob(uint64(i), 100_000, false)
+				if _, err := w.SaveBlob(pack.DataBlob, r.BlobID(b), b); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if _, err := w.Finish(); err != nil {
+				t.Fatal(err)
+			}
+			files, packs := 0, 0
+			_ = tg.List(ctx, "index/", func(targets.Info) error { files++; return nil })
+			_ = tg.List(ctx, "data/", func(targets.Info) error { packs++; return nil })
+			if packs != 10 || files < tc.min || files > tc.max {
+				t.Fatalf("%d packs, %d index files; want 10 packs and %d to %d index files", packs, files, tc.min, tc.max)
+			}
+		})
+	}
+}

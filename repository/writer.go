@@ -16,10 +16,16 @@ import (
 	"github.com/lifeboat-backup/lifeboat/targets"
 )
 
-// packsPerIndex is how many uploaded packs are gathered before an index file
-// is written. A run killed before that loses only the index entries of these
+// An index file is written once packsPerIndex uploaded packs are gathered,
+// or when a pack is uploaded indexInterval or more after the last index file
+// (or the writer's start), whichever comes first. A run killed before that loses only the index entries of these
 // packs; their chunks are then stored again by the next run (see design.md).
-const packsPerIndex = 8
+// The interval bounds that loss on a slow store, so that a backup killed
+// again and again still makes progress.
+const (
+	packsPerIndex = 8
+	indexInterval = 20 * time.Second
+)
 
 // WriterStats counts what a Writer added to the repository.
 type WriterStats struct {
@@ -46,6 +52,7 @@ type Writer struct {
 
 	idxMu     sync.Mutex
 	unindexed []index.PackBlobs
+	indexedAt time.Time // when the last index file was started (or the writer)
 
 	// Compression buffers reused across blobs; packs themselves go to
 	// temporary files, so memory stays small whatever the amount of data.
@@ -77,10 +84,11 @@ func (r *Repository) NewWriter(ctx context.Context) *Writer {
 	n := r.opts.uploads()
 	w := &Writer{
 		r: r, ctx: ctx, cancel: cancel,
-		uploads: make(chan finishedPack),
-		open:    map[pack.BlobType]*packFile{},
-		pending: map[blobKey]struct{}{},
-		tmpDir:  os.TempDir(),
+		uploads:   make(chan finishedPack),
+		open:      map[pack.BlobType]*packFile{},
+		pending:   map[blobKey]struct{}{},
+		tmpDir:    os.TempDir(),
+		indexedAt: r.opts.now(),
 	}
 	// On a local target, temporary packs go beside the repository's data,
 	// so that publishing one is a rename.
@@ -264,11 +272,12 @@ func (w *Writer) uploader() {
 			delete(w.pending, blobKey{e.Type, e.ID})
 		}
 		w.mu.Unlock()
+		now := w.r.opts.now()
 		w.idxMu.Lock()
 		w.unindexed = append(w.unindexed, index.PackBlobs{Pack: p.id, Entries: p.entries})
 		var batch []index.PackBlobs
-		if len(w.unindexed) >= packsPerIndex {
-			batch, w.unindexed = w.unindexed, nil
+		if len(w.unindexed) >= packsPerIndex || now.Sub(w.indexedAt) >= indexInterval {
+			batch, w.unindexed, w.indexedAt = w.unindexed, nil, now
 		}
 		w.idxMu.Unlock()
 		if batch != nil {

@@ -91,6 +91,14 @@ type TempDirer interface {
 	TempDir() (string, error)
 }
 
+// TempSweeper is an optional capability of targets that keep temporary
+// files of their own (a local file system): SweepTemps removes those last
+// modified before cutoff, which only a killed writer leaves that long, and
+// reports how many and how large (with dryRun it only counts them).
+type TempSweeper interface {
+	SweepTemps(ctx context.Context, cutoff time.Time, dryRun bool) (files int, size int64, err error)
+}
+
 // PutFile publishes a local file through t's FilePutter, or by reading it
 // and calling Put.
 func PutFile(ctx context.Context, t Target, name, path string) error {

@@ -15,12 +15,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io/fs"
-	"os"
-	"path/filepath"
 	"slices"
 	"sort"
-	"strings"
 	"time"
 
 	"github.com/lifeboat-backup/lifeboat/repository"
@@ -59,7 +55,7 @@ type Report struct {
 	BlobsRemoved int   `json:"blobs_removed"`
 	BytesFreed   int64 `json:"bytes_freed"`
 	IndexFiles   int   `json:"index_files_replaced"`
-	// TempFiles counts temporary pack files that killed backups left in a
+	// TempFiles counts temporary files that killed runs left in a
 	// local repository (removed with BytesFreed counting them).
 	TempFiles int `json:"temp_files_removed"`
 }
@@ -215,7 +211,7 @@ func Run(ctx context.Context, repo *repository.Repository, opts Options) (_ *Rep
 		rep.BytesFreed += stored[p]
 	}
 	rep.PacksDeleted, rep.PacksRepacked = len(deleteList), len(repack)
-	if err := sweepTemps(repo, opts.DryRun, rep); err != nil {
+	if err := sweepTemps(ctx, repo, opts.DryRun, rep); err != nil {
 		return nil, err
 	}
 	if len(deleteList) == 0 && len(repack) == 0 && rep.Reindexed == 0 && rep.DamagedIndexFiles == 0 && rep.MissingPacks == 0 {
@@ -264,40 +260,18 @@ func Run(ctx context.Context, repo *repository.Repository, opts Options) (_ *Rep
 	return rep, nil
 }
 
-// sweepTemps removes (or, with dryRun, counts) the temporary pack files
-// older than staleTempAge in the repository's temporary directory, which
-// only a target on a local file system has.
-func sweepTemps(repo *repository.Repository, dryRun bool, rep *Report) error {
-	td, ok := repo.Target().(targets.TempDirer)
+// sweepTemps removes (or, with dryRun, counts) the temporary files older
+// than staleTempAge that killed runs left in the target (a local one keeps
+// them beside the objects: packs, index files, keys, snapshots).
+func sweepTemps(ctx context.Context, repo *repository.Repository, dryRun bool, rep *Report) error {
+	ts, ok := repo.Target().(targets.TempSweeper)
 	if !ok {
 		return nil
 	}
-	dir, err := td.TempDir()
-	if err != nil {
-		return err
-	}
-	entries, err := os.ReadDir(dir)
-	if err != nil {
-		return fmt.Errorf("temporary files: %w", err)
-	}
-	before := repo.Now().Add(-staleTempAge)
-	for _, e := range entries {
-		if !e.Type().IsRegular() || !strings.HasPrefix(e.Name(), targets.TempPrefix+"pack-") {
-			continue
-		}
-		fi, err := e.Info()
-		if err != nil || !fi.ModTime().Before(before) {
-			continue // gone meanwhile, or perhaps still being written
-		}
-		if !dryRun {
-			if err := os.Remove(filepath.Join(dir, e.Name())); err != nil && !errors.Is(err, fs.ErrNotExist) {
-				return fmt.Errorf("temporary files: %w", err)
-			}
-		}
-		rep.TempFiles++
-		rep.BytesFreed += fi.Size()
-	}
-	return nil
+	n, size, err := ts.SweepTemps(ctx, repo.Now().Add(-staleTempAge), dryRun)
+	rep.TempFiles += n
+	rep.BytesFreed += size
+	return err
 }
 
 // usedBlobs walks every snapshot's trees and collects the blobs they need.

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -178,8 +179,9 @@ func TestCrashAtEveryStep(t *testing.T) {
 	t.Fatal(fmt.Errorf("prune did not finish within 40 writes"))
 }
 
-// Temporary pack files that killed backups left in a local repository are
-// removed once an hour old; younger ones may belong to a running backup.
+// Temporary files that killed runs left in a local repository (packs, keys,
+// index files) are removed once an hour old; younger ones may belong to a
+// running backup.
 func TestStaleTemporaryPacksRemoved(t *testing.T) {
 	ctx := context.Background()
 	dir := t.TempDir()
@@ -196,24 +198,39 @@ func TestStaleTemporaryPacksRemoved(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	old, young := filepath.Join(tmp, ".tmp-pack-old"), filepath.Join(tmp, ".tmp-pack-young")
-	for _, p := range []string{old, young} {
+	// A temporary pack, and the temporary files of killed writes of a key
+	// and an index file, each old and young.
+	old := []string{filepath.Join(tmp, ".tmp-pack-old"), filepath.Join(dir, "keys", ".tmp-old"), filepath.Join(dir, "index", ".tmp-old")}
+	young := []string{filepath.Join(tmp, ".tmp-pack-young"), filepath.Join(dir, "keys", ".tmp-young")}
+	twoHoursAgo := time.Now().Add(-2 * time.Hour)
+	for _, p := range append(slices.Clone(old), young...) {
+		if err := os.MkdirAll(filepath.Dir(p), 0o700); err != nil {
+			t.Fatal(err)
+		}
 		if err := os.WriteFile(p, make([]byte, 1000), 0o600); err != nil {
 			t.Fatal(err)
 		}
 	}
-	twoHoursAgo := time.Now().Add(-2 * time.Hour)
-	if err := os.Chtimes(old, twoHoursAgo, twoHoursAgo); err != nil {
-		t.Fatal(err)
+	for _, p := range old {
+		if err := os.Chtimes(p, twoHoursAgo, twoHoursAgo); err != nil {
+			t.Fatal(err)
+		}
 	}
-	exists := func(p string) bool { _, err := os.Stat(p); return err == nil }
+	exist := func(ps []string) (n int) {
+		for _, p := range ps {
+			if _, err := os.Stat(p); err == nil {
+				n++
+			}
+		}
+		return n
+	}
 
 	rep, err := prune.Run(ctx, r, prune.Options{DryRun: true})
-	if err != nil || rep.TempFiles != 1 || rep.BytesFreed != 1000 || !exists(old) {
-		t.Fatalf("dry run: %+v %v, old file there: %v", rep, err, exists(old))
+	if err != nil || rep.TempFiles != len(old) || rep.BytesFreed != int64(1000*len(old)) || exist(old) != len(old) {
+		t.Fatalf("dry run: %+v %v, old files there: %d", rep, err, exist(old))
 	}
 	rep, err = prune.Run(ctx, r, prune.Options{})
-	if err != nil || rep.TempFiles != 1 || exists(old) || !exists(young) {
-		t.Fatalf("prune: %+v %v; old there: %v, young there: %v", rep, err, exists(old), exists(young))
+	if err != nil || rep.TempFiles != len(old) || exist(old) != 0 || exist(young) != len(young) {
+		t.Fatalf("prune: %+v %v; old there: %d, young there: %d", rep, err, exist(old), exist(young))
 	}
 }

@@ -16,6 +16,7 @@ import (
 	"path/filepath"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/lifeboat-backup/lifeboat/targets"
 )
@@ -304,4 +305,41 @@ func translate(name string, err error) error {
 		return fmt.Errorf("%s: %w: %v", name, targets.ErrNoSpace, err)
 	}
 	return fmt.Errorf("%s: %w", name, err)
+}
+
+// SweepTemps removes the temporary files (TempPrefix...) anywhere below the
+// repository that were last modified before cutoff: what killed writers
+// left behind, packs and every other kind of object. With dryRun it only
+// counts them.
+func (t *Target) SweepTemps(ctx context.Context, cutoff time.Time, dryRun bool) (files int, size int64, err error) {
+	err = filepath.WalkDir(t.dir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			if errors.Is(err, fs.ErrNotExist) {
+				return nil
+			}
+			return err
+		}
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		if !d.Type().IsRegular() || !strings.HasPrefix(d.Name(), tmpPrefix) {
+			return nil
+		}
+		fi, err := d.Info()
+		if err != nil || !fi.ModTime().Before(cutoff) {
+			return nil // gone meanwhile, or perhaps still being written
+		}
+		if !dryRun {
+			if err := os.Remove(p); err != nil && !errors.Is(err, fs.ErrNotExist) {
+				return err
+			}
+		}
+		files++
+		size += fi.Size()
+		return nil
+	})
+	if err != nil {
+		return files, size, fmt.Errorf("temporary files: %w", err)
+	}
+	return files, size, nil
 }
