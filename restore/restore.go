@@ -6,7 +6,12 @@
 // restored (and verified, if asked) there, and its top-level entries are
 // renamed into the target at the end; a failed restore removes the staging
 // directory, and one left by a killed restore is removed by the next
-// restore into that target (in any mode). In a target that already has entries (the
+// restore into that target (in any mode). Publication starts by renaming the
+// staging directory to a publishing name that identifies the restore (the
+// snapshot and the selection): a restore killed while it moves entries out
+// leaves that directory, and the next restore into the target moves the rest
+// in before anything else. If that next restore is the same one, it then has
+// nothing left to do. In a target that already has entries (the
 // overwrite modes), each file is written under a temporary name beside its
 // final one and renamed into place when complete.
 //
@@ -18,6 +23,7 @@ package restore
 import (
 	"context"
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -59,8 +65,9 @@ var ErrTargetNotEmpty = errors.New("restore target is not empty")
 
 // Hidden names the restore works under.
 const (
-	tempPrefix    = ".lifeboat-restore-" // a file replacing an existing entry
-	stagingPrefix = ".lifeboat-staging-" // an empty target's content until it is complete
+	tempPrefix       = ".lifeboat-restore-"    // a file replacing an existing entry
+	stagingPrefix    = ".lifeboat-staging-"    // an empty target's content until it is complete
+	publishingPrefix = ".lifeboat-publishing-" // complete content being moved into the target
 )
 
 // Options configure a restore.
@@ -90,6 +97,10 @@ type Result struct {
 	Bytes     int64 `json:"bytes"`
 	Skipped   int64 `json:"skipped"` // existing entries kept by the overwrite mode
 	Verified  int64 `json:"verified"`
+	// Finished is set when the target already held this restore, complete,
+	// from a run that was killed while it published it: this run moved
+	// the last entries into place (and verified them, if asked).
+	Finished bool `json:"finished_interrupted,omitempty"`
 }
 
 type opKind int
@@ -145,6 +156,14 @@ func Run(ctx context.Context, repo *repository.Repository, sn *repository.Snapsh
 	}
 	defer troot.Close()
 	r := &restorer{repo: repo, root: troot, opts: opts, links: map[[2]uint64]*op{}}
+	job := publishingName(sn, opts.Selector)
+	finished, err := finishPublishing(troot, target)
+	if err != nil {
+		return nil, err
+	}
+	if opts.Overwrite == OverwriteRefuse && finished[job] && len(finished) == 1 {
+		return r.finished(ctx, troot, target, sn)
+	}
 	if err := clearStaging(troot, target, opts.Overwrite == OverwriteRefuse); err != nil {
 		return nil, err
 	}
@@ -180,7 +199,7 @@ func Run(ctx context.Context, repo *repository.Repository, sn *repository.Snapsh
 		}
 	}
 	if r.staged {
-		if err := r.publish(troot, staging, ops); err != nil {
+		if err := r.publish(troot, staging, job, ops); err != nil {
 			return &r.res, err
 		}
 		staging = ""
@@ -224,8 +243,12 @@ func clearStaging(root *os.Root, target string, refuseOthers bool) error {
 }
 
 // isStaging reports whether name is one that makeStaging gives.
-func isStaging(name string) bool {
-	id, ok := strings.CutPrefix(name, stagingPrefix)
+func isStaging(name string) bool { return isHidden(name, stagingPrefix) }
+
+// isHidden reports whether name is prefix and 16 lower-case hex digits,
+// as the restore's own hidden directories are named.
+func isHidden(name, prefix string) bool {
+	id, ok := strings.CutPrefix(name, prefix)
 	if !ok || len(id) != 16 {
 		return false
 	}
@@ -245,18 +268,27 @@ func makeStaging(root *os.Root) (string, error) {
 
 // publish moves the restored top-level entries from the staging directory
 // into the target, never replacing an entry that appeared meanwhile, and
-// removes the then empty staging directory.
-func (r *restorer) publish(troot *os.Root, staging string, ops []*op) error {
-	from, release, err := r.dirs.get("")
-	if err != nil {
-		return err
-	}
-	defer release()
+// removes the then empty staging directory. It first renames the staging
+// directory to job (a publishing name) and makes that rename durable, so
+// that a restore killed part way leaves a directory that says its content
+// is complete and must be moved in (finishPublishing).
+func (r *restorer) publish(troot *os.Root, staging, job string, ops []*op) error {
 	to, err := openDir(troot, "")
 	if err != nil {
 		return err
 	}
 	defer to.close()
+	if err := unix.Renameat2(to.fd(), staging, to.fd(), job, unix.RENAME_NOREPLACE); err != nil {
+		return fmt.Errorf("restore target: publish: %w", err)
+	}
+	if err := unix.Fsync(to.fd()); err != nil {
+		return fmt.Errorf("restore target: publish: %w", err)
+	}
+	from, err := openDir(troot, job)
+	if err != nil {
+		return err
+	}
+	defer from.close()
 	for _, o := range ops {
 		if o.dir != "" {
 			continue
@@ -265,7 +297,99 @@ func (r *restorer) publish(troot *os.Root, staging string, ops []*op) error {
 			return wrap(o, err)
 		}
 	}
-	return unix.Unlinkat(to.fd(), staging, unix.AT_REMOVEDIR)
+	return unix.Unlinkat(to.fd(), job, unix.AT_REMOVEDIR)
+}
+
+// publishingName names the publishing directory of a restore: the same
+// snapshot with the same selection gets the same name.
+func publishingName(sn *repository.Snapshot, sel Selector) string {
+	h := sha256.New()
+	fmt.Fprintf(h, "%s\x00%q\x00%q", sn.ID, sel.Include, sel.Exclude)
+	return publishingPrefix + hex.EncodeToString(h.Sum(nil)[:8])
+}
+
+// finishPublishing moves into the target what a restore killed during its
+// publication left in a publishing directory, removes the directory, and
+// returns the names of those it finished. An entry that exists in both
+// places stops it: something else was written into the target meanwhile.
+func finishPublishing(root *os.Root, target string) (map[string]bool, error) {
+	entries, err := readNames(root, ".")
+	if err != nil {
+		return nil, err
+	}
+	finished := map[string]bool{}
+	for _, name := range entries {
+		if !isHidden(name, publishingPrefix) {
+			continue
+		}
+		to, err := openDir(root, "")
+		if err != nil {
+			return nil, err
+		}
+		err = moveAll(root, to, name)
+		to.close()
+		if err != nil {
+			return nil, fmt.Errorf("restore target %s: finishing an interrupted restore: %w", target, err)
+		}
+		finished[name] = true
+	}
+	return finished, nil
+}
+
+// moveAll renames every entry of dir (in to) into to, then removes dir.
+func moveAll(root *os.Root, to *dirHandle, dir string) error {
+	names, err := readNames(root, dir)
+	if err != nil {
+		return err
+	}
+	from, err := openDir(root, dir)
+	if err != nil {
+		return err
+	}
+	defer from.close()
+	for _, n := range names {
+		if err := unix.Renameat2(from.fd(), n, to.fd(), n, unix.RENAME_NOREPLACE); err != nil {
+			return fmt.Errorf("%s: %w", n, err)
+		}
+	}
+	return unix.Unlinkat(to.fd(), dir, unix.AT_REMOVEDIR)
+}
+
+func readNames(root *os.Root, dir string) ([]string, error) {
+	d, err := root.Open(dir)
+	if err != nil {
+		return nil, fmt.Errorf("restore target: %w", err)
+	}
+	defer d.Close()
+	names, err := d.Readdirnames(-1)
+	if err != nil {
+		return nil, fmt.Errorf("restore target: %w", err)
+	}
+	return names, nil
+}
+
+// finished completes a restore whose earlier run was killed while it
+// published: the target holds its complete content now. It checks it if
+// asked, and applies the root's metadata, which that run may not have.
+func (r *restorer) finished(ctx context.Context, troot *os.Root, target string, sn *repository.Snapshot) (*Result, error) {
+	r.res.Finished = true
+	if r.opts.Verify {
+		r.dirs = newDirCache(troot, 256)
+		defer r.dirs.close()
+		var ops []*op
+		if _, err := r.plan(ctx, sn.Tree, "", len(r.opts.Include) == 0, &ops); err != nil {
+			return &r.res, err
+		}
+		if err := r.verify(ctx, ops); err != nil {
+			return &r.res, err
+		}
+	}
+	if len(r.opts.Include) == 0 {
+		if err := rootMeta(troot, target, &sn.Root); err != nil {
+			return &r.res, err
+		}
+	}
+	return &r.res, nil
 }
 
 // plan walks the snapshot and lists the operations in pre-order (every

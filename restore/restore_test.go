@@ -271,3 +271,71 @@ func TestStaleStagingRemoved(t *testing.T) {
 		t.Fatalf("target holds %v, want [f mine]", got)
 	}
 }
+
+// A restore killed while it moved its entries out of the publishing
+// directory leaves some in the target and some there. The next restore of
+// the same snapshot moves the rest in and is done; a restore of another
+// snapshot finishes the move, then refuses the now complete target.
+func TestInterruptedPublicationFinished(t *testing.T) {
+	r := newRepo(t)
+	ctx := context.Background()
+	src := t.TempDir()
+	mkfile(t, filepath.Join(src, "a"), "first")
+	mkfile(t, filepath.Join(src, "b"), "second")
+	mkfile(t, filepath.Join(src, "c/d"), "deeper")
+	sn := backup(t, r, src)
+	mkfile(t, filepath.Join(src, "e"), "later")
+	other := backup(t, r, src)
+
+	// killed leaves target as a restore of sn killed after moving b.
+	killed := func() string {
+		full := t.TempDir()
+		if _, err := restore.Run(ctx, r, sn, full, restore.Options{}); err != nil {
+			t.Fatal(err)
+		}
+		target := t.TempDir()
+		job := filepath.Join(target, restore.PublishingName(sn, restore.Selector{}))
+		if err := os.Mkdir(job, 0o700); err != nil {
+			t.Fatal(err)
+		}
+		for name, to := range map[string]string{"a": job, "c": job, "b": target} {
+			if err := os.Rename(filepath.Join(full, name), filepath.Join(to, name)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		return target
+	}
+
+	target := killed()
+	res, err := restore.Run(ctx, r, sn, target, restore.Options{Verify: true})
+	if err != nil || !res.Finished || res.Verified != 3 {
+		t.Fatalf("restore after an interrupted publication: %+v %v", res, err)
+	}
+	if got := names(t, target); !slices.Equal(got, []string{"a", "b", "c"}) {
+		t.Fatalf("target holds %v", got)
+	}
+	for rel, want := range map[string]string{"a": "first", "b": "second", "c/d": "deeper"} {
+		if b, err := os.ReadFile(filepath.Join(target, rel)); err != nil || string(b) != want {
+			t.Fatalf("%s: %q %v", rel, b, err)
+		}
+	}
+
+	target = killed()
+	if _, err := restore.Run(ctx, r, other, target, restore.Options{}); !errors.Is(err, restore.ErrTargetNotEmpty) {
+		t.Fatalf("another snapshot into a half-published target: %v, want ErrTargetNotEmpty", err)
+	}
+	if got := names(t, target); !slices.Equal(got, []string{"a", "b", "c"}) {
+		t.Fatalf("the interrupted publication was not finished: %v", got)
+	}
+
+	// Something written into the target meanwhile under a published name
+	// stops the restore; nothing is replaced.
+	target = killed()
+	mkfile(t, filepath.Join(target, "a"), "written by someone else")
+	if _, err := restore.Run(ctx, r, sn, target, restore.Options{}); err == nil {
+		t.Fatal("finishing over an entry written meanwhile succeeded")
+	}
+	if b, _ := os.ReadFile(filepath.Join(target, "a")); string(b) != "written by someone else" {
+		t.Fatalf("the entry written meanwhile was replaced: %q", b)
+	}
+}

@@ -126,8 +126,12 @@ func runRestore(ctx context.Context, a *app, o restoreOptions, ref string) error
 		if a.out.quiet {
 			return
 		}
-		fmt.Fprintf(w, "restored %d files (%s), %d directories, %d other entries, %d hard links in %s\n",
-			res.Files, formatBytes(res.Bytes), res.Dirs, res.Others, res.Links, time.Since(start).Round(10*time.Millisecond))
+		if res.Finished {
+			fmt.Fprintln(w, "finished an interrupted restore of this snapshot: the target now holds all of it")
+		} else {
+			fmt.Fprintf(w, "restored %d files (%s), %d directories, %d other entries, %d hard links in %s\n",
+				res.Files, formatBytes(res.Bytes), res.Dirs, res.Others, res.Links, time.Since(start).Round(10*time.Millisecond))
+		}
 		if res.Skipped > 0 {
 			fmt.Fprintf(w, "kept %d existing entries (--overwrite %s)\n", res.Skipped, ow)
 		}

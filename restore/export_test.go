@@ -1,0 +1,5 @@
+package restore
+
+// PublishingName is the publishing directory's name, for tests that leave
+// one as a killed restore would.
+var PublishingName = publishingName
