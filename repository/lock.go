@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"os"
 	"os/user"
+	"slices"
 	"sync"
 	"syscall"
 	"time"
@@ -69,14 +70,26 @@ func (r *Repository) LockAndLoad(ctx context.Context, exclusive bool) (*Lock, er
 }
 
 // Locked reports whether this handle holds a lock.
-func (r *Repository) Locked() bool { return r.held.Load() > 0 }
+func (r *Repository) Locked() bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return len(r.locks) > 0
+}
+
+// ErrLockLost: a held lock was removed by another process, or could not be
+// refreshed for so long that others may take it for a dead one. A prune may
+// then have deleted data the holder relies on, so it must not publish a
+// snapshot.
+var ErrLockLost = errors.New("the repository lock was lost")
 
 // Lock is a held lock; Unlock releases it.
 type Lock struct {
-	r    *Repository
-	info LockInfo
-	stop chan struct{}
-	done sync.WaitGroup
+	r         *Repository
+	info      LockInfo
+	stop      chan struct{}
+	done      sync.WaitGroup
+	mu        sync.Mutex
+	refreshed time.Time // last successful write
 }
 
 // stale reports whether a lock's holder is gone: not refreshed for
@@ -164,18 +177,58 @@ func (r *Repository) Lock(ctx context.Context, exclusive bool) (*Lock, error) {
 	}
 	l.done.Add(1)
 	go l.refresh()
-	r.held.Add(1)
+	r.mu.Lock()
+	r.locks = append(r.locks, l)
+	r.mu.Unlock()
 	return l, nil
 }
 
 func (l *Lock) write(ctx context.Context) error {
-	l.info.Time = l.r.opts.now()
-	b, err := json.Marshal(l.info)
+	now := l.r.opts.now()
+	info := l.info
+	info.Time = now
+	b, err := json.Marshal(info)
 	if err != nil {
 		return err
 	}
 	if err := l.r.target.Put(ctx, l.info.Name, l.r.key.Seal(nil, b, sealedAD(kindLock))); err != nil {
 		return fmt.Errorf("write lock: %w", err)
+	}
+	l.mu.Lock()
+	l.refreshed = now
+	l.mu.Unlock()
+	return nil
+}
+
+// check fails with ErrLockLost if the lock file is gone or was last
+// written so long ago that another process may call it stale.
+func (l *Lock) check(ctx context.Context) error {
+	l.mu.Lock()
+	age := l.r.opts.now().Sub(l.refreshed)
+	l.mu.Unlock()
+	if age > LockStaleAfter-LockRefresh {
+		return fmt.Errorf("%w: not refreshed for %s", ErrLockLost, age.Round(time.Second))
+	}
+	if _, err := l.r.target.Stat(ctx, l.info.Name); err != nil {
+		if errors.Is(err, targets.ErrNotFound) {
+			return fmt.Errorf("%w: %s was removed by another process", ErrLockLost, l.info.Name)
+		}
+		return fmt.Errorf("check lock: %w", err)
+	}
+	return nil
+}
+
+// CheckLocks verifies that every lock this handle holds is still in place
+// and fresh (ErrLockLost otherwise). A run calls it before it publishes
+// what relies on the lock: a snapshot, or a prune's deletions.
+func (r *Repository) CheckLocks(ctx context.Context) error {
+	r.mu.Lock()
+	locks := slices.Clone(r.locks)
+	r.mu.Unlock()
+	for _, l := range locks {
+		if err := l.check(ctx); err != nil {
+			return err
+		}
 	}
 	return nil
 }
@@ -200,7 +253,9 @@ func (l *Lock) refresh() {
 func (l *Lock) Unlock(ctx context.Context) error {
 	close(l.stop)
 	l.done.Wait()
-	l.r.held.Add(-1)
+	l.r.mu.Lock()
+	l.r.locks = slices.DeleteFunc(l.r.locks, func(x *Lock) bool { return x == l })
+	l.r.mu.Unlock()
 	return l.r.target.Delete(context.WithoutCancel(ctx), l.info.Name)
 }
 

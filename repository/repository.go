@@ -12,7 +12,6 @@ import (
 	"fmt"
 	"runtime"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/klauspost/compress/zstd"
@@ -94,7 +93,7 @@ type Repository struct {
 	mu         sync.Mutex
 	indexFiles []pack.ID // index files loaded or written by this handle
 
-	held atomic.Int32 // locks held through this handle
+	locks []*Lock // held through this handle
 }
 
 // Init creates a repository in an empty location and returns it open.

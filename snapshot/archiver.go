@@ -183,6 +183,11 @@ func (a *Archiver) Run(ctx context.Context, paths []string) (*repository.Snapsho
 		DurationSecond: time.Since(start).Seconds(),
 	}
 	r.mu.Unlock()
+	// The data this snapshot names is safe from a prune only while the
+	// lock holds: a lost lock means it may not be.
+	if err := a.repo.CheckLocks(ctx); err != nil {
+		return nil, err
+	}
 	if _, err := a.repo.SaveSnapshot(ctx, sn); err != nil {
 		return nil, err
 	}

@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/lifeboat-backup/lifeboat/internal/treetest"
 	"github.com/lifeboat-backup/lifeboat/repository"
@@ -15,6 +16,7 @@ import (
 	"github.com/lifeboat-backup/lifeboat/repository/prune"
 	"github.com/lifeboat-backup/lifeboat/restore"
 	"github.com/lifeboat-backup/lifeboat/snapshot"
+	"github.com/lifeboat-backup/lifeboat/targets"
 	"github.com/lifeboat-backup/lifeboat/targets/faulty"
 	"github.com/lifeboat-backup/lifeboat/targets/mem"
 )
@@ -232,5 +234,57 @@ func verifyRestore(t *testing.T, store *mem.Target, sn *repository.Snapshot, wan
 		if err != nil || !bytes.Equal(got, b) {
 			t.Fatalf("restored %s differs: %v", name, err)
 		}
+	}
+}
+
+// A backup whose lock was removed by another process (unlock --remove-all
+// beside it) or went unrefreshed for too long saves no snapshot: a prune
+// may have deleted what it relies on.
+func TestBackupWithLostLockSavesNothing(t *testing.T) {
+	ctx := context.Background()
+	src := t.TempDir()
+	if err := os.WriteFile(filepath.Join(src, "f"), []byte("data"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name string
+		lose func(store *mem.Target, r *repository.Repository, advance func(time.Duration))
+	}{
+		{"removed", func(store *mem.Target, r *repository.Repository, _ func(time.Duration)) {
+			if n, err := open(t, store).RemoveStaleLocks(ctx, true); err != nil || n != 1 {
+				t.Fatalf("removed %d locks: %v", n, err)
+			}
+		}},
+		{"not refreshed", func(_ *mem.Target, _ *repository.Repository, advance func(time.Duration)) {
+			advance(repository.LockStaleAfter)
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			store := mem.New()
+			var mu sync.Mutex
+			clock := time.Now()
+			now := func() time.Time { mu.Lock(); defer mu.Unlock(); return clock }
+			advance := func(d time.Duration) { mu.Lock(); clock = clock.Add(d); mu.Unlock() }
+			r, err := repository.Init(ctx, store, []byte("pw"), repository.Options{KDF: kdf, Now: now})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer r.Close()
+			lock, err := r.LockAndLoad(ctx, false)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer lock.Unlock(ctx)
+			tc.lose(store, r, advance)
+			_, err = snapshot.New(r, snapshot.Options{}).Run(ctx, []string{src})
+			if !errors.Is(err, repository.ErrLockLost) {
+				t.Fatalf("backup after its lock was lost: %v, want ErrLockLost", err)
+			}
+			var n int
+			_ = store.List(ctx, "snapshots/", func(targets.Info) error { n++; return nil })
+			if n != 0 {
+				t.Fatalf("%d snapshots saved", n)
+			}
+		})
 	}
 }

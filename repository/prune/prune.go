@@ -246,6 +246,10 @@ func Run(ctx context.Context, repo *repository.Repository, opts Options) (_ *Rep
 	if _, err := repo.SaveIndexFile(ctx, f); err != nil {
 		return nil, err
 	}
+	// Deleting relies on the exclusive lock: a lost one lets backups run.
+	if err := repo.CheckLocks(ctx); err != nil {
+		return nil, err
+	}
 	// (3) The old index files, then (4) the packs.
 	for _, id := range oldIndex {
 		if err := repo.DeleteIndexFile(ctx, id); err != nil {

@@ -94,6 +94,9 @@ func Snapshots(ctx context.Context, repo *repository.Repository, opts SnapshotsO
 			if _, err := rw.w.Finish(); err != nil {
 				return rep, err
 			}
+			if err := repo.CheckLocks(ctx); err != nil {
+				return rep, err
+			}
 			id, err := repo.SaveSnapshot(ctx, repairedCopy(sn, root, rw.failures))
 			if err != nil {
 				return rep, err
