@@ -88,6 +88,9 @@ func openMaster(ctx context.Context, t targets.Target, password []byte) (*crypto
 	var damaged error
 	for _, name := range names {
 		b, err := targets.ReadAll(ctx, t, name)
+		if errors.Is(err, targets.ErrNotFound) {
+			continue // removed since the listing (key passwd, key remove)
+		}
 		if err != nil {
 			return nil, pack.ID{}, err
 		}
@@ -137,6 +140,9 @@ func (r *Repository) Keys(ctx context.Context) ([]KeyInfo, error) {
 	}
 	for _, id := range ids {
 		b, err := targets.ReadAll(ctx, r.target, "keys/"+id.String())
+		if errors.Is(err, targets.ErrNotFound) {
+			continue // removed since the listing
+		}
 		if err != nil {
 			return nil, err
 		}

@@ -1,0 +1,125 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+)
+
+// corrupt flips a byte in the middle of a file of the repository.
+func corrupt(t *testing.T, path string) {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b[len(b)/2] ^= 0xff
+	if err := os.WriteFile(path, b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func glob(t *testing.T, pattern string) []string {
+	t.Helper()
+	m, err := filepath.Glob(pattern)
+	if err != nil {
+		t.Fatal(err)
+	}
+	slices.Sort(m)
+	return m
+}
+
+// snapshotIDs lists the snapshots as `snapshots --json` shows them.
+func (c *cli) snapshotIDs() []string {
+	c.t.Helper()
+	var ids []string
+	for _, m := range jsonLines(c.t, c.ok("snapshots", "--json")) {
+		if m["type"] != "snapshots" {
+			continue
+		}
+		for _, s := range m["snapshots"].([]any) {
+			ids = append(ids, s.(map[string]any)["id"].(string))
+		}
+	}
+	return ids
+}
+
+// One damaged index file or snapshot file: every command reports it and
+// carries on with the rest; check points at the repair; repair index and
+// forget mend it; prune never deletes the data it hid.
+func TestDamagedObjectsCLI(t *testing.T) {
+	c := newCLI(t)
+	c.ok("init")
+	a := writeTree(t, map[string][]byte{"a1": []byte(strings.Repeat("first tree ", 1000))})
+	b := writeTree(t, map[string][]byte{"b1": []byte(strings.Repeat("second tree ", 1000))})
+	c.ok("backup", "--path", a)
+	firstIndex := glob(t, filepath.Join(c.repo, "index", "*"))
+	c.ok("backup", "--path", b)
+	ids := c.snapshotIDs()
+	if len(firstIndex) != 1 || len(ids) != 2 {
+		t.Fatalf("%d index files after the first backup, %d snapshots", len(firstIndex), len(ids))
+	}
+	idA, idB := ids[0], ids[1]
+
+	corrupt(t, firstIndex[0])
+	r := c.run("restore", idB[:8], "--target", t.TempDir())
+	if r.code != 0 || !strings.Contains(r.stderr, "damaged") || !strings.Contains(r.stderr, "repair index") {
+		t.Fatalf("restore beside a damaged index file: exit %d\n%s", r.code, r.stderr)
+	}
+	c.fails(1, "not in index", "restore", idA[:8], "--target", t.TempDir())
+	c.fails(4, "repair index", "check")
+	r = c.run("backup", "--path", a)
+	if r.code != 0 || !strings.Contains(r.stderr, "damaged") {
+		t.Fatalf("backup beside a damaged index file: exit %d\n%s", r.code, r.stderr)
+	}
+	c.ok("repair", "index")
+	c.ok("check", "--read-data")
+	c.ok("restore", idA[:8], "--target", t.TempDir())
+
+	// A damaged snapshot file.
+	corrupt(t, filepath.Join(c.repo, "snapshots", idB))
+	r = c.run("snapshots", "--json")
+	if r.code != 0 || !strings.Contains(r.stdout, `"warning"`) || !strings.Contains(r.stdout, "forget "+idB[:8]) {
+		t.Fatalf("snapshots beside a damaged snapshot: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	if got := c.snapshotIDs(); len(got) != 2 || slices.Contains(got, idB) {
+		t.Fatalf("snapshots listed %v: want the two others", got)
+	}
+	c.ok("backup", "--path", b)
+	c.fails(1, "could not be read", "prune")
+	c.ok("forget", idB[:8])
+	c.ok("prune")
+	c.ok("check", "--read-data")
+	if got := c.snapshotIDs(); len(got) != 3 {
+		t.Fatalf("%d snapshots after forgetting the damaged one, want 3", len(got))
+	}
+}
+
+// A local repository whose pack directories cannot be written: the backup
+// fails and saves no snapshot (it used to report "0 B stored" and exit 0).
+func TestBackupFailsWhenPacksCannotBeWritten(t *testing.T) {
+	c := newCLI(t)
+	c.ok("init")
+	data := filepath.Join(c.repo, "data")
+	if err := os.MkdirAll(data, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 256; i++ { // a file where each pack directory would go
+		if err := os.WriteFile(filepath.Join(data, fmt.Sprintf("%02x", i)), nil, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	src := writeTree(t, map[string][]byte{"f": []byte(strings.Repeat("x", 100_000))})
+	r := c.fails(1, "save pack", "backup", "--path", src, "--json")
+	var m map[string]any
+	if err := json.Unmarshal([]byte(strings.TrimSpace(r.stdout)), &m); err != nil || m["type"] != "error" {
+		t.Fatalf("the failure is not one JSON error: %q", r.stdout)
+	}
+	if ids := c.snapshotIDs(); len(ids) != 0 {
+		t.Fatalf("snapshots %v saved by a failed backup", ids)
+	}
+}
