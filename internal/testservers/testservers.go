@@ -171,11 +171,12 @@ func StartFaultProxy(t testing.TB, upstream string, rate float64, seed uint64, k
 	if err != nil {
 		t.Fatal(err)
 	}
-	rp := httputil.NewSingleHostReverseProxy(target)
-	if !keepHost {
-		direct := rp.Director
-		rp.Director = func(r *http.Request) { direct(r); r.Host = target.Host }
-	}
+	rp := &httputil.ReverseProxy{Rewrite: func(r *httputil.ProxyRequest) {
+		r.SetURL(target)
+		if keepHost {
+			r.Out.Host = r.In.Host
+		}
+	}}
 	var mu sync.Mutex
 	rng := rand.New(rand.NewPCG(seed, 7))
 	roll := func() float64 { mu.Lock(); defer mu.Unlock(); return rng.Float64() }
