@@ -1,6 +1,8 @@
 // Package configs loads lifeboat's one typed configuration from a YAML
 // file, LIFEBOAT_* environment variables and command-line flags (in rising
-// order of precedence), and validates it.
+// order of precedence, for every setting, the password included), and
+// validates it: unknown keys in the file are refused with their line and
+// the closest known key.
 package configs
 
 import (
@@ -70,25 +72,44 @@ func Load(file string, flags *pflag.FlagSet, getenv func(string) string) (*Confi
 	if file == "" {
 		file = getenv(EnvPrefix + "_CONFIG")
 	}
+	if file == "" {
+		if _, err := os.Stat(DefaultFile); err == nil {
+			file = DefaultFile
+		}
+	}
 	if file != "" {
+		if err := checkKeys(file); err != nil {
+			return nil, err
+		}
 		v.SetConfigFile(file)
 		if err := v.ReadInConfig(); err != nil {
 			return nil, fmt.Errorf("config file %s: %w", file, err)
-		}
-	} else {
-		if _, err := os.Stat(DefaultFile); err == nil {
-			v.SetConfigFile(DefaultFile)
-			if err := v.ReadInConfig(); err != nil {
-				return nil, fmt.Errorf("config file %s: %w", DefaultFile, err)
-			}
 		}
 	}
 	var c Config
 	if err := v.Unmarshal(&c); err != nil {
 		return nil, fmt.Errorf("config: %w", err)
 	}
-	c.Password = getenv(EnvPrefix + "_PASSWORD")
+	if err := c.resolvePassword(flags, getenv); err != nil {
+		return nil, err
+	}
 	return &c, c.Validate()
+}
+
+// resolvePassword applies the one order of every setting to the password:
+// a --password-file flag, then the environment (LIFEBOAT_PASSWORD or
+// LIFEBOAT_PASSWORD_FILE, not both), then the file's password-file.
+func (c *Config) resolvePassword(flags *pflag.FlagSet, getenv func(string) string) error {
+	pw, pwFile := getenv(EnvPrefix+"_PASSWORD"), getenv(EnvPrefix+"_PASSWORD_FILE")
+	switch {
+	case flags != nil && flags.Changed("password-file"):
+		// The flag's file, already in c.PasswordFile, wins.
+	case pw != "" && pwFile != "":
+		return fmt.Errorf("%s_PASSWORD and %s_PASSWORD_FILE are both set: unset one", EnvPrefix, EnvPrefix)
+	case pw != "":
+		c.Password, c.PasswordFile = pw, ""
+	}
+	return nil
 }
 
 // Validate checks values that every command relies on.

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/spf13/pflag"
@@ -71,5 +72,86 @@ func TestMissingRepository(t *testing.T) {
 	}
 	if _, err := Load("/nonexistent.yml", flags(), env(nil)); err == nil {
 		t.Fatal("missing explicit config file accepted")
+	}
+}
+
+func writeConfig(t *testing.T, text string) string {
+	t.Helper()
+	file := filepath.Join(t.TempDir(), "lifeboat.yml")
+	if err := os.WriteFile(file, []byte(text), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return file
+}
+
+// A misspelled key is refused with its line, its place and the closest
+// known key, at the top level and inside daemon jobs.
+func TestUnknownKeys(t *testing.T) {
+	for _, tc := range []struct {
+		text, want string
+	}{
+		{"repo: /r\nhots: web1\n", `:2: unknown key "hots" at the top level (did you mean "host"?)`},
+		{"pasword-file: /pw\n", `:1: unknown key "pasword-file" at the top level (did you mean "password-file"?)`},
+		{"password: secret\n", `unknown key "password" at the top level (did you mean "password-file"?)`},
+		{"daemon:\n  jobs:\n    - name: a\n      schedule: '@daily'\n      paths: [/x]\n      kep:\n        last: 3\n",
+			`:6: unknown key "kep" in daemon.jobs[0] (did you mean "keep"?)`},
+		{"daemon:\n  jobs:\n    - name: a\n      schedule: '@daily'\n      paths: [/x]\n      keep:\n        lats: 3\n",
+			`:7: unknown key "lats" in daemon.jobs[0].keep (did you mean "last"?)`},
+		{"daemon:\n  listen: ':9123'\n  completely-different: 1\n", `unknown key "completely-different" in daemon`},
+	} {
+		_, err := Load(writeConfig(t, tc.text), flags(), env(nil))
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%q: err = %v, want %q", tc.text, err, tc.want)
+		}
+	}
+	// Maps take any keys: headers and the like.
+	ok := "daemon:\n  notify:\n    url: http://127.0.0.1:1/\n    headers:\n      X-Anything: y\n"
+	if _, err := Load(writeConfig(t, ok), flags(), env(nil)); err != nil {
+		t.Fatalf("headers refused: %v", err)
+	}
+}
+
+// A negative keep value in a job is refused like the flag is.
+func TestNegativeKeepRefused(t *testing.T) {
+	for _, keep := range []string{"last: -1", "daily: -5", "within: -48h"} {
+		text := "daemon:\n  jobs:\n    - name: nightly\n      schedule: '@daily'\n      paths: [/x]\n      keep:\n        " + keep + "\n"
+		_, err := Load(writeConfig(t, text), flags(), env(nil))
+		if err == nil || !strings.Contains(err.Error(), `daemon job "nightly"`) || !strings.Contains(err.Error(), "must be 0 or more") {
+			t.Errorf("keep %s: err = %v", keep, err)
+		}
+	}
+}
+
+// The password follows the one order: flag, then environment, then file.
+func TestPasswordPrecedence(t *testing.T) {
+	file := writeConfig(t, "password-file: /from/file\n")
+	for _, tc := range []struct {
+		name       string
+		args       []string
+		env        map[string]string
+		pw, pwFile string
+		fails      bool
+	}{
+		{"file only", nil, nil, "", "/from/file", false},
+		{"env password beats the file", nil, map[string]string{"LIFEBOAT_PASSWORD": "envpw"}, "envpw", "", false},
+		{"env file beats the file", nil, map[string]string{"LIFEBOAT_PASSWORD_FILE": "/from/env"}, "", "/from/env", false},
+		{"flag beats env password", []string{"--password-file", "/from/flag"}, map[string]string{"LIFEBOAT_PASSWORD": "envpw"}, "", "/from/flag", false},
+		{"both env settings", nil, map[string]string{"LIFEBOAT_PASSWORD": "a", "LIFEBOAT_PASSWORD_FILE": "/b"}, "", "", true},
+	} {
+		for k, v := range tc.env {
+			t.Setenv(k, v)
+		}
+		c, err := Load(file, flags(tc.args...), os.Getenv)
+		switch {
+		case tc.fails && err == nil:
+			t.Errorf("%s: accepted", tc.name)
+		case !tc.fails && err != nil:
+			t.Errorf("%s: %v", tc.name, err)
+		case !tc.fails && (c.Password != tc.pw || c.PasswordFile != tc.pwFile):
+			t.Errorf("%s: password %q, file %q; want %q, %q", tc.name, c.Password, c.PasswordFile, tc.pw, tc.pwFile)
+		}
+		for k := range tc.env {
+			os.Unsetenv(k)
+		}
 	}
 }

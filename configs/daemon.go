@@ -3,6 +3,8 @@ package configs
 import (
 	"fmt"
 	"time"
+
+	"github.com/lifeboat-backup/lifeboat/repository/retention"
 )
 
 // Daemon is the `daemon:` section of the config file.
@@ -48,6 +50,20 @@ type Keep struct {
 	PrePrune time.Duration `mapstructure:"pre-prune"`
 }
 
+// DefaultPrePrune is how long the safety snapshots of volume prune are kept
+// when a job's keep says nothing about them.
+const DefaultPrePrune = 30 * 24 * time.Hour
+
+// Policy is the retention policy the keep section describes.
+func (k Keep) Policy() retention.Policy {
+	p := retention.Policy{Last: k.Last, Hourly: k.Hourly, Daily: k.Daily, Weekly: k.Weekly, Monthly: k.Monthly,
+		Yearly: k.Yearly, Within: k.Within, Tags: k.Tags, PrePrune: k.PrePrune}
+	if p.PrePrune == 0 {
+		p.PrePrune = DefaultPrePrune
+	}
+	return p
+}
+
 // Validate checks the daemon section: every job named once, with a
 // schedule and something to back up.
 func (d *Daemon) Validate() error {
@@ -64,6 +80,9 @@ func (d *Daemon) Validate() error {
 			return fmt.Errorf("daemon job %q backs up nothing: give volumes, labels, all or paths", j.Name)
 		case (len(j.Volumes) > 0 || len(j.Labels) > 0 || j.All) && len(j.Paths) > 0:
 			return fmt.Errorf("daemon job %q: give volumes or paths, not both", j.Name)
+		}
+		if err := j.Keep.Policy().Validate(); err != nil {
+			return fmt.Errorf("daemon job %q: %w", j.Name, err)
 		}
 		seen[j.Name] = true
 	}

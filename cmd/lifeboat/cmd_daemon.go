@@ -12,7 +12,6 @@ import (
 	"github.com/lifeboat-backup/lifeboat/daemon"
 	"github.com/lifeboat-backup/lifeboat/repository"
 	"github.com/lifeboat-backup/lifeboat/repository/prune"
-	"github.com/lifeboat-backup/lifeboat/repository/retention"
 	"github.com/lifeboat-backup/lifeboat/sidecar"
 	"github.com/lifeboat-backup/lifeboat/targets"
 	"github.com/spf13/cobra"
@@ -124,12 +123,7 @@ func (a *app) runJob(ctx context.Context, j configs.Job) (daemon.Result, error) 
 	if err != nil {
 		return res, err
 	}
-	k := j.Keep
-	policy := retention.Policy{Last: k.Last, Hourly: k.Hourly, Daily: k.Daily, Weekly: k.Weekly, Monthly: k.Monthly,
-		Yearly: k.Yearly, Within: k.Within, Tags: k.Tags, PrePrune: k.PrePrune}
-	if policy.PrePrune == 0 {
-		policy.PrePrune = 30 * 24 * time.Hour
-	}
+	policy := j.Keep.Policy()
 	if policy.Empty() {
 		return res, nil
 	}

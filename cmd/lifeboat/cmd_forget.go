@@ -6,8 +6,8 @@ import (
 	"fmt"
 	"io"
 	"strings"
-	"time"
 
+	"github.com/lifeboat-backup/lifeboat/configs"
 	"github.com/lifeboat-backup/lifeboat/repository"
 	"github.com/lifeboat-backup/lifeboat/repository/pack"
 	"github.com/lifeboat-backup/lifeboat/repository/retention"
@@ -32,8 +32,10 @@ in each group the policy keeps the last N snapshots, the newest of each of
 the last N hours, days, weeks, months and years (in local time), every
 snapshot within a duration of the group's newest, and every snapshot with a
 --keep-tag, and the pre-prune safety snapshots of "lifeboat volume prune" for
---keep-pre-prune (30 days). A snapshot any rule keeps stays. --dry-run shows what would go
-and why each kept snapshot stays.
+--keep-pre-prune (30 days). A snapshot any rule keeps stays, and the newest
+snapshot of each group always stays: forget never empties a group. Counts and
+durations must not be negative. --dry-run shows what would go and why each
+kept snapshot stays.
 
 Forget removes only snapshot manifests; the data they alone needed stays in
 the repository until "lifeboat prune".`,
@@ -43,6 +45,9 @@ the repository until "lifeboat prune".`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if len(args) > 0 && !o.policy.Empty() {
 				return usageError{errors.New("give snapshot ids or a policy, not both")}
+			}
+			if err := o.policy.Validate(); err != nil {
+				return usageError{err}
 			}
 			if len(args) == 0 && o.policy.Empty() {
 				return usageError{errors.New("give snapshot ids, or a policy such as --keep-last 3 (forgetting everything is refused)")}
@@ -59,7 +64,7 @@ the repository until "lifeboat prune".`,
 	fl.IntVar(&o.policy.Yearly, "keep-yearly", 0, "keep the newest snapshot of each of the last N years")
 	fl.DurationVar(&o.policy.Within, "keep-within", 0, "keep snapshots within this duration of the newest, e.g. 48h")
 	fl.StringArrayVar(&o.policy.Tags, "keep-tag", nil, "keep snapshots with this tag (repeatable)")
-	fl.DurationVar(&o.policy.PrePrune, "keep-pre-prune", 30*24*time.Hour, "keep the safety snapshots of volume prune this long")
+	fl.DurationVar(&o.policy.PrePrune, "keep-pre-prune", configs.DefaultPrePrune, "keep the safety snapshots of volume prune this long")
 	fl.BoolVarP(&o.dryRun, "dry-run", "n", false, "only show what would be removed")
 	o.f.register(cmd)
 	return cmd

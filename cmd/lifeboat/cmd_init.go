@@ -33,7 +33,7 @@ Forgetting the password means losing the data: add a second key with
 			return runInit(cmd.Context(), a)
 		},
 	}
-	cmd.Flags().Int("pack-size", 0, "target pack file size in MiB (default 16)")
+	cmd.Flags().Int("pack-size", repository.DefaultPackSize>>20, "target pack file size in MiB, 1 to 128")
 	return cmd
 }
 
@@ -41,6 +41,9 @@ func runInit(ctx context.Context, a *app) error {
 	loc, err := a.cfg.RequireRepository()
 	if err != nil {
 		return usageError{err}
+	}
+	if n := a.cfg.PackSizeMiB; n < 1 || n > 128 {
+		return usageError{fmt.Errorf("--pack-size must be between 1 and 128 MiB, not %d", n)}
 	}
 	t, err := a.openTarget(ctx, loc)
 	if err != nil {

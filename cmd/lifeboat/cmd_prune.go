@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"math"
 
 	"github.com/lifeboat-backup/lifeboat/repository/prune"
 	"github.com/spf13/cobra"
@@ -33,10 +34,13 @@ a damaged snapshot, or save what is left of it with lifeboat repair snapshots.`,
   lifeboat prune --dry-run --json`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if u := o.RepackUnused; u <= 0 || u > 1 || math.IsNaN(u) {
+				return usageError{fmt.Errorf("--repack-unused must be more than 0 and at most 1 (a share: 0.5 is half), not %v", u)}
+			}
 			return runPrune(cmd.Context(), a, o)
 		},
 	}
-	cmd.Flags().Float64Var(&o.RepackUnused, "repack-unused", 0.5, "rewrite packs with at least this share of unused bytes")
+	cmd.Flags().Float64Var(&o.RepackUnused, "repack-unused", prune.DefaultRepackUnused, "rewrite packs with at least this share of unused bytes (0 < share <= 1)")
 	cmd.Flags().BoolVarP(&o.DryRun, "dry-run", "n", false, "only report what would be deleted")
 	return cmd
 }

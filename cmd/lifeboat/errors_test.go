@@ -210,3 +210,41 @@ func TestInitPackSize(t *testing.T) {
 	c.fails(1, "pack-size must be between", "init", "--pack-size", "500")
 	c.ok("check", "--read-data")
 }
+
+// No value a user can type widens a deletion or is silently replaced:
+// negative keep values, out-of-range shares and sizes, misspelled keys.
+func TestOutOfRangeValuesRefused(t *testing.T) {
+	c := newCLI(t)
+	c.ok("init")
+	src := writeTree(t, map[string][]byte{"f": []byte("x")})
+	c.ok("backup", "--path", src)
+	c.ok("backup", "--path", src)
+	for _, args := range [][]string{
+		{"forget", "--keep-last", "-1"},
+		{"forget", "--keep-daily", "-5"},
+		{"forget", "--keep-within", "-48h"},
+		{"forget", "--keep-last", "1", "--keep-pre-prune", "-1h"},
+	} {
+		c.fails(2, "must be 0 or more", args...)
+	}
+	if n := len(c.snapshotIDs()); n != 2 {
+		t.Fatalf("%d snapshots after refused forgets, want 2", n)
+	}
+	// A policy that keeps nothing of a group still keeps its newest.
+	c.ok("forget", "--keep-tag", "no-such-tag")
+	if n := len(c.snapshotIDs()); n != 1 {
+		t.Fatalf("%d snapshots after forget --keep-tag no-such-tag, want the newest", n)
+	}
+	for _, v := range []string{"5", "-1", "0", "NaN"} {
+		c.fails(2, "--repack-unused must be more than 0", "prune", "--repack-unused", v)
+	}
+	other := newCLI(t)
+	other.fails(2, "--pack-size must be between 1 and 128", "init", "--pack-size", "0")
+	other.fails(2, "pack-size must be between 1 and 128", "init", "--pack-size", "200")
+
+	cfg := filepath.Join(t.TempDir(), "lifeboat.yml")
+	if err := os.WriteFile(cfg, []byte("hots: web1\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	c.fails(2, `unknown key "hots" at the top level (did you mean "host"?)`, "snapshots", "--config", cfg)
+}

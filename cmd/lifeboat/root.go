@@ -65,7 +65,7 @@ prompt on a terminal.
 			}
 			cfg, err := configs.Load(a.configFile, cmd.Flags(), a.getenv)
 			if err != nil {
-				return err
+				return usageError{err}
 			}
 			a.cfg = cfg
 			a.out.json, a.out.quiet = cfg.JSON, cfg.Quiet

@@ -15,6 +15,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"slices"
 	"sort"
 	"time"
@@ -28,10 +29,14 @@ import (
 // Options tune a prune.
 type Options struct {
 	// RepackUnused is the share of a pack's bytes that must be unused for
-	// the pack to be rewritten (default 0.5).
+	// the pack to be rewritten: more than 0, at most 1 (0: the default,
+	// DefaultRepackUnused). Any other value is refused.
 	RepackUnused float64
 	DryRun       bool
 }
+
+// DefaultRepackUnused is the default of Options.RepackUnused.
+const DefaultRepackUnused = 0.5
 
 // Report says what a prune did (or would do, with DryRun).
 type Report struct {
@@ -72,8 +77,11 @@ type blobKey struct {
 
 // Run prunes the repository. The repository's index need not be loaded.
 func Run(ctx context.Context, repo *repository.Repository, opts Options) (_ *Report, err error) {
-	if opts.RepackUnused <= 0 || opts.RepackUnused > 1 {
-		opts.RepackUnused = 0.5
+	switch {
+	case opts.RepackUnused == 0:
+		opts.RepackUnused = DefaultRepackUnused
+	case opts.RepackUnused < 0 || opts.RepackUnused > 1 || math.IsNaN(opts.RepackUnused):
+		return nil, fmt.Errorf("repack-unused must be more than 0 and at most 1 (a share: 0.5 is half), not %v", opts.RepackUnused)
 	}
 	lock, err := repo.Lock(ctx, true)
 	if err != nil {

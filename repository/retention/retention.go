@@ -31,6 +31,31 @@ type Policy struct {
 // PrePruneTag marks the safety snapshots of volume prune.
 const PrePruneTag = "pre-prune"
 
+// Validate refuses counts and durations below zero: a negative count kept
+// nothing and let forget remove every snapshot.
+func (p Policy) Validate() error {
+	for _, c := range []struct {
+		name string
+		n    int
+	}{{"last", p.Last}, {"hourly", p.Hourly}, {"daily", p.Daily}, {"weekly", p.Weekly}, {"monthly", p.Monthly}, {"yearly", p.Yearly}} {
+		if c.n < 0 {
+			return fmt.Errorf("keep %s must be 0 or more, not %d", c.name, c.n)
+		}
+	}
+	if p.Within < 0 {
+		return fmt.Errorf("keep within must be 0 or more, not %s", p.Within)
+	}
+	if p.PrePrune < 0 {
+		return fmt.Errorf("keep pre-prune must be 0 or more, not %s", p.PrePrune)
+	}
+	for _, t := range p.Tags {
+		if t == "" {
+			return fmt.Errorf("keep tag must not be empty")
+		}
+	}
+	return nil
+}
+
 // Empty reports whether the policy keeps nothing (forgetting everything is
 // then almost certainly a mistake).
 func (p Policy) Empty() bool {
@@ -65,6 +90,9 @@ func GroupKey(s *repository.Snapshot) string {
 
 // Apply groups the snapshots and decides, within each group, which the
 // policy keeps. Groups and decisions are sorted, newest snapshot first.
+// Whatever the policy, the newest snapshot of each group is kept: forget
+// never empties a group, and never removes the snapshot a scheduled job has
+// just made. The policy must be valid (Validate).
 func Apply(snaps []*repository.Snapshot, p Policy) []Group {
 	byKey := map[string][]*repository.Snapshot{}
 	for _, s := range snaps {
@@ -99,6 +127,9 @@ func decide(snaps []*repository.Snapshot, p Policy) []Decision {
 	keep := func(i int, why string) {
 		ds[i].Keep = true
 		ds[i].Reasons = append(ds[i].Reasons, why)
+	}
+	if len(ds) > 0 {
+		keep(0, "newest")
 	}
 	for i := 0; i < len(ds) && i < p.Last; i++ {
 		keep(i, "last")

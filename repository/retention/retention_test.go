@@ -44,7 +44,8 @@ func TestPolicies(t *testing.T) {
 		{"within 3h", Policy{Within: 3 * time.Hour}, "11-28T12 11-28T11 11-28T10 11-28T09"},
 		{"weekly 1", Policy{Weekly: 1}, "11-28T12"},
 		{"monthly 5 finds one month", Policy{Monthly: 5}, "11-28T12"},
-		{"empty", Policy{}, ""},
+		{"empty keeps the newest", Policy{}, "11-28T12"},
+		{"a tag nothing has keeps the newest", Policy{Tags: []string{"none"}}, "11-28T12"},
 	}
 	for _, c := range cases {
 		c.policy.Location = time.UTC
@@ -86,7 +87,7 @@ func TestTagsReasonsAndGroups(t *testing.T) {
 	if !last.Keep || strings.Join(last.Reasons, ",") != "tag pre-prune" {
 		t.Fatalf("tagged snapshot: %+v", last)
 	}
-	if first := groups[0].Decisions[0]; strings.Join(first.Reasons, ",") != "last" {
+	if first := groups[0].Decisions[0]; strings.Join(first.Reasons, ",") != "newest,last" {
 		t.Fatalf("reasons %v", first.Reasons)
 	}
 }
@@ -103,5 +104,24 @@ func TestPrePruneKeptForAWhile(t *testing.T) {
 	}
 	if !got[young.ID] || got[old.ID] || !got[plain.ID] {
 		t.Fatalf("kept %v", got)
+	}
+}
+
+// Negative counts and durations are refused: -1 once kept nothing.
+func TestValidate(t *testing.T) {
+	bad := []Policy{{Last: -1}, {Hourly: -1}, {Daily: -5}, {Weekly: -1}, {Monthly: -1}, {Yearly: -1},
+		{Within: -48 * time.Hour}, {PrePrune: -time.Hour}, {Tags: []string{""}}}
+	for _, p := range bad {
+		if err := p.Validate(); err == nil {
+			t.Errorf("%+v accepted", p)
+		}
+	}
+	if len(bad) != 9 {
+		t.Fatal("not every field tried")
+	}
+	for _, p := range []Policy{{}, {Last: 1, Daily: 7, Within: time.Hour, Tags: []string{"x"}}} {
+		if err := p.Validate(); err != nil {
+			t.Errorf("%+v refused: %v", p, err)
+		}
 	}
 }
