@@ -63,9 +63,6 @@ func JobsFor(vols []Volume) []VolumeJob {
 	return jobs
 }
 
-// Proceed is a Prepare that copies every volume as it is.
-func Proceed(Volume) (bool, func()) { return true, func() {} }
-
 // Prepare is called before each volume is copied; it returns whether to
 // copy it and a function to call once the copy is over (whatever its
 // outcome).

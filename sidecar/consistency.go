@@ -35,13 +35,18 @@ type appContainer struct {
 	labels   map[string]string
 }
 
-func (e *Engine) runningUsers(ctx context.Context, volume string) ([]appContainer, error) {
-	res, err := e.c.ContainerList(ctx, client.ContainerListOptions{Filters: client.Filters{}.Add("volume", volume)})
+// volumeUsers lists the containers that use a volume (running ones only,
+// unless all), lifeboat's own sidecars left out.
+func (e *Engine) volumeUsers(ctx context.Context, volume string, all bool) ([]appContainer, error) {
+	res, err := e.c.ContainerList(ctx, client.ContainerListOptions{All: all, Filters: client.Filters{}.Add("volume", volume)})
 	if err != nil {
 		return nil, fmt.Errorf("containers using %s: %w", volume, err)
 	}
 	var out []appContainer
 	for _, c := range res.Items {
+		if _, sidecar := c.Labels[LabelSidecar]; sidecar {
+			continue
+		}
 		name := c.ID[:12]
 		if len(c.Names) > 0 {
 			name = strings.TrimPrefix(c.Names[0], "/")
@@ -49,6 +54,28 @@ func (e *Engine) runningUsers(ctx context.Context, volume string) ([]appContaine
 		out = append(out, appContainer{id: c.ID, name: name, labels: c.Labels})
 	}
 	return out, nil
+}
+
+func (e *Engine) runningUsers(ctx context.Context, volume string) ([]appContainer, error) {
+	return e.volumeUsers(ctx, volume, false)
+}
+
+// Consistent is the Prepare of every workflow that copies volumes (backup,
+// volume prune, migrate, upgrade): each volume's running users are
+// quiesced as their labels ask (Quiesce) just while it is copied, and
+// resumed afterwards whatever happens. A volume whose users could not be
+// quiesced (a pre hook failed) is not copied; skipped is told why.
+func (e *Engine) Consistent(ctx context.Context, report Report, skipped func(v Volume, err error)) Prepare {
+	return func(v Volume) (bool, func()) {
+		resume, err := e.Quiesce(ctx, v.Name, report)
+		done := func() { resume(context.WithoutCancel(ctx)) }
+		if err != nil {
+			done()
+			skipped(v, err)
+			return false, nil
+		}
+		return true, done
+	}
 }
 
 // Quiesce makes a volume consistent for a backup, as its users' labels
@@ -167,18 +194,31 @@ func (e *Engine) hook(ctx context.Context, c appContainer, which, cmd string, ti
 	return nil
 }
 
-// StopUsers stops the running containers that use a volume and leaves them
-// stopped (for a final copy before a migration).
-func (e *Engine) StopUsers(ctx context.Context, volume string, report Report) error {
-	users, err := e.runningUsers(ctx, volume)
-	if err != nil {
-		return err
-	}
-	for _, c := range users {
-		report("stopping container %s (it stays stopped)", c.name)
-		if _, err := e.c.ContainerStop(ctx, c.id, client.ContainerStopOptions{}); err != nil {
-			return fmt.Errorf("stop container %s: %w", c.name, err)
+// StopUsers stops the running containers that use a volume (never a
+// sidecar) and leaves them stopped, for a final copy before a migration.
+// restart starts again the ones it stopped, for a caller whose migration
+// failed afterwards; it is also returned, covering what was stopped, when
+// StopUsers itself fails part way.
+func (e *Engine) StopUsers(ctx context.Context, volume string, report Report) (restart func(context.Context), err error) {
+	var stopped []appContainer
+	restart = func(ctx context.Context) {
+		for _, c := range stopped {
+			report("starting container %s again", c.name)
+			if _, err := e.c.ContainerStart(ctx, c.id, client.ContainerStartOptions{}); err != nil {
+				report("warning: start container %s again: %v", c.name, err)
+			}
 		}
 	}
-	return nil
+	users, err := e.runningUsers(ctx, volume)
+	if err != nil {
+		return restart, err
+	}
+	for _, c := range users {
+		report("stopping container %s", c.name)
+		if _, err := e.c.ContainerStop(ctx, c.id, client.ContainerStopOptions{}); err != nil {
+			return restart, fmt.Errorf("stop container %s: %w", c.name, err)
+		}
+		stopped = append(stopped, c)
+	}
+	return restart, nil
 }

@@ -126,14 +126,12 @@ func (e *Engine) volumeInfo(ctx context.Context, v Volume) (*repository.VolumeIn
 	if res, err := e.c.Info(ctx, client.InfoOptions{}); err == nil {
 		info.Engine = res.Info.Name
 	}
-	users, err := e.c.ContainerList(ctx, client.ContainerListOptions{All: true, Filters: client.Filters{}.Add("volume", v.Name)})
+	users, err := e.volumeUsers(ctx, v.Name, true)
 	if err != nil {
-		return nil, fmt.Errorf("containers using %s: %w", v.Name, err)
+		return nil, err
 	}
-	for _, c := range users.Items {
-		if len(c.Names) > 0 {
-			info.Containers = append(info.Containers, strings.TrimPrefix(c.Names[0], "/"))
-		}
+	for _, c := range users {
+		info.Containers = append(info.Containers, c.name)
 	}
 	return info, nil
 }

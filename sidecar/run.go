@@ -2,6 +2,8 @@ package sidecar
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"fmt"
 	"io"
 	"time"
@@ -30,16 +32,29 @@ type RunSpec struct {
 	Stderr io.Writer
 }
 
+// LabelSidecar marks lifeboat's own sidecar containers, which are named
+// SidecarPrefix and a random suffix. A sidecar is never a user of the
+// volumes it mounts: no workflow warns about it, stops it or records it.
+const (
+	LabelSidecar  = "org.lifeboat.sidecar"
+	SidecarPrefix = "lifeboat-sidecar-"
+)
+
 // Run creates the container, streams its output while it runs, waits for
 // it and returns its exit code. The container is removed afterwards in
 // every case: success, failure, or ctx being cancelled (which kills it).
 func (e *Engine) Run(ctx context.Context, s RunSpec) (int, error) {
-	labels := map[string]string{"org.lifeboat.sidecar": "true"}
+	labels := map[string]string{LabelSidecar: "true"}
 	for k, v := range s.Labels {
 		labels[k] = v
 	}
+	var suffix [6]byte
+	if _, err := rand.Read(suffix[:]); err != nil {
+		return -1, err
+	}
 	withStdin := s.Stdin != nil
 	created, err := e.c.ContainerCreate(ctx, client.ContainerCreateOptions{
+		Name: SidecarPrefix + hex.EncodeToString(suffix[:]),
 		Config: &container.Config{Image: s.Image, Cmd: s.Args, Env: s.Env, Labels: labels,
 			OpenStdin: withStdin, StdinOnce: withStdin, AttachStdin: withStdin, AttachStdout: true, AttachStderr: true},
 		HostConfig: &container.HostConfig{Mounts: s.Mounts, VolumesFrom: s.VolumesFrom, NetworkMode: container.NetworkMode(s.Network)},

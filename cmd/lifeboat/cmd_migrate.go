@@ -39,8 +39,14 @@ restored file is read back and checked against the snapshot.
 Engines are given as for the docker CLI: --from/--to take a DOCKER_HOST value
 (unix://, tcp://, ssh://), --from-context/--to-context a docker context; the
 source defaults to the current engine. A destination volume that exists and
-is not empty is refused unless --force. --stop-source stops the containers
-using a volume before its final copy and leaves them stopped.`,
+is not empty is refused unless --force.
+
+While a volume is copied, the containers using it are handled as their
+labels ask (lifeboat.stop, lifeboat.pause, lifeboat.pre/post, as for backup)
+and started again afterwards; others get an "in use" warning. --stop-source
+instead stops them before the copy and leaves them stopped, so that nothing
+changes after it; if the migration fails, they are started again on the
+source and the error says so.`,
 		Example: `  lifeboat migrate pgdata uploads --from unix:///var/run/docker.sock --to ssh://admin@new-host
   lifeboat migrate --container shop-db --to-context prod-2 --stop-source`,
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -78,7 +84,32 @@ func (a *app) engineFor(ctx context.Context, host, contextName string) (*sidecar
 	return sidecar.ConnectEndpoint(ctx, ep)
 }
 
-func runMigrate(ctx context.Context, a *app, o migrateOptions, names []string) error {
+// sourceStops remembers the containers that --stop-source stopped, so that
+// a migration that fails starts them again instead of leaving them down.
+type sourceStops struct {
+	a        *app
+	restarts []func(context.Context)
+}
+
+func (s *sourceStops) stop(ctx context.Context, src *sidecar.Engine, volume string) error {
+	restart, err := src.StopUsers(ctx, volume, s.a.report)
+	s.restarts = append(s.restarts, restart)
+	return err
+}
+
+// undo starts the stopped containers again if err is a failure, and says
+// so in the error.
+func (s *sourceStops) undo(ctx context.Context, err *error) {
+	if *err == nil || len(s.restarts) == 0 {
+		return
+	}
+	for _, r := range s.restarts {
+		r(context.WithoutCancel(ctx))
+	}
+	*err = fmt.Errorf("%w; the containers stopped on the source were started again", *err)
+}
+
+func runMigrate(ctx context.Context, a *app, o migrateOptions, names []string) (err error) {
 	src, err := a.engineFor(ctx, o.from, o.fromContext)
 	if err != nil {
 		return fmt.Errorf("source: %w", err)
@@ -96,20 +127,25 @@ func runMigrate(ctx context.Context, a *app, o migrateOptions, names []string) e
 	if len(vols) == 0 {
 		return errors.New("no volume to migrate")
 	}
+	stops := &sourceStops{a: a}
+	defer stops.undo(ctx, &err)
 	if o.direct {
-		return a.migrateDirect(ctx, src, dst, vols, o)
+		return a.migrateDirect(ctx, src, dst, vols, o, stops)
 	}
 	job, err := a.jobFor(ctx, src)
 	if err != nil {
 		return err
 	}
+	skipped := func(v sidecar.Volume, err error) { a.out.warn(v.Name, err) }
+	consistent := src.Consistent(ctx, a.report, skipped)
 	prepare := func(v sidecar.Volume) (bool, func()) {
 		a.out.infof("copying volume %s from %s", v.Name, src.Host())
-		if o.stopSource {
-			if err := src.StopUsers(ctx, v.Name, a.report); err != nil {
-				a.out.warn(v.Name, err)
-				return false, nil
-			}
+		if !o.stopSource {
+			return consistent(v)
+		}
+		if err := stops.stop(ctx, src, v.Name); err != nil {
+			skipped(v, err)
+			return false, nil
 		}
 		return true, func() {}
 	}
@@ -180,10 +216,12 @@ func runMigrate(ctx context.Context, a *app, o migrateOptions, names []string) e
 		if code != exitOK {
 			return fmt.Errorf("volume %s: restore on the destination failed (exit %d; a volume that exists and is not empty needs --force)", v.Name, code)
 		}
-		// Same file count and size as the source's snapshot (hard-linked names
-		// included), and every written file read back against it.
+		// Every file the snapshot holds was written and read back against
+		// it. The snapshot's summary is not the measure: its totals were
+		// counted before the files were read, and a file that grew while
+		// it was read holds more.
 		files, size := res.Files+res.Links, res.Bytes+res.LinkBytes
-		match := files == sn.Summary.TotalFiles && size == sn.Summary.TotalBytes && res.Verified == res.Files
+		match := res.Verified == res.Files
 		results = append(results, outcome{Volume: v.Name, Snapshot: id, Files: files, Bytes: size, Match: match})
 	}
 	mismatch := 0
@@ -209,7 +247,7 @@ func runMigrate(ctx context.Context, a *app, o migrateOptions, names []string) e
 
 // migrateDirect streams each volume through the CLI, sealed in a private
 // repository that exists only for the copy.
-func (a *app) migrateDirect(ctx context.Context, src, dst *sidecar.Engine, vols []sidecar.Volume, o migrateOptions) error {
+func (a *app) migrateDirect(ctx context.Context, src, dst *sidecar.Engine, vols []sidecar.Volume, o migrateOptions, stops *sourceStops) error {
 	exe, err := os.Executable()
 	if err != nil {
 		return err
@@ -227,7 +265,7 @@ func (a *app) migrateDirect(ctx context.Context, src, dst *sidecar.Engine, vols 
 	password := []byte(hex.EncodeToString(secret))
 	for _, v := range vols {
 		if o.stopSource {
-			if err := src.StopUsers(ctx, v.Name, a.report); err != nil {
+			if err := stops.stop(ctx, src, v.Name); err != nil {
 				return err
 			}
 		}
@@ -243,7 +281,16 @@ func (a *app) migrateDirect(ctx context.Context, src, dst *sidecar.Engine, vols 
 			}
 		}
 		a.out.infof("streaming volume %s from %s to %s", v.Name, src.Host(), dst.Host())
-		if err := sidecar.Direct(ctx, src, dst, images[0], images[1], v, info, v.Name, password, o.force); err != nil {
+		resume := func(context.Context) {}
+		if !o.stopSource { // the same consistency rules as every copy
+			if resume, err = src.Quiesce(ctx, v.Name, a.report); err != nil {
+				resume(context.WithoutCancel(ctx))
+				return fmt.Errorf("volume %s: %w", v.Name, err)
+			}
+		}
+		err = sidecar.Direct(ctx, src, dst, images[0], images[1], v, info, v.Name, password, o.force)
+		resume(context.WithoutCancel(ctx))
+		if err != nil {
 			return fmt.Errorf("volume %s: %w (a volume that exists and is not empty needs --force)", v.Name, err)
 		}
 		a.out.infof("volume %s: copied and verified", v.Name)

@@ -153,7 +153,10 @@ func runUpgrade(ctx context.Context, a *app, name string, o upgradeOptions) erro
 // copyVolumes snapshots volumes in one sidecar and restores each into a
 // fresh volume; it returns old name -> fresh name.
 func (a *app) copyVolumes(ctx context.Context, eng *sidecar.Engine, job sidecar.Job, vols []sidecar.Volume) (map[string]string, error) {
-	code, reports, err := eng.BackupVolumes(ctx, job, sidecar.JobsFor(vols), hostOr(a.cfg.Host), []string{"upgrade"}, sidecar.Proceed)
+	// The container being upgraded is stopped already; other users of its
+	// volumes are handled as their labels ask, as in every copy.
+	consistent := eng.Consistent(ctx, a.report, func(v sidecar.Volume, err error) { a.out.warn(v.Name, err) })
+	code, reports, err := eng.BackupVolumes(ctx, job, sidecar.JobsFor(vols), hostOr(a.cfg.Host), []string{"upgrade"}, consistent)
 	if err != nil {
 		return nil, err
 	}

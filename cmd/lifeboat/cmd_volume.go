@@ -94,7 +94,8 @@ func runVolumePrune(ctx context.Context, a *app, o volumePruneOptions) error {
 	}
 	// One sidecar snapshots them all; a volume is removed only after its
 	// own complete snapshot was reported.
-	_, reports, err := eng.BackupVolumes(ctx, job, sidecar.JobsFor(vols), hostOr(a.cfg.Host), []string{"pre-prune"}, sidecar.Proceed)
+	consistent := eng.Consistent(ctx, a.report, func(v sidecar.Volume, err error) { a.out.warn(v.Name, err) })
+	_, reports, err := eng.BackupVolumes(ctx, job, sidecar.JobsFor(vols), hostOr(a.cfg.Host), []string{"pre-prune"}, consistent)
 	if err != nil {
 		return err
 	}

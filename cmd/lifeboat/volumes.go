@@ -245,17 +245,13 @@ func (a *app) backupVolumes(ctx context.Context, o backupOptions, sel sidecar.Se
 	job.Lines = lines.line
 	// Each volume's users are stopped, paused or hooked just while that
 	// volume is copied; they run again afterwards whatever happens.
+	consistent := eng.Consistent(ctx, a.report, func(v sidecar.Volume, err error) {
+		a.out.warn(v.Name, err)
+		failed = append(failed, v.Name+" (not backed up)")
+	})
 	prepare := func(v sidecar.Volume) (bool, func()) {
 		a.out.infof("backing up volume %s", v.Name)
-		resume, err := eng.Quiesce(ctx, v.Name, a.report)
-		done := func() { resume(context.WithoutCancel(ctx)) }
-		if err != nil {
-			done()
-			a.out.warn(v.Name, err)
-			failed = append(failed, v.Name+" (not backed up)")
-			return false, nil
-		}
-		return true, done
+		return consistent(v)
 	}
 	stop := a.startProgress("backup", lines.progress)
 	code, reports, err := eng.BackupVolumes(ctx, job, jobs, hostOr(a.cfg.Host), o.tags, prepare)

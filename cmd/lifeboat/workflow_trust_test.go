@@ -1,0 +1,98 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/lifeboat-backup/lifeboat/internal/treetest"
+	"github.com/lifeboat-backup/lifeboat/sidecar"
+	"github.com/moby/moby/client"
+)
+
+// A volume backup warns about the application that uses the volume, never
+// about lifeboat's own sidecar, and records only the application.
+func TestSidecarIsNoVolumeUser(t *testing.T) {
+	treetest.RequireRoot(t)
+	e := dockerEngine(t)
+	vol := fmt.Sprintf("lbu-%d", os.Getpid())
+	name := fmt.Sprintf("lbu-app-%d", os.Getpid())
+	startApp(t, e, appImage(t, e), name, vol, nil)
+	c := newCLI(t)
+	c.ok("init")
+	r := c.run("backup", vol)
+	if r.code != 0 {
+		t.Fatalf("backup: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	warnings := strings.Count(r.stderr, "is in use by container")
+	if warnings != 1 || !strings.Contains(r.stderr, "in use by container "+name) || strings.Contains(r.stderr+r.stdout, sidecar.SidecarPrefix) {
+		t.Fatalf("want one warning, about %s, none about a sidecar:\n%s", name, r.stderr)
+	}
+	var containers []any
+	for _, m := range jsonLines(t, c.ok("snapshots", "--json")) {
+		if m["type"] == "snapshots" {
+			for _, s := range m["snapshots"].([]any) {
+				containers = s.(map[string]any)["volume"].(map[string]any)["containers"].([]any)
+			}
+		}
+	}
+	if len(containers) != 1 || containers[0] != name {
+		t.Fatalf("snapshot records users %v, want [%s]", containers, name)
+	}
+}
+
+// migrate --stop-source stops the application, not its own sidecar, and
+// leaves it stopped after a successful move; when the move fails after the
+// stop, the application runs again and the error says so. Without
+// --stop-source, migrate applies the application's lifeboat.stop label as
+// backup does: stopped for the copy, running again afterwards.
+func TestMigrateStopsTheApplicationOnly(t *testing.T) {
+	treetest.RequireRoot(t)
+	e := dockerEngine(t)
+	ctx := context.Background()
+	host, _ := secondEngine(t)
+	e2, err := sidecar.Connect(ctx, host)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e2.Close()
+	img := appImage(t, e)
+	vol := fmt.Sprintf("lbs-%d", os.Getpid())
+	id := startApp(t, e, img, fmt.Sprintf("lbs-app-%d", os.Getpid()), vol, map[string]string{sidecar.LabelStop: "true"})
+	if err := os.WriteFile(filepath.Join(volumeMountpoint(t, e, vol), "pg"), []byte("pages"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	c := newCLI(t)
+	c.ok("init")
+
+	// The label: stopped while copied, running afterwards.
+	r := c.run("migrate", vol, "--to", host)
+	if r.code != 0 || !strings.Contains(r.stdout+r.stderr, "stopping container") || !state(t, e, id).Running {
+		t.Fatalf("migrate with lifeboat.stop: exit %d, running %v\n%s%s", r.code, state(t, e, id).Running, r.stdout, r.stderr)
+	}
+
+	// A failure after the stop (the destination is not empty, no --force):
+	// the application is started again, and the error says so.
+	r = c.run("migrate", vol, "--to", host, "--stop-source")
+	if r.code == 0 || !strings.Contains(r.stderr, "started again") || !state(t, e, id).Running {
+		t.Fatalf("failed migrate --stop-source: exit %d, running %v\n%s%s", r.code, state(t, e, id).Running, r.stdout, r.stderr)
+	}
+
+	// Success: the application stays stopped, the copy is complete.
+	if _, err := e2.Client().VolumeRemove(ctx, vol, client.VolumeRemoveOptions{Force: true}); err != nil {
+		t.Fatal(err)
+	}
+	r = c.run("migrate", vol, "--to", host, "--stop-source")
+	if r.code != 0 || !strings.Contains(r.stdout, "content verified: match") {
+		t.Fatalf("migrate --stop-source: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	if state(t, e, id).Running {
+		t.Fatal("the application runs again after migrate --stop-source")
+	}
+	if strings.Contains(r.stdout+r.stderr, sidecar.SidecarPrefix) {
+		t.Fatalf("a sidecar was treated as a user:\n%s%s", r.stdout, r.stderr)
+	}
+}
