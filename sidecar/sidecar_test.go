@@ -174,3 +174,21 @@ func TestUnreachableEngine(t *testing.T) {
 		t.Fatalf("unreachable engine: %v", err)
 	}
 }
+
+// The rule of docker volume prune by API version: named volumes go too
+// before 1.42, and with --all since.
+func TestPruneTakesNamed(t *testing.T) {
+	for _, tc := range []struct {
+		version string
+		all     bool
+		want    bool
+	}{
+		{"1.41", false, true}, {"1.41", true, true}, {"1.40", false, true}, {"1.25", false, true},
+		{"1.42", false, false}, {"1.42", true, true}, {"1.43", false, false}, {"1.51", false, false},
+		{"1.100", false, false}, {"2.0", false, false}, {"", false, true}, {"garbage", false, true},
+	} {
+		if got := PruneTakesNamed(tc.version, tc.all); got != tc.want {
+			t.Errorf("API %q, all %v: %v, want %v", tc.version, tc.all, got, tc.want)
+		}
+	}
+}

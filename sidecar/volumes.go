@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"sort"
+	"strconv"
 	"strings"
 
 	"github.com/moby/moby/api/types/volume"
@@ -103,18 +104,53 @@ func (e *Engine) Volumes(ctx context.Context, s Selection) ([]Volume, error) {
 }
 
 // AnonymousLabel marks the volumes that the engine created for a container
-// without a name; `docker volume prune` removes only those unless --all.
+// without a name (since API 1.42); `docker volume prune` removes only those
+// unless --all.
 const AnonymousLabel = "com.docker.volume.anonymous"
 
+// PruneTakesNamed reports whether `docker volume prune` on an engine of
+// API version apiVersion removes named volumes too: always before API 1.42
+// (every dangling local volume goes, and anonymous volumes carry no label
+// there), and with all (--all) since.
+func PruneTakesNamed(apiVersion string, all bool) bool {
+	return all || versionLess(apiVersion, "1.42")
+}
+
+// versionLess compares API versions such as "1.41" and "1.42" (numerically,
+// part by part); an unparsable version counts as old, so the safety net
+// then covers more volumes, never fewer.
+func versionLess(a, b string) bool {
+	pa, pb := strings.Split(a, "."), strings.Split(b, ".")
+	for i := 0; i < max(len(pa), len(pb)); i++ {
+		var x, y int
+		if i < len(pa) {
+			n, err := strconv.Atoi(pa[i])
+			if err != nil {
+				return true
+			}
+			x = n
+		}
+		if i < len(pb) {
+			y, _ = strconv.Atoi(pb[i])
+		}
+		if x != y {
+			return x < y
+		}
+	}
+	return false
+}
+
 // PruneCandidates lists exactly the volumes `docker volume prune` would
-// remove: dangling ones, anonymous only unless all, narrowed by label and
-// not-label filters (KEY or KEY=VALUE).
+// remove on this engine, by the rule of its negotiated API version
+// (PruneTakesNamed): dangling volumes of the local driver, anonymous ones
+// only where the engine prunes only those, narrowed by label and not-label
+// filters (KEY or KEY=VALUE).
 func (e *Engine) PruneCandidates(ctx context.Context, all bool, labels, notLabels []string) ([]Volume, error) {
-	f := client.Filters{}.Add("dangling", "true")
+	f := client.Filters{}.Add("dangling", "true").Add("driver", "local")
 	if len(labels) > 0 {
 		f = f.Add("label", labels...)
 	}
-	if !all {
+	if !PruneTakesNamed(e.c.ClientVersion(), all) {
 		f = f.Add("label", AnonymousLabel)
 	}
 	res, err := e.c.VolumeList(ctx, client.VolumeListOptions{Filters: f})
@@ -131,6 +167,9 @@ func (e *Engine) PruneCandidates(ctx context.Context, all bool, labels, notLabel
 	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
 	return out, nil
 }
+
+// APIVersion is the API version negotiated with the engine.
+func (e *Engine) APIVersion() string { return e.c.ClientVersion() }
 
 func excluded(labels map[string]string, notLabels []string) bool {
 	for _, nl := range notLabels {

@@ -25,9 +25,14 @@ func newVolumeCmd(a *app) *cobra.Command {
 		Use:   "prune",
 		Short: "Snapshot the volumes `docker volume prune` would remove, then remove them",
 		Long: `Find exactly the volumes that "docker volume prune" would remove with the same
-flags (anonymous volumes no container uses; with --all, named ones too;
---filter label=... and label!=... narrow it), back each up into a snapshot
-tagged pre-prune, and remove only the volumes whose snapshot is complete.
+flags on this engine, back each up into a snapshot tagged pre-prune, and
+remove only the volumes whose snapshot is complete.
+
+Which volumes those are depends on the engine's API version, as for docker:
+since API 1.42 (Docker 23), the local volumes no container uses that are
+anonymous, and with --all the named ones too; before 1.42, every local volume
+no container uses, named or anonymous, with or without --all. --filter
+label=... and label!=... narrow it.
 
 Any of them can be brought back by its old name:
   lifeboat restore latest --volume NAME

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"slices"
 	"strings"
 	"testing"
 
@@ -59,8 +60,16 @@ func TestVolumePrune(t *testing.T) {
 		}
 		return strings.Join(names, ",")
 	}
-	if got := list(); got != "anon" {
-		t.Fatalf("without --all: %q, want anon (dangling anonymous only)", got)
+	// Before API 1.42 (this machine's engine) docker volume prune removes
+	// named dangling volumes too; since, only anonymous ones unless --all.
+	named := sidecar.PruneTakesNamed(e.APIVersion(), false)
+	t.Logf("engine API %s: plain prune takes named volumes: %v", e.APIVersion(), named)
+	want, stay := "anon", []string{"named", "keep", "used"}
+	if named {
+		want, stay = "anon,keep,named", []string{"used"}
+	}
+	if got := list(); got != want {
+		t.Fatalf("without --all: %q, want %q", got, want)
 	}
 	if got := list("--all", "--filter", "label!=keep"); got != "anon,named" {
 		t.Fatalf("--all with label!=keep: %q", got)
@@ -71,7 +80,7 @@ func TestVolumePrune(t *testing.T) {
 	if ok, _ := e.VolumeExists(ctx, p+"anon"); ok {
 		t.Fatal("the anonymous volume was not removed")
 	}
-	for _, still := range []string{"named", "keep", "used"} {
+	for _, still := range stay {
 		if ok, _ := e.VolumeExists(ctx, p+still); !ok {
 			t.Fatalf("volume %s was removed", still)
 		}
@@ -82,5 +91,40 @@ func TestVolumePrune(t *testing.T) {
 	c.ok("restore", "latest", "--volume", p+"anon") // back under its own name
 	if b, err := os.ReadFile(volumeMountpoint(t, e, p+"anon") + "/cache.db"); err != nil || string(b) != "precious" {
 		t.Fatalf("restored volume: %q %v", b, err)
+	}
+}
+
+// What lifeboat volume prune lists is exactly what the engine's own prune
+// then removes, with the same filter, on this engine's API version.
+func TestVolumePruneMatchesEngine(t *testing.T) {
+	e := dockerEngine(t)
+	ctx := context.Background()
+	mark := fmt.Sprintf("lbmatch=%d", os.Getpid())
+	p := fmt.Sprintf("lbpm%d-", os.Getpid())
+	for _, name := range []string{"a", "b"} {
+		if _, err := e.Client().VolumeCreate(ctx, client.VolumeCreateOptions{Name: p + name,
+			Labels: map[string]string{"lbmatch": fmt.Sprint(os.Getpid())}}); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() {
+			_, _ = e.Client().VolumeRemove(context.Background(), p+name, client.VolumeRemoveOptions{Force: true})
+		})
+	}
+	c := newCLI(t)
+	c.ok("init")
+	out := lastOfType(t, jsonLines(t, c.ok("volume", "prune", "--dry-run", "--json", "--filter", "label="+mark)), "volume_prune")
+	var listed []string
+	for _, n := range out["volumes"].([]any) {
+		listed = append(listed, n.(string))
+	}
+	res, err := e.Client().VolumePrune(ctx, client.VolumePruneOptions{Filters: client.Filters{}.Add("label", mark)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	removed := append([]string(nil), res.Report.VolumesDeleted...)
+	slices.Sort(removed)
+	t.Logf("API %s: lifeboat listed %v, the engine removed %v", e.APIVersion(), listed, removed)
+	if !slices.Equal(listed, removed) {
+		t.Fatalf("lifeboat would snapshot %v, docker volume prune removed %v", listed, removed)
 	}
 }
