@@ -207,7 +207,7 @@ func TestInitPackSize(t *testing.T) {
 	if len(packs) < 4 {
 		t.Fatalf("%d packs for 6 MiB with 1 MiB packs", len(packs))
 	}
-	c.fails(1, "pack-size must be between", "init", "--pack-size", "500")
+	c.fails(2, "pack-size must be between", "init", "--pack-size", "500") // a usage error, as every bad value
 	c.ok("check", "--read-data")
 }
 
