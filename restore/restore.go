@@ -74,7 +74,11 @@ const (
 type Options struct {
 	Selector
 	Overwrite Overwrite
-	Verify    bool // read every restored file back and check it
+	// Delete makes the target equal to the snapshot: entries the snapshot
+	// does not hold are removed. It needs Overwrite always or if-changed
+	// (with never, kept files could differ) and no Selector.
+	Delete bool
+	Verify bool // read every restored file back and check it
 	Workers   int  // files written at once (2×GOMAXPROCS if 0)
 	Progress  *Progress
 }
@@ -97,6 +101,7 @@ type Result struct {
 	Bytes     int64 `json:"bytes"`
 	Skipped   int64 `json:"skipped"` // existing entries kept by the overwrite mode
 	Verified  int64 `json:"verified"`
+	Deleted   int64 `json:"deleted"` // entries removed by Delete (a directory counts once)
 	// Finished is set when the target already held this restore, complete,
 	// from a run that was killed while it published it: this run moved
 	// the last entries into place (and verified them, if asked).
@@ -140,6 +145,12 @@ type restorer struct {
 func Run(ctx context.Context, repo *repository.Repository, sn *repository.Snapshot, target string, opts Options) (*Result, error) {
 	if err := opts.Selector.Validate(); err != nil {
 		return nil, err
+	}
+	if opts.Delete && (opts.Overwrite != OverwriteAlways && opts.Overwrite != OverwriteIfChanged) {
+		return nil, errors.New("delete needs overwrite always or if-changed: it makes the target equal to the snapshot")
+	}
+	if opts.Delete && (len(opts.Include) > 0 || len(opts.Exclude) > 0) {
+		return nil, errors.New("delete cannot be combined with include or exclude: it makes the whole target equal to the snapshot")
 	}
 	if opts.Workers <= 0 {
 		opts.Workers = 2 * runtime.GOMAXPROCS(0)
@@ -189,6 +200,11 @@ func Run(ctx context.Context, repo *repository.Repository, sn *repository.Snapsh
 	var ops []*op
 	if _, err := r.plan(ctx, sn.Tree, "", len(opts.Include) == 0, &ops); err != nil {
 		return nil, err
+	}
+	if opts.Delete {
+		if err := r.deleteExtra(troot, ops); err != nil {
+			return &r.res, err
+		}
 	}
 	if err := r.execute(ctx, ops); err != nil {
 		return &r.res, err

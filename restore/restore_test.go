@@ -339,3 +339,53 @@ func TestInterruptedPublicationFinished(t *testing.T) {
 		t.Fatalf("the entry written meanwhile was replaced: %q", b)
 	}
 }
+
+// With Delete, an overwrite restore makes the target equal to the
+// snapshot: stale files (a WAL segment the snapshot does not hold) and
+// directories go, entries of another kind are replaced, and a symlink in
+// the way is removed without following it out of the target.
+func TestDeleteMakesTargetEqual(t *testing.T) {
+	r := newRepo(t)
+	ctx := context.Background()
+	src := t.TempDir()
+	mkfile(t, filepath.Join(src, "pg_wal/000001"), "segment one")
+	mkfile(t, filepath.Join(src, "base/1/page"), "pages")
+	mkfile(t, filepath.Join(src, "conf"), "config")
+	mkfile(t, filepath.Join(src, "sub/inner"), "inner")
+	sn := backup(t, r, src)
+
+	outside := t.TempDir()
+	mkfile(t, filepath.Join(outside, "precious"), "not the target's")
+	target := t.TempDir()
+	mkfile(t, filepath.Join(target, "pg_wal/000001"), "old segment one")
+	mkfile(t, filepath.Join(target, "pg_wal/000002"), "stale segment")
+	mkfile(t, filepath.Join(target, "stale-dir/deep/file"), "stale")
+	mkfile(t, filepath.Join(target, "conf/not-a-file"), "a directory where the snapshot has a file")
+	if err := os.Symlink(outside, filepath.Join(target, "sub")); err != nil { // a symlink where it has a directory
+		t.Fatal(err)
+	}
+	mkfile(t, filepath.Join(target, "base/1/page"), "pages")
+
+	for _, bad := range []restore.Options{
+		{Delete: true},
+		{Delete: true, Overwrite: restore.OverwriteNever},
+		{Delete: true, Overwrite: restore.OverwriteAlways, Selector: restore.Selector{Include: []string{"/conf"}}},
+	} {
+		if _, err := restore.Run(ctx, r, sn, target, bad); err == nil {
+			t.Fatalf("%+v accepted", bad)
+		}
+	}
+	res, err := restore.Run(ctx, r, sn, target, restore.Options{Overwrite: restore.OverwriteIfChanged, Delete: true, Verify: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Deleted != 4 { // pg_wal/000002, stale-dir, conf (a directory), sub (a symlink)
+		t.Fatalf("deleted %d entries, want 4", res.Deleted)
+	}
+	if err := treetest.Compare(src, target); err != nil {
+		t.Fatalf("target differs from the snapshot after a delete restore:\n%v", err)
+	}
+	if b, err := os.ReadFile(filepath.Join(outside, "precious")); err != nil || string(b) != "not the target's" {
+		t.Fatalf("the symlink's target outside was touched: %q %v", b, err)
+	}
+}

@@ -40,7 +40,7 @@ func Direct(ctx context.Context, src, dst *Engine, srcImage, dstImage string, v 
 		exported <- err
 	}()
 	args := []string{"sidecar-import", "--target", restoreMount, "--password-file", passwordMount}
-	if overwrite {
+	if overwrite { // equal to the snapshot: nothing stale survives
 		args = append(args, "--overwrite", "always")
 	}
 	stderr := &limitedWriter{n: 4096}

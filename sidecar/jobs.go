@@ -155,11 +155,12 @@ func (e *Engine) CreateVolume(ctx context.Context, name string, info *repository
 
 // RestoreVolume restores a snapshot into the named volume, mounted
 // read-write in the sidecar. The volume's root gets the snapshot root's
-// owner and mode. A volume that is not empty is refused unless overwrite.
+// owner and mode. A volume that is not empty is refused unless overwrite,
+// which makes it equal to the snapshot (what the snapshot lacks is removed).
 func (e *Engine) RestoreVolume(ctx context.Context, j Job, snapshotID, volume string, overwrite, verify bool) (int, error) {
 	args := []string{"restore", snapshotID, "--target", restoreMount}
-	if overwrite {
-		args = append(args, "--overwrite", "always")
+	if overwrite { // equal to the snapshot: nothing stale survives
+		args = append(args, "--overwrite", "always", "--delete")
 	}
 	if verify {
 		args = append(args, "--verify")

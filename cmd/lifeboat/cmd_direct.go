@@ -140,7 +140,8 @@ func runImport(ctx context.Context, a *app, target, overwrite string) error {
 	if err != nil {
 		return err
 	}
-	_, err = restore.Run(ctx, repo, sn, target, restore.Options{Overwrite: ow, Verify: true})
+	// An overwrite makes the volume equal to the snapshot: nothing stale survives.
+	_, err = restore.Run(ctx, repo, sn, target, restore.Options{Overwrite: ow, Delete: ow != restore.OverwriteRefuse, Verify: true})
 	return err
 }
 

@@ -15,6 +15,7 @@ type restoreOptions struct {
 	include   []string
 	exclude   []string
 	overwrite string
+	delete    bool
 	verify    bool
 	noLock    bool
 	toVolume  string
@@ -34,7 +35,9 @@ directory gets the owner and mode of the backed-up root.
 
 A target that is not empty is refused unless --overwrite says what to do with
 existing entries: always (replace files), if-changed (replace files whose size
-or mtime differ) or never (keep them).
+or mtime differ) or never (keep them). With --delete (and always or
+if-changed), the target is made equal to the snapshot: entries the snapshot
+does not hold are removed, as are entries of another kind in the way.
 
 Nothing appears in the target before it is complete: an empty target is
 filled through a hidden staging directory whose entries are moved into place
@@ -47,7 +50,8 @@ snapshot or the target contain. --verify reads every file back and checks it
 With --to-volume, the snapshot is restored into a Docker named volume by a
 sidecar container (--volume NAME alone restores into NAME itself): a volume that does not exist is created with the labels,
 driver and options the snapshot recorded (plus org.lifeboat.restored-from);
-one that exists and is not empty is refused unless --force.
+one that exists and is not empty is refused unless --force, which makes it
+equal to the snapshot (files the snapshot does not hold are removed).
 
 SNAPSHOT is "latest" (filtered by --host, --tag, --path, --volume) or an id prefix.
 Patterns (--include, --exclude) use shell syntax: one with a slash matches the
@@ -55,7 +59,8 @@ path from the snapshot root ("/etc/*.conf"), one without matches any name.`,
 		Example: `  lifeboat restore latest --volume pgdata --to-volume pgdata-restored
   lifeboat restore 3f2a9c --to-volume pgdata
   lifeboat restore latest --target /restore
-  lifeboat restore 3f2a9c --target /tmp/r --include '/etc/*' --verify`,
+  lifeboat restore 3f2a9c --target /tmp/r --include '/etc/*' --verify
+  lifeboat restore latest --target /srv/data --overwrite if-changed --delete`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if o.toVolume == "" && o.target == "" && o.f.volume != "" {
@@ -77,9 +82,10 @@ path from the snapshot root ("/etc/*.conf"), one without matches any name.`,
 	fl.StringArrayVar(&o.include, "include", nil, "restore only paths matching this pattern (repeatable)")
 	fl.StringArrayVar(&o.exclude, "exclude", nil, "do not restore paths matching this pattern (repeatable)")
 	fl.StringVar(&o.overwrite, "overwrite", "", "what to do with existing entries: always, if-changed or never")
+	fl.BoolVar(&o.delete, "delete", false, "with --overwrite always|if-changed: remove what the snapshot does not hold, so the target equals it")
 	fl.BoolVar(&o.verify, "verify", false, "read restored files back and check them against the snapshot")
 	fl.StringVar(&o.toVolume, "to-volume", "", "restore into this Docker volume (created if missing)")
-	fl.BoolVar(&o.force, "force", false, "with --to-volume: overwrite a volume that is not empty")
+	fl.BoolVar(&o.force, "force", false, "with --to-volume: make a volume that is not empty equal to the snapshot")
 	fl.BoolVar(&o.noLock, "no-lock", false, "take no lock (for a read-only repository; a concurrent prune could then break the restore)")
 	o.f.register(cmd)
 	return cmd
@@ -89,6 +95,9 @@ func runRestore(ctx context.Context, a *app, o restoreOptions, ref string) error
 	ow, err := restore.ParseOverwrite(o.overwrite)
 	if err != nil {
 		return usageError{err}
+	}
+	if o.delete && ow != restore.OverwriteAlways && ow != restore.OverwriteIfChanged {
+		return usageError{fmt.Errorf("--delete needs --overwrite always or if-changed")}
 	}
 	sel := restore.Selector{Include: o.include, Exclude: o.exclude}
 	if err := sel.Validate(); err != nil {
@@ -116,7 +125,7 @@ func runRestore(ctx context.Context, a *app, o restoreOptions, ref string) error
 			TotalFiles: p.TotalFiles.Load(), TotalBytes: p.TotalBytes.Load(), TotalKnown: true}
 	})
 	start := time.Now()
-	res, err := restore.Run(ctx, repo, sn, o.target, restore.Options{Selector: sel, Overwrite: ow, Verify: o.verify, Progress: p})
+	res, err := restore.Run(ctx, repo, sn, o.target, restore.Options{Selector: sel, Overwrite: ow, Delete: o.delete, Verify: o.verify, Progress: p})
 	stop()
 	if err != nil {
 		return err
@@ -131,6 +140,9 @@ func runRestore(ctx context.Context, a *app, o restoreOptions, ref string) error
 		} else {
 			fmt.Fprintf(w, "restored %d files (%s), %d directories, %d other entries, %d hard links in %s\n",
 				res.Files, formatBytes(res.Bytes), res.Dirs, res.Others, res.Links, time.Since(start).Round(10*time.Millisecond))
+		}
+		if res.Deleted > 0 {
+			fmt.Fprintf(w, "removed %d entries the snapshot does not hold (--delete)\n", res.Deleted)
 		}
 		if res.Skipped > 0 {
 			fmt.Fprintf(w, "kept %d existing entries (--overwrite %s)\n", res.Skipped, ow)

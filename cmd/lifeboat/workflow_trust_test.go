@@ -96,3 +96,63 @@ func TestMigrateStopsTheApplicationOnly(t *testing.T) {
 		t.Fatalf("a sidecar was treated as a user:\n%s%s", r.stdout, r.stderr)
 	}
 }
+
+// Overwriting a volume makes it equal to the snapshot: a stale WAL segment
+// does not survive restore --force or migrate --force next to the restored
+// ones, and "match" means equal.
+func TestForceLeavesNoStaleFiles(t *testing.T) {
+	treetest.RequireRoot(t)
+	e := dockerEngine(t)
+	ctx := context.Background()
+	host, _ := secondEngine(t)
+	e2, err := sidecar.Connect(ctx, host)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e2.Close()
+	vol := fmt.Sprintf("lbf-%d", os.Getpid())
+	if _, err := e.Client().VolumeCreate(ctx, client.VolumeCreateOptions{Name: vol}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _, _ = e.Client().VolumeRemove(context.Background(), vol, client.VolumeRemoveOptions{Force: true}) })
+	src := volumeMountpoint(t, e, vol)
+	mkdirFile := func(root, rel, data string) {
+		t.Helper()
+		p := filepath.Join(root, rel)
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, []byte(data), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	mkdirFile(src, "pg_wal/000001", "segment one")
+	c := newCLI(t)
+	c.ok("init")
+	c.ok("backup", vol)
+
+	// restore --to-volume --force into a volume with a stale segment.
+	other := vol + "-copy"
+	t.Cleanup(func() { _, _ = e.Client().VolumeRemove(context.Background(), other, client.VolumeRemoveOptions{Force: true}) })
+	c.ok("restore", "latest", "--volume", vol, "--to-volume", other)
+	mkdirFile(volumeMountpoint(t, e, other), "pg_wal/000002", "stale")
+	c.fails(1, "not empty", "restore", "latest", "--volume", vol, "--to-volume", other)
+	c.ok("restore", "latest", "--volume", vol, "--to-volume", other, "--force")
+	if err := treetest.Compare(src, volumeMountpoint(t, e, other)); err != nil {
+		t.Fatalf("restore --force left the volume different:\n%v", err)
+	}
+
+	// migrate --force, through the repository and --direct.
+	c.ok("migrate", vol, "--to", host)
+	moved, err := e2.Volumes(ctx, sidecar.Selection{Names: []string{vol}})
+	if err != nil || len(moved) != 1 {
+		t.Fatalf("destination: %v %v", moved, err)
+	}
+	for _, args := range [][]string{{"migrate", vol, "--to", host, "--force"}, {"migrate", vol, "--to", host, "--force", "--direct"}} {
+		mkdirFile(moved[0].Mountpoint, "pg_wal/000002", "stale")
+		out := c.ok(args...)
+		if err := treetest.Compare(src, moved[0].Mountpoint); err != nil {
+			t.Fatalf("%v left the volume different:\n%v\n%s", args, err, out)
+		}
+	}
+}
