@@ -77,10 +77,10 @@ type Options struct {
 	// Delete makes the target equal to the snapshot: entries the snapshot
 	// does not hold are removed. It needs Overwrite always or if-changed
 	// (with never, kept files could differ) and no Selector.
-	Delete bool
-	Verify bool // read every restored file back and check it
-	Workers   int  // files written at once (2×GOMAXPROCS if 0)
-	Progress  *Progress
+	Delete   bool
+	Verify   bool // read every restored file back and check it
+	Workers  int  // files written at once (2×GOMAXPROCS if 0)
+	Progress *Progress
 }
 
 // Progress counters for a display; safe for concurrent use.

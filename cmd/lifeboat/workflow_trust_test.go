@@ -114,7 +114,9 @@ func TestForceLeavesNoStaleFiles(t *testing.T) {
 	if _, err := e.Client().VolumeCreate(ctx, client.VolumeCreateOptions{Name: vol}); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { _, _ = e.Client().VolumeRemove(context.Background(), vol, client.VolumeRemoveOptions{Force: true}) })
+	t.Cleanup(func() {
+		_, _ = e.Client().VolumeRemove(context.Background(), vol, client.VolumeRemoveOptions{Force: true})
+	})
 	src := volumeMountpoint(t, e, vol)
 	mkdirFile := func(root, rel, data string) {
 		t.Helper()
@@ -133,7 +135,9 @@ func TestForceLeavesNoStaleFiles(t *testing.T) {
 
 	// restore --to-volume --force into a volume with a stale segment.
 	other := vol + "-copy"
-	t.Cleanup(func() { _, _ = e.Client().VolumeRemove(context.Background(), other, client.VolumeRemoveOptions{Force: true}) })
+	t.Cleanup(func() {
+		_, _ = e.Client().VolumeRemove(context.Background(), other, client.VolumeRemoveOptions{Force: true})
+	})
 	c.ok("restore", "latest", "--volume", vol, "--to-volume", other)
 	mkdirFile(volumeMountpoint(t, e, other), "pg_wal/000002", "stale")
 	c.fails(1, "not empty", "restore", "latest", "--volume", vol, "--to-volume", other)
