@@ -43,7 +43,7 @@ func (e *Engine) EnsureImage(ctx context.Context, exe, version string) (string, 
 		return ref, nil
 	}
 	files := []ImageFile{{Path: "tmp/", Mode: 0o1777}, {Path: "lifeboat", Mode: 0o755, Data: bin}}
-	if err := e.LoadImage(ctx, ref, files, []string{"/lifeboat"}, map[string]string{"org.lifeboat.sidecar": "true"}); err != nil {
+	if err := e.LoadImage(ctx, ref, files, []string{"/lifeboat"}, map[string]string{LabelSidecar: "true"}); err != nil {
 		return "", fmt.Errorf("sidecar image: %w", err)
 	}
 	return ref, nil

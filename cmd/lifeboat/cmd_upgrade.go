@@ -76,7 +76,7 @@ takes its name back and starts.`,
 }
 
 func runUpgrade(ctx context.Context, a *app, name string, o upgradeOptions) error {
-	eng, job, err := a.sidecarJob(ctx)
+	eng, err := a.engineFor(ctx, "", a.dockerContext)
 	if err != nil {
 		return err
 	}
@@ -87,6 +87,10 @@ func runUpgrade(ctx context.Context, a *app, name string, o upgradeOptions) erro
 	}
 	if !eng.ImageExists(ctx, o.image) {
 		return fmt.Errorf("image %s is not on the engine (no registry is consulted: load or build it first)", o.image)
+	}
+	job, err := a.jobFor(ctx, eng) // the sidecar image once the input is known to be good
+	if err != nil {
+		return err
 	}
 	var names []string
 	for v := range app.Volumes {

@@ -66,7 +66,7 @@ func runVolumePrune(ctx context.Context, a *app, o volumePruneOptions) error {
 			return usageError{fmt.Errorf("--filter %q: only label= and label!= are supported", f)}
 		}
 	}
-	eng, job, err := a.sidecarJob(ctx)
+	eng, err := a.engineFor(ctx, "", a.dockerContext)
 	if err != nil {
 		return err
 	}
@@ -96,6 +96,10 @@ func runVolumePrune(ctx context.Context, a *app, o volumePruneOptions) error {
 	}
 	if !ok {
 		return errors.New("nothing removed")
+	}
+	job, err := a.jobFor(ctx, eng) // the sidecar image only when there is work
+	if err != nil {
+		return err
 	}
 	// One sidecar snapshots them all; a volume is removed only after its
 	// own complete snapshot was reported.

@@ -215,17 +215,23 @@ func (a *app) runVolumeBackup(ctx context.Context, o backupOptions, sel sidecar.
 // backupVolumes backs the selected volumes up and sums their summaries.
 func (a *app) backupVolumes(ctx context.Context, o backupOptions, sel sidecar.Selection) (repository.Summary, error) {
 	var total repository.Summary
-	eng, job, err := a.sidecarJob(ctx)
+	eng, err := a.engineFor(ctx, "", a.dockerContext)
 	if err != nil {
 		return total, err
 	}
 	defer eng.Close()
+	// The volumes first: a name that does not exist is reported before the
+	// sidecar image is built and loaded.
 	vols, err := eng.Volumes(ctx, sel)
 	if err != nil {
 		return total, err
 	}
 	if len(vols) == 0 {
 		return total, fmt.Errorf("no volume matches the selection on %s", eng.Host())
+	}
+	job, err := a.jobFor(ctx, eng)
+	if err != nil {
+		return total, err
 	}
 	var from map[string]string // volume -> mount path in the --volumes-from container
 	if o.volumes.from != "" {

@@ -160,3 +160,22 @@ func TestForceLeavesNoStaleFiles(t *testing.T) {
 		}
 	}
 }
+
+// A volume that does not exist is reported before the sidecar image is
+// built and loaded (it used to be built first), and a dry run builds none.
+func TestUnknownVolumeBeforeImage(t *testing.T) {
+	e := dockerEngine(t)
+	ctx := context.Background()
+	ref, err := sidecar.ImageRef(binary, version)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, _ = e.Client().ImageRemove(ctx, ref, client.ImageRemoveOptions{Force: true})
+	c := newCLI(t)
+	c.ok("init")
+	c.fails(1, "no-such-volume", "backup", "no-such-volume")
+	c.ok("volume", "prune", "--dry-run")
+	if _, err := e.Client().ImageInspect(ctx, ref); err == nil {
+		t.Fatalf("the sidecar image %s was built for a volume that does not exist", ref)
+	}
+}
