@@ -1,6 +1,7 @@
 package sidecar
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -8,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/moby/moby/api/pkg/stdcopy"
 	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/api/types/mount"
 	"github.com/moby/moby/api/types/network"
@@ -96,6 +98,12 @@ func (e *Engine) Recreate(ctx context.Context, app *AppContainer, image string, 
 			}
 		}
 	}
+	// The engine gives a container without a hostname of its own its
+	// short id: the new one gets its own, not the old one's.
+	shortID := app.ID[:min(12, len(app.ID))]
+	if cfg.Hostname == shortID {
+		cfg.Hostname = ""
+	}
 	labels := map[string]string{}
 	for k, v := range cfg.Labels {
 		labels[k] = v // compose labels included, so that compose still knows it
@@ -129,7 +137,7 @@ func (e *Engine) Recreate(ctx context.Context, app *AppContainer, image string, 
 	netCfg := &network.NetworkingConfig{EndpointsConfig: map[string]*network.EndpointSettings{}}
 	if app.inspect.NetworkSettings != nil {
 		for name, ep := range app.inspect.NetworkSettings.Networks {
-			netCfg.EndpointsConfig[name] = &network.EndpointSettings{Aliases: ep.Aliases, Links: ep.Links}
+			netCfg.EndpointsConfig[name] = endpointLike(ep, shortID)
 		}
 	}
 	created, err := e.c.ContainerCreate(ctx, client.ContainerCreateOptions{Name: app.Name, Config: &cfg, HostConfig: &host, NetworkingConfig: netCfg})
@@ -137,6 +145,27 @@ func (e *Engine) Recreate(ctx context.Context, app *AppContainer, image string, 
 		return "", fmt.Errorf("create container %s from %s: %w", app.Name, image, err)
 	}
 	return created.ID, nil
+}
+
+// endpointLike keeps what the user gave a container on one network: its
+// static addresses (IPAM config), aliases, links and driver options; the
+// alias the engine derived from the old container's id is left out.
+func endpointLike(ep *network.EndpointSettings, oldShortID string) *network.EndpointSettings {
+	if ep == nil {
+		return &network.EndpointSettings{}
+	}
+	var aliases []string
+	for _, a := range ep.Aliases {
+		if a != oldShortID {
+			aliases = append(aliases, a)
+		}
+	}
+	out := &network.EndpointSettings{Aliases: aliases, Links: ep.Links, DriverOpts: ep.DriverOpts}
+	if ep.IPAMConfig != nil {
+		ipam := *ep.IPAMConfig
+		out.IPAMConfig = &ipam
+	}
+	return out
 }
 
 // Rename renames a container.
@@ -165,6 +194,25 @@ func (e *Engine) Remove(ctx context.Context, id string) error {
 	return err
 }
 
+// LastLogs returns up to n of a container's last log lines (stdout and
+// stderr), for a report on why it failed; nil if they cannot be read.
+func (e *Engine) LastLogs(ctx context.Context, id string, n int) []string {
+	rc, err := e.c.ContainerLogs(ctx, id, client.ContainerLogsOptions{ShowStdout: true, ShowStderr: true, Tail: fmt.Sprint(n)})
+	if err != nil {
+		return nil
+	}
+	defer rc.Close()
+	var out bytes.Buffer
+	if _, err := stdcopy.StdCopy(&out, &out, rc); err != nil && out.Len() == 0 {
+		return nil
+	}
+	text := strings.TrimRight(out.String(), "\n")
+	if text == "" {
+		return nil
+	}
+	return strings.Split(text, "\n")
+}
+
 // ErrNotHealthy: a new container did not become healthy (or stopped).
 var ErrNotHealthy = errors.New("the new container did not become healthy")
 
@@ -187,10 +235,18 @@ func (e *Engine) WaitHealthy(ctx context.Context, id string, timeout, settle tim
 				code = st.ExitCode
 			}
 			return fmt.Errorf("%w: it exited with code %d", ErrNotHealthy, code)
+		case st.Restarting || res.Container.RestartCount > 0:
+			// Its restart policy brought it back: it did exit.
+			return fmt.Errorf("%w: it exited with code %d and was restarted %d times", ErrNotHealthy, st.ExitCode, res.Container.RestartCount)
 		case st.Health != nil && st.Health.Status == container.Healthy:
 			return nil
 		case st.Health != nil && st.Health.Status == container.Unhealthy:
-			return fmt.Errorf("%w: its health check failed", ErrNotHealthy)
+			why := ""
+			if n := len(st.Health.Log); n > 0 {
+				last := st.Health.Log[n-1]
+				why = fmt.Sprintf(" (exit %d: %s)", last.ExitCode, strings.TrimSpace(last.Output))
+			}
+			return fmt.Errorf("%w: its health check failed%s", ErrNotHealthy, why)
 		case st.Health == nil && time.Since(start) >= settle:
 			return nil
 		case time.Now().After(deadline):

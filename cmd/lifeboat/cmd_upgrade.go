@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"sort"
 	"strings"
 	"time"
 
@@ -34,8 +35,9 @@ fresh volumes takes its name and starts. The old container is kept, stopped
 and renamed NAME-lifeboat-old, with its volumes untouched.
 
 The new container must become healthy (or, without a health check, keep
-running for --settle) within --wait-healthy; otherwise lifeboat rolls back by
-itself. "lifeboat rollback NAME" switches back later; --cleanup removes the
+running for --wait) within --wait-healthy; otherwise lifeboat rolls back by
+itself, says why (exit code or health check output, and the new container's
+last log lines) and removes the fresh volumes. "lifeboat rollback NAME" switches back later; --cleanup removes the
 old container and volumes after a successful upgrade (asks first, or --yes).
 The image must be on the engine already: no registry is consulted.`,
 		Example: `  lifeboat upgrade shop-db --image postgres:17 --wait-healthy 2m`,
@@ -60,9 +62,13 @@ func newRollbackCmd(a *app) *cobra.Command {
 	return &cobra.Command{
 		Use:   "rollback CONTAINER",
 		Short: "Switch back to the container and volumes an upgrade kept",
-		Long: `Undo "lifeboat upgrade": the upgraded container is removed (its fresh volumes
-are kept and listed) and the previous container, on its untouched volumes,
-takes its name back and starts.`,
+		Long: `Undo "lifeboat upgrade": the upgraded container is stopped (with its own stop
+signal and timeout) and removed, and the previous container, on its untouched
+volumes, takes its name back and starts. The fresh volumes the upgraded
+container used are kept and named: what it wrote since the upgrade is only
+there.`,
+		Example: `  lifeboat upgrade shop-db --image postgres:17
+  lifeboat rollback shop-db`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			eng, err := a.engineFor(cmd.Context(), "", a.dockerContext)
@@ -132,12 +138,29 @@ func runUpgrade(ctx context.Context, a *app, name string, o upgradeOptions) erro
 		}
 	}
 	if err != nil {
+		bg := context.WithoutCancel(ctx)
 		if newID != "" {
-			_ = eng.Remove(context.WithoutCancel(ctx), newID)
+			// Its last words, kept before it is removed.
+			for _, line := range eng.LastLogs(bg, newID, 10) {
+				a.out.warn(app.Name+" on "+o.image, errors.New(line))
+			}
+			_ = eng.Remove(bg, newID)
 		}
-		_ = eng.Rename(context.WithoutCancel(ctx), app.ID, app.Name)
+		_ = eng.Rename(bg, app.ID, app.Name)
 		restartOld()
-		return fmt.Errorf("upgrade of %s to %s failed, rolled back to the old container: %w", app.Name, o.image, err)
+		// The fresh copies hold nothing the old volumes do not: removed.
+		var left []string
+		for _, v := range fresh {
+			if rerr := eng.RemoveVolume(bg, v); rerr != nil {
+				left = append(left, v)
+			}
+		}
+		msg := fmt.Sprintf("upgrade of %s to %s failed, rolled back to the old container", app.Name, o.image)
+		if len(left) > 0 {
+			sort.Strings(left)
+			msg += "; fresh volumes left behind: " + strings.Join(left, ", ")
+		}
+		return fmt.Errorf("%s: %w", msg, err)
 	}
 	a.out.result("upgrade", map[string]any{"container": app.Name, "image": o.image, "old_container": sidecar.OldName(app.Name),
 		"volumes": fresh}, func(w io.Writer) {
@@ -230,6 +253,15 @@ func rollback(ctx context.Context, a *app, eng *sidecar.Engine, name string) err
 		for v := range cur.Volumes {
 			kept = append(kept, v)
 		}
+		sort.Strings(kept)
+		// Stopped as docker stop would (its stop signal, its timeout), so
+		// that an application flushes what it wrote, then removed.
+		if cur.Running {
+			a.out.infof("stopping %s", name)
+			if err := eng.Stop(ctx, cur.ID); err != nil {
+				return fmt.Errorf("stop %s: %w", name, err)
+			}
+		}
 		if err := eng.Remove(ctx, cur.ID); err != nil {
 			return err
 		}
@@ -241,11 +273,10 @@ func rollback(ctx context.Context, a *app, eng *sidecar.Engine, name string) err
 		return fmt.Errorf("start %s: %w", name, err)
 	}
 	a.out.result("rollback", map[string]any{"container": name, "kept_volumes": kept}, func(w io.Writer) {
-		fmt.Fprintf(w, "%s runs its previous image on its previous volumes again", name)
+		fmt.Fprintf(w, "%s runs its previous image on its previous volumes again\n", name)
 		if len(kept) > 0 {
-			fmt.Fprintf(w, "; the upgraded copies are kept: %s", strings.Join(kept, ", "))
+			fmt.Fprintf(w, "what it wrote since the upgrade is only on the kept volumes: %s\n", strings.Join(kept, ", "))
 		}
-		fmt.Fprintln(w)
 	})
 	return nil
 }

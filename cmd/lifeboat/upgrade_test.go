@@ -3,8 +3,10 @@ package main
 import (
 	"context"
 	"fmt"
+	"net/netip"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -12,6 +14,7 @@ import (
 	"github.com/lifeboat-backup/lifeboat/sidecar"
 	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/api/types/mount"
+	"github.com/moby/moby/api/types/network"
 	"github.com/moby/moby/client"
 )
 
@@ -37,8 +40,9 @@ func TestUpgradeAndRollback(t *testing.T) {
 	p := fmt.Sprintf("lbu%d", os.Getpid())
 	v1, v2, bad := p+"-app:1", p+"-app:2", p+"-app:bad"
 	busyboxImage(t, e, v1, "echo v1 >> /data/log; exec sleep 3600")
-	busyboxImage(t, e, v2, "echo v2 >> /data/log; exec sleep 3600")
-	busyboxImage(t, e, bad, "echo bad >> /data/log; exit 3")
+	// v2 writes a last line when stopped as docker stop does (SIGTERM).
+	busyboxImage(t, e, v2, `trap "echo flushed >> /data/log; exit 0" TERM; echo v2 >> /data/log; while :; do sleep 1 & wait $!; done`)
+	busyboxImage(t, e, bad, "echo going down; echo bad >> /data/log; exit 3")
 	name, vol := p, p+"-data"
 	t.Cleanup(func() {
 		c := e.Client()
@@ -94,15 +98,39 @@ func TestUpgradeAndRollback(t *testing.T) {
 		t.Fatalf("configuration not carried over: %v %v", ins.Container.Config.Labels, ins.Container.Config.Env)
 	}
 
-	c.ok("rollback", name)
+	out := c.ok("rollback", name)
 	app, _ = e.InspectApp(ctx, name)
 	if app.ID != created.ID || !app.Running || app.Image != v1 {
 		t.Fatalf("after rollback: %+v", app)
 	}
+	// Stopped with its stop signal, not killed: its last write is there,
+	// on the kept volume that the output names.
+	waitFile(t, filepath.Join(volumeMountpoint(t, e, fresh), "log"), "v1\nv2\nflushed\n")
+	if !strings.Contains(out, fresh) {
+		t.Fatalf("rollback does not name the kept volume %s:\n%s", fresh, out)
+	}
 	waitFile(t, oldLog, "v1\nv1\n")
 
-	// A new image that fails: lifeboat rolls back by itself.
-	c.fails(1, "rolled back", "upgrade", name, "--image", bad, "--wait", "2s")
+	// A new image that fails: lifeboat rolls back by itself, says why (its
+	// exit code and last words) and removes the fresh copy of the volume.
+	countFresh := func() int {
+		vols, _ := e.Client().VolumeList(ctx, client.VolumeListOptions{})
+		n := 0
+		for _, v := range vols.Items {
+			if strings.HasPrefix(v.Name, vol+"-") {
+				n++
+			}
+		}
+		return n
+	}
+	before := countFresh()
+	r := c.fails(1, "rolled back", "upgrade", name, "--image", bad, "--wait", "2s")
+	if !strings.Contains(r.stderr, "exited with code 3") || !strings.Contains(r.stderr, "going down") {
+		t.Fatalf("the failure does not say why:\n%s", r.stderr)
+	}
+	if after := countFresh(); after != before {
+		t.Fatalf("%d fresh volumes before the failed upgrade, %d after", before, after)
+	}
 	app, _ = e.InspectApp(ctx, name)
 	if app.ID != created.ID || !app.Running {
 		t.Fatalf("after a failed upgrade: %+v", app)
@@ -119,5 +147,68 @@ func TestUpgradeAndRollback(t *testing.T) {
 	}
 	if ok, _ := e.VolumeExists(ctx, vol); ok {
 		t.Fatal("--cleanup kept the old volume")
+	}
+}
+
+// An upgrade keeps the network settings the user gave (a static address,
+// aliases) and gives the new container its own hostname and alias, not the
+// old container's id.
+func TestUpgradeKeepsNetworkSettings(t *testing.T) {
+	e := dockerEngine(t)
+	ctx := context.Background()
+	p := fmt.Sprintf("lbn%d", os.Getpid())
+	v1, v2 := p+"-app:1", p+"-app:2"
+	busyboxImage(t, e, v1, "exec sleep 3600")
+	busyboxImage(t, e, v2, "exec sleep 3600")
+	netName, name, vol := p+"-net", p, p+"-data"
+	if _, err := e.Client().NetworkCreate(ctx, netName, client.NetworkCreateOptions{Driver: "bridge",
+		IPAM: &network.IPAM{Config: []network.IPAMConfig{{Subnet: netip.MustParsePrefix("172.30.99.0/24")}}}}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		c := e.Client()
+		for _, n := range []string{name, sidecar.OldName(name)} {
+			_, _ = c.ContainerRemove(context.Background(), n, client.ContainerRemoveOptions{Force: true})
+		}
+		_, _ = c.NetworkRemove(context.Background(), netName, client.NetworkRemoveOptions{})
+		vols, _ := c.VolumeList(context.Background(), client.VolumeListOptions{})
+		for _, v := range vols.Items {
+			if strings.HasPrefix(v.Name, vol) {
+				_, _ = c.VolumeRemove(context.Background(), v.Name, client.VolumeRemoveOptions{Force: true})
+			}
+		}
+	})
+	ip := netip.MustParseAddr("172.30.99.10")
+	created, err := e.Client().ContainerCreate(ctx, client.ContainerCreateOptions{Name: name,
+		Config: &container.Config{Image: v1},
+		HostConfig: &container.HostConfig{Mounts: []mount.Mount{{Type: mount.TypeVolume, Source: vol, Target: "/data"}},
+			NetworkMode: container.NetworkMode(netName)},
+		NetworkingConfig: &network.NetworkingConfig{EndpointsConfig: map[string]*network.EndpointSettings{
+			netName: {IPAMConfig: &network.EndpointIPAMConfig{IPv4Address: ip}, Aliases: []string{"db"}}}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := e.Start(ctx, created.ID); err != nil {
+		t.Fatal(err)
+	}
+	c := newCLI(t)
+	c.ok("init")
+	c.ok("upgrade", name, "--image", v2, "--wait", "1s")
+	ins, err := e.Client().ContainerInspect(ctx, name, client.ContainerInspectOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	newC := ins.Container
+	ep := newC.NetworkSettings.Networks[netName]
+	oldShort := created.ID[:12]
+	if ep == nil || ep.IPAMConfig == nil || ep.IPAMConfig.IPv4Address != ip || ep.IPAddress != ip {
+		t.Fatalf("the static address was not kept: %+v", ep)
+	}
+	if !slices.Contains(ep.Aliases, "db") || slices.Contains(ep.Aliases, oldShort) {
+		t.Fatalf("aliases %v: want db, not the old id %s", ep.Aliases, oldShort)
+	}
+	if newC.Config.Hostname == oldShort {
+		t.Fatalf("the new container took the old one's hostname %s", oldShort)
 	}
 }
