@@ -18,20 +18,23 @@ import (
 
 // Summary counts what one backup saw and added.
 type Summary struct {
-	FilesNew       int64   `json:"files_new"`
-	FilesChanged   int64   `json:"files_changed"`
-	FilesUnchanged int64   `json:"files_unchanged"`
-	DirsNew        int64   `json:"dirs_new"`
-	DirsChanged    int64   `json:"dirs_changed"`
-	DirsUnchanged  int64   `json:"dirs_unchanged"`
-	TotalFiles     int64   `json:"total_files"`
-	TotalBytes     int64   `json:"total_bytes"`  // size of all regular files
-	BytesRead      int64   `json:"bytes_read"`   // file bytes actually read
-	BlobsAdded     int64   `json:"blobs_added"`  // new chunks and trees
-	BytesAdded     int64   `json:"bytes_added"`  // plaintext bytes of new blobs
-	StoredAdded    int64   `json:"stored_added"` // bytes of new packs written
-	Errors         int64   `json:"errors"`       // entries skipped
-	DurationSecond float64 `json:"duration_seconds"`
+	FilesNew       int64 `json:"files_new"`
+	FilesChanged   int64 `json:"files_changed"`
+	FilesUnchanged int64 `json:"files_unchanged"`
+	DirsNew        int64 `json:"dirs_new"`
+	DirsChanged    int64 `json:"dirs_changed"`
+	DirsUnchanged  int64 `json:"dirs_unchanged"`
+	TotalFiles     int64 `json:"total_files"`
+	TotalBytes     int64 `json:"total_bytes"`  // size of all regular files
+	BytesRead      int64 `json:"bytes_read"`   // file bytes actually read
+	BlobsAdded     int64 `json:"blobs_added"`  // new chunks and trees
+	BytesAdded     int64 `json:"bytes_added"`  // plaintext bytes of new blobs
+	StoredAdded    int64 `json:"stored_added"` // bytes of new packs written
+	Errors         int64 `json:"errors"`       // entries skipped
+	// ChangedWhileRead counts files that changed while they were read (a
+	// database writing): saved, but perhaps not consistent.
+	ChangedWhileRead int64   `json:"changed_while_read,omitempty"`
+	DurationSecond   float64 `json:"duration_seconds"`
 }
 
 // Snapshot is the manifest of one backup, stored sealed as JSON at
@@ -51,8 +54,10 @@ type Snapshot struct {
 	Root Node `json:"root"`
 	// Incomplete is set when some entries could not be read; Failures lists
 	// the first of them.
-	Incomplete     bool     `json:"incomplete,omitempty"`
-	Failures       []string `json:"failures,omitempty"`
+	Incomplete bool     `json:"incomplete,omitempty"`
+	Failures   []string `json:"failures,omitempty"`
+	// Changed lists the first files that changed while they were read.
+	Changed        []string `json:"changed,omitempty"`
 	Summary        Summary  `json:"summary"`
 	ProgramVersion string   `json:"program_version"`
 	// Volume is set for a backup of a Docker named volume.

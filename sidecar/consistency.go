@@ -26,8 +26,41 @@ const defaultHookTimeout = 5 * time.Minute
 // ErrHook reports a pre hook that failed: the volume is not backed up.
 var ErrHook = errors.New("pre hook failed")
 
-// Report receives what consistency handling does, for the user's log.
-type Report func(format string, args ...any)
+// Actions of consistency events.
+const (
+	ActionInUse    = "in_use"      // a running user without consistency labels (a warning)
+	ActionStop     = "stop"        // stopping a container
+	ActionStart    = "start"       // starting it again (Down: how long it was stopped)
+	ActionPause    = "pause"       // freezing a container
+	ActionUnpause  = "unpause"     // thawing it (Down: how long it was frozen)
+	ActionHook     = "hook"        // running a pre or post hook
+	ActionHookLine = "hook_output" // one line a hook printed
+	ActionFailed   = "failed"      // an undo step failed (a warning)
+)
+
+// Event is one thing the consistency handling did, for the user's log: an
+// operator can see from it when an application was stopped and for how
+// long.
+type Event struct {
+	Time      time.Time     `json:"time"`
+	Action    string        `json:"action"`
+	Volume    string        `json:"volume,omitempty"`
+	Container string        `json:"container,omitempty"`
+	Message   string        `json:"message"`
+	Warning   bool          `json:"warning,omitempty"`
+	Down      time.Duration `json:"-"`
+	DownSecs  float64       `json:"down_seconds,omitempty"`
+}
+
+// Report receives the events of the consistency handling.
+type Report func(Event)
+
+// emit stamps an event and hands it to report.
+func emit(report Report, ev Event) {
+	ev.Time = time.Now()
+	ev.DownSecs = ev.Down.Seconds()
+	report(ev)
+}
 
 // appContainer is a running container that uses a volume.
 type appContainer struct {
@@ -98,15 +131,16 @@ func (e *Engine) Quiesce(ctx context.Context, volume string, report Report) (res
 		stop, pause := c.labels[LabelStop] == "true", c.labels[LabelPause] == "true"
 		pre, post := c.labels[LabelPre], c.labels[LabelPost]
 		if !stop && !pause && pre == "" {
-			report("warning: volume %s is in use by container %s, which has no %s, %s or %s label: the copy may be inconsistent",
-				volume, c.name, LabelStop, LabelPause, LabelPre)
+			emit(report, Event{Action: ActionInUse, Volume: volume, Container: c.name, Warning: true,
+				Message: fmt.Sprintf("volume %s is in use by container %s, which has no %s, %s or %s label: the copy may be inconsistent",
+					volume, c.name, LabelStop, LabelPause, LabelPre)})
 		}
 		timeout := hookTimeout(c.labels[LabelHookTimeout])
 		if post != "" {
 			c := c
 			undo = append(undo, func(ctx context.Context) {
 				if err := e.hook(ctx, c, "post", post, timeout, report); err != nil {
-					report("warning: %v", err)
+					emit(report, Event{Action: ActionFailed, Volume: volume, Container: c.name, Warning: true, Message: err.Error()})
 				}
 			})
 		}
@@ -117,28 +151,40 @@ func (e *Engine) Quiesce(ctx context.Context, volume string, report Report) (res
 		}
 		switch {
 		case stop:
-			report("stopping container %s", c.name)
+			emit(report, Event{Action: ActionStop, Volume: volume, Container: c.name, Message: "stopping container " + c.name})
+			stopped := time.Now()
 			if _, err := e.c.ContainerStop(ctx, c.id, client.ContainerStopOptions{}); err != nil {
 				return resume, fmt.Errorf("stop container %s: %w", c.name, err)
 			}
 			c := c
 			undo = append(undo, func(ctx context.Context) {
-				report("starting container %s", c.name)
-				if _, err := e.c.ContainerStart(ctx, c.id, client.ContainerStartOptions{}); err != nil {
-					report("warning: start container %s again: %v", c.name, err)
+				_, err := e.c.ContainerStart(ctx, c.id, client.ContainerStartOptions{})
+				down := time.Since(stopped)
+				if err != nil {
+					emit(report, Event{Action: ActionFailed, Volume: volume, Container: c.name, Warning: true, Down: down,
+						Message: fmt.Sprintf("start container %s again: %v", c.name, err)})
+					return
 				}
+				emit(report, Event{Action: ActionStart, Volume: volume, Container: c.name, Down: down,
+					Message: fmt.Sprintf("started container %s (stopped for %s)", c.name, down.Round(10*time.Millisecond))})
 			})
 		case pause:
-			report("pausing container %s", c.name)
+			emit(report, Event{Action: ActionPause, Volume: volume, Container: c.name, Message: "pausing container " + c.name})
+			paused := time.Now()
 			if _, err := e.c.ContainerPause(ctx, c.id, client.ContainerPauseOptions{}); err != nil {
 				return resume, fmt.Errorf("pause container %s: %w", c.name, err)
 			}
 			c := c
 			undo = append(undo, func(ctx context.Context) {
-				report("unpausing container %s", c.name)
-				if _, err := e.c.ContainerUnpause(ctx, c.id, client.ContainerUnpauseOptions{}); err != nil {
-					report("warning: unpause container %s: %v", c.name, err)
+				_, err := e.c.ContainerUnpause(ctx, c.id, client.ContainerUnpauseOptions{})
+				down := time.Since(paused)
+				if err != nil {
+					emit(report, Event{Action: ActionFailed, Volume: volume, Container: c.name, Warning: true, Down: down,
+						Message: fmt.Sprintf("unpause container %s: %v", c.name, err)})
+					return
 				}
+				emit(report, Event{Action: ActionUnpause, Volume: volume, Container: c.name, Down: down,
+					Message: fmt.Sprintf("unpaused container %s (paused for %s)", c.name, down.Round(10*time.Millisecond))})
 			})
 		}
 	}
@@ -157,7 +203,7 @@ func hookTimeout(s string) time.Duration {
 func (e *Engine) hook(ctx context.Context, c appContainer, which, cmd string, timeout time.Duration, report Report) error {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	report("running %s hook in %s: %s", which, c.name, cmd)
+	emit(report, Event{Action: ActionHook, Container: c.name, Message: fmt.Sprintf("running %s hook in %s: %s", which, c.name, cmd)})
 	ex, err := e.c.ExecCreate(ctx, c.id, client.ExecCreateOptions{Cmd: []string{"sh", "-c", cmd}, AttachStdout: true, AttachStderr: true})
 	if err != nil {
 		return fmt.Errorf("%s hook in %s: %w", which, c.name, err)
@@ -181,7 +227,7 @@ func (e *Engine) hook(ctx context.Context, c appContainer, which, cmd string, ti
 	att.Close()
 	for _, line := range strings.Split(strings.TrimRight(out.String(), "\n"), "\n") {
 		if line != "" {
-			report("%s hook %s: %s", which, c.name, line)
+			emit(report, Event{Action: ActionHookLine, Container: c.name, Message: fmt.Sprintf("%s hook %s: %s", which, c.name, line)})
 		}
 	}
 	res, err := e.c.ExecInspect(ctx, ex.ID, client.ExecInspectOptions{})
@@ -203,10 +249,12 @@ func (e *Engine) StopUsers(ctx context.Context, volume string, report Report) (r
 	var stopped []appContainer
 	restart = func(ctx context.Context) {
 		for _, c := range stopped {
-			report("starting container %s again", c.name)
 			if _, err := e.c.ContainerStart(ctx, c.id, client.ContainerStartOptions{}); err != nil {
-				report("warning: start container %s again: %v", c.name, err)
+				emit(report, Event{Action: ActionFailed, Volume: volume, Container: c.name, Warning: true,
+					Message: fmt.Sprintf("start container %s again: %v", c.name, err)})
+				continue
 			}
+			emit(report, Event{Action: ActionStart, Volume: volume, Container: c.name, Message: "started container " + c.name + " again"})
 		}
 	}
 	users, err := e.runningUsers(ctx, volume)
@@ -214,7 +262,7 @@ func (e *Engine) StopUsers(ctx context.Context, volume string, report Report) (r
 		return restart, err
 	}
 	for _, c := range users {
-		report("stopping container %s", c.name)
+		emit(report, Event{Action: ActionStop, Volume: volume, Container: c.name, Message: "stopping container " + c.name})
 		if _, err := e.c.ContainerStop(ctx, c.id, client.ContainerStopOptions{}); err != nil {
 			return restart, fmt.Errorf("stop container %s: %w", c.name, err)
 		}

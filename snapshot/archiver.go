@@ -80,6 +80,8 @@ type run struct {
 	mu       sync.Mutex
 	failures []string
 	errors   int64
+	changed  []string // files that changed while read (the first maxFailures)
+	nchanged int64
 }
 
 // future is the node of an entry that is still being saved.
@@ -130,7 +132,7 @@ func (a *Archiver) Run(ctx context.Context, paths []string) (*repository.Snapsho
 	w := a.repo.NewWriter(ctx)
 	r := &run{Archiver: a, w: w, slots: make(chan struct{}, a.opts.Workers)}
 	blobs := newBlobSaver(a.repo, w, runtime.GOMAXPROCS(0), runtime.GOMAXPROCS(0)+2)
-	r.files = newFileSaver(a.repo, w, blobs, a.opts.Progress, a.warn)
+	r.files = newFileSaver(a.repo, w, blobs, a.opts.Progress, r.changedWhileRead)
 
 	var prev *parentDir
 	if a.opts.Parent != nil {
@@ -173,13 +175,13 @@ func (a *Archiver) Run(ctx context.Context, paths []string) (*repository.Snapsho
 	}
 	sn.Root.Name = ""
 	r.mu.Lock()
-	sn.Failures, sn.Incomplete = r.failures, r.errors > 0
+	sn.Failures, sn.Incomplete, sn.Changed = r.failures, r.errors > 0, r.changed
 	sn.Summary = repository.Summary{
 		FilesNew: r.filesNew.Load(), FilesChanged: r.filesChanged.Load(), FilesUnchanged: r.filesUnchanged.Load(),
 		DirsNew: r.dirsNew.Load(), DirsChanged: r.dirsChanged.Load(), DirsUnchanged: r.dirsUnchanged.Load(),
 		TotalFiles: r.totalFiles.Load(), TotalBytes: r.totalBytes.Load(),
 		BytesRead: a.opts.Progress.BytesRead.Load(), BlobsAdded: stats.BlobsAdded,
-		BytesAdded: stats.BytesAdded, StoredAdded: stats.StoredBytes, Errors: r.errors,
+		BytesAdded: stats.BytesAdded, StoredAdded: stats.StoredBytes, Errors: r.errors, ChangedWhileRead: r.nchanged,
 		DurationSecond: time.Since(start).Seconds(),
 	}
 	r.mu.Unlock()
@@ -195,6 +197,18 @@ func (a *Archiver) Run(ctx context.Context, paths []string) (*repository.Snapsho
 }
 
 func (a *Archiver) warn(path string, err error) { a.opts.OnWarning(path, err) }
+
+// changedWhileRead records a file that changed while it was read, in the
+// snapshot (so that `snapshots` shows it), and reports it.
+func (r *run) changedWhileRead(path string, err error) {
+	r.mu.Lock()
+	r.nchanged++
+	if len(r.changed) < maxFailures {
+		r.changed = append(r.changed, path)
+	}
+	r.mu.Unlock()
+	r.warn(path, err)
+}
 
 func (r *run) fail(path string, err error) {
 	r.opts.Progress.Errors.Add(1)

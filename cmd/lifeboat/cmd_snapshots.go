@@ -59,6 +59,7 @@ type snapshotJSON struct {
 	Parent     string                 `json:"parent,omitempty"`
 	Tree       string                 `json:"tree"`
 	Incomplete bool                   `json:"incomplete"`
+	Changed    []string               `json:"changed_while_read,omitempty"`
 	Volume     *repository.VolumeInfo `json:"volume,omitempty"`
 	Summary    repository.Summary     `json:"summary"`
 }
@@ -67,7 +68,7 @@ func toJSON(s *repository.Snapshot) snapshotJSON {
 	j := snapshotJSON{
 		ID: s.ID.String(), ShortID: s.ID.Short(), Time: s.Time.Format("2006-01-02T15:04:05.000000000Z07:00"),
 		Host: s.Host, Username: s.Username, Paths: s.Paths, Tags: s.Tags, Tree: s.Tree.String(),
-		Incomplete: s.Incomplete, Summary: s.Summary, Volume: s.Volume,
+		Incomplete: s.Incomplete, Changed: s.Changed, Summary: s.Summary, Volume: s.Volume,
 	}
 	if j.Tags == nil {
 		j.Tags = []string{}
@@ -123,6 +124,9 @@ func runSnapshots(ctx context.Context, a *app, f filterFlags) error {
 			if s.Incomplete {
 				mark = " (incomplete)"
 			}
+			if n := s.Summary.ChangedWhileRead; n > 0 {
+				mark += fmt.Sprintf(" (%s changed while read)", plural(int(n), "file", "files"))
+			}
 			what := strings.Join(s.Paths, ",")
 			if s.Volume != nil {
 				what = "volume " + s.Volume.Name
@@ -131,7 +135,7 @@ func runSnapshots(ctx context.Context, a *app, f filterFlags) error {
 				s.Host, strings.Join(s.Tags, ","), formatBytes(s.Summary.TotalBytes), what, mark)
 		}
 		tw.Flush()
-		fmt.Fprintf(w, "%d snapshots\n", len(sel))
+		fmt.Fprintln(w, plural(len(sel), "snapshot", "snapshots"))
 	})
 	return nil
 }

@@ -51,7 +51,7 @@ func TestDaemon(t *testing.T) {
 		}
 		c.ok("daemon", "--config", cfg, "--once", "files")
 	}
-	if out := c.ok("snapshots", "--tag", "job:files"); !strings.Contains(out, "\n1 snapshots") {
+	if out := c.ok("snapshots", "--tag", "job:files"); !strings.Contains(out, "\n1 snapshot\n") {
 		t.Fatalf("the job's keep policy did not apply:\n%s", out)
 	}
 	c.fails(1, "no job named", "daemon", "--config", cfg, "--once", "nope")
@@ -108,7 +108,7 @@ func TestExampleDaemonJob(t *testing.T) {
 	c.ok("init")
 	example, _ := filepath.Abs("../../examples/lifeboat.yml")
 	c.ok("daemon", "--config", example, "--once", "nightly")
-	if out := c.ok("snapshots", "--volume", vol, "--tag", "nightly"); !strings.Contains(out, "\n1 snapshots") {
+	if out := c.ok("snapshots", "--volume", vol, "--tag", "nightly"); !strings.Contains(out, "\n1 snapshot\n") {
 		t.Fatalf("example job:\n%s", out)
 	}
 }

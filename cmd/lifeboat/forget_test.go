@@ -35,7 +35,7 @@ func TestForget(t *testing.T) {
 		t.Fatalf("forget output:\n%s", out)
 	}
 	c.ok("forget", ids[4][:8])
-	if out := c.ok("snapshots"); !strings.Contains(out, "\n1 snapshots") || !strings.Contains(out, ids[3][:8]) {
+	if out := c.ok("snapshots"); !strings.Contains(out, "\n1 snapshot\n") || !strings.Contains(out, ids[3][:8]) {
 		t.Fatalf("after forget:\n%s", out)
 	}
 	c.ok("check")

@@ -85,7 +85,7 @@ func TestVolumePrune(t *testing.T) {
 			t.Fatalf("volume %s was removed", still)
 		}
 	}
-	if out := c.ok("snapshots", "--tag", "pre-prune", "--volume", p+"anon"); !strings.Contains(out, "\n1 snapshots") {
+	if out := c.ok("snapshots", "--tag", "pre-prune", "--volume", p+"anon"); !strings.Contains(out, "\n1 snapshot\n") {
 		t.Fatalf("no pre-prune snapshot:\n%s", out)
 	}
 	c.ok("restore", "latest", "--volume", p+"anon") // back under its own name

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"strings"
+	"time"
 	"sync"
 
 	"github.com/lifeboat-backup/lifeboat/repository"
@@ -278,7 +279,15 @@ func (a *app) backupVolumes(ctx context.Context, o backupOptions, sel sidecar.Se
 		total.BytesAdded += r.Summary.BytesAdded
 		total.TotalFiles += r.Summary.TotalFiles
 		total.Errors += r.Summary.Errors
-		a.out.infof("volume %s: snapshot %s saved", r.Volume, shortID(r.SnapshotID))
+		sum := r.Summary
+		changed := ""
+		if sum.ChangedWhileRead > 0 {
+			changed = fmt.Sprintf("; %s changed while read", plural(int(sum.ChangedWhileRead), "file", "files"))
+		}
+		a.out.infof("volume %s: snapshot %s saved: %s, read %s of %s, added %s (%s stored) in %s%s", r.Volume, shortID(r.SnapshotID),
+			plural(int(sum.TotalFiles), "file", "files"), formatBytes(sum.BytesRead), formatBytes(sum.TotalBytes),
+			formatBytes(sum.BytesAdded), formatBytes(sum.StoredAdded),
+			time.Duration(sum.DurationSecond*float64(time.Second)).Round(10*time.Millisecond), changed)
 		if r.Incomplete {
 			failed = append(failed, r.Volume+" (incomplete)")
 			incomplete++
@@ -312,13 +321,17 @@ func (a *app) backupVolumes(ctx context.Context, o backupOptions, sel sidecar.Se
 
 // report prints what consistency handling does: warnings as warnings, the
 // rest as information.
-func (a *app) report(format string, args ...any) {
-	msg := fmt.Sprintf(format, args...)
-	if w, ok := strings.CutPrefix(msg, "warning: "); ok {
-		a.out.warn("", errors.New(w))
-		return
+// report prints what the consistency handling did: with --json a typed
+// "event" line with its time, else a line of text (warnings on stderr).
+func (a *app) report(ev sidecar.Event) {
+	switch {
+	case a.out.json:
+		a.out.emit("event", ev)
+	case ev.Warning:
+		a.out.warn(ev.Volume, errors.New(ev.Message))
+	default:
+		a.out.infof("%s %s", ev.Time.Format("15:04:05"), ev.Message)
 	}
-	a.out.infof("%s", msg)
 }
 
 func shortID(id string) string {

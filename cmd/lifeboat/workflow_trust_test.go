@@ -179,3 +179,52 @@ func TestUnknownVolumeBeforeImage(t *testing.T) {
 		t.Fatalf("the sidecar image %s was built for a volume that does not exist", ref)
 	}
 }
+
+// A database-like application writes pages into a large file during the
+// backup: the snapshot records the file as changed while read, snapshots
+// shows it, and the text output summarises each volume. With a
+// lifeboat.stop label instead, --json carries timed stop and start events
+// that say how long the application was down.
+func TestVolumeBackupReportsChangesAndDowntime(t *testing.T) {
+	treetest.RequireRoot(t)
+	e := dockerEngine(t)
+	ref := fmt.Sprintf("lifeboat-test-writer:%d", os.Getpid())
+	busyboxImage(t, e, ref, `while :; do dd if=/dev/urandom of=/data/db bs=8192 count=1 seek=$((RANDOM % 8000)) conv=notrunc 2>/dev/null; done`)
+	vol := fmt.Sprintf("lbw-%d", os.Getpid())
+	c := newCLI(t)
+	c.ok("init")
+	// The file exists before the writer starts, 64 MiB of pages.
+	if _, err := e.Client().VolumeCreate(context.Background(), client.VolumeCreateOptions{Name: vol}); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(volumeMountpoint(t, e, vol), "db"), treetest.RandomBytes(9, 64<<20), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	startApp(t, e, ref, vol+"-app", vol, nil)
+	r := c.run("backup", vol)
+	if r.code != 0 || !strings.Contains(r.stdout, "snapshot") || !strings.Contains(r.stdout, "1 file, read 64.0 MiB") {
+		t.Fatalf("backup beside a writer: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	if !strings.Contains(r.stderr, "changed while being read") {
+		t.Fatalf("the writer's changes were not noticed:\n%s", r.stderr)
+	}
+	if out := c.ok("snapshots", "--volume", vol); !strings.Contains(out, "(1 file changed while read)") {
+		t.Fatalf("snapshots does not show the change:\n%s", out)
+	}
+
+	// The same application labelled lifeboat.stop: stopped for the copy.
+	stopped := vol + "-stop"
+	startApp(t, e, ref, stopped+"-app", stopped, map[string]string{sidecar.LabelStop: "true"})
+	var events []map[string]any
+	for _, m := range jsonLines(t, c.ok("backup", stopped, "--json")) {
+		if m["type"] == "event" {
+			events = append(events, m)
+		}
+	}
+	if len(events) != 2 || events[0]["action"] != sidecar.ActionStop || events[1]["action"] != sidecar.ActionStart {
+		t.Fatalf("events %v, want stop then start", events)
+	}
+	if events[0]["time"] == nil || events[1]["down_seconds"].(float64) <= 0 {
+		t.Fatalf("events lack their time or the downtime: %v", events)
+	}
+}
