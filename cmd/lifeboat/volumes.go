@@ -7,8 +7,8 @@ import (
 	"fmt"
 	"os"
 	"strings"
-	"time"
 	"sync"
+	"time"
 
 	"github.com/lifeboat-backup/lifeboat/repository"
 	"github.com/lifeboat-backup/lifeboat/sidecar"
