@@ -20,18 +20,23 @@ passwords opens the repository. "key add" adds a password, "key list" lists
 them, "key remove ID" removes one, and "key passwd" replaces the password in
 use. The key in use can never be removed, so one always remains.
 
-The new password comes from --new-password-file, LIFEBOAT_NEW_PASSWORD, or a
-prompt (asked twice).`,
+The new password comes from --new-password-file, else LIFEBOAT_NEW_PASSWORD,
+else a prompt on a terminal (asked twice).`,
+		Example: `  lifeboat key add --new-password-file /root/second-password
+  lifeboat key list
+  lifeboat key remove 3f2a9c1e
+  lifeboat key passwd --new-password-file /etc/lifeboat/new-password`,
 	}
 	var newPwFile string
 	newPw := func() ([]byte, error) {
-		if pw := a.getenv("LIFEBOAT_NEW_PASSWORD"); pw != "" {
-			return []byte(pw), nil
-		}
+		// The one order of every setting: the flag, then the environment.
 		if newPwFile != "" {
 			return readPasswordFile(newPwFile)
 		}
-		return a.prompt("enter the new password: ", true)
+		if pw := a.getenv("LIFEBOAT_NEW_PASSWORD"); pw != "" {
+			return []byte(pw), nil
+		}
+		return a.prompt("enter the new password: ", true, "no new password: set LIFEBOAT_NEW_PASSWORD or use --new-password-file")
 	}
 	add := &cobra.Command{
 		Use: "add", Short: "Add a password", Args: cobra.NoArgs,

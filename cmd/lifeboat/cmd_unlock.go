@@ -15,7 +15,10 @@ func newUnlockCmd(a *app) *cobra.Command {
 		Short: "Remove locks left by processes that are gone",
 		Long: `Remove stale locks: those not refreshed for 30 minutes, and those of processes
 on this host that no longer run. A live lock is never removed, unless
---remove-all is given (only when you are sure no lifeboat process runs).`,
+--remove-all is given (only when you are sure no lifeboat process runs: a
+backup whose lock was removed fails rather than save its snapshot).`,
+		Example: `  lifeboat unlock
+  lifeboat unlock --remove-all   # no lifeboat runs anywhere on this repository`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return runUnlock(cmd.Context(), a, all)

@@ -19,7 +19,9 @@ type volumePruneOptions struct {
 }
 
 func newVolumeCmd(a *app) *cobra.Command {
-	cmd := &cobra.Command{Use: "volume", Short: "Docker volume commands with a safety net"}
+	cmd := &cobra.Command{Use: "volume", Short: "Docker volume commands with a safety net",
+		Example: `  lifeboat volume prune --dry-run
+  lifeboat volume prune --yes && lifeboat restore latest --volume old_cache`}
 	var o volumePruneOptions
 	prune := &cobra.Command{
 		Use:   "prune",

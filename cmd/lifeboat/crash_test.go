@@ -73,6 +73,8 @@ func TestInterruptedBackup(t *testing.T) {
 	c.ok("init")
 	src := crashTree(t)
 	cmd := c.cmd("backup", "--path", src)
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -89,6 +91,9 @@ func TestInterruptedBackup(t *testing.T) {
 	code := exitCodeOf(err)
 	if code != 130 {
 		t.Fatalf("interrupted backup: exit %d (%v), want 130", code, err)
+	}
+	if msg := strings.TrimSpace(stderr.String()); !strings.HasPrefix(msg, "lifeboat: interrupted: the repository stays valid") || strings.Contains(msg, "context canceled") {
+		t.Fatalf("interrupt message: %q", msg)
 	}
 	locks, _ := filepath.Glob(filepath.Join(c.repo, "locks", "*"))
 	if len(locks) != 0 {

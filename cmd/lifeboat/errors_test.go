@@ -248,3 +248,34 @@ func TestOutOfRangeValuesRefused(t *testing.T) {
 	}
 	c.fails(2, `unknown key "hots" at the top level (did you mean "host"?)`, "snapshots", "--config", cfg)
 }
+
+// Small things an operator reads: the new password's own variables, a
+// prune with nothing to do says so, counts are singular or plural.
+func TestMessagesSayWhatHappened(t *testing.T) {
+	c := newCLI(t)
+	c.ok("init")
+	r := c.fails(1, "LIFEBOAT_NEW_PASSWORD", "key", "add")
+	if !strings.Contains(r.stderr, "--new-password-file") || strings.Contains(r.stderr, "LIFEBOAT_PASSWORD_FILE") {
+		t.Fatalf("key add without a new password: %q", r.stderr)
+	}
+	c.fails(1, "LIFEBOAT_NEW_PASSWORD", "key", "passwd")
+	src := writeTree(t, map[string][]byte{"f": []byte("one")})
+	c.ok("backup", "--path", src)
+	if err := os.WriteFile(filepath.Join(src, "f"), treetest.RandomBytes(3, 2<<20), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	c.ok("backup", "--path", src)
+	ids := c.snapshotIDs()
+	c.ok("forget", ids[0][:8])
+	first := lastOfType(t, jsonLines(t, c.ok("prune", "--json")), "prune")["report"].(map[string]any)
+	second := lastOfType(t, jsonLines(t, c.ok("prune", "--json")), "prune")["report"].(map[string]any)
+	if first["index_files_replaced"].(float64) == 0 {
+		t.Fatalf("the first prune replaced no index file: %v", first)
+	}
+	if second["index_files_replaced"].(float64) != 0 || second["packs_deleted"].(float64) != 0 {
+		t.Fatalf("a prune with nothing to do reports work: %v", second)
+	}
+	if out := c.ok("snapshots"); !strings.Contains(out, "\n1 snapshot\n") {
+		t.Fatalf("snapshots count: %q", out)
+	}
+}

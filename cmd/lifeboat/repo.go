@@ -26,7 +26,7 @@ func (a *app) password(prompt string, confirm bool) ([]byte, error) {
 	if a.cfg.PasswordFile != "" {
 		return readPasswordFile(a.cfg.PasswordFile)
 	}
-	return a.prompt(prompt, confirm)
+	return a.prompt(prompt, confirm, "no password: set LIFEBOAT_PASSWORD or LIFEBOAT_PASSWORD_FILE, or use --password-file")
 }
 
 func readPasswordFile(path string) ([]byte, error) {
@@ -42,9 +42,11 @@ func readPasswordFile(path string) ([]byte, error) {
 	return []byte(line), nil
 }
 
-func (a *app) prompt(prompt string, confirm bool) ([]byte, error) {
+// prompt asks for a password on the terminal; without one it fails with
+// noTerminal, which says how to give that password instead.
+func (a *app) prompt(prompt string, confirm bool, noTerminal string) ([]byte, error) {
 	if a.stdin == nil || !term.IsTerminal(int(a.stdin.Fd())) {
-		return nil, errors.New("no password: set LIFEBOAT_PASSWORD or LIFEBOAT_PASSWORD_FILE, or use --password-file")
+		return nil, errors.New(noTerminal)
 	}
 	read := func(p string) ([]byte, error) {
 		fmt.Fprint(a.stderr, p)

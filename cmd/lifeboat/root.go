@@ -143,11 +143,21 @@ func run(ctx context.Context, a *app, args []string) int {
 		err = usageError{err}
 	}
 	code := exitCode(err)
+	if code == exitInterrupted {
+		// Not Go's "context canceled" from deep inside: what happened, and
+		// what is kept.
+		err = errInterrupted
+	}
 	if err != nil {
 		a.out.fail(err, code)
 	}
 	return code
 }
+
+// errInterrupted is what an interrupted command says: every command keeps
+// the repository valid (write new, then publish), and a backup's uploaded
+// data is indexed for the next run.
+var errInterrupted = errors.New("interrupted: the repository stays valid, and the next run picks up what this one left (uploaded data, an unfinished prune)")
 
 // isArgsError recognises cobra's errors about arguments and commands.
 func isArgsError(err error) bool {
