@@ -5,15 +5,13 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"os"
-	"path/filepath"
 
 	"github.com/lifeboat-backup/lifeboat/repository"
 	"github.com/moby/moby/api/types/mount"
 )
 
-// The batch protocol between the CLI and its sidecar: the sidecar prints a
-// MsgVolumeReady line before each volume and reads GoAhead or Skip from its
+// The batch protocol between the CLI and its sidecar: the plan comes in the
+// sidecar's Input; the sidecar prints a MsgVolumeReady line before each volume and reads GoAhead or Skip from its
 // standard input; a volume that fails prints MsgVolumeError; a finished one
 // prints lifeboat's usual "summary".
 const (
@@ -21,7 +19,6 @@ const (
 	MsgVolumeError = "volume_error"
 	GoAhead        = "go"
 	Skip           = "skip"
-	planMount      = "/run/lifeboat/plan.json"
 )
 
 // Plan lists the volumes one sidecar backs up, each into its own snapshot.
@@ -92,20 +89,6 @@ func (e *Engine) BackupVolumes(ctx context.Context, j Job, vols []VolumeJob, hos
 		}
 		plan.Volumes = append(plan.Volumes, pv)
 	}
-	dir, err := os.MkdirTemp(shmDir(), "lifeboat-plan-")
-	if err != nil {
-		return -1, nil, err
-	}
-	defer os.RemoveAll(dir)
-	planFile := filepath.Join(dir, "plan.json")
-	b, err := json.Marshal(plan)
-	if err != nil {
-		return -1, nil, err
-	}
-	if err := os.WriteFile(planFile, b, 0o600); err != nil {
-		return -1, nil, err
-	}
-	mounts = append(mounts, mount.Mount{Type: mount.TypeBind, Source: planFile, Target: planMount, ReadOnly: true})
 
 	byName := map[string]Volume{}
 	for _, vj := range vols {
@@ -161,7 +144,7 @@ func (e *Engine) BackupVolumes(ctx context.Context, j Job, vols []VolumeJob, hos
 		}
 	}
 	j.Stdin = stdin
-	code, err := e.run(ctx, j, []string{"sidecar-batch", "--plan", planMount}, mounts, from...)
+	code, err := e.run(ctx, j, []string{"sidecar-batch"}, mounts, &plan, from...)
 	return code, reports, err
 }
 

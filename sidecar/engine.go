@@ -20,6 +20,7 @@ import (
 type Engine struct {
 	c    *client.Client
 	host string
+	self string // the container lifeboat runs in ("" on a host), see OwnContainer
 }
 
 // Connect reaches the engine at host (empty: DOCKER_HOST and the usual
@@ -66,7 +67,7 @@ func ConnectEndpoint(ctx context.Context, ep Endpoint) (*Engine, error) {
 		c.Close()
 		return nil, fmt.Errorf("cannot reach the Docker engine at %s: %w", shown, err)
 	}
-	return &Engine{c: c, host: shown}, nil
+	return &Engine{c: c, host: shown, self: OwnContainer()}, nil
 }
 
 // Host is the engine's address.

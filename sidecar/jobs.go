@@ -2,15 +2,16 @@ package sidecar
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
 	"strings"
 
+	cerrdefs "github.com/containerd/errdefs"
 	"github.com/lifeboat-backup/lifeboat/repository"
 	"github.com/moby/moby/api/types/mount"
 	"github.com/moby/moby/client"
@@ -21,10 +22,10 @@ import (
 type Job struct {
 	Image    string
 	Repo     string   // the location as the user gave it
-	Password []byte   // handed over in a private file, never in the environment
+	Password []byte   // handed over in the sidecar's Input, never in the environment or a file
 	Env      []string // settings for remote repositories (LIFEBOAT_S3_*, AWS_*, ...)
-	// Files are host files (credentials) bound read-only at the given
-	// paths inside the sidecar.
+	// Files are files lifeboat can read (credentials) that the sidecar gets
+	// at the given paths, sent in its Input.
 	Files map[string]string
 	Lines func(line []byte)
 	Stdin io.Reader // the sidecar's standard input, if any
@@ -34,46 +35,38 @@ type Job struct {
 }
 
 const (
-	repoMount     = "/repo"
-	passwordMount = "/run/lifeboat/password"
-	volumesRoot   = "/volumes"
-	restoreMount  = "/restore"
+	volumesRoot  = "/volumes"
+	restoreMount = "/restore"
 )
 
 // VolumePath is where a volume is mounted inside the sidecar (and so the
 // path recorded in its snapshots).
 func VolumePath(name string) string { return volumesRoot + "/" + name }
 
-// run starts the sidecar with lifeboat args plus the repository and the
-// password wired in, extra mounts, and the volumes of volumesFrom.
-func (e *Engine) run(ctx context.Context, j Job, args []string, mounts []mount.Mount, volumesFrom ...string) (int, error) {
-	dir, err := os.MkdirTemp(shmDir(), "lifeboat-")
-	if err != nil {
-		return -1, err
-	}
-	defer os.RemoveAll(dir)
-	pw := filepath.Join(dir, "password")
-	if err := os.WriteFile(pw, append(append([]byte{}, j.Password...), '\n'), 0o600); err != nil {
-		return -1, err
-	}
-	mounts = append(mounts, mount.Mount{Type: mount.TypeBind, Source: pw, Target: passwordMount, ReadOnly: true})
-	for host, inside := range j.Files {
-		abs, err := filepath.Abs(host)
+// run starts the sidecar with lifeboat args plus the repository wired in,
+// extra mounts, and the volumes of volumesFrom. The password and the
+// credential files reach it in its Input (with plan, if any), ahead of
+// j.Stdin on its standard input.
+func (e *Engine) run(ctx context.Context, j Job, args []string, mounts []mount.Mount, plan *Plan, volumesFrom ...string) (int, error) {
+	in := Input{Password: j.Password, Plan: plan, Files: map[string][]byte{}}
+	for local, inside := range j.Files {
+		b, err := os.ReadFile(local)
 		if err != nil {
-			return -1, err
+			return -1, fmt.Errorf("sidecar settings: %w", err)
 		}
-		mounts = append(mounts, mount.Mount{Type: mount.TypeBind, Source: abs, Target: inside, ReadOnly: true})
+		in.Files[inside] = b
 	}
 	repo := j.Repo
+	var repoMount *mount.Mount
 	if !strings.Contains(repo, "://") {
-		abs, err := filepath.Abs(strings.TrimPrefix(repo, "local:"))
+		m, inside, err := e.localRepoMount(ctx, repo)
 		if err != nil {
 			return -1, err
 		}
-		mounts = append(mounts, mount.Mount{Type: mount.TypeBind, Source: abs, Target: repoMount})
-		repo = repoMount
+		mounts = append(mounts, m)
+		repo, repoMount = inside, &m
 	}
-	args = append(args, "--repo", repo, "--password-file", passwordMount, "--json")
+	args = append(args, "--repo", repo, InputFlag, "--json")
 	r, w := io.Pipe()
 	done := make(chan struct{})
 	go func() {
@@ -91,19 +84,33 @@ func (e *Engine) run(ctx context.Context, j Job, args []string, mounts []mount.M
 	if strings.Contains(j.Repo, "://") {
 		network = "host" // reach the store as the host does
 	}
+	stdin, err := withInput(in, j.Stdin)
+	if err != nil {
+		return -1, err
+	}
 	code, err := e.Run(ctx, RunSpec{Image: j.Image, Args: args, Env: j.Env, Mounts: mounts, VolumesFrom: volumesFrom,
-		Network: network, Stdin: j.Stdin, Exited: j.Exited, Stdout: w, Stderr: j.Stderr})
+		Network: network, Stdin: stdin, Exited: j.Exited, Stdout: w, Stderr: j.Stderr})
 	w.Close()
 	<-done
+	if err != nil && repoMount != nil && repoMount.Type == mount.TypeBind && cerrdefs.IsInvalidArgument(err) {
+		// The engine refused the mounts: the usual cause is a bind source
+		// that does not exist on its host.
+		err = fmt.Errorf("%w (a local repository must exist at %s on the host of engine %s: the same host, or a file system both share; or use s3:// or gs://)",
+			err, repoMount.Source, e.host)
+	}
 	return code, err
 }
 
-// shmDir is a memory-backed directory for the password file, if any.
-func shmDir() string {
-	if fi, err := os.Stat("/dev/shm"); err == nil && fi.IsDir() {
-		return "/dev/shm"
+// withInput puts the input line ahead of rest (which may be nil).
+func withInput(in Input, rest io.Reader) (io.Reader, error) {
+	var b bytes.Buffer
+	if err := WriteInput(&b, in); err != nil {
+		return nil, err
 	}
-	return ""
+	if rest == nil {
+		return &b, nil
+	}
+	return io.MultiReader(&b, rest), nil
 }
 
 // VolumeMounts lists the named volumes a container mounts, with where.
@@ -166,7 +173,7 @@ func (e *Engine) RestoreVolume(ctx context.Context, j Job, snapshotID, volume st
 		args = append(args, "--verify")
 	}
 	m := mount.Mount{Type: mount.TypeVolume, Source: volume, Target: restoreMount}
-	return e.run(ctx, j, args, []mount.Mount{m})
+	return e.run(ctx, j, args, []mount.Mount{m}, nil)
 }
 
 // VolumeExists reports whether the engine has a volume of that name.

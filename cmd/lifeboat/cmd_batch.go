@@ -3,10 +3,8 @@ package main
 import (
 	"bufio"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"os"
 	"strings"
 
 	"github.com/lifeboat-backup/lifeboat/repository"
@@ -20,35 +18,27 @@ import (
 // that the CLI outside can stop or pause the volume's users just for that
 // volume's copy. It is not meant to be run by hand.
 func newSidecarBatchCmd(a *app) *cobra.Command {
-	var planFile string
-	cmd := &cobra.Command{
-		Use:    "sidecar-batch --plan FILE",
+	return &cobra.Command{
+		Use:    "sidecar-batch " + sidecar.InputFlag,
 		Short:  "Back up the volumes of a plan (run by lifeboat inside its sidecar)",
 		Hidden: true,
 		Args:   cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			return runSidecarBatch(cmd.Context(), a, planFile)
+			if a.sidecarIn == nil || a.sidecarIn.Plan == nil {
+				return usageError{errors.New("sidecar-batch reads its plan from its input (" + sidecar.InputFlag + ")")}
+			}
+			return runSidecarBatch(cmd.Context(), a, a.sidecarIn.Plan)
 		},
 	}
-	cmd.Flags().StringVar(&planFile, "plan", "", "the plan (JSON) written by the CLI")
-	return cmd
 }
 
-func runSidecarBatch(ctx context.Context, a *app, planFile string) error {
-	b, err := os.ReadFile(planFile)
-	if err != nil {
-		return err
-	}
-	var plan sidecar.Plan
-	if err := json.Unmarshal(b, &plan); err != nil {
-		return fmt.Errorf("plan: %w", err)
-	}
+func runSidecarBatch(ctx context.Context, a *app, plan *sidecar.Plan) error {
 	repo, done, err := a.openRepository(ctx, sharedLock, true)
 	if err != nil {
 		return err
 	}
 	defer done()
-	in := bufio.NewScanner(a.stdin)
+	in := bufio.NewScanner(a.input())
 	failed, incomplete := 0, 0
 	for _, v := range plan.Volumes {
 		a.out.emit(sidecar.MsgVolumeReady, map[string]string{"volume": v.Info.Name})

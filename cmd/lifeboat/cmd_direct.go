@@ -95,7 +95,7 @@ func runImport(ctx context.Context, a *app, target, overwrite string) error {
 		return err
 	}
 	defer os.RemoveAll(dir)
-	tr := tar.NewReader(a.stdin)
+	tr := tar.NewReader(a.input()) // after the sidecar's input line
 	for {
 		h, err := tr.Next()
 		if errors.Is(err, io.EOF) {

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"io"
@@ -8,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/lifeboat-backup/lifeboat/configs"
+	"github.com/lifeboat-backup/lifeboat/sidecar"
 	"github.com/spf13/cobra"
 )
 
@@ -24,9 +26,39 @@ type app struct {
 	memProfile    string
 	dockerContext string
 	sidecarImage  string
+	sidecarInput  bool
 	profile       *os.File
 	cfg           *configs.Config
 	out           *output
+
+	// in buffers stdin once anything reads it line by line; sidecarIn is
+	// what the CLI handed this process when it runs as a sidecar.
+	in        *bufio.Reader
+	sidecarIn *sidecar.Input
+}
+
+// input is the buffered standard input: a sidecar's input line, then what
+// follows it, read from the same buffer.
+func (a *app) input() *bufio.Reader {
+	if a.in == nil {
+		a.in = bufio.NewReader(a.stdin)
+	}
+	return a.in
+}
+
+// readSidecarInput takes the password, the settings files and the plan
+// from the first line of stdin (see sidecar.Input).
+func (a *app) readSidecarInput() error {
+	in, err := sidecar.ReadInput(a.input())
+	if err != nil {
+		return err
+	}
+	if err := in.WriteFiles(); err != nil {
+		return err
+	}
+	a.cfg.Password, a.cfg.PasswordFile = string(in.Password), ""
+	a.sidecarIn = in
+	return nil
 }
 
 func newRootCmd(a *app) *cobra.Command {
@@ -69,6 +101,9 @@ prompt on a terminal.
 			}
 			a.cfg = cfg
 			a.out.json, a.out.quiet = cfg.JSON, cfg.Quiet
+			if a.sidecarInput {
+				return a.readSidecarInput()
+			}
 			return nil
 		},
 	}
@@ -77,6 +112,8 @@ prompt on a terminal.
 	pf.String("password-file", "", "read the repository password from this file (env LIFEBOAT_PASSWORD_FILE)")
 	pf.StringVar(&a.configFile, "config", "", "config file (env LIFEBOAT_CONFIG; default "+configs.DefaultFile+" if it exists)")
 	pf.Bool("json", false, "print JSON lines (each with a \"type\" field) instead of text")
+	pf.BoolVar(&a.sidecarInput, strings.TrimPrefix(sidecar.InputFlag, "--"), false, "read the password, settings files and plan from the first line of stdin (set by lifeboat for its sidecars)")
+	_ = pf.MarkHidden(strings.TrimPrefix(sidecar.InputFlag, "--"))
 	pf.BoolP("quiet", "q", false, "print no progress and no informational messages")
 	pf.String("s3-endpoint", "", "S3-compatible endpoint URL, e.g. https://minio.lan:9000 (env LIFEBOAT_S3_ENDPOINT)")
 	pf.Bool("s3-path-style", false, "address S3 buckets in the path, as most S3-compatible stores need")
