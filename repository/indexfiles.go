@@ -108,3 +108,51 @@ func (r *Repository) DeleteIndexFile(ctx context.Context, id pack.ID) error {
 	}
 	return nil
 }
+
+// IndexState is every index file as stored beside the stored packs: what a
+// rewrite of the index (prune, repair index) starts from.
+type IndexState struct {
+	Files   []pack.ID                // every index file, damaged ones included: a new file supersedes them all
+	Damaged int                      // index files left out because they are damaged
+	Packs   map[pack.ID][]pack.Entry // each indexed pack's entries, from the first file that names it
+	Stored  map[pack.ID]int64        // the packs in the store, with their sizes
+	Missing int                      // indexed packs that are not stored
+}
+
+// ReadIndexState reads every index file (adding each to the in-memory index
+// too) and lists the stored packs. A damaged index file is counted and left
+// out; its packs then show as stored but not indexed, for the caller to
+// read their headers. Any other failure is an error: a rewrite of the index
+// must not start from a partial view.
+func (r *Repository) ReadIndexState(ctx context.Context) (*IndexState, error) {
+	files, err := r.IndexFiles(ctx)
+	if err != nil {
+		return nil, err
+	}
+	st := &IndexState{Files: files, Packs: map[pack.ID][]pack.Entry{}}
+	for _, id := range files {
+		f, err := r.LoadIndexFile(ctx, id)
+		if errors.Is(err, ErrDamaged) {
+			st.Damaged++
+			continue
+		}
+		if err != nil {
+			return nil, fmt.Errorf("every index file is needed: %w", err)
+		}
+		r.idx.AddFile(f)
+		for _, p := range f.Packs {
+			if _, ok := st.Packs[p.Pack]; !ok {
+				st.Packs[p.Pack] = p.Entries
+			}
+		}
+	}
+	if st.Stored, err = r.StoredPacks(ctx); err != nil {
+		return nil, err
+	}
+	for p := range st.Packs {
+		if _, ok := st.Stored[p]; !ok {
+			st.Missing++
+		}
+	}
+	return st, nil
+}

@@ -73,18 +73,26 @@ func secondEngine(t *testing.T) (string, string) {
 	return "", ""
 }
 
+// connectedSecondEngine starts a second engine and connects to it; both
+// end with the test.
+func connectedSecondEngine(t *testing.T) (string, *sidecar.Engine) {
+	t.Helper()
+	host, _ := secondEngine(t)
+	e2, err := sidecar.Connect(context.Background(), host)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { e2.Close() })
+	return host, e2
+}
+
 // migrate moves a volume, with all its metadata and labels, from this
 // engine to a second one through the repository, and compares both sides.
 func TestMigrateBetweenEngines(t *testing.T) {
 	treetest.RequireRoot(t)
 	e := dockerEngine(t)
 	ctx := context.Background()
-	host, _ := secondEngine(t)
-	e2, err := sidecar.Connect(ctx, host)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer e2.Close()
+	host, e2 := connectedSecondEngine(t)
 	vol := fmt.Sprintf("lbm-%d", os.Getpid())
 	if _, err := e.Client().VolumeCreate(ctx, client.VolumeCreateOptions{Name: vol, Labels: map[string]string{"app": "shop"}}); err != nil {
 		t.Fatal(err)

@@ -53,12 +53,7 @@ func TestMigrateStopsTheApplicationOnly(t *testing.T) {
 	treetest.RequireRoot(t)
 	e := dockerEngine(t)
 	ctx := context.Background()
-	host, _ := secondEngine(t)
-	e2, err := sidecar.Connect(ctx, host)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer e2.Close()
+	host, e2 := connectedSecondEngine(t)
 	img := appImage(t, e)
 	vol := fmt.Sprintf("lbs-%d", os.Getpid())
 	id := startApp(t, e, img, fmt.Sprintf("lbs-app-%d", os.Getpid()), vol, map[string]string{sidecar.LabelStop: "true"})
@@ -104,12 +99,7 @@ func TestForceLeavesNoStaleFiles(t *testing.T) {
 	treetest.RequireRoot(t)
 	e := dockerEngine(t)
 	ctx := context.Background()
-	host, _ := secondEngine(t)
-	e2, err := sidecar.Connect(ctx, host)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer e2.Close()
+	host, e2 := connectedSecondEngine(t)
 	vol := fmt.Sprintf("lbf-%d", os.Getpid())
 	if _, err := e.Client().VolumeCreate(ctx, client.VolumeCreateOptions{Name: vol}); err != nil {
 		t.Fatal(err)

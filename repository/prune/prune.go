@@ -89,41 +89,16 @@ func Run(ctx context.Context, repo *repository.Repository, opts Options) (_ *Rep
 	}
 	defer lock.UnlockInto(ctx, &err)
 
-	// Every index file, as stored: a blob may sit in several packs.
-	oldIndex, err := repo.IndexFiles(ctx)
+	// Every index file, as stored: a blob may sit in several packs. The
+	// packs of a damaged index file look unreferenced below, where their
+	// headers are read: what they hold is found and indexed again. Packs
+	// indexed but missing are dropped from the new index.
+	st, err := repo.ReadIndexState(ctx)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("prune: %w", err)
 	}
-	packEntries := map[pack.ID][]pack.Entry{}
-	rep := &Report{}
-	for _, id := range oldIndex {
-		f, err := repo.LoadIndexFile(ctx, id)
-		if errors.Is(err, repository.ErrDamaged) {
-			// Its packs look unreferenced below, where their headers are
-			// read: what they hold is found and indexed again.
-			rep.DamagedIndexFiles++
-			continue
-		}
-		if err != nil {
-			return nil, fmt.Errorf("prune needs every index file: %w", err)
-		}
-		repo.Index().AddFile(f)
-		for _, p := range f.Packs {
-			if _, ok := packEntries[p.Pack]; !ok {
-				packEntries[p.Pack] = p.Entries
-			}
-		}
-	}
-	stored, err := repo.StoredPacks(ctx)
-	if err != nil {
-		return nil, err
-	}
-	rep.Packs = len(stored)
-	for p := range packEntries {
-		if _, ok := stored[p]; !ok {
-			rep.MissingPacks++ // dropped from the new index
-		}
-	}
+	oldIndex, packEntries, stored := st.Files, st.Packs, st.Stored
+	rep := &Report{Packs: len(stored), DamagedIndexFiles: st.Damaged, MissingPacks: st.Missing}
 	// The headers of packs that no index names are read before the trees
 	// are walked: a tree may sit in one of them (its index file was lost
 	// or damaged).

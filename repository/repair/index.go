@@ -47,37 +47,12 @@ func Index(ctx context.Context, repo *repository.Repository, opts IndexOptions) 
 	}
 	defer lock.UnlockInto(ctx, &err)
 
-	rep := &IndexReport{}
-	oldIndex, err := repo.IndexFiles(ctx)
+	st, err := repo.ReadIndexState(ctx)
 	if err != nil {
 		return nil, err
 	}
-	known := map[pack.ID][]pack.Entry{}
-	for _, id := range oldIndex {
-		f, err := repo.LoadIndexFile(ctx, id)
-		switch {
-		case errors.Is(err, repository.ErrDamaged):
-			rep.DamagedIndexFiles++
-			continue
-		case err != nil:
-			return nil, err
-		}
-		for _, p := range f.Packs {
-			if _, ok := known[p.Pack]; !ok {
-				known[p.Pack] = p.Entries
-			}
-		}
-	}
-	stored, err := repo.StoredPacks(ctx)
-	if err != nil {
-		return nil, err
-	}
-	rep.Packs = len(stored)
-	for p := range known {
-		if _, ok := stored[p]; !ok {
-			rep.MissingPacks++
-		}
-	}
+	oldIndex, known, stored := st.Files, st.Packs, st.Stored
+	rep := &IndexReport{Packs: len(stored), DamagedIndexFiles: st.Damaged, MissingPacks: st.Missing}
 
 	f := &index.File{Supersedes: oldIndex}
 	for _, p := range sortedIDs(stored) {
