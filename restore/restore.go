@@ -389,6 +389,9 @@ func readNames(root *os.Root, dir string) ([]string, error) {
 // asked, and applies the root's metadata, which that run may not have.
 func (r *restorer) finished(ctx context.Context, troot *os.Root, target string, sn *repository.Snapshot) (*Result, error) {
 	r.res.Finished = true
+	if err := clearStaging(troot, target, false); err != nil { // what yet another killed run left
+		return &r.res, err
+	}
 	if r.opts.Verify {
 		r.dirs = newDirCache(troot, 256)
 		defer r.dirs.close()
