@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -173,6 +174,11 @@ func TestBackupFailsAtEveryWriteFailure(t *testing.T) {
 				}
 				if err == nil || !errors.Is(err, faulty.ErrInjected) {
 					t.Fatalf("backup with write %d of %s failing: err = %v, want the injected fault", n, kind, err)
+				}
+				// The error names the write that failed first, not one
+				// that the cancellation failed afterwards.
+				if want := map[string]string{"data/": "save pack", "index/": "save index", "snapshots/": "save snapshots"}[kind]; !strings.Contains(err.Error(), want) {
+					t.Fatalf("backup with write %d of %s failing: %q does not name it (%q)", n, kind, err, want)
 				}
 				clean, err := repository.Open(ctx, store, []byte("pw"), repository.Options{})
 				if err != nil {

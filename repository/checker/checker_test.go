@@ -3,9 +3,11 @@ package checker_test
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/lifeboat-backup/lifeboat/repository"
@@ -14,6 +16,7 @@ import (
 	"github.com/lifeboat-backup/lifeboat/repository/pack"
 	"github.com/lifeboat-backup/lifeboat/snapshot"
 	"github.com/lifeboat-backup/lifeboat/targets"
+	"github.com/lifeboat-backup/lifeboat/targets/faulty"
 	"github.com/lifeboat-backup/lifeboat/targets/mem"
 )
 
@@ -138,5 +141,69 @@ func TestTruncatedPack(t *testing.T) {
 	}
 	if rep.OK() || !strings.Contains(rep.Problems[0].Message, "truncated") {
 		t.Fatalf("truncated packs not reported: %+v", rep.Problems)
+	}
+}
+
+// A read that fails even after retries is "could not read", not damage: an
+// operator who believed it would forget a healthy snapshot.
+func TestFailedReadIsNotDamage(t *testing.T) {
+	tg, _, _ := setup(t)
+	packs := names(t, tg, "data/")
+	if len(packs) == 0 {
+		t.Fatal("no packs")
+	}
+	failing := faulty.New(tg, faulty.Config{Hook: func(_ context.Context, op, name string) error {
+		if op == "get" && name == packs[0] {
+			return fmt.Errorf("gave up after 5 attempts: %w", targets.ErrTransient)
+		}
+		return nil
+	}})
+	rep, err := checker.Check(context.Background(), reopen(t, failing), checker.Options{ReadData: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Damaged() || rep.OK() || len(rep.Unreadable) != 1 || rep.Unreadable[0].Object != packs[0] {
+		t.Fatalf("want one unreadable pack and no damage: %+v", rep)
+	}
+}
+
+// A backup that finishes while check runs is no false alarm: check lists
+// the snapshots before it loads the index.
+func TestBackupDuringCheck(t *testing.T) {
+	tg, _, _ := setup(t)
+	ctx := context.Background()
+	var once sync.Once
+	ran := false
+	during := faulty.New(tg, faulty.Config{Hook: func(_ context.Context, op, name string) error {
+		if op == "list" && name == "snapshots/" {
+			once.Do(func() {
+				// Another host backs up new data, all of it, in between.
+				r := reopen(t, tg)
+				lock, err := r.LockAndLoad(ctx, false)
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				defer lock.Unlock(ctx)
+				dir := t.TempDir()
+				if err := os.WriteFile(filepath.Join(dir, "new"), []byte("written during the check"), 0o644); err != nil {
+					t.Error(err)
+					return
+				}
+				_, err = snapshot.New(r, snapshot.Options{}).Run(ctx, []string{dir})
+				ran = err == nil
+			})
+		}
+		return nil
+	}})
+	rep, err := checker.Check(ctx, reopen(t, during), checker.Options{ReadData: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !ran {
+		t.Fatal("the backup during the check did not run")
+	}
+	if !rep.OK() {
+		t.Fatalf("a backup during the check was reported: %+v", rep)
 	}
 }

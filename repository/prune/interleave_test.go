@@ -6,6 +6,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -286,5 +287,59 @@ func TestBackupWithLostLockSavesNothing(t *testing.T) {
 				t.Fatalf("%d snapshots saved", n)
 			}
 		})
+	}
+}
+
+// An index file or snapshot removed between the listing and the read (a
+// prune superseded it, another host forgot it) is no error for a reader.
+func TestObjectsVanishingAfterListing(t *testing.T) {
+	ctx := context.Background()
+	store := mem.New()
+	r, err := repository.Init(ctx, store, []byte("pw"), repository.Options{KDF: kdf})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.Close()
+	src := t.TempDir()
+	for i := 0; i < 3; i++ {
+		if err := os.WriteFile(filepath.Join(src, "f"), []byte{byte(i)}, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		r := open(t, store)
+		lock, err := r.LockAndLoad(ctx, false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := snapshot.New(r, snapshot.Options{}).Run(ctx, []string{src}); err != nil {
+			t.Fatal(err)
+		}
+		_ = lock.Unlock(ctx)
+	}
+	var mu sync.Mutex
+	gone := map[string]bool{}
+	vanish := faulty.New(store, faulty.Config{Hook: func(ctx context.Context, op, name string) error {
+		// The first index file and the first snapshot read go away just
+		// before they are read.
+		mu.Lock()
+		defer mu.Unlock()
+		if op == "get" && !gone[name[:5]] && (strings.HasPrefix(name, "index/") || strings.HasPrefix(name, "snaps")) {
+			gone[name[:5]] = true
+			return store.Delete(ctx, name)
+		}
+		return nil
+	}})
+	reader, err := repository.Open(ctx, vanish, []byte("pw"), repository.Options{NoLock: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := reader.LoadIndex(ctx); err != nil {
+		t.Fatalf("an index file vanishing after the listing: %v", err)
+	}
+	all, err := reader.Snapshots(ctx)
+	if err != nil || len(all) != 2 {
+		t.Fatalf("a snapshot vanishing after the listing: %d snapshots, %v", len(all), err)
+	}
+	if !gone["index"] || !gone["snaps"] {
+		t.Fatalf("nothing vanished: %v", gone)
 	}
 }
