@@ -1,7 +1,10 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
+	"errors"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -10,6 +13,7 @@ import (
 	"testing"
 
 	"github.com/lifeboat-backup/lifeboat/internal/treetest"
+	"github.com/lifeboat-backup/lifeboat/repository"
 )
 
 func writeTree(t *testing.T, files map[string][]byte) string {
@@ -277,5 +281,28 @@ func TestMessagesSayWhatHappened(t *testing.T) {
 	}
 	if out := c.ok("snapshots"); !strings.Contains(out, "\n1 snapshot\n") {
 		t.Fatalf("snapshots count: %q", out)
+	}
+}
+
+// Each documented exit code comes from its kind of error, wrapped as the
+// commands wrap them.
+func TestExitCodes(t *testing.T) {
+	for _, tc := range []struct {
+		err  error
+		want int
+	}{
+		{nil, exitOK},
+		{fmt.Errorf("3 objects could not be read: %w", errUnreadable), exitUnreadable},
+		{fmt.Errorf("2 problems found: %w", errDamage), exitDamage},
+		{fmt.Errorf("snapshot saved: %w", errIncomplete), exitIncomplete},
+		{usageError{errors.New("bad flag")}, exitUsage},
+		{fmt.Errorf("x: %w", context.Canceled), exitInterrupted},
+		{fmt.Errorf("x: %w", repository.ErrLocked), exitLocked},
+		{lockError{fmt.Errorf("x: %w", repository.ErrLocked)}, exitLocked},
+		{errors.New("anything else"), exitError},
+	} {
+		if got := exitCode(tc.err); got != tc.want {
+			t.Errorf("exitCode(%v) = %d, want %d", tc.err, got, tc.want)
+		}
 	}
 }
