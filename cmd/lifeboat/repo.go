@@ -19,14 +19,27 @@ import (
 
 // password returns the repository password from LIFEBOAT_PASSWORD, the
 // password file, or a prompt on the terminal (asked twice when confirm).
+// It is asked once per command run: a migrate or an upgrade that hands it
+// to several sidecars and opens the repository asks only once.
 func (a *app) password(prompt string, confirm bool) ([]byte, error) {
-	if a.cfg.Password != "" {
-		return []byte(a.cfg.Password), nil
+	if a.repoPassword != nil {
+		return a.repoPassword, nil
 	}
-	if a.cfg.PasswordFile != "" {
-		return readPasswordFile(a.cfg.PasswordFile)
+	var pw []byte
+	var err error
+	switch {
+	case a.cfg.Password != "":
+		pw = []byte(a.cfg.Password)
+	case a.cfg.PasswordFile != "":
+		pw, err = readPasswordFile(a.cfg.PasswordFile)
+	default:
+		pw, err = a.prompt(prompt, confirm, "no password: set LIFEBOAT_PASSWORD or LIFEBOAT_PASSWORD_FILE, or use --password-file")
 	}
-	return a.prompt(prompt, confirm, "no password: set LIFEBOAT_PASSWORD or LIFEBOAT_PASSWORD_FILE, or use --password-file")
+	if err != nil {
+		return nil, err
+	}
+	a.repoPassword = pw
+	return pw, nil
 }
 
 func readPasswordFile(path string) ([]byte, error) {

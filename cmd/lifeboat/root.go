@@ -35,6 +35,8 @@ type app struct {
 	// what the CLI handed this process when it runs as a sidecar.
 	in        *bufio.Reader
 	sidecarIn *sidecar.Input
+	// repoPassword is the repository password once asked for.
+	repoPassword []byte
 }
 
 // input is the buffered standard input: a sidecar's input line, then what

@@ -8,6 +8,8 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -73,7 +75,11 @@ func TestUpgradeAndRollback(t *testing.T) {
 	c.fails(1, "not on the engine", "upgrade", name, "--image", p+"-app:missing")
 	c.fails(1, "no-such", "upgrade", "no-such-container", "--image", v2)
 
-	c.ok("upgrade", name, "--image", v2, "--wait", "1s")
+	// The password is read once, however many sidecars and openings the
+	// upgrade needs (it used to be asked twice).
+	once := *c
+	once.env = []string{"LIFEBOAT_PASSWORD_FILE=" + countingPasswordFile(t, "correct horse", 1)}
+	once.ok("upgrade", name, "--image", v2, "--wait", "1s")
 	app, err := e.InspectApp(ctx, name)
 	if err != nil || app.Image != v2 || !app.Running || app.ID == created.ID {
 		t.Fatalf("after upgrade: %+v %v", app, err)
@@ -211,4 +217,46 @@ func TestUpgradeKeepsNetworkSettings(t *testing.T) {
 	if newC.Config.Hostname == oldShort {
 		t.Fatalf("the new container took the old one's hostname %s", oldShort)
 	}
+}
+
+// countingPasswordFile is a FIFO that serves pw to each reader; at the end
+// of the test it requires exactly want reads.
+func countingPasswordFile(t *testing.T, pw string, want int) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), "password")
+	if err := syscall.Mkfifo(p, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	var reads atomic.Int64
+	stop := make(chan struct{})
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for {
+			f, err := os.OpenFile(p, os.O_WRONLY, 0) // blocks until a reader opens it
+			if err != nil {
+				return
+			}
+			select {
+			case <-stop:
+				f.Close()
+				return
+			default:
+			}
+			_, _ = f.WriteString(pw + "\n")
+			f.Close()
+			reads.Add(1)
+		}
+	}()
+	t.Cleanup(func() {
+		close(stop)
+		if f, err := os.OpenFile(p, os.O_RDONLY|syscall.O_NONBLOCK, 0); err == nil { // unblocks the writer
+			<-done
+			f.Close()
+		}
+		if got := reads.Load(); got != int64(want) {
+			t.Errorf("the password was read %d times, want %d", got, want)
+		}
+	})
+	return p
 }
