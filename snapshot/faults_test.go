@@ -15,7 +15,7 @@ import (
 	"github.com/lifeboat-backup/lifeboat/repository/crypto"
 	"github.com/lifeboat-backup/lifeboat/snapshot"
 	"github.com/lifeboat-backup/lifeboat/targets"
-	"github.com/lifeboat-backup/lifeboat/targets/faulty"
+	"github.com/lifeboat-backup/lifeboat/internal/faulty"
 	"github.com/lifeboat-backup/lifeboat/targets/mem"
 	"github.com/lifeboat-backup/lifeboat/targets/retry"
 )

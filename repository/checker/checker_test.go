@@ -16,7 +16,7 @@ import (
 	"github.com/lifeboat-backup/lifeboat/repository/pack"
 	"github.com/lifeboat-backup/lifeboat/snapshot"
 	"github.com/lifeboat-backup/lifeboat/targets"
-	"github.com/lifeboat-backup/lifeboat/targets/faulty"
+	"github.com/lifeboat-backup/lifeboat/internal/faulty"
 	"github.com/lifeboat-backup/lifeboat/targets/mem"
 )
 

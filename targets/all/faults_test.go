@@ -13,7 +13,7 @@ import (
 	"github.com/lifeboat-backup/lifeboat/targets/gcs"
 	"github.com/lifeboat-backup/lifeboat/targets/retry"
 	"github.com/lifeboat-backup/lifeboat/targets/s3"
-	"github.com/lifeboat-backup/lifeboat/targets/targettest"
+	"github.com/lifeboat-backup/lifeboat/internal/targettest"
 )
 
 // faultRate is the share of requests the proxy fails: more than the 10% of

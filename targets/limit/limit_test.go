@@ -8,9 +8,9 @@ import (
 	"time"
 
 	"github.com/lifeboat-backup/lifeboat/targets"
-	"github.com/lifeboat-backup/lifeboat/targets/faulty"
+	"github.com/lifeboat-backup/lifeboat/internal/faulty"
 	"github.com/lifeboat-backup/lifeboat/targets/mem"
-	"github.com/lifeboat-backup/lifeboat/targets/targettest"
+	"github.com/lifeboat-backup/lifeboat/internal/targettest"
 )
 
 func TestConformance(t *testing.T) {

@@ -9,7 +9,7 @@ import (
 
 	"github.com/lifeboat-backup/lifeboat/targets"
 	"github.com/lifeboat-backup/lifeboat/targets/local"
-	"github.com/lifeboat-backup/lifeboat/targets/targettest"
+	"github.com/lifeboat-backup/lifeboat/internal/targettest"
 )
 
 func TestConformance(t *testing.T) {
