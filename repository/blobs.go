@@ -14,10 +14,7 @@ import (
 var ErrBlobNotFound = errors.New("blob not in index")
 
 // PackName is the object name of a pack.
-func PackName(id pack.ID) string {
-	s := id.String()
-	return "data/" + s[:2] + "/" + s
-}
+func PackName(id pack.ID) string { return KindData.Name(id) }
 
 // BlobID computes the keyed id of plaintext.
 func (r *Repository) BlobID(plain []byte) pack.ID { return pack.ID(r.key.ChunkID(plain)) }

@@ -27,7 +27,7 @@ func (r *Repository) LoadIndex(ctx context.Context) error {
 	}
 	loaded := map[pack.ID]bool{}
 	for pass := 0; ; pass++ {
-		ids, err := r.listIDs(ctx, kindIndex)
+		ids, err := r.listIDs(ctx, KindIndex)
 		if err != nil {
 			return err
 		}
@@ -41,7 +41,7 @@ func (r *Repository) LoadIndex(ctx context.Context) error {
 				vanished.Store(true)
 				return nil
 			case errors.Is(err, ErrDamaged):
-				r.opts.damaged(kindIndex+"/"+ids[i].String(), err)
+				r.opts.damaged(KindIndex.Name(ids[i]), err)
 				return nil
 			}
 			files[i] = f
@@ -67,8 +67,8 @@ func (r *Repository) LoadIndex(ctx context.Context) error {
 
 // LoadIndexFile reads, authenticates and decodes one index file.
 func (r *Repository) LoadIndexFile(ctx context.Context, id pack.ID) (*index.File, error) {
-	name := kindIndex + "/" + id.String()
-	sealed, err := r.loadSealed(ctx, kindIndex, name, &id)
+	name := KindIndex.Name(id)
+	sealed, err := r.loadSealed(ctx, KindIndex, name, &id)
 	if err != nil {
 		return nil, err
 	}
@@ -85,12 +85,12 @@ func (r *Repository) LoadIndexFile(ctx context.Context, id pack.ID) (*index.File
 
 // IndexFiles lists the index files known to this handle.
 func (r *Repository) IndexFiles(ctx context.Context) ([]pack.ID, error) {
-	return r.listIDs(ctx, kindIndex)
+	return r.listIDs(ctx, KindIndex)
 }
 
 // SaveIndexFile compresses, seals and stores an index file.
 func (r *Repository) SaveIndexFile(ctx context.Context, f *index.File) (pack.ID, error) {
-	id, err := r.saveSealed(ctx, kindIndex, r.enc.EncodeAll(f.Encode(), nil))
+	id, err := r.saveSealed(ctx, KindIndex, r.enc.EncodeAll(f.Encode(), nil))
 	if err != nil {
 		return id, err
 	}
@@ -103,7 +103,7 @@ func (r *Repository) SaveIndexFile(ctx context.Context, f *index.File) (pack.ID,
 // DeleteIndexFile removes an index file (prune and repair, once a newer
 // file supersedes it).
 func (r *Repository) DeleteIndexFile(ctx context.Context, id pack.ID) error {
-	if err := r.target.Delete(ctx, kindIndex+"/"+id.String()); err != nil {
+	if err := r.target.Delete(ctx, KindIndex.Name(id)); err != nil {
 		return fmt.Errorf("delete index: %w", err)
 	}
 	return nil

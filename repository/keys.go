@@ -69,7 +69,7 @@ func newKeyFile(master *crypto.Key, password []byte, kdf crypto.KDFParams, now t
 
 func putKeyFile(ctx context.Context, t targets.Target, b []byte) (pack.ID, error) {
 	id := pack.Hash(b)
-	if err := t.Put(ctx, "keys/"+id.String(), b); err != nil {
+	if err := t.Put(ctx, KindKeys.Name(id), b); err != nil {
 		return id, fmt.Errorf("save key: %w", err)
 	}
 	return id, nil
@@ -78,7 +78,7 @@ func putKeyFile(ctx context.Context, t targets.Target, b []byte) (pack.ID, error
 // openMaster tries every key file with password.
 func openMaster(ctx context.Context, t targets.Target, password []byte) (*crypto.Key, pack.ID, error) {
 	var names []string
-	err := t.List(ctx, "keys/", func(fi targets.Info) error {
+	err := t.List(ctx, KindKeys.Prefix(), func(fi targets.Info) error {
 		names = append(names, fi.Name)
 		return nil
 	})
@@ -134,12 +134,12 @@ func (r *Repository) AddKey(ctx context.Context, password []byte) (pack.ID, erro
 // Keys lists the repository's keys.
 func (r *Repository) Keys(ctx context.Context) ([]KeyInfo, error) {
 	var out []KeyInfo
-	ids, err := r.listIDs(ctx, "keys")
+	ids, err := r.listIDs(ctx, KindKeys)
 	if err != nil {
 		return nil, err
 	}
 	for _, id := range ids {
-		b, err := targets.ReadAll(ctx, r.target, "keys/"+id.String())
+		b, err := targets.ReadAll(ctx, r.target, KindKeys.Name(id))
 		if errors.Is(err, targets.ErrNotFound) {
 			continue // removed since the listing
 		}
@@ -161,10 +161,10 @@ func (r *Repository) RemoveKey(ctx context.Context, id pack.ID) error {
 	if id == r.keyID {
 		return errors.New("refusing to remove the key in use (open the repository with another key first)")
 	}
-	if _, err := r.target.Stat(ctx, "keys/"+id.String()); err != nil {
+	if _, err := r.target.Stat(ctx, KindKeys.Name(id)); err != nil {
 		return fmt.Errorf("key %s: %w", id.Short(), err)
 	}
-	return r.target.Delete(ctx, "keys/"+id.String())
+	return r.target.Delete(ctx, KindKeys.Name(id))
 }
 
 // ChangePassword adds a key for the new password, then removes the key in
@@ -176,7 +176,7 @@ func (r *Repository) ChangePassword(ctx context.Context, password []byte) (pack.
 	}
 	old := r.keyID
 	r.keyID = id
-	if err := r.target.Delete(ctx, "keys/"+old.String()); err != nil {
+	if err := r.target.Delete(ctx, KindKeys.Name(old)); err != nil {
 		return id, fmt.Errorf("new key %s added, but removing the old key failed: %w", id.Short(), err)
 	}
 	return id, nil

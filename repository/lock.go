@@ -109,7 +109,7 @@ func (r *Repository) stale(l LockInfo) bool {
 // Locks lists the locks in the repository.
 func (r *Repository) Locks(ctx context.Context) ([]LockInfo, error) {
 	var names []string
-	err := r.target.List(ctx, kindLock+"/", func(fi targets.Info) error {
+	err := r.target.List(ctx, KindLocks.Prefix(), func(fi targets.Info) error {
 		names = append(names, fi.Name)
 		return nil
 	})
@@ -118,7 +118,7 @@ func (r *Repository) Locks(ctx context.Context) ([]LockInfo, error) {
 	}
 	var out []LockInfo
 	for _, name := range names {
-		b, err := r.loadSealed(ctx, kindLock, name, nil)
+		b, err := r.loadSealed(ctx, KindLocks, name, nil)
 		if errors.Is(err, targets.ErrNotFound) {
 			continue // released meanwhile
 		}
@@ -161,7 +161,7 @@ func (r *Repository) Lock(ctx context.Context, exclusive bool) (*Lock, error) {
 		return nil, err
 	}
 	host, _ := os.Hostname()
-	info := LockInfo{Exclusive: exclusive, Host: host, PID: os.Getpid(), Name: kindLock + "/" + hex.EncodeToString(rnd[:])}
+	info := LockInfo{Exclusive: exclusive, Host: host, PID: os.Getpid(), Name: KindLocks.Prefix() + hex.EncodeToString(rnd[:])}
 	if u, err := user.Current(); err == nil {
 		info.Username = u.Username
 	}
@@ -191,7 +191,7 @@ func (l *Lock) write(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	if err := l.r.target.Put(ctx, l.info.Name, l.r.key.Seal(nil, b, sealedAD(kindLock))); err != nil {
+	if err := l.r.target.Put(ctx, l.info.Name, l.r.key.Seal(nil, b, KindLocks.ad())); err != nil {
 		return fmt.Errorf("write lock: %w", err)
 	}
 	l.mu.Lock()

@@ -45,7 +45,7 @@ func (r *Repository) PackHeader(ctx context.Context, id pack.ID, size int64) ([]
 // that are not named as packs are left out (check reports them).
 func (r *Repository) StoredPacks(ctx context.Context) (map[pack.ID]int64, error) {
 	stored := map[pack.ID]int64{}
-	err := r.target.List(ctx, "data/", func(fi targets.Info) error {
+	err := r.target.List(ctx, KindData.Prefix(), func(fi targets.Info) error {
 		if id, err := pack.ParseID(path.Base(fi.Name)); err == nil && PackName(id) == fi.Name {
 			stored[id] = fi.Size
 		}

@@ -151,7 +151,7 @@ func Init(ctx context.Context, t targets.Target, password []byte, opts Options) 
 	if err != nil {
 		return nil, err
 	}
-	sealed := master.Seal(nil, cb, sealedAD(kindConfig))
+	sealed := master.Seal(nil, cb, KindConfig.ad())
 	if c, ok := t.(targets.Creator); ok {
 		err = c.PutIfAbsent(ctx, "config", sealed)
 	} else {
@@ -180,7 +180,7 @@ func Open(ctx context.Context, t targets.Target, password []byte, opts Options) 
 	if err != nil {
 		return nil, err
 	}
-	cb, err := master.Open(nil, sealed, sealedAD(kindConfig))
+	cb, err := master.Open(nil, sealed, KindConfig.ad())
 	if err != nil {
 		return nil, fmt.Errorf("%w: config: %v", ErrDamaged, err)
 	}

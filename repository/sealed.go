@@ -5,22 +5,12 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/lifeboat-backup/lifeboat/repository/crypto"
 	"github.com/lifeboat-backup/lifeboat/repository/pack"
 	"github.com/lifeboat-backup/lifeboat/targets"
 )
-
-// Kinds of standalone (unpacked) objects. Each is sealed with additional
-// data "lifeboat " + kind, so that one kind cannot be read as another.
-const (
-	kindConfig   = "config"
-	kindSnapshot = "snapshots"
-	kindIndex    = "index"
-	kindLock     = "locks"
-)
-
-func sealedAD(kind string) []byte { return []byte("lifeboat " + kind) }
 
 // ErrDamaged reports a stored object that fails authentication or does not
 // decode. Its message names the object.
@@ -28,10 +18,10 @@ var ErrDamaged = errors.New("damaged object")
 
 // saveSealed seals plaintext and stores it content-addressed under
 // kind/<hash>. The write is atomic; the name commits to the content.
-func (r *Repository) saveSealed(ctx context.Context, kind string, plaintext []byte) (pack.ID, error) {
-	sealed := r.key.Seal(nil, plaintext, sealedAD(kind))
+func (r *Repository) saveSealed(ctx context.Context, kind Kind, plaintext []byte) (pack.ID, error) {
+	sealed := r.key.Seal(nil, plaintext, kind.ad())
 	id := pack.Hash(sealed)
-	if err := r.target.Put(ctx, kind+"/"+id.String(), sealed); err != nil {
+	if err := r.target.Put(ctx, kind.Name(id), sealed); err != nil {
 		return id, fmt.Errorf("save %s: %w", kind, err)
 	}
 	return id, nil
@@ -39,7 +29,7 @@ func (r *Repository) saveSealed(ctx context.Context, kind string, plaintext []by
 
 // loadSealed reads and opens the object at name, checking that its content
 // matches id when the kind is content-addressed.
-func (r *Repository) loadSealed(ctx context.Context, kind, name string, id *pack.ID) ([]byte, error) {
+func (r *Repository) loadSealed(ctx context.Context, kind Kind, name string, id *pack.ID) ([]byte, error) {
 	sealed, err := targets.ReadAll(ctx, r.target, name)
 	if err != nil {
 		return nil, err
@@ -47,7 +37,7 @@ func (r *Repository) loadSealed(ctx context.Context, kind, name string, id *pack
 	if id != nil && pack.Hash(sealed) != *id {
 		return nil, fmt.Errorf("%w: %s: content does not match its name", ErrDamaged, name)
 	}
-	plain, err := r.key.Open(nil, sealed, sealedAD(kind))
+	plain, err := r.key.Open(nil, sealed, kind.ad())
 	if err != nil {
 		if errors.Is(err, crypto.ErrUnauthenticated) {
 			return nil, fmt.Errorf("%w: %s: %v", ErrDamaged, name, err)
@@ -57,7 +47,7 @@ func (r *Repository) loadSealed(ctx context.Context, kind, name string, id *pack
 	return plain, nil
 }
 
-func (r *Repository) saveJSON(ctx context.Context, kind string, v any) (pack.ID, error) {
+func (r *Repository) saveJSON(ctx context.Context, kind Kind, v any) (pack.ID, error) {
 	b, err := json.Marshal(v)
 	if err != nil {
 		return pack.ID{}, err
@@ -66,10 +56,10 @@ func (r *Repository) saveJSON(ctx context.Context, kind string, v any) (pack.ID,
 }
 
 // listIDs lists the content-addressed objects of a kind.
-func (r *Repository) listIDs(ctx context.Context, kind string) ([]pack.ID, error) {
+func (r *Repository) listIDs(ctx context.Context, kind Kind) ([]pack.ID, error) {
 	var ids []pack.ID
-	err := r.target.List(ctx, kind+"/", func(fi targets.Info) error {
-		id, err := pack.ParseID(fi.Name[len(kind)+1:])
+	err := r.target.List(ctx, kind.Prefix(), func(fi targets.Info) error {
+		id, err := pack.ParseID(strings.TrimPrefix(fi.Name, kind.Prefix()))
 		if err != nil {
 			return nil // not ours; check reports strays
 		}

@@ -104,7 +104,7 @@ func (s *Snapshot) HasPaths(paths []string) bool {
 // SaveSnapshot stores a snapshot manifest. Call it only after the Writer
 // that saved its blobs has finished, so that it never names a missing blob.
 func (r *Repository) SaveSnapshot(ctx context.Context, s *Snapshot) (pack.ID, error) {
-	id, err := r.saveJSON(ctx, kindSnapshot, s)
+	id, err := r.saveJSON(ctx, KindSnapshots, s)
 	if err == nil {
 		s.ID = id
 	}
@@ -113,8 +113,8 @@ func (r *Repository) SaveSnapshot(ctx context.Context, s *Snapshot) (pack.ID, er
 
 // LoadSnapshot reads one snapshot.
 func (r *Repository) LoadSnapshot(ctx context.Context, id pack.ID) (*Snapshot, error) {
-	name := kindSnapshot + "/" + id.String()
-	b, err := r.loadSealed(ctx, kindSnapshot, name, &id)
+	name := KindSnapshots.Name(id)
+	b, err := r.loadSealed(ctx, KindSnapshots, name, &id)
 	if err != nil {
 		return nil, err
 	}
@@ -153,7 +153,7 @@ func (r *Repository) Snapshots(ctx context.Context) ([]*Snapshot, error) {
 		case errors.Is(err, targets.ErrNotFound):
 			return nil
 		case errors.Is(err, ErrDamaged):
-			r.opts.damaged(kindSnapshot+"/"+ids[i].String(), err)
+			r.opts.damaged(KindSnapshots.Name(ids[i]), err)
 			return nil
 		}
 		out[i] = s
@@ -170,12 +170,12 @@ func (r *Repository) Snapshots(ctx context.Context) ([]*Snapshot, error) {
 // SnapshotIDs lists the ids of the stored snapshot files, damaged ones
 // included (so that they can be forgotten).
 func (r *Repository) SnapshotIDs(ctx context.Context) ([]pack.ID, error) {
-	return r.listIDs(ctx, kindSnapshot)
+	return r.listIDs(ctx, KindSnapshots)
 }
 
 // DeleteSnapshot removes a snapshot manifest (the data stays until prune).
 func (r *Repository) DeleteSnapshot(ctx context.Context, id pack.ID) error {
-	return r.target.Delete(ctx, kindSnapshot+"/"+id.String())
+	return r.target.Delete(ctx, KindSnapshots.Name(id))
 }
 
 // Filter selects snapshots; empty fields match everything.

@@ -13,7 +13,6 @@ import (
 	"github.com/lifeboat-backup/lifeboat/repository"
 	"github.com/lifeboat-backup/lifeboat/repository/prune"
 	"github.com/lifeboat-backup/lifeboat/sidecar"
-	"github.com/lifeboat-backup/lifeboat/targets"
 	"github.com/spf13/cobra"
 )
 
@@ -139,9 +138,13 @@ func (a *app) repositoryStats(ctx context.Context) (int64, int, error) {
 		return 0, 0, err
 	}
 	defer done()
-	var size int64
-	if err := repo.Target().List(ctx, "data/", func(fi targets.Info) error { size += fi.Size; return nil }); err != nil {
+	packs, err := repo.StoredPacks(ctx)
+	if err != nil {
 		return 0, 0, err
+	}
+	var size int64
+	for _, n := range packs {
+		size += n
 	}
 	snaps, err := repo.Snapshots(ctx)
 	return size, len(snaps), err

@@ -11,7 +11,6 @@ import (
 	"math/rand/v2"
 	"path"
 	"sort"
-	"strings"
 	"sync"
 	"sync/atomic"
 
@@ -177,7 +176,7 @@ func (c *checker) loadIndex(ctx context.Context) error {
 			if ctx.Err() != nil {
 				return ctx.Err()
 			}
-			c.failed("index/"+id.String(), err)
+			c.failed(repository.KindIndex.Name(id), err)
 			continue
 		}
 		c.repo.Index().AddFile(f)
@@ -190,10 +189,10 @@ func (c *checker) loadIndex(ctx context.Context) error {
 // ones, returning the stored sizes of indexed packs.
 func (c *checker) checkPacksExist(ctx context.Context) (map[pack.ID]int64, error) {
 	stored := map[pack.ID]int64{}
-	err := c.repo.Target().List(ctx, "data/", func(fi targets.Info) error {
+	err := c.repo.Target().List(ctx, repository.KindData.Prefix(), func(fi targets.Info) error {
 		id, err := pack.ParseID(path.Base(fi.Name))
 		if err != nil || repository.PackName(id) != fi.Name {
-			c.problem(fi.Name, "stray object in data/")
+			c.problem(fi.Name, "stray object among the packs")
 			return nil
 		}
 		stored[id] = fi.Size
@@ -259,7 +258,7 @@ func (c *checker) markPack(p pack.ID, why string) {
 }
 
 func (c *checker) loadSnapshots(ctx context.Context) ([]*repository.Snapshot, error) {
-	ids, err := listIDs(ctx, c.repo.Target(), "snapshots/")
+	ids, err := c.repo.SnapshotIDs(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -272,24 +271,13 @@ func (c *checker) loadSnapshots(ctx context.Context) ([]*repository.Snapshot, er
 		case errors.Is(err, targets.ErrNotFound):
 			continue // forgotten since the listing
 		case err != nil:
-			c.failed("snapshots/"+id.String(), err)
+			c.failed(repository.KindSnapshots.Name(id), err)
 			continue
 		}
 		out = append(out, s)
 	}
 	c.rep.Snapshots = len(out)
 	return out, nil
-}
-
-func listIDs(ctx context.Context, t targets.Target, prefix string) ([]pack.ID, error) {
-	var ids []pack.ID
-	err := t.List(ctx, prefix, func(fi targets.Info) error {
-		if id, err := pack.ParseID(strings.TrimPrefix(fi.Name, prefix)); err == nil {
-			ids = append(ids, id)
-		}
-		return nil
-	})
-	return ids, err
 }
 
 // checkTrees loads every tree of every snapshot once and checks that each

@@ -147,11 +147,18 @@ func TestTruncatedPack(t *testing.T) {
 // A read that fails even after retries is "could not read", not damage: an
 // operator who believed it would forget a healthy snapshot.
 func TestFailedReadIsNotDamage(t *testing.T) {
-	tg, _, _ := setup(t)
-	packs := names(t, tg, "data/")
-	if len(packs) == 0 {
-		t.Fatal("no packs")
+	tg, r, sn := setup(t)
+	// The pack of the file's content (not of the tree, which every check
+	// reads anyway).
+	tree, err := r.LoadTree(context.Background(), sn.Tree)
+	if err != nil {
+		t.Fatal(err)
 	}
+	loc, ok := r.Index().Lookup(pack.DataBlob, tree.Nodes[0].Content[0])
+	if !ok {
+		t.Fatal("the file's chunk is not indexed")
+	}
+	packs := []string{repository.PackName(loc.Pack)}
 	failing := faulty.New(tg, faulty.Config{Hook: func(_ context.Context, op, name string) error {
 		if op == "get" && name == packs[0] {
 			return fmt.Errorf("gave up after 5 attempts: %w", targets.ErrTransient)
