@@ -7,13 +7,13 @@ import (
 	"testing"
 	"time"
 
+	"github.com/lifeboat-backup/lifeboat/internal/targettest"
 	"github.com/lifeboat-backup/lifeboat/internal/testservers"
 	"github.com/lifeboat-backup/lifeboat/targets"
 	"github.com/lifeboat-backup/lifeboat/targets/all"
 	"github.com/lifeboat-backup/lifeboat/targets/gcs"
 	"github.com/lifeboat-backup/lifeboat/targets/retry"
 	"github.com/lifeboat-backup/lifeboat/targets/s3"
-	"github.com/lifeboat-backup/lifeboat/internal/targettest"
 )
 
 // faultRate is the share of requests the proxy fails: more than the 10% of

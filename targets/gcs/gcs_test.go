@@ -7,10 +7,10 @@ import (
 	"sync/atomic"
 	"testing"
 
+	"github.com/lifeboat-backup/lifeboat/internal/targettest"
 	"github.com/lifeboat-backup/lifeboat/internal/testservers"
 	"github.com/lifeboat-backup/lifeboat/targets"
 	"github.com/lifeboat-backup/lifeboat/targets/gcs"
-	"github.com/lifeboat-backup/lifeboat/internal/targettest"
 )
 
 func TestConformanceFakeGCS(t *testing.T) {

@@ -7,9 +7,9 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/lifeboat-backup/lifeboat/internal/targettest"
 	"github.com/lifeboat-backup/lifeboat/targets"
 	"github.com/lifeboat-backup/lifeboat/targets/local"
-	"github.com/lifeboat-backup/lifeboat/internal/targettest"
 )
 
 func TestConformance(t *testing.T) {

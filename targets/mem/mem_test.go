@@ -3,9 +3,9 @@ package mem_test
 import (
 	"testing"
 
+	"github.com/lifeboat-backup/lifeboat/internal/targettest"
 	"github.com/lifeboat-backup/lifeboat/targets"
 	"github.com/lifeboat-backup/lifeboat/targets/mem"
-	"github.com/lifeboat-backup/lifeboat/internal/targettest"
 )
 
 func TestConformance(t *testing.T) {

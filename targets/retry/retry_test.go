@@ -10,10 +10,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/lifeboat-backup/lifeboat/targets"
 	"github.com/lifeboat-backup/lifeboat/internal/faulty"
-	"github.com/lifeboat-backup/lifeboat/targets/mem"
 	"github.com/lifeboat-backup/lifeboat/internal/targettest"
+	"github.com/lifeboat-backup/lifeboat/targets"
+	"github.com/lifeboat-backup/lifeboat/targets/mem"
 )
 
 type timeoutErr struct{}

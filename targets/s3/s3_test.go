@@ -8,10 +8,10 @@ import (
 	"sync/atomic"
 	"testing"
 
+	"github.com/lifeboat-backup/lifeboat/internal/targettest"
 	"github.com/lifeboat-backup/lifeboat/internal/testservers"
 	"github.com/lifeboat-backup/lifeboat/targets"
 	"github.com/lifeboat-backup/lifeboat/targets/s3"
-	"github.com/lifeboat-backup/lifeboat/internal/targettest"
 )
 
 func newTarget(t *testing.T, srv *testservers.S3, bucket, prefix string, mutate func(*s3.Config)) (*s3.Target, error) {
