@@ -7,11 +7,10 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
-	"strings"
 
 	"github.com/lifeboat-backup/lifeboat/repository"
 	"github.com/lifeboat-backup/lifeboat/restore"
+	"github.com/lifeboat-backup/lifeboat/targets"
 	"github.com/lifeboat-backup/lifeboat/targets/local"
 	"github.com/spf13/cobra"
 )
@@ -66,21 +65,19 @@ func runExport(ctx context.Context, a *app, path, info string) error {
 	if err != nil {
 		return err
 	}
+	// Every object of the private repository, as its target lists it.
+	tg := repo.Target()
 	tw := tar.NewWriter(stdout)
-	err = filepath.Walk(dir, func(p string, fi os.FileInfo, err error) error {
-		if err != nil || !fi.Mode().IsRegular() || strings.HasPrefix(fi.Name(), ".tmp-") {
+	err = tg.List(ctx, "", func(fi targets.Info) error {
+		if err := tw.WriteHeader(&tar.Header{Name: fi.Name, Mode: 0o600, Size: fi.Size, Typeflag: tar.TypeReg}); err != nil {
 			return err
 		}
-		rel, _ := filepath.Rel(dir, p)
-		if err := tw.WriteHeader(&tar.Header{Name: filepath.ToSlash(rel), Mode: 0o600, Size: fi.Size(), Typeflag: tar.TypeReg}); err != nil {
-			return err
-		}
-		f, err := os.Open(p)
+		rc, err := tg.Get(ctx, fi.Name, 0, -1)
 		if err != nil {
 			return err
 		}
-		defer f.Close()
-		_, err = io.Copy(tw, f)
+		defer rc.Close()
+		_, err = io.Copy(tw, rc)
 		return err
 	})
 	if err != nil {
@@ -89,12 +86,22 @@ func runExport(ctx context.Context, a *app, path, info string) error {
 	return tw.Close()
 }
 
+// maxImportObject bounds one object of an import stream (packs are at
+// most 128 MiB).
+const maxImportObject = 256 << 20
+
 func runImport(ctx context.Context, a *app, target, overwrite string) error {
 	dir, err := os.MkdirTemp("", "lifeboat-import-")
 	if err != nil {
 		return err
 	}
 	defer os.RemoveAll(dir)
+	tg, err := local.New(dir)
+	if err != nil {
+		return err
+	}
+	// Each entry is an object of the private repository, stored through the
+	// target, which refuses names that are not plain object names.
 	tr := tar.NewReader(a.input()) // after the sidecar's input line
 	for {
 		h, err := tr.Next()
@@ -104,24 +111,15 @@ func runImport(ctx context.Context, a *app, target, overwrite string) error {
 		if err != nil {
 			return fmt.Errorf("import stream: %w", err)
 		}
-		// Names are repository object names: plain relative paths only.
-		if h.Typeflag != tar.TypeReg || strings.Contains(h.Name, "..") || filepath.IsAbs(h.Name) {
+		if h.Typeflag != tar.TypeReg || h.Size > maxImportObject {
 			return fmt.Errorf("import stream: unexpected entry %q", h.Name)
 		}
-		p := filepath.Join(dir, filepath.FromSlash(h.Name))
-		if err := os.MkdirAll(filepath.Dir(p), 0o700); err != nil {
-			return err
-		}
-		f, err := os.OpenFile(p, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+		data, err := io.ReadAll(tr)
 		if err != nil {
-			return err
+			return fmt.Errorf("import stream: %w", err)
 		}
-		_, err = io.Copy(f, tr)
-		if cerr := f.Close(); err == nil {
-			err = cerr
-		}
-		if err != nil {
-			return err
+		if err := tg.Put(ctx, h.Name, data); err != nil {
+			return fmt.Errorf("import stream: %w", err)
 		}
 	}
 	repo, err := privateRepo(ctx, a, dir, false)
