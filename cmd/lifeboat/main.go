@@ -28,7 +28,7 @@ func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	code := run(ctx, &app{
 		stdin: os.Stdin, stdout: os.Stdout, stderr: os.Stderr,
-		getenv: os.Getenv, version: version,
+		getenv: os.Getenv, environ: os.Environ, version: version,
 	}, args)
 	stop()
 	os.Exit(code)

@@ -19,6 +19,7 @@ type app struct {
 	stdin          *os.File
 	stdout, stderr io.Writer
 	getenv         func(string) string
+	environ        func() []string // the whole environment, for what sidecars inherit
 	version        string
 
 	configFile    string

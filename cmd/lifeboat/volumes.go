@@ -32,68 +32,10 @@ func (v *volumeFlags) selection(names []string) (sidecar.Selection, bool) {
 	return s, len(names) > 0 || len(v.labels) > 0 || s.Container != "" || v.dangling || v.all
 }
 
-// sidecarSettings hands the sidecar what it needs to reach a remote
-// repository: the merged lifeboat settings (from file, environment and
-// flags) as LIFEBOAT_* variables, the AWS_* and emulator variables, and the
-// credential files, mounted read-only with the variables pointing at them.
-func (a *app) sidecarSettings() ([]string, map[string]string) {
-	c := a.cfg
-	env := []string{}
-	set := func(k, v string) {
-		if v != "" {
-			env = append(env, k+"="+v)
-		}
-	}
-	set("LIFEBOAT_S3_ENDPOINT", c.S3Endpoint)
-	if c.S3PathStyle {
-		set("LIFEBOAT_S3_PATH_STYLE", "true")
-	}
-	set("LIFEBOAT_S3_REGION", c.S3Region)
-	set("LIFEBOAT_S3_PROFILE", c.S3Profile)
-	set("LIFEBOAT_S3_STORAGE_CLASS", c.S3StorageClass)
-	set("LIFEBOAT_S3_SSE", c.S3SSE)
-	set("LIFEBOAT_S3_SSE_KMS_KEY_ID", c.S3SSEKMSKeyID)
-	set("LIFEBOAT_GCS_STORAGE_CLASS", c.GCSStorageClass)
-	if c.Connections > 0 {
-		set("LIFEBOAT_CONNECTIONS", fmt.Sprint(c.Connections))
-	}
-	files := map[string]string{}
-	credFile := func(hostPath, name, envName string) {
-		if hostPath == "" {
-			return
-		}
-		if _, err := os.Stat(hostPath); err != nil {
-			return
-		}
-		inside := "/run/lifeboat/credentials/" + name
-		files[hostPath] = inside
-		set(envName, inside)
-	}
-	home, _ := os.UserHomeDir()
-	awsFile := func(envName, def string) string {
-		if p := a.getenv(envName); p != "" {
-			return p
-		}
-		if home == "" {
-			return ""
-		}
-		return home + "/.aws/" + def
-	}
-	credFile(awsFile("AWS_SHARED_CREDENTIALS_FILE", "credentials"), "aws-credentials", "AWS_SHARED_CREDENTIALS_FILE")
-	credFile(awsFile("AWS_CONFIG_FILE", "config"), "aws-config", "AWS_CONFIG_FILE")
-	gcs := c.GCSCredentials
-	if gcs == "" {
-		gcs = a.getenv("GOOGLE_APPLICATION_CREDENTIALS")
-	}
-	credFile(gcs, "gcs.json", "GOOGLE_APPLICATION_CREDENTIALS")
-	for _, kv := range os.Environ() {
-		k, v, _ := strings.Cut(kv, "=")
-		if (strings.HasPrefix(k, "AWS_") && k != "AWS_SHARED_CREDENTIALS_FILE" && k != "AWS_CONFIG_FILE" && k != "AWS_CA_BUNDLE") ||
-			k == "STORAGE_EMULATOR_HOST" {
-			set(k, v)
-		}
-	}
-	return env, files
+// credentialExists reports whether a credential file is there to be sent.
+func credentialExists(path string) bool {
+	_, err := os.Stat(path)
+	return err == nil
 }
 
 // sidecarJob connects to the engine (DOCKER_HOST, --context, ...) and
@@ -132,7 +74,8 @@ func (a *app) jobFor(ctx context.Context, eng *sidecar.Engine) (sidecar.Job, err
 	if err != nil {
 		return sidecar.Job{}, err
 	}
-	env, files := a.sidecarSettings()
+	home, _ := os.UserHomeDir()
+	env, files := a.cfg.SidecarSettings(a.environ(), a.getenv, home, credentialExists)
 	return sidecar.Job{Image: ref, Repo: loc, Password: pw, Env: env, Files: files, Stderr: a.stderr,
 		Exited: func(host string, code int) { a.releaseSidecarLocks(ctx, host, code) }}, nil
 }
