@@ -74,12 +74,17 @@ func sshd(t *testing.T) (string, string) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
-	for i := 0; i < 100; i++ {
+	ready := false
+	for i := 0; i < 200 && !ready; i++ {
 		if c, err := net.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", port)); err == nil {
 			c.Close()
-			break
+			ready = true
+		} else {
+			time.Sleep(50 * time.Millisecond)
 		}
-		time.Sleep(50 * time.Millisecond)
+	}
+	if !ready {
+		t.Fatalf("sshd did not listen on port %d within 10 s:\n%s", port, logs.String())
 	}
 	opts := fmt.Sprintf("-i %s -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -o LogLevel=ERROR", filepath.Join(dir, "user"))
 	return fmt.Sprintf("ssh://root@127.0.0.1:%d", port), opts

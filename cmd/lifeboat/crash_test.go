@@ -33,27 +33,46 @@ func TestKillDuringBackup(t *testing.T) {
 		t.Skip("slow")
 	}
 	c := newCLI(t)
-	c.ok("init")
+	c.ok("init", "--pack-size", "2") // many packs: an index file within the first 16 MiB
 	src := crashTree(t)
-	rng := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 1))
+	seed := uint64(time.Now().UnixNano())
+	t.Logf("seed %d", seed)
+	rng := rand.New(rand.NewPCG(seed, 1))
+	indexes := func() []string {
+		m, _ := filepath.Glob(filepath.Join(c.repo, "index", "*"))
+		return m
+	}
 	for i := 0; i < 6; i++ {
 		cmd := c.cmd("backup", "--path", src)
 		if err := cmd.Start(); err != nil {
 			t.Fatal(err)
 		}
-		delay := time.Duration(50+rng.IntN(1200)) * time.Millisecond
-		time.Sleep(delay)
+		if i < 5 {
+			// At a random moment.
+			delay := time.Duration(50+rng.IntN(1200)) * time.Millisecond
+			time.Sleep(delay)
+			t.Logf("kill %d after %v", i, delay)
+		} else {
+			// Once an index file exists: the next backup must reuse it.
+			deadline := time.Now().Add(60 * time.Second)
+			for len(indexes()) == 0 && time.Now().Before(deadline) {
+				time.Sleep(5 * time.Millisecond)
+			}
+			t.Logf("kill %d once %d index files exist", i, len(indexes()))
+		}
 		_ = cmd.Process.Signal(syscall.SIGKILL)
-		err := cmd.Wait()
-		t.Logf("kill %d after %v: %v", i, delay, err)
+		_ = cmd.Wait()
 		c.ok("check")
 	}
-	indexes, _ := filepath.Glob(filepath.Join(c.repo, "index", "*"))
+	n := len(indexes())
+	if n == 0 {
+		t.Fatal("no index file was written before the last kill")
+	}
 	sum := lastOfType(t, jsonLines(t, c.ok("backup", "--path", src, "--json")), "summary")["summary"].(map[string]any)
 	total, added := sum["total_bytes"].(float64), sum["bytes_added"].(float64)
-	t.Logf("after the kills: %d index files; final backup added %.0f of %.0f bytes", len(indexes), added, total)
-	if len(indexes) > 0 && added >= total {
-		t.Fatalf("final backup stored everything again (%v of %v) although %d index files existed", added, total, len(indexes))
+	t.Logf("after the kills: %d index files; final backup added %.0f of %.0f bytes", n, added, total)
+	if added >= total {
+		t.Fatalf("final backup stored everything again (%v of %v) although %d index files existed", added, total, n)
 	}
 	c.ok("check", "--read-data")
 	dst := t.TempDir()

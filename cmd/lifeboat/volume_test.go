@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -171,16 +172,23 @@ func TestVolumeErrors(t *testing.T) {
 	killed := false
 	for time.Now().Before(deadline) && !killed {
 		if ids := sidecars(); len(ids) > 0 {
-			// The password reaches the sidecar in a file, never in its
-			// configuration.
+			// The password reaches the sidecar on its standard input,
+			// never in its configuration.
 			ins, err := e.Client().ContainerInspect(ctx, ids[0], client.ContainerInspectOptions{})
-			if err == nil {
-				b, _ := json.Marshal(ins.Container)
-				if strings.Contains(string(b), "correct horse") {
-					t.Fatal("the password shows in docker inspect")
-				}
+			if err != nil {
+				t.Fatalf("inspect the sidecar: %v", err)
 			}
-			time.Sleep(300 * time.Millisecond) // let it write some packs
+			b, _ := json.Marshal(ins.Container)
+			if strings.Contains(string(b), "correct horse") {
+				t.Fatal("the password shows in docker inspect")
+			}
+			// Killed once it has written a pack, mid-run.
+			for time.Now().Before(deadline) {
+				if packs, _ := filepath.Glob(filepath.Join(c.repo, "data", "*", "*")); len(packs) > 0 {
+					break
+				}
+				time.Sleep(5 * time.Millisecond)
+			}
 			_, _ = e.Client().ContainerKill(ctx, ids[0], client.ContainerKillOptions{})
 			killed = true
 		}
