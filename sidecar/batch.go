@@ -2,7 +2,6 @@ package sidecar
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 
@@ -15,10 +14,8 @@ import (
 // standard input; a volume that fails prints MsgVolumeError; a finished one
 // prints lifeboat's usual "summary".
 const (
-	MsgVolumeReady = "volume_ready"
-	MsgVolumeError = "volume_error"
-	GoAhead        = "go"
-	Skip           = "skip"
+	GoAhead = "go"
+	Skip    = "skip"
 )
 
 // Plan lists the volumes one sidecar backs up, each into its own snapshot.
@@ -45,10 +42,37 @@ type VolumeJob struct {
 // VolumeReport is what the sidecar reported about one volume of a batch.
 type VolumeReport struct {
 	Volume     string
-	SnapshotID string // set when a snapshot was saved
-	Incomplete bool   // saved, but some entries could not be read
+	Info       repository.VolumeInfo // what its snapshot records (from the plan)
+	SnapshotID string                // set when a snapshot was saved
+	Incomplete bool                  // saved, but some entries could not be read
 	Summary    repository.Summary
 	Error      string // set when the volume failed
+}
+
+// Batch is what a batch sidecar reported.
+type Batch struct {
+	Code    int            // its exit code
+	Reports []VolumeReport // one per volume that got one, in order
+	Failure *Failure       // the error it ended with, if it printed one
+}
+
+// Saved maps each volume that the batch saved to its report (only complete
+// snapshots when complete is set), and lists the volumes of vols that it
+// did not save.
+func (b Batch) Saved(vols []Volume, complete bool) (map[string]VolumeReport, []string) {
+	saved := map[string]VolumeReport{}
+	for _, r := range b.Reports {
+		if r.Error == "" && r.SnapshotID != "" && !(complete && r.Incomplete) {
+			saved[r.Volume] = r
+		}
+	}
+	var missing []string
+	for _, v := range vols {
+		if _, ok := saved[v.Name]; !ok {
+			missing = append(missing, v.Name)
+		}
+	}
+	return saved, missing
 }
 
 // JobsFor mounts each volume by name.
@@ -69,14 +93,14 @@ type Prepare func(v Volume) (proceed bool, done func())
 // read-only at its own path (or attaches a container's volumes), opens the
 // repository once and makes one snapshot per volume. It returns the
 // sidecar's exit code and a report for each volume that got one, in order.
-func (e *Engine) BackupVolumes(ctx context.Context, j Job, vols []VolumeJob, host string, tags []string, prepare Prepare) (int, []VolumeReport, error) {
+func (e *Engine) BackupVolumes(ctx context.Context, j Job, vols []VolumeJob, host string, tags []string, prepare Prepare) (Batch, error) {
 	plan := Plan{Host: host, Tags: tags}
 	var mounts []mount.Mount
 	var from []string
 	for _, vj := range vols {
 		info, err := e.volumeInfo(ctx, vj.Volume)
 		if err != nil {
-			return -1, nil, err
+			return Batch{Code: -1}, err
 		}
 		pv := PlanVolume{Path: VolumePath(vj.Volume.Name), Info: *info}
 		if vj.From != "" {
@@ -104,25 +128,24 @@ func (e *Engine) BackupVolumes(ctx context.Context, j Job, vols []VolumeJob, hos
 		}
 	}
 	defer finish() // whatever happens, containers are resumed
-	var reports []VolumeReport
+	info := map[string]repository.VolumeInfo{}
+	for _, pv := range plan.Volumes {
+		info[pv.Info.Name] = pv.Info
+	}
+	var out Batch
 	current := ""
 	relay := j.Lines
 	j.Lines = func(line []byte) {
-		var m struct {
-			Type       string `json:"type"`
-			Volume     string `json:"volume"`
-			Message    string `json:"message"`
-			SnapshotID string `json:"snapshot_id"`
-			Incomplete bool   `json:"incomplete"`
-			Summary    repository.Summary
+		m, err := Decode(line)
+		if err != nil {
+			return // not a message: nothing to act on or relay
 		}
-		_ = json.Unmarshal(line, &m)
 		switch m.Type {
 		case MsgVolumeReady:
 			finish()
-			current = m.Volume
+			current = m.Ready.Volume
 			go1 := false
-			if v, ok := byName[m.Volume]; ok {
+			if v, ok := byName[current]; ok {
 				go1, pending = prepare(v)
 			}
 			reply := Skip
@@ -132,20 +155,25 @@ func (e *Engine) BackupVolumes(ctx context.Context, j Job, vols []VolumeJob, hos
 			if _, err := fmt.Fprintln(answer, reply); err != nil {
 				return
 			}
-		case "summary":
+		case MsgSummary:
 			finish()
-			reports = append(reports, VolumeReport{Volume: current, SnapshotID: m.SnapshotID, Incomplete: m.Incomplete, Summary: m.Summary})
+			out.Reports = append(out.Reports, VolumeReport{Volume: current, Info: info[current], SnapshotID: m.Backup.SnapshotID,
+				Incomplete: m.Backup.Incomplete, Summary: m.Backup.Summary})
 		case MsgVolumeError:
 			finish()
-			reports = append(reports, VolumeReport{Volume: m.Volume, Error: m.Message})
+			out.Reports = append(out.Reports, VolumeReport{Volume: m.Failed.Volume, Info: info[m.Failed.Volume], Error: m.Failed.Message})
+		case MsgError:
+			f := m.Failure
+			out.Failure = &f
 		}
 		if relay != nil {
 			relay(line)
 		}
 	}
 	j.Stdin = stdin
-	code, err := e.run(ctx, j, []string{"sidecar-batch"}, mounts, &plan, from...)
-	return code, reports, err
+	var err error
+	out.Code, err = e.run(ctx, j, []string{"sidecar-batch"}, mounts, &plan, from...)
+	return out, err
 }
 
 func contains(list []string, s string) bool {

@@ -93,24 +93,6 @@ func (e *Engine) runningUsers(ctx context.Context, volume string) ([]appContaine
 	return e.volumeUsers(ctx, volume, false)
 }
 
-// Consistent is the Prepare of every workflow that copies volumes (backup,
-// volume prune, migrate, upgrade): each volume's running users are
-// quiesced as their labels ask (Quiesce) just while it is copied, and
-// resumed afterwards whatever happens. A volume whose users could not be
-// quiesced (a pre hook failed) is not copied; skipped is told why.
-func (e *Engine) Consistent(ctx context.Context, report Report, skipped func(v Volume, err error)) Prepare {
-	return func(v Volume) (bool, func()) {
-		resume, err := e.Quiesce(ctx, v.Name, report)
-		done := func() { resume(context.WithoutCancel(ctx)) }
-		if err != nil {
-			done()
-			skipped(v, err)
-			return false, nil
-		}
-		return true, done
-	}
-}
-
 // Quiesce makes a volume consistent for a backup, as its users' labels
 // ask: pre hooks run, then labelled containers are stopped or paused. A
 // running user without such labels gets a warning. The returned resume

@@ -164,7 +164,7 @@ func (e *Engine) CreateVolume(ctx context.Context, name string, info *repository
 // read-write in the sidecar. The volume's root gets the snapshot root's
 // owner and mode. A volume that is not empty is refused unless overwrite,
 // which makes it equal to the snapshot (what the snapshot lacks is removed).
-func (e *Engine) RestoreVolume(ctx context.Context, j Job, snapshotID, volume string, overwrite, verify bool) (int, error) {
+func (e *Engine) RestoreVolume(ctx context.Context, j Job, snapshotID, volume string, overwrite, verify bool) (Restored, error) {
 	args := []string{"restore", snapshotID, "--target", restoreMount}
 	if overwrite { // equal to the snapshot: nothing stale survives
 		args = append(args, "--overwrite", "always", "--delete")
@@ -172,9 +172,39 @@ func (e *Engine) RestoreVolume(ctx context.Context, j Job, snapshotID, volume st
 	if verify {
 		args = append(args, "--verify")
 	}
+	var out Restored
+	relay := j.Lines
+	j.Lines = func(line []byte) {
+		if m, err := Decode(line); err == nil {
+			switch {
+			case m.Type == MsgSummary && !m.IsBackup:
+				s := m.Restore
+				out.Summary = &s
+			case m.Type == MsgError:
+				f := m.Failure
+				out.Failure = &f
+			}
+		}
+		if relay != nil {
+			relay(line)
+		}
+	}
 	m := mount.Mount{Type: mount.TypeVolume, Source: volume, Target: restoreMount}
-	return e.run(ctx, j, args, []mount.Mount{m}, nil)
+	var err error
+	out.Code, err = e.run(ctx, j, args, []mount.Mount{m}, nil)
+	return out, err
 }
+
+// Restored is what a restore sidecar reported.
+type Restored struct {
+	Code    int             // its exit code
+	Summary *RestoreSummary // set when it finished
+	Failure *Failure        // the error it ended with, if it printed one
+}
+
+// NotEmpty reports whether the restore was refused because the volume
+// holds something (and no overwrite was asked for).
+func (r Restored) NotEmpty() bool { return r.Failure != nil && r.Failure.Kind == KindTargetNotEmpty }
 
 // VolumeExists reports whether the engine has a volume of that name.
 func (e *Engine) VolumeExists(ctx context.Context, name string) (bool, error) {

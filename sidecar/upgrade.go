@@ -34,6 +34,16 @@ type AppContainer struct {
 	inspect         container.InspectResponse
 }
 
+// VolumeNames lists the container's named volumes, sorted.
+func (a *AppContainer) VolumeNames() []string {
+	names := make([]string, 0, len(a.Volumes))
+	for v := range a.Volumes {
+		names = append(names, v)
+	}
+	slices.Sort(names)
+	return names
+}
+
 // InspectApp describes a container for an upgrade.
 func (e *Engine) InspectApp(ctx context.Context, name string) (*AppContainer, error) {
 	res, err := e.c.ContainerInspect(ctx, name, client.ContainerInspectOptions{})

@@ -21,6 +21,10 @@ import (
 	"github.com/lifeboat-backup/lifeboat/repository/pack"
 )
 
+// ErrIncomplete: a backup saved its snapshot, but some entries could not be
+// read and were left out (the snapshot is marked incomplete).
+var ErrIncomplete = errors.New("backup is incomplete: some files could not be read")
+
 // maxFailures is how many skipped entries a snapshot lists by name.
 const maxFailures = 20
 

@@ -7,7 +7,9 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/lifeboat-backup/lifeboat/internal/human"
 	"github.com/lifeboat-backup/lifeboat/repository"
+	"github.com/lifeboat-backup/lifeboat/sidecar"
 	"github.com/lifeboat-backup/lifeboat/snapshot"
 	"github.com/spf13/cobra"
 )
@@ -56,7 +58,8 @@ already uploaded are reused by the next run.
 			case volumes && len(o.paths) > 0:
 				return usageError{fmt.Errorf("give volumes or --path, not both")}
 			case volumes:
-				return a.runVolumeBackup(cmd.Context(), o, sel)
+				_, err := a.backupVolumes(cmd.Context(), o, sel)
+				return err
 			case len(o.paths) == 0:
 				return usageError{fmt.Errorf("give volumes to back up, or --path")}
 			}
@@ -156,33 +159,18 @@ func findParent(ctx context.Context, repo *repository.Repository, ref, host stri
 
 func printBackupSummary(a *app, sn *repository.Snapshot) {
 	s := sn.Summary
-	a.out.result("summary", map[string]any{
-		"snapshot_id": sn.ID.String(), "incomplete": sn.Incomplete, "summary": s,
-	}, func(w io.Writer) {
+	a.out.result(sidecar.MsgSummary, sidecar.BackupSummary{SnapshotID: sn.ID.String(), Incomplete: sn.Incomplete, Summary: s}, func(w io.Writer) {
 		if a.out.quiet {
 			return
 		}
 		fmt.Fprintf(w, "Files:       %d new, %d changed, %d unchanged\n", s.FilesNew, s.FilesChanged, s.FilesUnchanged)
 		fmt.Fprintf(w, "Dirs:        %d new, %d changed, %d unchanged\n", s.DirsNew, s.DirsChanged, s.DirsUnchanged)
-		fmt.Fprintf(w, "Read:        %s of %s in %d files\n", formatBytes(s.BytesRead), formatBytes(s.TotalBytes), s.TotalFiles)
-		fmt.Fprintf(w, "Added:       %s (%s stored)\n", formatBytes(s.BytesAdded), formatBytes(s.StoredAdded))
+		fmt.Fprintf(w, "Read:        %s of %s in %d files\n", human.Bytes(s.BytesRead), human.Bytes(s.TotalBytes), s.TotalFiles)
+		fmt.Fprintf(w, "Added:       %s (%s stored)\n", human.Bytes(s.BytesAdded), human.Bytes(s.StoredAdded))
 		if s.Errors > 0 {
 			fmt.Fprintf(w, "Errors:      %d entries left out\n", s.Errors)
 		}
 		fmt.Fprintf(w, "Duration:    %s\n", time.Duration(s.DurationSecond*float64(time.Second)).Round(10*time.Millisecond))
 		fmt.Fprintf(w, "snapshot %s saved\n", sn.ID.Short())
 	})
-}
-
-func formatBytes(n int64) string {
-	const unit = 1024
-	if n < unit {
-		return fmt.Sprintf("%d B", n)
-	}
-	div, exp := int64(unit), 0
-	for m := n / unit; m >= unit; m /= unit {
-		div *= unit
-		exp++
-	}
-	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
 }

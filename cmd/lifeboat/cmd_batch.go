@@ -41,7 +41,7 @@ func runSidecarBatch(ctx context.Context, a *app, plan *sidecar.Plan) error {
 	in := bufio.NewScanner(a.input())
 	failed, incomplete := 0, 0
 	for _, v := range plan.Volumes {
-		a.out.emit(sidecar.MsgVolumeReady, map[string]string{"volume": v.Info.Name})
+		a.out.emit(sidecar.MsgVolumeReady, sidecar.VolumeReady{Volume: v.Info.Name})
 		if !in.Scan() {
 			return fmt.Errorf("no go-ahead for volume %s", v.Info.Name)
 		}
@@ -57,7 +57,7 @@ func runSidecarBatch(ctx context.Context, a *app, plan *sidecar.Plan) error {
 			return err // exit 11: the caller may wait and run again
 		case err != nil:
 			failed++
-			a.out.emit(sidecar.MsgVolumeError, map[string]string{"volume": v.Info.Name, "message": err.Error()})
+			a.out.emit(sidecar.MsgVolumeError, sidecar.VolumeError{Volume: v.Info.Name, Message: err.Error()})
 		case sn.Incomplete:
 			incomplete++
 		}

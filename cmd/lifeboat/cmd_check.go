@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/lifeboat-backup/lifeboat/internal/human"
 	"github.com/lifeboat-backup/lifeboat/repository/checker"
 	"github.com/spf13/cobra"
 )
@@ -114,7 +115,7 @@ func runCheck(ctx context.Context, a *app, o checkOptions) error {
 		}
 		fmt.Fprintln(w)
 		if n := len(rep.UnreferencedPacks); n > 0 {
-			fmt.Fprintf(w, "%s named by no index (from interrupted or running backups unless reported below)\n", plural(n, "pack", "packs"))
+			fmt.Fprintf(w, "%s named by no index (from interrupted or running backups unless reported below)\n", human.Count(n, "pack", "packs"))
 		}
 		for _, pr := range rep.Problems {
 			fmt.Fprintf(w, "error: %s\n", pr)
@@ -134,10 +135,10 @@ func runCheck(ctx context.Context, a *app, o checkOptions) error {
 	})
 	switch {
 	case rep.Damaged():
-		return fmt.Errorf("%s found: %w", plural(len(rep.Problems), "problem", "problems"), errDamage)
+		return fmt.Errorf("%s found: %w", human.Count(len(rep.Problems), "problem", "problems"), errDamage)
 	case !rep.OK():
 		return fmt.Errorf("%s could not be read (not known to be damaged; run check again): %w",
-			plural(len(rep.Unreadable), "object", "objects"), errUnreadable)
+			human.Count(len(rep.Unreadable), "object", "objects"), errUnreadable)
 	}
 	return nil
 }

@@ -6,6 +6,7 @@ import (
 	"io"
 	"math"
 
+	"github.com/lifeboat-backup/lifeboat/internal/human"
 	"github.com/lifeboat-backup/lifeboat/repository/prune"
 	"github.com/spf13/cobra"
 )
@@ -65,13 +66,13 @@ func runPrune(ctx context.Context, a *app, o prune.Options) error {
 			temps = fmt.Sprintf(", %d temporary files left by killed backups", rep.TempFiles)
 		}
 		fmt.Fprintf(w, "%d packs: %d deleted (%d unreferenced), %d repacked; %d blobs in use, %d removed%s; %s %s\n",
-			rep.Packs, rep.PacksDeleted, rep.Unreferenced, rep.PacksRepacked, rep.BlobsUsed, rep.BlobsRemoved, temps, verb, formatBytes(rep.BytesFreed))
+			rep.Packs, rep.PacksDeleted, rep.Unreferenced, rep.PacksRepacked, rep.BlobsUsed, rep.BlobsRemoved, temps, verb, human.Bytes(rep.BytesFreed))
 		if rep.Reindexed > 0 || rep.DamagedIndexFiles > 0 {
 			fmt.Fprintf(w, "indexed again: %s that no readable index named but snapshots need (%s replaced)\n",
-				plural(rep.Reindexed, "pack", "packs"), plural(rep.DamagedIndexFiles, "damaged index file", "damaged index files"))
+				human.Count(rep.Reindexed, "pack", "packs"), human.Count(rep.DamagedIndexFiles, "damaged index file", "damaged index files"))
 		}
 		if rep.Unidentified > 0 {
-			fmt.Fprintf(w, "kept %s whose header cannot be read (see lifeboat check)\n", plural(rep.Unidentified, "pack", "packs"))
+			fmt.Fprintf(w, "kept %s whose header cannot be read (see lifeboat check)\n", human.Count(rep.Unidentified, "pack", "packs"))
 		}
 	})
 	return nil

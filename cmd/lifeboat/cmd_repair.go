@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 
+	"github.com/lifeboat-backup/lifeboat/internal/human"
 	"github.com/lifeboat-backup/lifeboat/repository/pack"
 	"github.com/lifeboat-backup/lifeboat/repository/repair"
 	"github.com/spf13/cobra"
@@ -73,14 +74,14 @@ func runRepairIndex(ctx context.Context, a *app, o repair.IndexOptions) error {
 	}
 	a.out.result("repair_index", map[string]any{"dry_run": o.DryRun, "report": rep}, func(w io.Writer) {
 		fmt.Fprintf(w, "%s, %s read: %d indexed again, %d with an unreadable header left alone, %d missing dropped\n",
-			plural(rep.Packs, "pack", "packs"), plural(rep.HeadersRead, "header", "headers"), rep.Reindexed, rep.Unidentified, rep.MissingPacks)
+			human.Count(rep.Packs, "pack", "packs"), human.Count(rep.HeadersRead, "header", "headers"), rep.Reindexed, rep.Unidentified, rep.MissingPacks)
 		switch {
 		case o.DryRun:
 			fmt.Fprintln(w, "dry run: nothing written")
 		case rep.IndexFilesWritten == 0:
 			fmt.Fprintln(w, "the index is complete: nothing to do")
 		default:
-			fmt.Fprintf(w, "wrote a new index file, replacing %s (%d damaged)\n", plural(rep.IndexFilesRemoved, "old one", "old ones"), rep.DamagedIndexFiles)
+			fmt.Fprintf(w, "wrote a new index file, replacing %s (%d damaged)\n", human.Count(rep.IndexFilesRemoved, "old one", "old ones"), rep.DamagedIndexFiles)
 		}
 	})
 	return nil
@@ -130,12 +131,12 @@ func runRepairSnapshots(ctx context.Context, a *app, o repair.SnapshotsOptions) 
 		for _, r := range rep.Repaired {
 			switch {
 			case r.New == nil:
-				fmt.Fprintf(w, "snapshot %s: would leave out %s\n", r.Original.Short(), plural(r.Lost, "path", "paths"))
+				fmt.Fprintf(w, "snapshot %s: would leave out %s\n", r.Original.Short(), human.Count(r.Lost, "path", "paths"))
 			default:
-				fmt.Fprintf(w, "snapshot %s: saved as %s without %s\n", r.Original.Short(), r.New.Short(), plural(r.Lost, "path", "paths"))
+				fmt.Fprintf(w, "snapshot %s: saved as %s without %s\n", r.Original.Short(), r.New.Short(), human.Count(r.Lost, "path", "paths"))
 			}
 		}
-		fmt.Fprintf(w, "%s examined, %d repaired, %d forgotten\n", plural(rep.Snapshots, "snapshot", "snapshots"), len(rep.Repaired), rep.Forgotten)
+		fmt.Fprintf(w, "%s examined, %d repaired, %d forgotten\n", human.Count(rep.Snapshots, "snapshot", "snapshots"), len(rep.Repaired), rep.Forgotten)
 	})
 	return nil
 }

@@ -6,7 +6,9 @@ import (
 	"io"
 	"time"
 
+	"github.com/lifeboat-backup/lifeboat/internal/human"
 	"github.com/lifeboat-backup/lifeboat/restore"
+	"github.com/lifeboat-backup/lifeboat/sidecar"
 	"github.com/spf13/cobra"
 )
 
@@ -130,8 +132,8 @@ func runRestore(ctx context.Context, a *app, o restoreOptions, ref string) error
 	if err != nil {
 		return err
 	}
-	a.out.result("summary", map[string]any{"snapshot_id": sn.ID.String(), "target": o.target, "result": res,
-		"duration_seconds": time.Since(start).Seconds()}, func(w io.Writer) {
+	a.out.result(sidecar.MsgSummary, sidecar.RestoreSummary{SnapshotID: sn.ID.String(), Target: o.target, Result: *res,
+		DurationSeconds: time.Since(start).Seconds()}, func(w io.Writer) {
 		if a.out.quiet {
 			return
 		}
@@ -139,7 +141,7 @@ func runRestore(ctx context.Context, a *app, o restoreOptions, ref string) error
 			fmt.Fprintln(w, "finished an interrupted restore of this snapshot: the target now holds all of it")
 		} else {
 			fmt.Fprintf(w, "restored %d files (%s), %d directories, %d other entries, %d hard links in %s\n",
-				res.Files, formatBytes(res.Bytes), res.Dirs, res.Others, res.Links, time.Since(start).Round(10*time.Millisecond))
+				res.Files, human.Bytes(res.Bytes), res.Dirs, res.Others, res.Links, time.Since(start).Round(10*time.Millisecond))
 		}
 		if res.Deleted > 0 {
 			fmt.Fprintf(w, "removed %d entries the snapshot does not hold (--delete)\n", res.Deleted)

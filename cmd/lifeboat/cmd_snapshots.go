@@ -8,6 +8,7 @@ import (
 	"strings"
 	"text/tabwriter"
 
+	"github.com/lifeboat-backup/lifeboat/internal/human"
 	"github.com/lifeboat-backup/lifeboat/repository"
 	"github.com/spf13/cobra"
 )
@@ -125,17 +126,17 @@ func runSnapshots(ctx context.Context, a *app, f filterFlags) error {
 				mark = " (incomplete)"
 			}
 			if n := s.Summary.ChangedWhileRead; n > 0 {
-				mark += fmt.Sprintf(" (%s changed while read)", plural(int(n), "file", "files"))
+				mark += fmt.Sprintf(" (%s changed while read)", human.Count(int(n), "file", "files"))
 			}
 			what := strings.Join(s.Paths, ",")
 			if s.Volume != nil {
 				what = "volume " + s.Volume.Name
 			}
 			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s%s\n", s.ID.Short(), s.Time.Local().Format("2006-01-02 15:04:05"),
-				s.Host, strings.Join(s.Tags, ","), formatBytes(s.Summary.TotalBytes), what, mark)
+				s.Host, strings.Join(s.Tags, ","), human.Bytes(s.Summary.TotalBytes), what, mark)
 		}
 		tw.Flush()
-		fmt.Fprintln(w, plural(len(sel), "snapshot", "snapshots"))
+		fmt.Fprintln(w, human.Count(len(sel), "snapshot", "snapshots"))
 	})
 	return nil
 }

@@ -5,12 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"sort"
 	"strings"
 	"time"
 
-	"github.com/lifeboat-backup/lifeboat/repository"
-	"github.com/lifeboat-backup/lifeboat/sidecar"
+	"github.com/lifeboat-backup/lifeboat/volumes"
 	"github.com/spf13/cobra"
 )
 
@@ -71,12 +69,7 @@ there.`,
   lifeboat rollback shop-db`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			eng, err := a.engineFor(cmd.Context(), "", a.dockerContext)
-			if err != nil {
-				return err
-			}
-			defer eng.Close()
-			return rollback(cmd.Context(), a, eng, args[0])
+			return runRollback(cmd.Context(), a, args[0])
 		},
 	}
 }
@@ -87,190 +80,42 @@ func runUpgrade(ctx context.Context, a *app, name string, o upgradeOptions) erro
 		return err
 	}
 	defer eng.Close()
-	app, err := eng.InspectApp(ctx, name)
+	lines := &sidecarLines{a: a}
+	up, err := volumes.Upgrade(ctx, eng, a.jobFor, reporter{a}, volumes.UpgradeOptions{Container: name, Image: o.image,
+		WaitHealthy: o.waitHealthy, Settle: o.settle, Host: hostOr(a.cfg.Host), Lines: lines.line})
 	if err != nil {
 		return err
 	}
-	if !eng.ImageExists(ctx, o.image) {
-		return fmt.Errorf("image %s is not on the engine (no registry is consulted: load or build it first)", o.image)
-	}
-	job, err := a.jobFor(ctx, eng) // the sidecar image once the input is known to be good
-	if err != nil {
-		return err
-	}
-	var names []string
-	for v := range app.Volumes {
-		names = append(names, v)
-	}
-	vols, err := eng.Volumes(ctx, sidecar.Selection{Names: names})
-	if err != nil {
-		return err
-	}
-	// Stopped for a consistent copy; started again whatever goes wrong
-	// until the new container has taken over.
-	if app.Running {
-		a.out.infof("stopping %s", app.Name)
-		if err := eng.Stop(ctx, app.ID); err != nil {
-			return fmt.Errorf("stop %s: %w", app.Name, err)
-		}
-	}
-	restartOld := func() {
-		if app.Running {
-			_ = eng.Start(context.WithoutCancel(ctx), app.ID)
-		}
-	}
-	fresh := map[string]string{}
-	if len(vols) > 0 {
-		if fresh, err = a.copyVolumes(ctx, eng, job, vols); err != nil {
-			restartOld()
-			return fmt.Errorf("upgrade of %s stopped before any change: %w", app.Name, err)
-		}
-	}
-	if err := eng.Rename(ctx, app.ID, sidecar.OldName(app.Name)); err != nil {
-		restartOld()
-		return err
-	}
-	newID, err := eng.Recreate(ctx, app, o.image, fresh)
-	if err == nil {
-		a.out.infof("starting %s on %s", app.Name, o.image)
-		if err = eng.Start(ctx, newID); err == nil {
-			err = eng.WaitHealthy(ctx, newID, o.waitHealthy, o.settle)
-		}
-	}
-	if err != nil {
-		bg := context.WithoutCancel(ctx)
-		if newID != "" {
-			// Its last words, kept before it is removed.
-			for _, line := range eng.LastLogs(bg, newID, 10) {
-				a.out.warn(app.Name+" on "+o.image, errors.New(line))
-			}
-			_ = eng.Remove(bg, newID)
-		}
-		_ = eng.Rename(bg, app.ID, app.Name)
-		restartOld()
-		// The fresh copies hold nothing the old volumes do not: removed.
-		var left []string
-		for _, v := range fresh {
-			if rerr := eng.RemoveVolume(bg, v); rerr != nil {
-				left = append(left, v)
-			}
-		}
-		msg := fmt.Sprintf("upgrade of %s to %s failed, rolled back to the old container", app.Name, o.image)
-		if len(left) > 0 {
-			sort.Strings(left)
-			msg += "; fresh volumes left behind: " + strings.Join(left, ", ")
-		}
-		return fmt.Errorf("%s: %w", msg, err)
-	}
-	a.out.result("upgrade", map[string]any{"container": app.Name, "image": o.image, "old_container": sidecar.OldName(app.Name),
-		"volumes": fresh}, func(w io.Writer) {
+	app := up.App
+	a.out.result("upgrade", map[string]any{"container": app.Name, "image": o.image, "old_container": up.Old,
+		"volumes": up.Volumes}, func(w io.Writer) {
 		fmt.Fprintf(w, "%s now runs %s on fresh copies of its volumes; the old container is %s (stopped), its volumes untouched\n",
-			app.Name, o.image, sidecar.OldName(app.Name))
+			app.Name, o.image, up.Old)
 		fmt.Fprintf(w, "switch back with: lifeboat rollback %s\n", app.Name)
 		if app.Compose {
 			fmt.Fprintln(w, "this container belongs to a compose project: the next `docker compose up` recreates it from the compose file's image and volumes; update the file to keep the upgrade")
 		}
 	})
-	if o.cleanup {
-		return cleanupOld(ctx, a, eng, app, o.yes)
+	if !o.cleanup {
+		return nil
 	}
-	return nil
-}
-
-// copyVolumes snapshots volumes in one sidecar and restores each into a
-// fresh volume; it returns old name -> fresh name.
-func (a *app) copyVolumes(ctx context.Context, eng *sidecar.Engine, job sidecar.Job, vols []sidecar.Volume) (map[string]string, error) {
-	// The container being upgraded is stopped already; other users of its
-	// volumes are handled as their labels ask, as in every copy.
-	consistent := eng.Consistent(ctx, a.report, func(v sidecar.Volume, err error) { a.out.warn(v.Name, err) })
-	code, reports, err := eng.BackupVolumes(ctx, job, sidecar.JobsFor(vols), hostOr(a.cfg.Host), []string{"upgrade"}, consistent)
-	if err != nil {
-		return nil, err
-	}
-	snaps, missing := savedSnapshots(vols, reports, false)
-	if code != exitOK || len(missing) > 0 {
-		return nil, fmt.Errorf("snapshots of the volumes failed (exit %d)", code)
-	}
-	repo, done, err := a.openRepository(ctx, withoutLock, false)
-	if err != nil {
-		return nil, err
-	}
-	defer done()
-	all, err := repo.Snapshots(ctx)
-	if err != nil {
-		return nil, err
-	}
-	fresh := map[string]string{}
-	for _, v := range vols {
-		id := snaps[v.Name]
-		name := v.Name + "-" + shortID(id)
-		sn, err := repository.FindSnapshot(all, id, repository.Filter{})
-		if err != nil {
-			return nil, err
-		}
-		if err := eng.CreateVolume(ctx, name, sn.Volume, id); err != nil {
-			return nil, err
-		}
-		job.Lines = nil
-		if code, err := eng.RestoreVolume(ctx, job, id, name, false, false); err != nil || code != exitOK {
-			return nil, fmt.Errorf("restore of %s into %s failed (exit %d): %v", v.Name, name, code, err)
-		}
-		fresh[v.Name] = name
-		a.out.infof("volume %s copied to %s", v.Name, name)
-	}
-	return fresh, nil
-}
-
-func cleanupOld(ctx context.Context, a *app, eng *sidecar.Engine, app *sidecar.AppContainer, yes bool) error {
-	var vols []string
-	for v := range app.Volumes {
-		vols = append(vols, v)
-	}
-	ok, err := a.confirm(fmt.Sprintf("remove %s and its volumes %s?", sidecar.OldName(app.Name), strings.Join(vols, ", ")), yes,
+	ok, err := a.confirm(fmt.Sprintf("remove %s and its volumes %s?", up.Old, strings.Join(app.VolumeNames(), ", ")), o.yes,
 		"--cleanup removes the old container and volumes")
 	if err != nil || !ok {
 		return err
 	}
-	if err := eng.Remove(ctx, app.ID); err != nil {
-		return err
-	}
-	for _, v := range vols {
-		if err := eng.RemoveVolume(ctx, v); err != nil {
-			return err
-		}
-	}
-	a.out.infof("removed %s and its volumes", sidecar.OldName(app.Name))
-	return nil
+	return volumes.Cleanup(ctx, eng, reporter{a}, app)
 }
 
-func rollback(ctx context.Context, a *app, eng *sidecar.Engine, name string) error {
-	old, err := eng.InspectApp(ctx, sidecar.OldName(name))
+func runRollback(ctx context.Context, a *app, name string) error {
+	eng, err := a.engineFor(ctx, "", a.dockerContext)
 	if err != nil {
-		return fmt.Errorf("no previous container of %s to roll back to: %w", name, err)
-	}
-	var kept []string
-	if cur, err := eng.InspectApp(ctx, name); err == nil {
-		for v := range cur.Volumes {
-			kept = append(kept, v)
-		}
-		sort.Strings(kept)
-		// Stopped as docker stop would (its stop signal, its timeout), so
-		// that an application flushes what it wrote, then removed.
-		if cur.Running {
-			a.out.infof("stopping %s", name)
-			if err := eng.Stop(ctx, cur.ID); err != nil {
-				return fmt.Errorf("stop %s: %w", name, err)
-			}
-		}
-		if err := eng.Remove(ctx, cur.ID); err != nil {
-			return err
-		}
-	}
-	if err := eng.Rename(ctx, old.ID, name); err != nil {
 		return err
 	}
-	if err := eng.Start(ctx, old.ID); err != nil {
-		return fmt.Errorf("start %s: %w", name, err)
+	defer eng.Close()
+	kept, err := volumes.Rollback(ctx, eng, reporter{a}, name)
+	if err != nil {
+		return err
 	}
 	a.out.result("rollback", map[string]any{"container": name, "kept_volumes": kept}, func(w io.Writer) {
 		fmt.Fprintf(w, "%s runs its previous image on its previous volumes again\n", name)

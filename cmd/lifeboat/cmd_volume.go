@@ -2,12 +2,12 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"strings"
 
-	"github.com/lifeboat-backup/lifeboat/sidecar"
+	"github.com/lifeboat-backup/lifeboat/internal/human"
+	"github.com/lifeboat-backup/lifeboat/volumes"
 	"github.com/spf13/cobra"
 )
 
@@ -73,69 +73,31 @@ func runVolumePrune(ctx context.Context, a *app, o volumePruneOptions) error {
 		return err
 	}
 	defer eng.Close()
-	vols, err := eng.PruneCandidates(ctx, o.all, labels, notLabels)
-	if err != nil {
+	confirm := func(names []string) (bool, error) {
+		return a.confirm(fmt.Sprintf("snapshot and remove %d volumes (%s)?", len(names), strings.Join(names, ", ")), o.yes,
+			"volume prune removes volumes (list them first with --dry-run)")
+	}
+	lines := &sidecarLines{a: a}
+	res, err := volumes.Prune(ctx, eng, a.jobFor, reporter{a}, volumes.PruneOptions{All: o.all, Labels: labels, NotLabels: notLabels,
+		DryRun: o.dryRun, Host: hostOr(a.cfg.Host), Confirm: confirm, Lines: lines.line})
+	if res == nil {
 		return err
 	}
-	names := make([]string, len(vols))
-	for i, v := range vols {
-		names[i] = v.Name
-	}
-	if o.dryRun || len(vols) == 0 {
-		a.out.result("volume_prune", map[string]any{"dry_run": o.dryRun, "volumes": names}, func(w io.Writer) {
-			if len(vols) == 0 {
+	if o.dryRun || len(res.Candidates) == 0 {
+		a.out.result("volume_prune", map[string]any{"dry_run": o.dryRun, "volumes": res.Candidates}, func(w io.Writer) {
+			if len(res.Candidates) == 0 {
 				fmt.Fprintln(w, "no volume would be removed")
 				return
 			}
-			fmt.Fprintf(w, "would snapshot and remove %d volumes:\n  %s\n", len(vols), strings.Join(names, "\n  "))
+			fmt.Fprintf(w, "would snapshot and remove %s:\n  %s\n", human.Count(len(res.Candidates), "volume", "volumes"),
+				strings.Join(res.Candidates, "\n  "))
 		})
-		return nil
-	}
-	ok, err := a.confirm(fmt.Sprintf("snapshot and remove %d volumes (%s)?", len(vols), strings.Join(names, ", ")), o.yes,
-		"volume prune removes volumes (list them first with --dry-run)")
-	if err != nil {
 		return err
 	}
-	if !ok {
-		return errors.New("nothing removed")
+	if res.Snapshots != nil {
+		a.out.result("volume_prune", res, func(w io.Writer) {
+			fmt.Fprintf(w, "removed %s; restore one with: lifeboat restore latest --volume NAME\n", human.Count(len(res.Removed), "volume", "volumes"))
+		})
 	}
-	job, err := a.jobFor(ctx, eng) // the sidecar image only when there is work
-	if err != nil {
-		return err
-	}
-	// One sidecar snapshots them all; a volume is removed only after its
-	// own complete snapshot was reported.
-	consistent := eng.Consistent(ctx, a.report, func(v sidecar.Volume, err error) { a.out.warn(v.Name, err) })
-	_, reports, err := eng.BackupVolumes(ctx, job, sidecar.JobsFor(vols), hostOr(a.cfg.Host), []string{"pre-prune"}, consistent)
-	if err != nil {
-		return err
-	}
-	for _, r := range reports {
-		if r.Error != "" {
-			a.out.warn(r.Volume, errors.New("snapshot failed; the volume is kept"))
-		}
-	}
-	saved, _ := savedSnapshots(vols, reports, true)
-	var removed, kept []string
-	for _, v := range vols {
-		id, ok := saved[v.Name]
-		if !ok {
-			kept = append(kept, v.Name)
-			continue
-		}
-		if err := eng.RemoveVolume(ctx, v.Name); err != nil {
-			a.out.warn(v.Name, err)
-			kept = append(kept, v.Name)
-			continue
-		}
-		removed = append(removed, v.Name)
-		a.out.infof("volume %s removed (snapshot %s)", v.Name, shortID(id))
-	}
-	a.out.result("volume_prune", map[string]any{"removed": removed, "kept": kept, "snapshots": saved}, func(w io.Writer) {
-		fmt.Fprintf(w, "removed %d volumes; restore one with: lifeboat restore latest --volume NAME\n", len(removed))
-	})
-	if len(kept) > 0 {
-		return fmt.Errorf("kept %d volumes whose snapshot failed: %s", len(kept), strings.Join(kept, ", "))
-	}
-	return nil
+	return err
 }

@@ -5,18 +5,20 @@ import (
 	"errors"
 
 	"github.com/lifeboat-backup/lifeboat/repository"
+	"github.com/lifeboat-backup/lifeboat/sidecar"
+	"github.com/lifeboat-backup/lifeboat/snapshot"
 )
 
 // Exit codes, documented in the root command's help.
 const (
-	exitOK          = 0
+	exitOK          = sidecar.ExitOK
 	exitError       = 1
 	exitUsage       = 2
-	exitIncomplete  = 3 // backup saved, but some files could not be read
-	exitDamage      = 4 // check found damage; restore --verify found a difference
-	exitUnreadable  = 5 // check could not read some objects, and found no damage
+	exitIncomplete  = sidecar.ExitIncomplete // backup saved, but some files could not be read
+	exitDamage      = 4                      // check found damage; restore --verify found a difference
+	exitUnreadable  = 5                      // check could not read some objects, and found no damage
 	exitNoRepo      = 10
-	exitLocked      = 11
+	exitLocked      = sidecar.ExitLocked
 	exitWrongPass   = 12
 	exitInterrupted = 130
 )
@@ -36,7 +38,7 @@ const exitCodeHelp = `Exit codes:
 
 // errIncomplete and errDamage carry a result that is not a plain failure.
 var (
-	errIncomplete = errors.New("backup is incomplete: some files could not be read")
+	errIncomplete = snapshot.ErrIncomplete
 	errDamage     = errors.New("repository is damaged")
 	errUnreadable = errors.New("some objects could not be read")
 )

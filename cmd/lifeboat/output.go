@@ -1,12 +1,14 @@
 package main
 
 import (
-	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"os"
 	"sync"
 
+	"github.com/lifeboat-backup/lifeboat/restore"
+	"github.com/lifeboat-backup/lifeboat/sidecar"
 	"golang.org/x/term"
 )
 
@@ -27,23 +29,18 @@ func isTerminal(w io.Writer) bool {
 	return ok && term.IsTerminal(int(f.Fd()))
 }
 
-// emit writes one JSON message: v's fields plus "type".
+// emit writes one JSON message: "type", then v's fields (sidecar.Encode,
+// the one encoder of the messages a sidecar's CLI reads).
 func (o *output) emit(typ string, v any) {
-	b, err := json.Marshal(v)
-	if err != nil {
-		b = []byte(fmt.Sprintf(`{"error":%q}`, err.Error()))
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if err := sidecar.Encode(o.stdout, typ, v); err != nil {
+		_ = sidecar.Encode(o.stdout, sidecar.MsgError, sidecar.Failure{Message: err.Error(), ExitCode: exitError})
 	}
-	// "type" goes first; the message's own fields keep their order.
-	t, _ := json.Marshal(typ)
-	var line []byte
-	switch {
-	case string(b) == "{}":
-		line = fmt.Appendf(nil, `{"type":%s}`, t)
-	case len(b) > 1 && b[0] == '{':
-		line = fmt.Appendf(nil, `{"type":%s,%s`, t, b[1:])
-	default:
-		line = fmt.Appendf(nil, `{"type":%s,"data":%s}`, t, b)
-	}
+}
+
+// relay writes a message line that a sidecar printed, as it is.
+func (o *output) relay(line []byte) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	fmt.Fprintf(o.stdout, "%s\n", line)
@@ -74,7 +71,7 @@ func (o *output) infof(format string, args ...any) {
 // warn reports a problem that does not stop the command.
 func (o *output) warn(path string, err error) {
 	if o.json {
-		o.emit("warning", map[string]string{"path": path, "message": err.Error()})
+		o.emit(sidecar.MsgWarning, sidecar.Warning{Path: path, Message: err.Error()})
 		return
 	}
 	o.mu.Lock()
@@ -89,18 +86,14 @@ func (o *output) warn(path string, err error) {
 // fail reports the error that ends the command.
 func (o *output) fail(err error, code int) {
 	if o.json {
-		o.emit("error", map[string]any{"message": err.Error(), "exit_code": code})
+		f := sidecar.Failure{Message: err.Error(), ExitCode: code}
+		if errors.Is(err, restore.ErrTargetNotEmpty) {
+			f.Kind = sidecar.KindTargetNotEmpty
+		}
+		o.emit(sidecar.MsgError, f)
 		return
 	}
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	fmt.Fprintf(o.stderr, "lifeboat: %v\n", err)
-}
-
-// plural writes a count with the singular or plural noun.
-func plural(n int, one, many string) string {
-	if n == 1 {
-		return "1 " + one
-	}
-	return fmt.Sprintf("%d %s", n, many)
 }

@@ -5,6 +5,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/lifeboat-backup/lifeboat/sidecar"
 	"github.com/schollz/progressbar/v3"
 )
 
@@ -62,15 +63,16 @@ func (a *app) startProgress(verb string, status func() progressStatus) (stop fun
 			}
 			s := status()
 			if o.json {
-				msg := map[string]any{"action": verb, "files_done": s.FilesDone, "bytes_done": s.BytesDone,
-					"errors": s.Errors, "seconds_elapsed": int(time.Since(start).Seconds())}
+				msg := sidecar.Status{Action: verb, FilesDone: s.FilesDone, BytesDone: s.BytesDone,
+					Errors: s.Errors, SecondsElapsed: int(time.Since(start).Seconds())}
 				if s.TotalKnown {
-					msg["total_files"], msg["total_bytes"] = s.TotalFiles, s.TotalBytes
+					msg.TotalFiles, msg.TotalBytes = &s.TotalFiles, &s.TotalBytes
 					if s.TotalBytes > 0 {
-						msg["percent_done"] = float64(s.BytesDone) / float64(s.TotalBytes)
+						pct := float64(s.BytesDone) / float64(s.TotalBytes)
+						msg.PercentDone = &pct
 					}
 				}
-				o.emit("status", msg)
+				o.emit(sidecar.MsgStatus, msg)
 				continue
 			}
 			if s.TotalKnown && !known {

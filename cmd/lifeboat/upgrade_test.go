@@ -219,15 +219,15 @@ func TestUpgradeKeepsNetworkSettings(t *testing.T) {
 	}
 }
 
-// countingPasswordFile is a FIFO that serves pw to each reader; at the end
-// of the test it requires exactly want reads.
+// countingPasswordFile is a FIFO that serves pw to each reader that opens
+// it; at the end of the test it requires exactly want readers.
 func countingPasswordFile(t *testing.T, pw string, want int) string {
 	t.Helper()
 	p := filepath.Join(t.TempDir(), "password")
 	if err := syscall.Mkfifo(p, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	var reads atomic.Int64
+	var readers atomic.Int64
 	stop := make(chan struct{})
 	done := make(chan struct{})
 	go func() {
@@ -245,7 +245,17 @@ func countingPasswordFile(t *testing.T, pw string, want int) string {
 			}
 			_, _ = f.WriteString(pw + "\n")
 			f.Close()
-			reads.Add(1)
+			readers.Add(1)
+			// Wait until that reader has closed it: a write opened before
+			// would go to the same reader and count it twice.
+			for {
+				g, err := os.OpenFile(p, os.O_WRONLY|syscall.O_NONBLOCK, 0)
+				if err != nil {
+					break // ENXIO: no reader any more
+				}
+				g.Close()
+				time.Sleep(time.Millisecond)
+			}
 		}
 	}()
 	t.Cleanup(func() {
@@ -254,7 +264,7 @@ func countingPasswordFile(t *testing.T, pw string, want int) string {
 			<-done
 			f.Close()
 		}
-		if got := reads.Load(); got != int64(want) {
+		if got := readers.Load(); got != int64(want) {
 			t.Errorf("the password was read %d times, want %d", got, want)
 		}
 	})

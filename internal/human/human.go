@@ -1,0 +1,27 @@
+// Package human writes numbers for people: sizes in binary units and
+// counts with the right noun.
+package human
+
+import "fmt"
+
+// Count writes n with the singular or the plural noun ("1 file", "2 files").
+func Count(n int, one, many string) string {
+	if n == 1 {
+		return "1 " + one
+	}
+	return fmt.Sprintf("%d %s", n, many)
+}
+
+// Bytes writes a size in binary units ("512 B", "1.5 KiB", "3.2 GiB").
+func Bytes(n int64) string {
+	const unit = 1024
+	if n < unit {
+		return fmt.Sprintf("%d B", n)
+	}
+	div, exp := int64(unit), 0
+	for m := n / unit; m >= unit; m /= unit {
+		div *= unit
+		exp++
+	}
+	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
+}

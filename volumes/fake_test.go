@@ -1,0 +1,374 @@
+package volumes
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/lifeboat-backup/lifeboat/repository"
+	"github.com/lifeboat-backup/lifeboat/restore"
+	"github.com/lifeboat-backup/lifeboat/sidecar"
+)
+
+// fakeEngine is an engine in memory: volumes with content, containers
+// using them, and a log of everything done, for the workflows' rules.
+type fakeEngine struct {
+	mu         sync.Mutex
+	host       string
+	volumes    map[string]*fakeVolume
+	containers map[string]*fakeContainer
+	log        []string
+	images     map[string]bool
+
+	// Faults: a batch that fails these volumes, a restore that fails, a
+	// new container that never becomes healthy.
+	failBackup  map[string]bool
+	failRestore bool
+	unhealthy   bool
+	// store holds the snapshots' content, shared by the engines of a test
+	// as a repository would be.
+	store map[string]map[string]string
+}
+
+type fakeVolume struct {
+	labels map[string]string
+	files  map[string]string
+	from   string // the snapshot it was restored from
+}
+
+type fakeContainer struct {
+	id, name, image string
+	running         bool
+	volumes         []string
+	labels          map[string]string
+}
+
+func newFake(host string, store map[string]map[string]string) *fakeEngine {
+	return &fakeEngine{host: host, volumes: map[string]*fakeVolume{}, containers: map[string]*fakeContainer{}, images: map[string]bool{},
+		failBackup: map[string]bool{}, store: store}
+}
+
+func (f *fakeEngine) record(format string, args ...any) {
+	f.log = append(f.log, fmt.Sprintf(format, args...))
+}
+
+// did lists the log lines that start with prefix.
+func (f *fakeEngine) did(prefix string) []string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	var out []string
+	for _, l := range f.log {
+		if strings.HasPrefix(l, prefix) {
+			out = append(out, l)
+		}
+	}
+	return out
+}
+
+func (f *fakeEngine) addVolume(name string, files map[string]string) {
+	f.volumes[name] = &fakeVolume{labels: map[string]string{}, files: files}
+}
+
+func (f *fakeEngine) addContainer(name string, running bool, labels map[string]string, vols ...string) *fakeContainer {
+	c := &fakeContainer{id: "id-" + name, name: name, image: "app:1", running: running, volumes: vols, labels: labels}
+	f.containers[c.id] = c
+	return c
+}
+
+func (f *fakeEngine) byName(name string) *fakeContainer {
+	for _, c := range f.containers {
+		if c.name == name || c.id == name {
+			return c
+		}
+	}
+	return nil
+}
+
+func (f *fakeEngine) Host() string { return f.host }
+
+func (f *fakeEngine) EnsureImage(context.Context, string, string) (string, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.record("image")
+	return "lifeboat-sidecar:test", nil
+}
+
+func (f *fakeEngine) Volumes(_ context.Context, sel sidecar.Selection) ([]sidecar.Volume, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	names := sel.Names
+	if sel.Container != "" {
+		c := f.byName(sel.Container)
+		if c == nil {
+			return nil, fmt.Errorf("no such container %s", sel.Container)
+		}
+		names = append(names, c.volumes...)
+	}
+	var out []sidecar.Volume
+	for _, n := range names {
+		v, ok := f.volumes[n]
+		if !ok {
+			return nil, sidecar.ErrUnknownVolume{Name: n}
+		}
+		out = append(out, sidecar.Volume{Name: n, Driver: "local", Labels: v.labels})
+	}
+	return out, nil
+}
+
+func (f *fakeEngine) VolumeMounts(context.Context, string) (map[string]string, error) {
+	return nil, nil
+}
+
+func (f *fakeEngine) PruneCandidates(context.Context, bool, []string, []string) ([]sidecar.Volume, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	var out []sidecar.Volume
+	for n := range f.volumes {
+		if len(f.users(n, false)) == 0 {
+			out = append(out, sidecar.Volume{Name: n})
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out, nil
+}
+
+func (f *fakeEngine) users(volume string, runningOnly bool) []*fakeContainer {
+	var out []*fakeContainer
+	for _, c := range f.containers {
+		if slices.Contains(c.volumes, volume) && (c.running || !runningOnly) {
+			out = append(out, c)
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].name < out[j].name })
+	return out
+}
+
+func (f *fakeEngine) VolumeExists(_ context.Context, name string) (bool, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	_, ok := f.volumes[name]
+	return ok, nil
+}
+
+func (f *fakeEngine) CreateVolume(_ context.Context, name string, info *repository.VolumeInfo, id string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.record("create volume %s", name)
+	f.volumes[name] = &fakeVolume{labels: info.Labels, files: map[string]string{}, from: id}
+	return nil
+}
+
+func (f *fakeEngine) CreateVolumeLike(_ context.Context, v sidecar.Volume) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.record("create volume %s", v.Name)
+	f.volumes[v.Name] = &fakeVolume{labels: v.Labels, files: map[string]string{}}
+	return nil
+}
+
+func (f *fakeEngine) RemoveVolume(_ context.Context, name string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.record("remove volume %s", name)
+	delete(f.volumes, name)
+	return nil
+}
+
+// Quiesce stops the users labelled lifeboat.stop; resume starts them.
+func (f *fakeEngine) Quiesce(_ context.Context, volume string, report sidecar.Report) (func(context.Context), error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	var stopped []*fakeContainer
+	for _, c := range f.users(volume, true) {
+		if c.labels[sidecar.LabelStop] != "true" {
+			report(sidecar.Event{Action: sidecar.ActionInUse, Container: c.name, Warning: true, Message: "in use by " + c.name})
+			continue
+		}
+		c.running = false
+		f.record("stop %s", c.name)
+		stopped = append(stopped, c)
+	}
+	return func(context.Context) {
+		f.mu.Lock()
+		defer f.mu.Unlock()
+		for _, c := range stopped {
+			c.running = true
+			f.record("start %s", c.name)
+		}
+	}, nil
+}
+
+func (f *fakeEngine) StopUsers(_ context.Context, volume string, _ sidecar.Report) (func(context.Context), error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	var stopped []*fakeContainer
+	for _, c := range f.users(volume, true) {
+		c.running = false
+		f.record("stop %s", c.name)
+		stopped = append(stopped, c)
+	}
+	return func(context.Context) {
+		f.mu.Lock()
+		defer f.mu.Unlock()
+		for _, c := range stopped {
+			c.running = true
+			f.record("start %s", c.name)
+		}
+	}, nil
+}
+
+// BackupVolumes "snapshots" each volume: its content is remembered under
+// a new snapshot id, which a restore on any fake engine can find.
+func (f *fakeEngine) BackupVolumes(_ context.Context, _ sidecar.Job, vols []sidecar.VolumeJob, _ string, _ []string, prepare sidecar.Prepare) (sidecar.Batch, error) {
+	var b sidecar.Batch
+	for _, vj := range vols {
+		name := vj.Volume.Name
+		ok, done := prepare(vj.Volume)
+		if !ok {
+			continue
+		}
+		f.mu.Lock()
+		if f.failBackup[name] {
+			b.Reports = append(b.Reports, sidecar.VolumeReport{Volume: name, Error: "disk on fire"})
+			b.Code = 1
+		} else {
+			id := fmt.Sprintf("%064d", len(f.store)+1)
+			f.store[id] = copyFiles(f.volumes[name].files)
+			f.record("snapshot %s", name)
+			b.Reports = append(b.Reports, sidecar.VolumeReport{Volume: name, SnapshotID: id,
+				Info: repository.VolumeInfo{Name: name, Labels: f.volumes[name].labels}})
+		}
+		f.mu.Unlock()
+		done()
+	}
+	return b, nil
+}
+
+func copyFiles(m map[string]string) map[string]string {
+	out := map[string]string{}
+	for k, v := range m {
+		out[k] = v
+	}
+	return out
+}
+
+func (f *fakeEngine) RestoreVolume(_ context.Context, _ sidecar.Job, id, volume string, overwrite, _ bool) (sidecar.Restored, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	v := f.volumes[volume]
+	switch {
+	case f.failRestore:
+		return sidecar.Restored{Code: 1, Failure: &sidecar.Failure{Message: "restore failed", ExitCode: 1}}, nil
+	case len(v.files) > 0 && !overwrite:
+		return sidecar.Restored{Code: 1, Failure: &sidecar.Failure{Kind: sidecar.KindTargetNotEmpty, ExitCode: 1}}, nil
+	}
+	v.files = copyFiles(f.store[id]) // equal to the snapshot, as --delete makes it
+	f.record("restore %s", volume)
+	n := int64(len(v.files))
+	return sidecar.Restored{Summary: &sidecar.RestoreSummary{SnapshotID: id, Result: restore.Result{Files: n, Verified: n}}}, nil
+}
+
+func (f *fakeEngine) InspectApp(_ context.Context, name string) (*sidecar.AppContainer, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	c := f.byName(name)
+	if c == nil {
+		return nil, fmt.Errorf("no such container %s", name)
+	}
+	a := &sidecar.AppContainer{ID: c.id, Name: c.name, Image: c.image, Running: c.running, Volumes: map[string]string{}}
+	for _, v := range c.volumes {
+		a.Volumes[v] = "/data/" + v
+	}
+	return a, nil
+}
+
+func (f *fakeEngine) ImageExists(_ context.Context, ref string) bool { return f.images[ref] }
+
+func (f *fakeEngine) Recreate(_ context.Context, app *sidecar.AppContainer, image string, vols map[string]string) (string, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	var mounted []string
+	for _, old := range app.VolumeNames() {
+		mounted = append(mounted, vols[old])
+	}
+	c := &fakeContainer{id: "id-new-" + app.Name, name: app.Name, image: image, volumes: mounted}
+	f.containers[c.id] = c
+	f.record("create container %s on %s", app.Name, image)
+	return c.id, nil
+}
+
+func (f *fakeEngine) Rename(_ context.Context, id, name string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.containers[id].name = name
+	f.record("rename %s", name)
+	return nil
+}
+
+func (f *fakeEngine) Start(_ context.Context, id string) error { return f.setRunning(id, true) }
+func (f *fakeEngine) Stop(_ context.Context, id string) error  { return f.setRunning(id, false) }
+
+func (f *fakeEngine) setRunning(id string, running bool) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.containers[id].running = running
+	f.record("%s %s", map[bool]string{true: "start", false: "stop"}[running], f.containers[id].name)
+	return nil
+}
+
+func (f *fakeEngine) Remove(_ context.Context, id string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.record("remove container %s", f.containers[id].name)
+	delete(f.containers, id)
+	return nil
+}
+
+func (f *fakeEngine) WaitHealthy(context.Context, string, time.Duration, time.Duration) error {
+	if f.unhealthy {
+		return fmt.Errorf("%w: it exited with code 3", sidecar.ErrNotHealthy)
+	}
+	return nil
+}
+
+func (f *fakeEngine) LastLogs(context.Context, string, int) []string { return []string{"going down"} }
+
+// fakeReporter remembers what a workflow reported.
+type fakeReporter struct {
+	mu     sync.Mutex
+	infos  []string
+	warns  []string
+	events []sidecar.Event
+}
+
+func (r *fakeReporter) Infof(format string, args ...any) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.infos = append(r.infos, fmt.Sprintf(format, args...))
+}
+
+func (r *fakeReporter) Warn(subject string, err error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.warns = append(r.warns, subject+": "+err.Error())
+}
+
+func (r *fakeReporter) Event(ev sidecar.Event) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.events = append(r.events, ev)
+}
+
+func jobFor(ctx context.Context, e Engine) (sidecar.Job, error) {
+	if _, err := e.EnsureImage(ctx, "lifeboat", "test"); err != nil {
+		return sidecar.Job{}, err
+	}
+	return sidecar.Job{}, nil
+}
+
+var errBoom = errors.New("boom")

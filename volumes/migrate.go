@@ -1,0 +1,175 @@
+package volumes
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/lifeboat-backup/lifeboat/sidecar"
+)
+
+// MigrateOptions select the volumes to move and how.
+type MigrateOptions struct {
+	Names     []string
+	Container string // the volumes this container uses
+	// StopSource stops the volumes' users before the copy and leaves them
+	// stopped; without it they are quiesced by their labels just while
+	// each volume is copied.
+	StopSource bool
+	// Force makes destination volumes that are not empty equal to the
+	// copy; without it they are refused.
+	Force bool
+	Host  string
+	// Direct, if set, copies one volume without a shared repository (a
+	// sidecar on each engine, the stream through this process); the
+	// destination volume exists when it is called. Nil: through the
+	// repository.
+	Direct func(ctx context.Context, v sidecar.Volume, force bool) error
+	Lines  func(line []byte)
+}
+
+// Migrated is one volume moved.
+type Migrated struct {
+	Volume   string `json:"volume"`
+	Snapshot string `json:"snapshot,omitempty"` // through the repository
+	Files    int64  `json:"files"`
+	Bytes    int64  `json:"bytes"`
+	// Match: every file the snapshot holds was written on the destination
+	// and read back against it.
+	Match bool `json:"match"`
+}
+
+// ErrDiffer: a migrated volume does not read back as its snapshot.
+var ErrDiffer = errors.New("volumes differ after the migration")
+
+// Migrate moves volumes from src to dst under the same names, labels,
+// driver and options, through the repository (both engines reach it) or
+// Direct. The copy follows the same consistency rules as a backup. If
+// anything fails after StopSource stopped containers, they are started
+// again and the error says so.
+func Migrate(ctx context.Context, src, dst Engine, jobFor JobFor, r Reporter, o MigrateOptions) (out []Migrated, err error) {
+	vols, err := src.Volumes(ctx, sidecar.Selection{Names: o.Names, Container: o.Container})
+	if err != nil {
+		return nil, fmt.Errorf("source: %w", err)
+	}
+	if len(vols) == 0 {
+		return nil, errors.New("no volume to migrate")
+	}
+	stops := &sourceStops{e: src, r: r}
+	defer stops.undo(ctx, &err)
+	if o.Direct != nil {
+		return migrateDirect(ctx, src, dst, r, o, vols, stops)
+	}
+	job, err := jobFor(ctx, src)
+	if err != nil {
+		return nil, err
+	}
+	job.Lines = o.Lines
+	skipped := func(v sidecar.Volume, err error) { r.Warn(v.Name, err) }
+	quiesce := consistent(ctx, src, r, skipped)
+	prepare := func(v sidecar.Volume) (bool, func()) {
+		r.Infof("copying volume %s from %s", v.Name, src.Host())
+		if !o.StopSource {
+			return quiesce(v)
+		}
+		if err := stops.stop(ctx, v.Name); err != nil {
+			skipped(v, err)
+			return false, nil
+		}
+		return true, func() {}
+	}
+	batch, err := src.BackupVolumes(ctx, job, sidecar.JobsFor(vols), o.Host, []string{"migrate"}, prepare)
+	if err != nil {
+		return nil, err
+	}
+	saved, failed := batch.Saved(vols, false)
+	if len(failed) > 0 {
+		return nil, fmt.Errorf("could not copy volumes %s; nothing was restored", strings.Join(failed, ", "))
+	}
+	dstJob, err := jobFor(ctx, dst)
+	if err != nil {
+		return nil, err
+	}
+	dstJob.Lines = o.Lines
+	for _, v := range vols {
+		rep := saved[v.Name]
+		if err := ensureVolume(ctx, dst, v.Name, &rep.Info, rep.SnapshotID); err != nil {
+			return out, err
+		}
+		r.Infof("restoring volume %s on %s", v.Name, dst.Host())
+		res, err := dst.RestoreVolume(ctx, dstJob, rep.SnapshotID, v.Name, o.Force, true)
+		if err := restoreFailed(res, err, v.Name); err != nil {
+			return out, fmt.Errorf("on the destination: %w", err)
+		}
+		s := res.Summary.Result
+		out = append(out, Migrated{Volume: v.Name, Snapshot: rep.SnapshotID, Files: s.Files + s.Links, Bytes: s.Bytes + s.LinkBytes,
+			Match: s.Verified == s.Files})
+	}
+	for _, m := range out {
+		if !m.Match {
+			return out, fmt.Errorf("volume %s: %w", m.Volume, ErrDiffer)
+		}
+	}
+	return out, nil
+}
+
+// migrateDirect moves each volume with o.Direct, under the same rules.
+func migrateDirect(ctx context.Context, src, dst Engine, r Reporter, o MigrateOptions, vols []sidecar.Volume, stops *sourceStops) ([]Migrated, error) {
+	var out []Migrated
+	for _, v := range vols {
+		resume := func(context.Context) {}
+		if o.StopSource {
+			if err := stops.stop(ctx, v.Name); err != nil {
+				return out, err
+			}
+		} else {
+			var err error
+			if resume, err = src.Quiesce(ctx, v.Name, r.Event); err != nil {
+				resume(context.WithoutCancel(ctx))
+				return out, fmt.Errorf("volume %s: %w", v.Name, err)
+			}
+		}
+		exists, err := dst.VolumeExists(ctx, v.Name)
+		if err == nil && !exists {
+			err = dst.CreateVolumeLike(ctx, v)
+		}
+		if err == nil {
+			r.Infof("streaming volume %s from %s to %s", v.Name, src.Host(), dst.Host())
+			err = o.Direct(ctx, v, o.Force)
+		}
+		resume(context.WithoutCancel(ctx))
+		if err != nil {
+			return out, fmt.Errorf("volume %s: %w (a volume that exists and is not empty needs --force)", v.Name, err)
+		}
+		r.Infof("volume %s: copied and verified", v.Name)
+		out = append(out, Migrated{Volume: v.Name, Match: true})
+	}
+	return out, nil
+}
+
+// sourceStops remembers the containers that StopSource stopped, so that a
+// migration that fails starts them again instead of leaving them down.
+type sourceStops struct {
+	e        Engine
+	r        Reporter
+	restarts []func(context.Context)
+}
+
+func (s *sourceStops) stop(ctx context.Context, volume string) error {
+	restart, err := s.e.StopUsers(ctx, volume, s.r.Event)
+	s.restarts = append(s.restarts, restart)
+	return err
+}
+
+// undo starts the stopped containers again if *err is a failure, and says
+// so in the error.
+func (s *sourceStops) undo(ctx context.Context, err *error) {
+	if *err == nil || len(s.restarts) == 0 {
+		return
+	}
+	for _, restart := range s.restarts {
+		restart(context.WithoutCancel(ctx))
+	}
+	*err = fmt.Errorf("%w; the containers stopped on the source were started again", *err)
+}

@@ -1,0 +1,68 @@
+package volumes
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/lifeboat-backup/lifeboat/repository"
+	"github.com/lifeboat-backup/lifeboat/sidecar"
+)
+
+// RestoreOptions say which snapshot goes into which volume.
+type RestoreOptions struct {
+	Snapshot *repository.Snapshot
+	Volume   string
+	// Force makes a volume that is not empty equal to the snapshot (what
+	// the snapshot does not hold is removed); without it such a volume is
+	// refused.
+	Force  bool
+	Verify bool
+	Lines  func(line []byte) // the sidecar's output, for a display
+}
+
+// Restore restores a snapshot into a named volume with a sidecar. A volume
+// that does not exist is created with the labels, driver and options the
+// snapshot recorded.
+func Restore(ctx context.Context, e Engine, jobFor JobFor, r Reporter, o RestoreOptions) (*sidecar.RestoreSummary, error) {
+	job, err := jobFor(ctx, e)
+	if err != nil {
+		return nil, err
+	}
+	job.Lines = o.Lines
+	id := o.Snapshot.ID.String()
+	if err := ensureVolume(ctx, e, o.Volume, o.Snapshot.Volume, id); err != nil {
+		return nil, err
+	}
+	r.Infof("restoring snapshot %s into volume %s", o.Snapshot.ID.Short(), o.Volume)
+	res, err := e.RestoreVolume(ctx, job, id, o.Volume, o.Force, o.Verify)
+	if err := restoreFailed(res, err, o.Volume); err != nil {
+		return nil, err
+	}
+	r.Infof("volume %s restored from snapshot %s", o.Volume, o.Snapshot.ID.Short())
+	return res.Summary, nil
+}
+
+// ensureVolume creates the volume unless it exists.
+func ensureVolume(ctx context.Context, e Engine, name string, info *repository.VolumeInfo, snapshotID string) error {
+	exists, err := e.VolumeExists(ctx, name)
+	if err != nil || exists {
+		return err
+	}
+	return e.CreateVolume(ctx, name, info, snapshotID)
+}
+
+// restoreFailed turns what a restore sidecar reported into an error, or nil
+// when it restored the snapshot.
+func restoreFailed(res sidecar.Restored, err error, volume string) error {
+	switch {
+	case err != nil:
+		return err
+	case res.NotEmpty():
+		return fmt.Errorf("volume %s exists and is not empty (use --force to make it equal to the snapshot)", volume)
+	case res.Code != sidecar.ExitOK && res.Failure != nil:
+		return fmt.Errorf("restore into volume %s: %s", volume, res.Failure.Message)
+	case res.Code != sidecar.ExitOK || res.Summary == nil:
+		return fmt.Errorf("restore into volume %s: sidecar exited with code %d", volume, res.Code)
+	}
+	return nil
+}

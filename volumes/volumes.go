@@ -1,0 +1,87 @@
+// Package volumes holds lifeboat's Docker workflows, each written once:
+// back volumes up (Backup), restore a snapshot into a volume (Restore),
+// prune volumes behind safety snapshots (Prune), move volumes to another
+// engine (Migrate), and run a container on copies of its volumes with a way
+// back (Upgrade, Rollback). They drive an Engine, the small set of what they
+// need from Docker (sidecar.Engine is the real one), and tell the user what
+// they do through a Reporter; the CLI and the daemon call them and print.
+// A safety rule fixed here is fixed for every caller.
+package volumes
+
+import (
+	"context"
+	"time"
+
+	"github.com/lifeboat-backup/lifeboat/repository"
+	"github.com/lifeboat-backup/lifeboat/sidecar"
+)
+
+// Engine is what the workflows need from a Docker engine.
+type Engine interface {
+	Host() string
+	// EnsureImage builds and loads the sidecar image from lifeboat's
+	// executable unless the engine has it, and returns its reference.
+	EnsureImage(ctx context.Context, exe, version string) (string, error)
+	Volumes(ctx context.Context, sel sidecar.Selection) ([]sidecar.Volume, error)
+	VolumeMounts(ctx context.Context, container string) (map[string]string, error)
+	PruneCandidates(ctx context.Context, all bool, labels, notLabels []string) ([]sidecar.Volume, error)
+	VolumeExists(ctx context.Context, name string) (bool, error)
+	CreateVolume(ctx context.Context, name string, info *repository.VolumeInfo, snapshotID string) error
+	CreateVolumeLike(ctx context.Context, v sidecar.Volume) error
+	RemoveVolume(ctx context.Context, name string) error
+
+	// Quiesce and StopUsers never count a sidecar as a user; each returns
+	// how to undo what it did, also when it fails part way.
+	Quiesce(ctx context.Context, volume string, report sidecar.Report) (resume func(context.Context), err error)
+	StopUsers(ctx context.Context, volume string, report sidecar.Report) (restart func(context.Context), err error)
+
+	BackupVolumes(ctx context.Context, j sidecar.Job, vols []sidecar.VolumeJob, host string, tags []string, prepare sidecar.Prepare) (sidecar.Batch, error)
+	RestoreVolume(ctx context.Context, j sidecar.Job, snapshotID, volume string, overwrite, verify bool) (sidecar.Restored, error)
+
+	InspectApp(ctx context.Context, name string) (*sidecar.AppContainer, error)
+	ImageExists(ctx context.Context, ref string) bool
+	Recreate(ctx context.Context, app *sidecar.AppContainer, image string, volumes map[string]string) (string, error)
+	Rename(ctx context.Context, id, name string) error
+	Start(ctx context.Context, id string) error
+	Stop(ctx context.Context, id string) error
+	Remove(ctx context.Context, id string) error
+	WaitHealthy(ctx context.Context, id string, timeout, settle time.Duration) error
+	LastLogs(ctx context.Context, id string, n int) []string
+}
+
+var _ Engine = (*sidecar.Engine)(nil)
+
+// Reporter receives what a workflow does, for the user.
+type Reporter interface {
+	// Infof says what the workflow is doing ("copying volume pgdata").
+	Infof(format string, args ...any)
+	// Warn reports a problem that does not stop the workflow.
+	Warn(subject string, err error)
+	// Event reports what the consistency handling did.
+	Event(ev sidecar.Event)
+}
+
+// JobFor prepares the sidecar runs on an engine (the sidecar image, the
+// repository and its password). The workflows call it only once their
+// input is known to be good, so that bad input never builds an image.
+type JobFor func(ctx context.Context, e Engine) (sidecar.Job, error)
+
+// consistent is the Prepare of every copy of volumes: each volume's running
+// users are quiesced as their labels ask just while it is copied, and
+// resumed afterwards whatever happens; a volume whose users could not be
+// quiesced (a pre hook failed) is not copied, and skipped is told why.
+func consistent(ctx context.Context, e Engine, r Reporter, skipped func(v sidecar.Volume, err error)) sidecar.Prepare {
+	return func(v sidecar.Volume) (bool, func()) {
+		resume, err := e.Quiesce(ctx, v.Name, r.Event)
+		done := func() { resume(context.WithoutCancel(ctx)) }
+		if err != nil {
+			done()
+			skipped(v, err)
+			return false, nil
+		}
+		return true, done
+	}
+}
+
+// shortID is the 8-digit form of a snapshot id.
+func shortID(id string) string { return id[:min(8, len(id))] }

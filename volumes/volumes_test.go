@@ -1,0 +1,191 @@
+package volumes
+
+import (
+	"context"
+	"errors"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/lifeboat-backup/lifeboat/sidecar"
+	"github.com/lifeboat-backup/lifeboat/snapshot"
+)
+
+func labelled() map[string]string { return map[string]string{sidecar.LabelStop: "true"} }
+
+// A backup stops a labelled user just while its volume is copied and warns
+// about an unlabelled one; a volume that does not exist is reported before
+// the sidecar image is built; a failed volume fails the backup by name.
+func TestBackupRules(t *testing.T) {
+	ctx := context.Background()
+	e := newFake("local", map[string]map[string]string{})
+	e.addVolume("pg", map[string]string{"db": "pages"})
+	e.addVolume("cache", map[string]string{"c": "x"})
+	e.addContainer("db", true, labelled(), "pg")
+	e.addContainer("web", true, nil, "cache")
+	r := &fakeReporter{}
+
+	if _, err := Backup(ctx, e, jobFor, r, BackupOptions{Selection: sidecar.Selection{Names: []string{"nope"}}}); err == nil {
+		t.Fatal("an unknown volume was accepted")
+	}
+	if got := e.did("image"); len(got) != 0 {
+		t.Fatalf("the image was built for an unknown volume: %v", got)
+	}
+
+	res, err := Backup(ctx, e, jobFor, r, BackupOptions{Selection: sidecar.Selection{Names: []string{"pg", "cache"}}})
+	if err != nil || len(res.Reports) != 2 {
+		t.Fatalf("backup: %v %+v", err, res)
+	}
+	want := []string{"image", "stop db", "snapshot pg", "start db", "snapshot cache"}
+	if got := e.did(""); !slices.Equal(got, want) {
+		t.Fatalf("engine log %v, want %v", got, want)
+	}
+	if len(r.events) != 1 || r.events[0].Action != sidecar.ActionInUse || r.events[0].Container != "web" {
+		t.Fatalf("events %+v, want one in-use warning about web", r.events)
+	}
+
+	e.failBackup["cache"] = true
+	_, err = Backup(ctx, e, jobFor, r, BackupOptions{Selection: sidecar.Selection{Names: []string{"pg", "cache"}}})
+	if err == nil || !strings.Contains(err.Error(), "cache") || errors.Is(err, snapshot.ErrIncomplete) {
+		t.Fatalf("a failed volume: %v", err)
+	}
+	if !e.byName("db").running {
+		t.Fatal("db was left stopped")
+	}
+}
+
+// Prune snapshots what would be pruned and removes only what it saved;
+// nothing happens without confirmation; a dry run builds nothing.
+func TestPruneRules(t *testing.T) {
+	ctx := context.Background()
+	e := newFake("local", map[string]map[string]string{})
+	e.addVolume("old", map[string]string{"a": "1"})
+	e.addVolume("broken", map[string]string{"b": "2"})
+	e.addVolume("used", map[string]string{"c": "3"})
+	e.addContainer("app", false, nil, "used")
+	r := &fakeReporter{}
+
+	res, err := Prune(ctx, e, jobFor, r, PruneOptions{DryRun: true})
+	if err != nil || !slices.Equal(res.Candidates, []string{"broken", "old"}) || len(e.did("")) != 0 {
+		t.Fatalf("dry run: %v %+v, engine log %v", err, res, e.did(""))
+	}
+	no := func([]string) (bool, error) { return false, nil }
+	if _, err := Prune(ctx, e, jobFor, r, PruneOptions{Confirm: no}); !errors.Is(err, ErrNotConfirmed) || len(e.did("")) != 0 {
+		t.Fatalf("unconfirmed: %v, engine log %v", err, e.did(""))
+	}
+	e.failBackup["broken"] = true
+	yes := func([]string) (bool, error) { return true, nil }
+	res, err = Prune(ctx, e, jobFor, r, PruneOptions{Confirm: yes})
+	if err == nil || !slices.Equal(res.Removed, []string{"old"}) || !slices.Equal(res.Kept, []string{"broken"}) {
+		t.Fatalf("prune with a failed snapshot: %v %+v", err, res)
+	}
+	if got := e.did("remove volume"); !slices.Equal(got, []string{"remove volume old"}) {
+		t.Fatalf("removed %v, want only old", got)
+	}
+}
+
+// Migrate with StopSource stops the source's users and leaves them
+// stopped after a success; when the copy fails afterwards they run again
+// and the error says so; a destination that is not empty needs Force, and
+// Force makes it equal to the source.
+func TestMigrateRules(t *testing.T) {
+	ctx := context.Background()
+	store := map[string]map[string]string{}
+	src, dst := newFake("src", store), newFake("dst", store)
+	src.addVolume("pg", map[string]string{"wal/1": "one"})
+	src.addContainer("db", true, nil, "pg")
+	dst.addVolume("pg", map[string]string{"wal/1": "old", "wal/2": "stale"})
+	r := &fakeReporter{}
+
+	_, err := Migrate(ctx, src, dst, jobFor, r, MigrateOptions{Names: []string{"pg"}, StopSource: true})
+	if err == nil || !strings.Contains(err.Error(), "not empty") || !strings.Contains(err.Error(), "started again") {
+		t.Fatalf("a destination that is not empty: %v", err)
+	}
+	if !src.byName("db").running {
+		t.Fatal("the application was left stopped after a failed migration")
+	}
+
+	moved, err := Migrate(ctx, src, dst, jobFor, r, MigrateOptions{Names: []string{"pg"}, StopSource: true, Force: true})
+	if err != nil || len(moved) != 1 || !moved[0].Match {
+		t.Fatalf("migrate --force: %v %+v", err, moved)
+	}
+	if src.byName("db").running {
+		t.Fatal("the application runs again after migrate --stop-source")
+	}
+	if got := dst.volumes["pg"].files; len(got) != 1 || got["wal/1"] != "one" {
+		t.Fatalf("destination holds %v, want exactly the source", got)
+	}
+
+	// Without StopSource the labels rule, as in a backup.
+	src.byName("db").running, src.byName("db").labels = true, labelled()
+	src.log = nil
+	if _, err := Migrate(ctx, src, dst, jobFor, r, MigrateOptions{Names: []string{"pg"}, Force: true}); err != nil {
+		t.Fatal(err)
+	}
+	if got := src.did(""); !slices.Equal(got, []string{"image", "stop db", "snapshot pg", "start db"}) {
+		t.Fatalf("source log %v", got)
+	}
+
+	// Direct: the copy function fails; the stopped application runs again.
+	failing := func(context.Context, sidecar.Volume, bool) error { return errBoom }
+	_, err = Migrate(ctx, src, dst, jobFor, r, MigrateOptions{Names: []string{"pg"}, StopSource: true, Direct: failing})
+	if !errors.Is(err, errBoom) || !src.byName("db").running {
+		t.Fatalf("direct copy failing: %v, running %v", err, src.byName("db").running)
+	}
+}
+
+// Upgrade copies the volumes, runs the new image on the copies and keeps
+// the old container; a new container that fails is undone entirely; a
+// rollback stops the new one, removes it and brings the old one back.
+func TestUpgradeRules(t *testing.T) {
+	ctx := context.Background()
+	e := newFake("local", map[string]map[string]string{})
+	e.addVolume("pg", map[string]string{"db": "v1"})
+	e.addContainer("shop", true, nil, "pg")
+	e.images["app:2"] = true
+	r := &fakeReporter{}
+
+	if _, err := Upgrade(ctx, e, jobFor, r, UpgradeOptions{Container: "shop", Image: "app:missing"}); err == nil || len(e.did("")) != 0 {
+		t.Fatalf("a missing image: %v, engine log %v", err, e.did(""))
+	}
+
+	e.unhealthy = true
+	_, err := Upgrade(ctx, e, jobFor, r, UpgradeOptions{Container: "shop", Image: "app:2"})
+	if !errors.Is(err, sidecar.ErrNotHealthy) || !strings.Contains(err.Error(), "rolled back") {
+		t.Fatalf("a failing image: %v", err)
+	}
+	old := e.byName("shop")
+	if old == nil || old.id != "id-shop" || !old.running || len(e.volumes) != 1 {
+		t.Fatalf("after a failed upgrade: container %+v, volumes %d", old, len(e.volumes))
+	}
+	if len(r.warns) == 0 || !strings.Contains(r.warns[len(r.warns)-1], "going down") {
+		t.Fatalf("the new container's last words were not reported: %v", r.warns)
+	}
+
+	e.unhealthy = false
+	up, err := Upgrade(ctx, e, jobFor, r, UpgradeOptions{Container: "shop", Image: "app:2"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cur, prev := e.byName("shop"), e.byName(sidecar.OldName("shop"))
+	if cur == nil || cur.image != "app:2" || !cur.running || prev == nil || prev.running || prev.id != "id-shop" {
+		t.Fatalf("after the upgrade: new %+v, old %+v", cur, prev)
+	}
+	copyName := up.Volumes["pg"]
+	if copyName == "" || e.volumes[copyName].files["db"] != "v1" || !slices.Equal(cur.volumes, []string{copyName}) {
+		t.Fatalf("the new container does not run on a copy of pg: %+v %v", up, cur.volumes)
+	}
+
+	e.log = nil
+	kept, err := Rollback(ctx, e, r, "shop")
+	if err != nil || !slices.Equal(kept, []string{copyName}) {
+		t.Fatalf("rollback: %v, kept %v", err, kept)
+	}
+	want := []string{"stop shop", "remove container shop", "rename shop", "start shop"}
+	if got := e.did(""); !slices.Equal(got, want) {
+		t.Fatalf("rollback log %v, want %v", got, want)
+	}
+	if c := e.byName("shop"); c.id != "id-shop" || !c.running {
+		t.Fatalf("after rollback: %+v", c)
+	}
+}
