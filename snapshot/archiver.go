@@ -7,12 +7,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io/fs"
 	"os"
 	"os/user"
 	"path/filepath"
 	"runtime"
-	"sort"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -225,30 +223,6 @@ func (r *run) fail(path string, err error) {
 	r.opts.OnError(path, err)
 }
 
-// parentDir is a directory's counterpart in the parent snapshot.
-type parentDir struct {
-	id   pack.ID
-	tree *repository.Tree
-}
-
-func (p *parentDir) find(name string) *repository.Node {
-	if p == nil {
-		return nil
-	}
-	return p.tree.Find(name)
-}
-
-// loadParent loads a parent tree; a parent that cannot be read only costs
-// speed, so it is reported as a warning and ignored.
-func (r *run) loadParent(ctx context.Context, path string, id pack.ID) *parentDir {
-	t, err := r.repo.LoadTree(ctx, id)
-	if err != nil {
-		r.warn(path, fmt.Errorf("parent snapshot tree unreadable, reading all files: %w", err))
-		return nil
-	}
-	return &parentDir{id: id, tree: t}
-}
-
 func (r *run) saveRoot(ctx context.Context, path string, parent *parentDir) *future {
 	n, err := lstatNode(path, filepath.Base(path))
 	if err != nil {
@@ -276,12 +250,6 @@ func (r *run) saveMulti(ctx context.Context, paths []string, parent *parentDir) 
 	}
 	root := repository.Node{Type: repository.TypeDir, Mode: 0o755, UID: uint32(os.Getuid()), GID: uint32(os.Getgid()), ModTime: time.Now().UnixNano()}
 	return r.finishDir(root, parent, kids)
-}
-
-func closed() chan struct{} {
-	c := make(chan struct{})
-	close(c)
-	return c
 }
 
 // saveEntry starts saving one directory entry.
@@ -447,41 +415,4 @@ func (r *run) finishDir(n repository.Node, parent *parentDir, kids []*future) *f
 		}
 	}()
 	return f
-}
-
-func readDirNames(path string) ([]string, error) {
-	d, err := os.Open(path)
-	if err != nil {
-		return nil, err
-	}
-	defer d.Close()
-	names, err := d.Readdirnames(-1)
-	if err != nil {
-		return nil, err
-	}
-	sort.Strings(names)
-	return names, nil
-}
-
-// scan counts files and bytes ahead of the backup, for an ETA. Walking
-// ahead, it also brings the directories and inodes into the cache before
-// the backup's own walk needs them: without it, a backup of unchanged files
-// on a cold cache takes a fifth longer (measured with the bench harness).
-func scan(ctx context.Context, paths []string, p *Progress) {
-	for _, root := range paths {
-		_ = filepath.WalkDir(root, func(_ string, d fs.DirEntry, err error) error {
-			if ctx.Err() != nil {
-				return ctx.Err()
-			}
-			if err != nil || !d.Type().IsRegular() {
-				return nil
-			}
-			if fi, err := d.Info(); err == nil {
-				p.TotalFiles.Add(1)
-				p.TotalBytes.Add(fi.Size())
-			}
-			return nil
-		})
-	}
-	p.ScanDone.Store(ctx.Err() == nil)
 }
