@@ -9,6 +9,8 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"reflect"
+	"sort"
 	"strings"
 
 	"github.com/spf13/pflag"
@@ -59,11 +61,6 @@ const DefaultFile = "/etc/lifeboat/lifeboat.yml"
 // over the environment and the file.
 func Load(file string, flags *pflag.FlagSet, getenv func(string) string) (*Config, error) {
 	v := viper.New()
-	v.SetEnvPrefix(EnvPrefix)
-	v.SetEnvKeyReplacer(strings.NewReplacer("-", "_"))
-	v.AutomaticEnv()
-	// "repo" is also known by the longer, documented variable name.
-	_ = v.BindEnv("repo", EnvPrefix+"_REPOSITORY", EnvPrefix+"_REPO")
 	if flags != nil {
 		if err := v.BindPFlags(flags); err != nil {
 			return nil, err
@@ -86,6 +83,20 @@ func Load(file string, flags *pflag.FlagSet, getenv func(string) string) (*Confi
 			return nil, fmt.Errorf("config file %s: %w", file, err)
 		}
 	}
+	// The environment, read through getenv (never the process's own, so
+	// that the caller decides), beats the file and loses to a flag given
+	// on the command line.
+	for _, key := range envKeys(flags) {
+		if flags != nil && flags.Lookup(key) != nil && flags.Changed(key) {
+			continue
+		}
+		for _, name := range envNames(key) {
+			if val := getenv(name); val != "" {
+				v.Set(key, val)
+				break
+			}
+		}
+	}
 	var c Config
 	if err := v.Unmarshal(&c); err != nil {
 		return nil, fmt.Errorf("config: %w", err)
@@ -94,6 +105,39 @@ func Load(file string, flags *pflag.FlagSet, getenv func(string) string) (*Confi
 		return nil, err
 	}
 	return &c, c.Validate()
+}
+
+// envNames are the variables that set key: LIFEBOAT_ and the key in capitals
+// with "_" for "-"; repo is also LIFEBOAT_REPOSITORY, the documented name.
+func envNames(key string) []string {
+	name := EnvPrefix + "_" + strings.ToUpper(strings.ReplaceAll(key, "-", "_"))
+	if key == "repo" {
+		return []string{EnvPrefix + "_REPOSITORY", name}
+	}
+	return []string{name}
+}
+
+// envKeys are the settings the environment can set: every top-level key
+// of Config and every flag of the command.
+func envKeys(flags *pflag.FlagSet) []string {
+	seen := map[string]bool{}
+	var keys []string
+	for k, sub := range schemaOf(reflect.TypeOf(Config{})).keys {
+		if sub == nil && !seen[k] {
+			seen[k] = true
+			keys = append(keys, k)
+		}
+	}
+	if flags != nil {
+		flags.VisitAll(func(f *pflag.Flag) {
+			if !seen[f.Name] {
+				seen[f.Name] = true
+				keys = append(keys, f.Name)
+			}
+		})
+	}
+	sort.Strings(keys)
+	return keys
 }
 
 // resolvePassword applies the one order of every setting to the password:

@@ -1,0 +1,80 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// inProcess runs lifeboat's commands in this process, with an app of its
+// own: the commands that need no Docker are tested without the binary.
+type inProcess struct {
+	t   *testing.T
+	env map[string]string
+}
+
+func (p *inProcess) run(args ...string) (int, string, string) {
+	p.t.Helper()
+	var out, errOut bytes.Buffer
+	a := &app{stdout: &out, stderr: &errOut, version: "test",
+		getenv: func(k string) string { return p.env[k] },
+		environ: func() []string {
+			var kv []string
+			for k, v := range p.env {
+				kv = append(kv, k+"="+v)
+			}
+			return kv
+		}}
+	code := run(context.Background(), a, args)
+	return code, out.String(), errOut.String()
+}
+
+func (p *inProcess) ok(args ...string) string {
+	p.t.Helper()
+	code, out, errOut := p.run(args...)
+	if code != 0 {
+		p.t.Fatalf("lifeboat %s: exit %d\n%s%s", strings.Join(args, " "), code, out, errOut)
+	}
+	return out
+}
+
+func TestCommandsInProcess(t *testing.T) {
+	repo := filepath.Join(t.TempDir(), "repo")
+	p := &inProcess{t: t, env: map[string]string{"LIFEBOAT_REPOSITORY": repo, "LIFEBOAT_PASSWORD": "in process"}}
+	p.ok("init")
+	src := writeTree(t, map[string][]byte{"a": []byte("first"), "d/b": []byte("second")})
+	if out := p.ok("backup", "--path", src); !strings.Contains(out, "snapshot") || !strings.Contains(out, "saved") {
+		t.Fatalf("backup output:\n%s", out)
+	}
+	if err := os.WriteFile(filepath.Join(src, "a"), []byte("changed"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	p.ok("backup", "--path", src)
+	if out := p.ok("snapshots"); !strings.Contains(out, "\n2 snapshots\n") {
+		t.Fatalf("snapshots:\n%s", out)
+	}
+	dst := t.TempDir()
+	p.ok("restore", "latest", "--target", dst, "--verify")
+	if b, err := os.ReadFile(filepath.Join(dst, "a")); err != nil || string(b) != "changed" {
+		t.Fatalf("restored a: %q %v", b, err)
+	}
+	if code, _, errOut := p.run("restore", "latest", "--target", dst); code != 1 || !strings.Contains(errOut, "not empty") {
+		t.Fatalf("restore into a full target: exit %d, %q", code, errOut)
+	}
+	if code, _, _ := p.run("forget", "--keep-last", "-1"); code != exitUsage {
+		t.Fatalf("a negative keep: exit %d", code)
+	}
+	p.ok("forget", "--keep-last", "1")
+	p.ok("prune")
+	p.ok("check", "--read-data")
+	if out := p.ok("snapshots", "--json"); strings.Count(out, `"short_id"`) != 1 {
+		t.Fatalf("snapshots after forget and prune:\n%s", out)
+	}
+	wrong := &inProcess{t: t, env: map[string]string{"LIFEBOAT_REPOSITORY": repo, "LIFEBOAT_PASSWORD": "wrong"}}
+	if code, _, _ := wrong.run("snapshots"); code != exitWrongPass {
+		t.Fatalf("a wrong password: exit %d", code)
+	}
+}
