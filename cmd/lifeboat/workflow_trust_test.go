@@ -218,3 +218,34 @@ func TestVolumeBackupReportsChangesAndDowntime(t *testing.T) {
 		t.Fatalf("events lack their time or the downtime: %v", events)
 	}
 }
+
+// A file that grows while migrate reads it is no difference: the verdict
+// compares the destination with what the snapshot holds, not with totals
+// counted before the files were read.
+func TestMigrateWhileAFileGrows(t *testing.T) {
+	treetest.RequireRoot(t)
+	e := dockerEngine(t)
+	host, e2 := connectedSecondEngine(t)
+	ref := fmt.Sprintf("lifeboat-test-appender:%d", os.Getpid())
+	busyboxImage(t, e, ref, `while :; do dd if=/dev/urandom bs=65536 count=1 2>/dev/null >> /data/log; done`)
+	vol := fmt.Sprintf("lbg-%d", os.Getpid())
+	if _, err := e.Client().VolumeCreate(context.Background(), client.VolumeCreateOptions{Name: vol}); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(volumeMountpoint(t, e, vol), "log"), treetest.RandomBytes(5, 64<<20), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	startApp(t, e, ref, vol+"-app", vol, nil)
+	t.Cleanup(func() {
+		_, _ = e2.Client().VolumeRemove(context.Background(), vol, client.VolumeRemoveOptions{Force: true})
+	})
+	c := newCLI(t)
+	c.ok("init")
+	r := c.run("migrate", vol, "--to", host)
+	if r.code != 0 || !strings.Contains(r.stdout, "content verified: match") {
+		t.Fatalf("migrate while a file grows: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	if !strings.Contains(r.stderr, "grew while being read") && !strings.Contains(r.stderr, "changed while being read") {
+		t.Fatalf("the growing file was not noticed, so the test tested nothing:\n%s", r.stderr)
+	}
+}
