@@ -33,7 +33,7 @@ type MigrateOptions struct {
 type Migrated struct {
 	Volume   string `json:"volume"`
 	Snapshot string `json:"snapshot,omitempty"` // through the repository
-	Files    int64  `json:"files,omitempty"` // through the repository: what was restored
+	Files    int64  `json:"files,omitempty"`    // through the repository: what was restored
 	Bytes    int64  `json:"bytes,omitempty"`
 	// Match: every file the snapshot holds was written on the destination
 	// and read back against it.
