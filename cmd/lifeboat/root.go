@@ -86,9 +86,11 @@ Quick start:
   lifeboat restore latest --path /data --target /restore
   lifeboat volume prune --dry-run                   # snapshot before docker volume prune
 
-The repository comes from --repo, LIFEBOAT_REPOSITORY or the config file; the
-password from LIFEBOAT_PASSWORD, --password-file / LIFEBOAT_PASSWORD_FILE, or a
-prompt on a terminal.
+Every setting comes from a flag, else the environment (LIFEBOAT_*), else the
+config file, in that order: the repository from --repo, LIFEBOAT_REPOSITORY or
+repo:, the password from --password-file, LIFEBOAT_PASSWORD or
+LIFEBOAT_PASSWORD_FILE, the file's password-file:, or a prompt on a terminal.
+Unknown keys in the config file are refused.
 
 ` + exitCodeHelp,
 		SilenceUsage:  true,
