@@ -109,7 +109,8 @@ func runCheck(ctx context.Context, a *app, o checkOptions) error {
 		return err
 	}
 	a.out.result("check", rep, func(w io.Writer) {
-		fmt.Fprintf(w, "%d snapshots, %d trees, %d blobs in %d packs", rep.Snapshots, rep.Trees, rep.Blobs, rep.Packs)
+		fmt.Fprintf(w, "%s, %s, %s in %s", human.Count(rep.Snapshots, "snapshot", "snapshots"), human.Count(rep.Trees, "tree", "trees"),
+			human.Count(rep.Blobs, "blob", "blobs"), human.Count(rep.Packs, "pack", "packs"))
 		if opts.ReadData {
 			fmt.Fprintf(w, ", %d packs read", rep.PacksRead)
 		}
