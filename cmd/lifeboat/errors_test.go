@@ -206,10 +206,17 @@ func TestUnreadableFileIncomplete(t *testing.T) {
 func TestInitPackSize(t *testing.T) {
 	c := newCLI(t)
 	c.ok("init", "--pack-size", "1")
-	c.ok("backup", "--path", writeTree(t, map[string][]byte{"r.bin": treetest.RandomBytes(4, 6<<20)}))
+	// Files below the minimum chunk size are one chunk each, whatever the
+	// repository's random chunker polynomial: 60 of 200 kB fill at least
+	// ten 1 MiB packs (a large file could be cut into a few large chunks).
+	files := map[string][]byte{}
+	for i := 0; i < 60; i++ {
+		files[fmt.Sprintf("f%02d", i)] = treetest.RandomBytes(uint64(i), 200_000)
+	}
+	c.ok("backup", "--path", writeTree(t, files))
 	packs, _ := filepath.Glob(filepath.Join(c.repo, "data", "*", "*"))
-	if len(packs) < 4 {
-		t.Fatalf("%d packs for 6 MiB with 1 MiB packs", len(packs))
+	if len(packs) < 10 {
+		t.Fatalf("%d packs for 12 MB with 1 MiB packs", len(packs))
 	}
 	c.fails(2, "pack-size must be between", "init", "--pack-size", "500") // a usage error, as every bad value
 	c.ok("check", "--read-data")
