@@ -51,10 +51,11 @@ type Policy struct {
 	Sleep func(ctx context.Context, d time.Duration) error
 }
 
-// DefaultPolicy: 5 attempts, 250 ms doubling to at most 4 s (about 8 s of
-// waiting in all), so an unreachable store fails within seconds.
+// DefaultPolicy: 8 attempts, 250 ms doubling to at most 8 s (12 to 24 s of
+// waiting in all, with jitter): a store that restarts for a few seconds does
+// not fail a backup, and an unreachable one fails within half a minute.
 func DefaultPolicy() Policy {
-	return Policy{Attempts: 5, Base: 250 * time.Millisecond, Max: 4 * time.Second, Sleep: sleepCtx}
+	return Policy{Attempts: 8, Base: 250 * time.Millisecond, Max: 8 * time.Second, Sleep: sleepCtx}
 }
 
 func sleepCtx(ctx context.Context, d time.Duration) error {

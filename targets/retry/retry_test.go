@@ -81,3 +81,19 @@ func TestConformanceUnderFaults(t *testing.T) {
 		return Wrap(f, Policy{Attempts: 20, Base: time.Microsecond, Max: time.Microsecond, Sleep: noSleep})
 	})
 }
+
+// The default policy waits long enough for a store that restarts (5 to 8 s
+// were seen failing backups) and not much longer than half a minute.
+func TestDefaultPolicyOutlastsARestart(t *testing.T) {
+	p := DefaultPolicy()
+	var waited time.Duration
+	p.Sleep = func(_ context.Context, d time.Duration) error { waited += d; return nil }
+	attempts := 0
+	err := p.Do(context.Background(), "put x", func() error { attempts++; return targets.ErrTransient })
+	if err == nil || attempts != p.Attempts {
+		t.Fatalf("%d attempts, err %v", attempts, err)
+	}
+	if waited < 10*time.Second || waited > 30*time.Second {
+		t.Fatalf("waited %s in all", waited)
+	}
+}
