@@ -8,6 +8,7 @@ import (
 	"regexp"
 	"strings"
 
+	cerrdefs "github.com/containerd/errdefs"
 	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/api/types/mount"
 	"github.com/moby/moby/client"
@@ -44,21 +45,25 @@ func OwnContainer() string {
 // container's own mounts; the sidecar gets that mount's source (the host
 // directory of a bind, or the named volume) and the same place within it.
 // A path on no mount of lifeboat's container is refused: it exists only in
-// that container's own file system.
+// that container's own file system. In a container that another engine
+// runs, the path is taken as one the engine's host shares, as on a host.
 func (e *Engine) localRepoMount(ctx context.Context, path string) (mount.Mount, string, error) {
 	abs, err := filepath.Abs(strings.TrimPrefix(path, "local:"))
 	if err != nil {
 		return mount.Mount{}, "", err
 	}
-	self := e.self
-	if self == "" {
-		return mount.Mount{Type: mount.TypeBind, Source: abs, Target: repoRoot}, repoRoot, nil
+	hostPath := mount.Mount{Type: mount.TypeBind, Source: abs, Target: repoRoot}
+	if e.self == "" {
+		return hostPath, repoRoot, nil
 	}
-	res, err := e.c.ContainerInspect(ctx, self, client.ContainerInspectOptions{})
+	res, err := e.c.ContainerInspect(ctx, e.self, client.ContainerInspectOptions{})
+	if cerrdefs.IsNotFound(err) {
+		// In a container that this engine does not run: the path can only
+		// be one both hosts share (a shared file system), as on a host.
+		return hostPath, repoRoot, nil
+	}
 	if err != nil {
-		// In a container, but not one of this engine's: its paths mean
-		// nothing to the engine's host.
-		return mount.Mount{}, "", fmt.Errorf("the repository %s is inside lifeboat's container, which engine %s does not run: use s3:// or gs://, or run lifeboat on that engine's host", abs, e.host)
+		return mount.Mount{}, "", fmt.Errorf("lifeboat's own container: %w", err)
 	}
 	var best *container.MountPoint
 	for i, m := range res.Container.Mounts {
