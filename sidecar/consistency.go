@@ -132,45 +132,80 @@ func (e *Engine) Quiesce(ctx context.Context, volume string, report Report) (res
 			}
 		}
 		switch {
-		case stop:
-			emit(report, Event{Action: ActionStop, Volume: volume, Container: c.name, Message: "stopping container " + c.name})
-			stopped := time.Now()
-			if _, err := e.c.ContainerStop(ctx, c.id, client.ContainerStopOptions{}); err != nil {
-				return resume, fmt.Errorf("stop container %s: %w", c.name, err)
+		case stop, pause:
+			how := e.stopping() // stop wins when both labels are set
+			if !stop {
+				how = e.pausing()
 			}
-			c := c
-			undo = append(undo, func(ctx context.Context) {
-				_, err := e.c.ContainerStart(ctx, c.id, client.ContainerStartOptions{})
-				down := time.Since(stopped)
-				if err != nil {
-					emit(report, Event{Action: ActionFailed, Volume: volume, Container: c.name, Warning: true, Down: down,
-						Message: fmt.Sprintf("start container %s again: %v", c.name, err)})
-					return
-				}
-				emit(report, Event{Action: ActionStart, Volume: volume, Container: c.name, Down: down,
-					Message: fmt.Sprintf("started container %s (stopped for %s)", c.name, down.Round(10*time.Millisecond))})
-			})
-		case pause:
-			emit(report, Event{Action: ActionPause, Volume: volume, Container: c.name, Message: "pausing container " + c.name})
-			paused := time.Now()
-			if _, err := e.c.ContainerPause(ctx, c.id, client.ContainerPauseOptions{}); err != nil {
-				return resume, fmt.Errorf("pause container %s: %w", c.name, err)
+			release, err := e.hold(ctx, c, volume, report, how)
+			if err != nil {
+				return resume, err
 			}
-			c := c
-			undo = append(undo, func(ctx context.Context) {
-				_, err := e.c.ContainerUnpause(ctx, c.id, client.ContainerUnpauseOptions{})
-				down := time.Since(paused)
-				if err != nil {
-					emit(report, Event{Action: ActionFailed, Volume: volume, Container: c.name, Warning: true, Down: down,
-						Message: fmt.Sprintf("unpause container %s: %v", c.name, err)})
-					return
-				}
-				emit(report, Event{Action: ActionUnpause, Volume: volume, Container: c.name, Down: down,
-					Message: fmt.Sprintf("unpaused container %s (paused for %s)", c.name, down.Round(10*time.Millisecond))})
-			})
+			undo = append(undo, release)
 		}
 	}
 	return resume, nil
+}
+
+// holding is a way to keep a container from writing while its volume is
+// copied: stop and start, or pause (freeze) and unpause.
+type holding struct {
+	hold, release             func(ctx context.Context, id string) error
+	holdAction, releaseAction string // event actions
+	holding, holdErr          string // "stopping", "stop"
+	released, releaseErr      string // "started", "start ... again"
+	held                      string // "stopped"
+}
+
+func (e *Engine) stopping() holding {
+	return holding{
+		hold: func(ctx context.Context, id string) error {
+			_, err := e.c.ContainerStop(ctx, id, client.ContainerStopOptions{})
+			return err
+		},
+		release: func(ctx context.Context, id string) error {
+			_, err := e.c.ContainerStart(ctx, id, client.ContainerStartOptions{})
+			return err
+		},
+		holdAction: ActionStop, releaseAction: ActionStart,
+		holding: "stopping", holdErr: "stop", released: "started", releaseErr: "start", held: "stopped",
+	}
+}
+
+func (e *Engine) pausing() holding {
+	return holding{
+		hold: func(ctx context.Context, id string) error {
+			_, err := e.c.ContainerPause(ctx, id, client.ContainerPauseOptions{})
+			return err
+		},
+		release: func(ctx context.Context, id string) error {
+			_, err := e.c.ContainerUnpause(ctx, id, client.ContainerUnpauseOptions{})
+			return err
+		},
+		holdAction: ActionPause, releaseAction: ActionUnpause,
+		holding: "pausing", holdErr: "pause", released: "unpaused", releaseErr: "unpause", held: "paused",
+	}
+}
+
+// hold keeps c still as h says and returns how to let it go again; both
+// are reported, the release with how long c was held.
+func (e *Engine) hold(ctx context.Context, c appContainer, volume string, report Report, h holding) (func(context.Context), error) {
+	emit(report, Event{Action: h.holdAction, Volume: volume, Container: c.name, Message: h.holding + " container " + c.name})
+	since := time.Now()
+	if err := h.hold(ctx, c.id); err != nil {
+		return nil, fmt.Errorf("%s container %s: %w", h.holdErr, c.name, err)
+	}
+	return func(ctx context.Context) {
+		err := h.release(ctx, c.id)
+		down := time.Since(since)
+		if err != nil {
+			emit(report, Event{Action: ActionFailed, Volume: volume, Container: c.name, Warning: true, Down: down,
+				Message: fmt.Sprintf("%s container %s again: %v", h.releaseErr, c.name, err)})
+			return
+		}
+		emit(report, Event{Action: h.releaseAction, Volume: volume, Container: c.name, Down: down,
+			Message: fmt.Sprintf("%s container %s (%s for %s)", h.released, c.name, h.held, down.Round(10*time.Millisecond))})
+	}, nil
 }
 
 func hookTimeout(s string) time.Duration {
