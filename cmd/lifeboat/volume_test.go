@@ -155,19 +155,16 @@ func TestVolumeErrors(t *testing.T) {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	sidecars := func() []string {
-		// Only the sidecar of this test's volume: other tests run sidecars too.
-		res, err := e.Client().ContainerList(ctx, client.ContainerListOptions{All: true,
-			Filters: client.Filters{}.Add("label", "org.lifeboat.sidecar=true").Add("volume", vol)})
-		if err != nil {
-			t.Fatal(err)
+	// On a failure below, the backup and its sidecar end before the volume
+	// is removed (cleanups run last first), so that nothing is left.
+	t.Cleanup(func() {
+		_ = cmd.Process.Kill()
+		_, _ = cmd.Process.Wait()
+		for _, id := range sidecarsOf(t, e, vol) {
+			_, _ = e.Client().ContainerRemove(context.Background(), id, client.ContainerRemoveOptions{Force: true})
 		}
-		var ids []string
-		for _, it := range res.Items {
-			ids = append(ids, it.ID)
-		}
-		return ids
-	}
+	})
+	sidecars := func() []string { return sidecarsOf(t, e, vol) }
 	deadline := time.Now().Add(60 * time.Second)
 	killed := false
 	for time.Now().Before(deadline) && !killed {
@@ -263,4 +260,19 @@ func TestVolumeToS3(t *testing.T) {
 	if err := treetest.Compare(volumeMountpoint(t, e, vol), volumeMountpoint(t, e, vol+"-back")); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// sidecarsOf lists the sidecars that mount vol (other tests run sidecars too).
+func sidecarsOf(t *testing.T, e *sidecar.Engine, vol string) []string {
+	res, err := e.Client().ContainerList(context.Background(), client.ContainerListOptions{All: true,
+		Filters: client.Filters{}.Add("label", sidecar.LabelSidecar+"=true").Add("volume", vol)})
+	if err != nil {
+		t.Errorf("list sidecars: %v", err)
+		return nil
+	}
+	var ids []string
+	for _, it := range res.Items {
+		ids = append(ids, it.ID)
+	}
+	return ids
 }
