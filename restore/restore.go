@@ -54,6 +54,9 @@ func ParseOverwrite(s string) (Overwrite, error) {
 	return "", fmt.Errorf("--overwrite must be always, if-changed or never, not %q", s)
 }
 
+// ErrOptions: the options contradict each other (a usage error).
+var ErrOptions = errors.New("restore options")
+
 // ErrTargetNotEmpty: the target has entries and no overwrite mode was given.
 var ErrTargetNotEmpty = errors.New("restore target is not empty")
 
@@ -141,10 +144,10 @@ func Run(ctx context.Context, repo *repository.Repository, sn *repository.Snapsh
 		return nil, err
 	}
 	if opts.Delete && (opts.Overwrite != OverwriteAlways && opts.Overwrite != OverwriteIfChanged) {
-		return nil, errors.New("delete needs overwrite always or if-changed: it makes the target equal to the snapshot")
+		return nil, fmt.Errorf("%w: --delete needs --overwrite always or if-changed: it makes the target equal to the snapshot", ErrOptions)
 	}
 	if opts.Delete && (len(opts.Include) > 0 || len(opts.Exclude) > 0) {
-		return nil, errors.New("delete cannot be combined with include or exclude: it makes the whole target equal to the snapshot")
+		return nil, fmt.Errorf("%w: --delete cannot be combined with --include or --exclude: it makes the whole target equal to the snapshot", ErrOptions)
 	}
 	if opts.Workers <= 0 {
 		opts.Workers = 2 * runtime.GOMAXPROCS(0)

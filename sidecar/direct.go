@@ -34,7 +34,7 @@ func Direct(ctx context.Context, src, dst *Engine, srcImage, dstImage string, v 
 		exported <- err
 	}()
 	args := []string{"sidecar-import", "--target", restoreMount, InputFlag}
-	if overwrite { // equal to the snapshot: nothing stale survives
+	if overwrite { // the import makes the volume equal to the snapshot
 		args = append(args, "--overwrite", "always")
 	}
 	stderr := &limitedWriter{n: 4096}

@@ -97,7 +97,7 @@ func runBackup(ctx context.Context, a *app, o backupOptions) error {
 		return err
 	}
 	if sn.Incomplete {
-		return fmt.Errorf("snapshot %s saved, but %d entries were left out: %w", sn.ID.Short(), sn.Summary.Errors, errIncomplete)
+		return fmt.Errorf("snapshot %s saved, but %d entries were left out: %w", sn.ID.Short(), sn.Summary.Errors, snapshot.ErrIncomplete)
 	}
 	return nil
 }

@@ -9,6 +9,7 @@ import (
 
 	"github.com/lifeboat-backup/lifeboat/repository"
 	"github.com/lifeboat-backup/lifeboat/sidecar"
+	"github.com/lifeboat-backup/lifeboat/snapshot"
 	"github.com/spf13/cobra"
 )
 
@@ -66,7 +67,7 @@ func runSidecarBatch(ctx context.Context, a *app, plan *sidecar.Plan) error {
 	case failed > 0:
 		return fmt.Errorf("%d volumes failed", failed)
 	case incomplete > 0:
-		return fmt.Errorf("%d volumes incomplete: %w", incomplete, errIncomplete)
+		return fmt.Errorf("%d volumes incomplete: %w", incomplete, snapshot.ErrIncomplete)
 	}
 	return nil
 }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"time"
@@ -98,9 +99,6 @@ func runRestore(ctx context.Context, a *app, o restoreOptions, ref string) error
 	if err != nil {
 		return usageError{err}
 	}
-	if o.delete && ow != restore.OverwriteAlways && ow != restore.OverwriteIfChanged {
-		return usageError{fmt.Errorf("--delete needs --overwrite always or if-changed")}
-	}
 	sel := restore.Selector{Include: o.include, Exclude: o.exclude}
 	if err := sel.Validate(); err != nil {
 		return usageError{err}
@@ -129,6 +127,9 @@ func runRestore(ctx context.Context, a *app, o restoreOptions, ref string) error
 	start := time.Now()
 	res, err := restore.Run(ctx, repo, sn, o.target, restore.Options{Selector: sel, Overwrite: ow, Delete: o.delete, Verify: o.verify, Progress: p})
 	stop()
+	if errors.Is(err, restore.ErrOptions) {
+		return usageError{err}
+	}
 	if err != nil {
 		return err
 	}

@@ -14,6 +14,7 @@ import (
 
 	"github.com/lifeboat-backup/lifeboat/internal/treetest"
 	"github.com/lifeboat-backup/lifeboat/repository"
+	"github.com/lifeboat-backup/lifeboat/snapshot"
 )
 
 func writeTree(t *testing.T, files map[string][]byte) string {
@@ -301,7 +302,7 @@ func TestExitCodes(t *testing.T) {
 		{nil, exitOK},
 		{fmt.Errorf("3 objects could not be read: %w", errUnreadable), exitUnreadable},
 		{fmt.Errorf("2 problems found: %w", errDamage), exitDamage},
-		{fmt.Errorf("snapshot saved: %w", errIncomplete), exitIncomplete},
+		{fmt.Errorf("snapshot saved: %w", snapshot.ErrIncomplete), exitIncomplete},
 		{usageError{errors.New("bad flag")}, exitUsage},
 		{fmt.Errorf("x: %w", context.Canceled), exitInterrupted},
 		{fmt.Errorf("x: %w", repository.ErrLocked), exitLocked},

@@ -36,9 +36,9 @@ const exitCodeHelp = `Exit codes:
   12   wrong password
   130  interrupted (Ctrl-C or SIGTERM); the repository stays valid`
 
-// errIncomplete and errDamage carry a result that is not a plain failure.
+// errDamage and errUnreadable carry a result that is not a plain failure
+// (snapshot.ErrIncomplete is the third).
 var (
-	errIncomplete = snapshot.ErrIncomplete
 	errDamage     = errors.New("repository is damaged")
 	errUnreadable = errors.New("some objects could not be read")
 )
@@ -57,7 +57,7 @@ func exitCode(err error) int {
 		return exitInterrupted
 	case errors.As(err, &ue):
 		return exitUsage
-	case errors.Is(err, errIncomplete):
+	case errors.Is(err, snapshot.ErrIncomplete):
 		return exitIncomplete
 	case errors.Is(err, errDamage):
 		return exitDamage

@@ -64,6 +64,11 @@ func TestCommandsInProcess(t *testing.T) {
 	if code, _, errOut := p.run("restore", "latest", "--target", dst); code != 1 || !strings.Contains(errOut, "not empty") {
 		t.Fatalf("restore into a full target: exit %d, %q", code, errOut)
 	}
+	for _, args := range [][]string{{"--delete"}, {"--delete", "--overwrite", "never"}, {"--delete", "--overwrite", "always", "--include", "/a"}} {
+		if code, _, errOut := p.run(append([]string{"restore", "latest", "--target", dst}, args...)...); code != exitUsage || !strings.Contains(errOut, "--delete") {
+			t.Fatalf("restore %v: exit %d, %q", args, code, errOut)
+		}
+	}
 	if code, _, _ := p.run("forget", "--keep-last", "-1"); code != exitUsage {
 		t.Fatalf("a negative keep: exit %d", code)
 	}
