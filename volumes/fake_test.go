@@ -179,38 +179,32 @@ func (f *fakeEngine) RemoveVolume(_ context.Context, name string) error {
 	return nil
 }
 
-// Quiesce stops the users labelled lifeboat.stop; resume starts them.
+// Quiesce stops the users labelled lifeboat.stop and warns about the
+// others; StopUsers stops them all. Each returns how to start them again.
 func (f *fakeEngine) Quiesce(_ context.Context, volume string, report sidecar.Report) (func(context.Context), error) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	var stopped []*fakeContainer
-	for _, c := range f.users(volume, true) {
+	return f.stopUsers(volume, func(c *fakeContainer) bool {
 		if c.labels[sidecar.LabelStop] != "true" {
 			report(sidecar.Event{Action: sidecar.ActionInUse, Container: c.name, Warning: true, Message: "in use by " + c.name})
-			continue
+			return false
 		}
-		c.running = false
-		f.record("stop %s", c.name)
-		stopped = append(stopped, c)
-	}
-	return func(context.Context) {
-		f.mu.Lock()
-		defer f.mu.Unlock()
-		for _, c := range stopped {
-			c.running = true
-			f.record("start %s", c.name)
-		}
-	}, nil
+		return true
+	}), nil
 }
 
 func (f *fakeEngine) StopUsers(_ context.Context, volume string, _ sidecar.Report) (func(context.Context), error) {
+	return f.stopUsers(volume, func(*fakeContainer) bool { return true }), nil
+}
+
+func (f *fakeEngine) stopUsers(volume string, stop func(*fakeContainer) bool) func(context.Context) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	var stopped []*fakeContainer
 	for _, c := range f.users(volume, true) {
-		c.running = false
-		f.record("stop %s", c.name)
-		stopped = append(stopped, c)
+		if stop(c) {
+			c.running = false
+			f.record("stop %s", c.name)
+			stopped = append(stopped, c)
+		}
 	}
 	return func(context.Context) {
 		f.mu.Lock()
@@ -219,7 +213,7 @@ func (f *fakeEngine) StopUsers(_ context.Context, volume string, _ sidecar.Repor
 			c.running = true
 			f.record("start %s", c.name)
 		}
-	}, nil
+	}
 }
 
 // BackupVolumes "snapshots" each volume: its content is remembered under
