@@ -54,7 +54,8 @@ func ParseOverwrite(s string) (Overwrite, error) {
 	return "", fmt.Errorf("--overwrite must be always, if-changed or never, not %q", s)
 }
 
-// ErrOptions: the options contradict each other (a usage error).
+// ErrOptions: the options are invalid or contradict each other (a usage
+// error).
 var ErrOptions = errors.New("restore options")
 
 // ErrTargetNotEmpty: the target has entries and no overwrite mode was given.
@@ -138,16 +139,25 @@ type restorer struct {
 	tempSeq atomic.Uint64 // numbers temporary file names
 }
 
+// Validate checks the options on their own, before anything is read or
+// written; every error wraps ErrOptions.
+func (o Options) Validate() error {
+	if err := o.Selector.Validate(); err != nil {
+		return fmt.Errorf("%w: %w", ErrOptions, err)
+	}
+	if o.Delete && (o.Overwrite != OverwriteAlways && o.Overwrite != OverwriteIfChanged) {
+		return fmt.Errorf("%w: --delete needs --overwrite always or if-changed: it makes the target equal to the snapshot", ErrOptions)
+	}
+	if o.Delete && (len(o.Include) > 0 || len(o.Exclude) > 0) {
+		return fmt.Errorf("%w: --delete cannot be combined with --include or --exclude: it makes the whole target equal to the snapshot", ErrOptions)
+	}
+	return nil
+}
+
 // Run restores sn into target, creating target if needed.
 func Run(ctx context.Context, repo *repository.Repository, sn *repository.Snapshot, target string, opts Options) (*Result, error) {
-	if err := opts.Selector.Validate(); err != nil {
+	if err := opts.Validate(); err != nil {
 		return nil, err
-	}
-	if opts.Delete && (opts.Overwrite != OverwriteAlways && opts.Overwrite != OverwriteIfChanged) {
-		return nil, fmt.Errorf("%w: --delete needs --overwrite always or if-changed: it makes the target equal to the snapshot", ErrOptions)
-	}
-	if opts.Delete && (len(opts.Include) > 0 || len(opts.Exclude) > 0) {
-		return nil, fmt.Errorf("%w: --delete cannot be combined with --include or --exclude: it makes the whole target equal to the snapshot", ErrOptions)
 	}
 	if opts.Workers <= 0 {
 		opts.Workers = 2 * runtime.GOMAXPROCS(0)

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"time"
@@ -99,8 +98,8 @@ func runRestore(ctx context.Context, a *app, o restoreOptions, ref string) error
 	if err != nil {
 		return usageError{err}
 	}
-	sel := restore.Selector{Include: o.include, Exclude: o.exclude}
-	if err := sel.Validate(); err != nil {
+	opts := restore.Options{Selector: restore.Selector{Include: o.include, Exclude: o.exclude}, Overwrite: ow, Delete: o.delete, Verify: o.verify}
+	if err := opts.Validate(); err != nil { // before the repository is opened
 		return usageError{err}
 	}
 	// A shared lock, taken before the index is read: garbage collection
@@ -125,11 +124,9 @@ func runRestore(ctx context.Context, a *app, o restoreOptions, ref string) error
 			TotalFiles: p.TotalFiles.Load(), TotalBytes: p.TotalBytes.Load(), TotalKnown: true}
 	})
 	start := time.Now()
-	res, err := restore.Run(ctx, repo, sn, o.target, restore.Options{Selector: sel, Overwrite: ow, Delete: o.delete, Verify: o.verify, Progress: p})
+	opts.Progress = p
+	res, err := restore.Run(ctx, repo, sn, o.target, opts)
 	stop()
-	if errors.Is(err, restore.ErrOptions) {
-		return usageError{err}
-	}
 	if err != nil {
 		return err
 	}

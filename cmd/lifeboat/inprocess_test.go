@@ -65,8 +65,9 @@ func TestCommandsInProcess(t *testing.T) {
 		t.Fatalf("restore into a full target: exit %d, %q", code, errOut)
 	}
 	for _, args := range [][]string{{"--delete"}, {"--delete", "--overwrite", "never"}, {"--delete", "--overwrite", "always", "--include", "/a"}} {
-		if code, _, errOut := p.run(append([]string{"restore", "latest", "--target", dst}, args...)...); code != exitUsage || !strings.Contains(errOut, "--delete") {
-			t.Fatalf("restore %v: exit %d, %q", args, code, errOut)
+		// Refused before the repository is opened: nothing else is said.
+		if code, out, errOut := p.run(append([]string{"restore", "latest", "--target", dst}, args...)...); code != exitUsage || !strings.Contains(errOut, "--delete") || out != "" {
+			t.Fatalf("restore %v: exit %d, %q %q", args, code, out, errOut)
 		}
 	}
 	if code, _, _ := p.run("forget", "--keep-last", "-1"); code != exitUsage {
