@@ -13,6 +13,7 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/lifeboat-backup/lifeboat/repository"
 	"github.com/spf13/pflag"
 	"github.com/spf13/viper"
 )
@@ -30,6 +31,8 @@ type Config struct {
 	Quiet    bool   `mapstructure:"quiet"`
 	// PackSize is used by init only, in MiB.
 	PackSizeMiB int `mapstructure:"pack-size"`
+	// Compression of the blobs a run stores: off, fast, default or max.
+	Compression string `mapstructure:"compression"`
 
 	// Cloud targets. Credentials come from the standard AWS and Google
 	// chains (AWS_ACCESS_KEY_ID, AWS_PROFILE, ~/.aws, instance roles;
@@ -161,6 +164,9 @@ func (c *Config) Validate() error {
 	if c.PackSizeMiB < 0 || c.PackSizeMiB > 128 {
 		return fmt.Errorf("pack-size must be between 1 and 128 MiB, not %d", c.PackSizeMiB)
 	}
+	if _, err := repository.ParseCompression(c.Compression); err != nil {
+		return err
+	}
 	if err := c.Daemon.Validate(); err != nil {
 		return err
 	}
@@ -177,6 +183,12 @@ func (c *Config) Validate() error {
 
 // ErrNoRepository: no repository location was given anywhere.
 var ErrNoRepository = errors.New("no repository given: use --repo, LIFEBOAT_REPOSITORY or the config file's repo key")
+
+// CompressionSetting is the validated compression setting.
+func (c *Config) CompressionSetting() repository.Compression {
+	comp, _ := repository.ParseCompression(c.Compression) // checked by Validate
+	return comp
+}
 
 // RequireRepository returns the repository location or a clear error.
 func (c *Config) RequireRepository() (string, error) {

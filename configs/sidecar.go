@@ -34,6 +34,7 @@ func (c *Config) SidecarSettings(environ []string, getenv func(string) string, h
 	set("LIFEBOAT_S3_SSE", c.S3SSE)
 	set("LIFEBOAT_S3_SSE_KMS_KEY_ID", c.S3SSEKMSKeyID)
 	set("LIFEBOAT_GCS_STORAGE_CLASS", c.GCSStorageClass)
+	set("LIFEBOAT_COMPRESSION", c.Compression)
 	if c.Connections > 0 {
 		set("LIFEBOAT_CONNECTIONS", fmt.Sprint(c.Connections))
 	}

@@ -78,18 +78,18 @@ func (r *Repository) OpenBlob(e pack.Entry, sealed, buf []byte) ([]byte, error) 
 // (random, encrypted or already compressed data) and stored as it is,
 // which saves most of the compression time on such data.
 func (r *Repository) compress(plain, buf []byte) ([]byte, uint32) {
-	if len(plain) < 64 {
+	if len(plain) < 64 || r.blobEnc == nil {
 		return plain, 0
 	}
 	const sample = 64 << 10
 	if len(plain) >= 4*sample {
 		mid := len(plain)/2 - sample/2
-		probe := r.enc.EncodeAll(plain[mid:mid+sample], buf[:0])
+		probe := r.blobEnc.EncodeAll(plain[mid:mid+sample], buf[:0])
 		if len(probe) > sample*97/100 {
 			return plain, 0
 		}
 	}
-	c := r.enc.EncodeAll(plain, buf[:0])
+	c := r.blobEnc.EncodeAll(plain, buf[:0])
 	if len(c) >= len(plain) {
 		return plain, 0
 	}

@@ -21,6 +21,13 @@ type Config struct {
 	MinChunkSize      uint        `json:"min_chunk_size"`
 	MaxChunkSize      uint        `json:"max_chunk_size"`
 	AverageChunkBits  int         `json:"average_chunk_bits"`
+	// PieceSize, if not 0, is the size of the pieces in which the chunks
+	// of files written in place are stored: such a chunk of n bytes is
+	// stored as the blobs of its bytes [0, PieceSize), [PieceSize,
+	// 2*PieceSize), ... (the last one shorter). Which files are written in
+	// place is decided by the archiver (docs/design.md, "Pieces");
+	// repositories made before pieces existed have 0 and store whole chunks.
+	PieceSize uint `json:"piece_size,omitempty"`
 	// PackSize is the target size of a pack file in bytes.
 	PackSize int `json:"pack_size"`
 }
@@ -30,9 +37,17 @@ type Config struct {
 // the chunk around it, so smaller chunks halve what an incremental backup
 // adds, for twice the (still small) index.
 const (
-	DefaultMinChunk  = 256 << 10
-	DefaultMaxChunk  = 8 << 20
-	DefaultAvgBits   = 19 // 512 KiB
+	DefaultMinChunk = 256 << 10
+	DefaultMaxChunk = 8 << 20
+	DefaultAvgBits  = 19 // 512 KiB
+	// DefaultPieceSize: a database that rewrites 1% of its 8 KiB pages at
+	// random touches about 8% of the 64 KiB pieces of its files (a page
+	// straddles two pieces one time in eight), but 70% of its 512 KiB
+	// chunks. Eight pages to a piece keep the index and trees small.
+	DefaultPieceSize = 64 << 10
+	// PageSize: a file whose size is a whole number of these is taken to
+	// be written in place in pages (databases, disk images).
+	PageSize         = 4 << 10
 	DefaultPackSize  = 16 << 20
 	minPackSize      = 1 << 20
 	maxPackSize      = 128 << 20
@@ -50,6 +65,8 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("chunk size bounds %d..%d are invalid", c.MinChunkSize, c.MaxChunkSize)
 	case c.AverageChunkBits < 10 || c.AverageChunkBits > 26:
 		return fmt.Errorf("average chunk bits %d out of range", c.AverageChunkBits)
+	case c.PieceSize != 0 && (c.PieceSize%PageSize != 0 || c.PieceSize >= c.MinChunkSize):
+		return fmt.Errorf("piece size %d must be a multiple of %d below the minimum chunk size %d", c.PieceSize, PageSize, c.MinChunkSize)
 	case c.PackSize < minPackSize || c.PackSize > maxPackSize:
 		return fmt.Errorf("pack size %d out of range %d..%d", c.PackSize, minPackSize, maxPackSize)
 	}

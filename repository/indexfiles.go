@@ -90,7 +90,7 @@ func (r *Repository) IndexFiles(ctx context.Context) ([]pack.ID, error) {
 
 // SaveIndexFile compresses, seals and stores an index file.
 func (r *Repository) SaveIndexFile(ctx context.Context, f *index.File) (pack.ID, error) {
-	id, err := r.saveSealed(ctx, KindIndex, r.enc.EncodeAll(f.Encode(), nil))
+	id, err := r.saveSealed(ctx, KindIndex, r.meta.EncodeAll(f.Encode(), nil))
 	if err != nil {
 		return id, err
 	}

@@ -3,14 +3,18 @@ package snapshot_test
 import (
 	"context"
 	"fmt"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/lifeboat-backup/lifeboat/internal/treetest"
 	"github.com/lifeboat-backup/lifeboat/repository"
+	"github.com/lifeboat-backup/lifeboat/repository/pack"
 	"github.com/lifeboat-backup/lifeboat/snapshot"
 )
 
@@ -177,10 +181,9 @@ func TestFileChangedWhileRead(t *testing.T) {
 	}
 }
 
-// A changed large file is cut guided by its chunks in the parent: the
-// chunks are those a backup without a parent makes, the unchanged ones
-// are found without being cut or saved again, and only the changed ones
-// are added.
+// A changed file is cut guided by its previous version: the guide finds
+// what did not change, and the blobs are exactly those of a backup without
+// a parent, in the file's layout (pieces for a file written in pages).
 func TestChangedFileGuidedByParent(t *testing.T) {
 	r := testRepo(t)
 	dir := t.TempDir()
@@ -188,26 +191,124 @@ func TestChangedFileGuidedByParent(t *testing.T) {
 	write(t, dir, "db.bin", data)
 	first := run(t, r, snapshot.Options{}, dir)
 
-	copy(data[5<<20:], treetest.RandomBytes(4, 64<<10))                           // a page rewritten in place
-	data = append(data[:17<<20], append([]byte("inserted"), data[17<<20:]...)...) // content shifted
+	copy(data[5<<20:], treetest.RandomBytes(4, 64<<10))                        // pages rewritten in place
+	page := append([]byte("inserted"), make([]byte, repository.PageSize-8)...) // content shifted by a page
+	data = append(data[:17<<20], append(page, data[17<<20:]...)...)
 	write(t, dir, "db.bin", data)
 	p := &snapshot.Progress{}
 	guided := run(t, r, snapshot.Options{Parent: first, Progress: p}, dir)
 	if m := p.BytesMatched.Load(); m < int64(len(data))/2 {
 		t.Fatalf("guide found %d of %d bytes", m, len(data))
 	}
-	if added := guided.Summary.BytesAdded; added > 6<<20 {
+	if added := guided.Summary.BytesAdded; added > 2<<20 {
 		t.Fatalf("changed file added %d bytes", added)
 	}
 	fresh := run(t, r, snapshot.Options{Force: true}, dir)
-	content := func(sn *repository.Snapshot) string {
-		tree, err := r.LoadTree(context.Background(), sn.Tree)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return fmt.Sprint(tree.Find("db.bin").Content)
+	if got, want := content(t, r, guided, "db.bin"), content(t, r, fresh, "db.bin"); !slices.Equal(got, want) {
+		t.Fatal("guided blobs differ from the blobs of a backup without a parent")
 	}
-	if content(guided) != content(fresh) {
-		t.Fatal("guided chunks differ from the chunks of a backup without a parent")
+}
+
+// content returns the blobs of the file at rel in sn.
+func content(t *testing.T, r *repository.Repository, sn *repository.Snapshot, rel string) []pack.ID {
+	t.Helper()
+	tree, err := r.LoadTree(context.Background(), sn.Tree)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := tree.Find(rel)
+	if n == nil {
+		t.Fatalf("%s not in snapshot", rel)
+	}
+	return n.Content
+}
+
+// blobLengths returns the plaintext length of each blob of the file at rel.
+func blobLengths(t *testing.T, r *repository.Repository, sn *repository.Snapshot, rel string) []int {
+	var lens []int
+	for _, id := range content(t, r, sn, rel) {
+		loc, ok := r.Index().Lookup(pack.DataBlob, id)
+		if !ok {
+			t.Fatalf("blob %s of %s not in the index", id.Short(), rel)
+		}
+		lens = append(lens, int(loc.Entry.PlainLength()))
+	}
+	return lens
+}
+
+// A file whose size is a whole number of pages is stored in pieces, other
+// files in whole chunks; a file keeps its layout when its size changes, so
+// that an appended log or a database file that grew by a header still
+// finds its unchanged blobs.
+func TestLayoutIsChosenOnceAndKept(t *testing.T) {
+	r := testRepo(t)
+	dir := t.TempDir()
+	pages := treetest.RandomBytes(5, 20<<20)
+	logText := treetest.RandomBytes(6, 20<<20+100)
+	small := treetest.RandomBytes(7, 3<<20) // read, not mapped: the other cutter
+	write(t, dir, "pages.db", pages)
+	write(t, dir, "app.log", logText)
+	write(t, dir, "small.db", small)
+	first := run(t, r, snapshot.Options{}, dir)
+	pieced := func(sn *repository.Snapshot, rel string) bool {
+		lens := blobLengths(t, r, sn, rel)
+		for _, n := range lens {
+			if n > repository.DefaultPieceSize {
+				return false
+			}
+		}
+		if len(lens) < 2 {
+			t.Fatalf("%s: %d blobs", rel, len(lens))
+		}
+		return true
+	}
+	for rel, want := range map[string]bool{"pages.db": true, "app.log": false, "small.db": true} {
+		if got := pieced(first, rel); got != want {
+			t.Fatalf("%s stored in pieces: %v, want %v", rel, got, want)
+		}
+	}
+	write(t, dir, "pages.db", append(pages, "a trailer"...)) // no longer whole pages
+	write(t, dir, "app.log", logText[:20<<20])               // now whole pages
+	write(t, dir, "small.db", append(small, '\n'))
+	p := &snapshot.Progress{}
+	second := run(t, r, snapshot.Options{Parent: first, Progress: p}, dir)
+	for rel, want := range map[string]bool{"pages.db": true, "app.log": false, "small.db": true} {
+		if got := pieced(second, rel); got != want {
+			t.Fatalf("after the change, %s stored in pieces: %v, want %v", rel, got, want)
+		}
+	}
+	if added := second.Summary.BytesAdded; added > 3<<20 {
+		t.Fatalf("the changes added %d bytes", added)
+	}
+}
+
+// Random 8 KiB page writes over 1% of a file's pages re-store only the
+// pieces they touch: each page lies in one or two pieces (issue #14's
+// target, at most 10% of the file, is measured by the bench harness on a
+// 256 MiB file; whole chunks would add about 70%).
+func TestDatabasePageWritesAddLittle(t *testing.T) {
+	r := testRepo(t)
+	dir := t.TempDir()
+	const size, pageSize = 64 << 20, 8 << 10
+	data := treetest.RandomBytes(8, size)
+	write(t, dir, "base/16384/2619", data)
+	first := run(t, r, snapshot.Options{}, dir)
+	seed := uint64(time.Now().UnixNano())
+	t.Logf("seed %d", seed)
+	rng := rand.New(rand.NewPCG(seed, 1))
+	written := rng.Perm(size / pageSize)[:size/pageSize/100]
+	for _, pg := range written {
+		copy(data[pg*pageSize:], treetest.RandomBytes(rng.Uint64(), pageSize))
+	}
+	write(t, dir, "base/16384/2619", data)
+	second := run(t, r, snapshot.Options{Parent: first}, dir)
+	added := second.Summary.BytesAdded
+	t.Logf("%d of %d pages rewritten: the backup added %.1f%% of the file", len(written), size/pageSize, 100*float64(added)/size)
+	const metadata = 64 << 10 // the file's tree node: 32 bytes a blob
+	if most := int64(2*len(written)*repository.DefaultPieceSize + metadata); added > most {
+		t.Fatalf("added %d bytes, more than the two pieces around each page (%d)", added, most)
+	}
+	if least := int64(len(written) * pageSize); added < least {
+		t.Fatalf("added %d bytes, less than the %d written", added, least)
 	}
 }

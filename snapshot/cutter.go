@@ -12,13 +12,15 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// cutter yields a file's content-defined chunks.
+// cutter yields a file's content-defined chunks, or their pieces when the
+// file is stored in pieces: a chunk of n bytes as the blobs of its bytes
+// [0, piece), [piece, 2*piece), ... (docs/design.md, "Pieces").
 type cutter interface {
-	next(buf []byte) (chunk, error) // io.EOF after the last chunk
+	next(buf []byte) (chunk, error) // io.EOF after the last blob
 	close()
 }
 
-// chunk is one cut of a file.
+// chunk is one blob of a file: a chunk, or a piece of one.
 type chunk struct {
 	data   []byte  // the content, copied into the caller's buffer; nil if stored
 	length int     // of the content
@@ -29,14 +31,32 @@ type chunk struct {
 
 // readCutter cuts what it reads with the chunker (used for files too small
 // to be worth mapping, and where mapping fails).
-type readCutter struct{ ch *chunker.Chunker }
-
-func (r readCutter) next(buf []byte) (chunk, error) {
-	c, err := r.ch.Next(buf)
-	return chunk{data: c.Data, length: len(c.Data)}, err
+type readCutter struct {
+	ch    *chunker.Chunker
+	piece int    // 0: whole chunks
+	own   []byte // with pieces, the chunk being split (the chunker's buffer)
+	rest  []byte // its pieces not yet returned
 }
 
-func (readCutter) close() {}
+func (r *readCutter) next(buf []byte) (chunk, error) {
+	if r.piece == 0 {
+		c, err := r.ch.Next(buf)
+		return chunk{data: c.Data, length: len(c.Data)}, err
+	}
+	if len(r.rest) == 0 {
+		c, err := r.ch.Next(r.own)
+		if err != nil {
+			return chunk{}, err
+		}
+		r.own, r.rest = c.Data[:0], c.Data
+	}
+	n := min(r.piece, len(r.rest))
+	data := append(buf[:0], r.rest[:n]...)
+	r.rest = r.rest[n:]
+	return chunk{data: data, length: n}, nil
+}
+
+func (*readCutter) close() {}
 
 // mapThreshold is the size from which a file is mapped instead of read:
 // the chunker then scans the page cache in place, saving the kernel's copy
@@ -50,21 +70,28 @@ var errShrunk = errors.New("file shrank while being read")
 // mapped makes the next access fault; the fault is turned into errShrunk,
 // which requires next to run on the goroutine that called newMapCutter.
 //
-// With a guide (the file's chunks in the parent snapshot), each chunk the
-// guide proposes is checked by its keyed hash and taken without cutting;
-// every chunk is then hashed here, as the guide needs the ids of the
-// chunks the chunker cuts to find its place again.
+// With a guide (the file's blobs in the parent snapshot), the blobs of each
+// chunk the guide proposes are checked by their keyed hashes and taken
+// without cutting, until one differs; then the chunker finds that chunk's
+// end from its start. Every blob is hashed here, as the guide needs the
+// ids of the chunks the chunker cuts to find its place again.
 type mapCutter struct {
 	data     []byte
 	pos      int
 	released int // pages before this offset are dropped from our mapping
 	base     *chunker.BaseChunker
 	onFault  bool // SetPanicOnFault before we set it
+	piece    int  // 0: whole chunks
 	guide    *guide
 	hash     func([]byte) pack.ID
+
+	start, end int       // the chunk being cut; end < 0 while not yet known
+	first      pack.ID   // the id of its first blob
+	proposal   []pack.ID // the guide's blobs for the rest of it, while they match
+	lens       []int     // their lengths
 }
 
-func newMapCutter(f *os.File, size int64, cfg repository.Config, g *guide, hash func([]byte) pack.ID) (*mapCutter, error) {
+func newMapCutter(f *os.File, size int64, cfg repository.Config, piece int, g *guide, hash func([]byte) pack.ID) (*mapCutter, error) {
 	data, err := unix.Mmap(int(f.Fd()), 0, int(size), unix.PROT_READ, unix.MAP_SHARED)
 	if err != nil {
 		return nil, err
@@ -76,6 +103,7 @@ func newMapCutter(f *os.File, size int64, cfg repository.Config, g *guide, hash 
 		base: chunker.NewBase(cfg.ChunkerPolynomial, chunker.WithBaseBoundaries(cfg.MinChunkSize, cfg.MaxChunkSize),
 			chunker.WithBaseAverageBits(cfg.AverageChunkBits)),
 		onFault: debug.SetPanicOnFault(true),
+		piece:   piece,
 		guide:   g,
 		hash:    hash,
 	}, nil
@@ -93,26 +121,67 @@ func (m *mapCutter) next(buf []byte) (c chunk, err error) {
 			c, err = chunk{}, errShrunk
 		}
 	}()
+	if m.pos == m.end { // a chunk starts here
+		m.start, m.end, m.proposal = m.pos, -1, nil
+		if m.guide != nil {
+			m.proposal, m.lens, _ = m.guide.propose(int64(m.pos), int64(len(m.data)))
+		}
+	}
 	rest := m.data[m.pos:]
-	if m.guide != nil {
-		if id, n, ok := m.guide.propose(int64(m.pos), int64(len(m.data))); ok && m.hash(rest[:n]) == id {
-			m.guide.matched()
+	if len(m.proposal) > 0 {
+		id, n := m.proposal[0], m.lens[0]
+		if n <= len(rest) && m.hash(rest[:n]) == id {
+			m.proposal, m.lens = m.proposal[1:], m.lens[1:]
+			if m.pos == m.start {
+				m.first = id
+			}
+			if len(m.proposal) == 0 {
+				m.guide.matched()
+				m.end = m.pos + n
+			}
 			m.advance(n)
 			return chunk{length: n, id: id, hashed: true, stored: true}, nil
 		}
+		m.proposal = nil
 	}
-	n := m.base.NextSplitPoint(rest)
-	if n < 0 {
-		n = len(rest) // no boundary before the end: the last chunk
+	if m.end < 0 {
+		m.findEnd()
+	}
+	n := m.end - m.pos
+	if m.piece > 0 {
+		n = min(n, m.piece-(m.pos-m.start)%m.piece)
 	}
 	c = chunk{data: append(buf[:0], rest[:n]...), length: n}
 	if m.guide != nil {
 		// Hash the copy, which is what will be saved.
 		c.id, c.hashed = m.hash(c.data), true
-		m.guide.cut(int64(m.pos+n), c.id)
+		if m.pos == m.start {
+			m.first = c.id
+		}
+		if m.pos+n == m.end {
+			m.guide.cut(int64(m.end), m.first)
+		}
 	}
 	m.advance(n)
 	return c, nil
+}
+
+// findEnd runs the chunker from the start of the chunk being cut. If the
+// guide's blobs matched past a boundary (a chunk that is a whole number of
+// pieces, taken together with the next), the chunk starting there is the
+// one being cut: its blobs before pos are those the guide found.
+func (m *mapCutter) findEnd() {
+	for {
+		n := m.base.NextSplitPoint(m.data[m.start:])
+		if n < 0 {
+			n = len(m.data) - m.start // no boundary before the end: the last chunk
+		}
+		if m.start+n > m.pos {
+			m.end = m.start + n
+			return
+		}
+		m.start, m.first = m.start+n, pack.ID{}
+	}
 }
 
 // advance moves past n bytes, dropping the pages already cut from this

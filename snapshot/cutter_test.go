@@ -2,6 +2,7 @@ package snapshot
 
 import (
 	"errors"
+	"fmt"
 	"io"
 	"math/rand/v2"
 	"os"
@@ -42,8 +43,8 @@ func cuts(t *testing.T, c cutter) []int {
 	}
 }
 
-// Mapping a file must cut it exactly where reading it does, or the two
-// paths would not deduplicate against each other.
+// Mapping a file must cut it exactly where reading it does, in both
+// layouts, or the two paths would not deduplicate against each other.
 func TestMapCutterMatchesReader(t *testing.T) {
 	cfg := testConfig(t)
 	p := filepath.Join(t.TempDir(), "f")
@@ -59,18 +60,26 @@ func TestMapCutterMatchesReader(t *testing.T) {
 		t.Cleanup(func() { f.Close() })
 		return f
 	}
-	rc := readCutter{chunker.New(open(), cfg.ChunkerPolynomial, chunker.WithBoundaries(cfg.MinChunkSize, cfg.MaxChunkSize), chunker.WithAverageBits(cfg.AverageChunkBits))}
-	mc, err := newMapCutter(open(), int64(len(data)), cfg, nil, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	a, b := cuts(t, rc), cuts(t, mc)
-	if len(a) < 20 || len(a) != len(b) {
-		t.Fatalf("reader cut %d chunks, mapping %d", len(a), len(b))
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			t.Fatalf("chunk %d: reader %d bytes, mapping %d", i, a[i], b[i])
+	for _, piece := range []int{0, repository.DefaultPieceSize} {
+		rc := &readCutter{ch: chunker.New(open(), cfg.ChunkerPolynomial, chunker.WithBoundaries(cfg.MinChunkSize, cfg.MaxChunkSize), chunker.WithAverageBits(cfg.AverageChunkBits)), piece: piece}
+		mc, err := newMapCutter(open(), int64(len(data)), cfg, piece, nil, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		a, b := cuts(t, rc), cuts(t, mc)
+		if len(a) < 20 || len(a) != len(b) {
+			t.Fatalf("piece %d: reader cut %d blobs, mapping %d", piece, len(a), len(b))
+		}
+		for i := range a {
+			if a[i] != b[i] {
+				t.Fatalf("piece %d: blob %d: reader %d bytes, mapping %d", piece, i, a[i], b[i])
+			}
+			if piece > 0 && a[i] > piece {
+				t.Fatalf("piece %d: blob %d has %d bytes", piece, i, a[i])
+			}
+		}
+		if piece > 0 && len(a) < len(data)/piece {
+			t.Fatalf("%d pieces of at most %d bytes for %d bytes", len(a), piece, len(data))
 		}
 	}
 }
@@ -87,7 +96,7 @@ func TestMapCutterTruncated(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer f.Close()
-	mc, err := newMapCutter(f, 32<<20, cfg, nil, nil)
+	mc, err := newMapCutter(f, 32<<20, cfg, 0, nil, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -115,10 +124,10 @@ func smallChunks(t *testing.T) repository.Config {
 	return cfg
 }
 
-// cutAll cuts data (written to a file and mapped) with an optional guide,
-// and returns each chunk's id and length, and how many bytes the guide
-// found.
-func cutAll(t *testing.T, cfg repository.Config, data []byte, g *guide) (ids []pack.ID, lens []int, matched int) {
+// cutAll cuts data (written to a file and mapped) in pieces of piece bytes
+// (0: whole chunks) with an optional guide, and returns each blob's id and
+// length, and how many bytes the guide found.
+func cutAll(t *testing.T, cfg repository.Config, data []byte, piece int, g *guide) (ids []pack.ID, lens []int, matched int) {
 	t.Helper()
 	p := filepath.Join(t.TempDir(), "f")
 	if err := os.WriteFile(p, data, 0o644); err != nil {
@@ -130,7 +139,7 @@ func cutAll(t *testing.T, cfg repository.Config, data []byte, g *guide) (ids []p
 	}
 	defer f.Close()
 	hash := func(b []byte) pack.ID { return pack.ID(blake3.Sum256(b)) }
-	mc, err := newMapCutter(f, int64(len(data)), cfg, g, hash)
+	mc, err := newMapCutter(f, int64(len(data)), cfg, piece, g, hash)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -201,22 +210,27 @@ func TestGuidedCutMatchesUnguided(t *testing.T) {
 		{"zero run written", edit(func(b []byte) []byte { copy(b[(1<<20)+100_000:], "not zero"); return b }), 0.8},
 		{"all new", random(len(orig)), 0},
 	}
-	ids, lens, _ := cutAll(t, cfg, orig, nil)
-	length := map[pack.ID]int{}
-	for i, id := range ids {
-		length[id] = lens[i]
-	}
-	for _, c := range cases {
-		t.Run(c.name, func(t *testing.T) {
-			wantIDs, wantLens, _ := cutAll(t, cfg, c.data, nil)
-			g := newGuide(ids, func(id pack.ID) (int, bool) { n, ok := length[id]; return n, ok })
-			gotIDs, gotLens, matched := cutAll(t, cfg, c.data, g)
-			if !slices.Equal(gotIDs, wantIDs) || !slices.Equal(gotLens, wantLens) {
-				t.Fatalf("guided cut differs: %d chunks %v, unguided %d chunks %v", len(gotLens), gotLens, len(wantLens), wantLens)
-			}
-			if share := float64(matched) / float64(len(c.data)); share < c.minMatch {
-				t.Fatalf("guide found %.0f%% of the bytes, want at least %.0f%%", 100*share, 100*c.minMatch)
-			}
-		})
+	for _, piece := range []int{0, 1 << 10} {
+		ids, lens, _ := cutAll(t, cfg, orig, piece, nil)
+		length := map[pack.ID]int{}
+		for i, id := range ids {
+			length[id] = lens[i]
+		}
+		for _, c := range cases {
+			t.Run(fmt.Sprintf("%s/piece %d", c.name, piece), func(t *testing.T) {
+				wantIDs, wantLens, _ := cutAll(t, cfg, c.data, piece, nil)
+				g := newGuide(ids, func(id pack.ID) (int, bool) { n, ok := length[id]; return n, ok }, piece)
+				if g == nil {
+					t.Fatal("no guide")
+				}
+				gotIDs, gotLens, matched := cutAll(t, cfg, c.data, piece, g)
+				if !slices.Equal(gotIDs, wantIDs) || !slices.Equal(gotLens, wantLens) {
+					t.Fatalf("guided cut differs: %d blobs %v, unguided %d blobs %v", len(gotLens), gotLens, len(wantLens), wantLens)
+				}
+				if share := float64(matched) / float64(len(c.data)); share < c.minMatch {
+					t.Fatalf("guide found %.0f%% of the bytes, want at least %.0f%%", 100*share, 100*c.minMatch)
+				}
+			})
+		}
 	}
 }

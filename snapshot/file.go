@@ -30,7 +30,7 @@ type fileSaver struct {
 	cfg      repository.Config
 	blobs    *blobSaver
 	progress *Progress
-	chunkers sync.Pool // *chunker.Chunker with its read buffer
+	chunkers sync.Pool // *readCutter: a chunker with its read buffer
 	small    sync.Pool // *[]byte holding a whole small file (below the minimum chunk size)
 	warn     func(path string, err error)
 }
@@ -39,7 +39,7 @@ func newFileSaver(repo *repository.Repository, w *repository.Writer, blobs *blob
 	cfg := repo.Config()
 	s := &fileSaver{repo: repo, w: w, cfg: cfg, blobs: blobs, progress: p, warn: warn}
 	s.chunkers.New = func() any {
-		return chunker.New(nil, cfg.ChunkerPolynomial, chunker.WithBoundaries(cfg.MinChunkSize, cfg.MaxChunkSize), chunker.WithAverageBits(cfg.AverageChunkBits))
+		return &readCutter{ch: chunker.New(nil, cfg.ChunkerPolynomial, chunker.WithBoundaries(cfg.MinChunkSize, cfg.MaxChunkSize), chunker.WithAverageBits(cfg.AverageChunkBits))}
 	}
 	return s
 }
@@ -58,30 +58,59 @@ func openNoFollow(path string) (*os.File, error) {
 	return f, err
 }
 
-// cutter maps a large file, guided by its previous chunks (prev, if any),
+// cutter maps a large file, guided by its previous blobs (prev, if any),
 // or reads it through a pooled chunker.
 func (s *fileSaver) cutter(f *os.File, size int64, prev []pack.ID) cutter {
+	piece := s.pieceSize(size, prev)
 	if size >= mapThreshold {
 		var g *guide
 		if len(prev) > 0 {
-			g = newGuide(prev, s.chunkLength)
+			g = newGuide(prev, s.chunkLength, piece)
 		}
-		if m, err := newMapCutter(f, size, s.cfg, g, s.repo.BlobID); err == nil {
+		if m, err := newMapCutter(f, size, s.cfg, piece, g, s.repo.BlobID); err == nil {
 			return m
 		}
 	}
-	ch := s.chunkers.Get().(*chunker.Chunker)
-	ch.Reset(f, s.cfg.ChunkerPolynomial, chunker.WithBoundaries(s.cfg.MinChunkSize, s.cfg.MaxChunkSize), chunker.WithAverageBits(s.cfg.AverageChunkBits))
-	return pooledCutter{readCutter{ch}, &s.chunkers}
+	rc := s.chunkers.Get().(*readCutter)
+	rc.ch.Reset(f, s.cfg.ChunkerPolynomial, chunker.WithBoundaries(s.cfg.MinChunkSize, s.cfg.MaxChunkSize), chunker.WithAverageBits(s.cfg.AverageChunkBits))
+	rc.piece, rc.rest = piece, nil
+	return pooledCutter{rc, &s.chunkers}
+}
+
+// pieceSize is the layout of a file of size bytes whose previous version
+// had the blobs prev: the piece size if it is stored in pieces, else 0.
+// A file is stored in pieces if it is written in place in pages, which a
+// size that is a whole number of pages tells the first time it is cut;
+// from then on it keeps its layout, so that a file that grows or shrinks
+// by other amounts (a log appended to, a database file that took a header)
+// still finds its unchanged pieces. The previous layout shows in its
+// first blob: a chunk is at least MinChunkSize long, a piece is shorter.
+func (s *fileSaver) pieceSize(size int64, prev []pack.ID) int {
+	piece := int(s.cfg.PieceSize)
+	if piece == 0 {
+		return 0
+	}
+	if len(prev) >= 2 {
+		if n, ok := s.chunkLength(prev[0]); ok {
+			if n == piece {
+				return piece
+			}
+			return 0
+		}
+	}
+	if size%repository.PageSize == 0 {
+		return piece
+	}
+	return 0
 }
 
 // pooledCutter returns its chunker to the pool when closed.
 type pooledCutter struct {
-	readCutter
+	*readCutter
 	pool *sync.Pool
 }
 
-func (p pooledCutter) close() { p.pool.Put(p.ch) }
+func (p pooledCutter) close() { p.pool.Put(p.readCutter) }
 
 // chunkLength is the plaintext length of a data chunk in the repository.
 func (s *fileSaver) chunkLength(id pack.ID) (int, bool) {

@@ -141,7 +141,7 @@ func (a *app) openRepository(ctx context.Context, mode lockMode, loadIndex bool)
 		return nil, nil, err
 	}
 	repo, err := repository.Open(ctx, t, pw, repository.Options{Uploads: a.uploads(loc), NoLock: mode == withoutLock,
-		OnDamaged: a.reportDamaged})
+		Compression: a.cfg.CompressionSetting(), OnDamaged: a.reportDamaged})
 	if err != nil {
 		return nil, nil, err
 	}
