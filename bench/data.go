@@ -18,6 +18,7 @@ type sizes struct {
 	LargeBytes int64 // one file, half random, half compressible text
 	SmallFiles int   // 1 to 16 KiB each, in 200 directories
 	GoRoot     bool  // include a copy of the Go installation's tree
+	DBBytes    int64 // the database-like file
 }
 
 func rng(seed uint64) *rand.Rand { return rand.New(rand.NewPCG(seed, 0x6c696665626f6174)) }
@@ -216,4 +217,56 @@ func dirSize(dir string) int64 {
 		return nil
 	})
 	return n
+}
+
+// dbPage is the page size of the database-like file (PostgreSQL's).
+const dbPage = 8 << 10
+
+// generateDB writes a database-like file of size bytes at dir/base/16384/2619:
+// random pages, as a table's heap after many updates.
+func generateDB(dir string, size int64) error {
+	p := filepath.Join(dir, "base", "16384", "2619")
+	if err := os.MkdirAll(filepath.Dir(p), 0o700); err != nil {
+		return err
+	}
+	f, err := os.Create(p)
+	if err != nil {
+		return err
+	}
+	r := rng(4)
+	buf := make([]byte, 1<<20)
+	for written := int64(0); written < size; written += int64(len(buf)) {
+		fillRandom(r, buf)
+		if _, err := f.Write(buf[:min(int64(len(buf)), size-written)]); err != nil {
+			f.Close()
+			return err
+		}
+	}
+	return f.Close()
+}
+
+// changeDB rewrites 1% of the database-like file's pages, chosen at random
+// (seed: the run), in place, as a database's checkpoint does.
+func changeDB(dir string, run int) error {
+	p := filepath.Join(dir, "base", "16384", "2619")
+	f, err := os.OpenFile(p, os.O_RDWR, 0)
+	if err != nil {
+		return err
+	}
+	fi, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return err
+	}
+	r := rng(100 + uint64(run))
+	pages := int(fi.Size() / dbPage)
+	page := make([]byte, dbPage)
+	for _, pg := range r.Perm(pages)[:pages/100] {
+		fillRandom(r, page)
+		if _, err := f.WriteAt(page, int64(pg)*dbPage); err != nil {
+			f.Close()
+			return err
+		}
+	}
+	return f.Close()
 }

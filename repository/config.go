@@ -41,10 +41,12 @@ const (
 	DefaultMaxChunk = 8 << 20
 	DefaultAvgBits  = 19 // 512 KiB
 	// DefaultPieceSize: a database that rewrites 1% of its 8 KiB pages at
-	// random touches about 8% of the 64 KiB pieces of its files (a page
-	// straddles two pieces one time in eight), but 70% of its 512 KiB
-	// chunks. Eight pages to a piece keep the index and trees small.
-	DefaultPieceSize = 64 << 10
+	// random touches about 4% of the 32 KiB pieces of its files (a page
+	// straddles two pieces one time in four), but 70% of its 512 KiB
+	// chunks; with the chunks re-cut where a write moved a boundary, the
+	// next backup adds about 7% of the file (10% with 64 KiB pieces,
+	// 8% with 48 KiB: docs/benchmarks.md).
+	DefaultPieceSize = 32 << 10
 	// PageSize: a file whose size is a whole number of these is taken to
 	// be written in place in pages (databases, disk images).
 	PageSize         = 4 << 10

@@ -37,6 +37,7 @@ type fileJob struct {
 	release func()
 	f       *os.File
 	tmp     string // the name written under
+	perm    uint32 // the permissions it was created with (after the umask)
 	left    int    // chunks not yet written
 }
 
@@ -247,9 +248,15 @@ func (r *restorer) write(ctx context.Context, j *fileJob, off int64, data []byte
 			return wrap(o, err)
 		}
 		var f *os.File
-		tmp := n.Name
+		tmp, perm := n.Name, uint32(0o600)
 		if r.staged {
-			f, err = d.create(tmp)
+			// Only this restore can reach the staging directory (0700): the
+			// file is created with its permissions, as far as the umask
+			// lets them through, so that they need not be set again.
+			if mode := n.Mode & 0o7777; r.umaskKnown && mode&0o7000 == 0 {
+				perm = mode
+			}
+			f, err = d.create(tmp, perm)
 		} else {
 			f, tmp, err = d.createTemp(tempPrefix, &r.tempSeq)
 		}
@@ -257,7 +264,12 @@ func (r *restorer) write(ctx context.Context, j *fileJob, off int64, data []byte
 			release()
 			return wrap(o, err)
 		}
-		j.dir, j.release, j.f, j.tmp = d, release, f, tmp
+		if r.umaskKnown {
+			perm &^= r.umask
+		} else {
+			perm = ^uint32(0) // unknown: always set
+		}
+		j.dir, j.release, j.f, j.tmp, j.perm = d, release, f, tmp, perm
 	}
 	var err error
 	if n.Sparse {
@@ -280,7 +292,7 @@ func (r *restorer) write(ctx context.Context, j *fileJob, off int64, data []byte
 			return wrap(o, err)
 		}
 	}
-	if err := j.dir.setMeta(j.tmp, n, j.f); err != nil {
+	if err := j.dir.setNewFileMeta(j.tmp, n, j.f, j.perm); err != nil {
 		return wrap(o, err)
 	}
 	if err := j.f.Close(); err != nil {

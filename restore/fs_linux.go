@@ -6,7 +6,9 @@ import (
 	"os"
 	"path"
 	"strconv"
+	"strings"
 	"sync/atomic"
+	"unsafe"
 
 	"github.com/lifeboat-backup/lifeboat/repository"
 	"golang.org/x/sys/unix"
@@ -19,7 +21,12 @@ import (
 // paths that leave the root.
 type dirHandle struct {
 	f *os.File
+	// owner is who a file created here belongs to without a chown.
+	owner owner
 }
+
+// owner is a user and a group.
+type owner struct{ uid, gid uint32 }
 
 func openDir(root *os.Root, rel string) (*dirHandle, error) {
 	if rel == "" {
@@ -29,12 +36,18 @@ func openDir(root *os.Root, rel string) (*dirHandle, error) {
 	if err != nil {
 		return nil, err
 	}
-	fi, err := f.Stat()
-	if err != nil || !fi.IsDir() {
+	var st unix.Stat_t
+	if err := unix.Fstat(int(f.Fd()), &st); err != nil || st.Mode&unix.S_IFMT != unix.S_IFDIR {
 		f.Close()
 		return nil, fmt.Errorf("%s: not a directory", rel)
 	}
-	return &dirHandle{f: f}, nil
+	// A new file gets our effective ids, or the directory's group where
+	// the directory is setgid.
+	o := owner{uint32(os.Geteuid()), uint32(os.Getegid())}
+	if st.Mode&unix.S_ISGID != 0 {
+		o.gid = st.Gid
+	}
+	return &dirHandle{f: f, owner: o}, nil
 }
 
 func (d *dirHandle) fd() int      { return int(d.f.Fd()) }
@@ -51,9 +64,10 @@ func (d *dirHandle) lstat(name string) (unix.Stat_t, error) {
 	return st, err
 }
 
-// create creates a new, empty file; it fails if name exists.
-func (d *dirHandle) create(name string) (*os.File, error) {
-	fd, err := unix.Openat(d.fd(), name, unix.O_WRONLY|unix.O_CREAT|unix.O_EXCL|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0o600)
+// create creates a new, empty file with the permissions perm (less the
+// umask); it fails if name exists.
+func (d *dirHandle) create(name string, perm uint32) (*os.File, error) {
+	fd, err := unix.Openat(d.fd(), name, unix.O_WRONLY|unix.O_CREAT|unix.O_EXCL|unix.O_NOFOLLOW|unix.O_CLOEXEC, perm)
 	if err != nil {
 		return nil, &os.PathError{Op: "create", Path: name, Err: err}
 	}
@@ -140,6 +154,55 @@ func (d *dirHandle) setMeta(name string, n *repository.Node, fd *os.File) error 
 		}
 	}
 	return d.setTimes(name, n)
+}
+
+// setNewFileMeta is setMeta for a regular file that this restore created
+// in d with the permissions created: it leaves out the calls that would
+// change nothing (an owner that is already right, a mode already set),
+// which for many small files are a third of the system calls.
+func (d *dirHandle) setNewFileMeta(name string, n *repository.Node, f *os.File, created uint32) error {
+	fd := int(f.Fd())
+	if (owner{n.UID, n.GID}) != d.owner {
+		if err := unix.Fchown(fd, int(n.UID), int(n.GID)); err != nil && os.Geteuid() == 0 {
+			return &os.PathError{Op: "chown", Path: name, Err: err}
+		}
+	}
+	// chown clears setuid and setgid, so files with those bits are never
+	// created with them (see restorer.write): the mode differs and is set
+	// here, after the owner.
+	if mode := n.Mode & 0o7777; mode != created {
+		if err := unix.Fchmod(fd, mode); err != nil {
+			return &os.PathError{Op: "chmod", Path: name, Err: err}
+		}
+	}
+	for _, x := range n.Xattrs {
+		if err := unix.Fsetxattr(fd, x.Name, x.Value, 0); err != nil {
+			return &os.PathError{Op: "setxattr " + x.Name, Path: name, Err: err}
+		}
+	}
+	// utimensat with no path sets the times of fd itself.
+	ts := [2]unix.Timespec{unix.NsecToTimespec(n.ModTime), unix.NsecToTimespec(n.ModTime)}
+	if _, _, e := unix.Syscall6(unix.SYS_UTIMENSAT, uintptr(fd), 0, uintptr(unsafe.Pointer(&ts)), 0, 0, 0); e != 0 {
+		return &os.PathError{Op: "utimes", Path: name, Err: e}
+	}
+	return nil
+}
+
+// umask returns the process's file mode creation mask as /proc tells it
+// (Linux 4.7 and later), or false. It is read, never set: setting it to
+// learn it would, for a moment, apply to every file the process creates.
+func umask() (uint32, bool) {
+	b, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return 0, false
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, "Umask:"); ok {
+			m, err := strconv.ParseUint(strings.TrimSpace(v), 8, 32)
+			return uint32(m), err == nil
+		}
+	}
+	return 0, false
 }
 
 func (d *dirHandle) setTimes(name string, n *repository.Node) error {

@@ -137,6 +137,9 @@ type restorer struct {
 	links   map[[2]uint64]*op
 	dirs    *dirCache
 	tempSeq atomic.Uint64 // numbers temporary file names
+	// umask is the process's file mode creation mask, if umaskKnown.
+	umask      uint32
+	umaskKnown bool
 }
 
 // Validate checks the options on their own, before anything is read or
@@ -174,6 +177,7 @@ func Run(ctx context.Context, repo *repository.Repository, sn *repository.Snapsh
 	}
 	defer troot.Close()
 	r := &restorer{repo: repo, root: troot, opts: opts, links: map[[2]uint64]*op{}}
+	r.umask, r.umaskKnown = umask()
 	job := publishingName(sn, opts.Selector)
 	finished, err := finishPublishing(troot, target)
 	if err != nil {

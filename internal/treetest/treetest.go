@@ -110,6 +110,12 @@ func Build(t testing.TB, dir string) {
 	chmod(filepath.Join(dir, "shared"), 0o2775)
 	write("owned/by-app", []byte("app data"), 0o600)
 	must(os.Lchown(filepath.Join(dir, "owned/by-app"), 999, 998))
+	// Bits a usual umask (022) takes away, and a foreign setuid file (chown
+	// clears setuid, so the mode must be set after the owner).
+	write("shared/group-writable", []byte("for the group"), 0o664)
+	write("owned/setuid-app", []byte("#!/bin/sh\n"), 0o755)
+	must(os.Lchown(filepath.Join(dir, "owned/setuid-app"), 999, 998))
+	chmod(filepath.Join(dir, "owned/setuid-app"), 0o4750)
 	must(os.Lchown(filepath.Join(dir, "owned"), 70000, 70001))
 	must(unix.Setxattr(filepath.Join(dir, "hello.txt"), "user.origin", []byte("treetest"), 0))
 	must(unix.Setxattr(filepath.Join(dir, "hello.txt"), "user.binary", []byte{0, 1, 2, 255}, 0))
