@@ -71,25 +71,30 @@ func (r *Repository) OpenBlob(e pack.Entry, sealed, buf []byte) ([]byte, error) 
 }
 
 // compress returns the zstd form of plain and its raw length, or plain and 0
-// when compression does not save space.
+// when compression does not save space. bulk says plain was cut from a
+// large file (see Compression).
 //
 // A large chunk is first probed with a 64 KiB sample from its middle: if
 // zstd cannot shrink that by 3%, the chunk is taken as incompressible
 // (random, encrypted or already compressed data) and stored as it is,
 // which saves most of the compression time on such data.
-func (r *Repository) compress(plain, buf []byte) ([]byte, uint32) {
-	if len(plain) < 64 || r.blobEnc == nil {
+func (r *Repository) compress(plain, buf []byte, bulk bool) ([]byte, uint32) {
+	enc := r.wholeEnc
+	if bulk {
+		enc = r.bulkEnc
+	}
+	if len(plain) < 64 || enc == nil {
 		return plain, 0
 	}
 	const sample = 64 << 10
 	if len(plain) >= 4*sample {
 		mid := len(plain)/2 - sample/2
-		probe := r.blobEnc.EncodeAll(plain[mid:mid+sample], buf[:0])
+		probe := enc.EncodeAll(plain[mid:mid+sample], buf[:0])
 		if len(probe) > sample*97/100 {
 			return plain, 0
 		}
 	}
-	c := r.blobEnc.EncodeAll(plain, buf[:0])
+	c := enc.EncodeAll(plain, buf[:0])
 	if len(c) >= len(plain) {
 		return plain, 0
 	}

@@ -27,7 +27,8 @@ func TestParseCompression(t *testing.T) {
 }
 
 // Each setting stores a compressible blob in its own size order, and any
-// setting reads what any other stored.
+// setting reads what any other stored. The default compresses whole
+// objects as level 3 and chunks of large files as fast does.
 func TestCompressionSettings(t *testing.T) {
 	ctx := context.Background()
 	rng := rand.New(rand.NewPCG(11, 11))
@@ -36,7 +37,9 @@ func TestCompressionSettings(t *testing.T) {
 		fmt.Fprintf(&text, "2026-11-29T%02d:%02d:%02dZ GET /api/v1/orders/%d took %d ms\n", rng.IntN(24), rng.IntN(60), rng.IntN(60), rng.IntN(100000), rng.IntN(900))
 	}
 	plain := text.Bytes()
+	chunk := bytes.ToUpper(plain) // another blob, as compressible
 	stored := map[Compression]int{}
+	storedChunk := map[Compression]int{}
 	for _, c := range []Compression{CompressionOff, CompressionFast, CompressionDefault, CompressionMax} {
 		tg := mem.New()
 		r, err := Init(ctx, tg, []byte("pw"), Options{KDF: fastKDF, Compression: c})
@@ -51,12 +54,18 @@ func TestCompressionSettings(t *testing.T) {
 		if _, err := w.SaveBlob(pack.DataBlob, id, plain); err != nil {
 			t.Fatal(err)
 		}
+		chunkID := r.BlobID(chunk)
+		if _, err := w.SaveChunk(chunkID, chunk); err != nil {
+			t.Fatal(err)
+		}
 		if _, err := w.Finish(); err != nil {
 			t.Fatal(err)
 		}
 		r.Close()
 		loc, _ := r.Index().Lookup(pack.DataBlob, id)
 		stored[c] = int(loc.Entry.Length)
+		chunkLoc, _ := r.Index().Lookup(pack.DataBlob, chunkID)
+		storedChunk[c] = int(chunkLoc.Entry.Length)
 		if compressed := loc.Entry.RawLength != 0; compressed == (c == CompressionOff) {
 			t.Fatalf("%v: blob stored compressed=%v", c, compressed)
 		}
@@ -69,12 +78,23 @@ func TestCompressionSettings(t *testing.T) {
 			t.Fatal(err)
 		}
 		got, err := r2.LoadBlob(ctx, pack.DataBlob, id, nil)
-		r2.Close()
 		if err != nil || !bytes.Equal(got, plain) {
 			t.Fatalf("%v blob read with %v: %v", c, other, err)
 		}
+		got, err = r2.LoadBlob(ctx, pack.DataBlob, chunkID, nil)
+		r2.Close()
+		if err != nil || !bytes.Equal(got, chunk) {
+			t.Fatalf("%v chunk read with %v: %v", c, other, err)
+		}
 	}
-	t.Logf("1 MiB of log text stored as: %v", stored)
+	t.Logf("1 MiB of log text stored as: %v; as a chunk: %v", stored, storedChunk)
+	if storedChunk[CompressionDefault] != storedChunk[CompressionFast] || storedChunk[CompressionMax] >= storedChunk[CompressionFast] ||
+		storedChunk[CompressionOff] <= len(chunk) {
+		t.Fatalf("chunks: default must compress as fast does, max better, off not at all: %v", storedChunk)
+	}
+	if stored[CompressionDefault] == stored[CompressionFast] {
+		t.Fatalf("whole blobs: default compressed as fast does: %v", stored)
+	}
 	// Which of fast and default is smaller depends on the data; max beats
 	// both, and off stores the bytes as they are (plus the seal).
 	if !(stored[CompressionOff] > len(plain) && stored[CompressionFast] < len(plain)/2 && stored[CompressionDefault] < len(plain)/2 &&

@@ -83,16 +83,18 @@ func (o Options) uploads() int {
 
 // Repository is an open repository. It is safe for concurrent use.
 type Repository struct {
-	target  targets.Target
-	key     *crypto.Key
-	keyID   pack.ID
-	cfg     Config
-	opts    Options
-	idx     *index.Index
-	meta    *zstd.Encoder // index files
-	blobEnc *zstd.Encoder // data and tree blobs; nil: stored uncompressed
-	dec     *zstd.Decoder
-	trees   *treePackCache
+	target   targets.Target
+	key      *crypto.Key
+	keyID    pack.ID
+	cfg      Config
+	opts     Options
+	idx      *index.Index
+	meta     *zstd.Encoder // index files
+	wholeEnc *zstd.Encoder // trees and whole small files; nil: stored uncompressed
+	bulkEnc  *zstd.Encoder // chunks and pieces of large files; nil: stored uncompressed
+	encoders map[zstd.EncoderLevel]*zstd.Encoder
+	dec      *zstd.Decoder
+	trees    *treePackCache
 
 	mu         sync.Mutex
 	indexFiles []pack.ID // index files loaded or written by this handle
@@ -205,38 +207,52 @@ func Open(ctx context.Context, t targets.Target, password []byte, opts Options) 
 }
 
 func newRepository(t targets.Target, key *crypto.Key, cfg Config, opts Options) (*Repository, error) {
-	newEncoder := func(level zstd.EncoderLevel) (*zstd.Encoder, error) {
-		return zstd.NewWriter(nil, zstd.WithEncoderLevel(level), zstd.WithEncoderCRC(false),
+	encoders := map[zstd.EncoderLevel]*zstd.Encoder{}
+	encoder := func(level zstd.EncoderLevel, use bool) (*zstd.Encoder, error) {
+		if !use {
+			return nil, nil
+		}
+		if e := encoders[level]; e != nil {
+			return e, nil
+		}
+		e, err := zstd.NewWriter(nil, zstd.WithEncoderLevel(level), zstd.WithEncoderCRC(false),
 			zstd.WithEncoderConcurrency(runtime.GOMAXPROCS(0)), zstd.WithLowerEncoderMem(true))
+		encoders[level] = e
+		return e, err
 	}
-	meta, err := newEncoder(zstd.SpeedDefault)
+	meta, err := encoder(zstd.SpeedDefault, true)
 	if err != nil {
 		return nil, err
 	}
-	blobs := meta
-	if level, ok := opts.Compression.level(); ok && level != zstd.SpeedDefault {
-		if blobs, err = newEncoder(level); err != nil {
-			return nil, err
-		}
-	} else if !ok {
-		blobs = nil
+	whole, wholeOK := opts.Compression.wholeLevel()
+	wholeEnc, err := encoder(whole, wholeOK)
+	if err != nil {
+		return nil, err
+	}
+	bulk, bulkOK := opts.Compression.bulkLevel()
+	bulkEnc, err := encoder(bulk, bulkOK)
+	if err != nil {
+		return nil, err
 	}
 	dec, err := zstd.NewReader(nil, zstd.WithDecoderConcurrency(runtime.GOMAXPROCS(0)),
 		zstd.WithDecoderMaxMemory(1<<30))
 	if err != nil {
 		return nil, err
 	}
-	return &Repository{target: t, key: key, cfg: cfg, opts: opts, idx: index.New(), meta: meta, blobEnc: blobs, dec: dec,
+	return &Repository{target: t, key: key, cfg: cfg, opts: opts, idx: index.New(), meta: meta, wholeEnc: wholeEnc, bulkEnc: bulkEnc, encoders: encoders, dec: dec,
 		trees: newTreePackCache(treeCacheBytes)}, nil
 }
 
 // Close releases resources. It does not close the target.
 func (r *Repository) Close() error {
 	r.dec.Close()
-	if r.blobEnc != nil && r.blobEnc != r.meta {
-		r.blobEnc.Close()
+	var err error
+	for _, e := range r.encoders {
+		if cerr := e.Close(); err == nil {
+			err = cerr
+		}
 	}
-	return r.meta.Close()
+	return err
 }
 
 // Config returns the repository configuration.

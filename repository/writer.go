@@ -133,19 +133,26 @@ func (w *Writer) failed() error {
 
 // SaveBlob stores plain under id unless the repository (or this writer)
 // has it already; it reports whether the blob was new. id must be
-// r.BlobID(plain). plain is not retained.
+// r.BlobID(plain). plain is not retained. It is for whole objects: a
+// tree, or a file too small to be cut.
 func (w *Writer) SaveBlob(t pack.BlobType, id pack.ID, plain []byte) (bool, error) {
-	return w.save(t, id, plain, true)
+	return w.save(t, id, plain, true, false)
+}
+
+// SaveChunk is SaveBlob for a data blob cut from a large file (a chunk
+// or a piece), which the default compression treats as bulk data.
+func (w *Writer) SaveChunk(id pack.ID, plain []byte) (bool, error) {
+	return w.save(pack.DataBlob, id, plain, true, true)
 }
 
 // CopyBlob stores a blob even though the index knows it: the garbage
 // collector uses it to move blobs out of packs it is going to delete.
 func (w *Writer) CopyBlob(t pack.BlobType, id pack.ID, plain []byte) error {
-	_, err := w.save(t, id, plain, false)
+	_, err := w.save(t, id, plain, false, false)
 	return err
 }
 
-func (w *Writer) save(t pack.BlobType, id pack.ID, plain []byte, dedupIndex bool) (bool, error) {
+func (w *Writer) save(t pack.BlobType, id pack.ID, plain []byte, dedupIndex, bulk bool) (bool, error) {
 	if err := w.failed(); err != nil {
 		return false, err
 	}
@@ -164,7 +171,7 @@ func (w *Writer) save(t pack.BlobType, id pack.ID, plain []byte, dedupIndex bool
 
 	// Room for the chunk even when zstd cannot shrink it.
 	cbuf := w.getBuf(&w.chunkBufs, len(plain)+len(plain)/128+1024)
-	payload, raw := w.r.compress(plain, cbuf)
+	payload, raw := w.r.compress(plain, cbuf, bulk)
 
 	w.mu.Lock()
 	pf := w.open[t]
