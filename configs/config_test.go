@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/lifeboat-backup/lifeboat/repository"
 	"github.com/spf13/pflag"
 )
 
@@ -152,6 +153,54 @@ func TestPasswordPrecedence(t *testing.T) {
 		}
 		for k := range tc.env {
 			os.Unsetenv(k)
+		}
+	}
+}
+
+// The compression setting comes from the file, the environment or a flag,
+// in that rising order, and a misspelled value is refused wherever it is.
+func TestCompressionSetting(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "c.yml")
+	if err := os.WriteFile(file, []byte("compression: max\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	withFlag := func(args ...string) *pflag.FlagSet {
+		fs := flags()
+		fs.String("compression", "", "")
+		if err := fs.Parse(args); err != nil {
+			t.Fatal(err)
+		}
+		return fs
+	}
+	for _, c := range []struct {
+		env  string
+		args []string
+		want repository.Compression
+	}{
+		{"", nil, repository.CompressionMax},
+		{"off", nil, repository.CompressionOff},
+		{"off", []string{"--compression", "fast"}, repository.CompressionFast},
+	} {
+		cfg, err := Load(file, withFlag(c.args...), env(map[string]string{"LIFEBOAT_COMPRESSION": c.env}))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := cfg.CompressionSetting(); got != c.want {
+			t.Errorf("env %q, flags %v: %v, want %v", c.env, c.args, got, c.want)
+		}
+	}
+	if cfg, err := Load("", withFlag(), env(nil)); err != nil || cfg.CompressionSetting() != repository.CompressionDefault {
+		t.Fatalf("nothing set: %v, %v", cfg, err)
+	}
+	for _, bad := range []func() error{
+		func() error { _, err := Load("", withFlag("--compression", "zstd"), env(nil)); return err },
+		func() error {
+			_, err := Load("", withFlag(), env(map[string]string{"LIFEBOAT_COMPRESSION": "maximum"}))
+			return err
+		},
+	} {
+		if err := bad(); err == nil || !strings.Contains(err.Error(), "off, fast, default or max") {
+			t.Errorf("a wrong setting gave %v", err)
 		}
 	}
 }

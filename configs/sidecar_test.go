@@ -8,7 +8,8 @@ import (
 // The sidecar gets the merged settings as variables, the AWS and emulator
 // variables, and the credential files that exist, under its own paths.
 func TestSidecarSettings(t *testing.T) {
-	c := &Config{S3Endpoint: "http://127.0.0.1:9000", S3PathStyle: true, Connections: 4, GCSCredentials: "/secrets/gcs.json"}
+	c := &Config{S3Endpoint: "http://127.0.0.1:9000", S3PathStyle: true, Connections: 4, GCSCredentials: "/secrets/gcs.json",
+		Compression: "max"}
 	environ := []string{"AWS_ACCESS_KEY_ID=id", "AWS_SECRET_ACCESS_KEY=secret", "AWS_CA_BUNDLE=/ca.pem",
 		"STORAGE_EMULATOR_HOST=127.0.0.1:4443", "HOME=/root", "LIFEBOAT_PASSWORD=never"}
 	getenv := func(k string) string {
@@ -20,7 +21,7 @@ func TestSidecarSettings(t *testing.T) {
 	want := []string{
 		"AWS_ACCESS_KEY_ID=id", "AWS_CONFIG_FILE=" + CredentialsDir + "aws-config", "AWS_SECRET_ACCESS_KEY=secret",
 		"GOOGLE_APPLICATION_CREDENTIALS=" + CredentialsDir + "gcs.json",
-		"LIFEBOAT_CONNECTIONS=4", "LIFEBOAT_S3_ENDPOINT=http://127.0.0.1:9000", "LIFEBOAT_S3_PATH_STYLE=true",
+		"LIFEBOAT_COMPRESSION=max", "LIFEBOAT_CONNECTIONS=4", "LIFEBOAT_S3_ENDPOINT=http://127.0.0.1:9000", "LIFEBOAT_S3_PATH_STYLE=true",
 		"STORAGE_EMULATOR_HOST=127.0.0.1:4443",
 	}
 	if !slices.Equal(env, want) {
