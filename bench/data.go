@@ -140,16 +140,10 @@ func copyTree(src, dst string) error {
 // stays small (a child's peak RSS counts its parent's at fork time).
 func change(dir string, s sizes) error {
 	p := filepath.Join(dir, "large.bin")
-	f, err := os.OpenFile(p, os.O_RDWR, 0)
+	f, size, err := openForChange(p)
 	if err != nil {
 		return err
 	}
-	fi, err := f.Stat()
-	if err != nil {
-		f.Close()
-		return err
-	}
-	size := fi.Size()
 	r := rng(3)
 	const block = 64 << 10
 	buf := make([]byte, block)
@@ -219,6 +213,20 @@ func dirSize(dir string) int64 {
 	return n
 }
 
+// openForChange opens the file at p for writing in place, with its size.
+func openForChange(p string) (*os.File, int64, error) {
+	f, err := os.OpenFile(p, os.O_RDWR, 0)
+	if err != nil {
+		return nil, 0, err
+	}
+	fi, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return nil, 0, err
+	}
+	return f, fi.Size(), nil
+}
+
 // dbPage is the page size of the database-like file (PostgreSQL's).
 const dbPage = 8 << 10
 
@@ -248,18 +256,12 @@ func generateDB(dir string, size int64) error {
 // changeDB rewrites 1% of the database-like file's pages, chosen at random
 // (seed: the run), in place, as a database's checkpoint does.
 func changeDB(dir string, run int) error {
-	p := filepath.Join(dir, "base", "16384", "2619")
-	f, err := os.OpenFile(p, os.O_RDWR, 0)
+	f, size, err := openForChange(filepath.Join(dir, "base", "16384", "2619"))
 	if err != nil {
-		return err
-	}
-	fi, err := f.Stat()
-	if err != nil {
-		f.Close()
 		return err
 	}
 	r := rng(100 + uint64(run))
-	pages := int(fi.Size() / dbPage)
+	pages := int(size / dbPage)
 	page := make([]byte, dbPage)
 	for _, pg := range r.Perm(pages)[:pages/100] {
 		fillRandom(r, page)
