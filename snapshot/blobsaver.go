@@ -4,25 +4,32 @@ import (
 	"context"
 	"sync"
 
+	"golang.org/x/sync/semaphore"
+
 	"github.com/lifeboat-backup/lifeboat/repository"
 	"github.com/lifeboat-backup/lifeboat/repository/pack"
 )
 
-// blobSaver hashes, compresses, seals and packs chunks on goroutines of
+// blobSaver hashes, compresses, seals and packs blobs on goroutines of
 // its own, so that cutting a large file (sequential by nature: one core)
-// and saving its chunks (the other cores) overlap. A fixed set of chunk
-// buffers bounds the memory it holds, whatever the file sizes.
+// and saving its blobs (the other cores) overlap. A budget of buffer bytes
+// bounds the memory it holds, whatever the file sizes: the cutter can run
+// as many blobs ahead as fit, which for 32 KiB pieces is hundreds (enough
+// to keep the savers busy while the chunker looks for the next boundary)
+// and for whole chunks a few.
 type blobSaver struct {
-	repo *repository.Repository
-	w    *repository.Writer
-	jobs chan chunkJob
-	free chan []byte // nil until a buffer is first needed
-	size int         // of a chunk buffer: the largest chunk
-	wg   sync.WaitGroup
+	repo   *repository.Repository
+	w      *repository.Writer
+	jobs   chan chunkJob
+	budget *semaphore.Weighted // bytes of buffers handed out
+	mu     sync.Mutex
+	pools  map[int]*sync.Pool // free buffers by capacity
+	wg     sync.WaitGroup
 }
 
 type chunkJob struct {
 	data   []byte
+	size   int // the size its buffer was taken for
 	slot   *pack.ID
 	hashed bool // slot holds data's id already
 	batch  *chunkBatch
@@ -43,17 +50,20 @@ func (b *chunkBatch) wait() error {
 	return b.err
 }
 
-func newBlobSaver(repo *repository.Repository, w *repository.Writer, workers, buffers int) *blobSaver {
-	s := &blobSaver{repo: repo, w: w, jobs: make(chan chunkJob), free: make(chan []byte, buffers), size: int(repo.Config().MaxChunkSize)}
-	for i := 0; i < buffers; i++ {
-		s.free <- nil // made on first use: a backup of unchanged files needs none
-	}
+// newBlobSaver starts workers savers with budget bytes of buffers.
+func newBlobSaver(repo *repository.Repository, w *repository.Writer, workers int, budget int64) *blobSaver {
+	s := &blobSaver{repo: repo, w: w, budget: semaphore.NewWeighted(budget), pools: map[int]*sync.Pool{},
+		jobs: make(chan chunkJob, maxJobsQueued)}
 	for i := 0; i < workers; i++ {
 		s.wg.Add(1)
 		go s.run()
 	}
 	return s
 }
+
+// maxJobsQueued lets the cutter hand over blobs without waiting for a
+// saver while the budget allows.
+const maxJobsQueued = 1024
 
 func (s *blobSaver) run() {
 	defer s.wg.Done()
@@ -62,34 +72,51 @@ func (s *blobSaver) run() {
 		if !j.hashed {
 			id = s.repo.BlobID(j.data)
 		}
-		if _, err := s.w.SaveBlob(pack.DataBlob, id, j.data); err != nil {
+		if _, err := s.w.SaveChunk(id, j.data); err != nil {
 			j.batch.fail(err)
 		}
 		*j.slot = id
-		s.free <- j.data[:0]
+		s.release(j.data, j.size)
 		j.batch.wg.Done()
 	}
 }
 
-// buffer takes a free chunk buffer, waiting for one if all are in use.
-func (s *blobSaver) buffer(ctx context.Context) ([]byte, error) {
-	select {
-	case b := <-s.free:
-		if b == nil {
-			b = make([]byte, 0, s.size) // pages are touched only as chunks fill them
-		}
-		return b, nil
-	case <-ctx.Done():
-		return nil, ctx.Err()
+// buffer takes a buffer for a blob of up to size bytes, waiting while the
+// budget is spent. Buffers are made on first use (a backup of unchanged
+// files needs none) and their pages touched only as blobs fill them.
+func (s *blobSaver) buffer(ctx context.Context, size int) ([]byte, error) {
+	if err := s.budget.Acquire(ctx, int64(size)); err != nil {
+		return nil, err
 	}
+	s.mu.Lock()
+	pool := s.pools[size]
+	if pool == nil {
+		pool = &sync.Pool{}
+		s.pools[size] = pool
+	}
+	s.mu.Unlock()
+	if b, ok := pool.Get().(*[]byte); ok {
+		return (*b)[:0], nil
+	}
+	return make([]byte, 0, size), nil
 }
 
-// save hands a chunk (in a buffer from buffer) to the savers; its id is
+// release gives back a buffer taken for size bytes.
+func (s *blobSaver) release(b []byte, size int) {
+	s.mu.Lock()
+	pool := s.pools[size]
+	s.mu.Unlock()
+	b = b[:0]
+	pool.Put(&b)
+	s.budget.Release(int64(size))
+}
+
+// save hands a blob (in a buffer taken for size bytes) to the savers; its id is
 // written to slot before batch.wait returns. hashed says that slot holds
 // the id already.
-func (s *blobSaver) save(data []byte, slot *pack.ID, hashed bool, batch *chunkBatch) {
+func (s *blobSaver) save(data []byte, size int, slot *pack.ID, hashed bool, batch *chunkBatch) {
 	batch.wg.Add(1)
-	s.jobs <- chunkJob{data: data, slot: slot, hashed: hashed, batch: batch}
+	s.jobs <- chunkJob{data: data, size: size, slot: slot, hashed: hashed, batch: batch}
 }
 
 // close stops the savers once every submitted chunk is saved.

@@ -79,6 +79,7 @@ type mapCutter struct {
 	data     []byte
 	pos      int
 	released int // pages before this offset are dropped from our mapping
+	ahead    int // pages before this offset have been asked for (readahead)
 	base     *chunker.BaseChunker
 	onFault  bool // SetPanicOnFault before we set it
 	piece    int  // 0: whole chunks
@@ -97,8 +98,7 @@ func newMapCutter(f *os.File, size int64, cfg repository.Config, piece int, g *g
 		return nil, err
 	}
 	_ = unix.Madvise(data, unix.MADV_SEQUENTIAL)
-	_ = unix.Madvise(data, unix.MADV_WILLNEED)
-	return &mapCutter{
+	m := &mapCutter{
 		data: data,
 		base: chunker.NewBase(cfg.ChunkerPolynomial, chunker.WithBaseBoundaries(cfg.MinChunkSize, cfg.MaxChunkSize),
 			chunker.WithBaseAverageBits(cfg.AverageChunkBits)),
@@ -106,7 +106,27 @@ func newMapCutter(f *os.File, size int64, cfg repository.Config, piece int, g *g
 		piece:   piece,
 		guide:   g,
 		hash:    hash,
-	}, nil
+	}
+	m.readAhead()
+	return m, nil
+}
+
+// readAheadWindow is how far ahead of the cut the file is asked for.
+// Asking for a whole file at once (as this code did) makes the kernel read
+// all of it into the page cache up front: for a file larger than the
+// memory that evicts its own beginning before the cut gets there.
+const readAheadWindow = 32 << 20
+
+// readAhead asks the kernel for the window ahead of pos once half of it
+// has been used.
+func (m *mapCutter) readAhead() {
+	if m.ahead >= len(m.data) || m.ahead-m.pos > readAheadWindow/2 {
+		return
+	}
+	end := min(len(m.data), m.pos+readAheadWindow)
+	start := m.ahead &^ (os.Getpagesize() - 1)
+	_ = unix.Madvise(m.data[start:end], unix.MADV_WILLNEED)
+	m.ahead = end
 }
 
 func (m *mapCutter) next(buf []byte) (c chunk, err error) {
@@ -189,6 +209,7 @@ func (m *mapCutter) findEnd() {
 // stays small however large the file.
 func (m *mapCutter) advance(n int) {
 	m.pos += n
+	m.readAhead()
 	const step = 8 << 20
 	if end := m.pos &^ (os.Getpagesize() - 1); end-m.released >= step {
 		_ = unix.Madvise(m.data[m.released:end], unix.MADV_DONTNEED)

@@ -59,22 +59,27 @@ func openNoFollow(path string) (*os.File, error) {
 }
 
 // cutter maps a large file, guided by its previous blobs (prev, if any),
-// or reads it through a pooled chunker.
-func (s *fileSaver) cutter(f *os.File, size int64, prev []pack.ID) cutter {
+// or reads it through a pooled chunker; it also returns the largest blob
+// the cutter yields.
+func (s *fileSaver) cutter(f *os.File, size int64, prev []pack.ID) (cutter, int) {
 	piece := s.pieceSize(size, prev)
+	largest := int(s.cfg.MaxChunkSize)
+	if piece > 0 {
+		largest = piece
+	}
 	if size >= mapThreshold {
 		var g *guide
 		if len(prev) > 0 {
 			g = newGuide(prev, s.chunkLength, piece)
 		}
 		if m, err := newMapCutter(f, size, s.cfg, piece, g, s.repo.BlobID); err == nil {
-			return m
+			return m, largest
 		}
 	}
 	rc := s.chunkers.Get().(*readCutter)
 	rc.ch.Reset(f, s.cfg.ChunkerPolynomial, chunker.WithBoundaries(s.cfg.MinChunkSize, s.cfg.MaxChunkSize), chunker.WithAverageBits(s.cfg.AverageChunkBits))
 	rc.piece, rc.rest = piece, nil
-	return pooledCutter{rc, &s.chunkers}
+	return pooledCutter{rc, &s.chunkers}, largest
 }
 
 // pieceSize is the layout of a file of size bytes whose previous version
@@ -168,20 +173,20 @@ func (s *fileSaver) save(ctx context.Context, path string, n *repository.Node, p
 			s.progress.BytesDone.Add(int64(m))
 		}
 	} else {
-		cut := s.cutter(f, before.Size, prev)
+		cut, largest := s.cutter(f, before.Size, prev)
 		defer cut.close()
 		var batch chunkBatch
 		var slots []*pack.ID
 		var readErr error
 		for {
-			buf, err := s.blobs.buffer(ctx)
+			buf, err := s.blobs.buffer(ctx, largest)
 			if err != nil {
 				readErr = err
 				break
 			}
 			c, err := cut.next(buf)
 			if err != nil || c.stored {
-				s.blobs.free <- buf
+				s.blobs.release(buf, largest)
 			}
 			if err != nil {
 				if !errors.Is(err, io.EOF) {
@@ -194,7 +199,7 @@ func (s *fileSaver) save(ctx context.Context, path string, n *repository.Node, p
 			if c.stored {
 				s.progress.BytesMatched.Add(int64(c.length))
 			} else {
-				s.blobs.save(c.data, slot, c.hashed, &batch)
+				s.blobs.save(c.data, largest, slot, c.hashed, &batch)
 			}
 			size += uint64(c.length)
 			s.progress.BytesRead.Add(int64(c.length))
