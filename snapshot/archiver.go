@@ -133,7 +133,7 @@ func (a *Archiver) Run(ctx context.Context, paths []string) (*repository.Snapsho
 
 	w := a.repo.NewWriter(ctx)
 	r := &run{Archiver: a, w: w, slots: make(chan struct{}, a.opts.Workers)}
-	blobs := newBlobSaver(a.repo, w, runtime.GOMAXPROCS(0), int64(runtime.GOMAXPROCS(0)+2)*int64(a.repo.Config().MaxChunkSize))
+	blobs := newBlobSaver(a.repo, w, runtime.GOMAXPROCS(0), runtime.GOMAXPROCS(0)+2)
 	r.files = newFileSaver(a.repo, w, blobs, a.opts.Progress, r.changedWhileRead)
 
 	var prev *parentDir

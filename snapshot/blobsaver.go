@@ -4,27 +4,22 @@ import (
 	"context"
 	"sync"
 
-	"golang.org/x/sync/semaphore"
-
 	"github.com/lifeboat-backup/lifeboat/repository"
 	"github.com/lifeboat-backup/lifeboat/repository/pack"
 )
 
 // blobSaver hashes, compresses, seals and packs blobs on goroutines of
 // its own, so that cutting a large file (sequential by nature: one core)
-// and saving its blobs (the other cores) overlap. A budget of buffer bytes
-// bounds the memory it holds, whatever the file sizes: the cutter can run
-// as many blobs ahead as fit, which for 32 KiB pieces is hundreds (enough
-// to keep the savers busy while the chunker looks for the next boundary)
-// and for whole chunks a few.
+// and saving its blobs (the other cores) overlap. Fixed sets of buffers,
+// one per blob size, bound the memory it holds whatever the file sizes: a
+// few as large as the largest chunk, and for 32 KiB pieces enough (4 MiB)
+// to keep the savers busy while the chunker looks for the next boundary.
 type blobSaver struct {
-	repo   *repository.Repository
-	w      *repository.Writer
-	jobs   chan chunkJob
-	budget *semaphore.Weighted // bytes of buffers handed out
-	mu     sync.Mutex
-	pools  map[int]*sync.Pool // free buffers by capacity
-	wg     sync.WaitGroup
+	repo *repository.Repository
+	w    *repository.Writer
+	jobs chan chunkJob
+	free map[int]chan []byte // free buffers by capacity; nil until first needed
+	wg   sync.WaitGroup
 }
 
 type chunkJob struct {
@@ -50,20 +45,36 @@ func (b *chunkBatch) wait() error {
 	return b.err
 }
 
-// newBlobSaver starts workers savers with budget bytes of buffers.
-func newBlobSaver(repo *repository.Repository, w *repository.Writer, workers int, budget int64) *blobSaver {
-	s := &blobSaver{repo: repo, w: w, budget: semaphore.NewWeighted(budget), pools: map[int]*sync.Pool{},
-		jobs: make(chan chunkJob, maxJobsQueued)}
+// pieceBuffers is the number of buffers for pieces.
+const pieceBuffers = 128
+
+// newBlobSaver starts workers savers with chunkBuffers buffers for whole
+// chunks (of the repository's largest chunk size) and, if the repository
+// stores pieces, pieceBuffers for them.
+func newBlobSaver(repo *repository.Repository, w *repository.Writer, workers, chunkBuffers int) *blobSaver {
+	cfg := repo.Config()
+	s := &blobSaver{repo: repo, w: w, free: map[int]chan []byte{}}
+	sizes := map[int]int{int(cfg.MaxChunkSize): chunkBuffers}
+	if cfg.PieceSize > 0 {
+		sizes[int(cfg.PieceSize)] = pieceBuffers
+	}
+	total := 0
+	for size, n := range sizes {
+		s.free[size] = make(chan []byte, n)
+		for range n {
+			s.free[size] <- nil // made on first use: a backup of unchanged files needs none
+		}
+		total += n
+	}
+	// Room for every buffer: the cutter hands a blob over without waiting
+	// for a saver to be free.
+	s.jobs = make(chan chunkJob, total)
 	for i := 0; i < workers; i++ {
 		s.wg.Add(1)
 		go s.run()
 	}
 	return s
 }
-
-// maxJobsQueued lets the cutter hand over blobs without waiting for a
-// saver while the budget allows.
-const maxJobsQueued = 1024
 
 func (s *blobSaver) run() {
 	defer s.wg.Done()
@@ -81,35 +92,22 @@ func (s *blobSaver) run() {
 	}
 }
 
-// buffer takes a buffer for a blob of up to size bytes, waiting while the
-// budget is spent. Buffers are made on first use (a backup of unchanged
-// files needs none) and their pages touched only as blobs fill them.
+// buffer takes a free buffer for blobs of up to size bytes (the largest
+// chunk, or the piece size), waiting for one if all are in use.
 func (s *blobSaver) buffer(ctx context.Context, size int) ([]byte, error) {
-	if err := s.budget.Acquire(ctx, int64(size)); err != nil {
-		return nil, err
+	select {
+	case b := <-s.free[size]:
+		if b == nil {
+			b = make([]byte, 0, size) // pages are touched only as blobs fill them
+		}
+		return b, nil
+	case <-ctx.Done():
+		return nil, ctx.Err()
 	}
-	s.mu.Lock()
-	pool := s.pools[size]
-	if pool == nil {
-		pool = &sync.Pool{}
-		s.pools[size] = pool
-	}
-	s.mu.Unlock()
-	if b, ok := pool.Get().(*[]byte); ok {
-		return (*b)[:0], nil
-	}
-	return make([]byte, 0, size), nil
 }
 
 // release gives back a buffer taken for size bytes.
-func (s *blobSaver) release(b []byte, size int) {
-	s.mu.Lock()
-	pool := s.pools[size]
-	s.mu.Unlock()
-	b = b[:0]
-	pool.Put(&b)
-	s.budget.Release(int64(size))
-}
+func (s *blobSaver) release(b []byte, size int) { s.free[size] <- b[:0] }
 
 // save hands a blob (in a buffer taken for size bytes) to the savers; its id is
 // written to slot before batch.wait returns. hashed says that slot holds
