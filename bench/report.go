@@ -32,7 +32,7 @@ func (b *bench) report(s sizes, total int64, smallSrc string) string {
 	if b.dropCache {
 		w.WriteString("Each run starts with a cold page cache (`-drop-caches`, the default as root): the data is read from the disk, as in a nightly backup. ")
 	} else {
-		w.WriteString("The page cache was kept warm (`-drop-caches=false`): the times are the tools' own work, not the disk's. ")
+		w.WriteString("The page cache was not dropped (`-drop-caches=false`): the data is read from memory, but the cache also holds the earlier runs' repositories and restores, so writing pays for reclaiming it. ")
 	}
 	w.WriteString("Every restore is checked against its source.\n\n")
 
