@@ -292,7 +292,7 @@ func (r *restorer) write(ctx context.Context, j *fileJob, off int64, data []byte
 			return wrap(o, err)
 		}
 	}
-	if err := j.dir.setNewFileMeta(j.tmp, n, j.f, j.perm); err != nil {
+	if err := j.dir.setNewFileMeta(j.tmp, n, j.f, j.perm, r.me); err != nil {
 		return wrap(o, err)
 	}
 	if err := j.f.Close(); err != nil {

@@ -21,12 +21,22 @@ import (
 // paths that leave the root.
 type dirHandle struct {
 	f *os.File
-	// owner is who a file created here belongs to without a chown.
-	owner owner
+	// setgid directories give new entries their group (gid).
+	setgid bool
+	gid    uint32
 }
 
 // owner is a user and a group.
 type owner struct{ uid, gid uint32 }
+
+// newOwner is who a file created in d by a process running as me belongs
+// to without a chown.
+func (d *dirHandle) newOwner(me owner) owner {
+	if d.setgid {
+		me.gid = d.gid
+	}
+	return me
+}
 
 func openDir(root *os.Root, rel string) (*dirHandle, error) {
 	if rel == "" {
@@ -41,13 +51,7 @@ func openDir(root *os.Root, rel string) (*dirHandle, error) {
 		f.Close()
 		return nil, fmt.Errorf("%s: not a directory", rel)
 	}
-	// A new file gets our effective ids, or the directory's group where
-	// the directory is setgid.
-	o := owner{uint32(os.Geteuid()), uint32(os.Getegid())}
-	if st.Mode&unix.S_ISGID != 0 {
-		o.gid = st.Gid
-	}
-	return &dirHandle{f: f, owner: o}, nil
+	return &dirHandle{f: f, setgid: st.Mode&unix.S_ISGID != 0, gid: st.Gid}, nil
 }
 
 func (d *dirHandle) fd() int      { return int(d.f.Fd()) }
@@ -130,10 +134,8 @@ func (d *dirHandle) setMeta(name string, n *repository.Node, fd *os.File) error 
 		if err := unix.Fchmod(int(fd.Fd()), n.Mode&0o7777); err != nil {
 			return &os.PathError{Op: "chmod", Path: name, Err: err}
 		}
-		for _, x := range n.Xattrs {
-			if err := unix.Fsetxattr(int(fd.Fd()), x.Name, x.Value, 0); err != nil {
-				return &os.PathError{Op: "setxattr " + x.Name, Path: name, Err: err}
-			}
+		if err := fsetxattrs(int(fd.Fd()), name, n.Xattrs); err != nil {
+			return err
 		}
 	} else {
 		if err := unix.Fchownat(d.fd(), name, int(n.UID), int(n.GID), unix.AT_SYMLINK_NOFOLLOW); err != nil && os.Geteuid() == 0 {
@@ -156,13 +158,13 @@ func (d *dirHandle) setMeta(name string, n *repository.Node, fd *os.File) error 
 	return d.setTimes(name, n)
 }
 
-// setNewFileMeta is setMeta for a regular file that this restore created
-// in d with the permissions created: it leaves out the calls that would
-// change nothing (an owner that is already right, a mode already set),
-// which for many small files are a third of the system calls.
-func (d *dirHandle) setNewFileMeta(name string, n *repository.Node, f *os.File, created uint32) error {
+// setNewFileMeta is setMeta for a regular file that this restore, running
+// as me, created in d with the permissions created: it leaves out the calls
+// that would change nothing (an owner that is already right, a mode already
+// set), which for many small files are a third of the system calls.
+func (d *dirHandle) setNewFileMeta(name string, n *repository.Node, f *os.File, created uint32, me owner) error {
 	fd := int(f.Fd())
-	if (owner{n.UID, n.GID}) != d.owner {
+	if (owner{n.UID, n.GID}) != d.newOwner(me) {
 		if err := unix.Fchown(fd, int(n.UID), int(n.GID)); err != nil && os.Geteuid() == 0 {
 			return &os.PathError{Op: "chown", Path: name, Err: err}
 		}
@@ -175,15 +177,23 @@ func (d *dirHandle) setNewFileMeta(name string, n *repository.Node, f *os.File, 
 			return &os.PathError{Op: "chmod", Path: name, Err: err}
 		}
 	}
-	for _, x := range n.Xattrs {
-		if err := unix.Fsetxattr(fd, x.Name, x.Value, 0); err != nil {
-			return &os.PathError{Op: "setxattr " + x.Name, Path: name, Err: err}
-		}
+	if err := fsetxattrs(fd, name, n.Xattrs); err != nil {
+		return err
 	}
 	// utimensat with no path sets the times of fd itself.
 	ts := [2]unix.Timespec{unix.NsecToTimespec(n.ModTime), unix.NsecToTimespec(n.ModTime)}
 	if _, _, e := unix.Syscall6(unix.SYS_UTIMENSAT, uintptr(fd), 0, uintptr(unsafe.Pointer(&ts)), 0, 0, 0); e != 0 {
 		return &os.PathError{Op: "utimes", Path: name, Err: e}
+	}
+	return nil
+}
+
+// fsetxattrs sets the extended attributes xs on the open entry fd (name).
+func fsetxattrs(fd int, name string, xs []repository.Xattr) error {
+	for _, x := range xs {
+		if err := unix.Fsetxattr(fd, x.Name, x.Value, 0); err != nil {
+			return &os.PathError{Op: "setxattr " + x.Name, Path: name, Err: err}
+		}
 	}
 	return nil
 }

@@ -140,6 +140,7 @@ type restorer struct {
 	// umask is the process's file mode creation mask, if umaskKnown.
 	umask      uint32
 	umaskKnown bool
+	me         owner // the process's effective user and group
 }
 
 // Validate checks the options on their own, before anything is read or
@@ -178,6 +179,7 @@ func Run(ctx context.Context, repo *repository.Repository, sn *repository.Snapsh
 	defer troot.Close()
 	r := &restorer{repo: repo, root: troot, opts: opts, links: map[[2]uint64]*op{}}
 	r.umask, r.umaskKnown = umask()
+	r.me = owner{uint32(os.Geteuid()), uint32(os.Getegid())}
 	job := publishingName(sn, opts.Selector)
 	finished, err := finishPublishing(troot, target)
 	if err != nil {
