@@ -206,31 +206,34 @@ func Open(ctx context.Context, t targets.Target, password []byte, opts Options) 
 	return r, nil
 }
 
-func newRepository(t targets.Target, key *crypto.Key, cfg Config, opts Options) (*Repository, error) {
+func newRepository(t targets.Target, key *crypto.Key, cfg Config, opts Options) (r *Repository, err error) {
+	// One encoder per level in use: index files at the default level,
+	// blobs at the levels of opts.Compression (nil where stored as read).
 	encoders := map[zstd.EncoderLevel]*zstd.Encoder{}
-	encoder := func(level zstd.EncoderLevel, use bool) (*zstd.Encoder, error) {
-		if !use {
-			return nil, nil
+	defer func() {
+		if err != nil {
+			for _, e := range encoders {
+				e.Close()
+			}
 		}
-		if e := encoders[level]; e != nil {
-			return e, nil
+	}()
+	encoder := func(level zstd.EncoderLevel, use bool) *zstd.Encoder {
+		if !use || err != nil {
+			return nil
 		}
-		e, err := zstd.NewWriter(nil, zstd.WithEncoderLevel(level), zstd.WithEncoderCRC(false),
-			zstd.WithEncoderConcurrency(runtime.GOMAXPROCS(0)), zstd.WithLowerEncoderMem(true))
-		encoders[level] = e
-		return e, err
+		if encoders[level] == nil {
+			var e *zstd.Encoder
+			if e, err = zstd.NewWriter(nil, zstd.WithEncoderLevel(level), zstd.WithEncoderCRC(false),
+				zstd.WithEncoderConcurrency(runtime.GOMAXPROCS(0)), zstd.WithLowerEncoderMem(true)); err != nil {
+				return nil
+			}
+			encoders[level] = e
+		}
+		return encoders[level]
 	}
-	meta, err := encoder(zstd.SpeedDefault, true)
-	if err != nil {
-		return nil, err
-	}
-	whole, wholeOK := opts.Compression.wholeLevel()
-	wholeEnc, err := encoder(whole, wholeOK)
-	if err != nil {
-		return nil, err
-	}
-	bulk, bulkOK := opts.Compression.bulkLevel()
-	bulkEnc, err := encoder(bulk, bulkOK)
+	meta := encoder(zstd.SpeedDefault, true)
+	wholeEnc := encoder(opts.Compression.wholeLevel())
+	bulkEnc := encoder(opts.Compression.bulkLevel())
 	if err != nil {
 		return nil, err
 	}
