@@ -39,6 +39,9 @@ type fileJob struct {
 	tmp     string // the name written under
 	perm    uint32 // the permissions it was created with (after the umask)
 	left    int    // chunks not yet written
+	// patch: the file exists under its name holding the base's content,
+	// and only the chunks that differ are written into it.
+	patch bool
 }
 
 type place struct {
@@ -64,14 +67,21 @@ func (r *restorer) restoreContents(ctx context.Context, files []*op) (err error)
 		}
 	}()
 	for _, o := range files {
-		keep, err := r.keepExisting(o)
+		act, err := r.fileAction(o)
 		if err != nil {
 			return err
 		}
-		if keep {
+		if act == keepFile {
 			continue
 		}
-		j := &fileJob{op: o, left: len(o.node.Content)}
+		o.touched = true
+		j := &fileJob{op: o, patch: act == patchFile}
+		var have map[int64]pack.ID
+		if j.patch {
+			if have = r.baseChunks(o.base); have == nil {
+				j.patch = false
+			}
+		}
 		jobs = append(jobs, j)
 		var off int64
 		for _, id := range o.node.Content {
@@ -79,6 +89,12 @@ func (r *restorer) restoreContents(ctx context.Context, files []*op) (err error)
 			if !ok {
 				return wrap(o, fmt.Errorf("chunk %s: %w", id.Short(), repository.ErrBlobNotFound))
 			}
+			if have[off] == id { // already there
+				off += int64(loc.Entry.PlainLength())
+				r.opts.Progress.BytesDone.Add(int64(loc.Entry.PlainLength()))
+				continue
+			}
+			j.left++
 			blobs := byPack[loc.Pack]
 			if blobs == nil {
 				blobs = map[pack.ID]*need{}
@@ -96,7 +112,7 @@ func (r *restorer) restoreContents(ctx context.Context, files []*op) (err error)
 		if off != int64(o.node.Size) {
 			return wrap(o, fmt.Errorf("%w: chunks add up to %d bytes, the snapshot says %d", repository.ErrDamaged, off, o.node.Size))
 		}
-		if j.left == 0 { // empty file
+		if j.left == 0 { // empty, or a patch with no chunk to write
 			if err := r.write(ctx, j, 0, nil); err != nil {
 				return err
 			}
@@ -113,23 +129,21 @@ func (r *restorer) restoreContents(ctx context.Context, files []*op) (err error)
 	})
 }
 
-// keepExisting applies the overwrite mode to a file already in the target.
-func (r *restorer) keepExisting(o *op) (bool, error) {
-	if r.staged {
-		return false, nil // a fresh directory that only we write to
+// baseChunks maps the offsets of base's chunks to their ids, or returns
+// nil if a chunk is no longer in the index (its length, and so the offsets
+// after it, cannot be known).
+func (r *restorer) baseChunks(base *repository.Node) map[int64]pack.ID {
+	have := make(map[int64]pack.ID, len(base.Content))
+	var off int64
+	for _, id := range base.Content {
+		loc, ok := r.repo.Index().Lookup(pack.DataBlob, id)
+		if !ok {
+			return nil
+		}
+		have[off] = id
+		off += int64(loc.Entry.PlainLength())
 	}
-	d, release, err := r.dirs.get(o.dir)
-	if err != nil {
-		return false, wrap(o, err)
-	}
-	defer release()
-	keep, err := r.existing(d, o.node)
-	if keep {
-		r.count(func(res *Result) { res.Skipped++ })
-		r.opts.Progress.FilesDone.Add(1)
-		r.opts.Progress.BytesDone.Add(int64(o.node.Size))
-	}
-	return keep, wrap(o, err)
+	return have
 }
 
 // segments groups a pack's needed blobs into ranged reads.
@@ -249,7 +263,9 @@ func (r *restorer) write(ctx context.Context, j *fileJob, off int64, data []byte
 		}
 		var f *os.File
 		tmp, perm := n.Name, uint32(0o600)
-		if r.staged {
+		if j.patch {
+			f, err = d.openForPatch(n.Name)
+		} else if r.staged {
 			// Only this restore can reach the staging directory (0700): the
 			// file is created with its permissions, as far as the umask
 			// lets them through, so that they need not be set again.
@@ -273,13 +289,16 @@ func (r *restorer) write(ctx context.Context, j *fileJob, off int64, data []byte
 	}
 	var err error
 	if n.Sparse {
-		err = writeSparse(j.f, data, off)
+		// Zero blocks stay holes in a new file; in a patched one they
+		// may hold the base's data and are punched out.
+		err = writeSparse(j.f, data, off, j.patch)
 	} else if len(data) > 0 {
 		_, err = j.f.WriteAt(data, off)
 	}
 	if err != nil {
 		return wrap(o, err)
 	}
+	r.count(func(res *Result) { res.Written += int64(len(data)) })
 	r.opts.Progress.BytesDone.Add(int64(len(data)))
 	if j.left > 0 {
 		j.left--
@@ -287,12 +306,17 @@ func (r *restorer) write(ctx context.Context, j *fileJob, off int64, data []byte
 	if j.left > 0 {
 		return nil
 	}
-	if n.Sparse { // sets the size past a final hole
+	if n.Sparse || j.patch { // the size past a final hole, or a file that shrank
 		if err := j.f.Truncate(int64(n.Size)); err != nil {
 			return wrap(o, err)
 		}
 	}
-	if err := j.dir.setNewFileMeta(j.tmp, n, j.f, j.perm, r.me); err != nil {
+	if j.patch {
+		err = syncFileMeta(j.f, n)
+	} else {
+		err = j.dir.setNewFileMeta(j.tmp, n, j.f, j.perm, r.me)
+	}
+	if err != nil {
 		return wrap(o, err)
 	}
 	if err := j.f.Close(); err != nil {
@@ -305,18 +329,28 @@ func (r *restorer) write(ctx context.Context, j *fileJob, off int64, data []byte
 	}
 	j.release()
 	j.f, j.dir = nil, nil
-	r.count(func(res *Result) { res.Files++; res.Bytes += int64(n.Size) })
+	r.count(func(res *Result) {
+		res.Files++
+		res.Bytes += int64(n.Size)
+		if j.patch {
+			res.Patched++
+		}
+	})
 	r.opts.Progress.FilesDone.Add(1)
 	return nil
 }
 
-// abandon removes the temporary file of an unfinished job.
+// abandon removes the temporary file of an unfinished job. A file being
+// patched stays: its modification time, which the writes changed, matches
+// neither the base nor the snapshot, so the next restore rewrites it whole.
 func (j *fileJob) abandon() {
 	j.mu.Lock()
 	defer j.mu.Unlock()
 	if j.f != nil {
 		j.f.Close()
-		_ = j.dir.remove(j.tmp)
+		if !j.patch {
+			_ = j.dir.remove(j.tmp)
+		}
 		j.release()
 		j.f, j.dir = nil, nil
 	}

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"slices"
 
 	"github.com/lifeboat-backup/lifeboat/repository"
 	"golang.org/x/sys/unix"
@@ -72,6 +73,74 @@ func rootMeta(root *os.Root, target string, n *repository.Node) error {
 	return (&dirHandle{f: parent}).setMeta(filepath.Base(filepath.Clean(target)), n, d.f)
 }
 
+// fileAction is what the restore does with a regular file of the snapshot.
+type fileAction int
+
+const (
+	writeFile fileAction = iota // write it whole (under a temporary name if something is there)
+	keepFile                    // its content is already right
+	patchFile                   // it holds the base's content: write the chunks that differ
+)
+
+// fileAction decides about the file o in the light of what the target has
+// under its name. A file kept in the if-changed mode gets the snapshot's
+// metadata (owner, mode, xattrs, times) where it differs.
+func (r *restorer) fileAction(o *op) (fileAction, error) {
+	if r.staged {
+		return writeFile, nil // a fresh directory that only we write to
+	}
+	d, release, err := r.dirs.get(o.dir)
+	if err != nil {
+		return writeFile, wrap(o, err)
+	}
+	defer release()
+	n := o.node
+	st, err := d.lstat(n.Name)
+	if errors.Is(err, unix.ENOENT) {
+		return writeFile, nil
+	}
+	if err != nil {
+		return writeFile, wrap(o, err)
+	}
+	isFile := st.Mode&unix.S_IFMT == unix.S_IFREG
+	switch {
+	case r.opts.Overwrite == OverwriteNever:
+		return r.kept(o, keepFile, nil)
+	case r.opts.Overwrite != OverwriteIfChanged || !isFile:
+	case o.base != nil && sameSizeAndTime(&st, o.base):
+		// The target holds the base's content.
+		if slices.Equal(o.base.Content, n.Content) {
+			return r.kept(o, keepFile, d.syncMeta(n))
+		}
+		if st.Nlink == 1 { // a patch must not show through another name
+			return patchFile, nil
+		}
+	case sameSizeAndTime(&st, n):
+		return r.kept(o, keepFile, d.syncMeta(n))
+	}
+	if st.Mode&unix.S_IFMT == unix.S_IFDIR {
+		return writeFile, wrap(o, errors.New("a directory is in the way"))
+	}
+	return writeFile, nil
+}
+
+// kept counts a file the restore leaves as it is.
+func (r *restorer) kept(o *op, act fileAction, err error) (fileAction, error) {
+	if err != nil {
+		return act, wrap(o, err)
+	}
+	r.count(func(res *Result) { res.Skipped++ })
+	r.opts.Progress.FilesDone.Add(1)
+	r.opts.Progress.BytesDone.Add(int64(o.node.Size))
+	return act, nil
+}
+
+// sameSizeAndTime reports whether an entry has n's size and modification
+// time, the sign that it holds n's content.
+func sameSizeAndTime(st *unix.Stat_t, n *repository.Node) bool {
+	return uint64(st.Size) == n.Size && st.Mtim.Nano() == n.ModTime
+}
+
 // existing decides about an entry already present under name; it reports
 // whether the restore should leave it alone.
 func (r *restorer) existing(d *dirHandle, n *repository.Node) (keep bool, err error) {
@@ -104,8 +173,9 @@ func (r *restorer) existing(d *dirHandle, n *repository.Node) (keep bool, err er
 const holeBlock = 4096
 
 // writeSparse writes data at off, skipping zero blocks so that they stay
-// holes in a new file.
-func writeSparse(f *os.File, data []byte, off int64) error {
+// holes in a new file; with punch (a file that has content there), a zero
+// block is punched out instead.
+func writeSparse(f *os.File, data []byte, off int64, punch bool) error {
 	for len(data) > 0 {
 		n := holeBlock - int(off%holeBlock)
 		if n > len(data) {
@@ -113,6 +183,10 @@ func writeSparse(f *os.File, data []byte, off int64) error {
 		}
 		if !allZero(data[:n]) {
 			if _, err := f.WriteAt(data[:n], off); err != nil {
+				return err
+			}
+		} else if punch {
+			if err := punchHole(f, off, int64(n)); err != nil {
 				return err
 			}
 		}
@@ -130,23 +204,49 @@ func allZero(b []byte) bool {
 	return true
 }
 
+// makeLink makes o a hard link to the first name of its inode. In a target
+// that has entries, a name that is already that inode is left alone (in
+// every mode but never, whatever is there is checked this way, since the
+// first name may have been rewritten); anything else under it is replaced
+// at once by a link made under a temporary name.
 func (r *restorer) makeLink(o *op) error {
 	d, release, err := r.dirs.get(o.dir)
 	if err != nil {
 		return wrap(o, err)
 	}
 	defer release()
-	if keep, err := r.existing(d, o.node); err != nil || keep {
-		return wrap(o, err)
-	}
-	_ = d.remove(o.node.Name) // replaced by the link (overwrite modes only)
 	first, releaseFirst, err := r.dirs.get(o.linkDir)
 	if err != nil {
 		return wrap(o, err)
 	}
 	defer releaseFirst()
-	if err := d.link(first, o.linkName, o.node.Name); err != nil {
+	name := o.node.Name
+	if !r.staged {
+		st, err := d.lstat(name)
+		switch {
+		case errors.Is(err, unix.ENOENT):
+		case err != nil:
+			return wrap(o, err)
+		case r.opts.Overwrite == OverwriteNever:
+			return nil
+		case st.Mode&unix.S_IFMT == unix.S_IFDIR:
+			return wrap(o, errors.New("a directory is in the way"))
+		default:
+			if fst, err := first.lstat(o.linkName); err == nil && fst.Ino == st.Ino && fst.Dev == st.Dev {
+				r.count(func(res *Result) { res.Links++; res.LinkBytes += int64(o.node.Size) })
+				return nil
+			}
+			name = tempName(tempPrefix, &r.tempSeq)
+		}
+	}
+	if err := d.link(first, o.linkName, name); err != nil {
 		return wrap(o, err)
+	}
+	if name != o.node.Name {
+		if err := d.rename(name, o.node.Name); err != nil {
+			_ = d.remove(name)
+			return wrap(o, err)
+		}
 	}
 	r.count(func(res *Result) { res.Links++; res.LinkBytes += int64(o.node.Size) })
 	return nil

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path"
+	"slices"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -82,7 +83,7 @@ func (d *dirHandle) create(name string, perm uint32) (*os.File, error) {
 // seq, so that workers writing into one directory do not collide.
 func (d *dirHandle) createTemp(prefix string, seq *atomic.Uint64) (*os.File, string, error) {
 	for {
-		name := prefix + strconv.FormatUint(uint64(os.Getpid()), 36) + "-" + strconv.FormatUint(seq.Add(1), 36)
+		name := tempName(prefix, seq)
 		fd, err := unix.Openat(d.fd(), name, unix.O_WRONLY|unix.O_CREAT|unix.O_EXCL|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0o600)
 		if errors.Is(err, unix.EEXIST) {
 			continue // left by an earlier run with our pid
@@ -92,6 +93,107 @@ func (d *dirHandle) createTemp(prefix string, seq *atomic.Uint64) (*os.File, str
 		}
 		return os.NewFile(uintptr(fd), name), name, nil
 	}
+}
+
+// tempName is a temporary name: prefix, the process id and the next
+// number of seq.
+func tempName(prefix string, seq *atomic.Uint64) string {
+	return prefix + strconv.FormatUint(uint64(os.Getpid()), 36) + "-" + strconv.FormatUint(seq.Add(1), 36)
+}
+
+// openForPatch opens the existing regular file name for writing in place.
+// It refuses anything but a regular file with one name, so that a patch
+// never writes through a symlink or shows through another hard link.
+func (d *dirHandle) openForPatch(name string) (*os.File, error) {
+	fd, err := unix.Openat(d.fd(), name, unix.O_WRONLY|unix.O_NOFOLLOW|unix.O_NONBLOCK|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return nil, &os.PathError{Op: "open", Path: name, Err: err}
+	}
+	var st unix.Stat_t
+	if err := unix.Fstat(fd, &st); err != nil || st.Mode&unix.S_IFMT != unix.S_IFREG || st.Nlink != 1 {
+		unix.Close(fd)
+		return nil, &os.PathError{Op: "open", Path: name, Err: errors.New("changed while the restore ran")}
+	}
+	return os.NewFile(uintptr(fd), name), nil
+}
+
+// syncMeta gives the existing regular file name n's metadata, changing only
+// what differs (see syncFileMeta).
+func (d *dirHandle) syncMeta(n *repository.Node) error {
+	fd, err := unix.Openat(d.fd(), n.Name, unix.O_RDONLY|unix.O_NOFOLLOW|unix.O_NONBLOCK|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return &os.PathError{Op: "open", Path: n.Name, Err: err}
+	}
+	f := os.NewFile(uintptr(fd), n.Name)
+	defer f.Close()
+	return syncFileMeta(f, n)
+}
+
+// syncFileMeta makes the owner, mode, xattrs and times of the open file f
+// those of n, with only the calls that change something; xattrs that n
+// does not have are removed (where the kernel lets us: a security or
+// system attribute it refuses to remove stays).
+func syncFileMeta(f *os.File, n *repository.Node) error {
+	fd, name := int(f.Fd()), f.Name()
+	var st unix.Stat_t
+	if err := unix.Fstat(fd, &st); err != nil {
+		return &os.PathError{Op: "stat", Path: name, Err: err}
+	}
+	chowned := false
+	if st.Uid != n.UID || st.Gid != n.GID {
+		if err := unix.Fchown(fd, int(n.UID), int(n.GID)); err != nil && os.Geteuid() == 0 {
+			return &os.PathError{Op: "chown", Path: name, Err: err}
+		}
+		chowned = true // which clears setuid and setgid
+	}
+	if mode := n.Mode & 0o7777; chowned || st.Mode&0o7777 != mode {
+		if err := unix.Fchmod(fd, mode); err != nil {
+			return &os.PathError{Op: "chmod", Path: name, Err: err}
+		}
+	}
+	if err := syncXattrs(fd, name, n.Xattrs); err != nil {
+		return err
+	}
+	if st.Mtim.Nano() == n.ModTime && st.Atim.Nano() == n.ModTime {
+		return nil
+	}
+	return futimes(fd, name, n.ModTime)
+}
+
+// syncXattrs makes the extended attributes of fd exactly xs.
+func syncXattrs(fd int, name string, xs []repository.Xattr) error {
+	size, err := unix.Flistxattr(fd, nil)
+	if err != nil && !errors.Is(err, unix.ENOTSUP) {
+		return &os.PathError{Op: "listxattr", Path: name, Err: err}
+	}
+	if size > 0 {
+		buf := make([]byte, size)
+		if size, err = unix.Flistxattr(fd, buf); err != nil {
+			return &os.PathError{Op: "listxattr", Path: name, Err: err}
+		}
+		for _, x := range strings.Split(strings.TrimRight(string(buf[:size]), "\x00"), "\x00") {
+			if x == "" || slices.ContainsFunc(xs, func(w repository.Xattr) bool { return w.Name == x }) {
+				continue
+			}
+			err := unix.Fremovexattr(fd, x)
+			if err != nil && !errors.Is(err, unix.EPERM) && !errors.Is(err, unix.EACCES) && !errors.Is(err, unix.ENOTSUP) {
+				return &os.PathError{Op: "removexattr " + x, Path: name, Err: err}
+			}
+		}
+	}
+	return fsetxattrs(fd, name, xs)
+}
+
+// punchHole deallocates n bytes of f at off, keeping its size.
+func punchHole(f *os.File, off, n int64) error {
+	if err := unix.Fallocate(int(f.Fd()), unix.FALLOC_FL_PUNCH_HOLE|unix.FALLOC_FL_KEEP_SIZE, off, n); err != nil {
+		if !errors.Is(err, unix.EOPNOTSUPP) {
+			return &os.PathError{Op: "fallocate", Path: f.Name(), Err: err}
+		}
+		_, err := f.WriteAt(make([]byte, n), off) // no holes here: write the zeros
+		return err
+	}
+	return nil
 }
 
 func (d *dirHandle) rename(from, to string) error {
@@ -180,8 +282,13 @@ func (d *dirHandle) setNewFileMeta(name string, n *repository.Node, f *os.File, 
 	if err := fsetxattrs(fd, name, n.Xattrs); err != nil {
 		return err
 	}
+	return futimes(fd, name, n.ModTime)
+}
+
+// futimes sets both times of the open entry fd to t (ns since the epoch).
+func futimes(fd int, name string, t int64) error {
 	// utimensat with no path sets the times of fd itself.
-	ts := [2]unix.Timespec{unix.NsecToTimespec(n.ModTime), unix.NsecToTimespec(n.ModTime)}
+	ts := [2]unix.Timespec{unix.NsecToTimespec(t), unix.NsecToTimespec(t)}
 	if _, _, e := unix.Syscall6(unix.SYS_UTIMENSAT, uintptr(fd), 0, uintptr(unsafe.Pointer(&ts)), 0, 0, 0); e != 0 {
 		return &os.PathError{Op: "utimes", Path: name, Err: e}
 	}

@@ -185,7 +185,7 @@ func (r *restorer) finished(ctx context.Context, troot *os.Root, target string, 
 		r.dirs = newDirCache(troot, 256)
 		defer r.dirs.close()
 		var ops []*op
-		if _, err := r.plan(ctx, sn.Tree, "", len(r.opts.Include) == 0, &ops); err != nil {
+		if _, err := r.plan(ctx, sn.Tree, nil, "", len(r.opts.Include) == 0, &ops); err != nil {
 			return &r.res, err
 		}
 		if err := r.verify(ctx, ops); err != nil {

@@ -14,11 +14,12 @@ import (
 )
 
 // verify reads every restored file back and checks each chunk's keyed hash
-// against the snapshot, so a bad disk or a concurrent writer is caught.
+// against the snapshot, so a bad disk or a concurrent writer is caught. A
+// delta restore checks the files it wrote or patched.
 func (r *restorer) verify(ctx context.Context, ops []*op) error {
 	var files []*op
 	for _, o := range ops {
-		if o.kind == opFile {
+		if o.kind == opFile && (o.touched || r.opts.Base == nil) {
 			files = append(files, o)
 		}
 	}

@@ -160,18 +160,40 @@ func (e *Engine) CreateVolume(ctx context.Context, name string, info *repository
 	return nil
 }
 
-// RestoreVolume restores a snapshot into the named volume, mounted
-// read-write in the sidecar. The volume's root gets the snapshot root's
-// owner and mode. A volume that is not empty is refused unless overwrite,
-// which makes it equal to the snapshot (what the snapshot lacks is removed).
-func (e *Engine) RestoreVolume(ctx context.Context, j Job, snapshotID, volume string, overwrite, verify bool) (Restored, error) {
-	args := []string{"restore", snapshotID, "--target", restoreMount}
-	if overwrite { // equal to the snapshot: nothing stale survives
+// RestoreArgs say what a restore sidecar restores where.
+type RestoreArgs struct {
+	Snapshot string // its id
+	Volume   string
+	// Overwrite makes a volume that is not empty equal to the snapshot
+	// (what the snapshot lacks is removed); without it such a volume is
+	// refused.
+	Overwrite bool
+	// Base, with Overwrite, is the id of a snapshot the volume holds (an
+	// earlier restore into it): a delta restore, which writes only what
+	// differs from it (restore.Options.Base).
+	Base   string
+	Verify bool
+}
+
+// args is the restore command line inside the sidecar.
+func (a RestoreArgs) args() []string {
+	args := []string{"restore", a.Snapshot, "--target", restoreMount}
+	switch {
+	case a.Overwrite && a.Base != "":
+		args = append(args, "--overwrite", "if-changed", "--delete", "--base", a.Base)
+	case a.Overwrite: // equal to the snapshot: nothing stale survives
 		args = append(args, "--overwrite", "always", "--delete")
 	}
-	if verify {
+	if a.Verify {
 		args = append(args, "--verify")
 	}
+	return args
+}
+
+// RestoreVolume restores a snapshot into a named volume, mounted read-write
+// in the sidecar. The volume's root gets the snapshot root's owner and
+// mode.
+func (e *Engine) RestoreVolume(ctx context.Context, j Job, a RestoreArgs) (Restored, error) {
 	var out Restored
 	relay := j.Lines
 	j.Lines = func(line []byte) {
@@ -189,9 +211,9 @@ func (e *Engine) RestoreVolume(ctx context.Context, j Job, snapshotID, volume st
 			relay(line)
 		}
 	}
-	m := mount.Mount{Type: mount.TypeVolume, Source: volume, Target: restoreMount}
+	m := mount.Mount{Type: mount.TypeVolume, Source: a.Volume, Target: restoreMount}
 	var err error
-	out.Code, err = e.run(ctx, j, args, []mount.Mount{m}, nil)
+	out.Code, err = e.run(ctx, j, a.args(), []mount.Mount{m}, nil)
 	return out, err
 }
 

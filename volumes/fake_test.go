@@ -251,9 +251,10 @@ func copyFiles(m map[string]string) map[string]string {
 	return out
 }
 
-func (f *fakeEngine) RestoreVolume(_ context.Context, _ sidecar.Job, id, volume string, overwrite, _ bool) (sidecar.Restored, error) {
+func (f *fakeEngine) RestoreVolume(_ context.Context, _ sidecar.Job, a sidecar.RestoreArgs) (sidecar.Restored, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	id, volume, overwrite := a.Snapshot, a.Volume, a.Overwrite
 	v := f.volumes[volume]
 	switch {
 	case f.failRestore:

@@ -98,7 +98,7 @@ func Migrate(ctx context.Context, src, dst Engine, jobFor JobFor, r Reporter, o 
 			return out, err
 		}
 		r.Infof("restoring volume %s on %s", v.Name, dst.Host())
-		res, err := dst.RestoreVolume(ctx, dstJob, rep.SnapshotID, v.Name, o.Force, true)
+		res, err := dst.RestoreVolume(ctx, dstJob, sidecar.RestoreArgs{Snapshot: rep.SnapshotID, Volume: v.Name, Overwrite: o.Force, Verify: true})
 		if err := restoreFailed(res, err, v.Name); err != nil {
 			return out, fmt.Errorf("on the destination: %w", err)
 		}

@@ -15,7 +15,10 @@ type RestoreOptions struct {
 	// Force makes a volume that is not empty equal to the snapshot (what
 	// the snapshot does not hold is removed); without it such a volume is
 	// refused.
-	Force  bool
+	Force bool
+	// Base, with Force, is a snapshot the volume holds: only what differs
+	// from it is written (a delta restore, see restore.Options.Base).
+	Base   *repository.Snapshot
 	Verify bool
 	Lines  func(line []byte) // the sidecar's output, for a display
 }
@@ -34,7 +37,11 @@ func Restore(ctx context.Context, e Engine, jobFor JobFor, r Reporter, o Restore
 		return nil, err
 	}
 	r.Infof("restoring snapshot %s into volume %s", o.Snapshot.ID.Short(), o.Volume)
-	res, err := e.RestoreVolume(ctx, job, id, o.Volume, o.Force, o.Verify)
+	a := sidecar.RestoreArgs{Snapshot: id, Volume: o.Volume, Overwrite: o.Force, Verify: o.Verify}
+	if o.Base != nil {
+		a.Base = o.Base.ID.String()
+	}
+	res, err := e.RestoreVolume(ctx, job, a)
 	if err := restoreFailed(res, err, o.Volume); err != nil {
 		return nil, err
 	}

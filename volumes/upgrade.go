@@ -128,7 +128,7 @@ func copyVolumes(ctx context.Context, e Engine, job sidecar.Job, r Reporter, vol
 			return fresh, err
 		}
 		fresh[v.Name] = name
-		res, err := e.RestoreVolume(ctx, job, rep.SnapshotID, name, false, false)
+		res, err := e.RestoreVolume(ctx, job, sidecar.RestoreArgs{Snapshot: rep.SnapshotID, Volume: name})
 		if err := restoreFailed(res, err, name); err != nil {
 			return fresh, fmt.Errorf("copy of %s: %w", v.Name, err)
 		}

@@ -36,7 +36,7 @@ type Engine interface {
 	StopUsers(ctx context.Context, volume string, report sidecar.Report) (restart func(context.Context), err error)
 
 	BackupVolumes(ctx context.Context, j sidecar.Job, vols []sidecar.VolumeJob, host string, tags []string, prepare sidecar.Prepare) (sidecar.Batch, error)
-	RestoreVolume(ctx context.Context, j sidecar.Job, snapshotID, volume string, overwrite, verify bool) (sidecar.Restored, error)
+	RestoreVolume(ctx context.Context, j sidecar.Job, a sidecar.RestoreArgs) (sidecar.Restored, error)
 
 	InspectApp(ctx context.Context, name string) (*sidecar.AppContainer, error)
 	ImageExists(ctx context.Context, ref string) bool

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/lifeboat-backup/lifeboat/internal/human"
+	"github.com/lifeboat-backup/lifeboat/repository"
 	"github.com/lifeboat-backup/lifeboat/restore"
 	"github.com/lifeboat-backup/lifeboat/sidecar"
 	"github.com/spf13/cobra"
@@ -22,6 +23,7 @@ type restoreOptions struct {
 	noLock    bool
 	toVolume  string
 	force     bool
+	base      string
 	f         filterFlags
 }
 
@@ -41,6 +43,13 @@ or mtime differ) or never (keep them). With --delete (and always or
 if-changed), the target is made equal to the snapshot: entries the snapshot
 does not hold are removed, as are entries of another kind in the way.
 
+--base names the snapshot the target already holds (an earlier restore into
+it): a delta restore, with --overwrite if-changed --delete. A file whose size
+and modification time are still those --base gives it is patched in place,
+only the chunks that differ between the two snapshots being written; a file
+changed since is written whole, as without --base. With --verify, the files
+written or patched are read back.
+
 Nothing appears in the target before it is complete: an empty target is
 filled through a hidden staging directory whose entries are moved into place
 at the end (a failed restore leaves the target empty), and with --overwrite
@@ -53,7 +62,8 @@ With --to-volume, the snapshot is restored into a Docker named volume by a
 sidecar container (--volume NAME alone restores into NAME itself): a volume that does not exist is created with the labels,
 driver and options the snapshot recorded (plus org.lifeboat.restored-from);
 one that exists and is not empty is refused unless --force, which makes it
-equal to the snapshot (files the snapshot does not hold are removed).
+equal to the snapshot (files the snapshot does not hold are removed); with
+--force, --base restores only what differs from the snapshot the volume holds.
 
 SNAPSHOT is "latest" (filtered by --host, --tag, --path, --volume) or an id prefix.
 Patterns (--include, --exclude) use shell syntax: one with a slash matches the
@@ -62,7 +72,9 @@ path from the snapshot root ("/etc/*.conf"), one without matches any name.`,
   lifeboat restore 3f2a9c --to-volume pgdata
   lifeboat restore latest --target /restore
   lifeboat restore 3f2a9c --target /tmp/r --include '/etc/*' --verify
-  lifeboat restore latest --target /srv/data --overwrite if-changed --delete`,
+  lifeboat restore latest --target /srv/data --overwrite if-changed --delete
+  lifeboat restore 9b1e04 --target /srv/data --overwrite if-changed --delete --base 3f2a9c
+  lifeboat restore 9b1e04 --to-volume pgdata-copy --force --base 3f2a9c`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if o.toVolume == "" && o.target == "" && o.f.volume != "" {
@@ -88,6 +100,7 @@ path from the snapshot root ("/etc/*.conf"), one without matches any name.`,
 	fl.BoolVar(&o.verify, "verify", false, "read restored files back and check them against the snapshot")
 	fl.StringVar(&o.toVolume, "to-volume", "", "restore into this Docker volume (created if missing)")
 	fl.BoolVar(&o.force, "force", false, "with --to-volume: make a volume that is not empty equal to the snapshot")
+	fl.StringVar(&o.base, "base", "", "delta restore: the snapshot the target (or volume) holds; only what differs from it is written")
 	fl.BoolVar(&o.noLock, "no-lock", false, "take no lock (for a read-only repository; a concurrent prune could then break the restore)")
 	o.f.register(cmd)
 	return cmd
@@ -99,6 +112,9 @@ func runRestore(ctx context.Context, a *app, o restoreOptions, ref string) error
 		return usageError{err}
 	}
 	opts := restore.Options{Selector: restore.Selector{Include: o.include, Exclude: o.exclude}, Overwrite: ow, Delete: o.delete, Verify: o.verify}
+	if o.base != "" {
+		opts.Base = &repository.Snapshot{} // found once the repository is open
+	}
 	if err := opts.Validate(); err != nil { // before the repository is opened
 		return usageError{err}
 	}
@@ -116,6 +132,11 @@ func runRestore(ctx context.Context, a *app, o restoreOptions, ref string) error
 	sn, err := findSnapshot(ctx, repo, ref, o.f.filter())
 	if err != nil {
 		return err
+	}
+	if o.base != "" {
+		if opts.Base, err = findSnapshot(ctx, repo, o.base, repository.Filter{}); err != nil {
+			return fmt.Errorf("--base: %w", err)
+		}
 	}
 	a.out.infof("restoring snapshot %s of %s to %s", sn.ID.Short(), sn.Time.Local().Format("2006-01-02 15:04:05"), o.target)
 	p := &restore.Progress{}
@@ -140,6 +161,9 @@ func runRestore(ctx context.Context, a *app, o restoreOptions, ref string) error
 		} else {
 			fmt.Fprintf(w, "restored %d files (%s), %d directories, %d other entries, %d hard links in %s\n",
 				res.Files, human.Bytes(res.Bytes), res.Dirs, res.Others, res.Links, time.Since(start).Round(10*time.Millisecond))
+		}
+		if res.Patched > 0 {
+			fmt.Fprintf(w, "patched %d files, writing %s of their %s\n", res.Patched, human.Bytes(res.Written), human.Bytes(res.Bytes))
 		}
 		if res.Deleted > 0 {
 			fmt.Fprintf(w, "removed %d entries the snapshot does not hold (--delete)\n", res.Deleted)

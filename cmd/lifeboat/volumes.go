@@ -155,11 +155,20 @@ func (a *app) backupVolumes(ctx context.Context, o backupOptions, sel sidecar.Se
 }
 
 func (a *app) runVolumeRestore(ctx context.Context, o restoreOptions, ref string) error {
+	if o.base != "" && !o.force {
+		return usageError{fmt.Errorf("--base with --to-volume needs --force: a delta restore changes a volume that holds data")}
+	}
 	repo, done, err := a.openRepository(ctx, withoutLock, false)
 	if err != nil {
 		return err
 	}
 	sn, err := findSnapshot(ctx, repo, ref, o.f.filter())
+	var base *repository.Snapshot
+	if err == nil && o.base != "" {
+		if base, err = findSnapshot(ctx, repo, o.base, repository.Filter{}); err != nil {
+			err = fmt.Errorf("--base: %w", err)
+		}
+	}
 	done()
 	if err != nil {
 		return err
@@ -172,7 +181,7 @@ func (a *app) runVolumeRestore(ctx context.Context, o restoreOptions, ref string
 	lines := &sidecarLines{a: a}
 	stop := a.startProgress("restore "+o.toVolume, lines.progress)
 	_, err = volumes.Restore(ctx, eng, a.jobFor, reporter{a}, volumes.RestoreOptions{
-		Snapshot: sn, Volume: o.toVolume, Force: o.force, Verify: o.verify, Lines: lines.line})
+		Snapshot: sn, Base: base, Volume: o.toVolume, Force: o.force, Verify: o.verify, Lines: lines.line})
 	stop()
 	return err
 }

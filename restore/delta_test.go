@@ -1,0 +1,218 @@
+package restore_test
+
+import (
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/lifeboat-backup/lifeboat/internal/treetest"
+	"github.com/lifeboat-backup/lifeboat/repository"
+	"github.com/lifeboat-backup/lifeboat/restore"
+	"golang.org/x/sys/unix"
+)
+
+// deltaOpts are the options of a delta restore from base.
+func deltaOpts(base *repository.Snapshot) restore.Options {
+	return restore.Options{Overwrite: restore.OverwriteIfChanged, Delete: true, Verify: true, Base: base}
+}
+
+// writePages overwrites count 8 KiB pages of the file p, spread over it,
+// with bytes from seed, as a database would.
+func writePages(t *testing.T, p string, seed uint64, count int) {
+	t.Helper()
+	f, err := os.OpenFile(p, os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		t.Fatal(err)
+	}
+	pages := st.Size() / 8192
+	for i := range count {
+		page := (int64(i)*7919 + 13) % pages
+		if _, err := f.WriteAt(treetest.RandomBytes(seed+uint64(i), 8192), page*8192); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// changeTree turns a treetest tree (plus db.bin) into a later state: every
+// kind of change a volume sees between two backups.
+func changeTree(t *testing.T, dir string) {
+	t.Helper()
+	must := func(err error) {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	p := func(rel string) string { return filepath.Join(dir, rel) }
+	writePages(t, p("db.bin"), 100, 24)                                          // pages rewritten in place
+	must(os.WriteFile(p("hello.txt"), []byte("hello again, lifeboat\n"), 0o644)) // small file rewritten
+	f, err := os.OpenFile(p("big/random.bin"), os.O_APPEND|os.O_WRONLY, 0)       // appended
+	must(err)
+	_, err = f.Write(treetest.RandomBytes(7, 300<<10))
+	must(err)
+	must(f.Close())
+	must(os.Truncate(p("big/grow.bin"), 1<<20))                    // shrunk
+	must(os.Remove(p("empty")))                                    // removed
+	must(os.WriteFile(p("new/added.txt"), []byte("added"), 0o600)) // added in a new directory
+	must(os.Chmod(p("hello.txt"), 0o600))                          // metadata only
+	must(os.Chtimes(p("unchanged.bin"), time.Unix(1e9, 0), time.Unix(1e9, 0)))
+	must(os.RemoveAll(p("will-be-file"))) // a directory becomes a file
+	must(os.WriteFile(p("will-be-file"), []byte("now a file"), 0o644))
+	must(os.Remove(p("will-be-dir"))) // a file becomes a directory
+	must(os.MkdirAll(p("will-be-dir/inside"), 0o755))
+}
+
+// buildDeltaTree is treetest's tree and the files changeTree changes.
+func buildDeltaTree(t *testing.T, dir string) {
+	t.Helper()
+	treetest.Build(t, dir)
+	mkfile(t, filepath.Join(dir, "db.bin"), string(treetest.RandomBytes(3, 16<<20)))
+	mkfile(t, filepath.Join(dir, "big/grow.bin"), string(treetest.RandomBytes(4, 3<<20)))
+	mkfile(t, filepath.Join(dir, "unchanged.bin"), string(treetest.RandomBytes(5, 2<<20)))
+	mkfile(t, filepath.Join(dir, "will-be-file/x"), "x")
+	mkfile(t, filepath.Join(dir, "will-be-dir"), "y")
+	if err := os.MkdirAll(filepath.Join(dir, "new"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// A delta restore brings a copy of snapshot A up to snapshot B exactly, and
+// writes little more than the chunks that changed.
+func TestDeltaRestoreEqualsSnapshot(t *testing.T) {
+	treetest.RequireRoot(t)
+	ctx := context.Background()
+	r := newRepo(t)
+	src := t.TempDir()
+	buildDeltaTree(t, src)
+	a := backup(t, r, src)
+	target := t.TempDir()
+	if _, err := restore.Run(ctx, r, a, target, restore.Options{Verify: true}); err != nil {
+		t.Fatal(err)
+	}
+	changeTree(t, src)
+	b := backup(t, r, src)
+	res, err := restore.Run(ctx, r, b, target, deltaOpts(a))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := treetest.Compare(src, target); err != nil {
+		t.Fatalf("target differs from snapshot B:\n%v", err)
+	}
+	t.Logf("result %+v", res)
+	// db.bin, big/random.bin and big/grow.bin are patched; 24 pages of 8
+	// KiB in 32 KiB pieces, one or two re-cut chunks of at most 8 MiB
+	// around the append, and the small files: far less than the volume.
+	if res.Patched < 3 {
+		t.Errorf("%d files patched, want db.bin, big/random.bin and big/grow.bin", res.Patched)
+	}
+	if limit := int64(24*32<<10 + 2*8<<20 + 1<<20); res.Written > limit {
+		t.Errorf("%d bytes written, want at most %d", res.Written, limit)
+	}
+	if res.Verified != res.Files || res.Files == 0 {
+		t.Errorf("verified %d of %d written files", res.Verified, res.Files)
+	}
+	if res.Deleted < 3 { // empty, will-be-file (a dir), will-be-dir (a file)
+		t.Errorf("deleted %d entries, want at least 3", res.Deleted)
+	}
+	// Again from B: nothing to write.
+	res, err = restore.Run(ctx, r, b, target, deltaOpts(b))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Written != 0 || res.Files != 0 {
+		t.Errorf("a delta restore of the snapshot the target holds wrote %d bytes into %d files", res.Written, res.Files)
+	}
+	if err := treetest.Compare(src, target); err != nil {
+		t.Fatalf("target differs after a second delta restore:\n%v", err)
+	}
+}
+
+// The target is checked, not trusted: a file changed in the target since A
+// was restored (a patch cut short by a kill leaves one like it) is written
+// whole, and one removed is written again.
+func TestDeltaRestoreChecksTheTarget(t *testing.T) {
+	treetest.RequireRoot(t)
+	ctx := context.Background()
+	r := newRepo(t)
+	src := t.TempDir()
+	buildDeltaTree(t, src)
+	a := backup(t, r, src)
+	target := t.TempDir()
+	if _, err := restore.Run(ctx, r, a, target, restore.Options{}); err != nil {
+		t.Fatal(err)
+	}
+	changeTree(t, src)
+	b := backup(t, r, src)
+	writePages(t, filepath.Join(target, "db.bin"), 999, 3)                     // not in A nor B
+	writePages(t, filepath.Join(target, "unchanged.bin"), 555, 1)              // same in A and B
+	if err := os.Remove(filepath.Join(target, "big/random.bin")); err != nil { // gone
+		t.Fatal(err)
+	}
+	res, err := restore.Run(ctx, r, b, target, deltaOpts(a))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := treetest.Compare(src, target); err != nil {
+		t.Fatalf("target differs from snapshot B:\n%v", err)
+	}
+	if res.Patched != 1 { // big/grow.bin only
+		t.Errorf("%d files patched, want 1", res.Patched)
+	}
+}
+
+// A file with several names in A is never patched through one of them, and
+// every name of a group in B ends up on one inode with B's content, also
+// when the first name was rewritten.
+func TestDeltaRestoreHardLinks(t *testing.T) {
+	ctx := context.Background()
+	r := newRepo(t)
+	src := t.TempDir()
+	mkfile(t, filepath.Join(src, "a"), string(treetest.RandomBytes(1, 1<<20)))
+	if err := os.Link(filepath.Join(src, "a"), filepath.Join(src, "b")); err != nil {
+		t.Fatal(err)
+	}
+	a := backup(t, r, src)
+	for _, mode := range []restore.Options{deltaOpts(a), {Overwrite: restore.OverwriteIfChanged, Delete: true}} {
+		target := t.TempDir()
+		if _, err := restore.Run(ctx, r, a, target, restore.Options{}); err != nil {
+			t.Fatal(err)
+		}
+		writePages(t, filepath.Join(src, "a"), 50, 4)
+		b := backup(t, r, src)
+		if _, err := restore.Run(ctx, r, b, target, mode); err != nil {
+			t.Fatal(err)
+		}
+		if err := treetest.Compare(src, target); err != nil {
+			t.Fatalf("base %v: target differs:\n%v", mode.Base != nil, err)
+		}
+		var sa, sb unix.Stat_t
+		if unix.Lstat(filepath.Join(target, "a"), &sa) != nil || unix.Lstat(filepath.Join(target, "b"), &sb) != nil || sa.Ino != sb.Ino {
+			t.Fatalf("base %v: a and b are not one inode", mode.Base != nil)
+		}
+	}
+}
+
+func TestDeltaRestoreOptions(t *testing.T) {
+	base := &repository.Snapshot{}
+	for _, o := range []restore.Options{
+		{Base: base},
+		{Base: base, Overwrite: restore.OverwriteIfChanged},
+		{Base: base, Overwrite: restore.OverwriteAlways, Delete: true},
+		{Base: base, Overwrite: restore.OverwriteNever, Delete: true},
+	} {
+		if err := o.Validate(); !errors.Is(err, restore.ErrOptions) {
+			t.Errorf("%+v: err %v, want ErrOptions", o, err)
+		}
+	}
+	if err := deltaOpts(base).Validate(); err != nil {
+		t.Errorf("delta options refused: %v", err)
+	}
+}
