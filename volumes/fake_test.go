@@ -30,6 +30,9 @@ type fakeEngine struct {
 	failBackup  map[string]bool
 	failRestore bool
 	unhealthy   bool
+	// onStop runs when a container is stopped, before it stops: the
+	// application's last writes.
+	onStop func(f *fakeEngine)
 	// store holds the snapshots' content, shared by the engines of a test
 	// as a repository would be.
 	store map[string]map[string]string
@@ -261,9 +264,16 @@ func (f *fakeEngine) RestoreVolume(_ context.Context, _ sidecar.Job, a sidecar.R
 		return sidecar.Restored{Code: 1, Failure: &sidecar.Failure{Message: "restore failed", ExitCode: 1}}, nil
 	case len(v.files) > 0 && !overwrite:
 		return sidecar.Restored{Code: 1, Failure: &sidecar.Failure{Kind: sidecar.KindTargetNotEmpty, ExitCode: 1}}, nil
+	case a.Base != "" && a.Base != v.from:
+		return sidecar.Restored{Code: 1, Failure: &sidecar.Failure{Message: "volume does not hold the base", ExitCode: 1}}, nil
 	}
 	v.files = copyFiles(f.store[id]) // equal to the snapshot, as --delete makes it
-	f.record("restore %s", volume)
+	v.from = id
+	if a.Base != "" {
+		f.record("restore %s (delta)", volume)
+	} else {
+		f.record("restore %s", volume)
+	}
 	n := int64(len(v.files))
 	return sidecar.Restored{Summary: &sidecar.RestoreSummary{SnapshotID: id, Result: restore.Result{Files: n, Verified: n}}}, nil
 }
@@ -306,7 +316,12 @@ func (f *fakeEngine) Rename(_ context.Context, id, name string) error {
 }
 
 func (f *fakeEngine) Start(_ context.Context, id string) error { return f.setRunning(id, true) }
-func (f *fakeEngine) Stop(_ context.Context, id string) error  { return f.setRunning(id, false) }
+func (f *fakeEngine) Stop(_ context.Context, id string) error {
+	if f.onStop != nil {
+		f.onStop(f)
+	}
+	return f.setRunning(id, false)
+}
 
 func (f *fakeEngine) setRunning(id string, running bool) error {
 	f.mu.Lock()

@@ -26,16 +26,25 @@ type Upgraded struct {
 	App     *sidecar.AppContainer // as it was before
 	Old     string                // the old container's name now
 	Volumes map[string]string     // old volume -> the fresh copy the new container uses
+	// Downtime runs from the old container's stop to the new one's start
+	// (zero if it was not running).
+	Downtime time.Duration
+	// Copies tell how each volume was copied.
+	Copies []Copied
 }
 
-// Upgrade stops a container, copies its volumes into fresh ones (snapshot,
-// then restore; other users of the volumes are quiesced by their labels),
-// renames it away and creates a container like it on the new image and the
-// fresh volumes. If the new container does not become healthy, everything
-// is undone: the new container and the fresh volumes are removed, the old
-// one gets its name back and runs again, and the error says why (exit code
-// or health check, and its last log lines as warnings). The old container
-// and its volumes are never changed.
+// Upgrade runs a container on a new image on fresh copies of its volumes.
+// The volumes are copied while the container runs (snapshot, then restore
+// into fresh volumes; users are quiesced by their labels as for a backup);
+// then the container is stopped, a second snapshot takes what it wrote
+// meanwhile, and only that delta is restored into the copies (restore
+// --base), so the downtime grows with what changed, not with the volumes.
+// The old container is renamed away and a container like it is created on
+// the new image and the fresh volumes. If the new container does not
+// become healthy, everything is undone: the new container and the fresh
+// volumes are removed, the old one gets its name back and runs again, and
+// the error says why (exit code or health check, and its last log lines as
+// warnings). The old container and its volumes are never changed.
 func Upgrade(ctx context.Context, e Engine, jobFor JobFor, r Reporter, o UpgradeOptions) (*Upgraded, error) {
 	app, err := e.InspectApp(ctx, o.Container)
 	if err != nil {
@@ -53,28 +62,42 @@ func Upgrade(ctx context.Context, e Engine, jobFor JobFor, r Reporter, o Upgrade
 		return nil, err
 	}
 	job.Lines = o.Lines
-	// Stopped for a consistent copy; started again whatever goes wrong
-	// until the new container has taken over.
-	if app.Running {
-		r.Infof("stopping %s", app.Name)
-		if err := e.Stop(ctx, app.ID); err != nil {
-			return nil, fmt.Errorf("stop %s: %w", app.Name, err)
+	bg := context.WithoutCancel(ctx)
+	c := newCopier(e, e, job, job, r, o.Host, "upgrade")
+	c.name = func(v sidecar.Volume, snapshotID string) string { return v.Name + "-" + shortID(snapshotID) }
+	quiesce := consistent(ctx, e, r, func(v sidecar.Volume, err error) { r.Warn(v.Name, err) })
+	fail := func(err error) (*Upgraded, error) {
+		removeVolumes(bg, e, c.fresh)
+		return nil, fmt.Errorf("upgrade of %s stopped before any change: %w", app.Name, err)
+	}
+	if app.Running && len(vols) > 0 {
+		r.Infof("copying the volumes of %s while it runs", app.Name)
+		if _, err := c.round(ctx, vols, quiesce); err != nil {
+			return fail(err)
 		}
 	}
-	bg := context.WithoutCancel(ctx)
+	// Stopped for a consistent copy; started again whatever goes wrong
+	// until the new container has taken over.
+	var stopped time.Time
+	if app.Running {
+		r.Infof("stopping %s", app.Name)
+		stopped = time.Now()
+		if err := e.Stop(ctx, app.ID); err != nil {
+			return fail(fmt.Errorf("stop %s: %w", app.Name, err))
+		}
+	}
 	restartOld := func() {
 		if app.Running {
 			_ = e.Start(bg, app.ID)
 		}
 	}
-	fresh := map[string]string{}
 	if len(vols) > 0 {
-		if fresh, err = copyVolumes(ctx, e, job, r, vols, o.Host); err != nil {
-			removeVolumes(bg, e, fresh)
+		if _, err := c.round(ctx, vols, quiesce); err != nil {
 			restartOld()
-			return nil, fmt.Errorf("upgrade of %s stopped before any change: %w", app.Name, err)
+			return fail(err)
 		}
 	}
+	fresh := c.fresh
 	old := sidecar.OldName(app.Name)
 	if err := e.Rename(ctx, app.ID, old); err != nil {
 		removeVolumes(bg, e, fresh)
@@ -82,9 +105,13 @@ func Upgrade(ctx context.Context, e Engine, jobFor JobFor, r Reporter, o Upgrade
 		return nil, err
 	}
 	newID, err := e.Recreate(ctx, app, o.Image, fresh)
+	var downtime time.Duration
 	if err == nil {
 		r.Infof("starting %s on %s", app.Name, o.Image)
 		if err = e.Start(ctx, newID); err == nil {
+			if !stopped.IsZero() {
+				downtime = time.Since(stopped)
+			}
 			err = e.WaitHealthy(ctx, newID, o.WaitHealthy, o.Settle)
 		}
 	}
@@ -104,37 +131,7 @@ func Upgrade(ctx context.Context, e Engine, jobFor JobFor, r Reporter, o Upgrade
 		}
 		return nil, fmt.Errorf("%s: %w", msg, err)
 	}
-	return &Upgraded{App: app, Old: old, Volumes: fresh}, nil
-}
-
-// copyVolumes snapshots volumes in one sidecar and restores each into a
-// fresh volume named after it and its snapshot; it returns old name ->
-// fresh name, also for what it made before a failure.
-func copyVolumes(ctx context.Context, e Engine, job sidecar.Job, r Reporter, vols []sidecar.Volume, host string) (map[string]string, error) {
-	fresh := map[string]string{}
-	quiesce := consistent(ctx, e, r, func(v sidecar.Volume, err error) { r.Warn(v.Name, err) })
-	batch, err := e.BackupVolumes(ctx, job, sidecar.JobsFor(vols), host, []string{"upgrade"}, quiesce)
-	if err != nil {
-		return fresh, err
-	}
-	saved, missing := batch.Saved(vols, false)
-	if batch.Code != sidecar.ExitOK || len(missing) > 0 {
-		return fresh, fmt.Errorf("snapshots of the volumes failed (exit %d)", batch.Code)
-	}
-	for _, v := range vols {
-		rep := saved[v.Name]
-		name := v.Name + "-" + shortID(rep.SnapshotID)
-		if err := e.CreateVolume(ctx, name, &rep.Info, rep.SnapshotID); err != nil {
-			return fresh, err
-		}
-		fresh[v.Name] = name
-		res, err := e.RestoreVolume(ctx, job, sidecar.RestoreArgs{Snapshot: rep.SnapshotID, Volume: name})
-		if err := restoreFailed(res, err, name); err != nil {
-			return fresh, fmt.Errorf("copy of %s: %w", v.Name, err)
-		}
-		r.Infof("volume %s copied to %s", v.Name, name)
-	}
-	return fresh, nil
+	return &Upgraded{App: app, Old: old, Volumes: fresh, Downtime: downtime, Copies: c.copies()}, nil
 }
 
 // removeVolumes removes the fresh copies (old name -> fresh name) and

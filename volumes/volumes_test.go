@@ -163,9 +163,19 @@ func TestUpgradeRules(t *testing.T) {
 	}
 
 	e.unhealthy = false
+	e.log = nil
+	e.onStop = func(f *fakeEngine) { f.volumes["pg"].files["db"] = "v1"; f.onStop = nil } // the last write before the stop
+	e.volumes["pg"].files["db"] = "v0"
 	up, err := Upgrade(ctx, e, jobFor, r, UpgradeOptions{Container: "shop", Image: "app:2"})
 	if err != nil {
 		t.Fatal(err)
+	}
+	// Copied while it ran, then only the delta while it was stopped.
+	if got, want := e.did(""), []string{"image", "snapshot pg", "create volume pg-", "restore pg-", "stop shop", "snapshot pg", "restore pg-", "rename shop-lifeboat-old", "create container shop on app:2", "start shop"}; !prefixesMatch(got, want) {
+		t.Fatalf("upgrade log %q, want lines starting with %q", got, want)
+	}
+	if delta := e.did("restore"); !strings.HasSuffix(delta[len(delta)-1], "(delta)") {
+		t.Fatalf("the second restore was not a delta: %q", delta)
 	}
 	cur, prev := e.byName("shop"), e.byName(sidecar.OldName("shop"))
 	if cur == nil || cur.image != "app:2" || !cur.running || prev == nil || prev.running || prev.id != "id-shop" {
@@ -188,4 +198,18 @@ func TestUpgradeRules(t *testing.T) {
 	if c := e.byName("shop"); c.id != "id-shop" || !c.running {
 		t.Fatalf("after rollback: %+v", c)
 	}
+}
+
+// prefixesMatch reports whether got has as many lines as want, each
+// starting with want's.
+func prefixesMatch(got, want []string) bool {
+	if len(got) != len(want) {
+		return false
+	}
+	for i := range got {
+		if !strings.HasPrefix(got[i], want[i]) {
+			return false
+		}
+	}
+	return true
 }

@@ -140,3 +140,21 @@ func exitCodeOf(err error) int {
 	}
 	return 0
 }
+
+// lastJSON decodes the last --json message of type typ in out into v.
+func lastJSON(t *testing.T, out, typ string, v any) {
+	t.Helper()
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	for i := len(lines) - 1; i >= 0; i-- {
+		var head struct {
+			Type string `json:"type"`
+		}
+		if json.Unmarshal([]byte(lines[i]), &head) == nil && head.Type == typ {
+			if err := json.Unmarshal([]byte(lines[i]), v); err != nil {
+				t.Fatalf("%s message %q: %v", typ, lines[i], err)
+			}
+			return
+		}
+	}
+	t.Fatalf("no %s message in:\n%s", typ, out)
+}

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/lifeboat-backup/lifeboat/internal/human"
 	"github.com/lifeboat-backup/lifeboat/volumes"
 	"github.com/spf13/cobra"
 )
@@ -25,12 +26,16 @@ func newUpgradeCmd(a *app) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "upgrade CONTAINER --image IMAGE",
 		Short: "Run a container on a new image, on restored copies of its volumes",
-		Long: `Upgrade a container's image without risking its data: the container is
-stopped, its volumes are snapshotted and restored into fresh volumes, and a
-new container with the same configuration (command, environment, ports,
-networks, labels, restart policy, health check) but the new image and the
-fresh volumes takes its name and starts. The old container is kept, stopped
-and renamed NAME-lifeboat-old, with its volumes untouched.
+		Long: `Upgrade a container's image without risking its data: its volumes are
+snapshotted and restored into fresh volumes while it runs; then it is
+stopped, a second snapshot takes what it wrote meanwhile, and only that is
+written into the fresh volumes (a delta restore), so the downtime grows with
+what changed, not with the volumes' size. A new container with the same
+configuration (command, environment, ports, networks, labels, restart
+policy, health check) but the new image and the fresh volumes takes its name
+and starts. The old container is kept, stopped and renamed NAME-lifeboat-old,
+with its volumes untouched. The downtime (from the stop to the new
+container's start) and the bytes written after the stop are reported.
 
 The new container must become healthy (or, without a health check, keep
 running for --wait) within --wait-healthy; otherwise lifeboat rolls back by
@@ -88,9 +93,16 @@ func runUpgrade(ctx context.Context, a *app, name string, o upgradeOptions) erro
 	}
 	app := up.App
 	a.out.result("upgrade", map[string]any{"container": app.Name, "image": o.image, "old_container": up.Old,
-		"volumes": up.Volumes}, func(w io.Writer) {
+		"volumes": up.Volumes, "copies": up.Copies, "downtime_seconds": up.Downtime.Seconds()}, func(w io.Writer) {
 		fmt.Fprintf(w, "%s now runs %s on fresh copies of its volumes; the old container is %s (stopped), its volumes untouched\n",
 			app.Name, o.image, up.Old)
+		if up.Downtime > 0 {
+			var delta int64
+			for _, c := range up.Copies {
+				delta += c.DeltaBytes
+			}
+			fmt.Fprintf(w, "downtime %s (copied while it ran; %s written after the stop)\n", up.Downtime.Round(10*time.Millisecond), human.Bytes(delta))
+		}
 		fmt.Fprintf(w, "switch back with: lifeboat rollback %s\n", app.Name)
 		if app.Compose {
 			fmt.Fprintln(w, "this container belongs to a compose project: the next `docker compose up` recreates it from the compose file's image and volumes; update the file to keep the upgrade")

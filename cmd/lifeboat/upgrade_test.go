@@ -41,7 +41,9 @@ func TestUpgradeAndRollback(t *testing.T) {
 	ctx := context.Background()
 	p := fmt.Sprintf("lbu%d", os.Getpid())
 	v1, v2, bad := p+"-app:1", p+"-app:2", p+"-app:bad"
-	busyboxImage(t, e, v1, "echo v1 >> /data/log; exec sleep 3600")
+	// v1 too writes when it is stopped: after the upgrade copied its
+	// volume, so only the delta after the stop brings that line over.
+	busyboxImage(t, e, v1, `trap "echo stopped >> /data/log; exit 0" TERM; echo v1 >> /data/log; while :; do sleep 1 & wait $!; done`)
 	// v2 writes a last line when stopped as docker stop does (SIGTERM).
 	busyboxImage(t, e, v2, `trap "echo flushed >> /data/log; exit 0" TERM; echo v2 >> /data/log; while :; do sleep 1 & wait $!; done`)
 	busyboxImage(t, e, bad, "echo going down; echo bad >> /data/log; exit 3")
@@ -79,7 +81,24 @@ func TestUpgradeAndRollback(t *testing.T) {
 	// upgrade needs (it used to be asked twice).
 	once := *c
 	once.env = []string{"LIFEBOAT_PASSWORD_FILE=" + countingPasswordFile(t, "correct horse", 1)}
-	once.ok("upgrade", name, "--image", v2, "--wait", "1s")
+	res := once.ok("upgrade", name, "--image", v2, "--wait", "1s", "--json")
+	var up struct {
+		Downtime float64 `json:"downtime_seconds"`
+		Copies   []struct {
+			Volume     string `json:"volume"`
+			FirstBytes int64  `json:"first_bytes"`
+			DeltaBytes int64  `json:"delta_bytes"`
+			DeltaFiles int64  `json:"delta_files"`
+			Match      bool   `json:"match"`
+		} `json:"copies"`
+	}
+	lastJSON(t, res, "upgrade", &up)
+	// The first copy wrote "v1\n"; the delta after the stop, the log again
+	// with "stopped\n" (the only file changed).
+	if up.Downtime <= 0 || len(up.Copies) != 1 || up.Copies[0].Volume != vol || up.Copies[0].FirstBytes != 3 ||
+		up.Copies[0].DeltaFiles != 1 || up.Copies[0].DeltaBytes != int64(len("v1\nstopped\n")) || !up.Copies[0].Match {
+		t.Fatalf("upgrade report %+v", up)
+	}
 	app, err := e.InspectApp(ctx, name)
 	if err != nil || app.Image != v2 || !app.Running || app.ID == created.ID {
 		t.Fatalf("after upgrade: %+v %v", app, err)
@@ -91,8 +110,8 @@ func TestUpgradeAndRollback(t *testing.T) {
 	if fresh == vol || !strings.HasPrefix(fresh, vol+"-") {
 		t.Fatalf("the new container uses volume %q", fresh)
 	}
-	waitFile(t, filepath.Join(volumeMountpoint(t, e, fresh), "log"), "v1\nv2\n")
-	if b, _ := os.ReadFile(oldLog); string(b) != "v1\n" {
+	waitFile(t, filepath.Join(volumeMountpoint(t, e, fresh), "log"), "v1\nstopped\nv2\n")
+	if b, _ := os.ReadFile(oldLog); string(b) != "v1\nstopped\n" {
 		t.Fatalf("the old volume changed: %q", b)
 	}
 	old, err := e.InspectApp(ctx, sidecar.OldName(name))
@@ -111,11 +130,11 @@ func TestUpgradeAndRollback(t *testing.T) {
 	}
 	// Stopped with its stop signal, not killed: its last write is there,
 	// on the kept volume that the output names.
-	waitFile(t, filepath.Join(volumeMountpoint(t, e, fresh), "log"), "v1\nv2\nflushed\n")
+	waitFile(t, filepath.Join(volumeMountpoint(t, e, fresh), "log"), "v1\nstopped\nv2\nflushed\n")
 	if !strings.Contains(out, fresh) {
 		t.Fatalf("rollback does not name the kept volume %s:\n%s", fresh, out)
 	}
-	waitFile(t, oldLog, "v1\nv1\n")
+	waitFile(t, oldLog, "v1\nstopped\nv1\n")
 
 	// A new image that fails: lifeboat rolls back by itself, says why (its
 	// exit code and last words) and removes the fresh copy of the volume.

@@ -1,0 +1,143 @@
+package volumes
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"time"
+
+	"github.com/lifeboat-backup/lifeboat/internal/human"
+	"github.com/lifeboat-backup/lifeboat/sidecar"
+)
+
+// copier keeps copies of volumes up to date in rounds, for the workflows
+// whose downtime must grow with what changed rather than with the volumes
+// (upgrade, migrate --live). Each round snapshots every volume on src and
+// restores the snapshot into the volume's copy on dst: whole the first
+// time, and after that as a delta over the previous round's snapshot
+// (restore --base), which writes only what changed. The copy is verified
+// as it is written.
+type copier struct {
+	src, dst       Engine
+	srcJob, dstJob sidecar.Job
+	r              Reporter
+	host           string
+	tag            string
+	// name is the copy's name for a volume and its first snapshot (the
+	// volume's own name if nil); a copy that does not exist is created as
+	// the snapshot recorded the volume.
+	name func(v sidecar.Volume, snapshotID string) string
+	// overwrite lets the first round make a copy that is not empty equal
+	// to the snapshot; without it such a copy is refused.
+	overwrite bool
+
+	fresh map[string]string // volume -> its copy, also for copies made before a failure
+	base  map[string]string // volume -> the snapshot its copy holds
+	done  map[string]*Copied
+}
+
+// Copied is how one volume reached its copy.
+type Copied struct {
+	Volume   string `json:"volume"`
+	Copy     string `json:"copy"`
+	Snapshot string `json:"snapshot"` // the last round's, which the copy equals
+	// Files and Bytes are what the copy holds (hard-linked names counted).
+	Files int64 `json:"files"`
+	Bytes int64 `json:"bytes"`
+	// FirstBytes were written by the first round (the whole volume);
+	// DeltaBytes and DeltaFiles by the last one, if there were several.
+	FirstBytes int64 `json:"first_bytes"`
+	DeltaBytes int64 `json:"delta_bytes"`
+	DeltaFiles int64 `json:"delta_files"`
+	// Match: every file written was read back and matched the snapshot.
+	Match bool `json:"match"`
+}
+
+// Round is one round of a copy, over all its volumes.
+type Round struct {
+	// Sent is what the snapshots added to the repository: the bytes that
+	// travel from the source to the destination.
+	Sent    int64   `json:"bytes_sent"`
+	Written int64   `json:"bytes_written"` // into the copies
+	Files   int64   `json:"files_written"` // written or patched
+	Seconds float64 `json:"seconds"`
+}
+
+func newCopier(src, dst Engine, srcJob, dstJob sidecar.Job, r Reporter, host, tag string) *copier {
+	return &copier{src: src, dst: dst, srcJob: srcJob, dstJob: dstJob, r: r, host: host, tag: tag,
+		fresh: map[string]string{}, base: map[string]string{}, done: map[string]*Copied{}}
+}
+
+// round snapshots each volume, its users prepared by prepare, and brings
+// its copy to that snapshot.
+func (c *copier) round(ctx context.Context, vols []sidecar.Volume, prepare sidecar.Prepare) (Round, error) {
+	start := time.Now()
+	batch, err := c.src.BackupVolumes(ctx, c.srcJob, sidecar.JobsFor(vols), c.host, []string{c.tag}, prepare)
+	if err != nil {
+		return Round{}, err
+	}
+	saved, missing := batch.Saved(vols, false)
+	if batch.Code != sidecar.ExitOK || len(missing) > 0 {
+		return Round{}, fmt.Errorf("snapshots of the volumes failed (exit %d)", batch.Code)
+	}
+	var rd Round
+	for _, v := range vols {
+		rep := saved[v.Name]
+		rd.Sent += rep.Summary.StoredAdded
+		written, files, err := c.restore(ctx, v, rep)
+		if err != nil {
+			return rd, err
+		}
+		rd.Written += written
+		rd.Files += files
+	}
+	rd.Seconds = time.Since(start).Seconds()
+	return rd, nil
+}
+
+// restore brings the copy of v to the snapshot rep and returns the bytes
+// and files it wrote.
+func (c *copier) restore(ctx context.Context, v sidecar.Volume, rep sidecar.VolumeReport) (int64, int64, error) {
+	name, again := c.fresh[v.Name]
+	if !again {
+		name = v.Name
+		if c.name != nil {
+			name = c.name(v, rep.SnapshotID)
+		}
+		if err := ensureVolume(ctx, c.dst, name, &rep.Info, rep.SnapshotID); err != nil {
+			return 0, 0, err
+		}
+		c.fresh[v.Name] = name
+		c.done[v.Name] = &Copied{Volume: v.Name, Copy: name}
+	}
+	args := sidecar.RestoreArgs{Snapshot: rep.SnapshotID, Volume: name, Overwrite: c.overwrite, Verify: true}
+	if again {
+		args.Overwrite, args.Base = true, c.base[v.Name]
+	}
+	res, err := c.dst.RestoreVolume(ctx, c.dstJob, args)
+	if err := restoreFailed(res, err, name); err != nil {
+		return 0, 0, fmt.Errorf("copy of %s: %w", v.Name, err)
+	}
+	c.base[v.Name] = rep.SnapshotID
+	out, cp := res.Summary.Result, c.done[v.Name]
+	cp.Snapshot, cp.Files, cp.Bytes = rep.SnapshotID, rep.Summary.TotalFiles, rep.Summary.TotalBytes
+	cp.Match = out.Verified == out.Files
+	if again {
+		cp.DeltaBytes, cp.DeltaFiles = out.Written, out.Files
+		c.r.Infof("volume %s: %d files changed since the last round, %s written", v.Name, out.Files, human.Bytes(out.Written))
+	} else {
+		cp.FirstBytes = out.Written
+		c.r.Infof("volume %s copied to %s on %s", v.Name, name, c.dst.Host())
+	}
+	return out.Written, out.Files, nil
+}
+
+// copies lists what was copied, by volume name.
+func (c *copier) copies() []Copied {
+	out := make([]Copied, 0, len(c.done))
+	for _, cp := range c.done {
+		out = append(out, *cp)
+	}
+	sort.Slice(out, func(i, k int) bool { return out[i].Volume < out[k].Volume })
+	return out
+}
