@@ -198,7 +198,15 @@ func (f *fakeEngine) StopUsers(_ context.Context, volume string, _ sidecar.Repor
 	return f.stopUsers(volume, func(*fakeContainer) bool { return true }), nil
 }
 
+// stopping runs onStop, before a container stops.
+func (f *fakeEngine) stopping() {
+	if f.onStop != nil {
+		f.onStop(f)
+	}
+}
+
 func (f *fakeEngine) stopUsers(volume string, stop func(*fakeContainer) bool) func(context.Context) {
+	f.stopping()
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	var stopped []*fakeContainer
@@ -316,14 +324,12 @@ func (f *fakeEngine) Rename(_ context.Context, id, name string) error {
 }
 
 func (f *fakeEngine) Start(_ context.Context, id string) error { return f.setRunning(id, true) }
-func (f *fakeEngine) Stop(_ context.Context, id string) error {
-	if f.onStop != nil {
-		f.onStop(f)
-	}
-	return f.setRunning(id, false)
-}
+func (f *fakeEngine) Stop(_ context.Context, id string) error  { return f.setRunning(id, false) }
 
 func (f *fakeEngine) setRunning(id string, running bool) error {
+	if !running {
+		f.stopping()
+	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.containers[id].running = running

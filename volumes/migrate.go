@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/lifeboat-backup/lifeboat/sidecar"
 )
@@ -26,7 +27,32 @@ type MigrateOptions struct {
 	// destination volume exists when it is called. Nil: through the
 	// repository.
 	Direct func(ctx context.Context, v sidecar.Volume, force bool) error
-	Lines  func(line []byte)
+	// Live copies while the volumes' users run: rounds of incremental
+	// copies (restored as deltas) while each round sends less than the
+	// one before, at most MaxRounds, then the users are stopped
+	// (StopSource) or quiesced by their labels for a last round that only
+	// sends what changed. Through the repository only.
+	Live      bool
+	MaxRounds int // before the last round; DefaultMaxRounds if 0
+	Lines     func(line []byte)
+}
+
+// DefaultMaxRounds bounds the rounds a live migration copies while the
+// volumes are in use.
+const DefaultMaxRounds = 4
+
+// liveEnough is a round's size below which another round while the
+// volumes are in use would save too little to be worth it.
+const liveEnough = 16 << 20
+
+// Migration is what Migrate did.
+type Migration struct {
+	Volumes []Migrated `json:"volumes"`
+	// Rounds of a live migration, the last one after the stop.
+	Rounds []Round `json:"rounds,omitempty"`
+	// Downtime of a live migration: from the stop (or quiesce) of the
+	// users to the data being complete on the destination.
+	Downtime time.Duration `json:"-"`
 }
 
 // Migrated is one volume moved.
@@ -48,7 +74,7 @@ var ErrDiffer = errors.New("volumes differ after the migration")
 // Direct. The copy follows the same consistency rules as a backup. If
 // anything fails after StopSource stopped containers, they are started
 // again and the error says so.
-func Migrate(ctx context.Context, src, dst Engine, jobFor JobFor, r Reporter, o MigrateOptions) (out []Migrated, err error) {
+func Migrate(ctx context.Context, src, dst Engine, jobFor JobFor, r Reporter, o MigrateOptions) (m *Migration, err error) {
 	vols, err := src.Volumes(ctx, sidecar.Selection{Names: o.Names, Container: o.Container})
 	if err != nil {
 		return nil, fmt.Errorf("source: %w", err)
@@ -56,14 +82,21 @@ func Migrate(ctx context.Context, src, dst Engine, jobFor JobFor, r Reporter, o 
 	if len(vols) == 0 {
 		return nil, errors.New("no volume to migrate")
 	}
+	if o.Live && o.Direct != nil {
+		return nil, errors.New("a live migration goes through the repository: --live cannot be combined with --direct")
+	}
 	stops := &sourceStops{e: src, r: r}
 	defer stops.undo(ctx, &err)
 	if o.Direct != nil {
-		return migrateDirect(ctx, src, dst, r, o, vols, stops)
+		out, err := migrateDirect(ctx, src, dst, r, o, vols, stops)
+		return &Migration{Volumes: out}, err
 	}
 	job, err := jobFor(ctx, src)
 	if err != nil {
 		return nil, err
+	}
+	if o.Live {
+		return migrateLive(ctx, src, dst, jobFor, job, r, o, vols, stops)
 	}
 	job.Lines = o.Lines
 	skipped := func(v sidecar.Volume, err error) { r.Warn(v.Name, err) }
@@ -92,26 +125,86 @@ func Migrate(ctx context.Context, src, dst Engine, jobFor JobFor, r Reporter, o 
 		return nil, err
 	}
 	dstJob.Lines = o.Lines
+	var out []Migrated
 	for _, v := range vols {
 		rep := saved[v.Name]
 		if err := ensureVolume(ctx, dst, v.Name, &rep.Info, rep.SnapshotID); err != nil {
-			return out, err
+			return &Migration{Volumes: out}, err
 		}
 		r.Infof("restoring volume %s on %s", v.Name, dst.Host())
 		res, err := dst.RestoreVolume(ctx, dstJob, sidecar.RestoreArgs{Snapshot: rep.SnapshotID, Volume: v.Name, Overwrite: o.Force, Verify: true})
 		if err := restoreFailed(res, err, v.Name); err != nil {
-			return out, fmt.Errorf("on the destination: %w", err)
+			return &Migration{Volumes: out}, fmt.Errorf("on the destination: %w", err)
 		}
 		s := res.Summary.Result
 		out = append(out, Migrated{Volume: v.Name, Snapshot: rep.SnapshotID, Files: s.Files + s.Links, Bytes: s.Bytes + s.LinkBytes,
 			Match: s.Verified == s.Files})
 	}
+	return &Migration{Volumes: out}, differ(out)
+}
+
+// differ returns ErrDiffer for the first volume that did not read back as
+// its snapshot.
+func differ(out []Migrated) error {
 	for _, m := range out {
 		if !m.Match {
-			return out, fmt.Errorf("volume %s: %w", m.Volume, ErrDiffer)
+			return fmt.Errorf("volume %s: %w", m.Volume, ErrDiffer)
 		}
 	}
-	return out, nil
+	return nil
+}
+
+// migrateLive copies in rounds while the users run, then stops or
+// quiesces them for a last round that sends only what changed.
+func migrateLive(ctx context.Context, src, dst Engine, jobFor JobFor, srcJob sidecar.Job, r Reporter, o MigrateOptions, vols []sidecar.Volume, stops *sourceStops) (*Migration, error) {
+	dstJob, err := jobFor(ctx, dst)
+	if err != nil {
+		return nil, err
+	}
+	dstJob.Lines = o.Lines
+	c := newCopier(src, dst, srcJob, dstJob, r, o.Host, "migrate")
+	c.overwrite = o.Force
+	m := &Migration{}
+	maxRounds := o.MaxRounds
+	if maxRounds <= 0 {
+		maxRounds = DefaultMaxRounds
+	}
+	// While the users run, nothing is quiesced: what a round copies
+	// need not be consistent, since the last round makes it so.
+	running := func(sidecar.Volume) (bool, func()) { return true, func() {} }
+	for i := range maxRounds {
+		r.Infof("round %d: copying while the volumes are in use", i+1)
+		rd, err := c.round(ctx, vols, running)
+		if err != nil {
+			return m, err
+		}
+		m.Rounds = append(m.Rounds, rd)
+		if i > 0 && (rd.Sent >= m.Rounds[i-1].Sent || rd.Sent < liveEnough) {
+			break // not shrinking, or small enough for the stop
+		}
+	}
+	stoppedAt := time.Now()
+	prepare := consistent(ctx, src, r, func(v sidecar.Volume, err error) { r.Warn(v.Name, err) })
+	if o.StopSource {
+		prepare = func(v sidecar.Volume) (bool, func()) {
+			if err := stops.stop(ctx, v.Name); err != nil {
+				r.Warn(v.Name, err)
+				return false, nil
+			}
+			return true, func() {}
+		}
+	}
+	r.Infof("last round: the users of the volumes stopped")
+	rd, err := c.round(ctx, vols, prepare)
+	if err != nil {
+		return m, err
+	}
+	m.Downtime = time.Since(stoppedAt)
+	m.Rounds = append(m.Rounds, rd)
+	for _, cp := range c.copies() {
+		m.Volumes = append(m.Volumes, Migrated{Volume: cp.Volume, Snapshot: cp.Snapshot, Files: cp.Files, Bytes: cp.Bytes, Match: cp.Match})
+	}
+	return m, differ(m.Volumes)
 }
 
 // migrateDirect moves each volume with o.Direct, under the same rules.

@@ -106,7 +106,7 @@ func TestMigrateRules(t *testing.T) {
 	}
 
 	moved, err := Migrate(ctx, src, dst, jobFor, r, MigrateOptions{Names: []string{"pg"}, StopSource: true, Force: true})
-	if err != nil || len(moved) != 1 || !moved[0].Match {
+	if err != nil || len(moved.Volumes) != 1 || !moved.Volumes[0].Match {
 		t.Fatalf("migrate --force: %v %+v", err, moved)
 	}
 	if src.byName("db").running {
@@ -131,6 +131,51 @@ func TestMigrateRules(t *testing.T) {
 	_, err = Migrate(ctx, src, dst, jobFor, r, MigrateOptions{Names: []string{"pg"}, StopSource: true, Direct: failing})
 	if !errors.Is(err, errBoom) || !src.byName("db").running {
 		t.Fatalf("direct copy failing: %v, running %v", err, src.byName("db").running)
+	}
+}
+
+// A live migration copies while the application runs, stops it only for
+// a last round restored as a delta, and starts it again on the source if
+// anything fails after the stop.
+func TestMigrateLiveRules(t *testing.T) {
+	ctx := context.Background()
+	store := map[string]map[string]string{}
+	src, dst := newFake("src", store), newFake("dst", store)
+	src.addVolume("pg", map[string]string{"wal/1": "one"})
+	src.addContainer("db", true, nil, "pg")
+	r := &fakeReporter{}
+
+	live := MigrateOptions{Names: []string{"pg"}, StopSource: true, Live: true}
+	if _, err := Migrate(ctx, src, dst, jobFor, r, MigrateOptions{Names: []string{"pg"}, Live: true,
+		Direct: func(context.Context, sidecar.Volume, bool) error { return nil }}); err == nil || len(src.did("snapshot")) > 0 {
+		t.Fatalf("--live with --direct: %v", err)
+	}
+
+	// The destination fails once the application is stopped: it runs again.
+	src.onStop = func(*fakeEngine) { dst.failRestore = true }
+	_, err := Migrate(ctx, src, dst, jobFor, r, live)
+	if err == nil || !strings.Contains(err.Error(), "started again") || !src.byName("db").running {
+		t.Fatalf("a failure after the stop: %v, running %v", err, src.byName("db").running)
+	}
+
+	dst.failRestore = false
+	src.log, dst.log = nil, nil
+	src.onStop = func(f *fakeEngine) { f.volumes["pg"].files["wal/2"] = "last" } // written as it stops
+	m, err := Migrate(ctx, src, dst, jobFor, r, MigrateOptions{Names: []string{"pg"}, StopSource: true, Live: true, Force: true})
+	if err != nil || len(m.Volumes) != 1 || !m.Volumes[0].Match || len(m.Rounds) != 3 || m.Downtime <= 0 {
+		t.Fatalf("live migration: %v %+v", err, m)
+	}
+	if got, want := src.did(""), []string{"image", "snapshot pg", "snapshot pg", "stop db", "snapshot pg"}; !slices.Equal(got, want) {
+		t.Fatalf("source log %q, want %q", got, want)
+	}
+	if got, want := dst.did("restore"), []string{"restore pg", "restore pg (delta)", "restore pg (delta)"}; !slices.Equal(got, want) {
+		t.Fatalf("destination log %q, want %q", got, want)
+	}
+	if got := dst.volumes["pg"].files; len(got) != 2 || got["wal/2"] != "last" {
+		t.Fatalf("destination holds %v, want the source as it stopped", got)
+	}
+	if src.byName("db").running {
+		t.Fatal("the application runs again on the source after migrate --live --stop-source")
 	}
 }
 

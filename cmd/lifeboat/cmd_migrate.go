@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"time"
 
 	"github.com/lifeboat-backup/lifeboat/internal/human"
 	"github.com/lifeboat-backup/lifeboat/sidecar"
@@ -22,6 +23,8 @@ type migrateOptions struct {
 	stopSource             bool
 	force                  bool
 	direct                 bool
+	live                   bool
+	maxRounds              int
 }
 
 func newMigrateCmd(a *app) *cobra.Command {
@@ -45,15 +48,33 @@ labels ask (lifeboat.stop, lifeboat.pause, lifeboat.pre/post, as for backup)
 and started again afterwards; others get an "in use" warning. --stop-source
 instead stops them before the copy and leaves them stopped, so that nothing
 changes after it; if the migration fails, they are started again on the
-source and the error says so.`,
+source and the error says so.
+
+--live copies while the containers run, so that they are stopped only for
+what changed: a first round copies everything, further rounds copy what
+changed meanwhile (each restored on the destination as a delta, writing only
+what differs) while each sends less than the one before (at most
+--max-rounds); then the containers are stopped (--stop-source) or quiesced
+by their labels for a last round. The downtime (from the stop to the data
+being complete on the destination), each round's bytes sent and written,
+and the last round's delta are reported (--json too). A destination volume
+that already holds an earlier copy still needs --force; it is then made
+equal to the source.`,
 		Example: `  lifeboat migrate pgdata uploads --from unix:///var/run/docker.sock --to ssh://admin@new-host
-  lifeboat migrate --container shop-db --to-context prod-2 --stop-source`,
+  lifeboat migrate --container shop-db --to-context prod-2 --stop-source
+  lifeboat migrate pgdata --to ssh://admin@new-host --live --stop-source`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if o.to == "" && o.toContext == "" {
 				return usageError{errors.New("give the destination with --to or --to-context")}
 			}
 			if len(args) == 0 && o.container == "" {
 				return usageError{errors.New("give volumes to migrate, or --container")}
+			}
+			if o.live && o.direct {
+				return usageError{errors.New("--live goes through the repository: it cannot be combined with --direct")}
+			}
+			if cmd.Flags().Changed("max-rounds") && (!o.live || o.maxRounds < 1 || o.maxRounds > 20) {
+				return usageError{errors.New("--max-rounds needs --live and a value from 1 to 20")}
 			}
 			return runMigrate(cmd.Context(), a, o, args)
 		},
@@ -67,6 +88,8 @@ source and the error says so.`,
 	f.BoolVar(&o.stopSource, "stop-source", false, "stop the containers using a volume before its copy (they stay stopped)")
 	f.BoolVar(&o.force, "force", false, "overwrite destination volumes that are not empty")
 	f.BoolVar(&o.direct, "direct", false, "no shared repository: stream each volume from a sidecar on the source to one on the destination through lifeboat")
+	f.BoolVar(&o.live, "live", false, "copy while the containers run; stop (--stop-source) or quiesce them only for the last delta")
+	f.IntVar(&o.maxRounds, "max-rounds", volumes.DefaultMaxRounds, "with --live: most rounds copied while the containers run")
 	return cmd
 }
 
@@ -96,7 +119,7 @@ func runMigrate(ctx context.Context, a *app, o migrateOptions, names []string) e
 	defer dst.Close()
 	lines := &sidecarLines{a: a}
 	mo := volumes.MigrateOptions{Names: names, Container: o.container, StopSource: o.stopSource, Force: o.force,
-		Host: hostOr(a.cfg.Host), Lines: lines.line}
+		Live: o.live, MaxRounds: o.maxRounds, Host: hostOr(a.cfg.Host), Lines: lines.line}
 	if o.direct {
 		if mo.Direct, err = a.directCopy(ctx, src, dst); err != nil {
 			return err
@@ -105,9 +128,24 @@ func runMigrate(ctx context.Context, a *app, o migrateOptions, names []string) e
 	stop := a.startProgress("migrate", lines.progress)
 	moved, err := volumes.Migrate(ctx, src, dst, a.jobFor, reporter{a}, mo)
 	stop()
-	if len(moved) > 0 {
-		a.out.result("migrate", map[string]any{"from": src.Host(), "to": dst.Host(), "volumes": moved}, func(w io.Writer) {
-			for _, m := range moved {
+	if moved != nil && len(moved.Volumes) > 0 {
+		res := map[string]any{"from": src.Host(), "to": dst.Host(), "volumes": moved.Volumes}
+		if o.live {
+			res["rounds"], res["downtime_seconds"] = moved.Rounds, moved.Downtime.Seconds()
+		}
+		a.out.result("migrate", res, func(w io.Writer) {
+			for i, rd := range moved.Rounds {
+				when := "while running"
+				if i == len(moved.Rounds)-1 {
+					when = "after the stop"
+				}
+				fmt.Fprintf(w, "round %d (%s): %s sent, %s written into %d files in %.1fs\n", i+1, when,
+					human.Bytes(rd.Sent), human.Bytes(rd.Written), rd.Files, rd.Seconds)
+			}
+			if o.live {
+				fmt.Fprintf(w, "downtime %s\n", moved.Downtime.Round(10*time.Millisecond))
+			}
+			for _, m := range moved.Volumes {
 				if o.direct {
 					continue // said as each volume was copied
 				}

@@ -134,3 +134,94 @@ func TestMigrateBetweenEngines(t *testing.T) {
 	c.fails(1, "destination: cannot reach the Docker engine", "migrate", vol, "--to", "unix:///nonexistent/docker.sock")
 	c.fails(2, "--to", "migrate", vol)
 }
+
+// pageWriter is a database-like application: a 64 MiB file whose 8 KiB
+// pages it keeps rewriting, and a log line when it is stopped (after
+// writing grow MiB more: what a checkpoint at shutdown may write).
+func pageWriter(grow int) string {
+	return fmt.Sprintf(`[ -f /data/db ] || dd if=/dev/urandom of=/data/db bs=1M count=64 2>/dev/null
+trap "dd if=/dev/urandom of=/data/checkpoint bs=1M count=%d 2>/dev/null; echo stopped >> /data/log; exit 0" TERM
+echo ready > /data/ready
+i=1
+while :; do
+	i=$(( (i*7919+13) %% 8192 ))
+	dd if=/dev/urandom of=/data/db bs=8192 count=1 seek=$i conv=notrunc 2>/dev/null
+	sleep 0.02 & wait $!
+done`, grow)
+}
+
+// migrate --live copies a volume while a database-like application
+// writes into it, stops the application only for the last delta, and
+// leaves the destination equal to the source as it stopped. When the
+// destination's disk fills up after the stop, the application runs again
+// on the source and the error says so.
+func TestMigrateLive(t *testing.T) {
+	treetest.RequireRoot(t)
+	e := dockerEngine(t)
+	ctx := context.Background()
+	host, e2 := connectedSecondEngine(t)
+	p := fmt.Sprintf("lbl%d", os.Getpid())
+	busyboxImage(t, e, p+"-db:1", pageWriter(0))
+	busyboxImage(t, e, p+"-db:grow", pageWriter(16))
+	vol, full := p+"-data", p+"-full"
+	id := startApp(t, e, p+"-db:1", p, vol, nil)
+	waitFile(t, filepath.Join(volumeMountpoint(t, e, vol), "ready"), "ready\n")
+
+	c := newCLI(t)
+	c.ok("init")
+	c.fails(2, "--direct", "migrate", vol, "--to", host, "--live", "--direct")
+	c.fails(2, "--max-rounds", "migrate", vol, "--to", host, "--live", "--max-rounds", "0")
+	out := c.ok("migrate", vol, "--to", host, "--live", "--stop-source", "--json")
+	var m struct {
+		Rounds []struct {
+			Sent    int64 `json:"bytes_sent"`
+			Written int64 `json:"bytes_written"`
+			Files   int64 `json:"files_written"`
+		} `json:"rounds"`
+		Downtime float64 `json:"downtime_seconds"`
+		Volumes  []struct {
+			Volume string `json:"volume"`
+			Match  bool   `json:"match"`
+		} `json:"volumes"`
+	}
+	lastJSON(t, out, "migrate", &m)
+	t.Logf("live migration: %+v", m)
+	if len(m.Rounds) < 2 || m.Downtime <= 0 || len(m.Volumes) != 1 || !m.Volumes[0].Match {
+		t.Fatalf("live migration report: %+v", m)
+	}
+	first, last := m.Rounds[0], m.Rounds[len(m.Rounds)-1]
+	// The first round writes the whole volume; the last only the pages
+	// written since the round before (in 32 KiB pieces) and the log.
+	if first.Written < 64<<20 || last.Written >= 8<<20 || last.Files > 3 {
+		t.Fatalf("rounds: first wrote %d bytes, last %d bytes into %d files", first.Written, last.Written, last.Files)
+	}
+	if st := state(t, e, id); st.Running {
+		t.Fatal("the application runs again on the source after --stop-source")
+	}
+	moved, err := e2.Volumes(ctx, sidecar.Selection{Names: []string{vol}})
+	if err != nil || len(moved) != 1 {
+		t.Fatalf("destination volume: %+v %v", moved, err)
+	}
+	if err := treetest.Compare(volumeMountpoint(t, e, vol), moved[0].Mountpoint); err != nil {
+		t.Fatalf("the destination differs from the source as it stopped:\n%v", err)
+	}
+	if b, _ := os.ReadFile(filepath.Join(moved[0].Mountpoint, "log")); string(b) != "stopped\n" {
+		t.Fatalf("the write at the stop is not on the destination: %q", b)
+	}
+
+	// Disk full on the destination, in the last round only: the volume
+	// there has room for the database, not for what it writes as it stops.
+	id = startApp(t, e, p+"-db:grow", p+"-grow", full, nil)
+	waitFile(t, filepath.Join(volumeMountpoint(t, e, full), "ready"), "ready\n")
+	if _, err := e2.Client().VolumeCreate(ctx, client.VolumeCreateOptions{Name: full, Driver: "local",
+		DriverOpts: map[string]string{"type": "tmpfs", "device": "tmpfs", "o": "size=72m"}}); err != nil {
+		t.Fatal(err)
+	}
+	r := c.fails(1, "started again", "migrate", full, "--to", host, "--live", "--stop-source")
+	if !strings.Contains(r.stderr, "no space left") {
+		t.Fatalf("the error does not say the destination is full:\n%s", r.stderr)
+	}
+	if st := state(t, e, id); !st.Running {
+		t.Fatal("the application was left stopped on the source after a failed live migration")
+	}
+}
