@@ -50,8 +50,9 @@ type Migration struct {
 	Volumes []Migrated `json:"volumes"`
 	// Rounds of a live migration, the last one after the stop.
 	Rounds []Round `json:"rounds,omitempty"`
-	// Downtime of a live migration: from the stop (or quiesce) of the
-	// users to the data being complete on the destination.
+	// Downtime of a live migration or one with StopSource: from the
+	// (first) stop or quiesce of the users to the data being complete on
+	// the destination.
 	Downtime time.Duration `json:"-"`
 }
 
@@ -101,10 +102,14 @@ func Migrate(ctx context.Context, src, dst Engine, jobFor JobFor, r Reporter, o 
 	job.Lines = o.Lines
 	skipped := func(v sidecar.Volume, err error) { r.Warn(v.Name, err) }
 	quiesce := consistent(ctx, src, r, skipped)
+	var stoppedAt time.Time
 	prepare := func(v sidecar.Volume) (bool, func()) {
 		r.Infof("copying volume %s from %s", v.Name, src.Host())
 		if !o.StopSource {
 			return quiesce(v)
+		}
+		if stoppedAt.IsZero() {
+			stoppedAt = time.Now()
 		}
 		if err := stops.stop(ctx, v.Name); err != nil {
 			skipped(v, err)
@@ -140,7 +145,11 @@ func Migrate(ctx context.Context, src, dst Engine, jobFor JobFor, r Reporter, o 
 		out = append(out, Migrated{Volume: v.Name, Snapshot: rep.SnapshotID, Files: s.Files + s.Links, Bytes: s.Bytes + s.LinkBytes,
 			Match: s.Verified == s.Files})
 	}
-	return &Migration{Volumes: out}, differ(out)
+	m = &Migration{Volumes: out}
+	if !stoppedAt.IsZero() {
+		m.Downtime = time.Since(stoppedAt)
+	}
+	return m, differ(out)
 }
 
 // differ returns ErrDiffer for the first volume that did not read back as

@@ -131,7 +131,10 @@ func runMigrate(ctx context.Context, a *app, o migrateOptions, names []string) e
 	if moved != nil && len(moved.Volumes) > 0 {
 		res := map[string]any{"from": src.Host(), "to": dst.Host(), "volumes": moved.Volumes}
 		if o.live {
-			res["rounds"], res["downtime_seconds"] = moved.Rounds, moved.Downtime.Seconds()
+			res["rounds"] = moved.Rounds
+		}
+		if moved.Downtime > 0 {
+			res["downtime_seconds"] = moved.Downtime.Seconds()
 		}
 		a.out.result("migrate", res, func(w io.Writer) {
 			for i, rd := range moved.Rounds {
@@ -142,8 +145,8 @@ func runMigrate(ctx context.Context, a *app, o migrateOptions, names []string) e
 				fmt.Fprintf(w, "round %d (%s): %s sent, %s written into %d files in %.1fs\n", i+1, when,
 					human.Bytes(rd.Sent), human.Bytes(rd.Written), rd.Files, rd.Seconds)
 			}
-			if o.live {
-				fmt.Fprintf(w, "downtime %s\n", moved.Downtime.Round(10*time.Millisecond))
+			if moved.Downtime > 0 {
+				fmt.Fprintf(w, "downtime %s (from the stop to the data complete on %s)\n", moved.Downtime.Round(10*time.Millisecond), dst.Host())
 			}
 			for _, m := range moved.Volumes {
 				if o.direct {

@@ -2,82 +2,39 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
-	"time"
 
+	"github.com/lifeboat-backup/lifeboat/internal/dockerd"
 	"github.com/lifeboat-backup/lifeboat/internal/treetest"
 	"github.com/lifeboat-backup/lifeboat/sidecar"
 	"github.com/moby/moby/client"
 )
 
-// secondEngine starts another dockerd on its own socket and data root.
-func secondEngine(t *testing.T) (string, string) {
+// secondEngine starts another dockerd and returns its DOCKER_HOST; it
+// stops with the test.
+func secondEngine(t *testing.T) string {
 	t.Helper()
-	if _, err := exec.LookPath("dockerd"); err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("dockerd missing")
-		}
-		t.Skip("no dockerd")
+	e, err := dockerd.Start(context.Background(), "/tmp")
+	if errors.Is(err, dockerd.ErrMissing) && os.Getenv("CI") != "true" {
+		t.Skip(err)
 	}
-	dir, err := os.MkdirTemp("/tmp", "lbd")
 	if err != nil {
 		t.Fatal(err)
 	}
-	host := "unix://" + filepath.Join(dir, "sock")
-	// Its own (empty) config file: the machine's daemon.json is the first engine's.
-	if err := os.WriteFile(filepath.Join(dir, "daemon.json"), []byte("{}"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	// In a network namespace of its own: a second dockerd in the host's
-	// namespace takes the first engine's docker0 bridge away when it stops.
-	unshare, err := exec.LookPath("unshare")
-	if err != nil {
-		t.Fatal("unshare (util-linux) is needed for a second engine")
-	}
-	cmd := exec.Command(unshare, "--net", "--", "dockerd", "--config-file", filepath.Join(dir, "daemon.json"), "--host", host, "--data-root", filepath.Join(dir, "root"),
-		"--exec-root", filepath.Join(dir, "exec"), "--pidfile", filepath.Join(dir, "pid"),
-		"--bridge=none", "--iptables=false", "--ip6tables=false", "--ip-masq=false")
-	logs, _ := os.Create(filepath.Join(dir, "log"))
-	cmd.Stdout, cmd.Stderr = logs, logs
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		_ = cmd.Process.Signal(syscall.SIGTERM)
-		done := make(chan struct{})
-		go func() { _ = cmd.Wait(); close(done) }()
-		select {
-		case <-done:
-		case <-time.After(20 * time.Second):
-			_ = cmd.Process.Kill()
-			<-done
-		}
-		logs.Close()
-		_ = os.RemoveAll(dir)
-	})
-	for i := 0; i < 200; i++ {
-		if e, err := sidecar.Connect(context.Background(), host); err == nil {
-			e.Close()
-			return host, filepath.Join(dir, "root")
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	b, _ := os.ReadFile(filepath.Join(dir, "log"))
-	t.Fatalf("second dockerd did not start:\n%s", b)
-	return "", ""
+	t.Cleanup(e.Stop)
+	return e.Host
 }
 
 // connectedSecondEngine starts a second engine and connects to it; both
 // end with the test.
 func connectedSecondEngine(t *testing.T) (string, *sidecar.Engine) {
 	t.Helper()
-	host, _ := secondEngine(t)
+	host := secondEngine(t)
 	e2, err := sidecar.Connect(context.Background(), host)
 	if err != nil {
 		t.Fatal(err)
