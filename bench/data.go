@@ -256,11 +256,17 @@ func generateDB(dir string, size int64) error {
 // changeDB rewrites 1% of the database-like file's pages, chosen at random
 // (seed: the run), in place, as a database's checkpoint does.
 func changeDB(dir string, run int) error {
-	f, size, err := openForChange(filepath.Join(dir, "base", "16384", "2619"))
+	return changePages(filepath.Join(dir, "base", "16384", "2619"), 100+uint64(run))
+}
+
+// changePages rewrites 1% of the 8 KiB pages of the file at p, chosen at
+// random from seed, in place.
+func changePages(p string, seed uint64) error {
+	f, size, err := openForChange(p)
 	if err != nil {
 		return err
 	}
-	r := rng(100 + uint64(run))
+	r := rng(seed)
 	pages := int(size / dbPage)
 	page := make([]byte, dbPage)
 	for _, pg := range r.Perm(pages)[:pages/100] {

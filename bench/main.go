@@ -12,10 +12,15 @@
 //   - the restore of many small files (a copy of GOROOT);
 //
 //   - lifeboat's first backup of the mixed set at each --compression
-//     setting: time and repository size.
+//     setting: time and repository size;
+//
+//   - with -moves, instead of the above: the downtime of moving and
+//     upgrading a volume that an application writes into (moves.go),
+//     written into its own section of the -out file.
 //
 //     go run ./bench                 # the standard sets (~1.5 GiB), about fifteen minutes
 //     go run ./bench -small -runs 1  # a quick run, as CI does
+//     go run ./bench -moves          # the moves scenario (Docker, dockerd, busybox-static)
 //
 // Each measurement runs -runs times, each time in a repository of its own,
 // with the tools taking turns to go first; the tables show medians.
@@ -45,6 +50,7 @@ func main() {
 		work      = flag.String("work", "", "work directory (default: a new temporary one, removed at the end)")
 		dropCache = flag.Bool("drop-caches", os.Geteuid() == 0, "drop the page cache before each run (needs root)")
 		runs      = flag.Int("runs", 3, "how many times each measurement runs; the tables show medians")
+		doMoves   = flag.Bool("moves", false, "measure moves and upgrades of a volume in use instead (needs Docker, dockerd and busybox-static)")
 	)
 	flag.Parse()
 	s := sizes{LargeBytes: *largeMiB << 20, SmallFiles: *files, GoRoot: *goroot, DBBytes: *dbMiB << 20}
@@ -58,6 +64,10 @@ func main() {
 	if s.LargeBytes <= 0 || s.DBBytes < 1<<20 || s.SmallFiles < 0 {
 		fmt.Fprintln(os.Stderr, "bench: -large-mib must be positive, -db-mib at least 1 and -small-files not negative")
 		os.Exit(2)
+	}
+	run := run
+	if *doMoves {
+		run = runMoves
 	}
 	if err := run(s, *out, *work, *dropCache, *runs); err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
@@ -205,8 +215,65 @@ func run(s sizes, outFile, work string, dropCache bool, runs int) error {
 	}
 	table := b.report(s, total, smallSrc)
 	fmt.Print("\n" + table)
-	if outFile != "" {
-		return os.WriteFile(outFile, []byte(table), 0o644)
+	if outFile == "" {
+		return nil
 	}
-	return nil
+	// The moves section, measured by another run, is kept.
+	old, _ := os.ReadFile(outFile)
+	if _, sec, ok := cutSection(string(old)); ok {
+		table += "\n" + sec
+	}
+	return os.WriteFile(outFile, []byte(table), 0o644)
+}
+
+// runMoves measures the moves scenario and writes its section of outFile.
+func runMoves(s sizes, outFile, work string, _ bool, runs int) error {
+	if work == "" {
+		dir, err := os.MkdirTemp("", "lifeboat-bench-")
+		if err != nil {
+			return err
+		}
+		defer os.RemoveAll(dir)
+		work = dir
+	}
+	lb := filepath.Join(work, "lifeboat")
+	build := exec.Command("go", "build", "-o", lb, "./cmd/lifeboat")
+	build.Env = append(os.Environ(), "CGO_ENABLED=0") // the same binary runs as the sidecar
+	if out, err := build.CombinedOutput(); err != nil {
+		return fmt.Errorf("build lifeboat: %v\n%s", err, out)
+	}
+	table, err := moves(work, lb, s, runs)
+	if err != nil {
+		return err
+	}
+	fmt.Print("\n" + table)
+	if outFile == "" {
+		return nil
+	}
+	old, err := os.ReadFile(outFile)
+	if err != nil {
+		return err
+	}
+	rest, _, _ := cutSection(string(old))
+	return os.WriteFile(outFile, []byte(rest+"\n"+movesBegin+"\n"+table+movesEnd+"\n"), 0o644)
+}
+
+// The moves section of the report, between these lines.
+const (
+	movesBegin = "<!-- moves: written by go run ./bench -moves -->"
+	movesEnd   = "<!-- end of moves -->"
+)
+
+// cutSection splits a report into the rest and its moves section (with
+// its marker lines).
+func cutSection(doc string) (rest, section string, ok bool) {
+	before, after, ok := strings.Cut(doc, movesBegin)
+	if !ok {
+		return doc, "", false
+	}
+	body, tail, ok := strings.Cut(after, movesEnd)
+	if !ok {
+		return doc, "", false
+	}
+	return strings.TrimRight(before, "\n") + "\n" + strings.TrimLeft(tail, "\n"), movesBegin + body + movesEnd + "\n", true
 }
