@@ -65,19 +65,37 @@ func (e *Engine) LoadImage(ctx context.Context, ref string, files []ImageFile, e
 	if err != nil {
 		return err
 	}
-	res, err := e.c.ImageLoad(ctx, bytes.NewReader(tarball), client.ImageLoadWithQuiet(true))
+	if err := e.LoadImages(ctx, bytes.NewReader(tarball)); err != nil {
+		return fmt.Errorf("image %s: %w", ref, err)
+	}
+	return nil
+}
+
+// LoadImages loads images from a stream in the format of docker save.
+func (e *Engine) LoadImages(ctx context.Context, r io.Reader) error {
+	res, err := e.c.ImageLoad(ctx, r, client.ImageLoadWithQuiet(true))
 	if err != nil {
-		return fmt.Errorf("load image %s: %w", ref, err)
+		return fmt.Errorf("load images: %w", err)
 	}
 	defer res.Close()
 	out, err := io.ReadAll(res)
 	if err != nil {
-		return fmt.Errorf("load image %s: %w", ref, err)
+		return fmt.Errorf("load images: %w", err)
 	}
 	if msg := loadError(out); msg != "" {
-		return fmt.Errorf("load image %s: %s", ref, msg)
+		return fmt.Errorf("load images: %s", msg)
 	}
 	return nil
+}
+
+// SaveImage streams the image ref as docker save does; the caller closes
+// the stream.
+func (e *Engine) SaveImage(ctx context.Context, ref string) (io.ReadCloser, error) {
+	rc, err := e.c.ImageSave(ctx, []string{ref})
+	if err != nil {
+		return nil, fmt.Errorf("save image %s: %w", ref, err)
+	}
+	return rc, nil
 }
 
 // ImageRef is the sidecar image reference for the executable at exe.

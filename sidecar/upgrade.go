@@ -16,9 +16,10 @@ import (
 	"github.com/moby/moby/client"
 )
 
-// Labels lifeboat puts on a container created by an upgrade.
+// Labels lifeboat puts on a container it created like another.
 const (
-	LabelUpgradedFrom = "org.lifeboat.upgraded-from" // the old container's id
+	LabelUpgradedFrom = "org.lifeboat.upgraded-from" // by upgrade: the old container's id
+	LabelMigratedFrom = "org.lifeboat.migrated-from" // by migrate --start: the source engine and container id
 	oldSuffix         = "-lifeboat-old"
 )
 
@@ -69,11 +70,12 @@ func (e *Engine) ImageExists(ctx context.Context, ref string) bool {
 	return err == nil
 }
 
-// Recreate creates a container like app, with the same configuration
+// CreateLike creates a container like app, with the same configuration
 // (command, environment, ports, networks, labels, restart policy, health
-// check) but image and the volumes renamed by volumes (old name -> new
-// name), under app's name. app must have been renamed away first.
-func (e *Engine) Recreate(ctx context.Context, app *AppContainer, image string, volumes map[string]string) (string, error) {
+// check) but image, the volumes renamed by volumes (old name -> new name)
+// and the labels added, under app's name: on app's engine once app has been
+// renamed away, or on another engine that has the image and the networks.
+func (e *Engine) CreateLike(ctx context.Context, app *AppContainer, image string, volumes, labels map[string]string) (string, error) {
 	cfg := *app.inspect.Config
 	cfg.Image = image
 	// What the container inherited from its old image must come from the
@@ -114,12 +116,14 @@ func (e *Engine) Recreate(ctx context.Context, app *AppContainer, image string, 
 	if cfg.Hostname == shortID {
 		cfg.Hostname = ""
 	}
-	labels := map[string]string{}
+	all := map[string]string{}
 	for k, v := range cfg.Labels {
-		labels[k] = v // compose labels included, so that compose still knows it
+		all[k] = v // compose labels included, so that compose still knows it
 	}
-	cfg.Labels = labels
-	cfg.Labels[LabelUpgradedFrom] = app.ID
+	for k, v := range labels {
+		all[k] = v
+	}
+	cfg.Labels = all
 	host := *app.inspect.HostConfig
 	// Volumes are mounted by name at their old paths; binds of volumes and
 	// volume mounts are replaced by those.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"slices"
 	"sort"
 	"strings"
@@ -286,6 +287,27 @@ func (f *fakeEngine) RestoreVolume(_ context.Context, _ sidecar.Job, a sidecar.R
 	return sidecar.Restored{Summary: &sidecar.RestoreSummary{SnapshotID: id, Result: restore.Result{Files: n, Verified: n}}}, nil
 }
 
+func (f *fakeEngine) SaveImage(_ context.Context, ref string) (io.ReadCloser, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if !f.images[ref] {
+		return nil, fmt.Errorf("no image %s", ref)
+	}
+	return io.NopCloser(strings.NewReader(ref)), nil
+}
+
+func (f *fakeEngine) LoadImages(_ context.Context, r io.Reader) error {
+	b, err := io.ReadAll(r)
+	if err != nil {
+		return err
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.images[string(b)] = true
+	f.record("load image %s", b)
+	return nil
+}
+
 func (f *fakeEngine) InspectApp(_ context.Context, name string) (*sidecar.AppContainer, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -302,12 +324,16 @@ func (f *fakeEngine) InspectApp(_ context.Context, name string) (*sidecar.AppCon
 
 func (f *fakeEngine) ImageExists(_ context.Context, ref string) bool { return f.images[ref] }
 
-func (f *fakeEngine) Recreate(_ context.Context, app *sidecar.AppContainer, image string, vols map[string]string) (string, error) {
+func (f *fakeEngine) CreateLike(_ context.Context, app *sidecar.AppContainer, image string, vols, _ map[string]string) (string, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	var mounted []string
 	for _, old := range app.VolumeNames() {
-		mounted = append(mounted, vols[old])
+		if vols[old] == "" {
+			mounted = append(mounted, old) // as the real engine does: not renamed
+		} else {
+			mounted = append(mounted, vols[old])
+		}
 	}
 	c := &fakeContainer{id: "id-new-" + app.Name, name: app.Name, image: image, volumes: mounted}
 	f.containers[c.id] = c

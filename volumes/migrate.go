@@ -34,7 +34,15 @@ type MigrateOptions struct {
 	// sends what changed. Through the repository only.
 	Live      bool
 	MaxRounds int // before the last round; DefaultMaxRounds if 0
-	Lines     func(line []byte)
+	// Start, with Container, creates a container like it on the
+	// destination (its image sent first if the destination lacks it) and
+	// starts it once the copy is complete; the source container stays
+	// stopped (Start implies StopSource). It must become healthy within
+	// WaitHealthy, or without a health check keep running for Settle.
+	Start       bool
+	WaitHealthy time.Duration
+	Settle      time.Duration
+	Lines       func(line []byte)
 }
 
 // DefaultMaxRounds bounds the rounds a live migration copies while the
@@ -52,8 +60,18 @@ type Migration struct {
 	Rounds []Round `json:"rounds,omitempty"`
 	// Downtime of a live migration or one with StopSource: from the
 	// (first) stop or quiesce of the users to the data being complete on
-	// the destination.
-	Downtime time.Duration `json:"-"`
+	// the destination, or with Start to the container running there.
+	Downtime  time.Duration `json:"-"`
+	Container string        `json:"container,omitempty"` // started on the destination (Start)
+	stoppedAt time.Time
+}
+
+// settle sets the downtime when the copy, or with Start the container on
+// the destination, is complete; the first call counts.
+func (m *Migration) settle() {
+	if !m.stoppedAt.IsZero() && m.Downtime == 0 {
+		m.Downtime = time.Since(m.stoppedAt)
+	}
 }
 
 // Migrated is one volume moved.
@@ -86,30 +104,112 @@ func Migrate(ctx context.Context, src, dst Engine, jobFor JobFor, r Reporter, o 
 	if o.Live && o.Direct != nil {
 		return nil, errors.New("a live migration goes through the repository: --live cannot be combined with --direct")
 	}
+	var app *sidecar.AppContainer
+	if o.Start {
+		if app, err = prepareStart(ctx, src, dst, r, o); err != nil {
+			return nil, err
+		}
+		o.StopSource = true
+	}
 	stops := &sourceStops{e: src, r: r}
 	defer stops.undo(ctx, &err)
 	if o.Direct != nil {
 		out, err := migrateDirect(ctx, src, dst, r, o, vols, stops)
-		return &Migration{Volumes: out}, err
+		m = &Migration{Volumes: out}
+		if err == nil && app != nil {
+			err = startCopy(ctx, src, dst, r, o, app, m)
+		}
+		return m, err
 	}
 	job, err := jobFor(ctx, src)
 	if err != nil {
 		return nil, err
 	}
 	if o.Live {
-		return migrateLive(ctx, src, dst, jobFor, job, r, o, vols, stops)
+		m, err = migrateLive(ctx, src, dst, jobFor, job, r, o, vols, stops)
+	} else {
+		m, err = migrateStopped(ctx, src, dst, jobFor, job, r, o, vols, stops)
 	}
+	if err == nil && app != nil {
+		err = startCopy(ctx, src, dst, r, o, app, m)
+	}
+	if m != nil {
+		m.settle()
+	}
+	return m, err
+}
+
+// prepareStart checks, before anything is stopped, that the container can
+// be created on the destination, and sends its image there if needed.
+func prepareStart(ctx context.Context, src, dst Engine, r Reporter, o MigrateOptions) (*sidecar.AppContainer, error) {
+	if o.Container == "" {
+		return nil, errors.New("starting the container on the destination needs --container")
+	}
+	app, err := src.InspectApp(ctx, o.Container)
+	if err != nil {
+		return nil, fmt.Errorf("source: %w", err)
+	}
+	if _, err := dst.InspectApp(ctx, app.Name); err == nil {
+		return nil, fmt.Errorf("a container named %s exists on %s already", app.Name, dst.Host())
+	}
+	if dst.ImageExists(ctx, app.Image) {
+		return app, nil
+	}
+	if !src.ImageExists(ctx, app.Image) {
+		return nil, fmt.Errorf("image %s of %s is on neither engine", app.Image, app.Name)
+	}
+	r.Infof("sending image %s to %s", app.Image, dst.Host())
+	rc, err := src.SaveImage(ctx, app.Image)
+	if err != nil {
+		return nil, err
+	}
+	defer rc.Close()
+	if err := dst.LoadImages(ctx, rc); err != nil {
+		return nil, fmt.Errorf("destination: %w", err)
+	}
+	return app, nil
+}
+
+// startCopy creates the container like app on the destination, on the
+// migrated volumes, and starts it; one that fails to start or to become
+// healthy is removed again, and the error says what each side holds.
+func startCopy(ctx context.Context, src, dst Engine, r Reporter, o MigrateOptions, app *sidecar.AppContainer, m *Migration) error {
+	r.Infof("starting %s on %s", app.Name, dst.Host())
+	id, err := dst.CreateLike(ctx, app, app.Image, nil, map[string]string{sidecar.LabelMigratedFrom: src.Host() + " " + app.ID})
+	if err == nil {
+		if err = dst.Start(ctx, id); err == nil {
+			m.settle() // the downtime ends when it runs
+			err = dst.WaitHealthy(ctx, id, o.WaitHealthy, o.Settle)
+		}
+	}
+	if err != nil {
+		bg := context.WithoutCancel(ctx)
+		if id != "" {
+			for _, line := range dst.LastLogs(bg, id, 10) {
+				r.Warn(app.Name+" on "+dst.Host(), errors.New(line))
+			}
+			_ = dst.Remove(bg, id)
+		}
+		return fmt.Errorf("%s did not start on %s (%w); the volumes there hold the complete copy, the container there was removed", app.Name, dst.Host(), err)
+	}
+	m.Container = app.Name
+	return nil
+}
+
+// migrateStopped copies each volume once, its users stopped (StopSource)
+// or quiesced by their labels meanwhile.
+func migrateStopped(ctx context.Context, src, dst Engine, jobFor JobFor, job sidecar.Job, r Reporter, o MigrateOptions, vols []sidecar.Volume, stops *sourceStops) (*Migration, error) {
 	job.Lines = o.Lines
 	skipped := func(v sidecar.Volume, err error) { r.Warn(v.Name, err) }
 	quiesce := consistent(ctx, src, r, skipped)
-	var stoppedAt time.Time
+	m := &Migration{}
 	prepare := func(v sidecar.Volume) (bool, func()) {
 		r.Infof("copying volume %s from %s", v.Name, src.Host())
 		if !o.StopSource {
 			return quiesce(v)
 		}
-		if stoppedAt.IsZero() {
-			stoppedAt = time.Now()
+		if m.stoppedAt.IsZero() {
+			m.stoppedAt = time.Now()
 		}
 		if err := stops.stop(ctx, v.Name); err != nil {
 			skipped(v, err)
@@ -145,10 +245,7 @@ func Migrate(ctx context.Context, src, dst Engine, jobFor JobFor, r Reporter, o 
 		out = append(out, Migrated{Volume: v.Name, Snapshot: rep.SnapshotID, Files: s.Files + s.Links, Bytes: s.Bytes + s.LinkBytes,
 			Match: s.Verified == s.Files})
 	}
-	m = &Migration{Volumes: out}
-	if !stoppedAt.IsZero() {
-		m.Downtime = time.Since(stoppedAt)
-	}
+	m.Volumes = out
 	return m, differ(out)
 }
 
@@ -192,7 +289,7 @@ func migrateLive(ctx context.Context, src, dst Engine, jobFor JobFor, srcJob sid
 			break // not shrinking, or small enough for the stop
 		}
 	}
-	stoppedAt := time.Now()
+	m.stoppedAt = time.Now()
 	prepare := consistent(ctx, src, r, func(v sidecar.Volume, err error) { r.Warn(v.Name, err) })
 	if o.StopSource {
 		prepare = func(v sidecar.Volume) (bool, func()) {
@@ -208,7 +305,6 @@ func migrateLive(ctx context.Context, src, dst Engine, jobFor JobFor, srcJob sid
 	if err != nil {
 		return m, err
 	}
-	m.Downtime = time.Since(stoppedAt)
 	m.Rounds = append(m.Rounds, rd)
 	for _, cp := range c.copies() {
 		m.Volumes = append(m.Volumes, Migrated{Volume: cp.Volume, Snapshot: cp.Snapshot, Files: cp.Files, Bytes: cp.Bytes, Match: cp.Match})

@@ -104,7 +104,7 @@ func Upgrade(ctx context.Context, e Engine, jobFor JobFor, r Reporter, o Upgrade
 		restartOld()
 		return nil, err
 	}
-	newID, err := e.Recreate(ctx, app, o.Image, fresh)
+	newID, err := e.CreateLike(ctx, app, o.Image, fresh, map[string]string{sidecar.LabelUpgradedFrom: app.ID})
 	var downtime time.Duration
 	if err == nil {
 		r.Infof("starting %s on %s", app.Name, o.Image)

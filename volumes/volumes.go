@@ -10,6 +10,7 @@ package volumes
 
 import (
 	"context"
+	"io"
 	"time"
 
 	"github.com/lifeboat-backup/lifeboat/repository"
@@ -40,7 +41,11 @@ type Engine interface {
 
 	InspectApp(ctx context.Context, name string) (*sidecar.AppContainer, error)
 	ImageExists(ctx context.Context, ref string) bool
-	Recreate(ctx context.Context, app *sidecar.AppContainer, image string, volumes map[string]string) (string, error)
+	CreateLike(ctx context.Context, app *sidecar.AppContainer, image string, volumes, labels map[string]string) (string, error)
+	// SaveImage streams an image as docker save does; LoadImages loads
+	// such a stream.
+	SaveImage(ctx context.Context, ref string) (io.ReadCloser, error)
+	LoadImages(ctx context.Context, r io.Reader) error
 	Rename(ctx context.Context, id, name string) error
 	Start(ctx context.Context, id string) error
 	Stop(ctx context.Context, id string) error

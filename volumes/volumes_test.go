@@ -258,3 +258,50 @@ func prefixesMatch(got, want []string) bool {
 	}
 	return true
 }
+
+// migrate --start sends the image the destination lacks before anything
+// stops, starts a container like the source's on the copies there, and
+// leaves the source stopped; one that does not become healthy is removed
+// and the source runs again.
+func TestMigrateStartRules(t *testing.T) {
+	ctx := context.Background()
+	store := map[string]map[string]string{}
+	src, dst := newFake("src", store), newFake("dst", store)
+	src.addVolume("pg", map[string]string{"db": "v1"})
+	src.addContainer("db", true, nil, "pg")
+	src.images["app:1"] = true
+	r := &fakeReporter{}
+	start := MigrateOptions{Container: "db", Live: true, Start: true}
+
+	if _, err := Migrate(ctx, src, dst, jobFor, r, MigrateOptions{Names: []string{"pg"}, Start: true}); err == nil || len(src.did("snapshot")) > 0 {
+		t.Fatalf("--start without a container: %v", err)
+	}
+
+	dst.unhealthy = true
+	_, err := Migrate(ctx, src, dst, jobFor, r, start)
+	if !errors.Is(err, sidecar.ErrNotHealthy) || !strings.Contains(err.Error(), "started again") || !src.byName("db").running || dst.byName("db") != nil {
+		t.Fatalf("a container that does not start on the destination: %v; source running %v, destination %+v", err, src.byName("db").running, dst.byName("db"))
+	}
+	if got := dst.did("load image"); !slices.Equal(got, []string{"load image app:1"}) {
+		t.Fatalf("image sent: %q", got)
+	}
+
+	dst.unhealthy = false
+	dst.log = nil
+	m, err := Migrate(ctx, src, dst, jobFor, r, MigrateOptions{Container: "db", Live: true, Start: true, Force: true})
+	if err != nil || m.Container != "db" || m.Downtime <= 0 {
+		t.Fatalf("migrate --start: %v %+v", err, m)
+	}
+	if c := dst.byName("db"); c == nil || !c.running || c.image != "app:1" || !slices.Equal(c.volumes, []string{"pg"}) || dst.volumes["pg"].files["db"] != "v1" {
+		t.Fatalf("destination container %+v", c)
+	}
+	if len(dst.did("load image")) != 0 {
+		t.Fatal("the image was sent again although the destination has it")
+	}
+	if src.byName("db").running {
+		t.Fatal("the source container runs again after migrate --start")
+	}
+	if _, err := Migrate(ctx, src, dst, jobFor, r, MigrateOptions{Container: "db", Start: true, Force: true}); err == nil || !strings.Contains(err.Error(), "exists") {
+		t.Fatalf("a container of that name on the destination: %v", err)
+	}
+}

@@ -25,6 +25,8 @@ type migrateOptions struct {
 	direct                 bool
 	live                   bool
 	maxRounds              int
+	start                  bool
+	waitHealthy, settle    time.Duration
 }
 
 func newMigrateCmd(a *app) *cobra.Command {
@@ -59,10 +61,20 @@ by their labels for a last round. The downtime (from the stop to the data
 being complete on the destination), each round's bytes sent and written,
 and the last round's delta are reported (--json too). A destination volume
 that already holds an earlier copy still needs --force; it is then made
-equal to the source.`,
+equal to the source.
+
+--start (with --container) moves the application too: before anything
+stops, its image is sent to the destination if that engine lacks it (docker
+save and load through lifeboat, no registry); after the copy a container
+with the same configuration is created there on the migrated volumes and
+started, and must become healthy within --wait-healthy (or, without a health
+check, keep running for --wait). The source container stays stopped
+(--start implies --stop-source). If the new container fails, it is removed,
+the source container runs again, and the error says so.`,
 		Example: `  lifeboat migrate pgdata uploads --from unix:///var/run/docker.sock --to ssh://admin@new-host
   lifeboat migrate --container shop-db --to-context prod-2 --stop-source
-  lifeboat migrate pgdata --to ssh://admin@new-host --live --stop-source`,
+  lifeboat migrate pgdata --to ssh://admin@new-host --live --stop-source
+  lifeboat migrate --container shop-db --to-context prod-2 --live --start`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if o.to == "" && o.toContext == "" {
 				return usageError{errors.New("give the destination with --to or --to-context")}
@@ -75,6 +87,15 @@ equal to the source.`,
 			}
 			if cmd.Flags().Changed("max-rounds") && (!o.live || o.maxRounds < 1 || o.maxRounds > 20) {
 				return usageError{errors.New("--max-rounds needs --live and a value from 1 to 20")}
+			}
+			if o.start && o.container == "" {
+				return usageError{errors.New("--start needs --container: the container to start on the destination")}
+			}
+			if (cmd.Flags().Changed("wait-healthy") || cmd.Flags().Changed("wait")) && !o.start {
+				return usageError{errors.New("--wait-healthy and --wait go with --start")}
+			}
+			if o.waitHealthy <= 0 || o.settle < 0 {
+				return usageError{errors.New("--wait-healthy must be positive and --wait not negative")}
 			}
 			return runMigrate(cmd.Context(), a, o, args)
 		},
@@ -90,6 +111,9 @@ equal to the source.`,
 	f.BoolVar(&o.direct, "direct", false, "no shared repository: stream each volume from a sidecar on the source to one on the destination through lifeboat")
 	f.BoolVar(&o.live, "live", false, "copy while the containers run; stop (--stop-source) or quiesce them only for the last delta")
 	f.IntVar(&o.maxRounds, "max-rounds", volumes.DefaultMaxRounds, "with --live: most rounds copied while the containers run")
+	f.BoolVar(&o.start, "start", false, "with --container: create and start the container on the destination (the source one stays stopped)")
+	f.DurationVar(&o.waitHealthy, "wait-healthy", 2*time.Minute, "with --start: how long the container may take to become healthy there")
+	f.DurationVar(&o.settle, "wait", 10*time.Second, "with --start, without a health check: how long it must keep running there")
 	return cmd
 }
 
@@ -119,7 +143,8 @@ func runMigrate(ctx context.Context, a *app, o migrateOptions, names []string) e
 	defer dst.Close()
 	lines := &sidecarLines{a: a}
 	mo := volumes.MigrateOptions{Names: names, Container: o.container, StopSource: o.stopSource, Force: o.force,
-		Live: o.live, MaxRounds: o.maxRounds, Host: hostOr(a.cfg.Host), Lines: lines.line}
+		Live: o.live, MaxRounds: o.maxRounds, Start: o.start, WaitHealthy: o.waitHealthy, Settle: o.settle,
+		Host: hostOr(a.cfg.Host), Lines: lines.line}
 	if o.direct {
 		if mo.Direct, err = a.directCopy(ctx, src, dst); err != nil {
 			return err
@@ -136,6 +161,9 @@ func runMigrate(ctx context.Context, a *app, o migrateOptions, names []string) e
 		if moved.Downtime > 0 {
 			res["downtime_seconds"] = moved.Downtime.Seconds()
 		}
+		if moved.Container != "" {
+			res["started"] = moved.Container
+		}
 		a.out.result("migrate", res, func(w io.Writer) {
 			for i, rd := range moved.Rounds {
 				when := "while running"
@@ -145,7 +173,11 @@ func runMigrate(ctx context.Context, a *app, o migrateOptions, names []string) e
 				fmt.Fprintf(w, "round %d (%s): %s sent, %s written into %d files in %.1fs\n", i+1, when,
 					human.Bytes(rd.Sent), human.Bytes(rd.Written), rd.Files, rd.Seconds)
 			}
-			if moved.Downtime > 0 {
+			switch {
+			case moved.Container != "":
+				fmt.Fprintf(w, "%s runs on %s (stopped on %s); downtime %s (from the stop to its start there)\n",
+					moved.Container, dst.Host(), src.Host(), moved.Downtime.Round(10*time.Millisecond))
+			case moved.Downtime > 0:
 				fmt.Fprintf(w, "downtime %s (from the stop to the data complete on %s)\n", moved.Downtime.Round(10*time.Millisecond), dst.Host())
 			}
 			for _, m := range moved.Volumes {

@@ -182,3 +182,52 @@ func TestMigrateLive(t *testing.T) {
 		t.Fatal("the application was left stopped on the source after a failed live migration")
 	}
 }
+
+// migrate --container --live --start moves the application as well: its
+// image is sent to the destination (no registry), a container like it runs
+// there on the copy, which holds what the source wrote as it stopped, and
+// the source container stays stopped.
+func TestMigrateLiveStart(t *testing.T) {
+	treetest.RequireRoot(t)
+	e := dockerEngine(t)
+	ctx := context.Background()
+	host, e2 := connectedSecondEngine(t)
+	p := fmt.Sprintf("lbs%d", os.Getpid())
+	image := p + "-db:1"
+	busyboxImage(t, e, image, pageWriter(0))
+	vol := p + "-data"
+	id := startApp(t, e, image, p, vol, map[string]string{"tier": "db"})
+	waitFile(t, filepath.Join(volumeMountpoint(t, e, vol), "ready"), "ready\n")
+
+	c := newCLI(t)
+	c.ok("init")
+	c.fails(2, "--container", "migrate", vol, "--to", host, "--start")
+	c.fails(2, "--start", "migrate", "--container", p, "--to", host, "--wait", "1s")
+	out := c.ok("migrate", "--container", p, "--to", host, "--live", "--start", "--wait", "1s")
+	if !strings.Contains(out, p+" runs on "+host) {
+		t.Fatalf("migrate --start output:\n%s", out)
+	}
+	if st := state(t, e, id); st.Running {
+		t.Fatal("the source container runs again after migrate --start")
+	}
+	moved, err := e2.InspectApp(ctx, p)
+	if err != nil || !moved.Running || moved.Image != image || moved.Volumes[vol] != "/data" {
+		t.Fatalf("container on the destination: %+v %v", moved, err)
+	}
+	ins, err := e2.Client().ContainerInspect(ctx, p, client.ContainerInspectOptions{})
+	if err != nil || ins.Container.Config.Labels["tier"] != "db" || ins.Container.Config.Labels[sidecar.LabelMigratedFrom] == "" {
+		t.Fatalf("labels on the destination: %v %v", ins.Container.Config.Labels, err)
+	}
+	vols, err := e2.Volumes(ctx, sidecar.Selection{Names: []string{vol}})
+	if err != nil || len(vols) != 1 {
+		t.Fatalf("destination volume: %v", err)
+	}
+	if b, _ := os.ReadFile(filepath.Join(vols[0].Mountpoint, "log")); string(b) != "stopped\n" {
+		t.Fatalf("the write at the stop is not on the destination: %q", b)
+	}
+	// Again: a container of that name runs there now.
+	c.fails(1, "exists on", "migrate", "--container", p, "--to", host, "--live", "--start", "--force")
+	if st := state(t, e, id); st.Running {
+		t.Fatal("a refused migration started the source container")
+	}
+}
