@@ -105,18 +105,18 @@ func (r *restorer) fileAction(o *op) (fileAction, error) {
 	isFile := st.Mode&unix.S_IFMT == unix.S_IFREG
 	switch {
 	case r.opts.Overwrite == OverwriteNever:
-		return r.kept(o, keepFile, nil)
+		return r.kept(o, nil)
 	case r.opts.Overwrite != OverwriteIfChanged || !isFile:
 	case o.base != nil && sameSizeAndTime(&st, o.base):
 		// The target holds the base's content.
 		if slices.Equal(o.base.Content, n.Content) {
-			return r.kept(o, keepFile, d.syncMeta(n))
+			return r.kept(o, d.syncMeta(n))
 		}
 		if st.Nlink == 1 { // a patch must not show through another name
 			return patchFile, nil
 		}
 	case sameSizeAndTime(&st, n):
-		return r.kept(o, keepFile, d.syncMeta(n))
+		return r.kept(o, d.syncMeta(n))
 	}
 	if st.Mode&unix.S_IFMT == unix.S_IFDIR {
 		return writeFile, wrap(o, errors.New("a directory is in the way"))
@@ -124,15 +124,16 @@ func (r *restorer) fileAction(o *op) (fileAction, error) {
 	return writeFile, nil
 }
 
-// kept counts a file the restore leaves as it is.
-func (r *restorer) kept(o *op, act fileAction, err error) (fileAction, error) {
+// kept counts a file the restore leaves as it is (once err, from setting
+// its metadata, is nil).
+func (r *restorer) kept(o *op, err error) (fileAction, error) {
 	if err != nil {
-		return act, wrap(o, err)
+		return keepFile, wrap(o, err)
 	}
 	r.count(func(res *Result) { res.Skipped++ })
 	r.opts.Progress.FilesDone.Add(1)
 	r.opts.Progress.BytesDone.Add(int64(o.node.Size))
-	return act, nil
+	return keepFile, nil
 }
 
 // sameSizeAndTime reports whether an entry has n's size and modification
