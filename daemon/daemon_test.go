@@ -96,7 +96,7 @@ func TestScheduleMissedRunsHealthMetrics(t *testing.T) {
 	}}
 	var events []Event
 	var evMu sync.Mutex
-	m := NewMetrics()
+	m := NewMetrics("node-7")
 	s, err := New([]*Job{job}, clock, func(ev Event) { evMu.Lock(); events = append(events, ev); evMu.Unlock() }, m)
 	if err != nil {
 		t.Fatal(err)
@@ -142,8 +142,8 @@ func TestScheduleMissedRunsHealthMetrics(t *testing.T) {
 	}
 	m.SetRepository(12345, 6)
 	_, metrics := get("/metrics")
-	for _, want := range []string{`lifeboat_job_runs_total{job="db",outcome="success"} 2`, `lifeboat_job_missed_runs_total{job="db"}`, `lifeboat_job_last_bytes_read{job="db"} 100`,
-		"lifeboat_repository_size_bytes 12345", "lifeboat_repository_snapshots 6"} {
+	for _, want := range []string{`lifeboat_job_runs_total{host="node-7",job="db",outcome="success"} 2`, `lifeboat_job_missed_runs_total{host="node-7",job="db"}`,
+		`lifeboat_job_last_bytes_read{host="node-7",job="db"} 100`, `lifeboat_repository_size_bytes{host="node-7"} 12345`, `lifeboat_repository_snapshots{host="node-7"} 6`} {
 		if !strings.Contains(metrics, want) {
 			t.Fatalf("metrics lack %q:\n%s", want, metrics)
 		}

@@ -24,8 +24,10 @@ type Metrics struct {
 	repoSnaps   prometheus.Gauge
 }
 
-// NewMetrics creates and registers the series.
-func NewMetrics() *Metrics {
+// NewMetrics creates and registers the series, every one labelled with
+// host (the host name snapshots record), so that one Prometheus can scrape
+// a fleet of daemons.
+func NewMetrics(host string) *Metrics {
 	job := []string{"job"}
 	g := func(name, help string) *prometheus.GaugeVec {
 		return prometheus.NewGaugeVec(prometheus.GaugeOpts{Namespace: "lifeboat", Name: name, Help: help}, job)
@@ -47,7 +49,7 @@ func NewMetrics() *Metrics {
 		repoSnaps: prometheus.NewGauge(prometheus.GaugeOpts{Namespace: "lifeboat", Name: "repository_snapshots",
 			Help: "Snapshots in the repository."}),
 	}
-	m.Registry.MustRegister(m.lastSuccess, m.duration, m.runs, m.missedRuns, m.bytesRead, m.bytesAdded, m.files, m.errors,
+	prometheus.WrapRegistererWith(prometheus.Labels{"host": host}, m.Registry).MustRegister(m.lastSuccess, m.duration, m.runs, m.missedRuns, m.bytesRead, m.bytesAdded, m.files, m.errors,
 		m.repoBytes, m.repoSnaps)
 	return m
 }

@@ -62,7 +62,7 @@ func runDaemon(ctx context.Context, a *app, once string) error {
 	}
 	hook := &daemon.Webhook{URL: d.Notify.URL, Headers: d.Notify.Headers, OnSuccess: d.Notify.OnSuccess,
 		Errors: func(err error) { a.out.warn("notify", err) }}
-	metrics := daemon.NewMetrics()
+	metrics := daemon.NewMetrics(hostOr(a.cfg.Host))
 	s, err := daemon.New(jobs, daemon.RealClock{}, func(ev daemon.Event) {
 		if ev.Success {
 			a.out.infof("job %s succeeded in %.1fs", ev.Job, ev.Duration)

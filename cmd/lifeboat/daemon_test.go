@@ -34,7 +34,8 @@ func TestDaemon(t *testing.T) {
 	src := writeTree(t, map[string][]byte{"conf": []byte("v1")})
 	port := freePort(t)
 	cfg := filepath.Join(t.TempDir(), "lifeboat.yml")
-	if err := os.WriteFile(cfg, []byte(fmt.Sprintf(`daemon:
+	if err := os.WriteFile(cfg, []byte(fmt.Sprintf(`host: node-7
+daemon:
   listen: "127.0.0.1:%d"
   jobs:
     - name: files
@@ -77,10 +78,11 @@ func TestDaemon(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, _ = io.Copy(io.Discard, resp.Body)
+	body, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
-	if resp.StatusCode != 200 {
-		t.Fatalf("metrics: %s", resp.Status)
+	// Every series names the host, so that one Prometheus sees a fleet.
+	if resp.StatusCode != 200 || !strings.Contains(string(body), `lifeboat_repository_snapshots{host="node-7"}`) {
+		t.Fatalf("metrics: %s\n%s", resp.Status, body)
 	}
 	_ = cmd.Process.Signal(syscall.SIGTERM)
 	if err := cmd.Wait(); err != nil {
