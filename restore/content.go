@@ -81,6 +81,7 @@ func (r *restorer) restoreContents(ctx context.Context, files []*op) (err error)
 			if have = r.baseChunks(o.base); have == nil {
 				j.patch = false
 			}
+			o.kept = have
 		}
 		jobs = append(jobs, j)
 		var off int64

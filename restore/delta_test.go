@@ -5,6 +5,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -214,5 +215,39 @@ func TestDeltaRestoreOptions(t *testing.T) {
 	}
 	if err := deltaOpts(base).Validate(); err != nil {
 		t.Errorf("delta options refused: %v", err)
+	}
+}
+
+// --verify catches what differs from the snapshot after the writes: in a
+// restore into an empty target, and in the chunks a delta restore wrote.
+func TestVerifyCatchesDamage(t *testing.T) {
+	treetest.RequireRoot(t)
+	ctx := context.Background()
+	r := newRepo(t)
+	src := t.TempDir()
+	buildDeltaTree(t, src)
+	a := backup(t, r, src)
+	damage := func(root *os.Root) {
+		f, err := root.OpenFile("db.bin", os.O_WRONLY, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer f.Close()
+		// Page 13 is among those changeTree rewrites (see writePages).
+		if _, err := f.WriteAt(treetest.RandomBytes(77, 100), 13*8192+50); err != nil {
+			t.Fatal(err)
+		}
+	}
+	target := t.TempDir()
+	if _, err := restore.Run(ctx, r, a, target, restore.WithBeforeVerify(restore.Options{Verify: true}, damage)); err == nil || !strings.Contains(err.Error(), "differs") {
+		t.Fatalf("a damaged full restore verified: %v", err)
+	}
+	if _, err := restore.Run(ctx, r, a, target, restore.Options{Verify: true}); err != nil {
+		t.Fatal(err)
+	}
+	changeTree(t, src)
+	b := backup(t, r, src)
+	if _, err := restore.Run(ctx, r, b, target, restore.WithBeforeVerify(deltaOpts(a), damage)); err == nil || !strings.Contains(err.Error(), "differs") {
+		t.Fatalf("a damaged delta restore verified: %v", err)
 	}
 }

@@ -88,6 +88,9 @@ type Options struct {
 	Verify   bool // read every restored file back and check it
 	Workers  int  // files written at once (2×GOMAXPROCS if 0)
 	Progress *Progress
+	// beforeVerify, if set, runs between the writes and their check (for
+	// tests that damage what was written).
+	beforeVerify func(root *os.Root)
 }
 
 // Progress counters for a display; safe for concurrent use.
@@ -138,6 +141,9 @@ type op struct {
 	base *repository.Node
 	// touched: the restore wrote or patched the file (not kept as it was).
 	touched bool
+	// kept maps the offsets of a patched file's chunks that were already
+	// there (as the base had them) to their ids: not written, not verified.
+	kept map[int64]pack.ID
 	// for opLink: the first file of the inode
 	linkDir, linkName string
 }
@@ -249,6 +255,9 @@ func Run(ctx context.Context, repo *repository.Repository, sn *repository.Snapsh
 		return &r.res, err
 	}
 	if opts.Verify {
+		if opts.beforeVerify != nil {
+			opts.beforeVerify(r.root)
+		}
 		if err := r.verify(ctx, ops); err != nil {
 			return &r.res, err
 		}
