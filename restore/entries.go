@@ -1,6 +1,7 @@
 package restore
 
 import (
+	"bytes"
 	"errors"
 	"os"
 	"path/filepath"
@@ -108,8 +109,11 @@ func (r *restorer) fileAction(o *op) (fileAction, error) {
 		return r.kept(o, nil)
 	case r.opts.Overwrite != OverwriteIfChanged || !isFile:
 	case o.base != nil && sameSizeAndTime(&st, o.base):
-		// The target holds the base's content.
+		// The target holds the base's content, and the base's xattrs.
 		if slices.Equal(o.base.Content, n.Content) {
+			if sameMeta(&st, n) && slices.EqualFunc(o.base.Xattrs, n.Xattrs, sameXattr) {
+				return r.kept(o, nil)
+			}
 			return r.kept(o, d.syncMeta(n))
 		}
 		if st.Nlink == 1 { // a patch must not show through another name
@@ -135,6 +139,14 @@ func (r *restorer) kept(o *op, err error) (fileAction, error) {
 	r.opts.Progress.BytesDone.Add(int64(o.node.Size))
 	return keepFile, nil
 }
+
+// sameMeta reports whether an entry has n's owner, mode and modification
+// time (the access time is left as reads made it).
+func sameMeta(st *unix.Stat_t, n *repository.Node) bool {
+	return st.Uid == n.UID && st.Gid == n.GID && st.Mode&0o7777 == n.Mode&0o7777 && st.Mtim.Nano() == n.ModTime
+}
+
+func sameXattr(a, b repository.Xattr) bool { return a.Name == b.Name && bytes.Equal(a.Value, b.Value) }
 
 // sameSizeAndTime reports whether an entry has n's size and modification
 // time, the sign that it holds n's content.

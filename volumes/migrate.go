@@ -289,10 +289,20 @@ func migrateLive(ctx context.Context, src, dst Engine, jobFor JobFor, srcJob sid
 			break // not shrinking, or small enough for the stop
 		}
 	}
-	m.stoppedAt = time.Now()
-	prepare := consistent(ctx, src, r, func(v sidecar.Volume, err error) { r.Warn(v.Name, err) })
+	quiesce := consistent(ctx, src, r, func(v sidecar.Volume, err error) { r.Warn(v.Name, err) })
+	// The downtime starts when the first volume's users stop, once the
+	// sidecar is ready to copy it.
+	prepare := func(v sidecar.Volume) (bool, func()) {
+		if m.stoppedAt.IsZero() {
+			m.stoppedAt = time.Now()
+		}
+		return quiesce(v)
+	}
 	if o.StopSource {
 		prepare = func(v sidecar.Volume) (bool, func()) {
+			if m.stoppedAt.IsZero() {
+				m.stoppedAt = time.Now()
+			}
 			if err := stops.stop(ctx, v.Name); err != nil {
 				r.Warn(v.Name, err)
 				return false, nil
