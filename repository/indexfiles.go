@@ -21,11 +21,18 @@ import (
 // superseded it, seen only by a handle without a lock) is not an error: the
 // listing is taken again for the files that replaced it. Unless the handle
 // was opened with NoLock, a lock must be held (ErrNotLocked otherwise).
+// Index files this handle has loaded are not read again: a second call
+// adds those written since the first.
 func (r *Repository) LoadIndex(ctx context.Context) error {
 	if !r.opts.NoLock && !r.Locked() {
 		return ErrNotLocked
 	}
 	loaded := map[pack.ID]bool{}
+	r.mu.Lock()
+	for _, id := range r.indexFiles {
+		loaded[id] = true
+	}
+	r.mu.Unlock()
 	for pass := 0; ; pass++ {
 		ids, err := r.listIDs(ctx, KindIndex)
 		if err != nil {

@@ -290,3 +290,47 @@ func TestWriterIndexesByCountAndTime(t *testing.T) {
 		})
 	}
 }
+
+// A second LoadIndex adds what other handles indexed since the first, and
+// reads no index file twice.
+func TestLoadIndexAgainAddsNewFiles(t *testing.T) {
+	ctx := context.Background()
+	tg := mem.New()
+	writer := testRepo(t, tg)
+	save := func(seed uint64) pack.ID {
+		t.Helper()
+		w := writer.NewWriter(ctx)
+		b := blob(seed, 50_000, false)
+		if _, err := w.SaveBlob(pack.DataBlob, writer.BlobID(b), b); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := w.Finish(); err != nil {
+			t.Fatal(err)
+		}
+		return writer.BlobID(b)
+	}
+	first := save(1)
+	reader, err := Open(ctx, tg, []byte("pw"), Options{NoLock: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer reader.Close()
+	if err := reader.LoadIndex(ctx); err != nil {
+		t.Fatal(err)
+	}
+	second := save(2)
+	if _, ok := reader.Index().Lookup(pack.DataBlob, second); ok {
+		t.Fatal("a blob indexed after the load is known")
+	}
+	if err := reader.LoadIndex(ctx); err != nil {
+		t.Fatal(err)
+	}
+	for _, id := range []pack.ID{first, second} {
+		if _, ok := reader.Index().Lookup(pack.DataBlob, id); !ok {
+			t.Fatalf("blob %s unknown after the second load", id.Short())
+		}
+	}
+	if got := len(reader.indexFiles); got != 2 {
+		t.Fatalf("%d index files loaded, want 2 (none twice)", got)
+	}
+}

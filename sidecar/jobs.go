@@ -194,6 +194,12 @@ func (a RestoreArgs) args() []string {
 // in the sidecar. The volume's root gets the snapshot root's owner and
 // mode.
 func (e *Engine) RestoreVolume(ctx context.Context, j Job, a RestoreArgs) (Restored, error) {
+	return e.restore(ctx, j, a.args(), a.Volume)
+}
+
+// restore runs a restore sidecar with args on volume and collects what it
+// reported.
+func (e *Engine) restore(ctx context.Context, j Job, args []string, volume string) (Restored, error) {
 	var out Restored
 	relay := j.Lines
 	j.Lines = func(line []byte) {
@@ -211,10 +217,64 @@ func (e *Engine) RestoreVolume(ctx context.Context, j Job, a RestoreArgs) (Resto
 			relay(line)
 		}
 	}
-	m := mount.Mount{Type: mount.TypeVolume, Source: a.Volume, Target: restoreMount}
+	m := mount.Mount{Type: mount.TypeVolume, Source: volume, Target: restoreMount}
 	var err error
-	out.Code, err = e.run(ctx, j, a.args(), []mount.Mount{m}, nil)
+	out.Code, err = e.run(ctx, j, args, []mount.Mount{m}, nil)
 	return out, err
+}
+
+// Pending is a restore started before its snapshot exists, so that its
+// start and the opening of the repository are done by the time the
+// snapshot is: the last round of a copy then waits only for the restore
+// itself. Go tells it which snapshot to restore over which base, Cancel
+// lets it go without touching its target; Wait must be called in either
+// case.
+type Pending interface {
+	Go(o RestoreOrder) error
+	Cancel()
+	Wait() (Restored, error)
+}
+
+// pendingRestore is a Pending restore sidecar.
+type pendingRestore struct {
+	orders *io.PipeWriter
+	done   chan struct{}
+	res    Restored
+	err    error
+}
+
+// StartRestore starts a delta restore sidecar for volume, which holds a
+// copy of some snapshot (see Pending).
+func (e *Engine) StartRestore(ctx context.Context, j Job, volume string, verify bool) Pending {
+	r, w := io.Pipe()
+	j.Stdin = r
+	p := &pendingRestore{orders: w, done: make(chan struct{})}
+	args := []string{"restore", "-", "--target", restoreMount, "--overwrite", "if-changed", "--delete", SnapshotOnInput}
+	if verify {
+		args = append(args, "--verify")
+	}
+	go func() {
+		defer close(p.done)
+		p.res, p.err = e.restore(ctx, j, args, volume)
+		r.CloseWithError(errors.New("the restore sidecar has exited")) // an order after that fails
+	}()
+	return p
+}
+
+func (p *pendingRestore) Go(o RestoreOrder) error {
+	b, err := json.Marshal(o)
+	if err == nil {
+		_, err = p.orders.Write(append(b, '\n'))
+	}
+	p.orders.Close()
+	return err
+}
+
+func (p *pendingRestore) Cancel() { p.orders.Close() }
+
+func (p *pendingRestore) Wait() (Restored, error) {
+	<-p.done
+	return p.res, p.err
 }
 
 // Restored is what a restore sidecar reported.

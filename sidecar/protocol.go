@@ -78,6 +78,19 @@ const (
 	KindTargetNotEmpty = "target_not_empty" // restore.ErrTargetNotEmpty
 )
 
+// RestoreOrder tells a restore sidecar started ahead of its snapshot
+// (SnapshotOnInput) what to restore: one JSON line on its standard input,
+// after its Input. A sidecar whose input ends without one exits without
+// touching its target.
+type RestoreOrder struct {
+	Snapshot string `json:"snapshot"`
+	Base     string `json:"base,omitempty"` // a delta restore over this snapshot
+}
+
+// SnapshotOnInput is the hidden restore flag that makes lifeboat open the
+// repository, then read a RestoreOrder from its standard input.
+const SnapshotOnInput = "--snapshot-on-input"
+
 // Status is a progress report.
 type Status struct {
 	Action         string   `json:"action"`

@@ -69,35 +69,62 @@ func newCopier(src, dst Engine, srcJob, dstJob sidecar.Job, r Reporter, host, ta
 }
 
 // round snapshots each volume, its users prepared by prepare, and brings
-// its copy to that snapshot.
+// its copy to that snapshot. The restore sidecars of copies that exist are
+// started with the snapshots, so that they are ready when these are.
 func (c *copier) round(ctx context.Context, vols []sidecar.Volume, prepare sidecar.Prepare) (Round, error) {
 	start := time.Now()
-	batch, err := c.src.BackupVolumes(ctx, c.srcJob, sidecar.JobsFor(vols), c.host, []string{c.tag}, prepare)
+	pending := map[string]sidecar.Pending{}
+	for _, v := range vols {
+		if name, ok := c.fresh[v.Name]; ok {
+			pending[v.Name] = c.dst.StartRestore(ctx, c.dstJob, name, true)
+		}
+	}
+	saved, err := c.snapshots(ctx, vols, prepare)
 	if err != nil {
+		for _, p := range pending {
+			p.Cancel()
+			_, _ = p.Wait()
+		}
 		return Round{}, err
 	}
-	saved, missing := batch.Saved(vols, false)
-	if batch.Code != sidecar.ExitOK || len(missing) > 0 {
-		return Round{}, fmt.Errorf("snapshots of the volumes failed (exit %d)", batch.Code)
+	for _, v := range vols {
+		if p := pending[v.Name]; p != nil {
+			_ = p.Go(sidecar.RestoreOrder{Snapshot: saved[v.Name].SnapshotID, Base: c.base[v.Name]}) // a failure shows in Wait
+		}
 	}
 	var rd Round
-	for _, v := range vols {
+	var first error
+	for _, v := range vols { // every pending restore is waited for, also after a failure
 		rep := saved[v.Name]
 		rd.Sent += rep.Summary.StoredAdded
-		written, files, err := c.restore(ctx, v, rep)
-		if err != nil {
-			return rd, err
+		written, files, err := c.restore(ctx, v, rep, pending[v.Name])
+		if err != nil && first == nil {
+			first = err
 		}
 		rd.Written += written
 		rd.Files += files
 	}
 	rd.Seconds = time.Since(start).Seconds()
-	return rd, nil
+	return rd, first
 }
 
-// restore brings the copy of v to the snapshot rep and returns the bytes
-// and files it wrote.
-func (c *copier) restore(ctx context.Context, v sidecar.Volume, rep sidecar.VolumeReport) (int64, int64, error) {
+// snapshots takes a snapshot of each volume, its users prepared by prepare.
+func (c *copier) snapshots(ctx context.Context, vols []sidecar.Volume, prepare sidecar.Prepare) (map[string]sidecar.VolumeReport, error) {
+	batch, err := c.src.BackupVolumes(ctx, c.srcJob, sidecar.JobsFor(vols), c.host, []string{c.tag}, prepare)
+	if err != nil {
+		return nil, err
+	}
+	saved, missing := batch.Saved(vols, false)
+	if batch.Code != sidecar.ExitOK || len(missing) > 0 {
+		return nil, fmt.Errorf("snapshots of the volumes failed (exit %d)", batch.Code)
+	}
+	return saved, nil
+}
+
+// restore brings the copy of v to the snapshot rep (through pending, the
+// order given, if the copy exists) and returns the bytes and files it
+// wrote.
+func (c *copier) restore(ctx context.Context, v sidecar.Volume, rep sidecar.VolumeReport, pending sidecar.Pending) (int64, int64, error) {
 	name, again := c.fresh[v.Name]
 	if !again {
 		name = v.Name
@@ -110,11 +137,13 @@ func (c *copier) restore(ctx context.Context, v sidecar.Volume, rep sidecar.Volu
 		c.fresh[v.Name] = name
 		c.done[v.Name] = &Copied{Volume: v.Name, Copy: name}
 	}
-	args := sidecar.RestoreArgs{Snapshot: rep.SnapshotID, Volume: name, Overwrite: c.overwrite, Verify: true}
-	if again {
-		args.Overwrite, args.Base = true, c.base[v.Name]
+	var res sidecar.Restored
+	var err error
+	if pending != nil {
+		res, err = pending.Wait()
+	} else {
+		res, err = c.dst.RestoreVolume(ctx, c.dstJob, sidecar.RestoreArgs{Snapshot: rep.SnapshotID, Volume: name, Overwrite: c.overwrite, Verify: true})
 	}
-	res, err := c.dst.RestoreVolume(ctx, c.dstJob, args)
 	if err := restoreFailed(res, err, name); err != nil {
 		return 0, 0, fmt.Errorf("copy of %s: %w", v.Name, err)
 	}

@@ -308,6 +308,37 @@ func (f *fakeEngine) LoadImages(_ context.Context, r io.Reader) error {
 	return nil
 }
 
+// fakePending restores when told to, as a sidecar started ahead would.
+type fakePending struct {
+	f      *fakeEngine
+	volume string
+	res    sidecar.Restored
+	err    error
+	ran    bool
+}
+
+func (f *fakeEngine) StartRestore(_ context.Context, _ sidecar.Job, volume string, _ bool) sidecar.Pending {
+	f.mu.Lock()
+	f.record("start restore %s", volume)
+	f.mu.Unlock()
+	return &fakePending{f: f, volume: volume}
+}
+
+func (p *fakePending) Go(o sidecar.RestoreOrder) error {
+	p.ran = true
+	p.res, p.err = p.f.RestoreVolume(context.Background(), sidecar.Job{}, sidecar.RestoreArgs{Snapshot: o.Snapshot, Volume: p.volume, Overwrite: true, Base: o.Base})
+	return nil
+}
+
+func (p *fakePending) Cancel() {}
+
+func (p *fakePending) Wait() (sidecar.Restored, error) {
+	if !p.ran {
+		return sidecar.Restored{Code: 1, Failure: &sidecar.Failure{Message: "no snapshot was given", ExitCode: 1}}, nil
+	}
+	return p.res, p.err
+}
+
 func (f *fakeEngine) InspectApp(_ context.Context, name string) (*sidecar.AppContainer, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()

@@ -1,6 +1,7 @@
 package volumes
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -76,25 +77,41 @@ func Upgrade(ctx context.Context, e Engine, jobFor JobFor, r Reporter, o Upgrade
 			return fail(err)
 		}
 	}
-	// Stopped for a consistent copy; started again whatever goes wrong
-	// until the new container has taken over.
+	// Stopped for a consistent copy, once the last round's sidecars are
+	// ready; started again whatever goes wrong until the new container
+	// has taken over.
 	var stopped time.Time
-	if app.Running {
+	var stopErr error
+	stop := func() bool {
+		if !app.Running || !stopped.IsZero() {
+			return true
+		}
 		r.Infof("stopping %s", app.Name)
 		stopped = time.Now()
 		if err := e.Stop(ctx, app.ID); err != nil {
-			return fail(fmt.Errorf("stop %s: %w", app.Name, err))
+			stopErr = fmt.Errorf("stop %s: %w", app.Name, err)
+			return false
 		}
+		return true
 	}
 	restartOld := func() {
-		if app.Running {
+		if app.Running && !stopped.IsZero() {
 			_ = e.Start(bg, app.ID)
 		}
 	}
+	if len(vols) == 0 && !stop() {
+		return fail(stopErr)
+	}
 	if len(vols) > 0 {
-		if _, err := c.round(ctx, vols, quiesce); err != nil {
+		_, err := c.round(ctx, vols, func(v sidecar.Volume) (bool, func()) {
+			if !stop() {
+				return false, nil
+			}
+			return quiesce(v)
+		})
+		if err != nil {
 			restartOld()
-			return fail(err)
+			return fail(cmp.Or(stopErr, err))
 		}
 	}
 	fresh := c.fresh

@@ -38,6 +38,9 @@ type Engine interface {
 
 	BackupVolumes(ctx context.Context, j sidecar.Job, vols []sidecar.VolumeJob, host string, tags []string, prepare sidecar.Prepare) (sidecar.Batch, error)
 	RestoreVolume(ctx context.Context, j sidecar.Job, a sidecar.RestoreArgs) (sidecar.Restored, error)
+	// StartRestore starts a delta restore into volume ahead of its
+	// snapshot (sidecar.Pending).
+	StartRestore(ctx context.Context, j sidecar.Job, volume string, verify bool) sidecar.Pending
 
 	InspectApp(ctx context.Context, name string) (*sidecar.AppContainer, error)
 	ImageExists(ctx context.Context, ref string) bool

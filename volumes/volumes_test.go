@@ -158,7 +158,15 @@ func TestMigrateLiveRules(t *testing.T) {
 		t.Fatalf("a failure after the stop: %v, running %v", err, src.byName("db").running)
 	}
 
+	// The last snapshot fails: the restore started ahead is let go, the
+	// destination keeps the earlier round's copy, the application runs.
 	dst.failRestore = false
+	src.onStop = func(f *fakeEngine) { f.failBackup["pg"] = true }
+	_, err = Migrate(ctx, src, dst, jobFor, r, MigrateOptions{Names: []string{"pg"}, StopSource: true, Live: true, Force: true})
+	if err == nil || !strings.Contains(err.Error(), "started again") || !src.byName("db").running || dst.volumes["pg"].files["wal/1"] != "one" {
+		t.Fatalf("a failed last snapshot: %v, running %v, destination %v", err, src.byName("db").running, dst.volumes["pg"].files)
+	}
+	src.failBackup["pg"] = false
 	src.log, dst.log = nil, nil
 	src.onStop = func(f *fakeEngine) { f.volumes["pg"].files["wal/2"] = "last" } // written as it stops
 	m, err := Migrate(ctx, src, dst, jobFor, r, MigrateOptions{Names: []string{"pg"}, StopSource: true, Live: true, Force: true})
@@ -216,7 +224,7 @@ func TestUpgradeRules(t *testing.T) {
 		t.Fatal(err)
 	}
 	// Copied while it ran, then only the delta while it was stopped.
-	if got, want := e.did(""), []string{"image", "snapshot pg", "create volume pg-", "restore pg-", "stop shop", "snapshot pg", "restore pg-", "rename shop-lifeboat-old", "create container shop on app:2", "start shop"}; !prefixesMatch(got, want) {
+	if got, want := e.did(""), []string{"image", "snapshot pg", "create volume pg-", "restore pg-", "start restore pg-", "stop shop", "snapshot pg", "restore pg-", "rename shop-lifeboat-old", "create container shop on app:2", "start shop"}; !prefixesMatch(got, want) {
 		t.Fatalf("upgrade log %q, want lines starting with %q", got, want)
 	}
 	if delta := e.did("restore"); !strings.HasSuffix(delta[len(delta)-1], "(delta)") {

@@ -2,8 +2,11 @@ package main
 
 import (
 	"context"
+	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
+	"strings"
 	"time"
 
 	"github.com/lifeboat-backup/lifeboat/internal/human"
@@ -24,7 +27,10 @@ type restoreOptions struct {
 	toVolume  string
 	force     bool
 	base      string
-	f         filterFlags
+	// onInput: the snapshot and base come on stdin once the repository is
+	// open (a sidecar started ahead of its snapshot).
+	onInput bool
+	f       filterFlags
 }
 
 func newRestoreCmd(a *app) *cobra.Command {
@@ -101,6 +107,8 @@ path from the snapshot root ("/etc/*.conf"), one without matches any name.`,
 	fl.StringVar(&o.toVolume, "to-volume", "", "restore into this Docker volume (created if missing)")
 	fl.BoolVar(&o.force, "force", false, "with --to-volume: make a volume that is not empty equal to the snapshot")
 	fl.StringVar(&o.base, "base", "", "delta restore: the snapshot the target (or volume) holds; only what differs from it is written")
+	fl.BoolVar(&o.onInput, strings.TrimPrefix(sidecar.SnapshotOnInput, "--"), false, "read the snapshot and base from stdin once the repository is open (set by lifeboat for its sidecars)")
+	_ = fl.MarkHidden(strings.TrimPrefix(sidecar.SnapshotOnInput, "--"))
 	fl.BoolVar(&o.noLock, "no-lock", false, "take no lock (for a read-only repository; a concurrent prune could then break the restore)")
 	o.f.register(cmd)
 	return cmd
@@ -112,7 +120,7 @@ func runRestore(ctx context.Context, a *app, o restoreOptions, ref string) error
 		return usageError{err}
 	}
 	opts := restore.Options{Selector: restore.Selector{Include: o.include, Exclude: o.exclude}, Overwrite: ow, Delete: o.delete, Verify: o.verify}
-	if o.base != "" {
+	if o.base != "" || o.onInput {
 		opts.Base = &repository.Snapshot{} // found once the repository is open
 	}
 	if err := opts.Validate(); err != nil { // before the repository is opened
@@ -129,10 +137,16 @@ func runRestore(ctx context.Context, a *app, o restoreOptions, ref string) error
 		return noLockHint(err)
 	}
 	defer done()
+	if o.onInput {
+		if ref, o.base, err = a.restoreOrder(ctx, repo); err != nil {
+			return err
+		}
+	}
 	sn, err := findSnapshot(ctx, repo, ref, o.f.filter())
 	if err != nil {
 		return err
 	}
+	opts.Base = nil
 	if o.base != "" {
 		if opts.Base, err = findSnapshot(ctx, repo, o.base, repository.Filter{}); err != nil {
 			return fmt.Errorf("--base: %w", err)
@@ -176,4 +190,22 @@ func runRestore(ctx context.Context, a *app, o restoreOptions, ref string) error
 		}
 	})
 	return nil
+}
+
+// restoreOrder reads what a sidecar started ahead of its snapshot is to
+// restore (sidecar.RestoreOrder) and loads the index files written since
+// the repository was opened.
+func (a *app) restoreOrder(ctx context.Context, repo *repository.Repository) (snapshot, base string, err error) {
+	line, err := a.input().ReadBytes('\n')
+	if err != nil {
+		return "", "", errors.New("no snapshot was given: nothing restored")
+	}
+	var o sidecar.RestoreOrder
+	if err := json.Unmarshal(line, &o); err != nil || o.Snapshot == "" {
+		return "", "", fmt.Errorf("restore order %q: not understood", line)
+	}
+	if err := repo.LoadIndex(ctx); err != nil {
+		return "", "", err
+	}
+	return o.Snapshot, o.Base, nil
 }
