@@ -37,6 +37,9 @@ type VolumeJob struct {
 	Volume Volume
 	From   string // attach with VolumesFrom from this container ("" mounts by name)
 	Path   string // the path in that container, with From
+	// Reported, if set, is told the volume's report as soon as the
+	// sidecar gives it, while the batch goes on.
+	Reported func(r VolumeReport)
 }
 
 // VolumeReport is what the sidecar reported about one volume of a batch.
@@ -114,9 +117,16 @@ func (e *Engine) BackupVolumes(ctx context.Context, j Job, vols []VolumeJob, hos
 		plan.Volumes = append(plan.Volumes, pv)
 	}
 
-	byName := map[string]Volume{}
+	var out Batch
+	byName := map[string]VolumeJob{}
 	for _, vj := range vols {
-		byName[vj.Volume.Name] = vj.Volume
+		byName[vj.Volume.Name] = vj
+	}
+	report := func(r VolumeReport) {
+		out.Reports = append(out.Reports, r)
+		if vj := byName[r.Volume]; vj.Reported != nil {
+			vj.Reported(r)
+		}
 	}
 	stdin, answer := io.Pipe()
 	defer answer.Close()
@@ -132,7 +142,6 @@ func (e *Engine) BackupVolumes(ctx context.Context, j Job, vols []VolumeJob, hos
 	for _, pv := range plan.Volumes {
 		info[pv.Info.Name] = pv.Info
 	}
-	var out Batch
 	current := ""
 	relay := j.Lines
 	j.Lines = func(line []byte) {
@@ -145,8 +154,8 @@ func (e *Engine) BackupVolumes(ctx context.Context, j Job, vols []VolumeJob, hos
 			finish()
 			current = m.Ready.Volume
 			go1 := false
-			if v, ok := byName[current]; ok {
-				go1, pending = prepare(v)
+			if vj, ok := byName[current]; ok {
+				go1, pending = prepare(vj.Volume)
 			}
 			reply := Skip
 			if go1 {
@@ -157,11 +166,11 @@ func (e *Engine) BackupVolumes(ctx context.Context, j Job, vols []VolumeJob, hos
 			}
 		case MsgSummary:
 			finish()
-			out.Reports = append(out.Reports, VolumeReport{Volume: current, Info: info[current], SnapshotID: m.Backup.SnapshotID,
+			report(VolumeReport{Volume: current, Info: info[current], SnapshotID: m.Backup.SnapshotID,
 				Incomplete: m.Backup.Incomplete, Summary: m.Backup.Summary})
 		case MsgVolumeError:
 			finish()
-			out.Reports = append(out.Reports, VolumeReport{Volume: m.Failed.Volume, Info: info[m.Failed.Volume], Error: m.Failed.Message})
+			report(VolumeReport{Volume: m.Failed.Volume, Info: info[m.Failed.Volume], Error: m.Failed.Message})
 		case MsgError:
 			f := m.Failure
 			out.Failure = &f

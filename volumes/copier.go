@@ -70,27 +70,40 @@ func newCopier(src, dst Engine, srcJob, dstJob sidecar.Job, r Reporter, host, ta
 
 // round snapshots each volume, its users prepared by prepare, and brings
 // its copy to that snapshot. The restore sidecars of copies that exist are
-// started with the snapshots, so that they are ready when these are.
+// started with the snapshots, and each is told its snapshot as soon as the
+// batch reports it, so that the last round waits for neither sidecar's
+// start nor the batch's end.
 func (c *copier) round(ctx context.Context, vols []sidecar.Volume, prepare sidecar.Prepare) (Round, error) {
 	start := time.Now()
+	jobs := sidecar.JobsFor(vols)
 	pending := map[string]sidecar.Pending{}
-	for _, v := range vols {
-		if name, ok := c.fresh[v.Name]; ok {
-			pending[v.Name] = c.dst.StartRestore(ctx, c.dstJob, name, true)
+	ordered := map[string]bool{} // written by the batch's output, read after it
+	for i, v := range vols {
+		name, ok := c.fresh[v.Name]
+		if !ok {
+			continue
+		}
+		p := c.dst.StartRestore(ctx, c.dstJob, name, true)
+		pending[v.Name] = p
+		base := c.base[v.Name]
+		jobs[i].Reported = func(r sidecar.VolumeReport) {
+			if r.Error == "" && r.SnapshotID != "" {
+				ordered[v.Name] = true
+				_ = p.Go(sidecar.RestoreOrder{Snapshot: r.SnapshotID, Base: base}) // a failure shows in Wait
+			}
 		}
 	}
-	saved, err := c.snapshots(ctx, vols, prepare)
+	saved, err := c.snapshots(ctx, vols, jobs, prepare)
+	for name, p := range pending {
+		if !ordered[name] {
+			p.Cancel()
+		}
+	}
 	if err != nil {
 		for _, p := range pending {
-			p.Cancel()
 			_, _ = p.Wait()
 		}
 		return Round{}, err
-	}
-	for _, v := range vols {
-		if p := pending[v.Name]; p != nil {
-			_ = p.Go(sidecar.RestoreOrder{Snapshot: saved[v.Name].SnapshotID, Base: c.base[v.Name]}) // a failure shows in Wait
-		}
 	}
 	var rd Round
 	var first error
@@ -109,8 +122,8 @@ func (c *copier) round(ctx context.Context, vols []sidecar.Volume, prepare sidec
 }
 
 // snapshots takes a snapshot of each volume, its users prepared by prepare.
-func (c *copier) snapshots(ctx context.Context, vols []sidecar.Volume, prepare sidecar.Prepare) (map[string]sidecar.VolumeReport, error) {
-	batch, err := c.src.BackupVolumes(ctx, c.srcJob, sidecar.JobsFor(vols), c.host, []string{c.tag}, prepare)
+func (c *copier) snapshots(ctx context.Context, vols []sidecar.Volume, jobs []sidecar.VolumeJob, prepare sidecar.Prepare) (map[string]sidecar.VolumeReport, error) {
+	batch, err := c.src.BackupVolumes(ctx, c.srcJob, jobs, c.host, []string{c.tag}, prepare)
 	if err != nil {
 		return nil, err
 	}
@@ -121,8 +134,8 @@ func (c *copier) snapshots(ctx context.Context, vols []sidecar.Volume, prepare s
 	return saved, nil
 }
 
-// restore brings the copy of v to the snapshot rep (through pending, the
-// order given, if the copy exists) and returns the bytes and files it
+// restore brings the copy of v to the snapshot rep (through pending, which
+// has its order, if the copy exists) and returns the bytes and files it
 // wrote.
 func (c *copier) restore(ctx context.Context, v sidecar.Volume, rep sidecar.VolumeReport, pending sidecar.Pending) (int64, int64, error) {
 	name, again := c.fresh[v.Name]

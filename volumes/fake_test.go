@@ -251,6 +251,9 @@ func (f *fakeEngine) BackupVolumes(_ context.Context, _ sidecar.Job, vols []side
 		}
 		f.mu.Unlock()
 		done()
+		if vj.Reported != nil {
+			vj.Reported(b.Reports[len(b.Reports)-1])
+		}
 	}
 	return b, nil
 }
