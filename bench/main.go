@@ -65,14 +65,37 @@ func main() {
 		fmt.Fprintln(os.Stderr, "bench: -large-mib must be positive, -db-mib at least 1 and -small-files not negative")
 		os.Exit(2)
 	}
-	run := run
-	if *doMoves {
-		run = runMoves
-	}
-	if err := run(s, *out, *work, *dropCache, *runs); err != nil {
+	err := inWork(*work, func(work, lb string) error {
+		if *doMoves {
+			return runMoves(s, *out, work, lb, *runs)
+		}
+		return run(s, *out, work, lb, *dropCache, *runs)
+	})
+	if err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
 		os.Exit(1)
 	}
+}
+
+// inWork calls fn with the work directory (a new temporary one, removed
+// afterwards, if work is empty) and lifeboat built into it, statically:
+// the same binary runs as the sidecar.
+func inWork(work string, fn func(work, lb string) error) error {
+	if work == "" {
+		dir, err := os.MkdirTemp("", "lifeboat-bench-")
+		if err != nil {
+			return err
+		}
+		defer os.RemoveAll(dir)
+		work = dir
+	}
+	lb := filepath.Join(work, "lifeboat")
+	build := exec.Command("go", "build", "-o", lb, "./cmd/lifeboat")
+	build.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if out, err := build.CombinedOutput(); err != nil {
+		return fmt.Errorf("build lifeboat: %v\n%s", err, out)
+	}
+	return fn(work, lb)
 }
 
 // bench is one run of the harness.
@@ -141,22 +164,10 @@ func (b *bench) restoreChecked(phase string, t *tool, repo, src, want string, i 
 	return nil
 }
 
-func run(s sizes, outFile, work string, dropCache bool, runs int) error {
-	if work == "" {
-		dir, err := os.MkdirTemp("", "lifeboat-bench-")
-		if err != nil {
-			return err
-		}
-		defer os.RemoveAll(dir)
-		work = dir
-	}
+func run(s sizes, outFile, work, lb string, dropCache bool, runs int) error {
 	restic, err := ensureTools(work)
 	if err != nil {
 		return err
-	}
-	lb := filepath.Join(work, "lifeboat")
-	if out, err := exec.Command("go", "build", "-o", lb, "./cmd/lifeboat").CombinedOutput(); err != nil {
-		return fmt.Errorf("build lifeboat: %v\n%s", err, out)
 	}
 	b := &bench{work: work, runs: runs, dropCache: dropCache, results: map[string]map[string][]result{}}
 	b.tools = []*tool{
@@ -227,21 +238,7 @@ func run(s sizes, outFile, work string, dropCache bool, runs int) error {
 }
 
 // runMoves measures the moves scenario and writes its section of outFile.
-func runMoves(s sizes, outFile, work string, _ bool, runs int) error {
-	if work == "" {
-		dir, err := os.MkdirTemp("", "lifeboat-bench-")
-		if err != nil {
-			return err
-		}
-		defer os.RemoveAll(dir)
-		work = dir
-	}
-	lb := filepath.Join(work, "lifeboat")
-	build := exec.Command("go", "build", "-o", lb, "./cmd/lifeboat")
-	build.Env = append(os.Environ(), "CGO_ENABLED=0") // the same binary runs as the sidecar
-	if out, err := build.CombinedOutput(); err != nil {
-		return fmt.Errorf("build lifeboat: %v\n%s", err, out)
-	}
+func runMoves(s sizes, outFile, work, lb string, runs int) error {
 	table, err := moves(work, lb, s, runs)
 	if err != nil {
 		return err

@@ -85,19 +85,27 @@ func buildDeltaTree(t *testing.T, dir string) {
 	}
 }
 
-// A delta restore brings a copy of snapshot A up to snapshot B exactly, and
-// writes little more than the chunks that changed.
-func TestDeltaRestoreEqualsSnapshot(t *testing.T) {
+// restoredCopy backs up a delta tree (snapshot A) and restores it into a
+// new target, returning the repository, the source, A and the target.
+func restoredCopy(t *testing.T) (*repository.Repository, string, *repository.Snapshot, string) {
+	t.Helper()
 	treetest.RequireRoot(t)
-	ctx := context.Background()
 	r := newRepo(t)
 	src := t.TempDir()
 	buildDeltaTree(t, src)
 	a := backup(t, r, src)
 	target := t.TempDir()
-	if _, err := restore.Run(ctx, r, a, target, restore.Options{Verify: true}); err != nil {
+	if _, err := restore.Run(context.Background(), r, a, target, restore.Options{Verify: true}); err != nil {
 		t.Fatal(err)
 	}
+	return r, src, a, target
+}
+
+// A delta restore brings a copy of snapshot A up to snapshot B exactly, and
+// writes little more than the chunks that changed.
+func TestDeltaRestoreEqualsSnapshot(t *testing.T) {
+	ctx := context.Background()
+	r, src, a, target := restoredCopy(t)
 	changeTree(t, src)
 	b := backup(t, r, src)
 	res, err := restore.Run(ctx, r, b, target, deltaOpts(a))
@@ -140,16 +148,8 @@ func TestDeltaRestoreEqualsSnapshot(t *testing.T) {
 // was restored (a patch cut short by a kill leaves one like it) is written
 // whole, and one removed is written again.
 func TestDeltaRestoreChecksTheTarget(t *testing.T) {
-	treetest.RequireRoot(t)
 	ctx := context.Background()
-	r := newRepo(t)
-	src := t.TempDir()
-	buildDeltaTree(t, src)
-	a := backup(t, r, src)
-	target := t.TempDir()
-	if _, err := restore.Run(ctx, r, a, target, restore.Options{}); err != nil {
-		t.Fatal(err)
-	}
+	r, src, a, target := restoredCopy(t)
 	changeTree(t, src)
 	b := backup(t, r, src)
 	writePages(t, filepath.Join(target, "db.bin"), 999, 3)                     // not in A nor B
