@@ -313,7 +313,7 @@ func migrateLive(ctx context.Context, src, dst Engine, jobFor JobFor, srcJob sid
 	r.Infof("last round: the users of the volumes stopped")
 	rd, err := c.round(ctx, vols, prepare)
 	if err != nil {
-		return m, err
+		return m, fmt.Errorf("%w (the volumes on %s hold an earlier copy, perhaps partly updated: migrate again with --force)", err, dst.Host())
 	}
 	m.Rounds = append(m.Rounds, rd)
 	for _, cp := range c.copies() {
