@@ -63,6 +63,11 @@ type Round struct {
 	Seconds float64 `json:"seconds"`
 }
 
+// asTheyRun is the Prepare of the rounds copied while the volumes are in
+// use: nothing is quiesced, since what they copy need not be consistent:
+// the last round, with the users stopped, makes it so.
+func asTheyRun(sidecar.Volume) (bool, func()) { return true, func() {} }
+
 func newCopier(src, dst Engine, srcJob, dstJob sidecar.Job, r Reporter, host, tag string) *copier {
 	return &copier{src: src, dst: dst, srcJob: srcJob, dstJob: dstJob, r: r, host: host, tag: tag,
 		fresh: map[string]string{}, base: map[string]string{}, done: map[string]*Copied{}}

@@ -275,12 +275,9 @@ func migrateLive(ctx context.Context, src, dst Engine, jobFor JobFor, srcJob sid
 	if maxRounds <= 0 {
 		maxRounds = DefaultMaxRounds
 	}
-	// While the users run, nothing is quiesced: what a round copies
-	// need not be consistent, since the last round makes it so.
-	running := func(sidecar.Volume) (bool, func()) { return true, func() {} }
 	for i := range maxRounds {
 		r.Infof("round %d: copying while the volumes are in use", i+1)
-		rd, err := c.round(ctx, vols, running)
+		rd, err := c.round(ctx, vols, asTheyRun)
 		if err != nil {
 			return m, err
 		}

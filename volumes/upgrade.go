@@ -73,7 +73,7 @@ func Upgrade(ctx context.Context, e Engine, jobFor JobFor, r Reporter, o Upgrade
 	}
 	if app.Running && len(vols) > 0 {
 		r.Infof("copying the volumes of %s while it runs", app.Name)
-		if _, err := c.round(ctx, vols, quiesce); err != nil {
+		if _, err := c.round(ctx, vols, asTheyRun); err != nil {
 			return fail(err)
 		}
 	}
@@ -99,20 +99,18 @@ func Upgrade(ctx context.Context, e Engine, jobFor JobFor, r Reporter, o Upgrade
 			_ = e.Start(bg, app.ID)
 		}
 	}
-	if len(vols) == 0 && !stop() {
-		return fail(stopErr)
-	}
-	if len(vols) > 0 {
-		_, err := c.round(ctx, vols, func(v sidecar.Volume) (bool, func()) {
-			if !stop() {
-				return false, nil
-			}
-			return quiesce(v)
-		})
-		if err != nil {
-			restartOld()
-			return fail(cmp.Or(stopErr, err))
+	if len(vols) == 0 {
+		if !stop() {
+			return fail(stopErr)
 		}
+	} else if _, err := c.round(ctx, vols, func(v sidecar.Volume) (bool, func()) {
+		if !stop() {
+			return false, nil
+		}
+		return quiesce(v) // the volumes' other users, as their labels ask
+	}); err != nil {
+		restartOld()
+		return fail(cmp.Or(stopErr, err))
 	}
 	fresh := c.fresh
 	old := sidecar.OldName(app.Name)

@@ -194,7 +194,7 @@ func TestUpgradeRules(t *testing.T) {
 	ctx := context.Background()
 	e := newFake("local", map[string]map[string]string{})
 	e.addVolume("pg", map[string]string{"db": "v1"})
-	e.addContainer("shop", true, nil, "pg")
+	e.addContainer("shop", true, labelled(), "pg") // stopped for a backup: not for the copy made while it runs
 	e.images["app:2"] = true
 	r := &fakeReporter{}
 
