@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/lifeboat-backup/lifeboat/internal/dockerd"
 	"github.com/lifeboat-backup/lifeboat/internal/treetest"
@@ -15,9 +16,8 @@ import (
 	"github.com/moby/moby/client"
 )
 
-// secondEngine starts another dockerd and returns its DOCKER_HOST; it
-// stops with the test.
-func secondEngine(t *testing.T) string {
+// secondEngine starts another dockerd; it stops with the test.
+func secondEngine(t *testing.T) *dockerd.Engine {
 	t.Helper()
 	e, err := dockerd.Start(context.Background(), "/tmp")
 	if errors.Is(err, dockerd.ErrMissing) && os.Getenv("CI") != "true" {
@@ -27,14 +27,14 @@ func secondEngine(t *testing.T) string {
 		t.Fatal(err)
 	}
 	t.Cleanup(e.Stop)
-	return e.Host
+	return e
 }
 
 // connectedSecondEngine starts a second engine and connects to it; both
 // end with the test.
 func connectedSecondEngine(t *testing.T) (string, *sidecar.Engine) {
 	t.Helper()
-	host := secondEngine(t)
+	host := secondEngine(t).Host
 	e2, err := sidecar.Connect(context.Background(), host)
 	if err != nil {
 		t.Fatal(err)
@@ -229,5 +229,43 @@ func TestMigrateLiveStart(t *testing.T) {
 	c.fails(1, "exists on", "migrate", "--container", p, "--to", host, "--live", "--start", "--force")
 	if st := state(t, e, id); st.Running {
 		t.Fatal("a refused migration started the source container")
+	}
+}
+
+// The destination's engine goes away once the application has stopped
+// for the last round: the migration fails, says so, and the application
+// runs again on the source.
+func TestMigrateLiveDestinationLost(t *testing.T) {
+	treetest.RequireRoot(t)
+	e := dockerEngine(t)
+	d2 := secondEngine(t)
+	p := fmt.Sprintf("lbx%d", os.Getpid())
+	busyboxImage(t, e, p+"-db:grow", pageWriter(16)) // a last round long enough to lose the destination in
+	vol := p + "-data"
+	id := startApp(t, e, p+"-db:grow", p, vol, nil)
+	waitFile(t, filepath.Join(volumeMountpoint(t, e, vol), "ready"), "ready\n")
+	c := newCLI(t)
+	c.ok("init")
+	lost, over := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(lost)
+		for {
+			select {
+			case <-over:
+				return
+			case <-time.After(5 * time.Millisecond):
+			}
+			if res, err := e.Client().ContainerInspect(context.Background(), id, client.ContainerInspectOptions{}); err == nil && !res.Container.State.Running {
+				d2.Stop()
+				return
+			}
+		}
+	}()
+	r := c.fails(1, "started again", "migrate", vol, "--to", d2.Host, "--live", "--stop-source")
+	t.Logf("%s", r.stderr)
+	close(over)
+	<-lost
+	if st := state(t, e, id); !st.Running {
+		t.Fatalf("the application was left stopped after the destination was lost:\n%s", r.stderr)
 	}
 }
