@@ -9,19 +9,25 @@ import (
 	"github.com/lifeboat-backup/lifeboat/repository/pack"
 )
 
-// record is one blob in memory: 48 bytes. The pack is a number into
-// Index.packs and the blob type is which table holds it, so neither costs
-// more than these four words beside the id.
+// record is one blob in memory: 46 bytes, of byte arrays only, so that an
+// array of them has no padding. The pack is a number into Index.packs and
+// the blob type is which table holds it. loc holds, little-endian, the
+// pack number (4 bytes), the offset (4), the stored length (3) and the
+// length before compression (3); a blob with a length that does not fit
+// in 3 bytes (a tree of more than 16 MiB) has bigLength there, and its
+// lengths in its table's big map.
 type record struct {
-	id     pack.ID
-	pack   uint32
-	offset uint32
-	length uint32
-	raw    uint32
+	id  pack.ID
+	loc [14]byte
 }
 
-func (r record) entry(t pack.BlobType) pack.Entry {
-	return pack.Entry{Type: t, ID: r.id, Offset: r.offset, Length: r.length, RawLength: r.raw}
+// bigLength marks a record whose lengths are in table.big.
+const bigLength = 1<<24 - 1
+
+func (r *record) pack() uint32   { return binary.LittleEndian.Uint32(r.loc[0:]) }
+func (r *record) offset() uint32 { return binary.LittleEndian.Uint32(r.loc[4:]) }
+func (r *record) small(i int) uint32 {
+	return uint32(r.loc[i]) | uint32(r.loc[i+1])<<8 | uint32(r.loc[i+2])<<16
 }
 
 func cmpRecord(a, b record) int { return cmpID(&a.id, &b.id) }
@@ -44,11 +50,45 @@ func cmpID(a, b *pack.ID) int {
 // merged in once before the next lookup; and the blobs of packs added one
 // at a time (a backup's uploads), in a small map merged in when it grows
 // past an eighth of the array (at least minPending). Adding n blobs costs
-// O(n log n) in all, and memory stays at 48 bytes a blob plus the map's few.
+// O(n log n) in all, and memory stays at 46 bytes a blob plus the map's few.
 type table struct {
 	sorted  []record
 	bulk    []record
 	pending map[pack.ID]record
+	// big holds the lengths of the blobs whose records say bigLength: of
+	// the first location added, the one the records keep.
+	big map[pack.ID][2]uint32
+}
+
+// record makes the record of e in pack number no.
+func (t *table) record(e pack.Entry, no uint32) record {
+	r := record{id: e.ID}
+	binary.LittleEndian.PutUint32(r.loc[0:], no)
+	binary.LittleEndian.PutUint32(r.loc[4:], e.Offset)
+	length, raw := e.Length, e.RawLength
+	if length >= bigLength || raw >= bigLength {
+		if _, ok := t.big[e.ID]; !ok {
+			if t.big == nil {
+				t.big = map[pack.ID][2]uint32{}
+			}
+			t.big[e.ID] = [2]uint32{length, raw}
+		}
+		length, raw = bigLength, bigLength
+	}
+	for i := range 3 {
+		r.loc[8+i], r.loc[11+i] = byte(length>>(8*i)), byte(raw>>(8*i))
+	}
+	return r
+}
+
+// entry is the blob r of type typ.
+func (t *table) entry(r *record, typ pack.BlobType) pack.Entry {
+	length, raw := r.small(8), r.small(11)
+	if length == bigLength {
+		b := t.big[r.id]
+		length, raw = b[0], b[1]
+	}
+	return pack.Entry{Type: typ, ID: r.id, Offset: r.offset(), Length: length, RawLength: raw}
 }
 
 const minPending = 1 << 16
@@ -140,7 +180,7 @@ func (t *table) each(fn func(record)) {
 }
 
 // Index is a concurrency-safe in-memory index: per blob type a table of
-// 48-byte records, and the pack ids once each.
+// 46-byte records, and the pack ids once each.
 type Index struct {
 	mu     sync.RWMutex
 	packs  []pack.ID
@@ -178,7 +218,8 @@ func (x *Index) AddPack(id pack.ID, entries []pack.Entry) {
 	no := x.packNumber(id)
 	for _, e := range entries {
 		x.ends[no] = max(x.ends[no], int64(e.Offset)+int64(e.Length))
-		x.table(e.Type).add(record{id: e.ID, pack: no, offset: e.Offset, length: e.Length, raw: e.RawLength})
+		tb := x.table(e.Type)
+		tb.add(tb.record(e, no))
 	}
 }
 
@@ -193,7 +234,7 @@ func (x *Index) AddFile(f *File) {
 		for _, e := range p.Entries {
 			x.ends[no] = max(x.ends[no], int64(e.Offset)+int64(e.Length))
 			tb := x.table(e.Type)
-			tb.bulk = append(tb.bulk, record{id: e.ID, pack: no, offset: e.Offset, length: e.Length, raw: e.RawLength})
+			tb.bulk = append(tb.bulk, tb.record(e, no))
 		}
 	}
 }
@@ -239,7 +280,7 @@ func (x *Index) Lookup(t pack.BlobType, id pack.ID) (Location, bool) {
 	if !ok {
 		return Location{}, false
 	}
-	return Location{Pack: x.packs[r.pack], Entry: r.entry(t)}, true
+	return Location{Pack: x.packs[r.pack()], Entry: tb.entry(&r, t)}, true
 }
 
 // Has reports whether a blob is indexed.
@@ -283,7 +324,7 @@ func (x *Index) Each(fn func(pack.BlobType, pack.ID, Location)) {
 	defer x.mu.RUnlock()
 	for t, tb := range x.tables {
 		tb.each(func(r record) {
-			fn(t, r.id, Location{Pack: x.packs[r.pack], Entry: r.entry(t)})
+			fn(t, r.id, Location{Pack: x.packs[r.pack()], Entry: tb.entry(&r, t)})
 		})
 	}
 }

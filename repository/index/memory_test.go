@@ -6,6 +6,7 @@ import (
 	"sync"
 	"testing"
 	"time"
+	"unsafe"
 
 	"github.com/lifeboat-backup/lifeboat/repository/pack"
 )
@@ -48,6 +49,14 @@ func TestIndexMatchesAMap(t *testing.T) {
 			}
 			ids = append(ids, id)
 			e := pack.Entry{Type: typ, ID: id, Offset: uint32(b * 1000), Length: 900, RawLength: uint32(rng.IntN(2000))}
+			switch rng.IntN(50) { // lengths past 3 bytes (large trees), stored or raw
+			case 0:
+				e.Length = bigLength + uint32(rng.IntN(1<<28))
+			case 1:
+				e.RawLength = bigLength + uint32(rng.IntN(1<<28))
+			case 2:
+				e.Length, e.RawLength = bigLength-1, bigLength-1
+			}
 			entries = append(entries, e)
 			if _, ok := want[key{typ, id}]; !ok {
 				want[key{typ, id}] = Location{Pack: packID, Entry: e}
@@ -87,6 +96,13 @@ func TestIndexMatchesAMap(t *testing.T) {
 	})
 	if seen != len(want) {
 		t.Fatalf("Each visited %d of %d", seen, len(want))
+	}
+}
+
+// A record takes 46 bytes, also in an array.
+func TestRecordSize(t *testing.T) {
+	if n := unsafe.Sizeof([2]record{}); n != 2*46 {
+		t.Fatalf("two records take %d bytes", n)
 	}
 }
 
