@@ -33,6 +33,11 @@ type Config struct {
 	PackSizeMiB int `mapstructure:"pack-size"`
 	// Compression of the blobs a run stores: off, fast, default or max.
 	Compression string `mapstructure:"compression"`
+	// CacheDir is where copies of a remote repository's snapshot and
+	// index files are kept (default: the user's cache directory's
+	// lifeboat/); NoCache turns that off.
+	CacheDir string `mapstructure:"cache-dir"`
+	NoCache  bool   `mapstructure:"no-cache"`
 
 	// Cloud targets. Credentials come from the standard AWS and Google
 	// chains (AWS_ACCESS_KEY_ID, AWS_PROFILE, ~/.aws, instance roles;

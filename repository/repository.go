@@ -52,6 +52,9 @@ type Options struct {
 	// Snapshots left out because it is damaged (ErrDamaged); the command
 	// carries on with the rest. Nil: ignored.
 	OnDamaged func(name string, err error)
+	// CacheDir, if set, is the root of the local cache of snapshot and
+	// index files (cache.go); the repository uses CacheDir/<its id>.
+	CacheDir string
 }
 
 func (o Options) damaged(name string, err error) {
@@ -95,6 +98,7 @@ type Repository struct {
 	encoders map[zstd.EncoderLevel]*zstd.Encoder
 	dec      *zstd.Decoder
 	trees    *treePackCache
+	cache    *cache // nil: none
 
 	mu         sync.Mutex
 	indexFiles []pack.ID // index files loaded or written by this handle
@@ -243,7 +247,7 @@ func newRepository(t targets.Target, key *crypto.Key, cfg Config, opts Options) 
 		return nil, err
 	}
 	return &Repository{target: t, key: key, cfg: cfg, opts: opts, idx: index.New(), meta: meta, wholeEnc: wholeEnc, bulkEnc: bulkEnc, encoders: encoders, dec: dec,
-		trees: newTreePackCache(treeCacheBytes)}, nil
+		trees: newTreePackCache(treeCacheBytes), cache: newCache(opts.CacheDir, cfg.ID)}, nil
 }
 
 // Close releases resources. It does not close the target.

@@ -28,14 +28,26 @@ func (r *Repository) saveSealed(ctx context.Context, kind Kind, plaintext []byte
 }
 
 // loadSealed reads and opens the object at name, checking that its content
-// matches id when the kind is content-addressed.
+// matches id when the kind is content-addressed. Snapshot and index files
+// are read from the local cache when it has them (checked the same way),
+// and put there when read from the repository.
 func (r *Repository) loadSealed(ctx context.Context, kind Kind, name string, id *pack.ID) ([]byte, error) {
-	sealed, err := targets.ReadAll(ctx, r.target, name)
-	if err != nil {
-		return nil, err
+	cached := id != nil && cachedKind(kind)
+	sealed, hit := []byte(nil), false
+	if cached {
+		sealed, hit = r.cache.get(name, *id)
 	}
-	if id != nil && pack.Hash(sealed) != *id {
-		return nil, fmt.Errorf("%w: %s: content does not match its name", ErrDamaged, name)
+	if !hit {
+		var err error
+		if sealed, err = targets.ReadAll(ctx, r.target, name); err != nil {
+			return nil, err
+		}
+		if id != nil && pack.Hash(sealed) != *id {
+			return nil, fmt.Errorf("%w: %s: content does not match its name", ErrDamaged, name)
+		}
+		if cached {
+			r.cache.put(name, sealed)
+		}
 	}
 	plain, err := r.key.Open(nil, sealed, kind.ad())
 	if err != nil {
@@ -68,6 +80,9 @@ func (r *Repository) listIDs(ctx context.Context, kind Kind) ([]pack.ID, error) 
 	})
 	if err != nil {
 		return nil, fmt.Errorf("list %s: %w", kind, err)
+	}
+	if cachedKind(kind) {
+		r.cache.keep(kind, ids)
 	}
 	return ids, nil
 }

@@ -66,7 +66,8 @@ func (e *Engine) run(ctx context.Context, j Job, args []string, mounts []mount.M
 		mounts = append(mounts, m)
 		repo, repoMount = inside, &m
 	}
-	args = append(args, "--repo", repo, InputFlag, "--json")
+	// No cache: the container's file system goes with it.
+	args = append(args, "--repo", repo, InputFlag, "--json", "--no-cache")
 	r, w := io.Pipe()
 	done := make(chan struct{})
 	go func() {

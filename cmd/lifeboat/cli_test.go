@@ -40,6 +40,9 @@ type cli struct {
 	t    *testing.T
 	repo string
 	env  []string
+	// cache is the cache directory of its runs (a new temporary one if
+	// empty), so that no test writes into the user's cache.
+	cache string
 }
 
 func newCLI(t *testing.T) *cli {
@@ -52,8 +55,12 @@ type result struct {
 }
 
 func (c *cli) cmd(args ...string) *exec.Cmd {
+	if c.cache == "" {
+		c.cache = c.t.TempDir()
+	}
 	cmd := exec.Command(binary, args...)
-	cmd.Env = append([]string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME"), "LIFEBOAT_REPOSITORY=" + c.repo}, c.env...)
+	cmd.Env = append([]string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME"), "LIFEBOAT_REPOSITORY=" + c.repo,
+		"LIFEBOAT_CACHE_DIR=" + c.cache}, c.env...)
 	return cmd
 }
 

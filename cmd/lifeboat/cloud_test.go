@@ -46,6 +46,20 @@ func TestCLIOnS3(t *testing.T) {
 		"AWS_CONFIG_FILE=/dev/null", "AWS_SHARED_CREDENTIALS_FILE=/dev/null"}
 	c := &cli{t: t, repo: "s3://lifeboat/hosts/one", env: append([]string{"LIFEBOAT_PASSWORD=pw"}, base...)}
 	cloudRoundTrip(t, c)
+	// The runs kept copies of the snapshot and index files; with
+	// --no-cache, a run reads them from the store and keeps none.
+	for _, kind := range []string{"snapshots", "index"} {
+		if n := countFiles(t, c.cache, kind); n == 0 {
+			t.Fatalf("no cached %s files in %s", kind, c.cache)
+		}
+	}
+	fresh := &cli{t: t, repo: c.repo, env: c.env}
+	if out := fresh.ok("snapshots", "--no-cache"); !strings.Contains(out, "2 snapshots") {
+		t.Fatalf("snapshots --no-cache:\n%s", out)
+	}
+	if n := countFiles(t, fresh.cache, "snapshots"); n != 0 {
+		t.Fatalf("--no-cache kept %d files", n)
+	}
 
 	// Bad input: each a one-line error and a non-zero exit.
 	bad := func(repo string, env ...string) *cli {
@@ -80,4 +94,20 @@ func TestCLIOnGCS(t *testing.T) {
 	cloudRoundTrip(t, c)
 	bad := &cli{t: t, repo: "gs://no-such-bucket", env: c.env}
 	bad.fails(1, "does not exist", "snapshots")
+}
+
+// countFiles counts the files under dir in directories named kind.
+func countFiles(t *testing.T, dir, kind string) int {
+	t.Helper()
+	n := 0
+	err := filepath.WalkDir(dir, func(p string, d os.DirEntry, err error) error {
+		if err == nil && d.Type().IsRegular() && filepath.Base(filepath.Dir(p)) == kind {
+			n++
+		}
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n
 }

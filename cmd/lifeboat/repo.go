@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"runtime/debug"
 	"strings"
 
@@ -141,7 +142,7 @@ func (a *app) openRepository(ctx context.Context, mode lockMode, loadIndex bool)
 		return nil, nil, err
 	}
 	repo, err := repository.Open(ctx, t, pw, repository.Options{Uploads: a.uploads(loc), NoLock: mode == withoutLock,
-		Compression: a.cfg.CompressionSetting(), OnDamaged: a.reportDamaged})
+		Compression: a.cfg.CompressionSetting(), OnDamaged: a.reportDamaged, CacheDir: a.cacheDir(loc)})
 	if err != nil {
 		return nil, nil, err
 	}
@@ -208,4 +209,20 @@ func (a *app) confirm(question string, yes bool, what string) (bool, error) {
 	_, _ = fmt.Fscanln(a.stdin, &answer)
 	answer = strings.TrimSpace(answer)
 	return strings.EqualFold(answer, "y") || strings.EqualFold(answer, "yes"), nil
+}
+
+// cacheDir is the root of the local cache for the repository at loc: none
+// for a local directory (its files are local already) or with --no-cache.
+func (a *app) cacheDir(loc string) string {
+	if a.cfg.NoCache || !strings.Contains(loc, "://") {
+		return ""
+	}
+	if a.cfg.CacheDir != "" {
+		return a.cfg.CacheDir
+	}
+	dir, err := os.UserCacheDir()
+	if err != nil {
+		return "" // no home: no cache
+	}
+	return filepath.Join(dir, "lifeboat")
 }

@@ -132,6 +132,8 @@ Unknown keys in the config file are refused.
 	pf.String("gcs-storage-class", "", "GCS storage class for new objects, e.g. NEARLINE")
 	pf.String("compression", "", "how new data is compressed: "+repository.CompressionNames+" (default: zstd level 3 for trees and small files, level 1 for large files; env LIFEBOAT_COMPRESSION)")
 	pf.Int("connections", 0, "concurrent requests to a cloud store (default 8)")
+	pf.String("cache-dir", "", "where copies of a remote repository's snapshot and index files are kept (default: ~/.cache/lifeboat; env LIFEBOAT_CACHE_DIR)")
+	pf.Bool("no-cache", false, "keep no local copies of a remote repository's snapshot and index files")
 	pf.StringVar(&a.dockerContext, "context", "", "docker context to use for volumes (default: DOCKER_HOST, DOCKER_CONTEXT, the current context)")
 	pf.StringVar(&a.sidecarImage, "sidecar-image", "", "run this image as the sidecar instead of building one from lifeboat's executable")
 	pf.StringVar(&a.cpuProfile, "cpu-profile", "", "write a CPU profile (pprof) to this file")
