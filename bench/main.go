@@ -229,10 +229,12 @@ func run(s sizes, outFile, work, lb string, dropCache bool, runs int) error {
 	if outFile == "" {
 		return nil
 	}
-	// The moves section, measured by another run, is kept.
+	// The sections measured by other runs are kept.
 	old, _ := os.ReadFile(outFile)
-	if _, sec, ok := cutSection(string(old)); ok {
-		table += "\n" + sec
+	for _, m := range []section{movesSection, goBenchSection} {
+		if _, sec, ok := m.cut(string(old)); ok {
+			table += "\n" + sec
+		}
 	}
 	return os.WriteFile(outFile, []byte(table), 0o644)
 }
@@ -251,26 +253,30 @@ func runMoves(s sizes, outFile, work, lb string, runs int) error {
 	if err != nil {
 		return err
 	}
-	rest, _, _ := cutSection(string(old))
-	return os.WriteFile(outFile, []byte(rest+"\n"+movesBegin+"\n"+table+movesEnd+"\n"), 0o644)
+	rest, _, _ := movesSection.cut(string(old))
+	return os.WriteFile(outFile, []byte(rest+"\n"+movesSection.begin+"\n"+table+movesSection.end+"\n"), 0o644)
 }
 
-// The moves section of the report, between these lines.
-const (
-	movesBegin = "<!-- moves: written by go run ./bench -moves -->"
-	movesEnd   = "<!-- end of moves -->"
+// section is a part of the report measured by another run, between two
+// marker lines.
+type section struct{ begin, end string }
+
+var (
+	movesSection = section{"<!-- moves: written by go run ./bench -moves -->", "<!-- end of moves -->"}
+	// goBenchSection holds figures of go test benchmarks, copied by hand.
+	goBenchSection = section{"<!-- go test benchmarks: copied from their output -->", "<!-- end of go test benchmarks -->"}
 )
 
-// cutSection splits a report into the rest and its moves section (with
-// its marker lines).
-func cutSection(doc string) (rest, section string, ok bool) {
-	before, after, ok := strings.Cut(doc, movesBegin)
+// cut splits a report into the rest and the section (with its marker
+// lines).
+func (m section) cut(doc string) (rest, sec string, ok bool) {
+	before, after, ok := strings.Cut(doc, m.begin)
 	if !ok {
 		return doc, "", false
 	}
-	body, tail, ok := strings.Cut(after, movesEnd)
+	body, tail, ok := strings.Cut(after, m.end)
 	if !ok {
 		return doc, "", false
 	}
-	return strings.TrimRight(before, "\n") + "\n" + strings.TrimLeft(tail, "\n"), movesBegin + body + movesEnd + "\n", true
+	return strings.TrimRight(before, "\n") + "\n" + strings.TrimLeft(tail, "\n"), m.begin + body + m.end + "\n", true
 }
