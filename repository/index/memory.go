@@ -2,6 +2,7 @@ package index
 
 import (
 	"bytes"
+	"container/heap"
 	"encoding/binary"
 	"slices"
 	"sync"
@@ -46,14 +47,15 @@ func cmpID(a, b *pack.ID) int {
 }
 
 // table holds the blobs of one type: a sorted array that lookups search;
-// the blobs of whole index files loaded since (bulk), unsorted, sorted and
-// merged in once before the next lookup; and the blobs of packs added one
-// at a time (a backup's uploads), in a small map merged in when it grows
-// past an eighth of the array (at least minPending). Adding n blobs costs
-// O(n log n) in all, and memory stays at 46 bytes a blob plus the map's few.
+// the blobs of whole index files loaded since (runs: each file's sorted on
+// its own), merged into the array in one pass before the next lookup; and
+// the blobs of packs added one at a time (a backup's uploads), in a small
+// map merged in when it grows past an eighth of the array (at least
+// minPending). Adding n blobs costs O(n log n) in all, and memory stays at
+// 46 bytes a blob plus the map's few.
 type table struct {
 	sorted  []record
-	bulk    []record
+	runs    [][]record // sorted and deduplicated, in the order loaded
 	pending map[pack.ID]record
 	// big holds the lengths of the blobs whose records say bigLength: of
 	// the first location added, the one the records keep.
@@ -129,43 +131,102 @@ func (t *table) merge() {
 	}
 	t.pending = nil
 	slices.SortFunc(add, cmpRecord)
-	t.mergeSorted(add)
+	t.sorted = mergeRecords(t.sorted, add)
 }
 
-// settle merges the bulk blobs in: sorted (stably, so that of two
-// locations of a blob the first loaded stays) and deduplicated.
+// addRun adds the blobs of one index file: sorted stably and deduplicated,
+// so that of two locations of a blob in it the first stays.
+func (t *table) addRun(run []record) {
+	slices.SortStableFunc(run, cmpRecord)
+	t.runs = append(t.runs, slices.CompactFunc(run, func(a, b record) bool { return a.id == b.id }))
+}
+
+// settle merges the runs into the array in one pass, so that memory peaks
+// at the blobs twice, and of two locations of a blob the array's or the
+// first loaded stays: O(n log files), where one stable sort of everything
+// was O(n log² n).
 func (t *table) settle() {
-	if len(t.bulk) == 0 {
+	if len(t.runs) == 0 {
 		return
 	}
-	t.merge() // added before the bulk blobs: their locations stay
-	add := t.bulk
-	t.bulk = nil
-	slices.SortStableFunc(add, cmpRecord)
-	add = slices.CompactFunc(add, func(a, b record) bool { return a.id == b.id })
-	t.mergeSorted(add)
+	t.merge() // added before the runs: their locations stay
+	runs := append([][]record{t.sorted}, t.runs...)
+	t.runs = nil
+	t.sorted = mergeRuns(runs)
 }
 
-// mergeSorted merges sorted, distinct records into the array, allocating it
-// once for the merged size; a blob the array has keeps its location there.
-func (t *table) mergeSorted(add []record) {
-	merged := make([]record, 0, len(t.sorted)+len(add))
+// mergeRuns merges sorted, distinct runs into one new array; of the
+// records of one blob, the one in the earliest run stays.
+func mergeRuns(runs [][]record) []record {
+	total := 0
+	h := &runHeap{runs: runs}
+	for i, r := range runs {
+		total += len(r)
+		if len(r) > 0 {
+			h.at = append(h.at, cursor{run: i})
+		}
+	}
+	heap.Init(h)
+	out := make([]record, 0, total)
+	for h.Len() > 0 {
+		c := &h.at[0]
+		r := &runs[c.run][c.pos]
+		if len(out) == 0 || out[len(out)-1].id != r.id {
+			out = append(out, *r)
+		}
+		if c.pos++; c.pos < len(runs[c.run]) {
+			heap.Fix(h, 0)
+		} else {
+			heap.Pop(h)
+		}
+	}
+	return out
+}
+
+// cursor is a place in one run; runHeap orders cursors by the id there,
+// then by run (earlier first).
+type cursor struct{ run, pos int }
+
+type runHeap struct {
+	runs [][]record
+	at   []cursor
+}
+
+func (h *runHeap) Len() int { return len(h.at) }
+func (h *runHeap) Less(i, k int) bool {
+	a, b := h.at[i], h.at[k]
+	if c := cmpID(&h.runs[a.run][a.pos].id, &h.runs[b.run][b.pos].id); c != 0 {
+		return c < 0
+	}
+	return a.run < b.run
+}
+func (h *runHeap) Swap(i, k int) { h.at[i], h.at[k] = h.at[k], h.at[i] }
+func (h *runHeap) Push(x any)    { h.at = append(h.at, x.(cursor)) }
+func (h *runHeap) Pop() any {
+	c := h.at[len(h.at)-1]
+	h.at = h.at[:len(h.at)-1]
+	return c
+}
+
+// mergeRecords merges two sorted, distinct record arrays into a new one; a
+// blob both hold keeps its location in a.
+func mergeRecords(a, b []record) []record {
+	merged := make([]record, 0, len(a)+len(b))
 	i, j := 0, 0
-	for i < len(t.sorted) && j < len(add) {
-		switch c := cmpRecord(t.sorted[i], add[j]); {
+	for i < len(a) && j < len(b) {
+		switch c := cmpRecord(a[i], b[j]); {
 		case c < 0:
-			merged = append(merged, t.sorted[i])
+			merged = append(merged, a[i])
 			i++
 		case c > 0:
-			merged = append(merged, add[j])
+			merged = append(merged, b[j])
 			j++
 		default: // known already: the first location stays
-			merged = append(merged, t.sorted[i])
+			merged = append(merged, a[i])
 			i, j = i+1, j+1
 		}
 	}
-	merged = append(append(merged, t.sorted[i:]...), add[j:]...)
-	t.sorted = merged
+	return append(append(merged, a[i:]...), b[j:]...)
 }
 
 func (t *table) len() int { return len(t.sorted) + len(t.pending) } // settled first
@@ -187,7 +248,7 @@ type Index struct {
 	ends   []int64 // per pack: where its last indexed blob ends
 	packNo map[pack.ID]uint32
 	tables map[pack.BlobType]*table
-	dirty  bool // some table has bulk blobs
+	dirty  bool // some table has runs to merge
 }
 
 // New returns an empty index.
@@ -229,13 +290,16 @@ func (x *Index) AddFile(f *File) {
 	x.mu.Lock()
 	defer x.mu.Unlock()
 	x.dirty = true
+	runs := map[pack.BlobType][]record{}
 	for _, p := range f.Packs {
 		no := x.packNumber(p.Pack)
 		for _, e := range p.Entries {
 			x.ends[no] = max(x.ends[no], int64(e.Offset)+int64(e.Length))
-			tb := x.table(e.Type)
-			tb.bulk = append(tb.bulk, tb.record(e, no))
+			runs[e.Type] = append(runs[e.Type], x.table(e.Type).record(e, no))
 		}
+	}
+	for t, run := range runs {
+		x.table(t).addRun(run)
 	}
 }
 
