@@ -109,7 +109,7 @@ func Backup(ctx context.Context, e Engine, jobFor JobFor, r Reporter, o BackupOp
 // and why; a locked repository keeps its meaning, for a caller that waits
 // and runs again.
 func sidecarFailed(b sidecar.Batch, vols []sidecar.Volume, reported map[string]bool) error {
-	msg := fmt.Sprintf("sidecar exited with code %d", b.Code)
+	msg := sidecarExit(b.Code)
 	if b.Failure != nil {
 		msg = b.Failure.Message
 	}

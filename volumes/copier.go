@@ -134,7 +134,7 @@ func (c *copier) snapshots(ctx context.Context, vols []sidecar.Volume, jobs []si
 	}
 	saved, missing := batch.Saved(vols, false)
 	if batch.Code != sidecar.ExitOK || len(missing) > 0 {
-		return nil, fmt.Errorf("snapshots of the volumes failed (exit %d)", batch.Code)
+		return nil, fmt.Errorf("snapshots of the volumes failed (%s)", sidecarExit(batch.Code))
 	}
 	return saved, nil
 }

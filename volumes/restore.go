@@ -69,7 +69,7 @@ func restoreFailed(res sidecar.Restored, err error, volume string) error {
 	case res.Code != sidecar.ExitOK && res.Failure != nil:
 		return fmt.Errorf("restore into volume %s: %s", volume, res.Failure.Message)
 	case res.Code != sidecar.ExitOK || res.Summary == nil:
-		return fmt.Errorf("restore into volume %s: sidecar exited with code %d", volume, res.Code)
+		return fmt.Errorf("restore into volume %s: %s", volume, sidecarExit(res.Code))
 	}
 	return nil
 }

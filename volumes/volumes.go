@@ -10,6 +10,7 @@ package volumes
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"time"
 
@@ -89,6 +90,15 @@ func consistent(ctx context.Context, e Engine, r Reporter, skipped func(v sideca
 		}
 		return true, done
 	}
+}
+
+// sidecarExit says how a sidecar that printed no error ended: killed by a
+// signal (exit codes from 128 up, as the engine reports them) or exited.
+func sidecarExit(code int) string {
+	if code > 128 && code < 160 {
+		return fmt.Sprintf("the sidecar was killed (signal %d)", code-128)
+	}
+	return fmt.Sprintf("sidecar exited with code %d", code)
 }
 
 // shortID is the 8-digit form of a snapshot id.

@@ -313,3 +313,12 @@ func TestMigrateStartRules(t *testing.T) {
 		t.Fatalf("a container of that name on the destination: %v", err)
 	}
 }
+
+func TestSidecarExit(t *testing.T) {
+	for code, want := range map[int]string{137: "the sidecar was killed (signal 9)", 143: "the sidecar was killed (signal 15)",
+		1: "sidecar exited with code 1", 255: "sidecar exited with code 255", 128: "sidecar exited with code 128"} {
+		if got := sidecarExit(code); got != want {
+			t.Errorf("code %d: %q, want %q", code, got, want)
+		}
+	}
+}

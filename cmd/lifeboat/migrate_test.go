@@ -232,40 +232,74 @@ func TestMigrateLiveStart(t *testing.T) {
 	}
 }
 
-// The destination's engine goes away once the application has stopped
-// for the last round: the migration fails, says so, and the application
+// Faults on the destination once the application has stopped for the
+// last round of a live migration (its engine goes away; its restore
+// sidecar is killed): the migration fails, says so, and the application
 // runs again on the source.
-func TestMigrateLiveDestinationLost(t *testing.T) {
+func TestMigrateLiveFaultsAfterTheStop(t *testing.T) {
 	treetest.RequireRoot(t)
 	e := dockerEngine(t)
-	d2 := secondEngine(t)
-	p := fmt.Sprintf("lbx%d", os.Getpid())
-	busyboxImage(t, e, p+"-db:grow", pageWriter(16)) // a last round long enough to lose the destination in
-	vol := p + "-data"
-	id := startApp(t, e, p+"-db:grow", p, vol, nil)
-	waitFile(t, filepath.Join(volumeMountpoint(t, e, vol), "ready"), "ready\n")
-	c := newCLI(t)
-	c.ok("init")
-	lost, over := make(chan struct{}), make(chan struct{})
-	go func() {
-		defer close(lost)
-		for {
-			select {
-			case <-over:
-				return
-			case <-time.After(5 * time.Millisecond):
-			}
-			if res, err := e.Client().ContainerInspect(context.Background(), id, client.ContainerInspectOptions{}); err == nil && !res.Container.State.Running {
-				d2.Stop()
+	for _, fault := range []struct {
+		name, says string
+		do         func(t *testing.T, d2 *dockerd.Engine)
+	}{
+		{"destination engine lost", "started again", func(t *testing.T, d2 *dockerd.Engine) { d2.Stop() }},
+		{"destination sidecar killed", "the sidecar was killed (signal 9)", func(t *testing.T, d2 *dockerd.Engine) {
+			e2, err := sidecar.Connect(context.Background(), d2.Host)
+			if err != nil {
+				t.Error(err)
 				return
 			}
-		}
-	}()
-	r := c.fails(1, "started again", "migrate", vol, "--to", d2.Host, "--live", "--stop-source")
-	t.Logf("%s", r.stderr)
-	close(over)
-	<-lost
-	if st := state(t, e, id); !st.Running {
-		t.Fatalf("the application was left stopped after the destination was lost:\n%s", r.stderr)
+			defer e2.Close()
+			res, err := e2.Client().ContainerList(context.Background(), client.ContainerListOptions{Filters: client.Filters{}.Add("label", sidecar.LabelSidecar)})
+			if err != nil || len(res.Items) == 0 {
+				t.Errorf("no sidecar to kill on the destination: %v", err)
+				return
+			}
+			for _, c := range res.Items {
+				if _, err := e2.Client().ContainerKill(context.Background(), c.ID, client.ContainerKillOptions{}); err != nil {
+					t.Error(err)
+				}
+			}
+		}},
+	} {
+		t.Run(fault.name, func(t *testing.T) {
+			d2 := secondEngine(t)
+			p := fmt.Sprintf("lbx%d-%d", os.Getpid(), len(fault.name))
+			busyboxImage(t, e, p+"-db:grow", pageWriter(16)) // a last round long enough to act in
+			vol := p + "-data"
+			id := startApp(t, e, p+"-db:grow", p, vol, nil)
+			waitFile(t, filepath.Join(volumeMountpoint(t, e, vol), "ready"), "ready\n")
+			c := newCLI(t)
+			c.ok("init")
+			acted, over := make(chan bool, 1), make(chan struct{})
+			go func() {
+				for {
+					select {
+					case <-over:
+						acted <- false
+						return
+					case <-time.After(5 * time.Millisecond):
+					}
+					if res, err := e.Client().ContainerInspect(context.Background(), id, client.ContainerInspectOptions{}); err == nil && !res.Container.State.Running {
+						fault.do(t, d2)
+						acted <- true
+						return
+					}
+				}
+			}()
+			r := c.fails(1, "started again", "migrate", vol, "--to", d2.Host, "--live", "--stop-source")
+			t.Logf("%s", r.stderr)
+			if !strings.Contains(r.stderr, fault.says) {
+				t.Errorf("the error does not say %q", fault.says)
+			}
+			close(over)
+			if !<-acted {
+				t.Fatal("the application never stopped")
+			}
+			if st := state(t, e, id); !st.Running {
+				t.Fatalf("the application was left stopped:\n%s", r.stderr)
+			}
+		})
 	}
 }
