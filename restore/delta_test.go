@@ -251,3 +251,36 @@ func TestVerifyCatchesDamage(t *testing.T) {
 		t.Fatalf("a damaged delta restore verified: %v", err)
 	}
 }
+
+// In the if-changed mode, only a regular file is kept for having the
+// snapshot entry's size and modification time: a regular file where the
+// snapshot has a symlink is replaced, however alike their sizes and times.
+func TestIfChangedKeepsOnlyFiles(t *testing.T) {
+	ctx := context.Background()
+	r := newRepo(t)
+	src := t.TempDir()
+	if err := os.Symlink("somewhere/else", filepath.Join(src, "link")); err != nil {
+		t.Fatal(err)
+	}
+	sn := backup(t, r, src)
+	tree, err := r.LoadTree(ctx, sn.Tree)
+	if err != nil || len(tree.Nodes) != 1 || tree.Nodes[0].Type != repository.TypeSymlink {
+		t.Fatalf("tree %+v %v", tree, err)
+	}
+	n := tree.Nodes[0]
+	target := t.TempDir()
+	p := filepath.Join(target, "link")
+	if err := os.WriteFile(p, make([]byte, n.Size), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	mt := time.Unix(0, n.ModTime)
+	if err := os.Chtimes(p, mt, mt); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := restore.Run(ctx, r, sn, target, restore.Options{Overwrite: restore.OverwriteIfChanged, Delete: true}); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := os.Readlink(p); err != nil || got != "somewhere/else" {
+		t.Fatalf("link is %q, %v: the regular file in its place was kept", got, err)
+	}
+}

@@ -154,8 +154,10 @@ func sameSizeAndTime(st *unix.Stat_t, n *repository.Node) bool {
 	return uint64(st.Size) == n.Size && st.Mtim.Nano() == n.ModTime
 }
 
-// existing decides about an entry already present under name; it reports
-// whether the restore should leave it alone.
+// existing decides about an entry already present where the snapshot has
+// a symlink or special file n; it reports whether the restore should leave
+// it alone (only with never: such an entry is cheap to make again, and
+// size and time do not tell that it is the same; files are fileAction's).
 func (r *restorer) existing(d *dirHandle, n *repository.Node) (keep bool, err error) {
 	if r.staged {
 		return false, nil // a fresh directory that only we write to
@@ -167,13 +169,8 @@ func (r *restorer) existing(d *dirHandle, n *repository.Node) (keep bool, err er
 	if err != nil {
 		return false, err
 	}
-	switch r.opts.Overwrite {
-	case OverwriteNever:
+	if r.opts.Overwrite == OverwriteNever {
 		return true, nil
-	case OverwriteIfChanged:
-		if st.Mode&unix.S_IFMT == unix.S_IFREG && uint64(st.Size) == n.Size && st.Mtim.Nano() == n.ModTime {
-			return true, nil
-		}
 	}
 	if st.Mode&unix.S_IFMT == unix.S_IFDIR {
 		return false, errors.New("a directory is in the way")
