@@ -39,6 +39,7 @@ type fileJob struct {
 	tmp     string // the name written under
 	perm    uint32 // the permissions it was created with (after the umask)
 	left    int    // chunks not yet written
+	written int64  // bytes written so far
 	// patch: the file exists under its name holding the base's content,
 	// and only the chunks that differ are written into it.
 	patch bool
@@ -299,7 +300,7 @@ func (r *restorer) write(ctx context.Context, j *fileJob, off int64, data []byte
 	if err != nil {
 		return wrap(o, err)
 	}
-	r.count(func(res *Result) { res.Written += int64(len(data)) })
+	j.written += int64(len(data))
 	r.opts.Progress.BytesDone.Add(int64(len(data)))
 	if j.left > 0 {
 		j.left--
@@ -333,6 +334,7 @@ func (r *restorer) write(ctx context.Context, j *fileJob, off int64, data []byte
 	r.count(func(res *Result) {
 		res.Files++
 		res.Bytes += int64(n.Size)
+		res.Written += j.written
 		if j.patch {
 			res.Patched++
 		}

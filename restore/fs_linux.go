@@ -139,17 +139,8 @@ func syncFileMeta(f *os.File, n *repository.Node) error {
 	if err := unix.Fstat(fd, &st); err != nil {
 		return &os.PathError{Op: "stat", Path: name, Err: err}
 	}
-	chowned := false
-	if st.Uid != n.UID || st.Gid != n.GID {
-		if err := unix.Fchown(fd, int(n.UID), int(n.GID)); err != nil && os.Geteuid() == 0 {
-			return &os.PathError{Op: "chown", Path: name, Err: err}
-		}
-		chowned = true // which clears setuid and setgid
-	}
-	if mode := n.Mode & 0o7777; chowned || st.Mode&0o7777 != mode {
-		if err := unix.Fchmod(fd, mode); err != nil {
-			return &os.PathError{Op: "chmod", Path: name, Err: err}
-		}
+	if err := setOwnerMode(fd, name, n, owner{st.Uid, st.Gid}, st.Mode&0o7777); err != nil {
+		return err
 	}
 	if err := syncXattrs(fd, name, n.Xattrs); err != nil {
 		return err
@@ -266,23 +257,35 @@ func (d *dirHandle) setMeta(name string, n *repository.Node, fd *os.File) error 
 // set), which for many small files are a third of the system calls.
 func (d *dirHandle) setNewFileMeta(name string, n *repository.Node, f *os.File, created uint32, me owner) error {
 	fd := int(f.Fd())
-	if (owner{n.UID, n.GID}) != d.newOwner(me) {
-		if err := unix.Fchown(fd, int(n.UID), int(n.GID)); err != nil && os.Geteuid() == 0 {
-			return &os.PathError{Op: "chown", Path: name, Err: err}
-		}
-	}
-	// chown clears setuid and setgid, so files with those bits are never
-	// created with them (see restorer.write): the mode differs and is set
-	// here, after the owner.
-	if mode := n.Mode & 0o7777; mode != created {
-		if err := unix.Fchmod(fd, mode); err != nil {
-			return &os.PathError{Op: "chmod", Path: name, Err: err}
-		}
+	// Files with setuid or setgid are never created with them (see
+	// restorer.write): their mode differs and is set after the owner.
+	if err := setOwnerMode(fd, name, n, d.newOwner(me), created); err != nil {
+		return err
 	}
 	if err := fsetxattrs(fd, name, n.Xattrs); err != nil {
 		return err
 	}
 	return futimes(fd, name, n.ModTime)
+}
+
+// setOwnerMode gives the open file fd n's owner and mode, knowing that it
+// has the owner have and the mode haveMode: only the calls that change
+// something, the owner first, as chown clears setuid and setgid. An owner
+// that cannot be set is no error when not running as root, like cp -p.
+func setOwnerMode(fd int, name string, n *repository.Node, have owner, haveMode uint32) error {
+	chowned := false
+	if (owner{n.UID, n.GID}) != have {
+		if err := unix.Fchown(fd, int(n.UID), int(n.GID)); err != nil && os.Geteuid() == 0 {
+			return &os.PathError{Op: "chown", Path: name, Err: err}
+		}
+		chowned = true
+	}
+	if mode := n.Mode & 0o7777; mode != haveMode || (chowned && mode&0o6000 != 0) {
+		if err := unix.Fchmod(fd, mode); err != nil {
+			return &os.PathError{Op: "chmod", Path: name, Err: err}
+		}
+	}
+	return nil
 }
 
 // futimes sets both times of the open entry fd to t (ns since the epoch).

@@ -113,8 +113,8 @@ type Result struct {
 	// Patched files were brought up to date by writing only the chunks
 	// that differ from Base (they count in Files and Bytes too).
 	Patched int64 `json:"patched,omitempty"`
-	// Written is the number of file bytes actually written (less than
-	// Bytes when files were patched).
+	// Written is the number of bytes written into the files finished (less
+	// than Bytes when files were patched).
 	Written  int64 `json:"bytes_written"`
 	Verified int64 `json:"verified"`
 	Deleted  int64 `json:"deleted"` // entries removed by Delete (a directory counts once)

@@ -58,8 +58,12 @@ func (r *restorer) verify(ctx context.Context, ops []*op) error {
 			}
 			off += int64(n)
 		}
-		if st, err := f.Stat(); err != nil || st.Size() != off {
-			return wrap(o, fmt.Errorf("verify: the file's size is not the snapshot's (%d bytes)", off))
+		st, err := f.Stat()
+		if err != nil {
+			return wrap(o, fmt.Errorf("verify: %w", err))
+		}
+		if st.Size() != off {
+			return wrap(o, fmt.Errorf("verify: the file has %d bytes, the snapshot %d", st.Size(), off))
 		}
 		r.count(func(res *Result) { res.Verified++ })
 		return nil
