@@ -20,8 +20,8 @@ import (
 // Copies of files the repository no longer lists are removed when the kind
 // is listed.
 
-// cachedKinds are the kinds that are cached: small, read by most commands,
-// and never rewritten under the same name.
+// cachedKind reports whether objects of kind k are cached: small, read by
+// most commands, and never rewritten under the same name.
 func cachedKind(k Kind) bool { return k == KindSnapshots || k == KindIndex }
 
 // cache is the cache directory of one repository; nil when caching is off.

@@ -174,12 +174,16 @@ type RestoreArgs struct {
 	// differs from it (restore.Options.Base).
 	Base   string
 	Verify bool
+	// later: the snapshot and base come on stdin (StartRestore).
+	later bool
 }
 
 // args is the restore command line inside the sidecar.
 func (a RestoreArgs) args() []string {
 	args := []string{"restore", a.Snapshot, "--target", restoreMount}
 	switch {
+	case a.later:
+		args = append(args, "--overwrite", "if-changed", "--delete", SnapshotOnInput)
 	case a.Overwrite && a.Base != "":
 		args = append(args, "--overwrite", "if-changed", "--delete", "--base", a.Base)
 	case a.Overwrite: // equal to the snapshot: nothing stale survives
@@ -195,12 +199,6 @@ func (a RestoreArgs) args() []string {
 // in the sidecar. The volume's root gets the snapshot root's owner and
 // mode.
 func (e *Engine) RestoreVolume(ctx context.Context, j Job, a RestoreArgs) (Restored, error) {
-	return e.restore(ctx, j, a.args(), a.Volume)
-}
-
-// restore runs a restore sidecar with args on volume and collects what it
-// reported.
-func (e *Engine) restore(ctx context.Context, j Job, args []string, volume string) (Restored, error) {
 	var out Restored
 	relay := j.Lines
 	j.Lines = func(line []byte) {
@@ -218,9 +216,9 @@ func (e *Engine) restore(ctx context.Context, j Job, args []string, volume strin
 			relay(line)
 		}
 	}
-	m := mount.Mount{Type: mount.TypeVolume, Source: volume, Target: restoreMount}
+	m := mount.Mount{Type: mount.TypeVolume, Source: a.Volume, Target: restoreMount}
 	var err error
-	out.Code, err = e.run(ctx, j, args, []mount.Mount{m}, nil)
+	out.Code, err = e.run(ctx, j, a.args(), []mount.Mount{m}, nil)
 	return out, err
 }
 
@@ -250,13 +248,10 @@ func (e *Engine) StartRestore(ctx context.Context, j Job, volume string, verify 
 	r, w := io.Pipe()
 	j.Stdin = r
 	p := &pendingRestore{orders: w, done: make(chan struct{})}
-	args := []string{"restore", "-", "--target", restoreMount, "--overwrite", "if-changed", "--delete", SnapshotOnInput}
-	if verify {
-		args = append(args, "--verify")
-	}
+	a := RestoreArgs{Snapshot: "-", Volume: volume, Verify: verify, later: true}
 	go func() {
 		defer close(p.done)
-		p.res, p.err = e.restore(ctx, j, args, volume)
+		p.res, p.err = e.RestoreVolume(ctx, j, a)
 		r.CloseWithError(errors.New("the restore sidecar has exited")) // an order after that fails
 	}()
 	return p

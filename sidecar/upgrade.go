@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 	"time"
@@ -116,13 +117,11 @@ func (e *Engine) CreateLike(ctx context.Context, app *AppContainer, image string
 	if cfg.Hostname == shortID {
 		cfg.Hostname = ""
 	}
-	all := map[string]string{}
-	for k, v := range cfg.Labels {
-		all[k] = v // compose labels included, so that compose still knows it
+	all := maps.Clone(cfg.Labels) // compose labels included, so that compose still knows it
+	if all == nil {
+		all = map[string]string{}
 	}
-	for k, v := range labels {
-		all[k] = v
-	}
+	maps.Copy(all, labels)
 	cfg.Labels = all
 	host := *app.inspect.HostConfig
 	// Volumes are mounted by name at their old paths; binds of volumes and

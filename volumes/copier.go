@@ -49,7 +49,8 @@ type Copied struct {
 	FirstBytes int64 `json:"first_bytes"`
 	DeltaBytes int64 `json:"delta_bytes"`
 	DeltaFiles int64 `json:"delta_files"`
-	// Match: every file written was read back and matched the snapshot.
+	// Match: in every round, every file written was read back and
+	// matched the snapshot.
 	Match bool `json:"match"`
 }
 
@@ -153,7 +154,7 @@ func (c *copier) restore(ctx context.Context, v sidecar.Volume, rep sidecar.Volu
 			return 0, 0, err
 		}
 		c.fresh[v.Name] = name
-		c.done[v.Name] = &Copied{Volume: v.Name, Copy: name}
+		c.done[v.Name] = &Copied{Volume: v.Name, Copy: name, Match: true}
 	}
 	var res sidecar.Restored
 	var err error
@@ -168,7 +169,7 @@ func (c *copier) restore(ctx context.Context, v sidecar.Volume, rep sidecar.Volu
 	c.base[v.Name] = rep.SnapshotID
 	out, cp := res.Summary.Result, c.done[v.Name]
 	cp.Snapshot, cp.Files, cp.Bytes = rep.SnapshotID, rep.Summary.TotalFiles, rep.Summary.TotalBytes
-	cp.Match = out.Verified == out.Files
+	cp.Match = cp.Match && out.Verified == out.Files // in every round
 	if again {
 		cp.DeltaBytes, cp.DeltaFiles = out.Written, out.Files
 		c.r.Infof("volume %s: %d files changed since the last round, %s written", v.Name, out.Files, human.Bytes(out.Written))

@@ -66,6 +66,27 @@ type Migration struct {
 	stoppedAt time.Time
 }
 
+// stopping marks the start of the downtime (the first call counts).
+func (m *Migration) stopping() {
+	if m.stoppedAt.IsZero() {
+		m.stoppedAt = time.Now()
+	}
+}
+
+// stopUsers is the Prepare of a copy after which the source stays down
+// (StopSource): each volume's users are stopped, and stay stopped, before
+// it is copied; the downtime starts at the first.
+func (m *Migration) stopUsers(ctx context.Context, r Reporter, stops *sourceStops) sidecar.Prepare {
+	return func(v sidecar.Volume) (bool, func()) {
+		m.stopping()
+		if err := stops.stop(ctx, v.Name); err != nil {
+			r.Warn(v.Name, err)
+			return false, nil
+		}
+		return true, func() {}
+	}
+}
+
 // settle sets the downtime when the copy, or with Start the container on
 // the destination, is complete; the first call counts.
 func (m *Migration) settle() {
@@ -80,8 +101,10 @@ type Migrated struct {
 	Snapshot string `json:"snapshot,omitempty"` // through the repository
 	Files    int64  `json:"files,omitempty"`    // through the repository: what was restored
 	Bytes    int64  `json:"bytes,omitempty"`
-	// Match: every file the snapshot holds was written on the destination
-	// and read back against it.
+	// Match: every file the destination's restores wrote was read back
+	// against the snapshot: all of them, or in a live migration, in each
+	// round the files that changed (the rest were read back by the round
+	// that wrote them).
 	Match bool `json:"match"`
 }
 
@@ -114,7 +137,8 @@ func Migrate(ctx context.Context, src, dst Engine, jobFor JobFor, r Reporter, o 
 	stops := &sourceStops{e: src, r: r}
 	defer stops.undo(ctx, &err)
 	if o.Direct != nil {
-		out, err := migrateDirect(ctx, src, dst, r, o, vols, stops)
+		var out []Migrated
+		out, err = migrateDirect(ctx, src, dst, r, o, vols, stops)
 		m = &Migration{Volumes: out}
 		if err == nil && app != nil {
 			err = startCopy(ctx, src, dst, r, o, app, m)
@@ -200,22 +224,14 @@ func startCopy(ctx context.Context, src, dst Engine, r Reporter, o MigrateOption
 // or quiesced by their labels meanwhile.
 func migrateStopped(ctx context.Context, src, dst Engine, jobFor JobFor, job sidecar.Job, r Reporter, o MigrateOptions, vols []sidecar.Volume, stops *sourceStops) (*Migration, error) {
 	job.Lines = o.Lines
-	skipped := func(v sidecar.Volume, err error) { r.Warn(v.Name, err) }
-	quiesce := consistent(ctx, src, r, skipped)
 	m := &Migration{}
+	copyOne := consistent(ctx, src, r, func(v sidecar.Volume, err error) { r.Warn(v.Name, err) })
+	if o.StopSource {
+		copyOne = m.stopUsers(ctx, r, stops)
+	}
 	prepare := func(v sidecar.Volume) (bool, func()) {
 		r.Infof("copying volume %s from %s", v.Name, src.Host())
-		if !o.StopSource {
-			return quiesce(v)
-		}
-		if m.stoppedAt.IsZero() {
-			m.stoppedAt = time.Now()
-		}
-		if err := stops.stop(ctx, v.Name); err != nil {
-			skipped(v, err)
-			return false, nil
-		}
-		return true, func() {}
+		return copyOne(v)
 	}
 	batch, err := src.BackupVolumes(ctx, job, sidecar.JobsFor(vols), o.Host, []string{"migrate"}, prepare)
 	if err != nil {
@@ -286,26 +302,15 @@ func migrateLive(ctx context.Context, src, dst Engine, jobFor JobFor, srcJob sid
 			break // not shrinking, or small enough for the stop
 		}
 	}
+	// The downtime starts when the first volume's users stop or are
+	// quiesced, once the sidecar is ready to copy it.
 	quiesce := consistent(ctx, src, r, func(v sidecar.Volume, err error) { r.Warn(v.Name, err) })
-	// The downtime starts when the first volume's users stop, once the
-	// sidecar is ready to copy it.
 	prepare := func(v sidecar.Volume) (bool, func()) {
-		if m.stoppedAt.IsZero() {
-			m.stoppedAt = time.Now()
-		}
+		m.stopping()
 		return quiesce(v)
 	}
 	if o.StopSource {
-		prepare = func(v sidecar.Volume) (bool, func()) {
-			if m.stoppedAt.IsZero() {
-				m.stoppedAt = time.Now()
-			}
-			if err := stops.stop(ctx, v.Name); err != nil {
-				r.Warn(v.Name, err)
-				return false, nil
-			}
-			return true, func() {}
-		}
+		prepare = m.stopUsers(ctx, r, stops)
 	}
 	r.Infof("last round: the users of the volumes stopped")
 	rd, err := c.round(ctx, vols, prepare)

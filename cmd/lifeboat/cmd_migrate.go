@@ -188,7 +188,11 @@ func runMigrate(ctx context.Context, a *app, o migrateOptions, names []string) e
 				if !m.Match {
 					verdict = "DIFFER"
 				}
-				fmt.Fprintf(w, "%s: %d files, %s on both sides, content verified: %s\n", m.Volume, m.Files, human.Bytes(m.Bytes), verdict)
+				if o.live {
+					fmt.Fprintf(w, "%s: %d files, %s; what each round wrote read back: %s\n", m.Volume, m.Files, human.Bytes(m.Bytes), verdict)
+				} else {
+					fmt.Fprintf(w, "%s: %d files, %s on both sides, content verified: %s\n", m.Volume, m.Files, human.Bytes(m.Bytes), verdict)
+				}
 			}
 		})
 	}

@@ -146,11 +146,8 @@ func runRestore(ctx context.Context, a *app, o restoreOptions, ref string) error
 	if err != nil {
 		return err
 	}
-	opts.Base = nil
-	if o.base != "" {
-		if opts.Base, err = findSnapshot(ctx, repo, o.base, repository.Filter{}); err != nil {
-			return fmt.Errorf("--base: %w", err)
-		}
+	if opts.Base, err = findBase(ctx, repo, o.base); err != nil {
+		return err
 	}
 	a.out.infof("restoring snapshot %s of %s to %s", sn.ID.Short(), sn.Time.Local().Format("2006-01-02 15:04:05"), o.target)
 	p := &restore.Progress{}
@@ -208,4 +205,17 @@ func (a *app) restoreOrder(ctx context.Context, repo *repository.Repository) (sn
 		return "", "", err
 	}
 	return o.Snapshot, o.Base, nil
+}
+
+// findBase finds the snapshot --base names (any host or path), or nil if
+// none is named.
+func findBase(ctx context.Context, repo *repository.Repository, ref string) (*repository.Snapshot, error) {
+	if ref == "" {
+		return nil, nil
+	}
+	sn, err := findSnapshot(ctx, repo, ref, repository.Filter{})
+	if err != nil {
+		return nil, fmt.Errorf("--base: %w", err)
+	}
+	return sn, nil
 }

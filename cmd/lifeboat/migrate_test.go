@@ -107,6 +107,18 @@ while :; do
 done`, grow)
 }
 
+// startPageWriter starts a pageWriter(grow) container named name on a
+// volume of its own, and waits until it writes; it returns the container's
+// id, its volume and its image.
+func startPageWriter(t *testing.T, e *sidecar.Engine, name string, grow int, labels map[string]string) (id, vol, image string) {
+	t.Helper()
+	image, vol = fmt.Sprintf("%s-db:%d", name, grow), name+"-data"
+	busyboxImage(t, e, image, pageWriter(grow))
+	id = startApp(t, e, image, name, vol, labels)
+	waitFile(t, filepath.Join(volumeMountpoint(t, e, vol), "ready"), "ready\n")
+	return id, vol, image
+}
+
 // migrate --live copies a volume while a database-like application
 // writes into it, stops the application only for the last delta, and
 // leaves the destination equal to the source as it stopped. When the
@@ -118,11 +130,7 @@ func TestMigrateLive(t *testing.T) {
 	ctx := context.Background()
 	host, e2 := connectedSecondEngine(t)
 	p := fmt.Sprintf("lbl%d", os.Getpid())
-	busyboxImage(t, e, p+"-db:1", pageWriter(0))
-	busyboxImage(t, e, p+"-db:grow", pageWriter(16))
-	vol, full := p+"-data", p+"-full"
-	id := startApp(t, e, p+"-db:1", p, vol, nil)
-	waitFile(t, filepath.Join(volumeMountpoint(t, e, vol), "ready"), "ready\n")
+	id, vol, _ := startPageWriter(t, e, p, 0, nil)
 
 	c := newCLI(t)
 	c.ok("init")
@@ -168,8 +176,7 @@ func TestMigrateLive(t *testing.T) {
 
 	// Disk full on the destination, in the last round only: the volume
 	// there has room for the database, not for what it writes as it stops.
-	id = startApp(t, e, p+"-db:grow", p+"-grow", full, nil)
-	waitFile(t, filepath.Join(volumeMountpoint(t, e, full), "ready"), "ready\n")
+	id, full, _ := startPageWriter(t, e, p+"-grow", 16, nil)
 	if _, err := e2.Client().VolumeCreate(ctx, client.VolumeCreateOptions{Name: full, Driver: "local",
 		DriverOpts: map[string]string{"type": "tmpfs", "device": "tmpfs", "o": "size=72m"}}); err != nil {
 		t.Fatal(err)
@@ -193,11 +200,7 @@ func TestMigrateLiveStart(t *testing.T) {
 	ctx := context.Background()
 	host, e2 := connectedSecondEngine(t)
 	p := fmt.Sprintf("lbs%d", os.Getpid())
-	image := p + "-db:1"
-	busyboxImage(t, e, image, pageWriter(0))
-	vol := p + "-data"
-	id := startApp(t, e, image, p, vol, map[string]string{"tier": "db"})
-	waitFile(t, filepath.Join(volumeMountpoint(t, e, vol), "ready"), "ready\n")
+	id, vol, image := startPageWriter(t, e, p, 0, map[string]string{"tier": "db"})
 
 	c := newCLI(t)
 	c.ok("init")
@@ -265,11 +268,8 @@ func TestMigrateLiveFaultsAfterTheStop(t *testing.T) {
 	} {
 		t.Run(fault.name, func(t *testing.T) {
 			d2 := secondEngine(t)
-			p := fmt.Sprintf("lbx%d-%d", os.Getpid(), len(fault.name))
-			busyboxImage(t, e, p+"-db:grow", pageWriter(16)) // a last round long enough to act in
-			vol := p + "-data"
-			id := startApp(t, e, p+"-db:grow", p, vol, nil)
-			waitFile(t, filepath.Join(volumeMountpoint(t, e, vol), "ready"), "ready\n")
+			// Writing 16 MiB as it stops: a last round long enough to act in.
+			id, vol, _ := startPageWriter(t, e, fmt.Sprintf("lbx%d-%d", os.Getpid(), len(fault.name)), 16, nil)
 			c := newCLI(t)
 			c.ok("init")
 			acted, over := make(chan bool, 1), make(chan struct{})

@@ -164,10 +164,8 @@ func (a *app) runVolumeRestore(ctx context.Context, o restoreOptions, ref string
 	}
 	sn, err := findSnapshot(ctx, repo, ref, o.f.filter())
 	var base *repository.Snapshot
-	if err == nil && o.base != "" {
-		if base, err = findSnapshot(ctx, repo, o.base, repository.Filter{}); err != nil {
-			err = fmt.Errorf("--base: %w", err)
-		}
+	if err == nil {
+		base, err = findBase(ctx, repo, o.base)
 	}
 	done()
 	if err != nil {
