@@ -22,7 +22,7 @@ func (r *Repository) BlobID(plain []byte) pack.ID { return pack.ID(r.key.ChunkID
 // LoadBlob reads a blob, authenticates and decompresses it, and checks that
 // its content hashes to id. buf, if large enough, holds the result.
 func (r *Repository) LoadBlob(ctx context.Context, t pack.BlobType, id pack.ID, buf []byte) ([]byte, error) {
-	loc, ok := r.idx.Lookup(t, id)
+	loc, ok := r.Lookup(t, id)
 	if !ok {
 		return nil, fmt.Errorf("%s blob %s: %w", t, id.Short(), ErrBlobNotFound)
 	}

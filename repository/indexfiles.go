@@ -22,7 +22,7 @@ import (
 // listing is taken again for the files that replaced it. Unless the handle
 // was opened with NoLock, a lock must be held (ErrNotLocked otherwise).
 // Index files this handle has loaded are not read again: a second call
-// adds those written since the first.
+// adds those written since the first. The marks are read too, for Lookup.
 func (r *Repository) LoadIndex(ctx context.Context) error {
 	if !r.opts.NoLock && !r.Locked() {
 		return ErrNotLocked
@@ -67,7 +67,8 @@ func (r *Repository) LoadIndex(ctx context.Context) error {
 			}
 		}
 		if !vanished.Load() || pass == 2 {
-			return nil
+			_, err := r.LoadMarked(ctx)
+			return err
 		}
 	}
 }

@@ -14,6 +14,7 @@ const (
 	KindSnapshots Kind = "snapshots" // snapshot manifests
 	KindIndex     Kind = "index"     // index files
 	KindLocks     Kind = "locks"     // locks
+	KindMarks     Kind = "marks"     // packs a prune marked for deletion
 	KindData      Kind = "data"      // pack files, in 256 sub-folders
 )
 

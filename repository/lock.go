@@ -34,12 +34,16 @@ var ErrLocked = errors.New("repository is locked")
 // stored. It is a programming error, never a condition of the repository.
 var ErrNotLocked = errors.New("the repository must be locked before its index is read")
 
-// LockInfo is the content of locks/<random id>. Backups take shared locks
-// and may run together; the garbage collector takes an exclusive lock, so it
-// never runs beside a backup that may rely on chunks it would delete.
+// LockInfo is the content of locks/<random id>. There are three kinds.
+// Backups, restores and checks take shared locks and run together. prune
+// takes a prune lock: it excludes other prunes and exclusive locks only, as
+// its deletions wait for the shared locks it saw (docs/design.md, "Prune
+// beside running backups"). An exclusive lock (repair index, prune
+// --exclusive) excludes every other lock.
 type LockInfo struct {
 	Time      time.Time `json:"time"` // last refresh
 	Exclusive bool      `json:"exclusive"`
+	Prune     bool      `json:"prune,omitempty"`
 	Host      string    `json:"host"`
 	PID       int       `json:"pid"`
 	Username  string    `json:"username,omitempty"`
@@ -49,8 +53,11 @@ type LockInfo struct {
 
 func (l LockInfo) String() string {
 	kind := "shared"
-	if l.Exclusive {
+	switch {
+	case l.Exclusive:
 		kind = "exclusive"
+	case l.Prune:
+		kind = "prune"
 	}
 	return fmt.Sprintf("%s lock by PID %d on %s (user %s), refreshed %s", kind, l.PID, l.Host, l.Username, l.Time.Format(time.RFC3339))
 }
@@ -90,12 +97,45 @@ type Lock struct {
 	done      sync.WaitGroup
 	mu        sync.Mutex
 	refreshed time.Time // last successful write
+	// lost is set for good once a refresh came later than others may
+	// wait before they call the lock stale: a prune may have deleted
+	// what the holder relies on meanwhile, however fresh the lock is now.
+	lost bool
+}
+
+// lockKind is what a lock excludes.
+type lockKind int
+
+const (
+	sharedLock lockKind = iota
+	exclusiveLock
+	pruneLock
+)
+
+// excludes reports whether a lock of kind k cannot be taken beside l.
+func (k lockKind) excludes(l LockInfo) bool {
+	switch k {
+	case exclusiveLock:
+		return true
+	case pruneLock:
+		return l.Exclusive || l.Prune
+	default:
+		return l.Exclusive
+	}
 }
 
 // stale reports whether a lock's holder is gone: not refreshed for
 // LockStaleAfter, or on this host with a PID that no longer exists.
 func (r *Repository) stale(l LockInfo) bool {
-	if r.opts.now().Sub(l.Time) > LockStaleAfter {
+	return r.HolderGone(l, 0)
+}
+
+// HolderGone reports whether the holder of l is gone: its lock not
+// refreshed for LockStaleAfter plus skew (a margin for clocks that
+// differ between hosts), or held on this host by a PID that no longer
+// exists.
+func (r *Repository) HolderGone(l LockInfo, skew time.Duration) bool {
+	if wallClock(r.opts.now()).Sub(wallClock(l.Time)) > LockStaleAfter+skew {
 		return true
 	}
 	host, _ := os.Hostname()
@@ -135,7 +175,7 @@ func (r *Repository) Locks(ctx context.Context) ([]LockInfo, error) {
 	return out, nil
 }
 
-func (r *Repository) conflict(ctx context.Context, exclusive bool, own string) error {
+func (r *Repository) conflict(ctx context.Context, kind lockKind, own string) error {
 	locks, err := r.Locks(ctx)
 	if err != nil {
 		return err
@@ -144,7 +184,7 @@ func (r *Repository) conflict(ctx context.Context, exclusive bool, own string) e
 		if l.Name == own || r.stale(l) {
 			continue
 		}
-		if exclusive || l.Exclusive {
+		if kind.excludes(l) {
 			return fmt.Errorf("%w: %s", ErrLocked, l)
 		}
 	}
@@ -153,7 +193,31 @@ func (r *Repository) conflict(ctx context.Context, exclusive bool, own string) e
 
 // Lock takes a shared or exclusive lock and keeps it fresh until Unlock.
 func (r *Repository) Lock(ctx context.Context, exclusive bool) (*Lock, error) {
-	if err := r.conflict(ctx, exclusive, ""); err != nil {
+	if exclusive {
+		return r.lock(ctx, exclusiveLock)
+	}
+	return r.lock(ctx, sharedLock)
+}
+
+// LockPrune takes a prune lock: no other prune and no exclusive lock may
+// be held, shared locks may.
+func (r *Repository) LockPrune(ctx context.Context) (*Lock, error) {
+	return r.lock(ctx, pruneLock)
+}
+
+// OwnLocks lists the names of the locks this handle holds.
+func (r *Repository) OwnLocks() []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var names []string
+	for _, l := range r.locks {
+		names = append(names, l.info.Name)
+	}
+	return names
+}
+
+func (r *Repository) lock(ctx context.Context, kind lockKind) (*Lock, error) {
+	if err := r.conflict(ctx, kind, ""); err != nil {
 		return nil, err
 	}
 	var rnd [16]byte
@@ -161,7 +225,7 @@ func (r *Repository) Lock(ctx context.Context, exclusive bool) (*Lock, error) {
 		return nil, err
 	}
 	host, _ := os.Hostname()
-	info := LockInfo{Exclusive: exclusive, Host: host, PID: os.Getpid(), Name: KindLocks.Prefix() + hex.EncodeToString(rnd[:])}
+	info := LockInfo{Exclusive: kind == exclusiveLock, Prune: kind == pruneLock, Host: host, PID: os.Getpid(), Name: KindLocks.Prefix() + hex.EncodeToString(rnd[:])}
 	if u, err := user.Current(); err == nil {
 		info.Username = u.Username
 	}
@@ -171,7 +235,7 @@ func (r *Repository) Lock(ctx context.Context, exclusive bool) (*Lock, error) {
 	}
 	// Two processes may have passed the first check together; the second
 	// check sees both locks, and a conflicting one backs off.
-	if err := r.conflict(ctx, exclusive, info.Name); err != nil {
+	if err := r.conflict(ctx, kind, info.Name); err != nil {
 		_ = r.target.Delete(context.WithoutCancel(ctx), info.Name)
 		return nil, err
 	}
@@ -195,17 +259,28 @@ func (l *Lock) write(ctx context.Context) error {
 		return fmt.Errorf("write lock: %w", err)
 	}
 	l.mu.Lock()
+	if !l.refreshed.IsZero() && wallClock(now).Sub(wallClock(l.refreshed)) > LockStaleAfter-LockRefresh {
+		l.lost = true
+	}
 	l.refreshed = now
 	l.mu.Unlock()
 	return nil
 }
 
+// wallClock drops t's monotonic reading: lock ages are compared with
+// times written by other hosts, and a suspended machine's monotonic clock
+// stands still while theirs do not.
+func wallClock(t time.Time) time.Time { return t.Round(0) }
+
 // check fails with ErrLockLost if the lock file is gone or was last
 // written so long ago that another process may call it stale.
 func (l *Lock) check(ctx context.Context) error {
 	l.mu.Lock()
-	age := l.r.opts.now().Sub(l.refreshed)
+	age, lost := wallClock(l.r.opts.now()).Sub(wallClock(l.refreshed)), l.lost
 	l.mu.Unlock()
+	if lost {
+		return fmt.Errorf("%w: a refresh came too late (others may have taken it for a dead one)", ErrLockLost)
+	}
 	if age > LockStaleAfter-LockRefresh {
 		return fmt.Errorf("%w: not refreshed for %s", ErrLockLost, age.Round(time.Second))
 	}

@@ -101,7 +101,8 @@ type Repository struct {
 	cache    *cache // nil: none
 
 	mu         sync.Mutex
-	indexFiles []pack.ID // index files loaded or written by this handle
+	indexFiles []pack.ID    // index files loaded or written by this handle
+	marked     *index.Index // packs marked for deletion, for reads only (Lookup)
 
 	locks []*Lock // held through this handle
 }

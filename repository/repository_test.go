@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -239,6 +240,83 @@ func TestLocks(t *testing.T) {
 		t.Fatalf("removed %d stale locks, want 1", n)
 	}
 	_ = x.Unlock(ctx)
+}
+
+// A prune lock excludes other prunes and exclusive locks, and nothing
+// else: backups take shared locks beside it.
+func TestPruneLockKind(t *testing.T) {
+	ctx := context.Background()
+	r := testRepo(t, mem.New())
+	p, err := r.LockPrune(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := r.Lock(ctx, false)
+	if err != nil {
+		t.Fatalf("shared beside prune: %v", err)
+	}
+	if _, err := r.LockPrune(ctx); !errors.Is(err, ErrLocked) {
+		t.Fatalf("prune beside prune: %v", err)
+	}
+	if _, err := r.Lock(ctx, true); !errors.Is(err, ErrLocked) {
+		t.Fatalf("exclusive beside prune: %v", err)
+	}
+	locks, err := r.Locks(ctx)
+	if err != nil || len(locks) != 2 {
+		t.Fatalf("%d locks, %v", len(locks), err)
+	}
+	kinds := map[string]bool{}
+	for _, l := range locks {
+		kinds[strings.Fields(l.String())[0]] = true
+	}
+	if !kinds["prune"] || !kinds["shared"] {
+		t.Fatalf("lock kinds listed: %v", kinds)
+	}
+	_ = p.Unlock(ctx)
+	_ = s.Unlock(ctx)
+	x, err := r.Lock(ctx, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := r.LockPrune(ctx); !errors.Is(err, ErrLocked) {
+		t.Fatalf("prune beside exclusive: %v", err)
+	}
+	_ = x.Unlock(ctx)
+}
+
+// A lock whose refresh came later than others wait before they call it
+// stale is lost for good: a later refresh does not make it usable again,
+// as a prune may have deleted what its holder relies on meanwhile. The
+// gap is taken on the wall clock, which others compare with.
+func TestLateRefreshLosesTheLock(t *testing.T) {
+	ctx := context.Background()
+	now := time.Now()
+	r := testRepo(t, mem.New())
+	r.opts.Now = func() time.Time { return now }
+	l, err := r.Lock(ctx, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Unlock(ctx)
+	now = now.Add(LockRefresh)
+	if err := l.write(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.CheckLocks(ctx); err != nil {
+		t.Fatalf("a timely refresh: %v", err)
+	}
+	now = now.Add(LockStaleAfter - LockRefresh + time.Second) // a machine that slept
+	if err := l.write(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.CheckLocks(ctx); !errors.Is(err, ErrLockLost) {
+		t.Fatalf("after a late refresh: %v, want ErrLockLost", err)
+	}
+	now = now.Add(time.Second)
+	_ = l.write(ctx)
+	if err := r.CheckLocks(ctx); !errors.Is(err, ErrLockLost) {
+		t.Fatalf("a fresh refresh after a late one: %v, want ErrLockLost still", err)
+	}
 }
 
 // Uploaded packs are indexed after packsPerIndex packs, or when a pack is

@@ -9,6 +9,7 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/lifeboat-backup/lifeboat/internal/workers"
@@ -146,13 +147,24 @@ func (r *Repository) Snapshots(ctx context.Context) ([]*Snapshot, error) {
 	if err != nil {
 		return nil, err
 	}
+	out, _, err := r.LoadSnapshots(ctx, ids)
+	return out, err
+}
+
+// LoadSnapshots loads the snapshots with the given ids, several at a
+// time, oldest first. A damaged one is left out, reported to
+// Options.OnDamaged and counted; one removed since its id was listed
+// (forgotten meanwhile) is left out silently.
+func (r *Repository) LoadSnapshots(ctx context.Context, ids []pack.ID) (_ []*Snapshot, damaged int, _ error) {
 	out := make([]*Snapshot, len(ids))
-	err = workers.ForEach(ctx, len(ids), 8, func(ctx context.Context, i int) error {
+	var bad atomic.Int64
+	err := workers.ForEach(ctx, len(ids), 8, func(ctx context.Context, i int) error {
 		s, err := r.LoadSnapshot(ctx, ids[i])
 		switch {
 		case errors.Is(err, targets.ErrNotFound):
 			return nil
 		case errors.Is(err, ErrDamaged):
+			bad.Add(1)
 			r.opts.damaged(KindSnapshots.Name(ids[i]), err)
 			return nil
 		}
@@ -160,11 +172,11 @@ func (r *Repository) Snapshots(ctx context.Context) ([]*Snapshot, error) {
 		return err
 	})
 	if err != nil {
-		return nil, err
+		return nil, 0, err
 	}
 	out = slices.DeleteFunc(out, func(s *Snapshot) bool { return s == nil })
 	sort.SliceStable(out, func(i, j int) bool { return out[i].Time.Before(out[j].Time) })
-	return out, nil
+	return out, int(bad.Load()), nil
 }
 
 // SnapshotIDs lists the ids of the stored snapshot files, damaged ones

@@ -87,7 +87,7 @@ func (r *restorer) restoreContents(ctx context.Context, files []*op) (err error)
 		jobs = append(jobs, j)
 		var off int64
 		for _, id := range o.node.Content {
-			loc, ok := r.repo.Index().Lookup(pack.DataBlob, id)
+			loc, ok := r.repo.Lookup(pack.DataBlob, id)
 			if !ok {
 				return wrap(o, fmt.Errorf("chunk %s: %w", id.Short(), repository.ErrBlobNotFound))
 			}
@@ -138,7 +138,7 @@ func (r *restorer) baseChunks(base *repository.Node) map[int64]pack.ID {
 	have := make(map[int64]pack.ID, len(base.Content))
 	var off int64
 	for _, id := range base.Content {
-		loc, ok := r.repo.Index().Lookup(pack.DataBlob, id)
+		loc, ok := r.repo.Lookup(pack.DataBlob, id)
 		if !ok {
 			return nil
 		}

@@ -38,7 +38,7 @@ func (r *restorer) verify(ctx context.Context, ops []*op) error {
 		var buf []byte
 		var off int64
 		for _, id := range o.node.Content {
-			loc, ok := r.repo.Index().Lookup(pack.DataBlob, id)
+			loc, ok := r.repo.Lookup(pack.DataBlob, id)
 			if !ok {
 				return wrap(o, fmt.Errorf("verify: chunk %s not in index", id.Short()))
 			}

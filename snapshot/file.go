@@ -119,7 +119,7 @@ func (p pooledCutter) close() { p.pool.Put(p.readCutter) }
 
 // chunkLength is the plaintext length of a data chunk in the repository.
 func (s *fileSaver) chunkLength(id pack.ID) (int, bool) {
-	loc, ok := s.repo.Index().Lookup(pack.DataBlob, id)
+	loc, ok := s.repo.Lookup(pack.DataBlob, id)
 	return int(loc.Entry.PlainLength()), ok
 }
 

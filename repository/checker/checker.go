@@ -60,6 +60,13 @@ type Report struct {
 	// that was lost or damaged. Their headers are read: a pack holding a
 	// blob that a snapshot needs is also a problem (run repair index).
 	UnreferencedPacks []string `json:"unreferenced_packs,omitempty"`
+	// MarkedPacks are packs a prune marked for deletion: no index names
+	// them, and a later prune deletes them once no run can rely on them.
+	MarkedPacks int `json:"marked_packs,omitempty"`
+	// NeededMarked counts blobs a snapshot needs that only a marked pack
+	// holds (a backup that ran beside the prune used them): they are read
+	// from there, and the next prune puts them back in the index.
+	NeededMarked int `json:"needed_marked,omitempty"`
 	// Problems are damage: objects missing, or failing authentication.
 	Problems []Problem `json:"problems,omitempty"`
 	// Unreadable are objects the store would not serve (after retries);
@@ -84,6 +91,7 @@ type checker struct {
 	// orphans are the blobs of unreferenced packs, by their packs.
 	orphans       map[blobRef]pack.ID
 	orphanEntries map[pack.ID][]pack.Entry
+	marked        map[pack.ID][]pack.Entry // packs of the marks, with their blobs
 }
 
 type blobRef struct {
@@ -125,7 +133,7 @@ func (c *checker) markBad(t pack.BlobType, id pack.ID, why string) {
 // (for example the target is unreachable); damage is reported in Report.
 func Check(ctx context.Context, repo *repository.Repository, opts Options) (*Report, error) {
 	c := &checker{repo: repo, opts: opts, bad: map[blobRef]string{},
-		orphans: map[blobRef]pack.ID{}, orphanEntries: map[pack.ID][]pack.Entry{}}
+		orphans: map[blobRef]pack.ID{}, orphanEntries: map[pack.ID][]pack.Entry{}, marked: map[pack.ID][]pack.Entry{}}
 	if c.opts.Progress == nil {
 		c.opts.Progress = &Progress{}
 	}
@@ -164,24 +172,53 @@ func Check(ctx context.Context, repo *repository.Repository, opts Options) (*Rep
 }
 
 // loadIndex loads each index file on its own so that a damaged one is a
-// reported problem rather than the end of the check.
+// reported problem rather than the end of the check. One that vanishes
+// between the listing and the read was superseded by a prune running
+// beside the check: the listing is taken again for the file that replaced
+// it.
 func (c *checker) loadIndex(ctx context.Context) error {
-	ids, err := c.repo.IndexFiles(ctx)
+	loaded := map[pack.ID]bool{}
+	for pass := 0; ; pass++ {
+		ids, err := c.repo.IndexFiles(ctx)
+		if err != nil {
+			return err
+		}
+		vanished := false
+		for _, id := range ids {
+			if loaded[id] {
+				continue
+			}
+			f, err := c.repo.LoadIndexFile(ctx, id)
+			switch {
+			case ctx.Err() != nil:
+				return ctx.Err()
+			case errors.Is(err, targets.ErrNotFound) && pass < 2:
+				vanished = true
+				continue
+			case err != nil:
+				c.failed(repository.KindIndex.Name(id), err)
+				continue
+			}
+			loaded[id] = true
+			c.repo.Index().AddFile(f)
+		}
+		if !vanished {
+			break
+		}
+	}
+	c.rep.Blobs = c.repo.Index().Len()
+	// The marks last: a prune marks packs before it removes them from the
+	// index, so every pack missing from the index files read above that a
+	// prune took out is in a mark read here.
+	marks, err := c.repo.LoadMarked(ctx)
 	if err != nil {
 		return err
 	}
-	for _, id := range ids {
-		f, err := c.repo.LoadIndexFile(ctx, id)
-		if err != nil {
-			if ctx.Err() != nil {
-				return ctx.Err()
-			}
-			c.failed(repository.KindIndex.Name(id), err)
-			continue
+	for _, m := range marks {
+		for _, p := range m.Packs {
+			c.marked[p.Pack] = p.Entries
 		}
-		c.repo.Index().AddFile(f)
 	}
-	c.rep.Blobs = c.repo.Index().Len()
 	return nil
 }
 
@@ -229,8 +266,21 @@ func (c *checker) checkPacksExist(ctx context.Context) (map[pack.ID]int64, error
 		if inIndex[p] {
 			continue
 		}
+		entries, marked := c.marked[p]
+		if marked {
+			c.rep.MarkedPacks++
+			c.orphanEntries[p] = entries
+			indexed[p] = size // read by --read-data too
+			continue
+		}
 		c.rep.UnreferencedPacks = append(c.rep.UnreferencedPacks, p.String())
 		entries, err := c.repo.PackHeader(ctx, p, size)
+		if errors.Is(err, targets.ErrNotFound) {
+			// Deleted since the listing: a prune swept it (a pack
+			// named by no index holds nothing a listed snapshot needs).
+			c.rep.UnreferencedPacks = c.rep.UnreferencedPacks[:len(c.rep.UnreferencedPacks)-1]
+			continue
+		}
 		if err != nil {
 			if ctx.Err() != nil {
 				return nil, ctx.Err()
@@ -247,6 +297,12 @@ func (c *checker) checkPacksExist(ctx context.Context) (map[pack.ID]int64, error
 	sort.Strings(c.rep.UnreferencedPacks)
 	c.rep.Packs = len(stored)
 	return indexed, nil
+}
+
+func (c *checker) neededMarked() {
+	c.mu.Lock()
+	c.rep.NeededMarked++
+	c.mu.Unlock()
 }
 
 func (c *checker) markPack(p pack.ID, why string) {
@@ -304,9 +360,16 @@ func (c *checker) checkTrees(ctx context.Context, snaps []*repository.Snapshot) 
 			c.markBad(pack.TreeBlob, id, err.Error())
 			return nil
 		}
+		if !c.repo.Index().Has(pack.TreeBlob, id) {
+			c.neededMarked() // read through Lookup, from a marked pack
+		}
 		for _, n := range t.Nodes {
 			for _, b := range n.Content {
 				if c.repo.Index().Has(pack.DataBlob, b) {
+					continue
+				}
+				if loc, ok := c.repo.Lookup(pack.DataBlob, b); ok && c.marked[loc.Pack] != nil {
+					c.neededMarked()
 					continue
 				}
 				if _, known := c.bad[blobRef{pack.DataBlob, b}]; known {

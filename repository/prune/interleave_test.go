@@ -52,7 +52,7 @@ func (g *gate) hook(ctx context.Context, op, name string) error {
 // go on. Holding the first look at the locks is the widest window a prune
 // can have: on main before the ordering rule, the index and snapshots were
 // read before it, and the prune deleted packs they named.
-func interleave(t *testing.T, store *mem.Target, work func(r *repository.Repository) error) *prune.Report {
+func interleave(t *testing.T, store *mem.Target, opts prune.Options, work func(r *repository.Repository) error) *prune.Report {
 	t.Helper()
 	ctx := context.Background()
 	g := newGate("locks/")
@@ -68,7 +68,7 @@ func interleave(t *testing.T, store *mem.Target, work func(r *repository.Reposit
 	case err := <-done:
 		t.Fatalf("the work ended before it looked at the locks: %v", err)
 	}
-	rep, err := prune.Run(ctx, open(t, store), prune.Options{})
+	rep, err := prune.Run(ctx, open(t, store), opts)
 	close(g.release)
 	if err != nil {
 		t.Fatalf("prune beside a starting run: %v", err)
@@ -114,7 +114,7 @@ func TestPruneBesideStartingBackup(t *testing.T) {
 	}
 
 	var second *repository.Snapshot
-	rep := interleave(t, store, func(r *repository.Repository) error {
+	rep := interleave(t, store, prune.Options{Exclusive: true}, func(r *repository.Repository) error {
 		var err error
 		second, err = backup(r)
 		return err
@@ -171,7 +171,7 @@ func TestPruneBesideStartingRestore(t *testing.T) {
 	}
 
 	dst := t.TempDir()
-	rep := interleave(t, store, func(r *repository.Repository) error {
+	rep := interleave(t, store, prune.Options{Exclusive: true}, func(r *repository.Repository) error {
 		lock, err := r.LockAndLoad(ctx, false)
 		if err != nil {
 			return err
@@ -186,6 +186,123 @@ func TestPruneBesideStartingRestore(t *testing.T) {
 	got, err := os.ReadFile(filepath.Join(dst, "keep"))
 	if err != nil || !bytes.Equal(got, small) {
 		t.Fatalf("restored keep: %v", err)
+	}
+}
+
+// forgottenContent stores content in a snapshot and forgets it: its packs
+// are garbage for a prune, and the content is exactly what a backup of src
+// finds again.
+func forgottenContent(t *testing.T) (*mem.Target, string, []byte) {
+	t.Helper()
+	ctx := context.Background()
+	store := mem.New()
+	r, err := repository.Init(ctx, store, []byte("pw"), repository.Options{KDF: kdf, PackSize: 1 << 20})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.Close()
+	src := t.TempDir()
+	content := treetest.RandomBytes(11, 3<<20)
+	if err := os.WriteFile(filepath.Join(src, "db"), content, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	first, err := backupWith(open(t, store), src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := open(t, store).DeleteSnapshot(ctx, first.ID); err != nil {
+		t.Fatal(err)
+	}
+	return store, src, content
+}
+
+func backupWith(r *repository.Repository, src string) (*repository.Snapshot, error) {
+	ctx := context.Background()
+	lock, err := r.LockAndLoad(ctx, false)
+	if err != nil {
+		return nil, err
+	}
+	defer lock.Unlock(ctx)
+	return snapshot.New(r, snapshot.Options{Force: true}).Run(ctx, []string{src})
+}
+
+// The interleaving the two phases exist for: a backup that read the index
+// before a prune took packs out of it finds its content there, stores
+// nothing, and publishes after the prune's listing of snapshots. The
+// marked packs outlive it: it is readable at once (restore and check find
+// the blobs in the mark), and the next prune takes them back instead of
+// deleting them.
+func TestBackupBesideMarkIsTakenBack(t *testing.T) {
+	ctx := context.Background()
+	store, src, content := forgottenContent(t)
+	b := open(t, store)
+	lock, err := b.LockAndLoad(ctx, false) // the index names the forgotten packs
+	if err != nil {
+		t.Fatal(err)
+	}
+	rep, err := prune.Run(ctx, open(t, store), prune.Options{})
+	if err != nil || rep.PacksMarked == 0 || rep.PacksDeleted != 0 {
+		t.Fatalf("prune beside the backup: %v %+v", err, rep)
+	}
+	sn, err := snapshot.New(b, snapshot.Options{Force: true}).Run(ctx, []string{src})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := lock.Unlock(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if sn.Summary.BytesAdded >= int64(len(content)) {
+		t.Fatalf("the backup stored its content again (%d bytes), so the test tests nothing", sn.Summary.BytesAdded)
+	}
+	crep, err := checker.Check(ctx, open(t, store), checker.Options{ReadData: true})
+	if err != nil || !crep.OK() || crep.NeededMarked == 0 {
+		t.Fatalf("check before the next prune: %v %+v", err, crep)
+	}
+	verifyRestore(t, store, sn, map[string][]byte{"db": content})
+
+	// After the grace period, with the backup's lock gone: taken back.
+	later := time.Now().Add(2 * prune.DefaultGrace)
+	rep, err = prune.Run(ctx, openAt(t, store, later), prune.Options{})
+	if err != nil || rep.TakenBack == 0 || rep.PacksDeleted != 0 || rep.MarksSwept != 1 {
+		t.Fatalf("prune after the backup: %v %+v", err, rep)
+	}
+	crep, err = checker.Check(ctx, open(t, store), checker.Options{ReadData: true})
+	if err != nil || !crep.OK() || crep.NeededMarked != 0 || crep.MarkedPacks != 0 {
+		t.Fatalf("check after the packs were taken back: %v %+v", err, crep)
+	}
+	if _, err := prune.Run(ctx, openAt(t, store, later.Add(2*prune.DefaultGrace)), prune.Options{}); err != nil {
+		t.Fatal(err)
+	}
+	verifyRestore(t, store, sn, map[string][]byte{"db": content})
+}
+
+// A mark's packs wait for every run that held a lock when it was
+// completed, whatever the grace period; once that run is gone they go.
+func TestSweepWaitsForRunsThatSawThePacks(t *testing.T) {
+	ctx := context.Background()
+	store, _, _ := forgottenContent(t)
+	running := open(t, store)
+	lock, err := running.Lock(ctx, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	opts := prune.Options{Grace: time.Minute}
+	rep, err := prune.Run(ctx, open(t, store), opts)
+	if err != nil || rep.PacksMarked == 0 {
+		t.Fatalf("mark: %v %+v", err, rep)
+	}
+	after := time.Now().Add(2 * time.Minute) // the grace period is over; the lock is fresh
+	rep, err = prune.Run(ctx, openAt(t, store, after), opts)
+	if err != nil || rep.PacksDeleted != 0 || rep.MarksWaiting != 1 || !strings.Contains(rep.WaitingFor, "shared lock") {
+		t.Fatalf("sweep beside the run: %v %+v", err, rep)
+	}
+	if err := lock.Unlock(ctx); err != nil {
+		t.Fatal(err)
+	}
+	marked := countObjects(t, store, "data/")
+	rep, err = prune.Run(ctx, openAt(t, store, after), opts)
+	if err != nil || rep.PacksDeleted == 0 || rep.MarksSwept != 1 || countObjects(t, store, "data/") != marked-rep.PacksDeleted {
+		t.Fatalf("sweep once the run is gone: %v %+v", err, rep)
 	}
 }
 

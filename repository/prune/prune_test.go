@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -141,42 +142,169 @@ func verify(t *testing.T, store targets.Target, src string) {
 	}
 }
 
-// A prune that dies after any number of writes leaves a repository that
-// check accepts and restores from; the next prune finishes the job.
-func TestCrashAtEveryStep(t *testing.T) {
-	ctx := context.Background()
-	full, _ := setup(t)
-	rep, err := prune.Run(ctx, open(t, full), prune.Options{})
+// openAt opens a handle whose clock reads at.
+func openAt(t *testing.T, tg targets.Target, at time.Time) *repository.Repository {
+	t.Helper()
+	r, err := repository.Open(context.Background(), tg, []byte("pw"), repository.Options{Now: func() time.Time { return at }})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if rep.PacksDeleted == 0 || rep.PacksRepacked+rep.PacksDeleted < 2 {
-		t.Fatalf("the setup gives prune too little to do: %+v", rep)
+	t.Cleanup(func() { r.Close() })
+	return r
+}
+
+// countObjects counts the objects under prefix.
+func countObjects(t *testing.T, tg targets.Target, prefix string) int {
+	t.Helper()
+	n := 0
+	if err := tg.List(context.Background(), prefix, func(targets.Info) error { n++; return nil }); err != nil {
+		t.Fatal(err)
 	}
-	for n := int64(0); n < 40; n++ {
-		store, src := setup(t)
-		crash := &crashAt{Target: store, n: n}
-		_, err := prune.Run(ctx, open(t, crash), prune.Options{})
-		if err == nil {
-			t.Logf("prune needs %d writes", n)
-			verify(t, store, src)
-			return
-		}
-		if !errors.Is(err, errCrash) {
-			t.Fatalf("crash after %d writes: %v", n, err)
-		}
-		// The crashed process left its lock: it is gone, so the lock is
-		// stale on this host only by its PID; remove it as unlock would.
-		if _, err := open(t, store).RemoveStaleLocks(ctx, true); err != nil {
-			t.Fatal(err)
-		}
-		verify(t, store, src)
-		if _, err := prune.Run(ctx, open(t, store), prune.Options{}); err != nil {
-			t.Fatalf("prune after a crash at write %d: %v", n, err)
-		}
-		verify(t, store, src)
+	return n
+}
+
+// settle runs the prunes that finish what earlier ones marked: one now
+// (it completes a mark a crash left incomplete), one after the grace
+// period. It returns the packs the two deleted; no mark is left.
+func settle(t *testing.T, store targets.Target) int {
+	t.Helper()
+	ctx := context.Background()
+	a, err := prune.Run(ctx, open(t, store), prune.Options{})
+	if err != nil {
+		t.Fatal(err)
 	}
-	t.Fatal(fmt.Errorf("prune did not finish within 40 writes"))
+	b, err := prune.Run(ctx, openAt(t, store, time.Now().Add(2*prune.DefaultGrace)), prune.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b.MarksWaiting != 0 || b.PacksMarked != 0 || countObjects(t, store, "marks/") != 0 {
+		t.Fatalf("marks left after the grace period: %+v", b)
+	}
+	return a.PacksDeleted + b.PacksDeleted
+}
+
+// A prune marks what no snapshot needs and deletes nothing; the packs go
+// in a prune after the grace period. Between the two, check passes and
+// the snapshot restores.
+func TestMarkThenSweep(t *testing.T) {
+	ctx := context.Background()
+	store, src := setup(t)
+	before := countObjects(t, store, "data/")
+	rep, err := prune.Run(ctx, open(t, store), prune.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.PacksMarked < 2 || rep.PacksDeleted != 0 || rep.BytesMarked == 0 {
+		t.Fatalf("first prune: %+v", rep)
+	}
+	mid := countObjects(t, store, "data/") // with the copies of repacked blobs
+	if mid < before {
+		t.Fatalf("the first prune deleted packs: %d of %d left", mid, before)
+	}
+	crep, err := checker.Check(ctx, open(t, store), checker.Options{ReadData: true})
+	if err != nil || !crep.OK() || crep.MarkedPacks != rep.PacksMarked || len(crep.UnreferencedPacks) != 0 {
+		t.Fatalf("check between the phases: %v %+v", err, crep)
+	}
+	verify(t, store, src)
+
+	early, err := prune.Run(ctx, openAt(t, store, time.Now().Add(prune.DefaultGrace/2)), prune.Options{})
+	if err != nil || early.PacksDeleted != 0 || early.MarksWaiting != 1 || !strings.Contains(early.WaitingFor, "grace period") {
+		t.Fatalf("a prune within the grace period: %v %+v", err, early)
+	}
+	dry, err := prune.Run(ctx, openAt(t, store, time.Now().Add(2*prune.DefaultGrace)), prune.Options{DryRun: true})
+	if err != nil || dry.PacksDeleted != rep.PacksMarked || countObjects(t, store, "marks/") != 1 {
+		t.Fatalf("dry run after the grace period: %v %+v", err, dry)
+	}
+	late, err := prune.Run(ctx, openAt(t, store, time.Now().Add(2*prune.DefaultGrace)), prune.Options{})
+	if err != nil || late.PacksDeleted != rep.PacksMarked || late.MarksSwept != 1 || late.PacksMarked != 0 {
+		t.Fatalf("a prune after the grace period: %v %+v", err, late)
+	}
+	if got := countObjects(t, store, "data/"); got != mid-rep.PacksMarked {
+		t.Fatalf("%d packs after the sweep, want %d (%d less %d marked)", got, mid-rep.PacksMarked, mid, rep.PacksMarked)
+	}
+	if countObjects(t, store, "marks/") != 0 {
+		t.Fatal("the swept mark is still there")
+	}
+	verify(t, store, src)
+}
+
+// --exclusive deletes at once, this run's packs and earlier marks alike.
+func TestExclusiveDeletesAtOnce(t *testing.T) {
+	ctx := context.Background()
+	store, src := setup(t)
+	before := countObjects(t, store, "data/")
+	rep, err := prune.Run(ctx, open(t, store), prune.Options{Exclusive: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.PacksDeleted == 0 || rep.PacksDeleted != rep.PacksMarked || countObjects(t, store, "marks/") != 0 {
+		t.Fatalf("exclusive prune: %+v", rep)
+	}
+	if got := countObjects(t, store, "data/"); got >= before {
+		t.Fatalf("%d packs before, %d after", before, got)
+	}
+	verify(t, store, src)
+}
+
+// No value below the minimum is taken for a grace period.
+func TestGraceRefused(t *testing.T) {
+	store, _ := setup(t)
+	for _, g := range []time.Duration{-time.Hour, -1, time.Millisecond} {
+		if _, err := prune.Run(context.Background(), open(t, store), prune.Options{Grace: g}); err == nil || !strings.Contains(err.Error(), "grace period") {
+			t.Fatalf("grace %s: %v", g, err)
+		}
+	}
+	if countObjects(t, store, "marks/") != 0 {
+		t.Fatal("a refused prune marked packs")
+	}
+}
+
+// A prune that dies after any number of writes leaves a repository that
+// check accepts and restores from; the next prunes finish the job,
+// leaving nothing to prune.
+func TestCrashAtEveryStep(t *testing.T) {
+	ctx := context.Background()
+	for _, exclusive := range []bool{false, true} {
+		t.Run(fmt.Sprintf("exclusive=%v", exclusive), func(t *testing.T) {
+			full, _ := setup(t)
+			rep, err := prune.Run(ctx, open(t, full), prune.Options{Exclusive: exclusive})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if rep.PacksMarked < 2 {
+				t.Fatalf("the setup gives prune too little to do: %+v", rep)
+			}
+			for n := int64(0); n < 60; n++ {
+				store, src := setup(t)
+				crash := &crashAt{Target: store, n: n}
+				_, err := prune.Run(ctx, open(t, crash), prune.Options{Exclusive: exclusive})
+				if err == nil {
+					t.Logf("prune needs %d writes", n)
+					verify(t, store, src)
+					settle(t, store)
+					verify(t, store, src)
+					return
+				}
+				if !errors.Is(err, errCrash) {
+					t.Fatalf("crash after %d writes: %v", n, err)
+				}
+				// The crashed process left its lock: it is gone, so the lock is
+				// stale on this host only by its PID; remove it as unlock would.
+				if _, err := open(t, store).RemoveStaleLocks(ctx, true); err != nil {
+					t.Fatal(err)
+				}
+				verify(t, store, src)
+				settle(t, store)
+				verify(t, store, src)
+				// Nothing unneeded is left behind for good.
+				again, err := prune.Run(ctx, open(t, store), prune.Options{DryRun: true})
+				if err != nil || again.PacksMarked != 0 || again.PacksDeleted != 0 {
+					t.Fatalf("after a crash at write %d and the prunes that follow, still to prune: %v %+v", n, err, again)
+				}
+			}
+			t.Fatal("prune did not finish within 60 writes")
+		})
+	}
 }
 
 // Temporary files that killed runs left in a local repository (packs, keys,

@@ -147,7 +147,7 @@ func noUnindexedNeeds(ctx context.Context, repo *repository.Repository, stored m
 			return err
 		}
 		for _, e := range entries {
-			if !repo.Index().Has(e.Type, e.ID) {
+			if _, known := repo.Lookup(e.Type, e.ID); !known { // indexed, or in a pack a prune marked
 				return fmt.Errorf("%w (pack %s)", ErrReindexFirst, p.Short())
 			}
 		}
@@ -169,7 +169,7 @@ type rewriter struct {
 
 // usable reports whether a blob is indexed in a pack that is stored.
 func (rw *rewriter) usable(t pack.BlobType, id pack.ID) bool {
-	loc, ok := rw.repo.Index().Lookup(t, id)
+	loc, ok := rw.repo.Lookup(t, id)
 	if !ok {
 		return false
 	}
