@@ -34,7 +34,10 @@ objects and the snapshots and files they affect. An object that the store
 would not serve even after retries is reported as "could not read", not as
 damage; with nothing damaged the exit code is then 5 (run check again).
 
-Packs that no index names are reported as unreferenced: interrupted or
+Packs that a prune marked for deletion are counted apart: a later prune
+deletes them; until then restores read a blob from one when a backup that
+ran beside the prune used it (the next prune puts those back in the index).
+Other packs that no index names are reported as unreferenced: interrupted or
 running backups leave them, and prune removes those. Their headers are read;
 when one holds data a snapshot needs (its index file was lost or damaged),
 check says so: lifeboat repair index indexes it again. Data that is lost for
@@ -115,6 +118,13 @@ func runCheck(ctx context.Context, a *app, o checkOptions) error {
 			fmt.Fprintf(w, ", %d packs read", rep.PacksRead)
 		}
 		fmt.Fprintln(w)
+		if rep.MarkedPacks > 0 {
+			fmt.Fprintf(w, "%s marked for deletion by prune", human.Count(rep.MarkedPacks, "pack", "packs"))
+			if rep.NeededMarked > 0 {
+				fmt.Fprintf(w, "; %s that snapshots need, which the next prune puts back in the index", human.Count(rep.NeededMarked, "holds a blob", "hold blobs"))
+			}
+			fmt.Fprintln(w)
+		}
 		if n := len(rep.UnreferencedPacks); n > 0 {
 			fmt.Fprintf(w, "%s named by no index (from interrupted or running backups unless reported below)\n", human.Count(n, "pack", "packs"))
 		}

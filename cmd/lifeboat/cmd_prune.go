@@ -21,28 +21,47 @@ unused (--repack-unused, default 50%) so that their space comes back. In a
 local repository it also removes the temporary pack files that killed backups
 left behind (once they are an hour old).
 
-Prune takes the repository's exclusive lock: it does not start while a backup,
-restore or check holds a lock, and those wait for it (exit code 11 while it
-runs). Every step keeps the repository valid, so an interrupted prune is
-finished by the next one. --dry-run only reports.
+Prune runs beside backups, restores and checks on any number of hosts: it
+takes a prune lock, which only another prune or an exclusive lock keeps out,
+and nobody waits for it. So it deletes in two phases. A prune marks the packs
+no snapshot needs and takes them out of the index, then lists the locks held
+at that moment. A later prune deletes them once the mark is older than
+--grace (1h) and every run that held one of those locks has ended: a backup
+that started before the mark and used a marked pack has then published its
+snapshot, and the packs it needs are put back in the index instead of being
+deleted. Until then marked packs still take space, and restores and checks
+still read them. Run prune regularly (the daemon's prune: schedule) and each
+run deletes what the one before marked.
 
-A pack that no index names is deleted only when its header shows that no
-snapshot needs what it holds; one that holds needed data (its index file was
-lost or damaged) is indexed again, and one whose header cannot be read is
-kept. Prune stops when a snapshot or one of its trees cannot be read: forget
-a damaged snapshot, or save what is left of it with lifeboat repair snapshots.`,
+--exclusive is the one-shot way: it takes the exclusive lock (no backup may
+start meanwhile, exit code 11 for those that try) and deletes at once what it
+finds unneeded and everything earlier prunes marked.
+
+Every step keeps the repository valid, so an interrupted prune is finished
+by the next one. --dry-run only reports. A pack that no index names and no
+mark lists is marked only when its header shows that no snapshot needs what
+it holds; one that holds needed data (its index file was lost or damaged)
+is indexed again, and one whose header cannot be read is kept. Prune stops
+when a snapshot or one of its trees cannot be read: forget a damaged
+snapshot, or save what is left of it with lifeboat repair snapshots.`,
 		Example: `  lifeboat forget --keep-daily 7 && lifeboat prune
-  lifeboat prune --dry-run --json`,
+  lifeboat prune --dry-run --json
+  lifeboat prune --exclusive      # delete now; backups wait until it ends`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if u := o.RepackUnused; u <= 0 || u > 1 || math.IsNaN(u) {
 				return usageError{fmt.Errorf("--repack-unused must be more than 0 and at most 1 (a share: 0.5 is half), not %v", u)}
 			}
+			if o.Grace < prune.MinGrace {
+				return usageError{fmt.Errorf("--grace must be at least %s, not %s (--exclusive deletes at once, with backups kept out)", prune.MinGrace, o.Grace)}
+			}
 			return runPrune(cmd.Context(), a, o)
 		},
 	}
 	cmd.Flags().Float64Var(&o.RepackUnused, "repack-unused", prune.DefaultRepackUnused, "rewrite packs with at least this share of unused bytes (0 < share <= 1)")
-	cmd.Flags().BoolVarP(&o.DryRun, "dry-run", "n", false, "only report what would be deleted")
+	cmd.Flags().BoolVarP(&o.DryRun, "dry-run", "n", false, "only report what would be marked and deleted")
+	cmd.Flags().BoolVar(&o.Exclusive, "exclusive", false, "take the exclusive lock and delete at once (backups cannot start meanwhile)")
+	cmd.Flags().DurationVar(&o.Grace, "grace", prune.DefaultGrace, "how long marked packs stay before a later prune may delete them (runs that could use them are waited for anyway)")
 	return cmd
 }
 
@@ -57,19 +76,27 @@ func runPrune(ctx context.Context, a *app, o prune.Options) error {
 		return err
 	}
 	a.out.result("prune", map[string]any{"dry_run": o.DryRun, "report": rep}, func(w io.Writer) {
-		verb := "freed"
+		would := ""
 		if o.DryRun {
-			verb = "would free"
+			would = "would be "
 		}
 		temps := ""
 		if rep.TempFiles > 0 {
-			temps = fmt.Sprintf(", %d temporary files left by killed backups", rep.TempFiles)
+			temps = fmt.Sprintf(" and %d temporary files left by killed backups", rep.TempFiles)
 		}
-		fmt.Fprintf(w, "%d packs: %d deleted (%d unreferenced), %d repacked; %d blobs in use, %d removed%s; %s %s\n",
-			rep.Packs, rep.PacksDeleted, rep.Unreferenced, rep.PacksRepacked, rep.BlobsUsed, rep.BlobsRemoved, temps, verb, human.Bytes(rep.BytesFreed))
-		if rep.Reindexed > 0 || rep.DamagedIndexFiles > 0 {
+		fmt.Fprintf(w, "%d packs, %d blobs in use: %s %smarked for deletion (%d unused, %d repacked, %d unreferenced; %s)\n",
+			rep.Packs, rep.BlobsUsed, human.Count(rep.PacksMarked, "pack", "packs"), would, rep.PacksMarked-rep.PacksRepacked-rep.Unreferenced,
+			rep.PacksRepacked, rep.Unreferenced, human.Bytes(rep.BytesMarked))
+		fmt.Fprintf(w, "%s%s %sdeleted, %s freed\n", human.Count(rep.PacksDeleted, "pack", "packs"), temps, would, human.Bytes(rep.BytesFreed))
+		if rep.MarksWaiting > 0 {
+			fmt.Fprintf(w, "%s not due yet, waiting for %s\n", human.Count(rep.MarksWaiting, "earlier mark is", "earlier marks are"), rep.WaitingFor)
+		}
+		if rep.TakenBack > 0 {
+			fmt.Fprintf(w, "taken back: %s that a backup running beside an earlier prune used\n", human.Count(rep.TakenBack, "marked pack", "marked packs"))
+		}
+		if rep.Reindexed > rep.TakenBack || rep.DamagedIndexFiles > 0 {
 			fmt.Fprintf(w, "indexed again: %s that no readable index named but snapshots need (%s replaced)\n",
-				human.Count(rep.Reindexed, "pack", "packs"), human.Count(rep.DamagedIndexFiles, "damaged index file", "damaged index files"))
+				human.Count(rep.Reindexed-rep.TakenBack, "pack", "packs"), human.Count(rep.DamagedIndexFiles, "damaged index file", "damaged index files"))
 		}
 		if rep.Unidentified > 0 {
 			fmt.Fprintf(w, "kept %s whose header cannot be read (see lifeboat check)\n", human.Count(rep.Unidentified, "pack", "packs"))

@@ -4,7 +4,9 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/lifeboat-backup/lifeboat/internal/treetest"
 	"github.com/lifeboat-backup/lifeboat/repository"
@@ -22,9 +24,10 @@ func repoSize(t *testing.T, dir string) int64 {
 	return n
 }
 
-// forget + prune frees the space of forgotten data, keeps what remaining
-// snapshots need (check --read-data, restores), and refuses to run beside
-// a lock holder.
+// forget + prune frees the space of forgotten data in two steps: a prune
+// marks it, a later one (after --grace) deletes it; between the two and
+// after, check --read-data passes and the snapshot restores. Backups run
+// beside a prune; another prune and --exclusive do not.
 func TestPrune(t *testing.T) {
 	c := newCLI(t)
 	c.ok("init", "--pack-size", "1")
@@ -42,27 +45,52 @@ func TestPrune(t *testing.T) {
 	c.ok("prune") // nothing forgotten yet: nothing to free beyond duplicates
 	before := repoSize(t, c.repo)
 	c.ok("forget", "--keep-last", "1")
-	dry := lastOfType(t, jsonLines(t, c.ok("prune", "--dry-run", "--json")), "prune")
-	if repoSize(t, c.repo) != before || dry["report"].(map[string]any)["bytes_freed"].(float64) < 10<<20 {
+	report := func(args ...string) map[string]any {
+		t.Helper()
+		return lastOfType(t, jsonLines(t, c.ok(append([]string{"prune", "--json"}, args...)...)), "prune")["report"].(map[string]any)
+	}
+	dry := report("--dry-run")
+	if repoSize(t, c.repo) != before || dry["bytes_marked"].(float64) < 10<<20 {
 		t.Fatalf("dry run: %v", dry)
 	}
-	out := c.ok("prune")
-	after := repoSize(t, c.repo)
-	if after > before-10<<20 {
-		t.Fatalf("prune freed %d of %d bytes:\n%s", before-after, before, out)
+	marked := report()
+	if marked["bytes_marked"].(float64) < 10<<20 || marked["packs_deleted"].(float64) != 0 || repoSize(t, c.repo) < before {
+		t.Fatalf("the first prune: %v", marked)
 	}
-	c.ok("check", "--read-data")
-	dst := t.TempDir()
-	c.ok("restore", "latest", "--target", dst)
-	if err := treetest.Compare(src, dst); err != nil {
-		t.Fatal(err)
+	check := func() {
+		t.Helper()
+		c.ok("check", "--read-data")
+		dst := t.TempDir()
+		c.ok("restore", "latest", "--target", dst)
+		if err := treetest.Compare(src, dst); err != nil {
+			t.Fatal(err)
+		}
 	}
-	// A second prune has nothing left to do.
-	rep := lastOfType(t, jsonLines(t, c.ok("prune", "--json")), "prune")["report"].(map[string]any)
-	if rep["packs_deleted"].(float64) != 0 || rep["packs_repacked"].(float64) != 0 {
-		t.Fatalf("second prune: %v", rep)
+	check()
+	if out := c.ok("check"); !strings.Contains(out, "marked for deletion") {
+		t.Fatalf("check does not mention the marked packs:\n%s", out)
 	}
-	// A live lock (as a running backup holds) keeps prune out.
+	if out := c.ok("prune"); !strings.Contains(out, "waiting for the grace period") {
+		t.Fatalf("a prune within the grace period:\n%s", out)
+	}
+	// Once the mark is a second old, a prune with --grace 1s deletes.
+	deadline := time.Now().Add(30 * time.Second)
+	var swept map[string]any
+	for tries := 0; ; tries++ {
+		if swept = report("--grace", "1s"); swept["packs_deleted"].(float64) > 0 || time.Now().After(deadline) {
+			t.Logf("swept after %d prunes", tries+1)
+			break
+		}
+		time.Sleep(200 * time.Millisecond) // the grace period is wall-clock time
+	}
+	if swept["packs_deleted"].(float64) != marked["packs_marked"].(float64) || repoSize(t, c.repo) > before-10<<20 {
+		t.Fatalf("the sweep freed %d of %d bytes: %v", before-repoSize(t, c.repo), before, swept)
+	}
+	check()
+	if rep := report("--grace", "1s"); rep["packs_deleted"].(float64) != 0 || rep["packs_marked"].(float64) != 0 || rep["marks_waiting"].(float64) != 0 {
+		t.Fatalf("a prune with nothing left to do: %v", rep)
+	}
+
 	tg, err := local.New(c.repo)
 	if err != nil {
 		t.Fatal(err)
@@ -72,11 +100,32 @@ func TestPrune(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer repo.Close()
+	// A live shared lock (as a running backup holds) keeps out --exclusive
+	// only.
 	lock, err := repo.Lock(context.Background(), false)
 	if err != nil {
 		t.Fatal(err)
 	}
-	c.fails(11, "locked", "prune")
-	_ = lock.Unlock(context.Background())
 	c.ok("prune")
+	c.fails(11, "locked", "prune", "--exclusive")
+	_ = lock.Unlock(context.Background())
+	// A running prune keeps out another prune, and no backup.
+	lock, err = repo.LockPrune(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(src, "churn.bin"), treetest.RandomBytes(99, 4<<20), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	c.ok("backup", "--path", src)
+	c.fails(11, "prune lock", "prune")
+	_ = lock.Unlock(context.Background())
+	c.ok("forget", "--keep-last", "1")
+	if rep := report("--exclusive"); rep["packs_deleted"].(float64) == 0 || rep["packs_deleted"].(float64) != rep["packs_marked"].(float64) {
+		t.Fatalf("prune --exclusive: %v", rep)
+	}
+	check()
+	for _, v := range []string{"0", "-1h", "500ms", "soon"} {
+		c.fails(2, "--grace", "prune", "--grace", v)
+	}
 }
