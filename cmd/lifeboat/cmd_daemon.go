@@ -25,7 +25,9 @@ func newDaemonCmd(a *app) *cobra.Command {
 up volumes (by name, label or all) or paths, then forget by the job's keep:
 policy, and prune on the job's prune: schedule. A job never runs twice at
 once; firings that pass while it runs are counted as missed. A job that finds
-the repository locked (a prune elsewhere) is retried.
+the repository locked (an exclusive lock elsewhere: repair index, prune
+--exclusive; or, for a prune, another prune) is retried. Backups run beside
+prunes; a prune deletes what earlier prunes marked.
 
 With listen:, HTTP serves /healthz (503 when a job's last success is older
 than its schedule allows) and /metrics (Prometheus). notify: posts a JSON
