@@ -21,7 +21,8 @@ type Notify struct {
 	OnSuccess bool              `mapstructure:"on-success"`
 }
 
-// Job is one scheduled backup.
+// Job is one scheduled backup, or a prune job: one with nothing to back
+// up and a prune: schedule only (a fleet's one prune owner).
 type Job struct {
 	Name     string        `mapstructure:"name"`
 	Schedule string        `mapstructure:"schedule"`
@@ -35,6 +36,11 @@ type Job struct {
 	Keep    Keep     `mapstructure:"keep"`
 	// Prune, a cron schedule, also runs prune (after forget) on it.
 	Prune string `mapstructure:"prune"`
+}
+
+// PruneOnly reports whether the job only prunes.
+func (j Job) PruneOnly() bool {
+	return len(j.Volumes) == 0 && len(j.Labels) == 0 && !j.All && len(j.Paths) == 0 && j.Prune != ""
 }
 
 // Keep is a retention policy (see lifeboat forget).
@@ -74,10 +80,13 @@ func (d *Daemon) Validate() error {
 			return fmt.Errorf("daemon job %d has no name", i+1)
 		case seen[j.Name]:
 			return fmt.Errorf("daemon job %q is defined twice", j.Name)
+		case j.PruneOnly() && (j.Schedule != "" || len(j.Tags) > 0 || !j.Keep.Policy().Empty()):
+			return fmt.Errorf("daemon job %q backs up nothing, so it only prunes on its prune: schedule: leave out schedule, tags and keep", j.Name)
+		case j.PruneOnly():
 		case j.Schedule == "":
 			return fmt.Errorf("daemon job %q has no schedule", j.Name)
 		case len(j.Volumes) == 0 && len(j.Labels) == 0 && !j.All && len(j.Paths) == 0:
-			return fmt.Errorf("daemon job %q backs up nothing: give volumes, labels, all or paths", j.Name)
+			return fmt.Errorf("daemon job %q backs up nothing: give volumes, labels, all or paths (or only prune: for a prune job)", j.Name)
 		case (len(j.Volumes) > 0 || len(j.Labels) > 0 || j.All) && len(j.Paths) > 0:
 			return fmt.Errorf("daemon job %q: give volumes or paths, not both", j.Name)
 		}

@@ -1,10 +1,15 @@
 package configs
 
 import (
+	"errors"
+	"io"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/spf13/viper"
+	"go.yaml.in/yaml/v3"
 )
 
 // Every example config loads and validates.
@@ -31,8 +36,77 @@ func TestExampleConfigs(t *testing.T) {
 	}
 }
 
+// The fleet example's configs load: each node backs up, one owner prunes.
+func TestSwarmExampleConfigs(t *testing.T) {
+	node, err := Load("../examples/swarm/node.yml", flags(), env(map[string]string{"LIFEBOAT_REPOSITORY": "s3://b/fleet"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(node.Daemon.Jobs) != 1 || node.Daemon.Jobs[0].PruneOnly() || node.Daemon.Jobs[0].Prune != "" {
+		t.Fatalf("node config: %+v", node.Daemon)
+	}
+	owner, err := Load("../examples/swarm/prune.yml", flags(), env(map[string]string{"LIFEBOAT_REPOSITORY": "s3://b/fleet"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(owner.Daemon.Jobs) != 1 || !owner.Daemon.Jobs[0].PruneOnly() {
+		t.Fatalf("prune owner config: %+v", owner.Daemon)
+	}
+	v := viper.New()
+	v.SetConfigFile("../examples/swarm/stack.yml")
+	if err := v.ReadInConfig(); err != nil {
+		t.Fatal(err)
+	}
+	if v.GetString("services.node.deploy.mode") != "global" || v.GetInt("services.prune.deploy.replicas") != 1 {
+		t.Fatalf("stack: node mode %q, prune replicas %d", v.GetString("services.node.deploy.mode"), v.GetInt("services.prune.deploy.replicas"))
+	}
+}
+
+// The Kubernetes example holds a DaemonSet and a CronJob, and the node
+// config in its ConfigMap loads.
+func TestKubernetesExample(t *testing.T) {
+	f, err := os.Open("../examples/kubernetes/lifeboat.yml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	kinds := map[string]bool{}
+	dec := yaml.NewDecoder(f)
+	for {
+		var doc struct {
+			Kind string            `yaml:"kind"`
+			Data map[string]string `yaml:"data"`
+		}
+		if err := dec.Decode(&doc); errors.Is(err, io.EOF) {
+			break
+		} else if err != nil {
+			t.Fatal(err)
+		}
+		kinds[doc.Kind] = true
+		if cfg, ok := doc.Data["node.yml"]; ok {
+			p := filepath.Join(t.TempDir(), "node.yml")
+			if err := os.WriteFile(p, []byte(cfg), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			c, err := Load(p, flags(), env(map[string]string{"LIFEBOAT_REPOSITORY": "s3://b/fleet"}))
+			if err != nil || len(c.Daemon.Jobs) != 1 {
+				t.Fatalf("the ConfigMap's node.yml: %v", err)
+			}
+		}
+	}
+	if !kinds["DaemonSet"] || !kinds["CronJob"] || !kinds["ConfigMap"] {
+		t.Fatalf("kinds: %v", kinds)
+	}
+}
+
 func TestDaemonValidation(t *testing.T) {
+	if err := (&Daemon{Jobs: []Job{{Name: "p", Prune: "@daily"}}}).Validate(); err != nil {
+		t.Fatalf("a prune job: %v", err)
+	}
 	for _, d := range []Daemon{
+		{Jobs: []Job{{Name: "p", Prune: "@daily", Schedule: "@hourly"}}},
+		{Jobs: []Job{{Name: "p", Prune: "@daily", Keep: Keep{Last: 3}}}},
+		{Jobs: []Job{{Name: "p", Prune: "@daily", Tags: []string{"x"}}}},
 		{Jobs: []Job{{Schedule: "@daily", All: true}}},
 		{Jobs: []Job{{Name: "a", All: true}}},
 		{Jobs: []Job{{Name: "a", Schedule: "@daily"}}},

@@ -23,7 +23,9 @@ func newDaemonCmd(a *app) *cobra.Command {
 		Short: "Run scheduled backups, retention and prunes",
 		Long: `Run the jobs of the config file's daemon: section on their cron schedules: back
 up volumes (by name, label or all) or paths, then forget by the job's keep:
-policy, and prune on the job's prune: schedule. A job never runs twice at
+policy, and prune on the job's prune: schedule. A job with nothing to back
+up and only a prune: schedule is a prune job: on a fleet that shares one
+repository, one host runs it (examples/swarm). A job never runs twice at
 once; firings that pass while it runs are counted as missed. A job that finds
 the repository locked (an exclusive lock elsewhere: repair index, prune
 --exclusive; or, for a prune, another prune) is retried. Backups run beside
@@ -55,11 +57,15 @@ func runDaemon(ctx context.Context, a *app, once string) error {
 	var jobs []*daemon.Job
 	for _, j := range d.Jobs {
 		j := j
+		prune := func(ctx context.Context) (daemon.Result, error) { return daemon.Result{}, a.withRetry(ctx, a.pruneJob) }
+		if j.PruneOnly() {
+			jobs = append(jobs, &daemon.Job{Name: j.Name, Schedule: j.Prune, Jitter: j.Jitter, Run: prune})
+			continue
+		}
 		jobs = append(jobs, &daemon.Job{Name: j.Name, Schedule: j.Schedule, Jitter: j.Jitter,
 			Run: func(ctx context.Context) (daemon.Result, error) { return a.runJob(ctx, j) }})
 		if j.Prune != "" {
-			jobs = append(jobs, &daemon.Job{Name: j.Name + "-prune", Schedule: j.Prune,
-				Run: func(ctx context.Context) (daemon.Result, error) { return daemon.Result{}, a.withRetry(ctx, a.pruneJob) }})
+			jobs = append(jobs, &daemon.Job{Name: j.Name + "-prune", Schedule: j.Prune, Run: prune})
 		}
 	}
 	hook := &daemon.Webhook{URL: d.Notify.URL, Headers: d.Notify.Headers, OnSuccess: d.Notify.OnSuccess,

@@ -12,6 +12,8 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"syscall"
 	"time"
 
@@ -76,6 +78,22 @@ func Start(ctx context.Context, parent string) (*Engine, error) {
 	return nil, fmt.Errorf("second dockerd did not start:\n%s", b)
 }
 
+// Command prepares a command that runs in the engine's network namespace,
+// where its containers with host networking live (nsenter, util-linux).
+func (e *Engine) Command(name string, args ...string) *exec.Cmd {
+	return exec.Command("nsenter", append([]string{"-t", strconv.Itoa(e.cmd.Process.Pid), "-n", "--", name}, args...)...)
+}
+
+// LoopbackUp brings up the loopback interface of the engine's network
+// namespace (a new namespace has it down), for servers its host-network
+// containers reach on 127.0.0.1 (iproute2).
+func (e *Engine) LoopbackUp() error {
+	if out, err := e.Command("ip", "link", "set", "lo", "up").CombinedOutput(); err != nil {
+		return fmt.Errorf("loopback up: %v: %s", err, out)
+	}
+	return nil
+}
+
 // Stop stops the engine (SIGTERM, then SIGKILL after 20 s) and removes its
 // directory.
 func (e *Engine) Stop() {
@@ -89,5 +107,21 @@ func (e *Engine) Stop() {
 		<-done
 	}
 	e.logs.Close()
+	unmountUnder(e.dir)
 	_ = os.RemoveAll(e.dir)
+}
+
+// unmountUnder detaches what the engine left mounted below dir (a swarm
+// node's network namespace stays bind-mounted after dockerd exits), so
+// that the directory can be removed.
+func unmountUnder(dir string) {
+	b, err := os.ReadFile("/proc/self/mountinfo")
+	if err != nil {
+		return
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if f := strings.Fields(line); len(f) > 4 && strings.HasPrefix(f[4], dir+"/") {
+			_ = syscall.Unmount(f[4], syscall.MNT_DETACH)
+		}
+	}
 }

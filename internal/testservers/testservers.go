@@ -28,8 +28,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 )
 
-// find locates a server binary on PATH or in GOPATH/bin.
-func find(t testing.TB, name string) string {
+// Find locates a server binary on PATH or in GOPATH/bin.
+func Find(t testing.TB, name string) string {
 	t.Helper()
 	if p, err := exec.LookPath(name); err == nil {
 		return p
@@ -91,7 +91,7 @@ type S3 struct {
 // StartS3 starts versitygw with a posix backend in a temporary directory.
 func StartS3(t testing.TB) *S3 {
 	t.Helper()
-	bin := find(t, "versitygw")
+	bin := Find(t, "versitygw")
 	port := freePort(t)
 	s := &S3{Endpoint: fmt.Sprintf("http://127.0.0.1:%d", port), AccessKey: "lifeboattest", SecretKey: "lifeboat-test-secret"}
 	dir := t.TempDir()
@@ -125,7 +125,7 @@ type GCS struct {
 // StartGCS starts fake-gcs-server in memory.
 func StartGCS(t testing.TB) *GCS {
 	t.Helper()
-	bin := find(t, "fake-gcs-server")
+	bin := Find(t, "fake-gcs-server")
 	port := freePort(t)
 	g := &GCS{Host: fmt.Sprintf("127.0.0.1:%d", port)}
 	start(t, "http://"+g.Host+"/storage/v1/b", bin, "-scheme", "http", "-host", "127.0.0.1",
