@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"sync"
 	"sync/atomic"
 
 	"github.com/lifeboat-backup/lifeboat/internal/workers"
@@ -39,32 +40,42 @@ func (r *Repository) LoadIndex(ctx context.Context) error {
 			return err
 		}
 		ids = slices.DeleteFunc(ids, func(id pack.ID) bool { return loaded[id] })
+		// Files are decoded several at a time but added in the order of
+		// the listing, each as soon as those before it are in: a decoded
+		// file is garbage once added, so only the few in flight are held.
 		files := make([]*index.File, len(ids))
+		var mu sync.Mutex
+		next := 0
 		var vanished atomic.Bool
 		err = workers.ForEach(ctx, len(ids), 8, func(ctx context.Context, i int) error {
 			f, err := r.LoadIndexFile(ctx, ids[i])
 			switch {
 			case errors.Is(err, targets.ErrNotFound):
 				vanished.Store(true)
-				return nil
+				f, err = skippedFile, nil
 			case errors.Is(err, ErrDamaged):
 				r.opts.damaged(KindIndex.Name(ids[i]), err)
-				return nil
+				f, err = skippedFile, nil
+			case err != nil:
+				return err
 			}
+			mu.Lock()
+			defer mu.Unlock()
 			files[i] = f
-			return err
+			for ; next < len(ids) && files[next] != nil; next++ {
+				if files[next] != skippedFile {
+					r.idx.AddFile(files[next])
+					loaded[ids[next]] = true
+					r.mu.Lock()
+					r.indexFiles = append(r.indexFiles, ids[next])
+					r.mu.Unlock()
+				}
+				files[next] = skippedFile // done: let it go
+			}
+			return nil
 		})
 		if err != nil {
 			return err
-		}
-		for i, f := range files {
-			if f != nil {
-				r.idx.AddFile(f)
-				loaded[ids[i]] = true
-				r.mu.Lock()
-				r.indexFiles = append(r.indexFiles, ids[i])
-				r.mu.Unlock()
-			}
 		}
 		if !vanished.Load() || pass == 2 {
 			_, err := r.LoadMarked(ctx)
@@ -72,6 +83,11 @@ func (r *Repository) LoadIndex(ctx context.Context) error {
 		}
 	}
 }
+
+// skippedFile fills the slot of an index file that vanished, is damaged
+// or was added already: the slot must not be nil for the files after it
+// to follow.
+var skippedFile = &index.File{}
 
 // LoadIndexFile reads, authenticates and decodes one index file.
 func (r *Repository) LoadIndexFile(ctx context.Context, id pack.ID) (*index.File, error) {

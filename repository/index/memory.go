@@ -290,7 +290,18 @@ func (x *Index) AddFile(f *File) {
 	x.mu.Lock()
 	defer x.mu.Unlock()
 	x.dirty = true
-	runs := map[pack.BlobType][]record{}
+	// Runs of exactly their size: a run holds its records until the
+	// merge, which is when memory peaks.
+	counts := map[pack.BlobType]int{}
+	for _, p := range f.Packs {
+		for _, e := range p.Entries {
+			counts[e.Type]++
+		}
+	}
+	runs := make(map[pack.BlobType][]record, len(counts))
+	for t, n := range counts {
+		runs[t] = make([]record, 0, n)
+	}
 	for _, p := range f.Packs {
 		no := x.packNumber(p.Pack)
 		for _, e := range p.Entries {
