@@ -13,3 +13,9 @@ func WithBeforeVerify(o Options, fn func(root *os.Root)) Options {
 	o.beforeVerify = fn
 	return o
 }
+
+// WithBatch returns o with batches of n operations.
+func WithBatch(o Options, n int) Options {
+	o.batch = n
+	return o
+}

@@ -77,7 +77,7 @@ func makeStaging(root *os.Root) (string, error) {
 // directory to job (a publishing name) and makes that rename durable, so
 // that a restore killed part way leaves a directory that says its content
 // is complete and must be moved in (finishPublishing).
-func (r *restorer) publish(troot *os.Root, staging, job string, ops []*op) error {
+func (r *restorer) publish(troot *os.Root, staging, job string, top []string) error {
 	to, err := openDir(troot, "")
 	if err != nil {
 		return err
@@ -94,12 +94,9 @@ func (r *restorer) publish(troot *os.Root, staging, job string, ops []*op) error
 		return err
 	}
 	defer from.close()
-	for _, o := range ops {
-		if o.dir != "" {
-			continue
-		}
-		if err := unix.Renameat2(from.fd(), o.node.Name, to.fd(), o.node.Name, unix.RENAME_NOREPLACE); err != nil {
-			return wrap(o, err)
+	for _, name := range top {
+		if err := unix.Renameat2(from.fd(), name, to.fd(), name, unix.RENAME_NOREPLACE); err != nil {
+			return fmt.Errorf("restore /%s: %w", name, err)
 		}
 	}
 	return unix.Unlinkat(to.fd(), job, unix.AT_REMOVEDIR)
@@ -184,11 +181,11 @@ func (r *restorer) finished(ctx context.Context, troot *os.Root, target string, 
 	if r.opts.Verify {
 		r.dirs = newDirCache(troot, 256)
 		defer r.dirs.close()
-		var ops []*op
-		if _, err := r.plan(ctx, sn.Tree, nil, "", len(r.opts.Include) == 0, &ops); err != nil {
+		out := &emitter{size: r.batchSize(), flush: func(ops []*op) error { return r.verify(ctx, ops) }}
+		if err := r.plan(ctx, nil, sn.Tree, nil, "", len(r.opts.Include) == 0, out); err != nil {
 			return &r.res, err
 		}
-		if err := r.verify(ctx, ops); err != nil {
+		if err := out.done(); err != nil {
 			return &r.res, err
 		}
 	}

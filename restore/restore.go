@@ -88,6 +88,9 @@ type Options struct {
 	Verify   bool // read every restored file back and check it
 	Workers  int  // files written at once (2×GOMAXPROCS if 0)
 	Progress *Progress
+	// batch, if more than 0, is how many operations a batch holds instead
+	// of batchOps (for tests).
+	batch int
 	// beforeVerify, if set, runs between the writes and their check (for
 	// tests that damage what was written).
 	beforeVerify func(root *os.Root)
@@ -131,6 +134,7 @@ const (
 	opFile
 	opLink // hard link to an earlier file
 	opOther
+	opDirDone // after a directory's content: its metadata
 )
 
 type op struct {
@@ -146,6 +150,10 @@ type op struct {
 	kept map[int64]pack.ID
 	// for opLink: the first file of the inode
 	linkDir, linkName string
+	// names, for an opDir with Options.Delete: the directory's entries in
+	// the snapshot, by name, with their types.
+	names   map[string]string
+	emitted bool // an opDir handed over (something under it is selected)
 }
 
 func (o *op) rel() string { return path.Join(o.dir, o.node.Name) }
@@ -238,32 +246,27 @@ func Run(ctx context.Context, repo *repository.Repository, sn *repository.Snapsh
 	r.dirs = newDirCache(r.root, 256)
 	defer r.dirs.close()
 
-	var ops []*op
 	var base *pack.ID
 	if opts.Base != nil {
 		base = &opts.Base.Tree
 	}
-	if _, err := r.plan(ctx, sn.Tree, base, "", len(opts.Include) == 0, &ops); err != nil {
-		return nil, err
-	}
-	if opts.Delete {
-		if err := r.deleteExtra(troot, ops); err != nil {
-			return &r.res, err
+	var top []string // the target's top-level entries, to publish
+	out := &emitter{size: r.batchSize(), flush: func(ops []*op) error {
+		for _, o := range ops {
+			if o.dir == "" && o.kind != opDirDone {
+				top = append(top, o.node.Name)
+			}
 		}
-	}
-	if err := r.execute(ctx, ops); err != nil {
+		return r.runBatch(ctx, troot, ops)
+	}}
+	if err := r.plan(ctx, nil, sn.Tree, base, "", len(opts.Include) == 0, out); err != nil {
 		return &r.res, err
 	}
-	if opts.Verify {
-		if opts.beforeVerify != nil {
-			opts.beforeVerify(r.root)
-		}
-		if err := r.verify(ctx, ops); err != nil {
-			return &r.res, err
-		}
+	if err := out.done(); err != nil {
+		return &r.res, err
 	}
 	if r.staged {
-		if err := r.publish(troot, staging, job, ops); err != nil {
+		if err := r.publish(troot, staging, job, top); err != nil {
 			return &r.res, err
 		}
 		staging = ""
@@ -276,27 +279,121 @@ func Run(ctx context.Context, repo *repository.Repository, sn *repository.Snapsh
 	return &r.res, nil
 }
 
-// plan walks the snapshot and lists the operations in pre-order (every
-// directory before its content). It reports whether anything under rel
-// was selected. base, if not nil, is the same directory in Options.Base,
-// walked alongside to find each file's base.
-func (r *restorer) plan(ctx context.Context, tree pack.ID, base *pack.ID, rel string, included bool, ops *[]*op) (bool, error) {
+// batchOps is how many operations a restore plans before it carries them
+// out: with the trees of the directories they are in, they are what a
+// restore holds in memory, so memory stays flat whatever the number of
+// files.
+const batchOps = 32768
+
+// emitter collects the operations of the walk and hands them over in
+// batches, in walk order. A directory's operation is held back until
+// something under it is selected (or it is itself), then handed over
+// before it.
+type emitter struct {
+	pending []*op // directories entered whose op is not handed over yet
+	batch   []*op
+	size    int // operations a batch holds
+	flush   func([]*op) error
+}
+
+func (e *emitter) emit(o *op) error {
+	for _, d := range e.pending {
+		d.emitted = true
+		e.batch = append(e.batch, d)
+	}
+	e.pending = e.pending[:0]
+	if o != nil {
+		e.batch = append(e.batch, o)
+	}
+	if len(e.batch) < e.size {
+		return nil
+	}
+	return e.done()
+}
+
+// done hands over what is collected.
+func (e *emitter) done() error {
+	if len(e.batch) == 0 {
+		return nil
+	}
+	b := e.batch
+	e.batch = nil
+	return e.flush(b)
+}
+
+func (r *restorer) batchSize() int {
+	if r.opts.batch > 0 {
+		return r.opts.batch
+	}
+	return batchOps
+}
+
+// runBatch carries out one batch: extra entries removed (Delete),
+// directories made, contents written, links and other entries made, the
+// metadata of the directories whose content is complete applied (deepest
+// first, as the walk ends them), and what was written verified.
+func (r *restorer) runBatch(ctx context.Context, troot *os.Root, ops []*op) error {
+	if r.opts.Delete {
+		if err := r.deleteExtra(troot, ops); err != nil {
+			return err
+		}
+	}
+	if err := r.execute(ctx, ops); err != nil {
+		return err
+	}
+	if r.opts.Verify {
+		if r.opts.beforeVerify != nil {
+			r.opts.beforeVerify(r.root)
+		}
+		return r.verify(ctx, ops)
+	}
+	return nil
+}
+
+// plan walks the directory of self (nil: the snapshot's root) and hands
+// its operations to out in pre-order, each directory's before its content
+// and an opDirDone after it. Only what is selected is handed over; a
+// directory is when anything under it is. base, if not nil, is the same
+// directory in Options.Base, walked alongside to find each file's base.
+// The tree is loaded before self is handed over, so that its entries
+// (self.names) are known when the batch holding self is carried out.
+func (r *restorer) plan(ctx context.Context, self *op, tree pack.ID, base *pack.ID, rel string, included bool, out *emitter) error {
 	t, err := r.repo.LoadTree(ctx, tree)
 	if err != nil {
-		return false, fmt.Errorf("snapshot directory /%s: %w", rel, err)
+		return fmt.Errorf("snapshot directory /%s: %w", rel, err)
 	}
 	var inBase map[string]*repository.Node
 	if base != nil {
 		bt, err := r.repo.LoadTree(ctx, *base)
 		if err != nil {
-			return false, fmt.Errorf("base snapshot directory /%s: %w", rel, err)
+			return fmt.Errorf("base snapshot directory /%s: %w", rel, err)
 		}
 		inBase = make(map[string]*repository.Node, len(bt.Nodes))
 		for i := range bt.Nodes {
 			inBase[bt.Nodes[i].Name] = &bt.Nodes[i]
 		}
 	}
-	any := false
+	if r.opts.Delete {
+		names := make(map[string]string, len(t.Nodes))
+		for i := range t.Nodes {
+			names[t.Nodes[i].Name] = t.Nodes[i].Type
+		}
+		if self == nil { // the target itself: nothing to make, its extras go first
+			if err := r.deleteExtraIn(r.root, "", names); err != nil {
+				return err
+			}
+		} else {
+			self.names = names
+		}
+	}
+	if self != nil {
+		out.pending = append(out.pending, self)
+		if included {
+			if err := out.emit(nil); err != nil {
+				return err
+			}
+		}
+	}
 	for i := range t.Nodes {
 		n := &t.Nodes[i]
 		p := path.Join(rel, n.Name)
@@ -305,27 +402,18 @@ func (r *restorer) plan(ctx context.Context, tree pack.ID, base *pack.ID, rel st
 		}
 		inc := included || r.opts.Included("/"+p)
 		if n.Type == repository.TypeDir {
-			mark := len(*ops)
-			*ops = append(*ops, &op{kind: opDir, dir: rel, node: n})
 			var subBase *pack.ID
 			if b := inBase[n.Name]; b != nil && b.Type == repository.TypeDir {
 				subBase = b.Subtree
 			}
-			sub, err := r.plan(ctx, *n.Subtree, subBase, p, inc, ops)
-			if err != nil {
-				return false, err
+			if err := r.plan(ctx, &op{kind: opDir, dir: rel, node: n}, *n.Subtree, subBase, p, inc, out); err != nil {
+				return err
 			}
-			if !inc && !sub {
-				*ops = (*ops)[:mark]
-				continue
-			}
-			any = true
 			continue
 		}
 		if !inc {
 			continue
 		}
-		any = true
 		o := &op{kind: opOther, dir: rel, node: n}
 		if n.Type == repository.TypeFile {
 			o.kind = opFile
@@ -345,9 +433,18 @@ func (r *restorer) plan(ctx context.Context, tree pack.ID, base *pack.ID, rel st
 				r.opts.Progress.TotalBytes.Add(int64(n.Size))
 			}
 		}
-		*ops = append(*ops, o)
+		if err := out.emit(o); err != nil {
+			return err
+		}
 	}
-	return any, nil
+	if self == nil {
+		return nil
+	}
+	if !self.emitted { // nothing under it selected: it was never handed over
+		out.pending = out.pending[:len(out.pending)-1]
+		return nil
+	}
+	return out.emit(&op{kind: opDirDone, dir: self.dir, node: self.node})
 }
 
 func (r *restorer) execute(ctx context.Context, ops []*op) error {
@@ -385,10 +482,11 @@ func (r *restorer) execute(ctx context.Context, ops []*op) error {
 			return err
 		}
 	}
-	// Directory metadata last, deepest first, so that writing into a
-	// directory does not change its mtime afterwards.
-	for i := len(ops) - 1; i >= 0; i-- {
-		if o := ops[i]; o.kind == opDir {
+	// The metadata of directories whose content is complete last, deepest
+	// first, so that writing into a directory does not change its mtime
+	// afterwards.
+	for _, o := range ops {
+		if o.kind == opDirDone {
 			if err := r.dirMeta(o); err != nil {
 				return err
 			}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
@@ -389,5 +390,63 @@ func TestDeleteMakesTargetEqual(t *testing.T) {
 	}
 	if b, err := os.ReadFile(filepath.Join(outside, "precious")); err != nil || string(b) != "not the target's" {
 		t.Fatalf("the symlink's target outside was touched: %q %v", b, err)
+	}
+}
+
+// A restore carried out in batches of any size equals one carried out at
+// once: every kind of entry and its metadata (directories' times are set
+// once their content is complete, whichever batch wrote it), hard links
+// whose names fall in different batches, an include selection, a staged
+// restore's publication, and a delete restore into a target that holds
+// extras (a directory's extras are removed before its batch writes, and
+// never one the next batch restores).
+func TestBatchesEqualOneRun(t *testing.T) {
+	treetest.RequireRoot(t)
+	ctx := context.Background()
+	r := newRepo(t)
+	src := t.TempDir()
+	treetest.Build(t, src)
+	for d := range 5 { // directories with more entries than a batch
+		for f := range 7 {
+			mkfile(t, filepath.Join(src, fmt.Sprintf("many/d%d/f%d", d, f)), fmt.Sprintf("content %d %d", d, f))
+		}
+	}
+	sn := backup(t, r, src)
+	for _, size := range []int{1, 2, 3, 5, 8, 13} {
+		t.Run(fmt.Sprintf("batch=%d", size), func(t *testing.T) {
+			target := t.TempDir()
+			if _, err := restore.Run(ctx, r, sn, target, restore.WithBatch(restore.Options{Verify: true}, size)); err != nil {
+				t.Fatal(err)
+			}
+			if err := treetest.Compare(src, target); err != nil {
+				t.Fatalf("staged restore in batches of %d:\n%v", size, err)
+			}
+			some := t.TempDir()
+			if _, err := restore.Run(ctx, r, sn, some, restore.WithBatch(restore.Options{Selector: restore.Selector{Include: []string{"/many/d3"}}}, size)); err != nil {
+				t.Fatal(err)
+			}
+			if got := names(t, some); len(got) != 1 || got[0] != "many" {
+				t.Fatalf("include in batches of %d: %v", size, got)
+			}
+			if err := treetest.Compare(filepath.Join(src, "many/d3"), filepath.Join(some, "many/d3")); err != nil {
+				t.Fatal(err)
+			}
+			// Extras everywhere, then a delete restore over them.
+			mkfile(t, filepath.Join(target, "stale-top"), "x")
+			for d := range 5 {
+				mkfile(t, filepath.Join(target, fmt.Sprintf("many/d%d/stale", d)), "x")
+				mkfile(t, filepath.Join(target, fmt.Sprintf("many/d%d/f0", d)), "changed")
+			}
+			res, err := restore.Run(ctx, r, sn, target, restore.WithBatch(restore.Options{Overwrite: restore.OverwriteIfChanged, Delete: true, Verify: true}, size))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if res.Deleted != 6 {
+				t.Fatalf("deleted %d entries in batches of %d, want 6", res.Deleted, size)
+			}
+			if err := treetest.Compare(src, target); err != nil {
+				t.Fatalf("delete restore in batches of %d:\n%v", size, err)
+			}
+		})
 	}
 }
