@@ -96,10 +96,12 @@ type Options struct {
 	beforeVerify func(root *os.Root)
 }
 
-// Progress counters for a display; safe for concurrent use.
+// Progress counters for a display; safe for concurrent use. The totals
+// grow as the restore plans its batches; PlanDone says they are complete.
 type Progress struct {
 	TotalFiles, TotalBytes atomic.Int64
 	FilesDone, BytesDone   atomic.Int64
+	PlanDone               atomic.Bool
 }
 
 // Result counts what a restore did.
@@ -262,6 +264,7 @@ func Run(ctx context.Context, repo *repository.Repository, sn *repository.Snapsh
 	if err := r.plan(ctx, nil, sn.Tree, base, "", len(opts.Include) == 0, out); err != nil {
 		return &r.res, err
 	}
+	opts.Progress.PlanDone.Store(true)
 	if err := out.done(); err != nil {
 		return &r.res, err
 	}

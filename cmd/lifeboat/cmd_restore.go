@@ -153,7 +153,7 @@ func runRestore(ctx context.Context, a *app, o restoreOptions, ref string) error
 	p := &restore.Progress{}
 	stop := a.startProgress("restore", func() progressStatus {
 		return progressStatus{FilesDone: p.FilesDone.Load(), BytesDone: p.BytesDone.Load(),
-			TotalFiles: p.TotalFiles.Load(), TotalBytes: p.TotalBytes.Load(), TotalKnown: true}
+			TotalFiles: p.TotalFiles.Load(), TotalBytes: p.TotalBytes.Load(), TotalKnown: p.PlanDone.Load()}
 	})
 	start := time.Now()
 	opts.Progress = p
