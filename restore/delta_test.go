@@ -3,6 +3,7 @@ package restore_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -102,13 +103,20 @@ func restoredCopy(t *testing.T) (*repository.Repository, string, *repository.Sna
 }
 
 // A delta restore brings a copy of snapshot A up to snapshot B exactly, and
-// writes little more than the chunks that changed.
+// writes little more than the chunks that changed; in batches of any size
+// as at once.
 func TestDeltaRestoreEqualsSnapshot(t *testing.T) {
+	for _, batch := range []int{0, 1, 4} {
+		t.Run(fmt.Sprintf("batch=%d", batch), func(t *testing.T) { deltaRestoreEqualsSnapshot(t, batch) })
+	}
+}
+
+func deltaRestoreEqualsSnapshot(t *testing.T, batch int) {
 	ctx := context.Background()
 	r, src, a, target := restoredCopy(t)
 	changeTree(t, src)
 	b := backup(t, r, src)
-	res, err := restore.Run(ctx, r, b, target, deltaOpts(a))
+	res, err := restore.Run(ctx, r, b, target, restore.WithBatch(deltaOpts(a), batch))
 	if err != nil {
 		t.Fatal(err)
 	}
