@@ -1,0 +1,125 @@
+package restore_test
+
+import (
+	"context"
+	"io"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/lifeboat-backup/lifeboat/internal/treetest"
+	"github.com/lifeboat-backup/lifeboat/restore"
+	"github.com/lifeboat-backup/lifeboat/snapshot"
+)
+
+// direct copies src into dst as migrate --direct does, the two halves
+// joined by pipes both ways.
+func direct(t *testing.T, src, dst string) (*snapshot.SendStats, *restore.Result) {
+	t.Helper()
+	ctx := context.Background()
+	toDst, fromSrc := io.Pipe()
+	toSrc, fromDst := io.Pipe()
+	var st *snapshot.SendStats
+	sent := make(chan error, 1)
+	go func() {
+		var err error
+		st, err = snapshot.Send(ctx, src, fromSrc, toSrc)
+		fromSrc.CloseWithError(err)
+		toSrc.CloseWithError(err)
+		sent <- err
+	}()
+	res, err := restore.Receive(ctx, dst, toDst, fromDst)
+	toDst.CloseWithError(err)
+	fromDst.CloseWithError(err)
+	if serr := <-sent; err == nil && serr != nil {
+		err = serr
+	}
+	if err != nil {
+		t.Fatalf("direct copy: %v", err)
+	}
+	return st, res
+}
+
+// A direct copy makes the destination equal to the source, every kind of
+// entry and its metadata; again after every kind of change, sending little
+// more than the blocks that changed; and a destination file changed behind
+// its back (same size and time) is found by its signature, not trusted.
+func TestDirectCopy(t *testing.T) {
+	treetest.RequireRoot(t)
+	src, dst := t.TempDir(), t.TempDir()
+	buildDeltaTree(t, src)
+	st, res := direct(t, src, dst)
+	if err := treetest.Compare(src, dst); err != nil {
+		t.Fatalf("first copy differs:\n%v", err)
+	}
+	if st.Unchanged != 0 || res.Patched != 0 || res.Files != int64(st.Files) || res.Verified != res.Files {
+		t.Fatalf("first copy into an empty directory: %+v %+v", st, res)
+	}
+	t.Logf("first copy: %+v", st)
+
+	changeTree(t, src)
+	st, res = direct(t, src, dst)
+	if err := treetest.Compare(src, dst); err != nil {
+		t.Fatalf("second copy differs:\n%v", err)
+	}
+	t.Logf("second copy: %+v, %+v", st, res)
+	// 24 pages of 8 KiB rewritten (a 16 KiB block each), 300 KiB
+	// appended, a few small files: far less than the 23 MiB there.
+	if limit := int64(24*16<<10 + 400<<10 + 64<<10); st.Sent > limit || st.Unchanged < st.Bytes*9/10 {
+		t.Fatalf("second copy sent %d bytes (at most %d), %d of %d unchanged", st.Sent, limit, st.Unchanged, st.Bytes)
+	}
+	if res.Deleted < 3 || res.Patched == 0 || res.Verified != res.Files {
+		t.Fatalf("second copy: %+v", res)
+	}
+
+	// Tampered: a block of the destination's copy, size and time kept.
+	db := filepath.Join(dst, "db.bin")
+	fi, err := os.Stat(db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.OpenFile(db, os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.WriteAt([]byte("tampered"), 5<<20); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	if err := os.Chtimes(db, fi.ModTime(), fi.ModTime()); err != nil {
+		t.Fatal(err)
+	}
+	st, _ = direct(t, src, dst)
+	if err := treetest.Compare(src, dst); err != nil {
+		t.Fatalf("copy over a tampered destination differs:\n%v", err)
+	}
+	if st.Sent > 64<<10 {
+		t.Fatalf("a copy with one block to mend sent %d bytes", st.Sent)
+	}
+}
+
+// What the destination holds in place of a directory (a symlink to a
+// directory outside, a file) is replaced, and nothing outside is touched.
+func TestDirectCopyPlantedSymlink(t *testing.T) {
+	src, dst, outside := t.TempDir(), t.TempDir(), t.TempDir()
+	mkfile(t, filepath.Join(src, "sub/inner"), "inner")
+	mkfile(t, filepath.Join(src, "file"), "file")
+	mkfile(t, filepath.Join(outside, "precious"), "not the target's")
+	if err := os.Symlink(outside, filepath.Join(dst, "sub")); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Mkdir(filepath.Join(dst, "file"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	direct(t, src, dst)
+	if b, err := os.ReadFile(filepath.Join(dst, "sub/inner")); err != nil || string(b) != "inner" {
+		t.Fatalf("sub/inner: %q %v", b, err)
+	}
+	if b, err := os.ReadFile(filepath.Join(dst, "file")); err != nil || string(b) != "file" {
+		t.Fatalf("file: %q %v", b, err)
+	}
+	entries, _ := os.ReadDir(outside)
+	if b, err := os.ReadFile(filepath.Join(outside, "precious")); err != nil || string(b) != "not the target's" || len(entries) != 1 {
+		t.Fatalf("outside was touched: %q %v, %d entries", b, err, len(entries))
+	}
+}
