@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/lifeboat-backup/lifeboat/internal/human"
 	"strings"
 	"time"
 
@@ -26,7 +27,7 @@ type MigrateOptions struct {
 	// sidecar on each engine, the stream through this process); the
 	// destination volume exists when it is called. Nil: through the
 	// repository.
-	Direct func(ctx context.Context, v sidecar.Volume, force bool) error
+	Direct func(ctx context.Context, v sidecar.Volume, force bool) (sidecar.DirectStats, error)
 	// Live copies while the volumes' users run: rounds of incremental
 	// copies (restored as deltas) while each round sends less than the
 	// one before, at most MaxRounds, then the users are stopped
@@ -106,6 +107,11 @@ type Migrated struct {
 	// round the files that changed (the rest were read back by the round
 	// that wrote them).
 	Match bool `json:"match"`
+	// Sent and Returned: with Direct, the bytes that travelled to the
+	// destination (entries and the blocks it lacked) and back (its
+	// signatures of what it held).
+	Sent     int64 `json:"bytes_sent,omitempty"`
+	Returned int64 `json:"bytes_returned,omitempty"`
 }
 
 // ErrDiffer: a migrated volume does not read back as its snapshot.
@@ -344,16 +350,17 @@ func migrateDirect(ctx context.Context, src, dst Engine, r Reporter, o MigrateOp
 		if err == nil && !exists {
 			err = dst.CreateVolumeLike(ctx, v)
 		}
+		var st sidecar.DirectStats
 		if err == nil {
 			r.Infof("streaming volume %s from %s to %s", v.Name, src.Host(), dst.Host())
-			err = o.Direct(ctx, v, o.Force)
+			st, err = o.Direct(ctx, v, o.Force)
 		}
 		resume(context.WithoutCancel(ctx))
 		if err != nil {
 			return out, fmt.Errorf("volume %s: %w (a volume that exists and is not empty needs --force)", v.Name, err)
 		}
-		r.Infof("volume %s: copied and verified", v.Name)
-		out = append(out, Migrated{Volume: v.Name, Match: true})
+		r.Infof("volume %s: copied and verified, %s sent, %s of signatures back", v.Name, human.Bytes(st.Sent), human.Bytes(st.Returned))
+		out = append(out, Migrated{Volume: v.Name, Match: true, Sent: st.Sent, Returned: st.Returned})
 	}
 	return out, nil
 }

@@ -127,7 +127,9 @@ func TestMigrateRules(t *testing.T) {
 	}
 
 	// Direct: the copy function fails; the stopped application runs again.
-	failing := func(context.Context, sidecar.Volume, bool) error { return errBoom }
+	failing := func(context.Context, sidecar.Volume, bool) (sidecar.DirectStats, error) {
+		return sidecar.DirectStats{}, errBoom
+	}
 	_, err = Migrate(ctx, src, dst, jobFor, r, MigrateOptions{Names: []string{"pg"}, StopSource: true, Direct: failing})
 	if !errors.Is(err, errBoom) || !src.byName("db").running {
 		t.Fatalf("direct copy failing: %v, running %v", err, src.byName("db").running)
@@ -147,7 +149,9 @@ func TestMigrateLiveRules(t *testing.T) {
 
 	live := MigrateOptions{Names: []string{"pg"}, StopSource: true, Live: true}
 	if _, err := Migrate(ctx, src, dst, jobFor, r, MigrateOptions{Names: []string{"pg"}, Live: true,
-		Direct: func(context.Context, sidecar.Volume, bool) error { return nil }}); err == nil || len(src.did("snapshot")) > 0 {
+		Direct: func(context.Context, sidecar.Volume, bool) (sidecar.DirectStats, error) {
+			return sidecar.DirectStats{}, nil
+		}}); err == nil || len(src.did("snapshot")) > 0 {
 		t.Fatalf("--live with --direct: %v", err)
 	}
 

@@ -2,52 +2,61 @@ package main
 
 import (
 	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
 
-	"github.com/lifeboat-backup/lifeboat/volumes"
+	"github.com/lifeboat-backup/lifeboat/restore"
+	"github.com/lifeboat-backup/lifeboat/snapshot"
 	"github.com/spf13/cobra"
 )
 
-// The two halves of `migrate --direct`, run inside sidecars: export backs a
-// volume up into a private repository and writes it to stdout as a tar
-// stream; import reads that stream and restores it. Not meant for hands.
+// The two halves of `migrate --direct`, run inside sidecars: send reads a
+// volume and writes it to stdout, reading the destination's signatures on
+// stdin; receive makes a volume equal to what it reads on stdin, writing
+// its signatures to stdout. Not meant for hands.
 
-func newSidecarExportCmd(a *app) *cobra.Command {
-	var path, info string
-	cmd := &cobra.Command{Use: "sidecar-export", Hidden: true, Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error { return runExport(cmd.Context(), a, path, info) }}
-	cmd.Flags().StringVar(&path, "path", "", "what to export")
-	cmd.Flags().StringVar(&info, "volume-info", "", "the volume's metadata")
+func newSidecarSendCmd(a *app) *cobra.Command {
+	var path string
+	cmd := &cobra.Command{Use: "sidecar-send", Hidden: true, Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			_, err := snapshot.Send(cmd.Context(), path, a.stdout, a.stdin)
+			return err
+		}}
+	cmd.Flags().StringVar(&path, "path", "", "what to send")
 	return cmd
 }
 
-func newSidecarImportCmd(a *app) *cobra.Command {
-	var target, overwrite string
-	cmd := &cobra.Command{Use: "sidecar-import", Hidden: true, Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error { return runImport(cmd.Context(), a, target, overwrite) }}
-	cmd.Flags().StringVar(&target, "target", "", "where to restore")
-	cmd.Flags().StringVar(&overwrite, "overwrite", "", "overwrite mode")
+func newSidecarReceiveCmd(a *app) *cobra.Command {
+	var target string
+	var overwrite bool
+	cmd := &cobra.Command{Use: "sidecar-receive", Hidden: true, Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error { return runReceive(cmd.Context(), a, target, overwrite) }}
+	cmd.Flags().StringVar(&target, "target", "", "where to receive")
+	cmd.Flags().BoolVar(&overwrite, "overwrite", false, "bring a target that is not empty up to date")
 	return cmd
 }
 
-func runExport(ctx context.Context, a *app, path, info string) error {
-	a.out.stdout, a.out.quiet = a.stderr, true // stdout carries the stream
-	vol, err := volumeInfoFlag(info)
+func runReceive(ctx context.Context, a *app, target string, overwrite bool) error {
+	if !overwrite {
+		d, err := os.Open(target)
+		if err != nil {
+			return err
+		}
+		names, err := d.Readdirnames(1)
+		d.Close()
+		if len(names) > 0 {
+			return errors.New("the destination volume is not empty")
+		}
+		if err != nil && !errors.Is(err, io.EOF) {
+			return err
+		}
+	}
+	res, err := restore.Receive(ctx, target, a.stdin, a.stdout)
 	if err != nil {
 		return err
 	}
-	pw, err := a.password("", false)
-	if err != nil {
-		return err
-	}
-	return volumes.Export(ctx, a.stdout, path, vol, hostOr(a.cfg.Host), pw)
-}
-
-func runImport(ctx context.Context, a *app, target, overwrite string) error {
-	pw, err := a.password("", false)
-	if err != nil {
-		return err
-	}
-	// The stream follows the sidecar's input line on stdin.
-	_, err = volumes.Import(ctx, a.input(), target, overwrite != "", pw)
-	return err
+	fmt.Fprintf(a.stderr, "received %d files, %d patched, %d bytes written, %d entries removed\n", res.Files, res.Patched, res.Written, res.Deleted)
+	return nil
 }

@@ -2,8 +2,6 @@ package main
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -146,9 +144,7 @@ func runMigrate(ctx context.Context, a *app, o migrateOptions, names []string) e
 		Live: o.live, MaxRounds: o.maxRounds, Start: o.start, WaitHealthy: o.waitHealthy, Settle: o.settle,
 		Host: hostOr(a.cfg.Host), Lines: lines.line}
 	if o.direct {
-		if mo.Direct, err = a.directCopy(ctx, src, dst); err != nil {
-			return err
-		}
+		mo.Direct = a.directCopy(src, dst)
 	}
 	stop := a.startProgress("migrate", lines.progress)
 	moved, err := volumes.Migrate(ctx, src, dst, a.jobFor, reporter{a}, mo)
@@ -200,34 +196,24 @@ func runMigrate(ctx context.Context, a *app, o migrateOptions, names []string) e
 }
 
 // directCopy is how migrate --direct copies one volume: a sidecar on each
-// engine, the stream sealed in a private repository whose password exists
-// only for this run. The sidecar images are built at the first copy, once
-// the volumes are known to exist.
-func (a *app) directCopy(ctx context.Context, src, dst *sidecar.Engine) (func(context.Context, sidecar.Volume, bool) error, error) {
-	secret := make([]byte, 24)
-	if _, err := rand.Read(secret); err != nil {
-		return nil, err
-	}
-	password := []byte(hex.EncodeToString(secret))
+// engine, joined through lifeboat. The sidecar images are built at the
+// first copy, once the volumes are known to exist.
+func (a *app) directCopy(src, dst *sidecar.Engine) func(context.Context, sidecar.Volume, bool) (sidecar.DirectStats, error) {
 	var images []string
-	return func(ctx context.Context, v sidecar.Volume, force bool) error {
+	return func(ctx context.Context, v sidecar.Volume, force bool) (sidecar.DirectStats, error) {
 		if images == nil {
 			exe, err := os.Executable()
 			if err != nil {
-				return err
+				return sidecar.DirectStats{}, err
 			}
 			for _, e := range []*sidecar.Engine{src, dst} {
 				ref, err := e.EnsureImage(ctx, exe, a.version)
 				if err != nil {
-					return err
+					return sidecar.DirectStats{}, err
 				}
 				images = append(images, ref)
 			}
 		}
-		info, err := src.VolumeInfoJSON(ctx, v)
-		if err != nil {
-			return err
-		}
-		return sidecar.Direct(ctx, src, dst, images[0], images[1], v, info, v.Name, password, force)
-	}, nil
+		return sidecar.Direct(ctx, src, dst, images[0], images[1], v, v.Name, force)
+	}
 }

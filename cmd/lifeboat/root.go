@@ -161,8 +161,8 @@ Unknown keys in the config file are refused.
 		newUpgradeCmd(a),
 		newRollbackCmd(a),
 		newSidecarBatchCmd(a),
-		newSidecarExportCmd(a),
-		newSidecarImportCmd(a),
+		newSidecarSendCmd(a),
+		newSidecarReceiveCmd(a),
 	)
 	return root
 }
