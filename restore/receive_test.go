@@ -1,13 +1,17 @@
 package restore_test
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"io"
 	"os"
 	"path/filepath"
 	"testing"
 
 	"github.com/lifeboat-backup/lifeboat/internal/treetest"
+	"github.com/lifeboat-backup/lifeboat/internal/wire"
+	"github.com/lifeboat-backup/lifeboat/repository"
 	"github.com/lifeboat-backup/lifeboat/restore"
 	"github.com/lifeboat-backup/lifeboat/snapshot"
 )
@@ -121,5 +125,36 @@ func TestDirectCopyPlantedSymlink(t *testing.T) {
 	entries, _ := os.ReadDir(outside)
 	if b, err := os.ReadFile(filepath.Join(outside, "precious")); err != nil || string(b) != "not the target's" || len(entries) != 1 {
 		t.Fatalf("outside was touched: %q %v, %d entries", b, err, len(entries))
+	}
+}
+
+// A stream that names an entry outside its directory, or a link to a path
+// outside the target, is refused and writes nothing outside.
+func TestReceiveRefusesHostileStreams(t *testing.T) {
+	root, _ := json.Marshal(repository.Node{Type: repository.TypeDir, Mode: 0o755})
+	for _, m := range []wire.EntryMsg{
+		{Node: repository.Node{Name: "..", Type: repository.TypeDir}},
+		{Node: repository.Node{Name: "../escape", Type: repository.TypeFile}},
+		{Dir: []byte("elsewhere"), Node: repository.Node{Name: "f", Type: repository.TypeFile}},
+		{Node: repository.Node{Name: "l", Type: repository.TypeFile}, Link: []byte("../../etc/passwd")},
+	} {
+		parent := t.TempDir()
+		dst := filepath.Join(parent, "dst")
+		if err := os.Mkdir(dst, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		var b bytes.Buffer
+		w := wire.NewWriter(&b)
+		e, _ := json.Marshal(m)
+		_ = w.Frame(wire.Root, root)
+		_ = w.Frame(wire.Entry, e)
+		_ = w.Frame(wire.End)
+		_ = w.Flush()
+		if _, err := restore.Receive(context.Background(), dst, &b, io.Discard); err == nil {
+			t.Fatalf("entry %q in %q (link %q) accepted", m.Node.Name, m.Dir, m.Link)
+		}
+		if entries, _ := os.ReadDir(parent); len(entries) != 1 {
+			t.Fatalf("entry %q: something was written beside the target: %v", m.Node.Name, entries)
+		}
 	}
 }
