@@ -68,11 +68,20 @@ with the same configuration is created there on the migrated volumes and
 started, and must become healthy within --wait-healthy (or, without a health
 check, keep running for --wait). The source container stays stopped
 (--start implies --stop-source). If the new container fails, it is removed,
-the source container runs again, and the error says so.`,
+the source container runs again, and the error says so.
+
+--direct needs no repository: a sidecar on each engine, joined through
+lifeboat, streams the volume as it is read; nothing is stored but the
+volumes. Into a destination volume that holds an earlier copy (--force), the
+destination first tells the source what it has, and only the 16 KiB blocks
+that differ travel. Every file is read back against the source's hash; the
+bytes sent (and the signatures sent back) are reported.`,
 		Example: `  lifeboat migrate pgdata uploads --from unix:///var/run/docker.sock --to ssh://admin@new-host
   lifeboat migrate --container shop-db --to-context prod-2 --stop-source
   lifeboat migrate pgdata --to ssh://admin@new-host --live --stop-source
-  lifeboat migrate --container shop-db --to-context prod-2 --live --start`,
+  lifeboat migrate --container shop-db --to-context prod-2 --live --start
+  lifeboat migrate pgdata --to ssh://admin@new-host --direct --stop-source
+  lifeboat migrate pgdata --to ssh://admin@new-host --direct --force   # again later: what changed travels`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if o.to == "" && o.toContext == "" {
 				return usageError{errors.New("give the destination with --to or --to-context")}
