@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -164,4 +165,33 @@ func lastJSON(t *testing.T, out, typ string, v any) {
 		}
 	}
 	t.Fatalf("no %s message in:\n%s", typ, out)
+}
+
+// runPeak runs cmd under GNU time and returns its output and its peak
+// resident memory. The kernel counts into a child's peak the memory of the
+// process it was forked from, and this test process is large (the race
+// detector): GNU time, forked from here, forks lifeboat from itself.
+func runPeak(t *testing.T, cmd *exec.Cmd) ([]byte, int64, error) {
+	t.Helper()
+	gnuTime := "/usr/bin/time"
+	if _, err := os.Stat(gnuTime); err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatalf("GNU time is needed (.ci/run installs it): %v", err)
+		}
+		t.Skip("GNU time (/usr/bin/time) is not installed")
+	}
+	report := filepath.Join(t.TempDir(), "time")
+	cmd.Args = append([]string{gnuTime, "-f", "%M", "-o", report}, cmd.Args...)
+	cmd.Path = gnuTime
+	out, err := cmd.CombinedOutput()
+	b, rerr := os.ReadFile(report)
+	if rerr != nil {
+		t.Fatalf("GNU time's report: %v", rerr)
+	}
+	lines := strings.Split(strings.TrimSpace(string(b)), "\n")
+	kib, perr := strconv.ParseInt(lines[len(lines)-1], 10, 64)
+	if perr != nil {
+		t.Fatalf("GNU time's report %q: %v", b, perr)
+	}
+	return out, kib << 10, err
 }

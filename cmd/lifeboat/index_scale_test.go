@@ -4,7 +4,6 @@ import (
 	"context"
 	"math/rand/v2"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -20,7 +19,7 @@ import (
 // the backup needs none of them) stays within a stated bound of memory:
 // 160 MiB plus 64 bytes a blob (the in-memory index takes about 47; the
 // bound leaves room for the Go runtime's slack). The peak is the process's
-// maximum resident set, as the kernel counts it.
+// maximum resident set, as the kernel counts it (runPeak).
 func TestBackupBesideMillionsOfIndexedBlobs(t *testing.T) {
 	const files, packsPerFile, blobsPerPack = 200, 100, 100
 	const blobs = files * packsPerFile * blobsPerPack
@@ -64,12 +63,10 @@ func TestBackupBesideMillionsOfIndexedBlobs(t *testing.T) {
 
 	src := t.TempDir()
 	treetest.Build(t, src)
-	cmd := c.cmd("backup", "--path", src)
-	out, err := cmd.CombinedOutput()
+	out, peak, err := runPeak(t, c.cmd("backup", "--path", src))
 	if err != nil {
 		t.Fatalf("backup: %v\n%s", err, out)
 	}
-	peak := int64(cmd.ProcessState.SysUsage().(*syscall.Rusage).Maxrss) << 10
 	bound := int64(160<<20 + 64*blobs)
 	t.Logf("peak RSS %d MiB with %d blobs indexed (bound %d MiB)", peak>>20, blobs, bound>>20)
 	if peak > bound {

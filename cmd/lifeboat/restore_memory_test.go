@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"syscall"
 	"testing"
 )
 
@@ -37,12 +36,12 @@ func restorePeak(t *testing.T, n int) int64 {
 	src := manyFiles(t, n)
 	c.ok("backup", "--path", src)
 	dst := filepath.Join(t.TempDir(), "restored")
-	cmd := c.cmd("restore", "latest", "--target", dst)
-	if out, err := cmd.CombinedOutput(); err != nil {
+	out, peak, err := runPeak(t, c.cmd("restore", "latest", "--target", dst))
+	if err != nil {
 		t.Fatalf("restore of %d files: %v\n%s", n, err, out)
 	}
 	got := 0
-	err := filepath.WalkDir(dst, func(_ string, d os.DirEntry, err error) error {
+	err = filepath.WalkDir(dst, func(_ string, d os.DirEntry, err error) error {
 		if err == nil && d.Type().IsRegular() {
 			got++
 		}
@@ -51,7 +50,7 @@ func restorePeak(t *testing.T, n int) int64 {
 	if err != nil || got != n {
 		t.Fatalf("restored %d of %d files: %v", got, n, err)
 	}
-	return int64(cmd.ProcessState.SysUsage().(*syscall.Rusage).Maxrss) << 10
+	return peak
 }
 
 // A restore plans and carries out its files in batches, so its memory
