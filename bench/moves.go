@@ -259,7 +259,7 @@ func (m *mover) run(ctx context.Context, i int, mountpoint string) (moveRun, err
 		return r, err
 	}
 	rep = moveReport{}
-	if err := m.lifeboat(repo("live"), "migrate", &rep, "migrate", movesVolume, "--to", m.dst, "--direct", "--force"); err != nil {
+	if err := m.lifeboat(repo("live"), "migrate", &rep, "migrate", movesVolume, "--to", m.dst, "--direct"); err != nil { // its own copy: updated
 		return r, err
 	}
 	for _, v := range rep.Volumes {

@@ -89,6 +89,17 @@ func (e *Engine) volumeUsers(ctx context.Context, volume string, all bool) ([]ap
 	return out, nil
 }
 
+// VolumeUsers names the containers, running or not, that use a volume
+// (lifeboat's own sidecars left out).
+func (e *Engine) VolumeUsers(ctx context.Context, volume string) ([]string, error) {
+	users, err := e.volumeUsers(ctx, volume, true)
+	var names []string
+	for _, u := range users {
+		names = append(names, u.name)
+	}
+	return names, err
+}
+
 func (e *Engine) runningUsers(ctx context.Context, volume string) ([]appContainer, error) {
 	return e.volumeUsers(ctx, volume, false)
 }

@@ -159,6 +159,18 @@ func (f *fakeEngine) VolumeExists(_ context.Context, name string) (bool, error) 
 	return ok, nil
 }
 
+func (f *fakeEngine) VolumeUsers(_ context.Context, volume string) ([]string, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	var out []string
+	for _, c := range f.containers {
+		if slices.Contains(c.volumes, volume) {
+			out = append(out, c.name)
+		}
+	}
+	return out, nil
+}
+
 func (f *fakeEngine) CreateVolume(_ context.Context, name string, info *repository.VolumeInfo, id string) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()

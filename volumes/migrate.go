@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"github.com/lifeboat-backup/lifeboat/internal/human"
+	"maps"
 	"strings"
 	"time"
 
@@ -330,6 +331,31 @@ func migrateLive(ctx context.Context, src, dst Engine, jobFor JobFor, srcJob sid
 	return m, differ(m.Volumes)
 }
 
+// LabelDirectCopyOf marks a volume that migrate --direct created as the
+// copy of a volume on another engine (copyIdentity). Migrating that volume
+// there again updates the copy without --force, as long as no container
+// on the destination uses it: nothing there can have written into it.
+const LabelDirectCopyOf = "org.lifeboat.direct-copy-of"
+
+func copyIdentity(src Engine, v sidecar.Volume) string { return src.Host() + " " + v.Name }
+
+// earlierCopy reports whether the destination's volume of v's name is
+// lifeboat's copy of v that no container there uses.
+func earlierCopy(ctx context.Context, src, dst Engine, v sidecar.Volume) (bool, error) {
+	found, err := dst.Volumes(ctx, sidecar.Selection{Names: []string{v.Name}})
+	var unknown sidecar.ErrUnknownVolume
+	switch {
+	case errors.As(err, &unknown):
+		return false, nil
+	case err != nil:
+		return false, err
+	case len(found) != 1 || found[0].Labels[LabelDirectCopyOf] != copyIdentity(src, v):
+		return false, nil
+	}
+	users, err := dst.VolumeUsers(ctx, v.Name)
+	return err == nil && len(users) == 0, err
+}
+
 // migrateDirect moves each volume with o.Direct, under the same rules.
 func migrateDirect(ctx context.Context, src, dst Engine, r Reporter, o MigrateOptions, vols []sidecar.Volume, stops *sourceStops) ([]Migrated, error) {
 	var out []Migrated
@@ -346,14 +372,27 @@ func migrateDirect(ctx context.Context, src, dst Engine, r Reporter, o MigrateOp
 				return out, fmt.Errorf("volume %s: %w", v.Name, err)
 			}
 		}
-		exists, err := dst.VolumeExists(ctx, v.Name)
-		if err == nil && !exists {
-			err = dst.CreateVolumeLike(ctx, v)
+		update, err := earlierCopy(ctx, src, dst, v)
+		if err == nil && !update {
+			var exists bool
+			if exists, err = dst.VolumeExists(ctx, v.Name); err == nil && !exists {
+				like := v
+				like.Labels = maps.Clone(v.Labels)
+				if like.Labels == nil {
+					like.Labels = map[string]string{}
+				}
+				like.Labels[LabelDirectCopyOf] = copyIdentity(src, v)
+				err = dst.CreateVolumeLike(ctx, like)
+			}
 		}
 		var st sidecar.DirectStats
 		if err == nil {
-			r.Infof("streaming volume %s from %s to %s", v.Name, src.Host(), dst.Host())
-			st, err = o.Direct(ctx, v, o.Force)
+			if update {
+				r.Infof("volume %s on %s is lifeboat's copy of it and unused there: sending what changed", v.Name, dst.Host())
+			} else {
+				r.Infof("streaming volume %s from %s to %s", v.Name, src.Host(), dst.Host())
+			}
+			st, err = o.Direct(ctx, v, o.Force || update)
 		}
 		resume(context.WithoutCancel(ctx))
 		if err != nil {

@@ -28,6 +28,8 @@ type Engine interface {
 	VolumeMounts(ctx context.Context, container string) (map[string]string, error)
 	PruneCandidates(ctx context.Context, all bool, labels, notLabels []string) ([]sidecar.Volume, error)
 	VolumeExists(ctx context.Context, name string) (bool, error)
+	// VolumeUsers names the containers, running or not, that use a volume.
+	VolumeUsers(ctx context.Context, volume string) ([]string, error)
 	CreateVolume(ctx context.Context, name string, info *repository.VolumeInfo, snapshotID string) error
 	CreateVolumeLike(ctx context.Context, v sidecar.Volume) error
 	RemoveVolume(ctx context.Context, name string) error

@@ -326,3 +326,42 @@ func TestSidecarExit(t *testing.T) {
 		}
 	}
 }
+
+// migrate --direct labels the volume it creates as the copy of the
+// source's; migrating again updates that copy without --force, but only
+// while no container on the destination uses it, and never a volume it
+// did not create.
+func TestMigrateDirectUpdatesItsCopy(t *testing.T) {
+	ctx := context.Background()
+	store := map[string]map[string]string{}
+	src, dst := newFake("unix:///src", store), newFake("unix:///dst", store)
+	src.addVolume("pg", map[string]string{"db": "pages"})
+	r := &fakeReporter{}
+	var forced []bool
+	direct := func(_ context.Context, v sidecar.Volume, force bool) (sidecar.DirectStats, error) {
+		forced = append(forced, force)
+		return sidecar.DirectStats{Sent: 1}, nil
+	}
+	opts := MigrateOptions{Names: []string{"pg"}, Direct: direct}
+	if _, err := Migrate(ctx, src, dst, jobFor, r, opts); err != nil {
+		t.Fatal(err)
+	}
+	if got := dst.volumes["pg"].labels[LabelDirectCopyOf]; got != "unix:///src pg" {
+		t.Fatalf("the copy's label: %q", got)
+	}
+	if _, err := Migrate(ctx, src, dst, jobFor, r, opts); err != nil {
+		t.Fatal(err)
+	}
+	dst.addContainer("app", false, nil, "pg") // the copy is in use there now
+	if _, err := Migrate(ctx, src, dst, jobFor, r, opts); err != nil {
+		t.Fatal(err)
+	}
+	other := newFake("unix:///other", store) // the same name on another source
+	other.addVolume("pg", map[string]string{"db": "else"})
+	if _, err := Migrate(ctx, other, dst, jobFor, r, opts); err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(forced, []bool{false, true, false, false}) {
+		t.Fatalf("overwrite per run: %v, want: new, its unused copy, in use, another source's", forced)
+	}
+}

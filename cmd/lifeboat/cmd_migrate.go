@@ -72,16 +72,18 @@ the source container runs again, and the error says so.
 
 --direct needs no repository: a sidecar on each engine, joined through
 lifeboat, streams the volume as it is read; nothing is stored but the
-volumes. Into a destination volume that holds an earlier copy (--force), the
-destination first tells the source what it has, and only the 16 KiB blocks
-that differ travel. Every file is read back against the source's hash; the
-bytes sent (and the signatures sent back) are reported.`,
+volumes. The volume it creates is labelled as the source's copy
+(org.lifeboat.direct-copy-of); migrating again updates that copy without
+--force while no container on the destination uses it: the destination
+first tells the source what it has, and only the 16 KiB blocks that differ
+travel. Every file is read back against the source's hash; the bytes sent
+(and the signatures sent back) are reported.`,
 		Example: `  lifeboat migrate pgdata uploads --from unix:///var/run/docker.sock --to ssh://admin@new-host
   lifeboat migrate --container shop-db --to-context prod-2 --stop-source
   lifeboat migrate pgdata --to ssh://admin@new-host --live --stop-source
   lifeboat migrate --container shop-db --to-context prod-2 --live --start
   lifeboat migrate pgdata --to ssh://admin@new-host --direct --stop-source
-  lifeboat migrate pgdata --to ssh://admin@new-host --direct --force   # again later: what changed travels`,
+  lifeboat migrate pgdata --to ssh://admin@new-host --direct          # again later: what changed travels`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if o.to == "" && o.toContext == "" {
 				return usageError{errors.New("give the destination with --to or --to-context")}
