@@ -394,9 +394,9 @@ func movesTable(rs []moveRun, volumeBytes int64, s sizes) string {
 		mib(volumeBytes), mib(s.LargeBytes), s.SmallFiles, len(rs))
 	fmt.Fprintf(&b, "| | downtime | target |\n| --- | --- | --- |\n")
 	fmt.Fprintf(&b, "| stop and copy (`migrate --stop-source`) | %.2f s | |\n", stopCopy)
-	fmt.Fprintf(&b, "| `migrate --live --stop-source` (%.0f rounds, last one %s) | %.2f s (%.0f%% of stop and copy) | ≤ 10%% and < 3 s: %s |\n",
+	fmt.Fprintf(&b, "| `migrate --live --stop-source` (%.0f rounds, last one %s) | %.2f s (%.1f%% of stop and copy) | ≤ 10%% and < 3 s: %s |\n",
 		rounds, mib(int64(lastDelta)), live, 100*live/stopCopy, verdict(live <= stopCopy/10 && live < 3))
-	fmt.Fprintf(&b, "| `upgrade` (copies while it runs) | %.2f s (%.0f%% of stop and copy) | |\n", upgrade, 100*upgrade/stopCopy)
+	fmt.Fprintf(&b, "| `upgrade` (copies while it runs) | %.2f s (%.1f%% of stop and copy) | |\n", upgrade, 100*upgrade/stopCopy)
 	fmt.Fprintf(&b, "\nA second migration after 1%% of the large file's pages changed (application stopped) sent %s, %.1f%% of the volume "+
 		"(through the repository).\n", mib(int64(second)), 100*second/float64(volumeBytes))
 	fmt.Fprintf(&b, "\n`migrate --direct` (streamed between the sidecars): the first, into an empty volume, used %s of disk beyond the volume's copy at its peak "+
