@@ -21,6 +21,7 @@ func newSidecarSendCmd(a *app) *cobra.Command {
 	var path string
 	cmd := &cobra.Command{Use: "sidecar-send", Hidden: true, Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			a.out.stdout, a.out.quiet = a.stderr, true // stdout carries the stream
 			_, err := snapshot.Send(cmd.Context(), path, a.stdout, a.stdin)
 			return err
 		}}
@@ -39,6 +40,7 @@ func newSidecarReceiveCmd(a *app) *cobra.Command {
 }
 
 func runReceive(ctx context.Context, a *app, target string, overwrite bool) error {
+	a.out.stdout, a.out.quiet = a.stderr, true // stdout carries the signatures
 	if !overwrite {
 		d, err := os.Open(target)
 		if err != nil {
