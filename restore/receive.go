@@ -10,6 +10,7 @@ import (
 	"os"
 	"path"
 	"sort"
+	"strings"
 
 	"github.com/klauspost/compress/zstd"
 	"github.com/lifeboat-backup/lifeboat/internal/wire"
@@ -205,7 +206,7 @@ func (rc *receiver) run(ctx context.Context) error {
 func (rc *receiver) entry(m *wire.EntryMsg) error {
 	cur := rc.open[len(rc.open)-1]
 	n := m.Node
-	if string(m.Dir) != cur.rel || n.Name == "" || n.Name == "." || n.Name == ".." || bytes.ContainsRune([]byte(n.Name), '/') {
+	if string(m.Dir) != cur.rel || n.Name == "" || n.Name == "." || n.Name == ".." || strings.ContainsRune(n.Name, '/') {
 		return fmt.Errorf("%w: entry %q in %q, expected in %q", wire.ErrStream, n.Name, m.Dir, cur.rel)
 	}
 	cur.seen[n.Name] = n.Type

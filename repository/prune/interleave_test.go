@@ -83,40 +83,11 @@ func interleave(t *testing.T, store *mem.Target, opts prune.Options, work func(r
 // about to save again stores that content anew: it loads the index after it
 // holds its lock, so it never skips a blob that the prune removed.
 func TestPruneBesideStartingBackup(t *testing.T) {
-	ctx := context.Background()
-	store := mem.New()
-	r, err := repository.Init(ctx, store, []byte("pw"), repository.Options{KDF: kdf, PackSize: 1 << 20})
-	if err != nil {
-		t.Fatal(err)
-	}
-	r.Close()
-	src := t.TempDir()
-	content := treetest.RandomBytes(7, 3<<20)
-	if err := os.WriteFile(filepath.Join(src, "db"), content, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	backup := func(r *repository.Repository) (*repository.Snapshot, error) {
-		lock, err := r.LockAndLoad(ctx, false)
-		if err != nil {
-			return nil, err
-		}
-		defer lock.Unlock(ctx)
-		return snapshot.New(r, snapshot.Options{Force: true}).Run(ctx, []string{src})
-	}
-	first, err := backup(open(t, store))
-	if err != nil {
-		t.Fatal(err)
-	}
-	// Forgotten: its packs are garbage for the prune, and the content is
-	// exactly what the next backup will find again.
-	if err := open(t, store).DeleteSnapshot(ctx, first.ID); err != nil {
-		t.Fatal(err)
-	}
-
+	store, src, content := forgottenContent(t)
 	var second *repository.Snapshot
 	rep := interleave(t, store, prune.Options{Exclusive: true}, func(r *repository.Repository) error {
 		var err error
-		second, err = backup(r)
+		second, err = backupWith(r, src)
 		return err
 	})
 	if rep.PacksDeleted == 0 {
