@@ -73,8 +73,9 @@ var errShrunk = errors.New("file shrank while being read")
 // With a guide (the file's blobs in the parent snapshot), the blobs of each
 // chunk the guide proposes are checked by their keyed hashes and taken
 // without cutting, until one differs; then the chunker finds that chunk's
-// end from its start. Every blob is hashed here, as the guide needs the
-// ids of the chunks the chunker cuts to find its place again.
+// end from its start. The proposed blobs are hashed ahead by a prehasher's
+// workers; every blob the chunker cuts is hashed here, as the guide needs
+// their ids to find its place again.
 type mapCutter struct {
 	data     []byte
 	pos      int
@@ -85,11 +86,13 @@ type mapCutter struct {
 	piece    int  // 0: whole chunks
 	guide    *guide
 	hash     func([]byte) pack.ID
+	pre      *prehasher // with a guide: its proposals hashed ahead
 
 	start, end int       // the chunk being cut; end < 0 while not yet known
 	first      pack.ID   // the id of its first blob
 	proposal   []pack.ID // the guide's blobs for the rest of it, while they match
 	lens       []int     // their lengths
+	checked    []pack.ID // their hashes, if the prehasher had them
 }
 
 func newMapCutter(f *os.File, size int64, cfg repository.Config, piece int, g *guide, hash func([]byte) pack.ID) (*mapCutter, error) {
@@ -106,6 +109,9 @@ func newMapCutter(f *os.File, size int64, cfg repository.Config, piece int, g *g
 		piece:   piece,
 		guide:   g,
 		hash:    hash,
+	}
+	if g != nil {
+		m.pre = newPrehasher(data, g, hash)
 	}
 	m.readAhead()
 	return m, nil
@@ -142,15 +148,20 @@ func (m *mapCutter) next(buf []byte) (c chunk, err error) {
 		}
 	}()
 	if m.pos == m.end { // a chunk starts here
-		m.start, m.end, m.proposal = m.pos, -1, nil
+		m.start, m.end, m.proposal, m.checked = m.pos, -1, nil, nil
 		if m.guide != nil {
+			k := m.guide.next
 			m.proposal, m.lens, _ = m.guide.propose(int64(m.pos), int64(len(m.data)))
+			if len(m.proposal) > 0 {
+				m.pre.fill(m.pos)
+				m.checked = m.pre.take(k, m.pos)
+			}
 		}
 	}
 	rest := m.data[m.pos:]
 	if len(m.proposal) > 0 {
 		id, n := m.proposal[0], m.lens[0]
-		if n <= len(rest) && m.hash(rest[:n]) == id {
+		if n <= len(rest) && m.proposedHash(rest[:n]) == id {
 			m.proposal, m.lens = m.proposal[1:], m.lens[1:]
 			if m.pos == m.start {
 				m.first = id
@@ -162,7 +173,7 @@ func (m *mapCutter) next(buf []byte) (c chunk, err error) {
 			m.advance(n)
 			return chunk{length: n, id: id, hashed: true, stored: true}, nil
 		}
-		m.proposal = nil
+		m.proposal, m.checked = nil, nil
 	}
 	if m.end < 0 {
 		m.findEnd()
@@ -184,6 +195,17 @@ func (m *mapCutter) next(buf []byte) (c chunk, err error) {
 	}
 	m.advance(n)
 	return c, nil
+}
+
+// proposedHash is the hash of b, the bytes of the guide's next proposed
+// blob: from the prehasher if it had them, else computed here.
+func (m *mapCutter) proposedHash(b []byte) pack.ID {
+	if len(m.checked) > 0 {
+		id := m.checked[0]
+		m.checked = m.checked[1:]
+		return id
+	}
+	return m.hash(b)
 }
 
 // findEnd runs the chunker from the start of the chunk being cut. If the
@@ -218,6 +240,9 @@ func (m *mapCutter) advance(n int) {
 }
 
 func (m *mapCutter) close() {
+	if m.pre != nil {
+		m.pre.close() // its workers read the mapping
+	}
 	_ = unix.Munmap(m.data)
 	debug.SetPanicOnFault(m.onFault)
 }
