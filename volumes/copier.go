@@ -3,6 +3,7 @@ package volumes
 import (
 	"context"
 	"fmt"
+	"slices"
 	"sort"
 	"time"
 
@@ -69,7 +70,16 @@ type Round struct {
 // the last round, with the users stopped, makes it so.
 func asTheyRun(sidecar.Volume) (bool, func()) { return true, func() {} }
 
+// roundGC is the Go collector's setting in the sidecars of the rounds.
+// lifeboat collects at 25% heap growth to keep its peak memory small; the
+// rounds' sidecars run for seconds, the last one while the application
+// is down, and collecting at 100% shortened that stop by about 0.18 s of
+// 1.3 (a 1 GiB database-like file and 20,000 small files, measured here).
+const roundGC = "GOGC=100"
+
 func newCopier(src, dst Engine, srcJob, dstJob sidecar.Job, r Reporter, host, tag string) *copier {
+	srcJob.Env = append(slices.Clip(srcJob.Env), roundGC)
+	dstJob.Env = append(slices.Clip(dstJob.Env), roundGC)
 	return &copier{src: src, dst: dst, srcJob: srcJob, dstJob: dstJob, r: r, host: host, tag: tag,
 		fresh: map[string]string{}, base: map[string]string{}, done: map[string]*Copied{}}
 }

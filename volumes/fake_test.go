@@ -37,6 +37,8 @@ type fakeEngine struct {
 	// store holds the snapshots' content, shared by the engines of a test
 	// as a repository would be.
 	store map[string]map[string]string
+	// envs: the environment of each sidecar job, in order.
+	envs [][]string
 }
 
 type fakeVolume struct {
@@ -242,7 +244,10 @@ func (f *fakeEngine) stopUsers(volume string, stop func(*fakeContainer) bool) fu
 
 // BackupVolumes "snapshots" each volume: its content is remembered under
 // a new snapshot id, which a restore on any fake engine can find.
-func (f *fakeEngine) BackupVolumes(_ context.Context, _ sidecar.Job, vols []sidecar.VolumeJob, _ string, _ []string, prepare sidecar.Prepare) (sidecar.Batch, error) {
+func (f *fakeEngine) BackupVolumes(_ context.Context, j sidecar.Job, vols []sidecar.VolumeJob, _ string, _ []string, prepare sidecar.Prepare) (sidecar.Batch, error) {
+	f.mu.Lock()
+	f.envs = append(f.envs, j.Env)
+	f.mu.Unlock()
 	var b sidecar.Batch
 	for _, vj := range vols {
 		name := vj.Volume.Name
@@ -278,9 +283,10 @@ func copyFiles(m map[string]string) map[string]string {
 	return out
 }
 
-func (f *fakeEngine) RestoreVolume(_ context.Context, _ sidecar.Job, a sidecar.RestoreArgs) (sidecar.Restored, error) {
+func (f *fakeEngine) RestoreVolume(_ context.Context, j sidecar.Job, a sidecar.RestoreArgs) (sidecar.Restored, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	f.envs = append(f.envs, j.Env)
 	id, volume, overwrite := a.Snapshot, a.Volume, a.Overwrite
 	v := f.volumes[volume]
 	switch {
@@ -326,22 +332,23 @@ func (f *fakeEngine) LoadImages(_ context.Context, r io.Reader) error {
 // fakePending restores when told to, as a sidecar started ahead would.
 type fakePending struct {
 	f      *fakeEngine
+	job    sidecar.Job
 	volume string
 	res    sidecar.Restored
 	err    error
 	ran    bool
 }
 
-func (f *fakeEngine) StartRestore(_ context.Context, _ sidecar.Job, volume string, _ bool) sidecar.Pending {
+func (f *fakeEngine) StartRestore(_ context.Context, j sidecar.Job, volume string, _ bool) sidecar.Pending {
 	f.mu.Lock()
 	f.record("start restore %s", volume)
 	f.mu.Unlock()
-	return &fakePending{f: f, volume: volume}
+	return &fakePending{f: f, volume: volume, job: j}
 }
 
 func (p *fakePending) Go(o sidecar.RestoreOrder) error {
 	p.ran = true
-	p.res, p.err = p.f.RestoreVolume(context.Background(), sidecar.Job{}, sidecar.RestoreArgs{Snapshot: o.Snapshot, Volume: p.volume, Overwrite: true, Base: o.Base})
+	p.res, p.err = p.f.RestoreVolume(context.Background(), p.job, sidecar.RestoreArgs{Snapshot: o.Snapshot, Volume: p.volume, Overwrite: true, Base: o.Base})
 	return nil
 }
 

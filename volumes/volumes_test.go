@@ -171,7 +171,7 @@ func TestMigrateLiveRules(t *testing.T) {
 		t.Fatalf("a failed last snapshot: %v, running %v, destination %v", err, src.byName("db").running, dst.volumes["pg"].files)
 	}
 	src.failBackup["pg"] = false
-	src.log, dst.log = nil, nil
+	src.log, dst.log, src.envs, dst.envs = nil, nil, nil, nil
 	src.onStop = func(f *fakeEngine) { f.volumes["pg"].files["wal/2"] = "last" } // written as it stops
 	m, err := Migrate(ctx, src, dst, jobFor, r, MigrateOptions{Names: []string{"pg"}, StopSource: true, Live: true, Force: true})
 	if err != nil || len(m.Volumes) != 1 || !m.Volumes[0].Match || len(m.Rounds) != 3 || m.Downtime <= 0 {
@@ -188,6 +188,16 @@ func TestMigrateLiveRules(t *testing.T) {
 	}
 	if src.byName("db").running {
 		t.Fatal("the application runs again on the source after migrate --live --stop-source")
+	}
+	// The rounds' sidecars collect garbage for speed (roundGC).
+	envs := slices.Concat(src.envs, dst.envs)
+	for _, env := range envs {
+		if !slices.Contains(env, roundGC) {
+			t.Fatalf("a round's sidecar has the environment %q, without %s", env, roundGC)
+		}
+	}
+	if len(envs) < 6 {
+		t.Fatalf("%d sidecar jobs recorded, want the rounds' 6 at least", len(envs))
 	}
 }
 

@@ -180,3 +180,27 @@ func BenchmarkLoad10M(b *testing.B) {
 		runtime.KeepAlive(x)
 	}
 }
+
+// Lookups of random known ids in an index of a million blobs, as a
+// restore or a guided backup makes them (one per blob of a file).
+func BenchmarkLookup1M(b *testing.B) {
+	rng := rand.New(rand.NewPCG(9, 9))
+	x := New()
+	var ids []pack.ID
+	for p := 0; p < 10_000; p++ {
+		entries := make([]pack.Entry, 100)
+		for j := range entries {
+			entries[j] = pack.Entry{Type: pack.DataBlob, ID: randomID(rng), Offset: uint32(j) * 4096, Length: 4000}
+			ids = append(ids, entries[j].ID)
+		}
+		x.AddFile(&File{Packs: []PackBlobs{{Pack: randomID(rng), Entries: entries}}})
+	}
+	x.Has(pack.DataBlob, ids[0])
+	rng.Shuffle(len(ids), func(i, j int) { ids[i], ids[j] = ids[j], ids[i] })
+	b.ResetTimer()
+	for i := 0; b.Loop(); i++ {
+		if !x.Has(pack.DataBlob, ids[i%len(ids)]) {
+			b.Fatal("lost a blob")
+		}
+	}
+}
