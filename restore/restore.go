@@ -367,9 +367,11 @@ func (r *restorer) plan(ctx context.Context, self *op, tree pack.ID, base *pack.
 	}
 	var inBase map[string]*repository.Node
 	if base != nil {
-		bt, err := r.repo.LoadTree(ctx, *base)
-		if err != nil {
-			return fmt.Errorf("base snapshot directory /%s: %w", rel, err)
+		bt := t // the directory did not change since the base: no second load
+		if *base != tree {
+			if bt, err = r.repo.LoadTree(ctx, *base); err != nil {
+				return fmt.Errorf("base snapshot directory /%s: %w", rel, err)
+			}
 		}
 		inBase = make(map[string]*repository.Node, len(bt.Nodes))
 		for i := range bt.Nodes {
