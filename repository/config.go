@@ -30,7 +30,16 @@ type Config struct {
 	PieceSize uint `json:"piece_size,omitempty"`
 	// PackSize is the target size of a pack file in bytes.
 	PackSize int `json:"pack_size"`
+	// Chunker is the content-defined chunker that cuts files: "" (the
+	// Rabin fingerprint of restic/chunker over the polynomial, as in
+	// repositories made before there was a choice) or ChunkerGear.
+	Chunker string `json:"chunker,omitempty"`
 }
+
+// ChunkerGear is the gear-hash chunker (docs/design.md, "Chunking"): the
+// same boundaries' statistics as the Rabin fingerprint at four times its
+// speed, with a table derived from the secret polynomial.
+const ChunkerGear = "gear"
 
 // Defaults for a new repository. Chunks average 512 KiB (restic: 1 MiB):
 // volumes of databases change in scattered pages, and each change re-stores
@@ -69,6 +78,8 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("average chunk bits %d out of range", c.AverageChunkBits)
 	case c.PieceSize != 0 && (c.PieceSize%PageSize != 0 || c.PieceSize >= c.MinChunkSize):
 		return fmt.Errorf("piece size %d must be a multiple of %d below the minimum chunk size %d", c.PieceSize, PageSize, c.MinChunkSize)
+	case c.Chunker != "" && c.Chunker != ChunkerGear:
+		return fmt.Errorf("chunker %q is not known to this lifeboat", c.Chunker)
 	case c.PackSize < minPackSize || c.PackSize > maxPackSize:
 		return fmt.Errorf("pack size %d out of range %d..%d", c.PackSize, minPackSize, maxPackSize)
 	}

@@ -131,6 +131,7 @@ func Init(ctx context.Context, t targets.Target, password []byte, opts Options) 
 		AverageChunkBits:  DefaultAvgBits,
 		PieceSize:         DefaultPieceSize,
 		PackSize:          DefaultPackSize,
+		Chunker:           ChunkerGear,
 	}
 	if opts.PackSize != 0 {
 		cfg.PackSize = opts.PackSize

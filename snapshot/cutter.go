@@ -8,7 +8,6 @@ import (
 
 	"github.com/lifeboat-backup/lifeboat/repository"
 	"github.com/lifeboat-backup/lifeboat/repository/pack"
-	"github.com/restic/chunker"
 	"golang.org/x/sys/unix"
 )
 
@@ -32,23 +31,23 @@ type chunk struct {
 // readCutter cuts what it reads with the chunker (used for files too small
 // to be worth mapping, and where mapping fails).
 type readCutter struct {
-	ch    *chunker.Chunker
+	ch    *streamCutter
 	piece int    // 0: whole chunks
-	own   []byte // with pieces, the chunk being split (the chunker's buffer)
+	own   []byte // with pieces, the chunk being split
 	rest  []byte // its pieces not yet returned
 }
 
 func (r *readCutter) next(buf []byte) (chunk, error) {
 	if r.piece == 0 {
-		c, err := r.ch.Next(buf)
-		return chunk{data: c.Data, length: len(c.Data)}, err
+		data, err := r.ch.next(buf)
+		return chunk{data: data, length: len(data)}, err
 	}
 	if len(r.rest) == 0 {
-		c, err := r.ch.Next(r.own)
+		data, err := r.ch.next(r.own)
 		if err != nil {
 			return chunk{}, err
 		}
-		r.own, r.rest = c.Data[:0], c.Data
+		r.own, r.rest = data[:0], data
 	}
 	n := min(r.piece, len(r.rest))
 	data := append(buf[:0], r.rest[:n]...)
@@ -81,7 +80,7 @@ type mapCutter struct {
 	pos      int
 	released int // pages before this offset are dropped from our mapping
 	ahead    int // pages before this offset have been asked for (readahead)
-	base     *chunker.BaseChunker
+	base     splitter
 	onFault  bool // SetPanicOnFault before we set it
 	piece    int  // 0: whole chunks
 	guide    *guide
@@ -102,9 +101,8 @@ func newMapCutter(f *os.File, size int64, cfg repository.Config, piece int, g *g
 	}
 	_ = unix.Madvise(data, unix.MADV_SEQUENTIAL)
 	m := &mapCutter{
-		data: data,
-		base: chunker.NewBase(cfg.ChunkerPolynomial, chunker.WithBaseBoundaries(cfg.MinChunkSize, cfg.MaxChunkSize),
-			chunker.WithBaseAverageBits(cfg.AverageChunkBits)),
+		data:    data,
+		base:    newSplitter(cfg),
 		onFault: debug.SetPanicOnFault(true),
 		piece:   piece,
 		guide:   g,

@@ -1,6 +1,7 @@
 package snapshot
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"io"
@@ -18,7 +19,7 @@ import (
 	"github.com/zeebo/blake3"
 )
 
-func testConfig(t *testing.T) repository.Config {
+func testConfig(t testing.TB) repository.Config {
 	pol, err := chunker.RandomPolynomial()
 	if err != nil {
 		t.Fatal(err)
@@ -47,7 +48,19 @@ func cuts(t *testing.T, c cutter) []int {
 // Mapping a file must cut it exactly where reading it does, in both
 // layouts, or the two paths would not deduplicate against each other.
 func TestMapCutterMatchesReader(t *testing.T) {
-	cfg := testConfig(t)
+	for _, kind := range chunkers {
+		t.Run("chunker "+kind, func(t *testing.T) {
+			cfg := testConfig(t)
+			cfg.Chunker = kind
+			mapMatchesReader(t, cfg)
+		})
+	}
+}
+
+// chunkers are the chunkers a repository can have ("": Rabin).
+var chunkers = []string{"", repository.ChunkerGear}
+
+func mapMatchesReader(t *testing.T, cfg repository.Config) {
 	p := filepath.Join(t.TempDir(), "f")
 	data := append(treetest.RandomBytes(1, 40<<20), make([]byte, 20<<20)...) // random, then a long zero run
 	if err := os.WriteFile(p, data, 0o644); err != nil {
@@ -62,7 +75,8 @@ func TestMapCutterMatchesReader(t *testing.T) {
 		return f
 	}
 	for _, piece := range []int{0, repository.DefaultPieceSize} {
-		rc := &readCutter{ch: chunker.New(open(), cfg.ChunkerPolynomial, chunker.WithBoundaries(cfg.MinChunkSize, cfg.MaxChunkSize), chunker.WithAverageBits(cfg.AverageChunkBits)), piece: piece}
+		rc := &readCutter{ch: newStreamCutter(newSplitter(cfg)), piece: piece}
+		rc.ch.reset(open())
 		mc, err := newMapCutter(open(), int64(len(data)), cfg, piece, nil, nil)
 		if err != nil {
 			t.Fatal(err)
@@ -169,7 +183,16 @@ func cutAll(t *testing.T, cfg repository.Config, data []byte, piece int, g *guid
 // A guided cut is exactly the unguided one, whatever changed, and the
 // guide finds the unchanged chunks.
 func TestGuidedCutMatchesUnguided(t *testing.T) {
-	cfg := smallChunks(t)
+	for _, kind := range chunkers {
+		t.Run("chunker "+kind, func(t *testing.T) {
+			cfg := smallChunks(t)
+			cfg.Chunker = kind
+			guidedCutMatchesUnguided(t, cfg)
+		})
+	}
+}
+
+func guidedCutMatchesUnguided(t *testing.T, cfg repository.Config) {
 	r := rand.New(rand.NewPCG(7, 7))
 	random := func(n int) []byte {
 		b := make([]byte, n)
@@ -243,7 +266,16 @@ func TestGuidedCutMatchesUnguided(t *testing.T) {
 // bytes is met often. (Chunks that are a whole number of pieces are
 // TestGuidedCutMatchesUnguided's.)
 func TestGuidedCutAfterPageWrites(t *testing.T) {
-	cfg := smallChunks(t)
+	for _, kind := range chunkers {
+		t.Run("chunker "+kind, func(t *testing.T) {
+			cfg := smallChunks(t)
+			cfg.Chunker = kind
+			guidedCutAfterPageWrites(t, cfg)
+		})
+	}
+}
+
+func guidedCutAfterPageWrites(t *testing.T, cfg repository.Config) {
 	seed := uint64(time.Now().UnixNano())
 	t.Logf("seed %d", seed)
 	r := rand.New(rand.NewPCG(seed, 11))
@@ -277,5 +309,88 @@ func TestGuidedCutAfterPageWrites(t *testing.T) {
 	}
 	if checked == 0 {
 		t.Fatal("nothing was cut")
+	}
+}
+
+// The Rabin splitter under the stream cutter cuts exactly where
+// restic/chunker's own reader does, so that repositories made before the
+// cutters were rewritten keep deduplicating against what they hold.
+func TestStreamCutterMatchesResticChunker(t *testing.T) {
+	cfg := testConfig(t)
+	data := append(treetest.RandomBytes(5, 12<<20), make([]byte, 9<<20)...)
+	want := chunker.New(bytes.NewReader(data), cfg.ChunkerPolynomial, chunker.WithBoundaries(cfg.MinChunkSize, cfg.MaxChunkSize), chunker.WithAverageBits(cfg.AverageChunkBits))
+	got := newStreamCutter(newSplitter(cfg))
+	got.reset(bytes.NewReader(data))
+	var n int
+	for ; ; n++ {
+		w, werr := want.Next(nil)
+		g, gerr := got.next(nil)
+		if werr == io.EOF || gerr == io.EOF {
+			if werr != gerr {
+				t.Fatalf("chunk %d: restic/chunker %v, stream cutter %v", n, werr, gerr)
+			}
+			break
+		}
+		if werr != nil || gerr != nil || !bytes.Equal(w.Data, g) {
+			t.Fatalf("chunk %d: restic/chunker %d bytes (%v), stream cutter %d (%v)", n, len(w.Data), werr, len(g), gerr)
+		}
+	}
+	if n < 10 {
+		t.Fatalf("only %d chunks", n)
+	}
+}
+
+// The gear chunker cuts chunks within the bounds, about as long on average
+// as the Rabin chunker with the same parameters, the same wherever the
+// buffers it is handed end, and differently for another polynomial.
+func TestGearChunks(t *testing.T) {
+	cfg := testConfig(t)
+	cfg.Chunker = repository.ChunkerGear
+	data := treetest.RandomBytes(6, 64<<20)
+	cut := func(cfg repository.Config, step int) []int {
+		g := newSplitter(cfg)
+		var lens []int
+		start := 0
+		for pos := 0; pos < len(data); {
+			end := min(len(data), pos+step)
+			i := g.NextSplitPoint(data[pos:end])
+			if i < 0 {
+				pos = end
+				continue
+			}
+			pos += i
+			lens = append(lens, pos-start)
+			start = pos
+		}
+		return lens
+	}
+	whole := cut(cfg, len(data))
+	if len(whole) < 40 {
+		t.Fatalf("%d chunks in 64 MiB", len(whole))
+	}
+	var sum int
+	for i, n := range whole {
+		if n < int(cfg.MinChunkSize) || n > int(cfg.MaxChunkSize) {
+			t.Fatalf("chunk %d has %d bytes", i, n)
+		}
+		sum += n
+	}
+	// Rabin with these bounds: the minimum plus about 2^AverageChunkBits.
+	avg, want := sum/len(whole), int(cfg.MinChunkSize)+1<<cfg.AverageChunkBits
+	if avg < want*2/3 || avg > want*3/2 {
+		t.Fatalf("chunks of %d bytes on average, want about %d", avg, want)
+	}
+	for _, step := range []int{1, 63, 4096, 300_001} {
+		if got := cut(cfg, step); !slices.Equal(got, whole[:len(got)]) || len(got) < len(whole)-1 {
+			t.Fatalf("handed over in %d-byte buffers: %d chunks, differing from the %d of one buffer", step, len(got), len(whole))
+		}
+	}
+	other := cfg
+	for other.ChunkerPolynomial == cfg.ChunkerPolynomial {
+		other = testConfig(t)
+		other.Chunker = repository.ChunkerGear
+	}
+	if slices.Equal(cut(other, len(data)), whole) {
+		t.Fatal("another polynomial cut the same chunks")
 	}
 }

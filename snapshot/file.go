@@ -10,7 +10,6 @@ import (
 
 	"github.com/lifeboat-backup/lifeboat/repository"
 	"github.com/lifeboat-backup/lifeboat/repository/pack"
-	"github.com/restic/chunker"
 	"golang.org/x/sys/unix"
 )
 
@@ -39,7 +38,7 @@ func newFileSaver(repo *repository.Repository, w *repository.Writer, blobs *blob
 	cfg := repo.Config()
 	s := &fileSaver{repo: repo, w: w, cfg: cfg, blobs: blobs, progress: p, warn: warn}
 	s.chunkers.New = func() any {
-		return &readCutter{ch: chunker.New(nil, cfg.ChunkerPolynomial, chunker.WithBoundaries(cfg.MinChunkSize, cfg.MaxChunkSize), chunker.WithAverageBits(cfg.AverageChunkBits))}
+		return &readCutter{ch: newStreamCutter(newSplitter(cfg))}
 	}
 	return s
 }
@@ -77,7 +76,7 @@ func (s *fileSaver) cutter(f *os.File, size int64, prev []pack.ID) (cutter, int)
 		}
 	}
 	rc := s.chunkers.Get().(*readCutter)
-	rc.ch.Reset(f, s.cfg.ChunkerPolynomial, chunker.WithBoundaries(s.cfg.MinChunkSize, s.cfg.MaxChunkSize), chunker.WithAverageBits(s.cfg.AverageChunkBits))
+	rc.ch.reset(f)
 	rc.piece, rc.rest = piece, nil
 	return pooledCutter{rc, &s.chunkers}, largest
 }

@@ -11,8 +11,8 @@ import "github.com/lifeboat-backup/lifeboat/repository/pack"
 // boundary, the previous version's chunk that should start there (its
 // pieces, when the file is stored in pieces); the cutter hashes those bytes
 // and, when the keyed hashes are the recorded ids, takes the chunk without
-// running the rolling hash over it (BLAKE3 runs at about five times the
-// Rabin fingerprint's speed here) and without saving it (the repository
+// running the rolling hash over it (the keyed hash is the id every chunk
+// needs anyway) and without saving it (the repository
 // has it). When a hash differs, the chunker cuts as usual, and the guide
 // finds its place again from the chunks it cuts:
 //

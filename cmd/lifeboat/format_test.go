@@ -77,7 +77,7 @@ func TestFormat1RepositoryStaysUsable(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer r.Close()
-	if r.Config().PieceSize != 0 || r.Config().Version != 1 {
+	if r.Config().PieceSize != 0 || r.Config().Chunker != "" || r.Config().Version != 1 {
 		t.Fatalf("config now %+v", r.Config())
 	}
 	if err := r.LoadIndex(ctx); err != nil {
