@@ -78,7 +78,56 @@ func (b *bench) report(s sizes, total int64, smallSrc string) string {
 		fmt.Fprintf(&w, "| lifeboat %s | %.2f s | %.2f | %s | %.3f |\n", setting, m.seconds, m.seconds/r.seconds, mib(m.added), float64(m.added)/float64(r.added))
 	}
 	fmt.Fprintf(&w, "| restic default | %.2f s | 1.00 | %s | 1.000 |\n", r.seconds, mib(r.added))
+	w.WriteString("\n" + compressionVerdict(b, lb, r) + "\n")
 	return w.String()
+}
+
+// compressionVerdict says which settings meet the time target (a first
+// backup in at most targets[phaseFirst] of restic's time) and which the
+// size target (a repository no larger than restic's), against restic's
+// median r, and which of the fast enough ones stores least.
+func compressionVerdict(b *bench, lb *tool, r result) string {
+	target := targets[phaseFirst]
+	var both, fast, small []string
+	var smallest string
+	var least int64
+	for _, setting := range compressionSettings {
+		ph := compressionPhase(setting)
+		if setting == "default" {
+			ph = phaseFirst
+		}
+		m := median(b.results[ph][lb.name])
+		t, z := m.seconds <= target*r.seconds, m.added <= r.added
+		switch {
+		case t && z:
+			both = append(both, setting)
+		case t:
+			fast = append(fast, setting)
+		case z:
+			small = append(small, setting)
+		}
+		if t && (smallest == "" || m.added < least) {
+			smallest, least = setting, m.added
+		}
+	}
+	targetsText := fmt.Sprintf("a first backup in at most %.1f of restic's time, a repository no larger than restic's", target)
+	if len(both) > 0 {
+		return fmt.Sprintf("Both targets (%s) are met by: %s.", targetsText, strings.Join(both, ", "))
+	}
+	out := fmt.Sprintf("No setting meets both targets (%s): the time target is met by %s, the size target by %s.",
+		targetsText, orNone(fast), orNone(small))
+	if smallest != "" {
+		out += fmt.Sprintf(" Of the settings fast enough, %s stores least (%.3f of restic's size).", smallest, float64(least)/float64(r.added))
+	}
+	return out
+}
+
+// orNone lists s, or says none.
+func orNone(s []string) string {
+	if len(s) == 0 {
+		return "none"
+	}
+	return strings.Join(s, ", ")
 }
 
 // ratio formats a time ratio with its target.
