@@ -1,12 +1,14 @@
 package snapshot
 
 import (
+	"os"
 	"runtime"
 	"runtime/debug"
 	"sync"
 	"sync/atomic"
 
 	"github.com/lifeboat-backup/lifeboat/repository/pack"
+	"golang.org/x/sys/unix"
 )
 
 // prehasher hashes, on worker goroutines, the chunks the guide is about to
@@ -87,6 +89,14 @@ func (p *prehasher) hashChunk(h *prehash) {
 	for _, n := range h.lens {
 		h.ids = append(h.ids, p.hash(p.data[off:off+n]))
 		off += n
+	}
+	// The cutter takes an unchanged chunk without reading it: drop its
+	// pages from this process's mapping (they stay in the page cache, and
+	// a changed chunk's are mapped again when the cutter copies them), so
+	// that hashing ahead does not grow the resident memory.
+	page := os.Getpagesize()
+	if from, to := (h.off+page-1)&^(page-1), off&^(page-1); from < to {
+		_ = unix.Madvise(p.data[from:to], unix.MADV_DONTNEED)
 	}
 }
 
