@@ -15,10 +15,11 @@ import (
 	"github.com/lifeboat-backup/lifeboat/targets/local"
 )
 
-// A repository made before pieces and the compression setting existed
-// (testdata/README.md) stays readable and checkable, and a backup into it
-// keeps its layout (whole chunks), so that it deduplicates against what
-// the old version stored, whatever --compression says.
+// A repository made before pieces, the compression setting and the gear
+// chunker existed (testdata/README.md) stays readable and checkable, and a
+// backup into it keeps its layout (whole chunks, cut by Rabin), so that it
+// deduplicates against what the old version stored, whatever
+// --compression says.
 func TestFormat1RepositoryStaysUsable(t *testing.T) {
 	repo := filepath.Join(t.TempDir(), "repo")
 	if err := os.CopyFS(repo, os.DirFS("testdata/format1-repo")); err != nil {
