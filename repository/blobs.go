@@ -71,17 +71,17 @@ func (r *Repository) OpenBlob(e pack.Entry, sealed, buf []byte) ([]byte, error) 
 }
 
 // compress returns the zstd form of plain and its raw length, or plain and 0
-// when compression does not save space. bulk says plain was cut from a
-// large file (see Compression).
+// when compression does not save space. t is the blob's type (see
+// Compression).
 //
 // A large chunk is first probed with a 64 KiB sample from its middle: if
 // zstd cannot shrink that by 3%, the chunk is taken as incompressible
 // (random, encrypted or already compressed data) and stored as it is,
 // which saves most of the compression time on such data.
-func (r *Repository) compress(plain, buf []byte, bulk bool) ([]byte, uint32) {
-	enc := r.wholeEnc
-	if bulk {
-		enc = r.bulkEnc
+func (r *Repository) compress(t pack.BlobType, plain, buf []byte) ([]byte, uint32) {
+	enc := r.dataEnc
+	if t == pack.TreeBlob {
+		enc = r.treeEnc
 	}
 	if len(plain) < 64 || enc == nil {
 		return plain, 0

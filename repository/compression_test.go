@@ -27,8 +27,8 @@ func TestParseCompression(t *testing.T) {
 }
 
 // Each setting stores a compressible blob in its own size order, and any
-// setting reads what any other stored. The default compresses whole
-// objects as level 3 and chunks of large files as fast does.
+// setting reads what any other stored. The default compresses trees at
+// level 3 and file data (whole small files and chunks) as fast does.
 func TestCompressionSettings(t *testing.T) {
 	ctx := context.Background()
 	rng := rand.New(rand.NewPCG(11, 11))
@@ -40,6 +40,8 @@ func TestCompressionSettings(t *testing.T) {
 	chunk := bytes.ToUpper(plain) // another blob, as compressible
 	stored := map[Compression]int{}
 	storedChunk := map[Compression]int{}
+	storedTree := map[Compression]int{}
+	tree := bytes.ToLower(plain) // stored as a tree blob: only its bytes matter here
 	for _, c := range []Compression{CompressionOff, CompressionFast, CompressionDefault, CompressionMax} {
 		tg := mem.New()
 		r, err := Init(ctx, tg, []byte("pw"), Options{KDF: fastKDF, Compression: c})
@@ -58,6 +60,10 @@ func TestCompressionSettings(t *testing.T) {
 		if _, err := w.SaveChunk(chunkID, chunk); err != nil {
 			t.Fatal(err)
 		}
+		treeID := r.BlobID(tree)
+		if _, err := w.SaveBlob(pack.TreeBlob, treeID, tree); err != nil {
+			t.Fatal(err)
+		}
 		if _, err := w.Finish(); err != nil {
 			t.Fatal(err)
 		}
@@ -66,6 +72,8 @@ func TestCompressionSettings(t *testing.T) {
 		stored[c] = int(loc.Entry.Length)
 		chunkLoc, _ := r.Index().Lookup(pack.DataBlob, chunkID)
 		storedChunk[c] = int(chunkLoc.Entry.Length)
+		treeLoc, _ := r.Index().Lookup(pack.TreeBlob, treeID)
+		storedTree[c] = int(treeLoc.Entry.Length)
 		if compressed := loc.Entry.RawLength != 0; compressed == (c == CompressionOff) {
 			t.Fatalf("%v: blob stored compressed=%v", c, compressed)
 		}
@@ -87,18 +95,17 @@ func TestCompressionSettings(t *testing.T) {
 			t.Fatalf("%v chunk read with %v: %v", c, other, err)
 		}
 	}
-	t.Logf("1 MiB of log text stored as: %v; as a chunk: %v", stored, storedChunk)
-	if storedChunk[CompressionDefault] != storedChunk[CompressionFast] || storedChunk[CompressionMax] >= storedChunk[CompressionFast] ||
-		storedChunk[CompressionOff] <= len(chunk) {
-		t.Fatalf("chunks: default must compress as fast does, max better, off not at all: %v", storedChunk)
+	t.Logf("1 MiB of log text stored as a whole file: %v; as a chunk: %v; as a tree: %v", stored, storedChunk, storedTree)
+	for what, sizes := range map[string]map[Compression]int{"whole files": stored, "chunks": storedChunk} {
+		if sizes[CompressionDefault] != sizes[CompressionFast] || sizes[CompressionMax] >= sizes[CompressionFast] ||
+			sizes[CompressionOff] <= len(plain) || sizes[CompressionFast] >= len(plain)/2 {
+			t.Fatalf("%s: default must compress as fast does, max better, off not at all: %v", what, sizes)
+		}
 	}
-	if stored[CompressionDefault] == stored[CompressionFast] {
-		t.Fatalf("whole blobs: default compressed as fast does: %v", stored)
-	}
-	// Which of fast and default is smaller depends on the data; max beats
-	// both, and off stores the bytes as they are (plus the seal).
-	if !(stored[CompressionOff] > len(plain) && stored[CompressionFast] < len(plain)/2 && stored[CompressionDefault] < len(plain)/2 &&
-		stored[CompressionMax] < stored[CompressionFast] && stored[CompressionMax] < stored[CompressionDefault]) {
-		t.Fatalf("sizes out of order: %v", stored)
+	// Trees: the default at level 3 (which of it and fast is smaller
+	// depends on the data), max beats both.
+	if storedTree[CompressionDefault] == storedTree[CompressionFast] || storedTree[CompressionMax] >= storedTree[CompressionFast] ||
+		storedTree[CompressionMax] >= storedTree[CompressionDefault] || storedTree[CompressionOff] <= len(tree) {
+		t.Fatalf("trees: default compressed as fast does, or max not the smallest: %v", storedTree)
 	}
 }

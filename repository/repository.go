@@ -93,8 +93,8 @@ type Repository struct {
 	opts     Options
 	idx      *index.Index
 	meta     *zstd.Encoder // index files
-	wholeEnc *zstd.Encoder // trees and whole small files; nil: stored uncompressed
-	bulkEnc  *zstd.Encoder // chunks and pieces of large files; nil: stored uncompressed
+	treeEnc  *zstd.Encoder // trees; nil: stored uncompressed
+	dataEnc  *zstd.Encoder // file data; nil: stored uncompressed
 	encoders map[zstd.EncoderLevel]*zstd.Encoder
 	dec      *zstd.Decoder
 	trees    *treePackCache
@@ -238,8 +238,8 @@ func newRepository(t targets.Target, key *crypto.Key, cfg Config, opts Options) 
 		return encoders[level]
 	}
 	meta := encoder(zstd.SpeedDefault, true)
-	wholeEnc := encoder(opts.Compression.wholeLevel())
-	bulkEnc := encoder(opts.Compression.bulkLevel())
+	treeEnc := encoder(opts.Compression.treeLevel())
+	dataEnc := encoder(opts.Compression.dataLevel())
 	if err != nil {
 		return nil, err
 	}
@@ -248,7 +248,7 @@ func newRepository(t targets.Target, key *crypto.Key, cfg Config, opts Options) 
 	if err != nil {
 		return nil, err
 	}
-	return &Repository{target: t, key: key, cfg: cfg, opts: opts, idx: index.New(), meta: meta, wholeEnc: wholeEnc, bulkEnc: bulkEnc, encoders: encoders, dec: dec,
+	return &Repository{target: t, key: key, cfg: cfg, opts: opts, idx: index.New(), meta: meta, treeEnc: treeEnc, dataEnc: dataEnc, encoders: encoders, dec: dec,
 		trees: newTreePackCache(treeCacheBytes), cache: newCache(opts.CacheDir, cfg.ID)}, nil
 }
 

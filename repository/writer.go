@@ -136,23 +136,23 @@ func (w *Writer) failed() error {
 // r.BlobID(plain). plain is not retained. It is for whole objects: a
 // tree, or a file too small to be cut.
 func (w *Writer) SaveBlob(t pack.BlobType, id pack.ID, plain []byte) (bool, error) {
-	return w.save(t, id, plain, true, false)
+	return w.save(t, id, plain, true)
 }
 
 // SaveChunk is SaveBlob for a data blob cut from a large file (a chunk
-// or a piece), which the default compression treats as bulk data.
+// or a piece).
 func (w *Writer) SaveChunk(id pack.ID, plain []byte) (bool, error) {
-	return w.save(pack.DataBlob, id, plain, true, true)
+	return w.save(pack.DataBlob, id, plain, true)
 }
 
 // CopyBlob stores a blob even though the index knows it: the garbage
 // collector uses it to move blobs out of packs it is going to delete.
 func (w *Writer) CopyBlob(t pack.BlobType, id pack.ID, plain []byte) error {
-	_, err := w.save(t, id, plain, false, false)
+	_, err := w.save(t, id, plain, false)
 	return err
 }
 
-func (w *Writer) save(t pack.BlobType, id pack.ID, plain []byte, dedupIndex, bulk bool) (bool, error) {
+func (w *Writer) save(t pack.BlobType, id pack.ID, plain []byte, dedupIndex bool) (bool, error) {
 	if err := w.failed(); err != nil {
 		return false, err
 	}
@@ -171,7 +171,7 @@ func (w *Writer) save(t pack.BlobType, id pack.ID, plain []byte, dedupIndex, bul
 
 	// Room for the chunk even when zstd cannot shrink it.
 	cbuf := w.getBuf(&w.chunkBufs, len(plain)+len(plain)/128+1024)
-	payload, raw := w.r.compress(plain, cbuf, bulk)
+	payload, raw := w.r.compress(t, plain, cbuf)
 
 	w.mu.Lock()
 	pf := w.open[t]

@@ -130,7 +130,7 @@ Unknown keys in the config file are refused.
 	pf.String("s3-sse-kms-key-id", "", "KMS key for --s3-sse aws:kms")
 	pf.String("gcs-credentials-file", "", "Google service account key file (default: Application Default Credentials)")
 	pf.String("gcs-storage-class", "", "GCS storage class for new objects, e.g. NEARLINE")
-	pf.String("compression", "", "how new data is compressed: "+repository.CompressionNames+" (default: zstd level 3 for trees and small files, level 1 for large files; env LIFEBOAT_COMPRESSION)")
+	pf.String("compression", "", "how new data is compressed: "+repository.CompressionNames+" (default: zstd level 3 for trees, level 1 for file data; env LIFEBOAT_COMPRESSION)")
 	pf.Int("connections", 0, "concurrent requests to a cloud store (default 8)")
 	pf.String("cache-dir", "", "where copies of a remote repository's snapshot and index files are kept (default: ~/.cache/lifeboat; env LIFEBOAT_CACHE_DIR)")
 	pf.Bool("no-cache", false, "keep no local copies of a remote repository's snapshot and index files")
