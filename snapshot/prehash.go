@@ -48,8 +48,9 @@ type prehash struct {
 	done chan struct{} // closed when ids are set
 }
 
-// Bounds of the work handed out ahead of the cutter: in bytes, the
-// readahead window (what the kernel is reading anyway), and in chunks.
+// Bounds of the work handed out ahead of the cutter: in bytes, half the
+// readahead window (within what the kernel is reading anyway), and in
+// chunks.
 const (
 	prehashWindow = readAheadWindow / 2
 	prehashSlots  = 64
