@@ -48,13 +48,7 @@ func cuts(t *testing.T, c cutter) []int {
 // Mapping a file must cut it exactly where reading it does, in both
 // layouts, or the two paths would not deduplicate against each other.
 func TestMapCutterMatchesReader(t *testing.T) {
-	for _, kind := range chunkers {
-		t.Run("chunker "+kind, func(t *testing.T) {
-			cfg := testConfig(t)
-			cfg.Chunker = kind
-			mapMatchesReader(t, cfg)
-		})
-	}
+	eachChunker(t, testConfig, mapMatchesReader)
 }
 
 // chunkers are the chunkers a repository can have ("": Rabin).
@@ -102,15 +96,7 @@ func mapMatchesReader(t *testing.T, cfg repository.Config) {
 // A mapped file truncated under the backup gives an error, not a crash.
 func TestMapCutterTruncated(t *testing.T) {
 	cfg := testConfig(t)
-	p := filepath.Join(t.TempDir(), "f")
-	if err := os.WriteFile(p, treetest.RandomBytes(2, 32<<20), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	f, err := os.Open(p)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
+	p, f := writeOpen(t, treetest.RandomBytes(2, 32<<20))
 	mc, err := newMapCutter(f, 32<<20, cfg, 0, nil, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -133,16 +119,15 @@ func TestMapCutterTruncated(t *testing.T) {
 
 // smallChunks cuts chunks of 4 to 64 KiB, 16 KiB on average, so that a few
 // MiB make hundreds of chunks.
-func smallChunks(t *testing.T) repository.Config {
+func smallChunks(t testing.TB) repository.Config {
 	cfg := testConfig(t)
 	cfg.MinChunkSize, cfg.MaxChunkSize, cfg.AverageChunkBits = 4<<10, 64<<10, 14
 	return cfg
 }
 
-// cutAll cuts data (written to a file and mapped) in pieces of piece bytes
-// (0: whole chunks) with an optional guide, and returns each blob's id and
-// length, and how many bytes the guide found.
-func cutAll(t *testing.T, cfg repository.Config, data []byte, piece int, g *guide) (ids []pack.ID, lens []int, matched int) {
+// writeOpen writes data to a new file and opens it for reading (closed
+// when the test ends).
+func writeOpen(t *testing.T, data []byte) (string, *os.File) {
 	t.Helper()
 	p := filepath.Join(t.TempDir(), "f")
 	if err := os.WriteFile(p, data, 0o644); err != nil {
@@ -152,7 +137,37 @@ func cutAll(t *testing.T, cfg repository.Config, data []byte, piece int, g *guid
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer f.Close()
+	t.Cleanup(func() { f.Close() })
+	return p, f
+}
+
+// guideOf is the guide of a file whose previous version had the blobs
+// ids of lengths lens (nil if there is none).
+func guideOf(ids []pack.ID, lens []int, piece int) *guide {
+	length := map[pack.ID]int{}
+	for i, id := range ids {
+		length[id] = lens[i]
+	}
+	return newGuide(ids, func(id pack.ID) (int, bool) { n, ok := length[id]; return n, ok }, piece)
+}
+
+// eachChunker runs a subtest with each chunker, on the config cfgOf makes.
+func eachChunker(t *testing.T, cfgOf func(testing.TB) repository.Config, run func(*testing.T, repository.Config)) {
+	for _, kind := range chunkers {
+		t.Run("chunker "+kind, func(t *testing.T) {
+			cfg := cfgOf(t)
+			cfg.Chunker = kind
+			run(t, cfg)
+		})
+	}
+}
+
+// cutAll cuts data (written to a file and mapped) in pieces of piece bytes
+// (0: whole chunks) with an optional guide, and returns each blob's id and
+// length, and how many bytes the guide found.
+func cutAll(t *testing.T, cfg repository.Config, data []byte, piece int, g *guide) (ids []pack.ID, lens []int, matched int) {
+	t.Helper()
+	_, f := writeOpen(t, data)
 	hash := func(b []byte) pack.ID { return pack.ID(blake3.Sum256(b)) }
 	mc, err := newMapCutter(f, int64(len(data)), cfg, piece, g, hash)
 	if err != nil {
@@ -183,13 +198,7 @@ func cutAll(t *testing.T, cfg repository.Config, data []byte, piece int, g *guid
 // A guided cut is exactly the unguided one, whatever changed, and the
 // guide finds the unchanged chunks.
 func TestGuidedCutMatchesUnguided(t *testing.T) {
-	for _, kind := range chunkers {
-		t.Run("chunker "+kind, func(t *testing.T) {
-			cfg := smallChunks(t)
-			cfg.Chunker = kind
-			guidedCutMatchesUnguided(t, cfg)
-		})
-	}
+	eachChunker(t, smallChunks, guidedCutMatchesUnguided)
 }
 
 func guidedCutMatchesUnguided(t *testing.T, cfg repository.Config) {
@@ -236,14 +245,10 @@ func guidedCutMatchesUnguided(t *testing.T, cfg repository.Config) {
 	}
 	for _, piece := range []int{0, 1 << 10} {
 		ids, lens, _ := cutAll(t, cfg, orig, piece, nil)
-		length := map[pack.ID]int{}
-		for i, id := range ids {
-			length[id] = lens[i]
-		}
 		for _, c := range cases {
 			t.Run(fmt.Sprintf("%s/piece %d", c.name, piece), func(t *testing.T) {
 				wantIDs, wantLens, _ := cutAll(t, cfg, c.data, piece, nil)
-				g := newGuide(ids, func(id pack.ID) (int, bool) { n, ok := length[id]; return n, ok }, piece)
+				g := guideOf(ids, lens, piece)
 				if g == nil {
 					t.Fatal("no guide")
 				}
@@ -266,13 +271,7 @@ func guidedCutMatchesUnguided(t *testing.T, cfg repository.Config) {
 // bytes is met often. (Chunks that are a whole number of pieces are
 // TestGuidedCutMatchesUnguided's.)
 func TestGuidedCutAfterPageWrites(t *testing.T) {
-	for _, kind := range chunkers {
-		t.Run("chunker "+kind, func(t *testing.T) {
-			cfg := smallChunks(t)
-			cfg.Chunker = kind
-			guidedCutAfterPageWrites(t, cfg)
-		})
-	}
+	eachChunker(t, smallChunks, guidedCutAfterPageWrites)
 }
 
 func guidedCutAfterPageWrites(t *testing.T, cfg repository.Config) {
@@ -287,10 +286,6 @@ func guidedCutAfterPageWrites(t *testing.T, cfg repository.Config) {
 			orig[i] = byte(r.Uint32())
 		}
 		ids, lens, _ := cutAll(t, cfg, orig, piece, nil)
-		length := map[pack.ID]int{}
-		for i, id := range ids {
-			length[id] = lens[i]
-		}
 		changed := slices.Clone(orig)
 		for range 1 + r.IntN(30) {
 			n := 1 + r.IntN(4096)
@@ -300,8 +295,7 @@ func guidedCutAfterPageWrites(t *testing.T, cfg repository.Config) {
 			}
 		}
 		wantIDs, wantLens, _ := cutAll(t, cfg, changed, piece, nil)
-		g := newGuide(ids, func(id pack.ID) (int, bool) { n, ok := length[id]; return n, ok }, piece)
-		gotIDs, gotLens, _ := cutAll(t, cfg, changed, piece, g)
+		gotIDs, gotLens, _ := cutAll(t, cfg, changed, piece, guideOf(ids, lens, piece))
 		if !slices.Equal(gotIDs, wantIDs) || !slices.Equal(gotLens, wantLens) {
 			t.Fatalf("round %d: guided cut differs: %d blobs, unguided %d", round, len(gotLens), len(wantLens))
 		}

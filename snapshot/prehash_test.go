@@ -3,7 +3,6 @@ package snapshot
 import (
 	"errors"
 	"os"
-	"path/filepath"
 	"slices"
 	"testing"
 
@@ -14,38 +13,25 @@ import (
 )
 
 // mapped writes data to a file and maps it read-only.
-func mapped(t *testing.T, data []byte) (string, []byte) {
+func mapped(t *testing.T, data []byte) []byte {
 	t.Helper()
-	p := filepath.Join(t.TempDir(), "f")
-	if err := os.WriteFile(p, data, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	f, err := os.Open(p)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
+	_, f := writeOpen(t, data)
 	m, err := unix.Mmap(int(f.Fd()), 0, len(data), unix.PROT_READ, unix.MAP_SHARED)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = unix.Munmap(m) })
-	return p, m
+	return m
 }
 
 // guideFor cuts data and returns a guide made from its blobs.
 func guideFor(t *testing.T, data []byte, piece int) *guide {
 	t.Helper()
 	ids, lens, _ := cutAll(t, smallChunks(t), data, piece, nil)
-	length := map[pack.ID]int{}
-	for i, id := range ids {
-		length[id] = lens[i]
-	}
-	g := newGuide(ids, func(id pack.ID) (int, bool) { n, ok := length[id]; return n, ok }, piece)
+	g := guideOf(ids, lens, piece)
 	if g == nil || len(g.ends) < 20 {
 		t.Fatal("no guide, or one of few chunks")
 	}
-	g.next = 0
 	return g
 }
 
@@ -58,7 +44,7 @@ func testHash(b []byte) pack.ID { return pack.ID(blake3.Sum256(b)) }
 func TestPrehasherFollowsGuide(t *testing.T) {
 	const piece = 1 << 10
 	data := treetest.RandomBytes(3, 4<<20)
-	_, m := mapped(t, data)
+	m := mapped(t, data)
 	g := guideFor(t, data, piece)
 	p := newPrehasher(m, g, testHash)
 	defer p.close()
@@ -82,7 +68,7 @@ func TestPrehasherFollowsGuide(t *testing.T) {
 	// The file as if 100 bytes were inserted before chunk 7 (the guide
 	// found chunk 7 there): the chunks from 7 on are hashed 100 bytes on.
 	shifted := slices.Concat(data[:g.ends[6]], make([]byte, 100), data[g.ends[6]:])
-	_, m2 := mapped(t, shifted)
+	m2 := mapped(t, shifted)
 	p2 := newPrehasher(m2, g, testHash)
 	defer p2.close()
 	g.next, g.shift = 8, 100
@@ -103,19 +89,9 @@ func TestGuidedCutTruncated(t *testing.T) {
 	cfg := testConfig(t)
 	data := treetest.RandomBytes(4, 48<<20)
 	ids, lens, _ := cutAll(t, cfg, data, 0, nil)
-	length := map[pack.ID]int{}
-	for i, id := range ids {
-		length[id] = lens[i]
-	}
 	for _, keep := range []int64{0, 1 << 20, 20 << 20} {
-		p, _ := mapped(t, data)
-		f, err := os.Open(p)
-		if err != nil {
-			t.Fatal(err)
-		}
-		g := newGuide(ids, func(id pack.ID) (int, bool) { n, ok := length[id]; return n, ok }, 0)
-		g.next = 0
-		mc, err := newMapCutter(f, int64(len(data)), cfg, 0, g, testHash)
+		p, f := writeOpen(t, data)
+		mc, err := newMapCutter(f, int64(len(data)), cfg, 0, guideOf(ids, lens, 0), testHash)
 		if err != nil {
 			t.Fatal(err)
 		}
