@@ -339,21 +339,22 @@ const LabelDirectCopyOf = "org.lifeboat.direct-copy-of"
 
 func copyIdentity(src Engine, v sidecar.Volume) string { return src.Host() + " " + v.Name }
 
-// earlierCopy reports whether the destination's volume of v's name is
-// lifeboat's copy of v that no container there uses.
-func earlierCopy(ctx context.Context, src, dst Engine, v sidecar.Volume) (bool, error) {
+// destinationCopy reports whether the destination has a volume of v's
+// name, and whether that is lifeboat's copy of v that no container there
+// uses (which migrating again may update).
+func destinationCopy(ctx context.Context, src, dst Engine, v sidecar.Volume) (exists, update bool, err error) {
 	found, err := dst.Volumes(ctx, sidecar.Selection{Names: []string{v.Name}})
 	var unknown sidecar.ErrUnknownVolume
 	switch {
 	case errors.As(err, &unknown):
-		return false, nil
+		return false, false, nil
 	case err != nil:
-		return false, err
+		return false, false, err
 	case len(found) != 1 || found[0].Labels[LabelDirectCopyOf] != copyIdentity(src, v):
-		return false, nil
+		return len(found) > 0, false, nil
 	}
 	users, err := dst.VolumeUsers(ctx, v.Name)
-	return err == nil && len(users) == 0, err
+	return true, err == nil && len(users) == 0, err
 }
 
 // migrateDirect moves each volume with o.Direct, under the same rules.
@@ -372,18 +373,15 @@ func migrateDirect(ctx context.Context, src, dst Engine, r Reporter, o MigrateOp
 				return out, fmt.Errorf("volume %s: %w", v.Name, err)
 			}
 		}
-		update, err := earlierCopy(ctx, src, dst, v)
-		if err == nil && !update {
-			var exists bool
-			if exists, err = dst.VolumeExists(ctx, v.Name); err == nil && !exists {
-				like := v
-				like.Labels = maps.Clone(v.Labels)
-				if like.Labels == nil {
-					like.Labels = map[string]string{}
-				}
-				like.Labels[LabelDirectCopyOf] = copyIdentity(src, v)
-				err = dst.CreateVolumeLike(ctx, like)
+		exists, update, err := destinationCopy(ctx, src, dst, v)
+		if err == nil && !exists {
+			like := v
+			like.Labels = maps.Clone(v.Labels)
+			if like.Labels == nil {
+				like.Labels = map[string]string{}
 			}
+			like.Labels[LabelDirectCopyOf] = copyIdentity(src, v)
+			err = dst.CreateVolumeLike(ctx, like)
 		}
 		var st sidecar.DirectStats
 		if err == nil {
