@@ -16,6 +16,7 @@ const (
 	KindLocks     Kind = "locks"     // locks
 	KindMarks     Kind = "marks"     // packs a prune marked for deletion
 	KindData      Kind = "data"      // pack files, in 256 sub-folders
+	KindDamaged   Kind = "damaged"   // damaged packs that repair packs set aside
 )
 
 // Prefix is what the names of the kind's objects start with, for a listing.

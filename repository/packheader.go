@@ -56,3 +56,22 @@ func (r *Repository) StoredPacks(ctx context.Context) (map[pack.ID]int64, error)
 	}
 	return stored, nil
 }
+
+// SetPackAside stores the bytes of a damaged pack as damaged/<id>, where
+// no index, check or prune looks: repair packs keeps what a later tool
+// might recover from it. The pack itself stays in data/ until DeletePack.
+func (r *Repository) SetPackAside(ctx context.Context, id pack.ID, data []byte) error {
+	if err := r.target.Put(ctx, KindDamaged.Name(id), data); err != nil {
+		return fmt.Errorf("set pack %s aside: %w", id.Short(), err)
+	}
+	return nil
+}
+
+// DeletePack removes a pack from data/. The caller holds the exclusive
+// lock, and no index file names the pack any more.
+func (r *Repository) DeletePack(ctx context.Context, id pack.ID) error {
+	if err := r.target.Delete(ctx, PackName(id)); err != nil {
+		return fmt.Errorf("delete pack %s: %w", id.Short(), err)
+	}
+	return nil
+}

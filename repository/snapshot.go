@@ -207,13 +207,30 @@ func (f Filter) Match(s *Snapshot) bool {
 // ErrNoSnapshot: nothing matched a snapshot reference.
 var ErrNoSnapshot = errors.New("no matching snapshot")
 
-// FindSnapshot resolves "latest" (the newest snapshot matching f) or a
-// unique prefix of a snapshot id.
+// RepairedTag marks a snapshot that repair wrote in place of a damaged
+// one, its Parent.
+const RepairedTag = "repaired"
+
+// Superseded returns the ids of the snapshots in all that a repaired copy
+// in all replaces (it has RepairedTag and the original as Parent).
+func Superseded(all []*Snapshot) map[pack.ID]bool {
+	out := map[pack.ID]bool{}
+	for _, s := range all {
+		if s.Parent != nil && slices.Contains(s.Tags, RepairedTag) {
+			out[*s.Parent] = true
+		}
+	}
+	return out
+}
+
+// FindSnapshot resolves "latest" (the newest snapshot matching f that no
+// repaired copy supersedes) or a unique prefix of a snapshot id.
 func FindSnapshot(all []*Snapshot, ref string, f Filter) (*Snapshot, error) {
 	if ref == "latest" {
 		var best *Snapshot
+		old := Superseded(all)
 		for _, s := range all {
-			if f.Match(s) && (best == nil || !s.Time.Before(best.Time)) {
+			if f.Match(s) && !old[s.ID] && (best == nil || !s.Time.Before(best.Time)) {
 				best = s
 			}
 		}

@@ -43,6 +43,10 @@ type fileJob struct {
 	// patch: the file exists under its name holding the base's content,
 	// and only the chunks that differ are written into it.
 	patch bool
+	// lost: ranges whose data is damaged or lost in the repository (why
+	// says how the first was); such a file is never published as restored.
+	lost []Range
+	why  string
 }
 
 type place struct {
@@ -88,8 +92,11 @@ func (r *restorer) restoreContents(ctx context.Context, files []*op) (err error)
 		var off int64
 		for _, id := range o.node.Content {
 			loc, ok := r.repo.Lookup(pack.DataBlob, id)
-			if !ok {
-				return wrap(o, fmt.Errorf("chunk %s: %w", id.Short(), repository.ErrBlobNotFound))
+			if !ok { // where the chunks after it go is unknown: lost to the end
+				j.lost = append(j.lost, Range{off, max(off, int64(o.node.Size))})
+				j.why = fmt.Sprintf("chunk %s: %v", id.Short(), repository.ErrBlobNotFound)
+				off = int64(o.node.Size)
+				break
 			}
 			if have[off] == id { // already there
 				off += int64(loc.Entry.PlainLength())
@@ -112,7 +119,8 @@ func (r *restorer) restoreContents(ctx context.Context, files []*op) (err error)
 			off += int64(loc.Entry.PlainLength())
 		}
 		if off != int64(o.node.Size) {
-			return wrap(o, fmt.Errorf("%w: chunks add up to %d bytes, the snapshot says %d", repository.ErrDamaged, off, o.node.Size))
+			j.lost = append(j.lost, Range{0, int64(o.node.Size)})
+			j.why = fmt.Sprintf("%v: chunks add up to %d bytes, the snapshot says %d", repository.ErrDamaged, off, o.node.Size)
 		}
 		if j.left == 0 { // empty, or a patch with no chunk to write
 			if err := r.write(ctx, j, 0, nil); err != nil {
@@ -209,6 +217,15 @@ func (r *restorer) restoreSegment(ctx context.Context, id pack.ID, seg []*need, 
 	start := int64(seg[0].entry.Offset)
 	last := seg[len(seg)-1].entry
 	rc, err := r.repo.Target().Get(ctx, repository.PackName(id), start, int64(last.Offset)+int64(last.Length)-start)
+	if repository.IsLost(err) {
+		why := fmt.Sprintf("pack %s: %v", id.Short(), err)
+		for _, nd := range seg {
+			if err := r.lose(ctx, nd, why); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
 	if err != nil {
 		return fmt.Errorf("restore: pack %s: %w", id.Short(), err)
 	}
@@ -233,6 +250,12 @@ func (r *restorer) restoreSegment(ctx context.Context, id pack.ID, seg []*need, 
 		}
 		pos = int64(e.Offset) + int64(e.Length)
 		plain, err := r.repo.OpenBlob(e, sealed, bufs.plain)
+		if repository.IsLost(err) {
+			if err := r.lose(ctx, nd, fmt.Sprintf("pack %s: %v", id.Short(), err)); err != nil {
+				return err
+			}
+			continue
+		}
 		if err != nil {
 			return fmt.Errorf("restore /%s: %w", nd.places[0].job.op.rel(), err)
 		}
@@ -259,35 +282,9 @@ func (r *restorer) write(ctx context.Context, j *fileJob, off int64, data []byte
 	defer j.mu.Unlock()
 	o, n := j.op, j.op.node
 	if j.f == nil {
-		d, release, err := r.dirs.get(o.dir)
-		if err != nil {
-			return wrap(o, err)
+		if err := r.open(j); err != nil {
+			return err
 		}
-		var f *os.File
-		tmp, perm := n.Name, uint32(0o600)
-		if j.patch {
-			f, err = d.openForPatch(n.Name)
-		} else if r.staged {
-			// Only this restore can reach the staging directory (0700): the
-			// file is created with its permissions, as far as the umask
-			// lets them through, so that they need not be set again.
-			if mode := n.Mode & 0o7777; r.umaskKnown && mode&0o7000 == 0 {
-				perm = mode
-			}
-			f, err = d.create(tmp, perm)
-		} else {
-			f, tmp, err = d.createTemp(tempPrefix, &r.tempSeq)
-		}
-		if err != nil {
-			release()
-			return wrap(o, err)
-		}
-		if r.umaskKnown {
-			perm &^= r.umask
-		} else {
-			perm = ^uint32(0) // unknown: always set
-		}
-		j.dir, j.release, j.f, j.tmp, j.perm = d, release, f, tmp, perm
 	}
 	var err error
 	if n.Sparse {
@@ -308,6 +305,54 @@ func (r *restorer) write(ctx context.Context, j *fileJob, off int64, data []byte
 	if j.left > 0 {
 		return nil
 	}
+	return r.finish(j)
+}
+
+// open creates (or, to patch it, opens) the file of j; the caller holds
+// j.mu.
+func (r *restorer) open(j *fileJob) error {
+	o, n := j.op, j.op.node
+	d, release, err := r.dirs.get(o.dir)
+	if err != nil {
+		return wrap(o, err)
+	}
+	var f *os.File
+	tmp, perm := n.Name, uint32(0o600)
+	if j.patch {
+		f, err = d.openForPatch(n.Name)
+	} else if r.staged {
+		// Only this restore can reach the staging directory (0700): the
+		// file is created with its permissions, as far as the umask
+		// lets them through, so that they need not be set again.
+		if mode := n.Mode & 0o7777; r.umaskKnown && mode&0o7000 == 0 {
+			perm = mode
+		}
+		f, err = d.create(tmp, perm)
+	} else {
+		f, tmp, err = d.createTemp(tempPrefix, &r.tempSeq)
+	}
+	if err != nil {
+		release()
+		return wrap(o, err)
+	}
+	if r.umaskKnown {
+		perm &^= r.umask
+	} else {
+		perm = ^uint32(0) // unknown: always set
+	}
+	j.dir, j.release, j.f, j.tmp, j.perm = d, release, f, tmp, perm
+	return nil
+}
+
+// finish completes a file after its last chunk: its size and metadata,
+// then the rename from a temporary name. A file that lost data is ended
+// by finishDamaged instead. The caller holds j.mu.
+func (r *restorer) finish(j *fileJob) error {
+	if len(j.lost) > 0 {
+		return r.finishDamaged(j)
+	}
+	o, n := j.op, j.op.node
+	var err error
 	if n.Sparse || j.patch { // the size past a final hole, or a file that shrank
 		if err := j.f.Truncate(int64(n.Size)); err != nil {
 			return wrap(o, err)

@@ -84,10 +84,14 @@ type Options struct {
 	// differs from Base are written. A file that matches neither is
 	// rewritten whole, as without Base. With Verify, the files the
 	// restore wrote or patched are read back (the others it did not touch).
-	Base     *repository.Snapshot
-	Verify   bool // read every restored file back and check it
-	Workers  int  // files written at once (2×GOMAXPROCS if 0)
-	Progress *Progress
+	Base   *repository.Snapshot
+	Verify bool // read every restored file back and check it
+	// KeepDamaged writes a file whose data is partly lost as
+	// NAME.lifeboat-damaged, the lost ranges left as zeros, instead of
+	// leaving it out.
+	KeepDamaged bool
+	Workers     int // files written at once (2×GOMAXPROCS if 0)
+	Progress    *Progress
 	// batch, if more than 0, is how many operations a batch holds instead
 	// of batchOps (for tests).
 	batch int
@@ -123,6 +127,11 @@ type Result struct {
 	Written  int64 `json:"bytes_written"`
 	Verified int64 `json:"verified"`
 	Deleted  int64 `json:"deleted"` // entries removed by Delete (a directory counts once)
+	// Damaged lists (up to 10,000 of DamagedCount) the paths that were left
+	// out, or kept under a damaged name, because their data is damaged or
+	// lost in the repository; the restore then ends with ErrIncomplete.
+	Damaged      []Damage `json:"damaged,omitempty"`
+	DamagedCount int64    `json:"damaged_count,omitempty"`
 	// Finished is set when the target already held this restore, complete,
 	// from a run that was killed while it published it: this run moved
 	// the last entries into place (and verified them, if asked).
@@ -150,8 +159,14 @@ type op struct {
 	// kept maps the offsets of a patched file's chunks that were already
 	// there (as the base had them) to their ids: not written, not verified.
 	kept map[int64]pack.ID
-	// for opLink: the first file of the inode
+	// for opLink: the first file of the inode (first is nil in a received
+	// stream)
 	linkDir, linkName string
+	first             *op
+	// damaged: the file's data is damaged or lost in the repository; it
+	// was left out, or written as keptAs.
+	damaged bool
+	keptAs  string
 	// names, for an opDir with Options.Delete: the directory's entries in
 	// the snapshot, by name, with their types.
 	names   map[string]string
@@ -254,12 +269,19 @@ func Run(ctx context.Context, repo *repository.Repository, sn *repository.Snapsh
 	}
 	var top []string // the target's top-level entries, to publish
 	out := &emitter{size: r.batchSize(), flush: func(ops []*op) error {
+		if err := r.runBatch(ctx, troot, ops); err != nil {
+			return err
+		}
 		for _, o := range ops {
-			if o.dir == "" && o.kind != opDirDone {
+			switch {
+			case o.dir != "" || o.kind == opDirDone:
+			case o.keptAs != "":
+				top = append(top, o.keptAs)
+			case !o.damaged:
 				top = append(top, o.node.Name)
 			}
 		}
-		return r.runBatch(ctx, troot, ops)
+		return nil
 	}}
 	if err := r.plan(ctx, nil, sn.Tree, base, "", len(opts.Include) == 0, out); err != nil {
 		return &r.res, err
@@ -279,7 +301,7 @@ func Run(ctx context.Context, repo *repository.Repository, sn *repository.Snapsh
 			return &r.res, err
 		}
 	}
-	return &r.res, nil
+	return &r.res, r.res.incomplete()
 }
 
 // batchOps is how many operations a restore plans before it carries them
@@ -362,6 +384,10 @@ func (r *restorer) runBatch(ctx context.Context, troot *os.Root, ops []*op) erro
 // (self.names) are known when the batch holding self is carried out.
 func (r *restorer) plan(ctx context.Context, self *op, tree pack.ID, base *pack.ID, rel string, included bool, out *emitter) error {
 	t, err := r.repo.LoadTree(ctx, tree)
+	if self != nil && repository.IsLost(err) {
+		r.lostTree(rel, err)
+		return nil
+	}
 	if err != nil {
 		return fmt.Errorf("snapshot directory /%s: %w", rel, err)
 	}
@@ -369,7 +395,11 @@ func (r *restorer) plan(ctx context.Context, self *op, tree pack.ID, base *pack.
 	if base != nil {
 		bt := t // the directory did not change since the base: no second load
 		if *base != tree {
-			if bt, err = r.repo.LoadTree(ctx, *base); err != nil {
+			bt, err = r.repo.LoadTree(ctx, *base)
+			switch {
+			case repository.IsLost(err): // nothing to patch from: files are written whole
+				bt = &repository.Tree{}
+			case err != nil:
 				return fmt.Errorf("base snapshot directory /%s: %w", rel, err)
 			}
 		}
@@ -428,7 +458,7 @@ func (r *restorer) plan(ctx context.Context, self *op, tree pack.ID, base *pack.
 			if n.Links > 1 {
 				key := [2]uint64{n.Device, n.Inode}
 				if first, ok := r.links[key]; ok {
-					o.kind, o.linkDir, o.linkName = opLink, first.dir, first.node.Name
+					o.kind, o.linkDir, o.linkName, o.first = opLink, first.dir, first.node.Name, first
 				} else {
 					r.links[key] = o
 				}
@@ -477,10 +507,12 @@ func (r *restorer) execute(ctx context.Context, ops []*op) error {
 			return err
 		}
 		var err error
-		switch o.kind {
-		case opLink:
+		switch {
+		case o.kind == opLink && o.first != nil && o.first.damaged:
+			r.lostLink(o)
+		case o.kind == opLink:
 			err = r.makeLink(o)
-		case opOther:
+		case o.kind == opOther:
 			err = r.makeOther(o)
 		}
 		if err != nil {

@@ -8,14 +8,17 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"sync/atomic"
 	"testing"
 
+	"github.com/lifeboat-backup/lifeboat/internal/faulty"
 	"github.com/lifeboat-backup/lifeboat/internal/treetest"
 	"github.com/lifeboat-backup/lifeboat/repository"
 	"github.com/lifeboat-backup/lifeboat/repository/crypto"
 	"github.com/lifeboat-backup/lifeboat/repository/pack"
 	"github.com/lifeboat-backup/lifeboat/restore"
 	"github.com/lifeboat-backup/lifeboat/snapshot"
+	"github.com/lifeboat-backup/lifeboat/targets"
 	"github.com/lifeboat-backup/lifeboat/targets/mem"
 )
 
@@ -26,8 +29,14 @@ func newRepo(t *testing.T) *repository.Repository {
 
 func newRepoWith(t *testing.T, opts repository.Options) *repository.Repository {
 	t.Helper()
+	return newRepoOn(t, mem.New(), opts)
+}
+
+// newRepoOn makes a repository on store, locked and loaded.
+func newRepoOn(t *testing.T, store targets.Target, opts repository.Options) *repository.Repository {
+	t.Helper()
 	opts.KDF = func() (crypto.KDFParams, error) { return crypto.NewKDF(1, 64, 1) }
-	r, err := repository.Init(context.Background(), mem.New(), []byte("pw"), opts)
+	r, err := repository.Init(context.Background(), store, []byte("pw"), opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -184,10 +193,19 @@ func names(t *testing.T, dir string) []string {
 	return out
 }
 
-// A restore into an empty target that fails part way leaves it empty: the
-// files finished before the failure were never published.
+// A restore into an empty target that fails part way (the store fails,
+// which is not damage) leaves it empty: the files finished before the
+// failure were never published.
 func TestFailedRestoreLeavesEmptyTarget(t *testing.T) {
-	r := newRepoWith(t, repository.Options{PackSize: 1 << 20})
+	var failing atomic.Value // the name of the pack the store fails to serve
+	failing.Store("")
+	store := faulty.New(mem.New(), faulty.Config{Hook: func(_ context.Context, op, name string) error {
+		if op == "get" && name == failing.Load().(string) {
+			return fmt.Errorf("%s: %w", name, targets.ErrPermission)
+		}
+		return nil
+	}})
+	r := newRepoOn(t, store, repository.Options{PackSize: 1 << 20})
 	ctx := context.Background()
 	src := t.TempDir()
 	mkfile(t, filepath.Join(src, "a-first"), "small and complete")
@@ -195,38 +213,17 @@ func TestFailedRestoreLeavesEmptyTarget(t *testing.T) {
 	// most 8 MiB), so some of it is elsewhere whatever the chunker cuts.
 	mkfile(t, filepath.Join(src, "z/last"), string(treetest.RandomBytes(1, 20<<20)))
 	sn := backup(t, r, src)
-	tree, err := r.LoadTree(ctx, sn.Tree)
-	if err != nil {
-		t.Fatal(err)
-	}
-	z := tree.Nodes[len(tree.Nodes)-1] // sorted by name
-	if z.Name != "z" {
-		t.Fatalf("last entry %q, want z", z.Name)
-	}
-	sub, err := r.LoadTree(ctx, *z.Subtree)
-	if err != nil {
-		t.Fatal(err)
-	}
-	// Remove a pack that holds part of z/last but not a-first.
-	first, _ := r.Index().Lookup(pack.DataBlob, tree.Nodes[0].Content[0])
-	var victim pack.ID
-	for _, id := range sub.Nodes[0].Content {
-		if loc, ok := r.Index().Lookup(pack.DataBlob, id); ok && loc.Pack != first.Pack {
-			victim = loc.Pack
-		}
-	}
-	if victim.IsNull() {
+	first, _, victim := packsOf(t, r, sn)
+	if victim.IsNull() || victim == first {
 		t.Fatal("z/last shares its only pack with a-first")
 	}
-	if err := r.Target().Delete(ctx, repository.PackName(victim)); err != nil {
-		t.Fatal(err)
-	}
+	failing.Store(repository.PackName(victim))
 	// One worker takes the packs in order, so a-first is complete before
-	// the missing pack is reached.
+	// the failing pack is reached.
 	target := t.TempDir()
 	res, err := restore.Run(ctx, r, sn, target, restore.Options{Workers: 1})
-	if err == nil {
-		t.Fatal("restore with a missing pack succeeded")
+	if !errors.Is(err, targets.ErrPermission) {
+		t.Fatalf("restore with a failing store: %v, want the store's error", err)
 	}
 	if res == nil || res.Files != 1 {
 		t.Fatalf("result %+v, want a-first finished before the failure", res)

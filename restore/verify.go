@@ -18,7 +18,7 @@ import (
 func (r *restorer) verify(ctx context.Context, ops []*op) error {
 	var files []*op
 	for _, o := range ops {
-		if o.kind == opFile && (o.touched || r.opts.Base == nil) {
+		if o.kind == opFile && !o.damaged && (o.touched || r.opts.Base == nil) {
 			files = append(files, o)
 		}
 	}

@@ -174,6 +174,9 @@ type RestoreArgs struct {
 	// differs from it (restore.Options.Base).
 	Base   string
 	Verify bool
+	// KeepDamaged writes a file whose data is partly lost in the
+	// repository as NAME.lifeboat-damaged (restore.Options.KeepDamaged).
+	KeepDamaged bool
 	// later: the snapshot and base come on stdin (StartRestore).
 	later bool
 }
@@ -191,6 +194,9 @@ func (a RestoreArgs) args() []string {
 	}
 	if a.Verify {
 		args = append(args, "--verify")
+	}
+	if a.KeepDamaged {
+		args = append(args, "--keep-damaged")
 	}
 	return args
 }

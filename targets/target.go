@@ -27,6 +27,9 @@ var (
 	// ErrTransient: the store reported a condition worth retrying
 	// (throttling, a server error, a request timeout).
 	ErrTransient = errors.New("transient error")
+	// ErrOutOfRange: a ranged read reaches past the object's end (the
+	// object is shorter than its reader believes: truncated, or another).
+	ErrOutOfRange = errors.New("range beyond the object's end")
 )
 
 // Info describes one stored object.
@@ -44,7 +47,7 @@ type Info struct {
 //     name replaces it atomically.
 //   - Read after write: once Put returns nil, Get, Stat and List see the object.
 //   - Get returns the bytes [offset, offset+length) of an object; length < 0
-//     means "to the end". A range past the end is an error; ErrNotFound for a
+//     means "to the end". A range past the end is ErrOutOfRange; ErrNotFound for a
 //     missing object.
 //   - List calls fn once per object whose name starts with prefix, in no
 //     particular order; objects being written (not yet published) are never

@@ -5,6 +5,7 @@ import (
 	"fmt"
 
 	"github.com/lifeboat-backup/lifeboat/repository"
+	"github.com/lifeboat-backup/lifeboat/restore"
 	"github.com/lifeboat-backup/lifeboat/sidecar"
 )
 
@@ -18,14 +19,16 @@ type RestoreOptions struct {
 	Force bool
 	// Base, with Force, is a snapshot the volume holds: only what differs
 	// from it is written (a delta restore, see restore.Options.Base).
-	Base   *repository.Snapshot
-	Verify bool
-	Lines  func(line []byte) // the sidecar's output, for a display
+	Base        *repository.Snapshot
+	Verify      bool
+	KeepDamaged bool              // see restore.Options.KeepDamaged
+	Lines       func(line []byte) // the sidecar's output, for a display
 }
 
 // Restore restores a snapshot into a named volume with a sidecar. A volume
 // that does not exist is created with the labels, driver and options the
-// snapshot recorded.
+// snapshot recorded. A restore that left out damaged paths returns its
+// summary (which lists them) with an error wrapping restore.ErrIncomplete.
 func Restore(ctx context.Context, e Engine, jobFor JobFor, r Reporter, o RestoreOptions) (*sidecar.RestoreSummary, error) {
 	job, err := jobFor(ctx, e)
 	if err != nil {
@@ -37,13 +40,13 @@ func Restore(ctx context.Context, e Engine, jobFor JobFor, r Reporter, o Restore
 		return nil, err
 	}
 	r.Infof("restoring snapshot %s into volume %s", o.Snapshot.ID.Short(), o.Volume)
-	a := sidecar.RestoreArgs{Snapshot: id, Volume: o.Volume, Overwrite: o.Force, Verify: o.Verify}
+	a := sidecar.RestoreArgs{Snapshot: id, Volume: o.Volume, Overwrite: o.Force, Verify: o.Verify, KeepDamaged: o.KeepDamaged}
 	if o.Base != nil {
 		a.Base = o.Base.ID.String()
 	}
 	res, err := e.RestoreVolume(ctx, job, a)
 	if err := restoreFailed(res, err, o.Volume); err != nil {
-		return nil, err
+		return res.Summary, err
 	}
 	r.Infof("volume %s restored from snapshot %s", o.Volume, o.Snapshot.ID.Short())
 	return res.Summary, nil
@@ -66,6 +69,8 @@ func restoreFailed(res sidecar.Restored, err error, volume string) error {
 		return err
 	case res.NotEmpty():
 		return fmt.Errorf("volume %s exists and is not empty (use --force to make it equal to the snapshot)", volume)
+	case res.Code == sidecar.ExitIncomplete && res.Summary != nil:
+		return fmt.Errorf("restore into volume %s: %d paths left out: %w", volume, res.Summary.Result.DamagedCount, restore.ErrIncomplete)
 	case res.Code != sidecar.ExitOK && res.Failure != nil:
 		return fmt.Errorf("restore into volume %s: %s", volume, res.Failure.Message)
 	case res.Code != sidecar.ExitOK || res.Summary == nil:

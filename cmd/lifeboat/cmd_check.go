@@ -143,6 +143,9 @@ func runCheck(ctx context.Context, a *app, o checkOptions) error {
 		if rep.OK() {
 			fmt.Fprintln(w, "no errors found")
 		}
+		if next := checkNext(rep); next != "" {
+			fmt.Fprintf(w, "to mend it: %s\n", next)
+		}
 	})
 	switch {
 	case rep.Damaged():
@@ -152,4 +155,17 @@ func runCheck(ctx context.Context, a *app, o checkOptions) error {
 			human.Count(len(rep.Unreadable), "object", "objects"), errUnreadable)
 	}
 	return nil
+}
+
+// checkNext is the repair sequence for what a check found, or "".
+func checkNext(rep *checker.Report) string {
+	switch {
+	case len(rep.DamagedPacks) > 0 && len(rep.DamagedPacks) <= 8:
+		return "lifeboat repair packs " + strings.Join(rep.DamagedPacks, " ") + ", then lifeboat repair snapshots --forget; then back up again"
+	case len(rep.DamagedPacks) > 0:
+		return "lifeboat repair packs, then lifeboat repair snapshots --forget; then back up again"
+	case len(rep.Affected) > 0:
+		return "lifeboat repair snapshots --forget; then back up again"
+	}
+	return ""
 }

@@ -19,20 +19,28 @@ func newRepairCmd(a *app) *cobra.Command {
 
   lifeboat repair index       when check says a pack holds needed data that no
                               index names (an index file was lost or damaged)
+  lifeboat repair packs       when check --read-data finds a damaged or missing
+                              pack: its intact blobs are stored again, the
+                              damaged ones leave the index
   lifeboat repair snapshots   when data is lost for good: each snapshot that
                               needs it is saved again without the lost files
 
-Neither deletes data: repair index only replaces index files, and repair
+After repair packs and repair snapshots --forget, check --read-data is clean,
+and the next backup stores again whatever its source still has.
+
+None deletes data for good: repair index only replaces index files, repair
+packs keeps each damaged pack as damaged/<id> in the repository, and repair
 snapshots keeps the damaged originals unless --forget is given.
 
 ` + exitCodeHelp,
-		Example: `  lifeboat check
+		Example: `  lifeboat check --read-data
   lifeboat repair index
+  lifeboat repair packs
   lifeboat repair snapshots --dry-run
   lifeboat repair snapshots --forget`,
 		Args: cobra.NoArgs,
 	}
-	cmd.AddCommand(newRepairIndexCmd(a), newRepairSnapshotsCmd(a))
+	cmd.AddCommand(newRepairIndexCmd(a), newRepairPacksCmd(a), newRepairSnapshotsCmd(a))
 	return cmd
 }
 

@@ -23,10 +23,13 @@ type restoreOptions struct {
 	overwrite string
 	delete    bool
 	verify    bool
-	noLock    bool
-	toVolume  string
-	force     bool
-	base      string
+	// keepDamaged writes a file whose data is partly lost as
+	// NAME.lifeboat-damaged.
+	keepDamaged bool
+	noLock      bool
+	toVolume    string
+	force       bool
+	base        string
 	// onInput: the snapshot and base come on stdin once the repository is
 	// open (a sidecar started ahead of its snapshot).
 	onInput bool
@@ -61,7 +64,15 @@ filled through a hidden staging directory whose entries are moved into place
 at the end (a failed restore leaves the target empty), and with --overwrite
 each file is written under a temporary name and renamed when complete.
 Nothing is ever written outside the target, whatever names or symlinks the
-snapshot or the target contain. --verify reads every file back and checks it
+snapshot or the target contain.
+
+Damage in the repository costs only what it holds: a file whose data is in a
+damaged or missing pack is left out (never written with wrong bytes), a
+directory whose listing is lost is left out with what is below it, everything
+else is restored, and the restore lists each path it left out with the byte
+ranges lost, then exits 3. --keep-damaged writes such a file as
+NAME.lifeboat-damaged with the lost ranges as zeros. Then run lifeboat check
+--read-data and the repair it names. --verify reads every file back and checks it
 (before anything is moved into an empty target).
 
 With --to-volume, the snapshot is restored into a Docker named volume by a
@@ -104,6 +115,7 @@ path from the snapshot root ("/etc/*.conf"), one without matches any name.`,
 	fl.StringVar(&o.overwrite, "overwrite", "", "what to do with existing entries: always, if-changed or never")
 	fl.BoolVar(&o.delete, "delete", false, "with --overwrite always|if-changed: remove what the snapshot does not hold, so the target equals it")
 	fl.BoolVar(&o.verify, "verify", false, "read restored files back and check them against the snapshot")
+	fl.BoolVar(&o.keepDamaged, "keep-damaged", false, "write a file whose data is partly damaged as NAME"+restore.DamagedSuffix+" (lost bytes as zeros) instead of leaving it out")
 	fl.StringVar(&o.toVolume, "to-volume", "", "restore into this Docker volume (created if missing)")
 	fl.BoolVar(&o.force, "force", false, "with --to-volume: make a volume that is not empty equal to the snapshot")
 	fl.StringVar(&o.base, "base", "", "delta restore: the snapshot the target (or volume) holds; only what differs from it is written")
@@ -119,7 +131,7 @@ func runRestore(ctx context.Context, a *app, o restoreOptions, ref string) error
 	if err != nil {
 		return usageError{err}
 	}
-	opts := restore.Options{Selector: restore.Selector{Include: o.include, Exclude: o.exclude}, Overwrite: ow, Delete: o.delete, Verify: o.verify}
+	opts := restore.Options{Selector: restore.Selector{Include: o.include, Exclude: o.exclude}, Overwrite: ow, Delete: o.delete, Verify: o.verify, KeepDamaged: o.keepDamaged}
 	if o.base != "" || o.onInput {
 		opts.Base = &repository.Snapshot{} // found once the repository is open
 	}
@@ -159,7 +171,7 @@ func runRestore(ctx context.Context, a *app, o restoreOptions, ref string) error
 	opts.Progress = p
 	res, err := restore.Run(ctx, repo, sn, o.target, opts)
 	stop()
-	if err != nil {
+	if err != nil && !errors.Is(err, restore.ErrIncomplete) {
 		return err
 	}
 	a.out.result(sidecar.MsgSummary, sidecar.RestoreSummary{SnapshotID: sn.ID.String(), Target: o.target, Result: *res,
@@ -185,8 +197,9 @@ func runRestore(ctx context.Context, a *app, o restoreOptions, ref string) error
 		if o.verify {
 			fmt.Fprintf(w, "verified %d files\n", res.Verified)
 		}
+		printDamage(w, res)
 	})
-	return nil
+	return restoreIncomplete(err)
 }
 
 // restoreOrder reads what a sidecar started ahead of its snapshot is to

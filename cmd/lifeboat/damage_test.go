@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -8,6 +9,8 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/lifeboat-backup/lifeboat/internal/treetest"
 )
 
 // corrupt flips a byte in the middle of a file of the repository.
@@ -122,4 +125,98 @@ func TestBackupFailsWhenPacksCannotBeWritten(t *testing.T) {
 	if ids := c.snapshotIDs(); len(ids) != 0 {
 		t.Fatalf("snapshots %v saved by a failed backup", ids)
 	}
+}
+
+// One flipped byte in a data pack costs one file: restore restores the
+// others and exits 3 naming it; check names the repair; after repair packs
+// the repaired snapshot is "latest"; after repair snapshots --forget check
+// --read-data is clean; and the next backup stores the file again, so
+// that every file restores equal to the source.
+func TestDamagedPackRepairCLI(t *testing.T) {
+	c := newCLI(t)
+	c.ok("init")
+	files := map[string][]byte{}
+	for i := range 60 {
+		files[fmt.Sprintf("f%02d", i)] = treetest.RandomBytes(uint64(i), 20000)
+	}
+	src := writeTree(t, files)
+	c.ok("backup", "--path", src)
+	packs := glob(t, filepath.Join(c.repo, "data", "*", "*"))
+	largest := packs[0]
+	for _, p := range packs {
+		if size(t, p) > size(t, largest) {
+			largest = p
+		}
+	}
+	corrupt(t, largest)
+
+	out := t.TempDir()
+	r := c.fails(3, "check --read-data", "restore", "latest", "--target", out)
+	damaged := ""
+	for name := range files {
+		if strings.Contains(r.stdout, "/"+name+":") {
+			damaged = name
+		}
+	}
+	if damaged == "" {
+		t.Fatalf("restore names no damaged file:\n%s", r.stdout)
+	}
+	restored := readTree(t, out)
+	if len(restored) != len(files)-1 {
+		t.Fatalf("restored %d files, want %d", len(restored), len(files)-1)
+	}
+	for name, data := range restored {
+		if !bytes.Equal(data, files[name]) {
+			t.Fatalf("%s restored with other content", name)
+		}
+	}
+
+	r = c.fails(4, "lifeboat repair packs "+filepath.Base(largest), "check", "--read-data")
+	if !strings.Contains(r.stdout, "/"+damaged) {
+		t.Fatalf("check does not name %s:\n%s", damaged, r.stdout)
+	}
+	c.ok("repair", "packs", filepath.Base(largest))
+	if got := glob(t, filepath.Join(c.repo, "damaged", "*")); len(got) != 1 || filepath.Base(got[0]) != filepath.Base(largest) {
+		t.Fatalf("set aside %v, want the damaged pack", got)
+	}
+	c.ok("repair", "snapshots")
+	c.ok("restore", "latest", "--target", t.TempDir()) // the repaired copy, not the original
+	c.ok("repair", "snapshots", "--forget")
+	c.ok("check", "--read-data")
+
+	c.ok("backup", "--path", src)
+	c.ok("check", "--read-data")
+	out = t.TempDir()
+	c.ok("restore", "latest", "--target", out)
+	restored = readTree(t, out)
+	if len(restored) != len(files) || !bytes.Equal(restored[damaged], files[damaged]) {
+		t.Fatalf("after a new backup: %d files restored, %s equal: %v", len(restored), damaged, bytes.Equal(restored[damaged], files[damaged]))
+	}
+}
+
+func size(t *testing.T, p string) int64 {
+	t.Helper()
+	fi, err := os.Stat(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return fi.Size()
+}
+
+// readTree reads every regular file directly in dir.
+func readTree(t *testing.T, dir string) map[string][]byte {
+	t.Helper()
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[string][]byte{}
+	for _, e := range entries {
+		b, err := os.ReadFile(filepath.Join(dir, e.Name()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		out[e.Name()] = b
+	}
+	return out
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 
 	"github.com/lifeboat-backup/lifeboat/repository"
+	"github.com/lifeboat-backup/lifeboat/restore"
 	"github.com/lifeboat-backup/lifeboat/sidecar"
 	"github.com/lifeboat-backup/lifeboat/snapshot"
 )
@@ -27,7 +28,9 @@ const exitCodeHelp = `Exit codes:
   0    success
   1    error (the message says which)
   2    wrong usage (unknown flag, missing argument)
-  3    backup saved, but some files could not be read (snapshot marked incomplete)
+  3    backup saved, but some files could not be read (snapshot marked incomplete);
+       restore wrote every intact file but left out those whose data is
+       damaged in the repository (listed)
   4    check found damage in the repository
   5    check could not read some objects (the store failed after retries)
        and found no damage; run it again
@@ -57,7 +60,7 @@ func exitCode(err error) int {
 		return exitInterrupted
 	case errors.As(err, &ue):
 		return exitUsage
-	case errors.Is(err, snapshot.ErrIncomplete):
+	case errors.Is(err, snapshot.ErrIncomplete), errors.Is(err, restore.ErrIncomplete):
 		return exitIncomplete
 	case errors.Is(err, errDamage):
 		return exitDamage

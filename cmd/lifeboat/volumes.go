@@ -5,10 +5,12 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"sync"
 
 	"github.com/lifeboat-backup/lifeboat/repository"
+	"github.com/lifeboat-backup/lifeboat/restore"
 	"github.com/lifeboat-backup/lifeboat/sidecar"
 	"github.com/lifeboat-backup/lifeboat/volumes"
 )
@@ -178,10 +180,13 @@ func (a *app) runVolumeRestore(ctx context.Context, o restoreOptions, ref string
 	defer eng.Close()
 	lines := &sidecarLines{a: a}
 	stop := a.startProgress("restore "+o.toVolume, lines.progress)
-	_, err = volumes.Restore(ctx, eng, a.jobFor, reporter{a}, volumes.RestoreOptions{
-		Snapshot: sn, Base: base, Volume: o.toVolume, Force: o.force, Verify: o.verify, Lines: lines.line})
+	sum, err := volumes.Restore(ctx, eng, a.jobFor, reporter{a}, volumes.RestoreOptions{
+		Snapshot: sn, Base: base, Volume: o.toVolume, Force: o.force, Verify: o.verify, KeepDamaged: o.keepDamaged, Lines: lines.line})
 	stop()
-	return err
+	if errors.Is(err, restore.ErrIncomplete) && sum != nil && !a.out.json { // with --json the sidecar's summary was relayed
+		a.out.result(sidecar.MsgSummary, sum, func(w io.Writer) { printDamage(w, &sum.Result) })
+	}
+	return restoreIncomplete(err)
 }
 
 // volumeInfoFlag decodes the hidden --volume-info flag.

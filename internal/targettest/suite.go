@@ -9,7 +9,6 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"sort"
 	"sync"
@@ -88,12 +87,13 @@ func testRanges(t *testing.T, tg targets.Target) {
 			t.Fatalf("range %d+%d: got %d bytes, differ", c.off, c.n, len(got))
 		}
 	}
-	if rc, err := tg.Get(ctx, "r", 9995, 10); err == nil {
-		// Some stores only notice a short range while reading.
-		_, err = io.ReadAll(rc)
-		rc.Close()
+	for _, c := range []struct{ off, n int64 }{{9995, 10}, {10001, 0}, {10001, 5}} {
+		rc, err := tg.Get(ctx, "r", c.off, c.n)
 		if err == nil {
-			t.Fatal("range past the end: no error")
+			rc.Close()
+		}
+		if !errors.Is(err, targets.ErrOutOfRange) {
+			t.Fatalf("range %d+%d past the end of 10000 bytes: got %v, want ErrOutOfRange", c.off, c.n, err)
 		}
 	}
 }

@@ -11,6 +11,7 @@ import (
 	"math/rand/v2"
 	"path"
 	"sort"
+	"slices"
 	"sync"
 	"sync/atomic"
 
@@ -73,6 +74,10 @@ type Report struct {
 	// they are not known to be damaged, and a later check may read them.
 	Unreadable []Problem  `json:"unreadable,omitempty"`
 	Affected   []Affected `json:"affected,omitempty"`
+	// DamagedPacks are the indexed packs that are missing, truncated, do
+	// not match their name, or hold a blob that fails authentication:
+	// what repair.Packs takes out of the index.
+	DamagedPacks []string `json:"damaged_packs,omitempty"`
 }
 
 // OK reports whether nothing is damaged and everything could be read.
@@ -121,6 +126,16 @@ func (c *checker) failed(object string, err error) {
 	c.mu.Lock()
 	c.rep.Unreadable = append(c.rep.Unreadable, Problem{Object: object, Message: err.Error()})
 	c.mu.Unlock()
+}
+
+// damagedPack records an indexed pack as damaged (once).
+func (c *checker) damagedPack(p pack.ID) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if _, orphan := c.orphanEntries[p]; orphan || slices.Contains(c.rep.DamagedPacks, p.String()) {
+		return
+	}
+	c.rep.DamagedPacks = append(c.rep.DamagedPacks, p.String())
 }
 
 func (c *checker) markBad(t pack.BlobType, id pack.ID, why string) {
@@ -251,9 +266,11 @@ func (c *checker) checkPacksExist(ctx context.Context) (map[pack.ID]int64, error
 		case !ok:
 			c.problem(repository.PackName(p), "pack is missing")
 			c.markPack(p, "pack is missing")
+			c.damagedPack(p)
 		case size < ends[p]+4:
 			c.problem(repository.PackName(p), "pack is truncated: %d bytes, blobs end at %d", size, ends[p])
 			c.markPack(p, "pack is truncated")
+			c.damagedPack(p)
 		default:
 			indexed[p] = size
 		}

@@ -64,6 +64,7 @@ func (c *checker) readPack(ctx context.Context, id pack.ID, entries []pack.Entry
 	}
 	if pack.Hash(data) != id {
 		c.problem(name, "content does not match its name (damaged)")
+		c.damagedPack(id)
 	}
 	if n, err := pack.HeaderLength(data, int64(len(data))); err != nil {
 		c.problem(name, "%v", err)
@@ -82,6 +83,7 @@ func (c *checker) readPack(ctx context.Context, id pack.ID, entries []pack.Entry
 		if _, err := c.repo.OpenBlob(e, sealed, nil); err != nil {
 			c.problem(name, "%v", err)
 			c.markBad(e.Type, e.ID, err.Error())
+			c.damagedPack(id)
 		}
 	}
 	return nil

@@ -11,8 +11,9 @@ import (
 	"github.com/lifeboat-backup/lifeboat/repository/pack"
 )
 
-// RepairedTag marks a snapshot written by Snapshots.
-const RepairedTag = "repaired"
+// RepairedTag marks a snapshot written by Snapshots; it supersedes its
+// original for "latest" (repository.FindSnapshot).
+const RepairedTag = repository.RepairedTag
 
 // maxLost is how many lost paths a repaired snapshot lists by name.
 const maxLost = 100

@@ -135,7 +135,7 @@ func (t *Target) Get(ctx context.Context, name string, offset, length int64) (io
 			return nil, t.translate(name, err)
 		}
 		if offset > attrs.Size {
-			return nil, fmt.Errorf("%s: range %d+0 beyond size %d", name, offset, attrs.Size)
+			return nil, fmt.Errorf("%s: range %d+0, size %d: %w", name, offset, attrs.Size, targets.ErrOutOfRange)
 		}
 		return io.NopCloser(strings.NewReader("")), nil
 	}
@@ -145,7 +145,7 @@ func (t *Target) Get(ctx context.Context, name string, offset, length int64) (io
 	}
 	if length > 0 && r.Attrs.Size < offset+length {
 		r.Close()
-		return nil, fmt.Errorf("%s: range %d+%d beyond size %d", name, offset, length, r.Attrs.Size)
+		return nil, fmt.Errorf("%s: range %d+%d, size %d: %w", name, offset, length, r.Attrs.Size, targets.ErrOutOfRange)
 	}
 	return r, nil
 }

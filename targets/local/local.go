@@ -196,7 +196,7 @@ func (t *Target) Get(ctx context.Context, name string, offset, length int64) (io
 	}
 	if offset < 0 || offset > fi.Size() || (length >= 0 && offset+length > fi.Size()) {
 		f.Close()
-		return nil, fmt.Errorf("%s: range %d+%d beyond size %d", name, offset, length, fi.Size())
+		return nil, fmt.Errorf("%s: range %d+%d, size %d: %w", name, offset, length, fi.Size(), targets.ErrOutOfRange)
 	}
 	if length < 0 {
 		length = fi.Size() - offset

@@ -80,7 +80,7 @@ func (t *Target) Get(ctx context.Context, name string, offset, length int64) (io
 	}
 	size := int64(len(o.data))
 	if offset < 0 || offset > size || (length >= 0 && offset+length > size) {
-		return nil, fmt.Errorf("%s: range %d+%d beyond size %d", name, offset, length, size)
+		return nil, fmt.Errorf("%s: range %d+%d, size %d: %w", name, offset, length, size, targets.ErrOutOfRange)
 	}
 	if length < 0 {
 		length = size - offset

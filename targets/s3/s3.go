@@ -289,7 +289,7 @@ func (t *Target) Get(ctx context.Context, name string, offset, length int64) (io
 			return nil, err
 		}
 		if offset > fi.Size {
-			return nil, fmt.Errorf("%s: range %d+0 beyond size %d", name, offset, fi.Size)
+			return nil, fmt.Errorf("%s: range %d+0, size %d: %w", name, offset, fi.Size, targets.ErrOutOfRange)
 		}
 		return io.NopCloser(bytes.NewReader(nil)), nil
 	case length > 0:
@@ -303,7 +303,7 @@ func (t *Target) Get(ctx context.Context, name string, offset, length int64) (io
 	}
 	if length > 0 && out.ContentLength != nil && *out.ContentLength != length {
 		out.Body.Close()
-		return nil, fmt.Errorf("%s: range %d+%d beyond the object's end", name, offset, length)
+		return nil, fmt.Errorf("%s: range %d+%d: %w", name, offset, length, targets.ErrOutOfRange)
 	}
 	return out.Body, nil
 }
@@ -375,6 +375,8 @@ func (t *Target) translate(name string, err error) error {
 		return fmt.Errorf("%s: %w", name, targets.ErrAlreadyExists)
 	case status == http.StatusForbidden, code == "AccessDenied", code == "InvalidAccessKeyId", code == "SignatureDoesNotMatch":
 		return fmt.Errorf("%s: %w (%s: check the credentials)", name, targets.ErrPermission, code)
+	case status == http.StatusRequestedRangeNotSatisfiable, code == "InvalidRange":
+		return fmt.Errorf("%s: %w", name, targets.ErrOutOfRange)
 	case code == "EntityTooLarge", code == "QuotaExceeded":
 		return fmt.Errorf("%s: %w: %v", name, targets.ErrNoSpace, err)
 	case status == http.StatusTooManyRequests, status >= 500, code == "SlowDown", code == "RequestTimeout", code == "InternalError":
