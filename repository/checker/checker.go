@@ -10,8 +10,8 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"path"
-	"sort"
 	"slices"
+	"sort"
 	"sync"
 	"sync/atomic"
 
