@@ -104,6 +104,23 @@ func (e *Engine) runningUsers(ctx context.Context, volume string) ([]appContaine
 	return e.volumeUsers(ctx, volume, false)
 }
 
+// User is a container that uses a volume.
+type User struct {
+	ID, Name string
+	Labels   map[string]string
+}
+
+// RunningUsers lists the running containers that use a volume (lifeboat's
+// own sidecars left out).
+func (e *Engine) RunningUsers(ctx context.Context, volume string) ([]User, error) {
+	users, err := e.runningUsers(ctx, volume)
+	out := make([]User, len(users))
+	for i, u := range users {
+		out[i] = User{ID: u.id, Name: u.name, Labels: u.labels}
+	}
+	return out, err
+}
+
 // Quiesce makes a volume consistent for a backup, as its users' labels
 // ask: pre hooks run, then labelled containers are stopped or paused. A
 // running user without such labels gets a warning. The returned resume

@@ -160,6 +160,9 @@ func (c *copier) restore(ctx context.Context, v sidecar.Volume, rep sidecar.Volu
 		if c.name != nil {
 			name = c.name(v, rep.SnapshotID)
 		}
+		if err := refuseWriters(ctx, c.dst, name); err != nil {
+			return 0, 0, err
+		}
 		if err := ensureVolume(ctx, c.dst, name, &rep.Info, rep.SnapshotID); err != nil {
 			return 0, 0, err
 		}

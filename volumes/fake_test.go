@@ -154,6 +154,16 @@ func (f *fakeEngine) users(volume string, runningOnly bool) []*fakeContainer {
 	return out
 }
 
+func (f *fakeEngine) RunningUsers(_ context.Context, volume string) ([]sidecar.User, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	var out []sidecar.User
+	for _, c := range f.users(volume, true) {
+		out = append(out, sidecar.User{ID: c.id, Name: c.name, Labels: c.labels})
+	}
+	return out, nil
+}
+
 func (f *fakeEngine) VolumeExists(_ context.Context, name string) (bool, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -289,6 +299,10 @@ func (f *fakeEngine) RestoreVolume(_ context.Context, j sidecar.Job, a sidecar.R
 	f.envs = append(f.envs, j.Env)
 	id, volume, overwrite := a.Snapshot, a.Volume, a.Overwrite
 	v := f.volumes[volume]
+	if users := f.users(volume, true); len(users) > 0 {
+		// What the rule for writing into volumes prevents: the test fails.
+		f.record("WROTE UNDER RUNNING %s", users[0].name)
+	}
 	switch {
 	case f.failRestore:
 		return sidecar.Restored{Code: 1, Failure: &sidecar.Failure{Message: "restore failed", ExitCode: 1}}, nil

@@ -141,6 +141,15 @@ func Migrate(ctx context.Context, src, dst Engine, jobFor JobFor, r Reporter, o 
 		}
 		o.StopSource = true
 	}
+	names := make([]string, len(vols))
+	for i, v := range vols {
+		names[i] = v.Name
+	}
+	release, err := holdWriters(ctx, dst, r, names)
+	defer release(context.WithoutCancel(ctx))
+	if err != nil {
+		return nil, fmt.Errorf("destination: %w", err)
+	}
 	stops := &sourceStops{e: src, r: r}
 	defer stops.undo(ctx, &err)
 	if o.Direct != nil {

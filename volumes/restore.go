@@ -30,6 +30,11 @@ type RestoreOptions struct {
 // snapshot recorded. A restore that left out damaged paths returns its
 // summary (which lists them) with an error wrapping restore.ErrIncomplete.
 func Restore(ctx context.Context, e Engine, jobFor JobFor, r Reporter, o RestoreOptions) (*sidecar.RestoreSummary, error) {
+	release, err := holdWriters(ctx, e, r, []string{o.Volume})
+	defer release(context.WithoutCancel(ctx))
+	if err != nil {
+		return nil, fmt.Errorf("volume %s: %w", o.Volume, err)
+	}
 	job, err := jobFor(ctx, e)
 	if err != nil {
 		return nil, err

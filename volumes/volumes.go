@@ -30,6 +30,8 @@ type Engine interface {
 	VolumeExists(ctx context.Context, name string) (bool, error)
 	// VolumeUsers names the containers, running or not, that use a volume.
 	VolumeUsers(ctx context.Context, volume string) ([]string, error)
+	// RunningUsers lists the running containers that use a volume.
+	RunningUsers(ctx context.Context, volume string) ([]sidecar.User, error)
 	CreateVolume(ctx context.Context, name string, info *repository.VolumeInfo, snapshotID string) error
 	CreateVolumeLike(ctx context.Context, v sidecar.Volume) error
 	RemoveVolume(ctx context.Context, name string) error

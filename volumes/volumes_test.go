@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/lifeboat-backup/lifeboat/repository"
+	"github.com/lifeboat-backup/lifeboat/repository/pack"
 	"github.com/lifeboat-backup/lifeboat/sidecar"
 	"github.com/lifeboat-backup/lifeboat/snapshot"
 )
@@ -373,5 +375,70 @@ func TestMigrateDirectUpdatesItsCopy(t *testing.T) {
 	}
 	if !slices.Equal(forced, []bool{false, true, false, false}) {
 		t.Fatalf("overwrite per run: %v, want: new, its unused copy, in use, another source's", forced)
+	}
+}
+
+// The one rule for writing into a volume: a running user labelled
+// lifeboat.stop=true is stopped for the write and started again; any other
+// running user makes the command refuse before anything is copied, whatever
+// --force says. The same for a restore and for a migration's destination.
+func TestWriteOnlyUnderStoppedUsers(t *testing.T) {
+	ctx := context.Background()
+	store := map[string]map[string]string{}
+	e := newFake("local", store)
+	e.addVolume("pg", map[string]string{"base/1": "old"})
+	app := e.addContainer("db", true, nil, "pg")
+	r := &fakeReporter{}
+	sum, err := Backup(ctx, e, jobFor, r, BackupOptions{Selection: sidecar.Selection{Names: []string{"pg"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	id, err := pack.ParseID(sum.Reports[0].SnapshotID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sn := &repository.Snapshot{ID: id}
+
+	e.log = nil
+	_, err = Restore(ctx, e, jobFor, r, RestoreOptions{Snapshot: sn, Volume: "pg", Force: true})
+	if !errors.Is(err, ErrInUse) || !strings.Contains(err.Error(), "db") || !strings.Contains(err.Error(), sidecar.LabelStop) {
+		t.Fatalf("restore under an unlabelled running container: %v", err)
+	}
+	if got := e.did(""); len(got) != 0 || !app.running {
+		t.Fatalf("a refused restore did %v (db running: %v)", got, app.running)
+	}
+
+	app.labels = labelled()
+	if _, err := Restore(ctx, e, jobFor, r, RestoreOptions{Snapshot: sn, Volume: "pg", Force: true}); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := e.did(""), []string{"stop db", "image", "restore pg", "start db"}; !slices.Equal(got, want) || !app.running {
+		t.Fatalf("restore under a labelled container: log %v, want %v (running: %v)", got, want, app.running)
+	}
+
+	// A migration's destination: refused before the source is touched.
+	src := newFake("src", store)
+	src.addVolume("pg", map[string]string{"base/1": "new"})
+	src.addContainer("db", true, nil, "pg")
+	app.labels = nil
+	e.log = nil
+	for _, live := range []bool{false, true} {
+		_, err = Migrate(ctx, src, e, jobFor, r, MigrateOptions{Names: []string{"pg"}, StopSource: true, Force: true, Live: live})
+		if !errors.Is(err, ErrInUse) || len(src.did("")) != 0 || len(e.did("")) != 0 {
+			t.Fatalf("migrate (live %v) onto a volume in use: %v; source did %v, destination %v", live, err, src.did(""), e.did(""))
+		}
+	}
+	app.labels = labelled()
+	if _, err := Migrate(ctx, src, e, jobFor, r, MigrateOptions{Names: []string{"pg"}, StopSource: true, Force: true, Live: true}); err != nil {
+		t.Fatal(err)
+	}
+	got := e.did("")
+	if got[0] != "stop db" || got[len(got)-1] != "start db" || !app.running {
+		t.Fatalf("destination log %v: want db stopped first and started last", got)
+	}
+	for _, l := range append(got, src.did("")...) {
+		if strings.HasPrefix(l, "WROTE UNDER") {
+			t.Fatalf("%s (log %v)", l, got)
+		}
 	}
 }

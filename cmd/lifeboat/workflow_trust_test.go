@@ -249,3 +249,70 @@ func TestMigrateWhileAFileGrows(t *testing.T) {
 		t.Fatalf("the growing file was not noticed, so the test tested nothing:\n%s", r.stderr)
 	}
 }
+
+// The one rule for writing into a volume, from the CLI against real
+// engines: a running container on it is never written under, whatever
+// --force says. An unlabelled one makes restore --to-volume and every kind
+// of migrate refuse before anything is copied, naming it; one labelled
+// lifeboat.stop=true is stopped for the restore and started again.
+func TestNoWriteUnderARunningApplication(t *testing.T) {
+	treetest.RequireRoot(t)
+	e := dockerEngine(t)
+	img := appImage(t, e)
+	p := fmt.Sprintf("lbw%d-", os.Getpid())
+	page := func(mp string) string {
+		t.Helper()
+		b, err := os.ReadFile(filepath.Join(mp, "page"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return string(b)
+	}
+	setPage := func(mp, s string) {
+		t.Helper()
+		if err := os.WriteFile(filepath.Join(mp, "page"), []byte(s), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	c := newCLI(t)
+	c.ok("init")
+
+	plain := startApp(t, e, img, p+"plain", p+"vplain", nil)
+	mp := volumeMountpoint(t, e, p+"vplain")
+	setPage(mp, "backed up")
+	c.ok("backup", p+"vplain")
+	setPage(mp, "written since")
+	r := c.fails(1, "in use by a running container", "restore", "latest", "--volume", p+"vplain", "--to-volume", p+"vplain", "--force")
+	if !strings.Contains(r.stderr, p+"plain") || page(mp) != "written since" || !state(t, e, plain).Running {
+		t.Fatalf("refused restore: page %q, running %v\n%s", page(mp), state(t, e, plain).Running, r.stderr)
+	}
+
+	stop := startApp(t, e, img, p+"stop", p+"vstop", map[string]string{sidecar.LabelStop: "true"})
+	mp2 := volumeMountpoint(t, e, p+"vstop")
+	setPage(mp2, "backed up")
+	c.ok("backup", p+"vstop")
+	setPage(mp2, "written since")
+	before := state(t, e, stop).StartedAt
+	out := c.ok("restore", "latest", "--volume", p+"vstop", "--to-volume", p+"vstop", "--force")
+	if page(mp2) != "backed up" || !state(t, e, stop).Running || state(t, e, stop).StartedAt == before || !strings.Contains(out, "stopping container "+p+"stop") {
+		t.Fatalf("restore under a labelled application: page %q, running %v, restarted %v\n%s", page(mp2), state(t, e, stop).Running, state(t, e, stop).StartedAt != before, out)
+	}
+
+	// A destination volume that an application on the other engine uses.
+	host, e2 := connectedSecondEngine(t)
+	startApp(t, e2, appImage(t, e2), p+"theirs", p+"vplain", nil)
+	theirs := volumeMountpoint(t, e2, p+"vplain")
+	setPage(theirs, "theirs")
+	tried := 0
+	for _, extra := range [][]string{nil, {"--live"}, {"--direct"}, {"--stop-source"}} {
+		args := append([]string{"migrate", p + "vplain", "--to", host, "--force"}, extra...)
+		r := c.fails(1, "in use by a running container", args...)
+		if !strings.Contains(r.stderr, p+"theirs") || page(theirs) != "theirs" || !state(t, e, plain).Running {
+			t.Fatalf("%v: destination page %q, source running %v\n%s%s", args, page(theirs), state(t, e, plain).Running, r.stdout, r.stderr)
+		}
+		tried++
+	}
+	if tried != 4 {
+		t.Fatalf("tried %d migrations", tried)
+	}
+}
