@@ -124,11 +124,12 @@ func (e *Engine) CreateLike(ctx context.Context, app *AppContainer, image string
 	maps.Copy(all, labels)
 	cfg.Labels = all
 	host := *app.inspect.HostConfig
-	// Volumes are mounted by name at their old paths; binds of volumes and
-	// volume mounts are replaced by those.
+	// Volumes are mounted by name at their old paths; binds of volumes
+	// (-v NAME:PATH) and volume mounts are replaced by those, so that each
+	// is mounted once.
 	var binds []string
 	for _, b := range host.Binds {
-		if src, _, _ := strings.Cut(b, ":"); volumes[src] == "" {
+		if src, _, _ := strings.Cut(b, ":"); app.Volumes[src] == "" {
 			binds = append(binds, b)
 		}
 	}

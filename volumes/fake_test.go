@@ -164,6 +164,12 @@ func (f *fakeEngine) RunningUsers(_ context.Context, volume string) ([]sidecar.U
 	return out, nil
 }
 
+func (f *fakeEngine) AppNetworks(context.Context, *sidecar.AppContainer) ([]sidecar.Network, error) {
+	return nil, nil
+}
+
+func (f *fakeEngine) EnsureNetwork(context.Context, sidecar.Network) (bool, error) { return false, nil }
+
 func (f *fakeEngine) VolumeExists(_ context.Context, name string) (bool, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()

@@ -192,6 +192,19 @@ func prepareStart(ctx context.Context, src, dst Engine, r Reporter, o MigrateOpt
 	if _, err := dst.InspectApp(ctx, app.Name); err == nil {
 		return nil, fmt.Errorf("a container named %s exists on %s already", app.Name, dst.Host())
 	}
+	nets, err := src.AppNetworks(ctx, app)
+	if err != nil {
+		return nil, fmt.Errorf("source: %w", err)
+	}
+	for _, n := range nets {
+		created, err := dst.EnsureNetwork(ctx, n)
+		if err != nil {
+			return nil, fmt.Errorf("destination: %w", err)
+		}
+		if created {
+			r.Infof("created network %s on %s like the source's", n.Name, dst.Host())
+		}
+	}
 	if dst.ImageExists(ctx, app.Image) {
 		return app, nil
 	}

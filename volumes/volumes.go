@@ -48,6 +48,10 @@ type Engine interface {
 	StartRestore(ctx context.Context, j sidecar.Job, volume string, verify bool) sidecar.Pending
 
 	InspectApp(ctx context.Context, name string) (*sidecar.AppContainer, error)
+	// AppNetworks lists the user-defined networks a container is on;
+	// EnsureNetwork creates one like it unless the engine has it.
+	AppNetworks(ctx context.Context, app *sidecar.AppContainer) ([]sidecar.Network, error)
+	EnsureNetwork(ctx context.Context, n sidecar.Network) (created bool, err error)
 	ImageExists(ctx context.Context, ref string) bool
 	CreateLike(ctx context.Context, app *sidecar.AppContainer, image string, volumes, labels map[string]string) (string, error)
 	// SaveImage streams an image as docker save does; LoadImages loads
