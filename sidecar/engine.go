@@ -73,6 +73,17 @@ func ConnectEndpoint(ctx context.Context, ep Endpoint) (*Engine, error) {
 // Host is the engine's address.
 func (e *Engine) Host() string { return e.host }
 
+// HostName is the name of the engine's host (docker info's Name): the
+// same for every container on it and across their re-creation, where a
+// container's own host name is its id.
+func (e *Engine) HostName(ctx context.Context) (string, error) {
+	res, err := e.c.Info(ctx, client.InfoOptions{})
+	if err != nil {
+		return "", fmt.Errorf("engine info: %w", err)
+	}
+	return res.Info.Name, nil
+}
+
 // Client is the API client, for the other parts of this package.
 func (e *Engine) Client() *client.Client { return e.c }
 

@@ -92,7 +92,7 @@ func runBackup(ctx context.Context, a *app, o backupOptions) error {
 	if err != nil {
 		return usageError{err}
 	}
-	sn, err := backupPaths(ctx, a, repo, o, hostOr(a.cfg.Host), vol)
+	sn, err := backupPaths(ctx, a, repo, o, a.snapshotHost(ctx), vol)
 	if err != nil {
 		return err
 	}

@@ -70,7 +70,7 @@ func runDaemon(ctx context.Context, a *app, once string) error {
 	}
 	hook := &daemon.Webhook{URL: d.Notify.URL, Headers: d.Notify.Headers, OnSuccess: d.Notify.OnSuccess,
 		Errors: func(err error) { a.out.warn("notify", err) }}
-	metrics := daemon.NewMetrics(hostOr(a.cfg.Host))
+	metrics := daemon.NewMetrics(a.snapshotHost(ctx))
 	s, err := daemon.New(jobs, daemon.RealClock{}, func(ev daemon.Event) {
 		if ev.Success {
 			a.out.infof("job %s succeeded in %.1fs", ev.Job, ev.Duration)
@@ -116,7 +116,7 @@ func (a *app) runJob(ctx context.Context, j configs.Job) (daemon.Result, error) 
 				return err
 			}
 			defer done()
-			sn, err := backupPaths(ctx, a, repo, o, hostOr(a.cfg.Host), nil)
+			sn, err := backupPaths(ctx, a, repo, o, a.snapshotHost(ctx), nil)
 			if err == nil {
 				sum = sn.Summary
 			}

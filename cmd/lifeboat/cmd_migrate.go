@@ -153,7 +153,7 @@ func runMigrate(ctx context.Context, a *app, o migrateOptions, names []string) e
 	lines := &sidecarLines{a: a}
 	mo := volumes.MigrateOptions{Names: names, Container: o.container, StopSource: o.stopSource, Force: o.force,
 		Live: o.live, MaxRounds: o.maxRounds, Start: o.start, WaitHealthy: o.waitHealthy, Settle: o.settle,
-		Host: hostOr(a.cfg.Host), Lines: lines.line}
+		Host: a.snapshotHost(ctx), Lines: lines.line}
 	if o.direct {
 		mo.Direct = a.directCopy(src, dst)
 	}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"os"
 	"strings"
 	"text/tabwriter"
 
@@ -32,13 +31,6 @@ func (f *filterFlags) filter() repository.Filter {
 	return repository.Filter{Host: f.host, Tags: f.tags, Paths: f.paths, Volume: f.volume}
 }
 
-func hostOr(h string) string {
-	if h != "" {
-		return h
-	}
-	h, _ = os.Hostname()
-	return h
-}
 
 // findSnapshot resolves "latest" or an id prefix.
 func findSnapshot(ctx context.Context, repo *repository.Repository, ref string, f repository.Filter) (*repository.Snapshot, error) {

@@ -79,7 +79,7 @@ func runVolumePrune(ctx context.Context, a *app, o volumePruneOptions) error {
 	}
 	lines := &sidecarLines{a: a}
 	res, err := volumes.Prune(ctx, eng, a.jobFor, reporter{a}, volumes.PruneOptions{All: o.all, Labels: labels, NotLabels: notLabels,
-		DryRun: o.dryRun, Host: hostOr(a.cfg.Host), Confirm: confirm, Lines: lines.line})
+		DryRun: o.dryRun, Host: a.snapshotHost(ctx), Confirm: confirm, Lines: lines.line})
 	if res == nil {
 		return err
 	}

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -92,6 +93,34 @@ daemon:
 	}
 	if out := host.ok("snapshots", "--volume", vol, "--tag", "job:nightly"); !strings.Contains(out, "\n1 snapshot\n") {
 		t.Fatalf("no snapshot of the job:\n%s", out)
+	}
+	// A re-created container (a new id, its host name) records the same
+	// host, the engine's: the second snapshot has the first as parent.
+	if code, out := inContainer(t, e, repo, config, password, "daemon", "--config", "/etc/lifeboat/lifeboat.yml", "--once", "nightly"); code != 0 {
+		t.Fatalf("the daemon's job in a second container: exit %d\n%s", code, out)
+	}
+	engineHost, err := e.HostName(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var snaps []snapshotJSON
+	for _, m := range jsonLines(t, host.ok("snapshots", "--volume", vol, "--json")) {
+		if m["type"] == "snapshots" {
+			b, _ := json.Marshal(m["snapshots"])
+			if err := json.Unmarshal(b, &snaps); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	if len(snaps) != 2 || snaps[0].Host != engineHost || snaps[1].Host != engineHost {
+		t.Fatalf("snapshots from two containers: %+v, want both of host %q", snaps, engineHost)
+	}
+	first, second := snaps[0], snaps[1]
+	if first.Time > second.Time {
+		first, second = second, first
+	}
+	if second.Parent != first.ID {
+		t.Fatalf("the second container's snapshot has parent %q, want %s", second.Parent, first.ID)
 	}
 	code, out := inContainer(t, e, repo, config, password, "restore", "latest", "--volume", vol, "--to-volume", fresh)
 	if code != 0 {

@@ -39,6 +39,9 @@ type app struct {
 	sidecarIn *sidecar.Input
 	// repoPassword is the repository password once asked for.
 	repoPassword []byte
+	// hostName is the host name snapshots record, once found
+	// (snapshotHost).
+	hostName string
 }
 
 // input is the buffered standard input: a sidecar's input line, then what

@@ -151,7 +151,7 @@ func (a *app) backupVolumes(ctx context.Context, o backupOptions, sel sidecar.Se
 	lines := &sidecarLines{a: a}
 	stop := a.startProgress("backup", lines.progress)
 	res, err := volumes.Backup(ctx, eng, a.jobFor, reporter{a}, volumes.BackupOptions{
-		Selection: sel, VolumesFrom: o.volumes.from, Host: hostOr(a.cfg.Host), Tags: o.tags, Lines: lines.line})
+		Selection: sel, VolumesFrom: o.volumes.from, Host: a.snapshotHost(ctx), Tags: o.tags, Lines: lines.line})
 	stop()
 	return res.Total, err
 }
