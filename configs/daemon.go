@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/lifeboat-backup/lifeboat/repository/retention"
+	"github.com/lifeboat-backup/lifeboat/sidecar"
 )
 
 // Daemon is the `daemon:` section of the config file.
@@ -91,6 +92,9 @@ func (d *Daemon) Validate() error {
 			return fmt.Errorf("daemon job %q: give volumes or paths, not both", j.Name)
 		}
 		if err := j.Keep.Policy().Validate(); err != nil {
+			return fmt.Errorf("daemon job %q: %w", j.Name, err)
+		}
+		if err := (sidecar.Selection{Names: j.Volumes, Labels: j.Labels, All: j.All}).Validate(); err != nil {
 			return fmt.Errorf("daemon job %q: %w", j.Name, err)
 		}
 		seen[j.Name] = true

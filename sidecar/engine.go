@@ -36,6 +36,11 @@ func ConnectEndpoint(ctx context.Context, ep Endpoint) (*Engine, error) {
 	if host == "" {
 		host = os.Getenv("DOCKER_HOST")
 	}
+	if host != "" {
+		if err := ValidateEngineAddress(host); err != nil {
+			return nil, err
+		}
+	}
 	opts := []client.Opt{client.FromEnv}
 	switch {
 	case strings.HasPrefix(host, "ssh://"):

@@ -54,6 +54,9 @@ already uploaded are reused by the next run.
   lifeboat backup --path /etc --path /home --json`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			sel, volumes := o.volumes.selection(args)
+			if err := sel.Validate(); err != nil {
+				return usageError{err}
+			}
 			switch {
 			case volumes && len(o.paths) > 0:
 				return usageError{fmt.Errorf("give volumes or --path, not both")}

@@ -140,6 +140,9 @@ func (a *app) engineFor(ctx context.Context, host, contextName string) (*sidecar
 }
 
 func runMigrate(ctx context.Context, a *app, o migrateOptions, names []string) error {
+	if err := (sidecar.Selection{Names: names}).Validate(); err != nil {
+		return usageError{err}
+	}
 	src, err := a.engineFor(ctx, o.from, o.fromContext)
 	if err != nil {
 		return fmt.Errorf("source: %w", err)

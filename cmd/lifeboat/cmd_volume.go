@@ -4,9 +4,11 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 
 	"github.com/lifeboat-backup/lifeboat/internal/human"
+	"github.com/lifeboat-backup/lifeboat/sidecar"
 	"github.com/lifeboat-backup/lifeboat/volumes"
 	"github.com/spf13/cobra"
 )
@@ -66,6 +68,11 @@ func runVolumePrune(ctx context.Context, a *app, o volumePruneOptions) error {
 			labels = append(labels, strings.TrimPrefix(f, "label="))
 		default:
 			return usageError{fmt.Errorf("--filter %q: only label= and label!= are supported", f)}
+		}
+	}
+	for _, l := range append(slices.Clone(labels), notLabels...) {
+		if err := sidecar.ValidateLabelSelector(l); err != nil {
+			return usageError{err}
 		}
 	}
 	eng, err := a.engineFor(ctx, "", a.dockerContext)

@@ -56,6 +56,25 @@ func TestClearErrors(t *testing.T) {
 	c.fails(2, "unknown flag", "backup", "--nope")
 	c.fails(2, "--path", "backup")
 	c.fails(1, "no such file or directory", "backup", "--path", "/does/not/exist")
+	// Contradictory or malformed selectors and names: usage errors that
+	// name the mistake, before any engine is asked (it used to act on
+	// --all --dangling as --all, stopping every labelled container).
+	for _, bad := range []struct {
+		want string
+		args []string
+	}{
+		{"--all selects every volume", []string{"backup", "--all", "--dangling"}},
+		{"--all selects every volume", []string{"backup", "--all", "pgdata"}},
+		{`label "=foo"`, []string{"backup", "--label", "=foo"}},
+		{`label "a b"`, []string{"backup", "--label", "a b"}},
+		{`volume name "../etc"`, []string{"backup", "../etc"}},
+		{`volume name "../x"`, []string{"restore", "latest", "--to-volume", "../x"}},
+		{`volume name "a/b"`, []string{"migrate", "a/b", "--to", "tcp://127.0.0.1:1"}},
+		{"not ftp://", []string{"migrate", "pgdata", "--to", "ftp://x"}},
+		{`label "=x"`, []string{"volume", "prune", "--filter", "label==x"}},
+	} {
+		c.fails(2, bad.want, bad.args...)
+	}
 
 	// Errors are JSON too, with the exit code.
 	wr := wrong.run("snapshots", "--json")

@@ -58,7 +58,7 @@ func exitCode(err error) int {
 		return exitOK
 	case errors.Is(err, context.Canceled):
 		return exitInterrupted
-	case errors.As(err, &ue):
+	case errors.As(err, &ue), errors.Is(err, sidecar.ErrSyntax):
 		return exitUsage
 	case errors.Is(err, snapshot.ErrIncomplete), errors.Is(err, restore.ErrIncomplete):
 		return exitIncomplete

@@ -160,6 +160,9 @@ func (a *app) runVolumeRestore(ctx context.Context, o restoreOptions, ref string
 	if o.base != "" && !o.force {
 		return usageError{fmt.Errorf("--base with --to-volume needs --force: a delta restore changes a volume that holds data")}
 	}
+	if err := sidecar.ValidateVolumeName(o.toVolume); err != nil {
+		return usageError{err}
+	}
 	repo, done, err := a.openRepository(ctx, withoutLock, false)
 	if err != nil {
 		return err
