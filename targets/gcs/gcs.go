@@ -207,6 +207,8 @@ func (t *Target) translate(name string, err error) error {
 			return fmt.Errorf("%s: %w", name, targets.ErrAlreadyExists)
 		case ge.Code == http.StatusNotFound:
 			return fmt.Errorf("%s: %w", name, targets.ErrNotFound)
+		case ge.Code == http.StatusRequestedRangeNotSatisfiable:
+			return fmt.Errorf("%s: %w", name, targets.ErrOutOfRange)
 		case ge.Code == http.StatusUnauthorized || ge.Code == http.StatusForbidden:
 			return fmt.Errorf("%s: %w (check the credentials): %v", name, targets.ErrPermission, ge.Message)
 		case ge.Code == http.StatusTooManyRequests || ge.Code >= 500 || ge.Code == http.StatusRequestTimeout:
