@@ -289,18 +289,22 @@ func (e *Engine) hook(ctx context.Context, c appContainer, which, cmd string, ti
 // sidecar) and leaves them stopped, for a final copy before a migration.
 // restart starts again the ones it stopped, for a caller whose migration
 // failed afterwards; it is also returned, covering what was stopped, when
-// StopUsers itself fails part way.
-func (e *Engine) StopUsers(ctx context.Context, volume string, report Report) (restart func(context.Context), err error) {
+// StopUsers itself fails part way. Its error names each container it
+// could not start.
+func (e *Engine) StopUsers(ctx context.Context, volume string, report Report) (restart func(context.Context) error, err error) {
 	var stopped []appContainer
-	restart = func(ctx context.Context) {
+	restart = func(ctx context.Context) error {
+		var failed []error
 		for _, c := range stopped {
 			if _, err := e.c.ContainerStart(ctx, c.id, client.ContainerStartOptions{}); err != nil {
 				emit(report, Event{Action: ActionFailed, Volume: volume, Container: c.name, Warning: true,
 					Message: fmt.Sprintf("start container %s again: %v", c.name, err)})
+				failed = append(failed, fmt.Errorf("start container %s again: %w", c.name, err))
 				continue
 			}
 			emit(report, Event{Action: ActionStart, Volume: volume, Container: c.name, Message: "started container " + c.name + " again"})
 		}
+		return errors.Join(failed...)
 	}
 	users, err := e.runningUsers(ctx, volume)
 	if err != nil {

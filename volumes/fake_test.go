@@ -31,6 +31,10 @@ type fakeEngine struct {
 	failBackup  map[string]bool
 	failRestore bool
 	unhealthy   bool
+	// failStart: starting a container (again) fails; failRename: renaming
+	// one fails.
+	failStart, failRename bool
+	afterRename           func(*fakeEngine) // runs after a rename
 	// onStop runs when a container is stopped, before it stops: the
 	// application's last writes.
 	onStop func(f *fakeEngine)
@@ -225,8 +229,15 @@ func (f *fakeEngine) Quiesce(_ context.Context, volume string, report sidecar.Re
 	}), nil
 }
 
-func (f *fakeEngine) StopUsers(_ context.Context, volume string, _ sidecar.Report) (func(context.Context), error) {
-	return f.stopUsers(volume, func(*fakeContainer) bool { return true }), nil
+func (f *fakeEngine) StopUsers(_ context.Context, volume string, _ sidecar.Report) (func(context.Context) error, error) {
+	restart := f.stopUsers(volume, func(*fakeContainer) bool { return true })
+	return func(ctx context.Context) error {
+		if f.failStart {
+			return errors.New("start: engine says no")
+		}
+		restart(ctx)
+		return nil
+	}, nil
 }
 
 // stopping runs onStop, before a container stops.
@@ -417,12 +428,28 @@ func (f *fakeEngine) CreateLike(_ context.Context, app *sidecar.AppContainer, im
 func (f *fakeEngine) Rename(_ context.Context, id, name string) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	if f.failRename {
+		return errors.New("rename: engine says no")
+	}
+	for _, c := range f.containers {
+		if c.name == name {
+			return fmt.Errorf("rename to %s: Conflict. The container name is already in use", name)
+		}
+	}
 	f.containers[id].name = name
 	f.record("rename %s", name)
+	if f.afterRename != nil {
+		f.afterRename(f)
+	}
 	return nil
 }
 
-func (f *fakeEngine) Start(_ context.Context, id string) error { return f.setRunning(id, true) }
+func (f *fakeEngine) Start(_ context.Context, id string) error {
+	if f.failStart {
+		return errors.New("start: engine says no")
+	}
+	return f.setRunning(id, true)
+}
 func (f *fakeEngine) Stop(_ context.Context, id string) error  { return f.setRunning(id, false) }
 
 func (f *fakeEngine) setRunning(id string, running bool) error {

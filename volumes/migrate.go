@@ -429,7 +429,7 @@ func migrateDirect(ctx context.Context, src, dst Engine, r Reporter, o MigrateOp
 type sourceStops struct {
 	e        Engine
 	r        Reporter
-	restarts []func(context.Context)
+	restarts []func(context.Context) error
 }
 
 func (s *sourceStops) stop(ctx context.Context, volume string) error {
@@ -444,8 +444,15 @@ func (s *sourceStops) undo(ctx context.Context, err *error) {
 	if *err == nil || len(s.restarts) == 0 {
 		return
 	}
+	var failed []error
 	for _, restart := range s.restarts {
-		restart(context.WithoutCancel(ctx))
+		if e := restart(context.WithoutCancel(ctx)); e != nil {
+			failed = append(failed, e)
+		}
+	}
+	if len(failed) > 0 {
+		*err = fmt.Errorf("%w; on the source, lifeboat could not undo its stop (%v): start them by hand", *err, errors.Join(failed...))
+		return
 	}
 	*err = fmt.Errorf("%w; the containers stopped on the source were started again", *err)
 }

@@ -51,6 +51,10 @@ func Upgrade(ctx context.Context, e Engine, jobFor JobFor, r Reporter, o Upgrade
 	if err != nil {
 		return nil, err
 	}
+	if prev, err := e.InspectApp(ctx, sidecar.OldName(app.Name)); err == nil {
+		return nil, fmt.Errorf("%s, kept by an earlier upgrade of %s, still exists: lifeboat rollback %s goes back to it, docker rm %s gives it up (its volumes stay); nothing was changed",
+			prev.Name, app.Name, app.Name, prev.Name)
+	}
 	if !e.ImageExists(ctx, o.Image) {
 		return nil, fmt.Errorf("image %s is not on the engine (no registry is consulted: load or build it first)", o.Image)
 	}
@@ -67,9 +71,10 @@ func Upgrade(ctx context.Context, e Engine, jobFor JobFor, r Reporter, o Upgrade
 	c := newCopier(e, e, job, job, r, o.Host, "upgrade")
 	c.name = func(v sidecar.Volume, snapshotID string) string { return v.Name + "-" + shortID(snapshotID) }
 	quiesce := consistent(ctx, e, r, func(v sidecar.Volume, err error) { r.Warn(v.Name, err) })
+	var undo undoLog
 	fail := func(err error) (*Upgraded, error) {
-		removeVolumes(bg, e, c.fresh)
-		return nil, fmt.Errorf("upgrade of %s stopped before any change: %w", app.Name, err)
+		undo.volumes(removeVolumes(bg, e, c.fresh))
+		return nil, undo.wrap(fmt.Errorf("upgrade of %s stopped before any change: %w", app.Name, err))
 	}
 	if app.Running && len(vols) > 0 {
 		r.Infof("copying the volumes of %s while it runs", app.Name)
@@ -96,7 +101,7 @@ func Upgrade(ctx context.Context, e Engine, jobFor JobFor, r Reporter, o Upgrade
 	}
 	restartOld := func() {
 		if app.Running && !stopped.IsZero() {
-			_ = e.Start(bg, app.ID)
+			undo.add("start "+app.Name+" again", e.Start(bg, app.ID))
 		}
 	}
 	if len(vols) == 0 {
@@ -115,9 +120,8 @@ func Upgrade(ctx context.Context, e Engine, jobFor JobFor, r Reporter, o Upgrade
 	fresh := c.fresh
 	old := sidecar.OldName(app.Name)
 	if err := e.Rename(ctx, app.ID, old); err != nil {
-		removeVolumes(bg, e, fresh)
 		restartOld()
-		return nil, err
+		return fail(err)
 	}
 	newID, err := e.CreateLike(ctx, app, o.Image, fresh, map[string]string{sidecar.LabelUpgradedFrom: app.ID})
 	var downtime time.Duration
@@ -136,15 +140,15 @@ func Upgrade(ctx context.Context, e Engine, jobFor JobFor, r Reporter, o Upgrade
 			for _, line := range e.LastLogs(bg, newID, 10) {
 				r.Warn(app.Name+" on "+o.Image, errors.New(line))
 			}
-			_ = e.Remove(bg, newID)
+			undo.add("remove the new container", e.Remove(bg, newID))
 		}
-		_ = e.Rename(bg, app.ID, app.Name)
+		undo.add("give "+old+" its name "+app.Name+" back", e.Rename(bg, app.ID, app.Name))
 		restartOld()
-		msg := fmt.Sprintf("upgrade of %s to %s failed, rolled back to the old container", app.Name, o.Image)
-		if left := removeVolumes(bg, e, fresh); len(left) > 0 {
-			msg += "; fresh volumes left behind: " + strings.Join(left, ", ")
+		undo.volumes(removeVolumes(bg, e, fresh))
+		if len(undo) > 0 {
+			return nil, undo.wrap(fmt.Errorf("upgrade of %s to %s failed: %w", app.Name, o.Image, err))
 		}
-		return nil, fmt.Errorf("%s: %w", msg, err)
+		return nil, fmt.Errorf("upgrade of %s to %s failed, rolled back to the old container: %w", app.Name, o.Image, err)
 	}
 	return &Upgraded{App: app, Old: old, Volumes: fresh, Downtime: downtime, Copies: c.copies()}, nil
 }
@@ -196,14 +200,40 @@ func Rollback(ctx context.Context, e Engine, r Reporter, name string) (kept []st
 			}
 		}
 		if err := e.Remove(ctx, cur.ID); err != nil {
-			return nil, err
+			return nil, fmt.Errorf("remove the upgraded %s (it is stopped now; nothing else changed): %w", name, err)
 		}
 	}
 	if err := e.Rename(ctx, old.ID, name); err != nil {
-		return kept, err
+		return kept, fmt.Errorf("the upgraded %s is removed, but %s could not take its name (it keeps its own; rename and start it by hand): %w", name, old.Name, err)
 	}
 	if err := e.Start(ctx, old.ID); err != nil {
-		return kept, fmt.Errorf("start %s: %w", name, err)
+		return kept, fmt.Errorf("the previous container is %s again, but it did not start (start it by hand): %w", name, err)
 	}
 	return kept, nil
+}
+
+// undoLog collects what a workflow could not undo after a failure, so that
+// its error says so instead of claiming to have rolled back.
+type undoLog []string
+
+// add records a failed undo step.
+func (u *undoLog) add(step string, err error) {
+	if err != nil {
+		*u = append(*u, fmt.Sprintf("%s: %v", step, err))
+	}
+}
+
+// volumes records fresh volumes that could not be removed.
+func (u *undoLog) volumes(left []string) {
+	if len(left) > 0 {
+		*u = append(*u, "fresh volumes left behind: "+strings.Join(left, ", "))
+	}
+}
+
+// wrap adds what could not be undone to err.
+func (u undoLog) wrap(err error) error {
+	if len(u) == 0 {
+		return err
+	}
+	return fmt.Errorf("%w; lifeboat could not undo everything: %s", err, strings.Join(u, "; "))
 }

@@ -39,7 +39,7 @@ type Engine interface {
 	// Quiesce and StopUsers never count a sidecar as a user; each returns
 	// how to undo what it did, also when it fails part way.
 	Quiesce(ctx context.Context, volume string, report sidecar.Report) (resume func(context.Context), err error)
-	StopUsers(ctx context.Context, volume string, report sidecar.Report) (restart func(context.Context), err error)
+	StopUsers(ctx context.Context, volume string, report sidecar.Report) (restart func(context.Context) error, err error)
 
 	BackupVolumes(ctx context.Context, j sidecar.Job, vols []sidecar.VolumeJob, host string, tags []string, prepare sidecar.Prepare) (sidecar.Batch, error)
 	RestoreVolume(ctx context.Context, j sidecar.Job, a sidecar.RestoreArgs) (sidecar.Restored, error)

@@ -442,3 +442,61 @@ func TestWriteOnlyUnderStoppedUsers(t *testing.T) {
 		}
 	}
 }
+
+// Failure paths say what they could not undo: a second upgrade while the
+// first's old container exists is refused before anything stops; an
+// upgrade whose new container fails, and whose old one then cannot get its
+// name back or start, does not claim to have rolled back; a migration
+// whose stopped source cannot be started again says so.
+func TestUndoFailuresReported(t *testing.T) {
+	ctx := context.Background()
+	store := map[string]map[string]string{}
+	e := newFake("local", store)
+	e.addVolume("pg", map[string]string{"db": "v0"})
+	e.addContainer("shop", true, nil, "pg")
+	e.images["app:2"] = true
+	r := &fakeReporter{}
+
+	prev := e.addContainer(sidecar.OldName("shop"), false, nil, "pg")
+	_, err := Upgrade(ctx, e, jobFor, r, UpgradeOptions{Container: "shop", Image: "app:2"})
+	if err == nil || !strings.Contains(err.Error(), "lifeboat rollback shop") || len(e.did("")) != 0 {
+		t.Fatalf("a second upgrade: %v, engine log %v", err, e.did(""))
+	}
+	delete(e.containers, prev.id)
+
+	e.unhealthy = true
+	e.log = nil
+	upgradeFailing := func() error {
+		_, err := Upgrade(ctx, e, jobFor, r, UpgradeOptions{Container: "shop", Image: "app:2"})
+		return err
+	}
+	// The undo fails at the rename back: the new container is gone, the
+	// old one keeps its other name.
+	renames := 0
+	e.afterRename = func(f *fakeEngine) {
+		if renames++; renames == 1 {
+			f.failRename = true // the rename away worked; the one back fails
+		}
+	}
+	err = upgradeFailing()
+	if err == nil || strings.Contains(err.Error(), "rolled back") || !strings.Contains(err.Error(), "could not undo") || !strings.Contains(err.Error(), "its name shop back") {
+		t.Fatalf("a failed upgrade whose undo fails: %v", err)
+	}
+	e.failRename, e.afterRename = false, nil
+
+	// A live migration failing after the stop, its source not starting
+	// again.
+	dst := newFake("dst", store)
+	dst.failRestore = true
+	src := e
+	src.unhealthy = false
+	for _, c := range src.containers {
+		c.running = true
+	}
+	src.failStart = false
+	src.onStop = func(f *fakeEngine) { f.failStart = true }
+	_, err = Migrate(ctx, src, dst, jobFor, r, MigrateOptions{Names: []string{"pg"}, StopSource: true})
+	if err == nil || strings.Contains(err.Error(), "were started again") || !strings.Contains(err.Error(), "could not undo its stop") {
+		t.Fatalf("a failed migration whose restart fails: %v", err)
+	}
+}

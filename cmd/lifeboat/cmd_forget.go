@@ -130,7 +130,7 @@ func runForget(ctx context.Context, a *app, o forgetOptions, ids []string) error
 	for i, id := range remove {
 		removed[i] = id.String()
 	}
-	a.out.result("forget", map[string]any{"removed": removed, "dry_run": o.dryRun}, func(w io.Writer) {
+	a.out.report("forget", map[string]any{"removed": removed, "dry_run": o.dryRun}, func(w io.Writer) {
 		verb := "removed"
 		if o.dryRun {
 			verb = "would remove"

@@ -50,7 +50,7 @@ else a prompt on a terminal (asked twice).`,
 				if err != nil {
 					return err
 				}
-				a.out.result("key_added", map[string]string{"id": id.String()}, func(w io.Writer) {
+				a.out.report("key_added", map[string]string{"id": id.String()}, func(w io.Writer) {
 					fmt.Fprintf(w, "added key %s\n", id.Short())
 				})
 				return nil
@@ -71,7 +71,7 @@ else a prompt on a terminal (asked twice).`,
 				if err != nil {
 					return err
 				}
-				a.out.result("key_changed", map[string]string{"id": id.String(), "removed": old.String()}, func(w io.Writer) {
+				a.out.report("key_changed", map[string]string{"id": id.String(), "removed": old.String()}, func(w io.Writer) {
 					fmt.Fprintf(w, "password changed: key %s replaces %s\n", id.Short(), old.Short())
 				})
 				return nil
@@ -123,7 +123,7 @@ else a prompt on a terminal (asked twice).`,
 				if err := r.RemoveKey(cmd.Context(), match[0].ID); err != nil {
 					return err
 				}
-				a.out.result("key_removed", map[string]string{"id": match[0].ID.String()}, func(w io.Writer) {
+				a.out.report("key_removed", map[string]string{"id": match[0].ID.String()}, func(w io.Writer) {
 					fmt.Fprintf(w, "removed key %s\n", match[0].ID.Short())
 				})
 				return nil

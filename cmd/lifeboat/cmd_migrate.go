@@ -174,7 +174,7 @@ func runMigrate(ctx context.Context, a *app, o migrateOptions, names []string) e
 		if moved.Container != "" {
 			res["started"] = moved.Container
 		}
-		a.out.result("migrate", res, func(w io.Writer) {
+		a.out.report("migrate", res, func(w io.Writer) {
 			for i, rd := range moved.Rounds {
 				when := "while running"
 				if i == len(moved.Rounds)-1 {

@@ -69,7 +69,7 @@ func runRepairPacks(ctx context.Context, a *app, o repair.PacksOptions) error {
 	if err != nil {
 		return err
 	}
-	a.out.result("repair_packs", repairPacksJSON{DryRun: o.DryRun, Report: rep}, func(w io.Writer) {
+	a.out.report("repair_packs", repairPacksJSON{DryRun: o.DryRun, Report: rep}, func(w io.Writer) {
 		for _, d := range rep.Damaged {
 			how := "damaged"
 			if d.Missing {

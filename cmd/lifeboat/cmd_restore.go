@@ -176,7 +176,8 @@ func runRestore(ctx context.Context, a *app, o restoreOptions, ref string) error
 	}
 	a.out.result(sidecar.MsgSummary, sidecar.RestoreSummary{SnapshotID: sn.ID.String(), Target: o.target, Result: *res,
 		DurationSeconds: time.Since(start).Seconds()}, func(w io.Writer) {
-		if a.out.quiet {
+		if a.out.quiet { // what was left out is still said
+			printDamage(w, res)
 			return
 		}
 		if res.Finished {

@@ -91,7 +91,7 @@ func runVolumePrune(ctx context.Context, a *app, o volumePruneOptions) error {
 		return err
 	}
 	if o.dryRun || len(res.Candidates) == 0 {
-		a.out.result("volume_prune", map[string]any{"dry_run": o.dryRun, "volumes": res.Candidates}, func(w io.Writer) {
+		a.out.report("volume_prune", map[string]any{"dry_run": o.dryRun, "volumes": res.Candidates}, func(w io.Writer) {
 			if len(res.Candidates) == 0 {
 				fmt.Fprintln(w, "no volume would be removed")
 				return
@@ -102,7 +102,7 @@ func runVolumePrune(ctx context.Context, a *app, o volumePruneOptions) error {
 		return err
 	}
 	if res.Snapshots != nil {
-		a.out.result("volume_prune", res, func(w io.Writer) {
+		a.out.report("volume_prune", res, func(w io.Writer) {
 			fmt.Fprintf(w, "removed %s; restore one with: lifeboat restore latest --volume NAME\n", human.Count(len(res.Removed), "volume", "volumes"))
 		})
 	}

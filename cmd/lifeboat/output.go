@@ -57,6 +57,16 @@ func (o *output) result(typ string, v any, text func(w io.Writer)) {
 	text(o.stdout)
 }
 
+// report prints what a command did: like result, but with --quiet and
+// without --json it prints nothing (errors and warnings still go to
+// stderr).
+func (o *output) report(typ string, v any, text func(w io.Writer)) {
+	if o.quiet && !o.json {
+		return
+	}
+	o.result(typ, v, text)
+}
+
 // infof prints a line of text that only a person needs (not with --json
 // or --quiet).
 func (o *output) infof(format string, args ...any) {
