@@ -86,6 +86,7 @@ func openMaster(ctx context.Context, t targets.Target, password []byte) (*crypto
 		return nil, pack.ID{}, fmt.Errorf("list keys: %w", err)
 	}
 	var damaged error
+	foreign := 0 // key files of another program
 	for _, name := range names {
 		b, err := targets.ReadAll(ctx, t, name)
 		if errors.Is(err, targets.ErrNotFound) {
@@ -96,6 +97,9 @@ func openMaster(ctx context.Context, t targets.Target, password []byte) (*crypto
 		}
 		kf, err := DecodeKeyFile(b)
 		if err != nil {
+			if resticKey(b) {
+				foreign++
+			}
 			damaged = fmt.Errorf("%s: %w", name, err)
 			continue
 		}
@@ -108,8 +112,11 @@ func openMaster(ctx context.Context, t targets.Target, password []byte) (*crypto
 		}
 		return master, pack.Hash(b), nil
 	}
-	if len(names) == 0 {
-		return nil, pack.ID{}, fmt.Errorf("%w: the repository has no keys", ErrWrongPassword)
+	switch {
+	case len(names) == 0:
+		return nil, pack.ID{}, fmt.Errorf("%w at %s: it holds a config but no keys/ (not a lifeboat repository, or one whose keys are lost)", ErrNotRepository, t.Location())
+	case foreign == len(names):
+		return nil, pack.ID{}, fmt.Errorf("%w at %s: it is a restic repository (its keys are restic's); read it with restic", ErrNotRepository, t.Location())
 	}
 	if damaged != nil {
 		return nil, pack.ID{}, fmt.Errorf("%w (and a damaged key: %v)", ErrWrongPassword, damaged)
@@ -184,3 +191,18 @@ func (r *Repository) ChangePassword(ctx context.Context, password []byte) (pack.
 
 // KeyID is the id of the key that opened the repository.
 func (r *Repository) KeyID() pack.ID { return r.keyID }
+
+// resticKey reports whether b is a key file of restic, whose repositories
+// have the same folders as lifeboat's: JSON with a "kdf" name and sealed
+// "data".
+func resticKey(b []byte) bool {
+	var k struct {
+		KDF  any    `json:"kdf"`
+		Data string `json:"data"`
+	}
+	if json.Unmarshal(b, &k) != nil {
+		return false
+	}
+	name, ok := k.KDF.(string)
+	return ok && name != "" && k.Data != ""
+}

@@ -85,6 +85,28 @@ func TestClearErrors(t *testing.T) {
 
 	noRepo := &cli{t: t, env: c.env}
 	noRepo.fails(2, "no repository given", "snapshots")
+
+	// Foreign repositories are no repository (exit 10), not a wrong
+	// password (exit 12): restic's layout (the same folders, its own key
+	// files) is named, and a directory that only has a config file.
+	restic := t.TempDir()
+	for name, data := range map[string]string{
+		"config": "\x01\x02sealed by restic",
+		"keys/5f0c": `{"created":"2026-12-07T13:41:05Z","username":"root","hostname":"vm","kdf":"scrypt","N":32768,"r":8,"p":6,"salt":"c2FsdA==","data":"ZGF0YQ=="}`,
+	} {
+		if err := os.MkdirAll(filepath.Dir(filepath.Join(restic, name)), 0o700); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(restic, name), []byte(data), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	c.fails(10, "restic repository", "snapshots", "--repo", restic)
+	onlyConfig := t.TempDir()
+	if err := os.WriteFile(filepath.Join(onlyConfig, "config"), []byte("x"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	c.fails(10, "no keys/", "snapshots", "--repo", onlyConfig)
 }
 
 func TestKeyManagement(t *testing.T) {
