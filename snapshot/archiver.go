@@ -11,6 +11,7 @@ import (
 	"os/user"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -40,6 +41,9 @@ type Options struct {
 	// skipped; OnWarning about files that changed while being read.
 	OnError   func(path string, err error)
 	OnWarning func(path string, err error)
+	// Skip are absolute paths left out of the snapshot, with what is below
+	// them (the repository, when it lies inside a path backed up).
+	Skip []string
 }
 
 // Archiver makes snapshots in one repository.
@@ -358,6 +362,10 @@ func (r *run) saveDir(ctx context.Context, path string, n repository.Node, paren
 	nodes := make([]repository.Node, len(names))
 	for i, name := range names {
 		p := filepath.Join(path, name)
+		if slices.Contains(r.opts.Skip, p) {
+			kids[i] = &future{done: closed(), skip: true}
+			continue
+		}
 		node, err := lstatNode(p, name)
 		if err != nil {
 			r.fail(p, err)

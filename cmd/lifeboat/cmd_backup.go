@@ -2,9 +2,11 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/lifeboat-backup/lifeboat/internal/human"
@@ -115,6 +117,13 @@ func backupPaths(ctx context.Context, a *app, repo *repository.Repository, o bac
 			return nil, err
 		}
 	}
+	skip, err := skipRepository(repo.Target().Location(), abs)
+	if err != nil {
+		return nil, err
+	}
+	for _, s := range skip {
+		a.out.warn(s, errors.New("the repository lies inside the path backed up: left out (a backup never stores the repository into itself)"))
+	}
 	parent, err := findParent(ctx, repo, o.parent, host, abs, o.force)
 	if err != nil {
 		return nil, err
@@ -125,7 +134,7 @@ func backupPaths(ctx context.Context, a *app, repo *repository.Repository, o bac
 	p := &snapshot.Progress{}
 	arch := snapshot.New(repo, snapshot.Options{
 		Host: host, Tags: o.tags, Parent: parent, Force: o.force, ProgramVersion: a.version, Volume: vol,
-		Progress: p, OnError: a.out.warn, OnWarning: a.out.warn,
+		Progress: p, OnError: a.out.warn, OnWarning: a.out.warn, Skip: skip,
 	})
 	stop := a.startProgress("backup", func() progressStatus {
 		return progressStatus{
@@ -176,4 +185,41 @@ func printBackupSummary(a *app, sn *repository.Snapshot) {
 		fmt.Fprintf(w, "Duration:    %s\n", time.Duration(s.DurationSecond*float64(time.Second)).Round(10*time.Millisecond))
 		fmt.Fprintf(w, "snapshot %s saved\n", sn.ID.Short())
 	})
+}
+
+// skipRepository returns the repository's directory if it lies inside one
+// of the paths to back up (to be left out), and refuses a path that is
+// the repository or lies inside it. repoDir is the repository's location;
+// one that is not a local directory (s3://, gs://) concerns no path.
+func skipRepository(repoDir string, paths []string) ([]string, error) {
+	if !filepath.IsAbs(repoDir) {
+		return nil, nil
+	}
+	repo := resolved(repoDir)
+	var skip []string
+	for _, p := range paths {
+		rp := resolved(p)
+		if within(rp, repo) {
+			return nil, usageError{fmt.Errorf("--path %s is the repository or lies inside it: a backup never stores the repository into itself", p)}
+		}
+		if within(repo, rp) {
+			rel, _ := filepath.Rel(rp, repo)
+			skip = append(skip, filepath.Join(p, rel)) // as the walk below p meets it
+		}
+	}
+	return skip, nil
+}
+
+// resolved is p with its symlinks resolved, or p when it cannot be.
+func resolved(p string) string {
+	if r, err := filepath.EvalSymlinks(p); err == nil {
+		return r
+	}
+	return filepath.Clean(p)
+}
+
+// within reports whether p is dir or lies below it.
+func within(p, dir string) bool {
+	rel, err := filepath.Rel(dir, p)
+	return err == nil && rel != ".." && !strings.HasPrefix(rel, "../")
 }

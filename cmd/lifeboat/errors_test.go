@@ -355,3 +355,25 @@ func TestExitCodes(t *testing.T) {
 		}
 	}
 }
+
+// A backup never stores the repository into itself: a repository inside
+// the path backed up is left out with a warning (it used to grow with
+// every run), and a path inside the repository is a usage error.
+func TestRepositoryNeverBackedUpIntoItself(t *testing.T) {
+	c := newCLI(t)
+	c.ok("init")
+	parent := filepath.Dir(c.repo)
+	if err := os.WriteFile(filepath.Join(parent, "notes"), []byte("keep me"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	r := c.run("backup", "--path", parent)
+	if r.code != 0 || !strings.Contains(r.stderr, "repository lies inside the path backed up") {
+		t.Fatalf("backup of the repository's parent: exit %d\n%s", r.code, r.stderr)
+	}
+	listing := c.ok("ls", "latest")
+	if !strings.Contains(listing, "/notes") || strings.Contains(listing, "/repo") {
+		t.Fatalf("the snapshot lists:\n%s", listing)
+	}
+	c.fails(2, "inside it", "backup", "--path", filepath.Join(c.repo, "data"))
+	c.fails(2, "is the repository", "backup", "--path", c.repo)
+}
