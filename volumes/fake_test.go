@@ -450,7 +450,7 @@ func (f *fakeEngine) Start(_ context.Context, id string) error {
 	}
 	return f.setRunning(id, true)
 }
-func (f *fakeEngine) Stop(_ context.Context, id string) error  { return f.setRunning(id, false) }
+func (f *fakeEngine) Stop(_ context.Context, id string) error { return f.setRunning(id, false) }
 
 func (f *fakeEngine) setRunning(id string, running bool) error {
 	if !running {

@@ -31,7 +31,6 @@ func (f *filterFlags) filter() repository.Filter {
 	return repository.Filter{Host: f.host, Tags: f.tags, Paths: f.paths, Volume: f.volume}
 }
 
-
 // findSnapshot resolves "latest" or an id prefix.
 func findSnapshot(ctx context.Context, repo *repository.Repository, ref string, f repository.Filter) (*repository.Snapshot, error) {
 	all, err := repo.Snapshots(ctx)

@@ -91,7 +91,7 @@ func TestClearErrors(t *testing.T) {
 	// files) is named, and a directory that only has a config file.
 	restic := t.TempDir()
 	for name, data := range map[string]string{
-		"config": "\x01\x02sealed by restic",
+		"config":    "\x01\x02sealed by restic",
 		"keys/5f0c": `{"created":"2026-12-07T13:41:05Z","username":"root","hostname":"vm","kdf":"scrypt","N":32768,"r":8,"p":6,"salt":"c2FsdA==","data":"ZGF0YQ=="}`,
 	} {
 		if err := os.MkdirAll(filepath.Dir(filepath.Join(restic, name)), 0o700); err != nil {
