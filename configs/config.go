@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"reflect"
 	"sort"
 	"strings"
@@ -83,10 +84,16 @@ func Load(file string, flags *pflag.FlagSet, getenv func(string) string) (*Confi
 		}
 	}
 	if file != "" {
+		if fi, err := os.Stat(file); err == nil && fi.IsDir() {
+			return nil, fmt.Errorf("config file %s is a directory: give the file (for example %s/lifeboat.yml)", file, strings.TrimSuffix(file, "/"))
+		}
 		if err := checkKeys(file); err != nil {
 			return nil, err
 		}
 		v.SetConfigFile(file)
+		if filepath.Ext(file) == "" {
+			v.SetConfigType("yaml") // a file without an extension is read as YAML
+		}
 		if err := v.ReadInConfig(); err != nil {
 			return nil, fmt.Errorf("config file %s: %w", file, err)
 		}
@@ -107,7 +114,7 @@ func Load(file string, flags *pflag.FlagSet, getenv func(string) string) (*Confi
 	}
 	var c Config
 	if err := v.Unmarshal(&c); err != nil {
-		return nil, fmt.Errorf("config: %w", err)
+		return nil, decodeError(file, err)
 	}
 	if err := c.resolvePassword(flags, getenv); err != nil {
 		return nil, err

@@ -204,3 +204,33 @@ func TestCompressionSetting(t *testing.T) {
 		}
 	}
 }
+
+// A value of the wrong type, a YAML syntax error and a config path that is
+// a directory each name the file and, where there is one, the line, and
+// say what was expected; a value from the environment names no line.
+func TestConfigErrorsNameFileAndLine(t *testing.T) {
+	job := "daemon:\n  jobs:\n    - name: a\n      schedule: '@daily'\n      paths: [/x]\n      keep:\n        "
+	for _, tc := range []struct {
+		text, want string
+	}{
+		{job + "last: three\n", `:7: daemon.jobs[0].keep.last: "three" is not a whole number`},
+		{job + "within: 2d\n", `:7: daemon.jobs[0].keep.within: "2d" is not a duration: give a number with a unit of h, m or s, as 36h or 90m (days are hours here: 48h for 2 days)`},
+		{"repo: /r\ndaemon:\n  jobs:\n  - name: a\n     schedule: x\n", `:5: mapping values are not allowed in this context`},
+		{"repo: /r\nconnections: many\n", `:2: connections: "many" is not a whole number`},
+	} {
+		file := writeConfig(t, tc.text)
+		_, err := Load(file, flags(), env(nil))
+		if err == nil || !strings.Contains(err.Error(), "config file "+file+tc.want) || strings.Contains(err.Error(), "\n") {
+			t.Errorf("%q: err = %v, want %q", tc.text, err, "config file "+file+tc.want)
+		}
+	}
+	dir := t.TempDir()
+	if _, err := Load(dir, flags(), env(nil)); err == nil || !strings.Contains(err.Error(), dir+" is a directory") {
+		t.Errorf("a directory: %v", err)
+	}
+	file := writeConfig(t, "repo: /r\n")
+	_, err := Load(file, flags(), env(map[string]string{"LIFEBOAT_CONNECTIONS": "many"}))
+	if err == nil || !strings.HasSuffix(err.Error(), file+`: connections: "many" is not a whole number`) {
+		t.Errorf("from the environment: %v", err)
+	}
+}

@@ -60,7 +60,7 @@ func checkKeys(file string) error {
 	}
 	var doc yaml.Node
 	if err := yaml.Unmarshal(b, &doc); err != nil {
-		return fmt.Errorf("config file %s: %w", file, err)
+		return syntaxError(file, err)
 	}
 	if len(doc.Content) == 0 {
 		return nil // empty file
