@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/lifeboat-backup/lifeboat/repository"
 	"github.com/lifeboat-backup/lifeboat/repository/retention"
 	"github.com/lifeboat-backup/lifeboat/sidecar"
 )
@@ -95,6 +96,9 @@ func (d *Daemon) Validate() error {
 			return fmt.Errorf("daemon job %q: %w", j.Name, err)
 		}
 		if err := (sidecar.Selection{Names: j.Volumes, Labels: j.Labels, All: j.All}).Validate(); err != nil {
+			return fmt.Errorf("daemon job %q: %w", j.Name, err)
+		}
+		if err := repository.ValidateTags(j.Tags); err != nil {
 			return fmt.Errorf("daemon job %q: %w", j.Name, err)
 		}
 		seen[j.Name] = true

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"sync/atomic"
 	"time"
+	"unicode"
 
 	"github.com/lifeboat-backup/lifeboat/internal/workers"
 	"github.com/lifeboat-backup/lifeboat/repository/pack"
@@ -76,6 +77,23 @@ type VolumeInfo struct {
 	DriverOpts map[string]string `json:"driver_options,omitempty"`
 	Engine     string            `json:"engine,omitempty"`     // the engine's name
 	Containers []string          `json:"containers,omitempty"` // that used it at backup time
+}
+
+// ValidateTags checks tags a user gives a snapshot: none empty (it would
+// be invisible in a listing), none with surrounding spaces or control
+// characters.
+func ValidateTags(tags []string) error {
+	for _, t := range tags {
+		switch {
+		case t == "":
+			return errors.New("--tag '': a tag cannot be empty")
+		case strings.TrimSpace(t) != t:
+			return fmt.Errorf("tag %q: a tag has no spaces around it", t)
+		case strings.IndexFunc(t, unicode.IsControl) >= 0:
+			return fmt.Errorf("tag %q: a tag has no control characters", t)
+		}
+	}
+	return nil
 }
 
 // HasTags reports whether every tag in tags is on the snapshot.

@@ -218,3 +218,20 @@ func TestRestoreSalvagesAroundLostTree(t *testing.T) {
 		t.Fatalf("damaged %+v, want the directory /z", res.Damaged)
 	}
 }
+
+// An --include that matches nothing is an error that writes nothing (it
+// used to exit 0 silently); one that matches restores what it matches.
+func TestIncludeMatchingNothing(t *testing.T) {
+	r, sn := backupOne(t, "etc/app.conf")
+	ctx := context.Background()
+	target := t.TempDir()
+	_, err := restore.Run(ctx, r, sn, target, restore.Options{Selector: restore.Selector{Include: []string{"/nope/*"}}})
+	if !errors.Is(err, restore.ErrNothingSelected) {
+		t.Fatalf("include matching nothing: %v", err)
+	}
+	assertEmpty(t, target)
+	res, err := restore.Run(ctx, r, sn, target, restore.Options{Selector: restore.Selector{Include: []string{"/etc/*.conf"}}})
+	if err != nil || res.Files != 1 {
+		t.Fatalf("include matching a file: %v %+v", err, res)
+	}
+}

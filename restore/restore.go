@@ -58,6 +58,10 @@ func ParseOverwrite(s string) (Overwrite, error) {
 // error).
 var ErrOptions = errors.New("restore options")
 
+// ErrNothingSelected: no path of the snapshot matches the include
+// patterns; nothing was restored.
+var ErrNothingSelected = errors.New("no path of the snapshot matches --include")
+
 // ErrTargetNotEmpty: the target has entries and no overwrite mode was given.
 var ErrTargetNotEmpty = errors.New("restore target is not empty")
 
@@ -289,6 +293,9 @@ func Run(ctx context.Context, repo *repository.Repository, sn *repository.Snapsh
 	opts.Progress.PlanDone.Store(true)
 	if err := out.done(); err != nil {
 		return &r.res, err
+	}
+	if res := r.res; len(opts.Include) > 0 && res.Files+res.Dirs+res.Links+res.Others+res.Skipped+res.DamagedCount == 0 {
+		return &r.res, fmt.Errorf("%w %q (patterns with a slash match from the snapshot's root, as /etc/*.conf; lifeboat ls lists its paths)", ErrNothingSelected, opts.Include)
 	}
 	if r.staged {
 		if err := r.publish(troot, staging, job, top); err != nil {

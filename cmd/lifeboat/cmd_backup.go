@@ -59,6 +59,9 @@ already uploaded are reused by the next run.
 			if err := sel.Validate(); err != nil {
 				return usageError{err}
 			}
+			if err := repository.ValidateTags(o.tags); err != nil {
+				return usageError{err}
+			}
 			switch {
 			case volumes && len(o.paths) > 0:
 				return usageError{fmt.Errorf("give volumes or --path, not both")}

@@ -72,6 +72,8 @@ func TestClearErrors(t *testing.T) {
 		{`volume name "a/b"`, []string{"migrate", "a/b", "--to", "tcp://127.0.0.1:1"}},
 		{"not ftp://", []string{"migrate", "pgdata", "--to", "ftp://x"}},
 		{`label "=x"`, []string{"volume", "prune", "--filter", "label==x"}},
+		{"a tag cannot be empty", []string{"backup", "--path", t.TempDir(), "--tag", ""}},
+		{"no spaces around it", []string{"backup", "--path", t.TempDir(), "--tag", " nightly"}},
 	} {
 		c.fails(2, bad.want, bad.args...)
 	}
