@@ -50,11 +50,18 @@ type RestoreSummary struct {
 	DurationSeconds float64        `json:"duration_seconds"`
 }
 
-// Warning is a problem that did not stop the command.
+// Warning is a problem that did not stop the command. Kind, when set,
+// says what kind of problem, for a program that reacts to it.
 type Warning struct {
 	Path    string `json:"path"`
 	Message string `json:"message"`
+	Kind    string `json:"kind,omitempty"`
 }
+
+// Kinds of Warning.
+const (
+	WarnChangedWhileRead = "changed_while_read" // snapshot.ErrChangedWhileRead
+)
 
 // Failure is the error that ended the command. Kind, when set, says what
 // kind of failure it was, for a program that reacts to it (never match

@@ -13,6 +13,11 @@ import (
 	"golang.org/x/sys/unix"
 )
 
+
+// ErrChangedWhileRead warns of a file whose size or modification time
+// changed while it was read: its copy may mix old and new content.
+var ErrChangedWhileRead = errors.New("file changed while being read; the copy may be inconsistent")
+
 // fatal marks an error that must stop the whole backup (the repository
 // failed), as opposed to a file that could not be read and is skipped.
 type fatal struct{ err error }
@@ -217,7 +222,7 @@ func (s *fileSaver) save(ctx context.Context, path string, n *repository.Node, p
 	var after unix.Stat_t
 	if err := unix.Fstat(int(f.Fd()), &after); err == nil &&
 		(after.Mtim != before.Mtim || after.Size != before.Size) {
-		s.warn(path, errors.New("file changed while being read; the copy may be inconsistent"))
+		s.warn(path, ErrChangedWhileRead)
 	}
 	n.Size = size
 	return nil

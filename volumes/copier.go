@@ -63,12 +63,37 @@ type Round struct {
 	Written int64   `json:"bytes_written"` // into the copies
 	Files   int64   `json:"files_written"` // written or patched
 	Seconds float64 `json:"seconds"`
+	// ChangedWhileRead counts the files that changed while a round copied
+	// them as the volumes were in use (the last round copies them again).
+	ChangedWhileRead int `json:"changed_while_read,omitempty"`
 }
 
 // asTheyRun is the Prepare of the rounds copied while the volumes are in
 // use: nothing is quiesced, since what they copy need not be consistent:
 // the last round, with the users stopped, makes it so.
 func asTheyRun(sidecar.Volume) (bool, func()) { return true, func() {} }
+
+// live copies a round while the volumes are in use (asTheyRun). A file
+// that changes while it is read is expected then, and copied again by
+// the last round with the users stopped: those warnings of the source's
+// sidecar are counted in the round (ChangedWhileRead), not shown.
+func (c *copier) live(ctx context.Context, vols []sidecar.Volume) (Round, error) {
+	job := c.srcJob
+	defer func() { c.srcJob = job }()
+	changed := 0
+	c.srcJob.Lines = func(line []byte) {
+		if m, err := sidecar.Decode(line); err == nil && m.Type == sidecar.MsgWarning && m.Warning.Kind == sidecar.WarnChangedWhileRead {
+			changed++
+			return
+		}
+		if job.Lines != nil {
+			job.Lines(line)
+		}
+	}
+	rd, err := c.round(ctx, vols, asTheyRun)
+	rd.ChangedWhileRead = changed
+	return rd, err
+}
 
 // roundGC is the Go collector's setting in the sidecars of the rounds.
 // lifeboat collects at 25% heap growth to keep its peak memory small; the

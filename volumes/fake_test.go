@@ -1,6 +1,7 @@
 package volumes
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -35,6 +36,9 @@ type fakeEngine struct {
 	// one fails.
 	failStart, failRename bool
 	afterRename           func(*fakeEngine) // runs after a rename
+	// warnings: each batch prints, per volume, a warning of a file that
+	// changed while read and one of a file it could not read.
+	warnings bool
 	// onStop runs when a container is stopped, before it stops: the
 	// application's last writes.
 	onStop func(f *fakeEngine)
@@ -281,6 +285,14 @@ func (f *fakeEngine) BackupVolumes(_ context.Context, j sidecar.Job, vols []side
 		ok, done := prepare(vj.Volume)
 		if !ok {
 			continue
+		}
+		if f.warnings && j.Lines != nil {
+			var b bytes.Buffer
+			_ = sidecar.Encode(&b, sidecar.MsgWarning, sidecar.Warning{Path: "/db", Message: "changed", Kind: sidecar.WarnChangedWhileRead})
+			_ = sidecar.Encode(&b, sidecar.MsgWarning, sidecar.Warning{Path: "/locked", Message: "permission denied"})
+			for _, line := range bytes.Split(bytes.TrimSpace(b.Bytes()), []byte("\n")) {
+				j.Lines(line)
+			}
 		}
 		f.mu.Lock()
 		if f.failBackup[name] {

@@ -322,7 +322,7 @@ func migrateLive(ctx context.Context, src, dst Engine, jobFor JobFor, srcJob sid
 	}
 	for i := range maxRounds {
 		r.Infof("round %d: copying while the volumes are in use", i+1)
-		rd, err := c.round(ctx, vols, asTheyRun)
+		rd, err := c.live(ctx, vols)
 		if err != nil {
 			return m, err
 		}

@@ -78,7 +78,7 @@ func Upgrade(ctx context.Context, e Engine, jobFor JobFor, r Reporter, o Upgrade
 	}
 	if app.Running && len(vols) > 0 {
 		r.Infof("copying the volumes of %s while it runs", app.Name)
-		if _, err := c.round(ctx, vols, asTheyRun); err != nil {
+		if _, err := c.live(ctx, vols); err != nil {
 			return fail(err)
 		}
 	}

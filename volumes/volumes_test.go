@@ -500,3 +500,30 @@ func TestUndoFailuresReported(t *testing.T) {
 		t.Fatalf("a failed migration whose restart fails: %v", err)
 	}
 }
+
+// The rounds copied while the volumes are in use do not show the warnings
+// of files that changed while read (the last round copies them again);
+// the last round's warnings, and every other warning, are shown.
+func TestLiveRoundsHideExpectedChanges(t *testing.T) {
+	ctx := context.Background()
+	e := newFake("local", map[string]map[string]string{})
+	e.addVolume("pg", map[string]string{"db": "v0"})
+	e.addContainer("shop", true, nil, "pg")
+	e.images["app:2"] = true
+	e.warnings = true
+	var kinds []string
+	lines := func(line []byte) {
+		m, err := sidecar.Decode(line)
+		if err != nil || m.Type != sidecar.MsgWarning {
+			t.Fatalf("line %q: %v", line, err)
+		}
+		kinds = append(kinds, m.Warning.Kind)
+	}
+	if _, err := Upgrade(ctx, e, jobFor, &fakeReporter{}, UpgradeOptions{Container: "shop", Image: "app:2", Lines: lines}); err != nil {
+		t.Fatal(err)
+	}
+	// Two rounds: the live one shows only "permission denied", the last both.
+	if want := []string{"", sidecar.WarnChangedWhileRead, ""}; !slices.Equal(kinds, want) {
+		t.Fatalf("warnings shown: %q, want %q", kinds, want)
+	}
+}

@@ -88,6 +88,12 @@ func runDaemon(ctx context.Context, a *app, once string) error {
 	if once != "" {
 		return s.RunNow(ctx, once)
 	}
+	// The repository as it is now, not 0 until the first job has run.
+	if size, snaps, err := a.repositoryStats(ctx); err == nil {
+		metrics.SetRepository(size, snaps)
+	} else {
+		a.out.warn("metrics", fmt.Errorf("measuring the repository: %w", err))
+	}
 	if d.Listen != "" {
 		l, err := net.Listen("tcp", d.Listen)
 		if err != nil {

@@ -81,7 +81,8 @@ daemon:
 	body, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
 	// Every series names the host, so that one Prometheus sees a fleet.
-	if resp.StatusCode != 200 || !strings.Contains(string(body), `lifeboat_repository_snapshots{host="node-7"}`) {
+	// Measured at the start, before any job ran (it said 0 until then).
+	if resp.StatusCode != 200 || !strings.Contains(string(body), `lifeboat_repository_snapshots{host="node-7"} 1`+"\n") {
 		t.Fatalf("metrics: %s\n%s", resp.Status, body)
 	}
 	_ = cmd.Process.Signal(syscall.SIGTERM)

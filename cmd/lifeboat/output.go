@@ -9,6 +9,7 @@ import (
 
 	"github.com/lifeboat-backup/lifeboat/restore"
 	"github.com/lifeboat-backup/lifeboat/sidecar"
+	"github.com/lifeboat-backup/lifeboat/snapshot"
 	"golang.org/x/term"
 )
 
@@ -81,7 +82,11 @@ func (o *output) infof(format string, args ...any) {
 // warn reports a problem that does not stop the command.
 func (o *output) warn(path string, err error) {
 	if o.json {
-		o.emit(sidecar.MsgWarning, sidecar.Warning{Path: path, Message: err.Error()})
+		w := sidecar.Warning{Path: path, Message: err.Error()}
+		if errors.Is(err, snapshot.ErrChangedWhileRead) {
+			w.Kind = sidecar.WarnChangedWhileRead
+		}
+		o.emit(sidecar.MsgWarning, w)
 		return
 	}
 	o.mu.Lock()
