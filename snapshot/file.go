@@ -13,7 +13,6 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-
 // ErrChangedWhileRead warns of a file whose size or modification time
 // changed while it was read: its copy may mix old and new content.
 var ErrChangedWhileRead = errors.New("file changed while being read; the copy may be inconsistent")
