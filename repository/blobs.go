@@ -15,12 +15,13 @@ var ErrBlobNotFound = errors.New("blob not in index")
 
 // IsLost reports whether err says that stored data is gone for good: an
 // object that fails authentication (ErrDamaged), a blob that no index
-// names (ErrBlobNotFound), or a pack that the store does not have or that
-// is shorter than its index says. A store that failed to answer (a
+// names (ErrBlobNotFound), or a pack that the store does not have, that
+// is shorter than its index says, or whose bytes fail the store's own
+// checksum. A store that failed to answer (a
 // network error, a permission) is not lost data: reading again may work.
 func IsLost(err error) bool {
 	return errors.Is(err, ErrDamaged) || errors.Is(err, ErrBlobNotFound) ||
-		errors.Is(err, targets.ErrNotFound) || errors.Is(err, targets.ErrOutOfRange)
+		errors.Is(err, targets.ErrNotFound) || errors.Is(err, targets.ErrOutOfRange) || errors.Is(err, targets.ErrCorrupt)
 }
 
 // PackName is the object name of a pack.

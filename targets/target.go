@@ -30,6 +30,11 @@ var (
 	// ErrOutOfRange: a ranged read reaches past the object's end (the
 	// object is shorter than its reader believes: truncated, or another).
 	ErrOutOfRange = errors.New("range beyond the object's end")
+	// ErrCorrupt: the store's own checksum of the object does not match
+	// the bytes it served (the object is damaged in the store). The bytes
+	// can still be had with a ranged read (ReadStored), for a caller that
+	// authenticates them itself.
+	ErrCorrupt = errors.New("the store's checksum of the object does not match its bytes")
 )
 
 // Info describes one stored object.
@@ -118,6 +123,44 @@ func PutFile(ctx context.Context, t Target, name, path string) error {
 // ReadAll reads a whole object.
 func ReadAll(ctx context.Context, t Target, name string) ([]byte, error) {
 	return ReadRange(ctx, t, name, 0, -1)
+}
+
+// ReadStored reads a whole object as the store holds it, even when the
+// store's checksum of it fails (ErrCorrupt): then it reads it again as a
+// range of its known size, which stores serve without their full-object
+// check. For a caller that authenticates what it reads (repair, check),
+// so that damage in the store can be found blob by blob.
+func ReadStored(ctx context.Context, t Target, name string) ([]byte, error) {
+	b, err := ReadAll(ctx, t, name)
+	if !errors.Is(err, ErrCorrupt) {
+		return b, err
+	}
+	fi, serr := t.Stat(ctx, name)
+	if serr != nil {
+		return nil, serr
+	}
+	return ReadRange(ctx, t, name, 0, fi.Size)
+}
+
+// CorruptOnRead wraps the body of a read so that an error that the
+// store's client reports for a checksum mismatch (isCorrupt tells it, the
+// clients having no type for it) wraps ErrCorrupt.
+func CorruptOnRead(rc io.ReadCloser, name string, isCorrupt func(error) bool) io.ReadCloser {
+	return corruptOnRead{rc, name, isCorrupt}
+}
+
+type corruptOnRead struct {
+	io.ReadCloser
+	name      string
+	isCorrupt func(error) bool
+}
+
+func (c corruptOnRead) Read(p []byte) (int, error) {
+	n, err := c.ReadCloser.Read(p)
+	if err != nil && err != io.EOF && c.isCorrupt(err) {
+		err = fmt.Errorf("%s: %w: %v", c.name, ErrCorrupt, err)
+	}
+	return n, err
 }
 
 // ReadRange reads length bytes at offset (length < 0: to the end).

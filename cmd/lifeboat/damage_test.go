@@ -10,6 +10,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/lifeboat-backup/lifeboat/internal/testservers"
 	"github.com/lifeboat-backup/lifeboat/internal/treetest"
 )
 
@@ -131,9 +132,27 @@ func TestBackupFailsWhenPacksCannotBeWritten(t *testing.T) {
 // others and exits 3 naming it; check names the repair; after repair packs
 // the repaired snapshot is "latest"; after repair snapshots --forget check
 // --read-data is clean; and the next backup stores the file again, so
-// that every file restores equal to the source.
+// that every file restores equal to the source. On a local repository and
+// on a real S3 server (versitygw, the pack damaged in its backend).
 func TestDamagedPackRepairCLI(t *testing.T) {
-	c := newCLI(t)
+	t.Run("local", func(t *testing.T) {
+		c := newCLI(t)
+		damagedPackRepair(t, c, filepath.Join(c.repo, "data"))
+	})
+	t.Run("s3", func(t *testing.T) {
+		srv := testservers.StartS3(t)
+		srv.Bucket(t, "lifeboat")
+		c := &cli{t: t, repo: "s3://lifeboat/damaged", env: []string{"LIFEBOAT_PASSWORD=pw",
+			"AWS_ACCESS_KEY_ID=" + srv.AccessKey, "AWS_SECRET_ACCESS_KEY=" + srv.SecretKey, "AWS_REGION=us-east-1",
+			"LIFEBOAT_S3_ENDPOINT=" + srv.Endpoint, "LIFEBOAT_S3_PATH_STYLE=true",
+			"AWS_CONFIG_FILE=/dev/null", "AWS_SHARED_CREDENTIALS_FILE=/dev/null"}}
+		damagedPackRepair(t, c, filepath.Join(srv.Dir, "lifeboat", "damaged", "data"))
+	})
+}
+
+// damagedPackRepair runs the damage scenario on c's repository, whose
+// packs are the files under dataDir.
+func damagedPackRepair(t *testing.T, c *cli, dataDir string) {
 	c.ok("init")
 	files := map[string][]byte{}
 	for i := range 60 {
@@ -141,7 +160,10 @@ func TestDamagedPackRepairCLI(t *testing.T) {
 	}
 	src := writeTree(t, files)
 	c.ok("backup", "--path", src)
-	packs := glob(t, filepath.Join(c.repo, "data", "*", "*"))
+	packs := glob(t, filepath.Join(dataDir, "*", "*"))
+	if len(packs) == 0 {
+		t.Fatalf("no packs under %s", dataDir)
+	}
 	largest := packs[0]
 	for _, p := range packs {
 		if size(t, p) > size(t, largest) {
@@ -176,8 +198,9 @@ func TestDamagedPackRepairCLI(t *testing.T) {
 		t.Fatalf("check does not name %s:\n%s", damaged, r.stdout)
 	}
 	c.ok("repair", "packs", filepath.Base(largest))
-	if got := glob(t, filepath.Join(c.repo, "damaged", "*")); len(got) != 1 || filepath.Base(got[0]) != filepath.Base(largest) {
-		t.Fatalf("set aside %v, want the damaged pack", got)
+	aside := glob(t, filepath.Join(filepath.Dir(dataDir), "damaged", "*"))
+	if len(aside) != 1 || filepath.Base(aside[0]) != filepath.Base(largest) {
+		t.Fatalf("set aside %v, want the damaged pack", aside)
 	}
 	c.ok("repair", "snapshots")
 	c.ok("restore", "latest", "--target", t.TempDir()) // the repaired copy, not the original

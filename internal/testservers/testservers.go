@@ -86,6 +86,9 @@ func start(t testing.TB, url string, bin string, args ...string) {
 type S3 struct {
 	Endpoint             string
 	AccessKey, SecretKey string
+	// Dir is the posix backend's directory: object KEY of bucket B is the
+	// file Dir/B/KEY (for tests that damage what is stored).
+	Dir string
 }
 
 // StartS3 starts versitygw with a posix backend in a temporary directory.
@@ -95,6 +98,7 @@ func StartS3(t testing.TB) *S3 {
 	port := freePort(t)
 	s := &S3{Endpoint: fmt.Sprintf("http://127.0.0.1:%d", port), AccessKey: "lifeboattest", SecretKey: "lifeboat-test-secret"}
 	dir := t.TempDir()
+	s.Dir = dir
 	start(t, s.Endpoint+"/health", bin, "--port", fmt.Sprintf("127.0.0.1:%d", port),
 		"--access", s.AccessKey, "--secret", s.SecretKey, "--health", "/health", "posix", dir)
 	return s

@@ -50,7 +50,7 @@ func (c *checker) readPacks(ctx context.Context, sizes map[pack.ID]int64) error 
 
 func (c *checker) readPack(ctx context.Context, id pack.ID, entries []pack.Entry) error {
 	name := repository.PackName(id)
-	data, err := targets.ReadAll(ctx, c.repo.Target(), name)
+	data, err := targets.ReadStored(ctx, c.repo.Target(), name)
 	if _, marked := c.marked[id]; marked && errors.Is(err, targets.ErrNotFound) {
 		return nil // swept by a prune since the listing
 	}

@@ -157,7 +157,7 @@ func Packs(ctx context.Context, repo *repository.Repository, opts PacksOptions) 
 // is whole; for a damaged one its bytes (unless it is missing) and the ids
 // of its blobs that are lost.
 func readPack(ctx context.Context, repo *repository.Repository, id pack.ID, entries []pack.Entry, w *repository.Writer) (*DamagedPack, []byte, []pack.ID, error) {
-	data, err := targets.ReadAll(ctx, repo.Target(), repository.PackName(id))
+	data, err := targets.ReadStored(ctx, repo.Target(), repository.PackName(id))
 	if errors.Is(err, targets.ErrNotFound) {
 		lost := make([]pack.ID, len(entries))
 		for i, e := range entries {

@@ -147,7 +147,7 @@ func (t *Target) Get(ctx context.Context, name string, offset, length int64) (io
 		r.Close()
 		return nil, fmt.Errorf("%s: range %d+%d, size %d: %w", name, offset, length, r.Attrs.Size, targets.ErrOutOfRange)
 	}
-	return r, nil
+	return targets.CorruptOnRead(r, name, crcMismatch), nil
 }
 
 // Stat describes an object.
@@ -216,4 +216,10 @@ func (t *Target) translate(name string, err error) error {
 		}
 	}
 	return fmt.Errorf("%s: %w", name, err)
+}
+
+// crcMismatch reports the client's error for a body whose CRC32C does not
+// match the object's (its type is not exported).
+func crcMismatch(err error) bool {
+	return strings.Contains(err.Error(), "bad CRC on read") || strings.Contains(err.Error(), "object checksum mismatch")
 }

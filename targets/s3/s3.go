@@ -16,6 +16,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"strings"
 	"os"
 	"time"
 
@@ -305,7 +306,7 @@ func (t *Target) Get(ctx context.Context, name string, offset, length int64) (io
 		out.Body.Close()
 		return nil, fmt.Errorf("%s: range %d+%d: %w", name, offset, length, targets.ErrOutOfRange)
 	}
-	return out.Body, nil
+	return targets.CorruptOnRead(out.Body, name, checksumMismatch), nil
 }
 
 // Stat describes an object.
@@ -385,4 +386,10 @@ func (t *Target) translate(name string, err error) error {
 		return fmt.Errorf("%s: %w", name, targets.ErrNotFound)
 	}
 	return fmt.Errorf("%s: %w", name, err)
+}
+
+// checksumMismatch reports the SDK's error for a body whose CRC does not
+// match the object's stored checksum (its type is not exported).
+func checksumMismatch(err error) bool {
+	return strings.HasPrefix(err.Error(), "checksum did not match")
 }

@@ -1,9 +1,12 @@
 package s3_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -71,5 +74,38 @@ func TestBadInput(t *testing.T) {
 	_, err = newTarget(t, srv, bucket, "", func(c *s3.Config) { c.Endpoint = "http://127.0.0.1:1" })
 	if err == nil {
 		t.Fatal("unreachable endpoint accepted")
+	}
+}
+
+// An object damaged in the store (a byte flipped in versitygw's backend
+// file) fails the SDK's checksum on a whole read: that is ErrCorrupt, not
+// an unexplained error, and ReadStored still gets its bytes, as stored,
+// for a caller that authenticates them itself.
+func TestDamageInTheStore(t *testing.T) {
+	srv := testservers.StartS3(t)
+	tg, err := newTarget(t, srv, srv.Bucket(t, "rot"), "repo", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	data := []byte(strings.Repeat("pages of a database ", 5000))
+	if err := tg.Put(ctx, "data/ab/pack", data); err != nil {
+		t.Fatal(err)
+	}
+	file := filepath.Join(srv.Dir, "rot", "repo", "data", "ab", "pack")
+	b, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b[len(b)/2] ^= 0x20
+	if err := os.WriteFile(file, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := targets.ReadAll(ctx, tg, "data/ab/pack"); !errors.Is(err, targets.ErrCorrupt) {
+		t.Fatalf("whole read of a damaged object: %v, want ErrCorrupt", err)
+	}
+	got, err := targets.ReadStored(ctx, tg, "data/ab/pack")
+	if err != nil || !bytes.Equal(got, b) {
+		t.Fatalf("ReadStored: %d bytes, equal to the stored ones: %v, %v", len(got), bytes.Equal(got, b), err)
 	}
 }
