@@ -16,8 +16,8 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"strings"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
