@@ -241,7 +241,9 @@ func startCopy(ctx context.Context, src, dst Engine, r Reporter, o MigrateOption
 			for _, line := range dst.LastLogs(bg, id, 10) {
 				r.Warn(app.Name+" on "+dst.Host(), errors.New(line))
 			}
-			_ = dst.Remove(bg, id)
+			if rmErr := dst.Remove(bg, id); rmErr != nil {
+				return fmt.Errorf("%s did not start on %s (%w); the volumes there hold the complete copy; the container there could not be removed (%v): remove it by hand", app.Name, dst.Host(), err, rmErr)
+			}
 		}
 		return fmt.Errorf("%s did not start on %s (%w); the volumes there hold the complete copy, the container there was removed", app.Name, dst.Host(), err)
 	}
