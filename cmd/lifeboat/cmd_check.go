@@ -41,8 +41,12 @@ Other packs that no index names are reported as unreferenced: interrupted or
 running backups leave them, and prune removes those. Their headers are read;
 when one holds data a snapshot needs (its index file was lost or damaged),
 check says so: lifeboat repair index indexes it again. Data that is lost for
-good is reported with the files it affects: lifeboat repair snapshots saves
-what is left of those snapshots.`,
+good is reported with the files it affects, and the report ends with the
+repair to run: lifeboat repair packs takes damaged or missing packs out of
+the index (keeping their intact blobs), lifeboat repair snapshots --forget
+saves what is left of the snapshots that needed them; after both, check
+--read-data is clean and the next backup stores again what its source still
+has.`,
 		Example: `  lifeboat check
   lifeboat check --read-data-subset 5%
   lifeboat check --no-lock --repo /mnt/offsite-copy    # a read-only copy`,
