@@ -2,14 +2,52 @@ package repair_test
 
 import (
 	"context"
+	"os"
+	"path/filepath"
 	"slices"
 	"testing"
+
+	"github.com/lifeboat-backup/lifeboat/internal/treetest"
+	"github.com/lifeboat-backup/lifeboat/snapshot"
+	"github.com/lifeboat-backup/lifeboat/targets/mem"
 
 	"github.com/lifeboat-backup/lifeboat/repository"
 	"github.com/lifeboat-backup/lifeboat/repository/pack"
 	"github.com/lifeboat-backup/lifeboat/repository/repair"
 	"github.com/lifeboat-backup/lifeboat/targets"
 )
+
+// bigSecondSnapshot makes a repository (1 MiB packs) with a snapshot of a
+// small file "a" and one of a 20 MiB file "b": more than two chunks of at
+// most 8 MiB, in packs of their own.
+func bigSecondSnapshot(t *testing.T) (*mem.Target, []*repository.Snapshot) {
+	t.Helper()
+	ctx := context.Background()
+	store := mem.New()
+	r, err := repository.Init(ctx, store, []byte("pw"), repository.Options{KDF: kdf, PackSize: 1 << 20})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.Close()
+	var snaps []*repository.Snapshot
+	for i, f := range []struct {
+		name string
+		size int
+	}{{"a", 1000}, {"b", 20 << 20}} {
+		dir := t.TempDir()
+		if err := os.WriteFile(filepath.Join(dir, f.name), treetest.RandomBytes(uint64(i+1), f.size), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		r, unlock := locked(t, store, nil)
+		sn, err := snapshot.New(r, snapshot.Options{}).Run(ctx, []string{dir})
+		unlock()
+		if err != nil {
+			t.Fatal(err)
+		}
+		snaps = append(snaps, sn)
+	}
+	return store, snaps
+}
 
 // dataPacks lists the packs holding the data blobs of the first file of
 // sn (by name, sorted).
@@ -42,7 +80,7 @@ func dataPacks(t *testing.T, r *repository.Repository, sn *repository.Snapshot, 
 // only what repair snapshots mends, and after that nothing. Snapshot "a"
 // keeps every file the damage did not touch.
 func TestRepairPacks(t *testing.T) {
-	store, snaps, _ := twoSnapshots(t)
+	store, snaps := bigSecondSnapshot(t)
 	ctx := context.Background()
 	r, unlock := locked(t, store, nil)
 	packs := dataPacks(t, r, snaps[1], "b")
