@@ -5,6 +5,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -35,13 +36,22 @@ func TestKillDuringBackup(t *testing.T) {
 	c := newCLI(t)
 	c.ok("init", "--pack-size", "2") // many packs: an index file within the first 16 MiB
 	src := crashTree(t)
-	seed := uint64(time.Now().UnixNano())
-	t.Logf("seed %d", seed)
+	seed := testSeed(t)
 	rng := rand.New(rand.NewPCG(seed, 1))
+	// Published index files only: a file being written (.tmp-...) in the
+	// same folder is not one (counting it made this test fail when a kill
+	// landed between the write and the rename).
 	indexes := func() []string {
 		m, _ := filepath.Glob(filepath.Join(c.repo, "index", "*"))
-		return m
+		var out []string
+		for _, p := range m {
+			if len(filepath.Base(p)) == 64 && !strings.HasPrefix(filepath.Base(p), ".") {
+				out = append(out, p)
+			}
+		}
+		return out
 	}
+	landed := 0
 	for i := 0; i < 6; i++ {
 		cmd := c.cmd("backup", "--path", src)
 		if err := cmd.Start(); err != nil {
@@ -49,7 +59,7 @@ func TestKillDuringBackup(t *testing.T) {
 		}
 		if i < 5 {
 			// At a random moment.
-			delay := time.Duration(50+rng.IntN(1200)) * time.Millisecond
+			delay := time.Duration(50+rng.IntN(600)) * time.Millisecond
 			time.Sleep(delay)
 			t.Logf("kill %d after %v", i, delay)
 		} else {
@@ -62,7 +72,21 @@ func TestKillDuringBackup(t *testing.T) {
 		}
 		_ = cmd.Process.Signal(syscall.SIGKILL)
 		_ = cmd.Wait()
+		killed := false
+		if ws, ok := cmd.ProcessState.Sys().(syscall.WaitStatus); ok && ws.Signaled() && ws.Signal() == syscall.SIGKILL {
+			killed = true
+			landed++
+		}
+		if i == 5 && !killed {
+			t.Fatalf("the backup finished before the kill that should find an index file: %v", cmd.ProcessState)
+		}
+		if !killed {
+			t.Logf("backup %d finished before its kill (%v)", i, cmd.ProcessState)
+		}
 		c.ok("check")
+	}
+	if landed < 3 {
+		t.Fatalf("only %d of 6 kills landed", landed)
 	}
 	n := len(indexes())
 	if n == 0 {
@@ -159,4 +183,20 @@ func TestConcurrentBackups(t *testing.T) {
 			t.Fatalf("restore %d: %v", i, err)
 		}
 	}
+}
+
+// testSeed is a random seed for a test, logged so that a failure can be
+// replayed with LIFEBOAT_TEST_SEED.
+func testSeed(t *testing.T) uint64 {
+	t.Helper()
+	seed := uint64(time.Now().UnixNano())
+	if s := os.Getenv("LIFEBOAT_TEST_SEED"); s != "" {
+		v, err := strconv.ParseUint(s, 10, 64)
+		if err != nil {
+			t.Fatalf("LIFEBOAT_TEST_SEED=%q: %v", s, err)
+		}
+		seed = v
+	}
+	t.Logf("seed %d (replay with LIFEBOAT_TEST_SEED=%d)", seed, seed)
+	return seed
 }

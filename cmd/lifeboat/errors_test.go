@@ -167,8 +167,12 @@ func TestCheckFindsDamage(t *testing.T) {
 	if !strings.Contains(r.stdout, "/one.bin") || !strings.Contains(r.stdout, "is damaged") {
 		t.Fatalf("check does not name the affected file:\n%s", r.stdout)
 	}
-	// Restoring the damaged file fails clearly; the intact one restores.
-	c.fails(1, "damaged", "restore", "latest", "--target", t.TempDir())
+	// A restore leaves the damaged file out, names it, exits 3; the
+	// intact one restores.
+	r = c.fails(3, "check --read-data", "restore", "latest", "--target", t.TempDir())
+	if !strings.Contains(r.stdout, "/one.bin:") || !strings.Contains(r.stdout, "damaged object") {
+		t.Fatalf("restore does not name the damaged file:\n%s", r.stdout)
+	}
 	c.ok("restore", "latest", "--target", t.TempDir(), "--include", "two.bin")
 
 	// A missing pack is found without reading data.
