@@ -19,9 +19,14 @@ import (
 func appImage(t *testing.T, e *sidecar.Engine) string {
 	t.Helper()
 	ref := fmt.Sprintf("lifeboat-test-app:%d", os.Getpid())
-	busyboxImage(t, e, ref, "exec sleep 3600")
+	busyboxImage(t, e, ref, quickStop+"sleep 3600 & wait")
 	return ref
 }
+
+// quickStop starts the script of a test application that stops at once
+// on docker stop's SIGTERM (a shell as PID 1 ignores it otherwise, and
+// every stop waited the engine's 10 s before SIGKILL).
+const quickStop = "trap 'exit 0' TERM; "
 
 // busyboxImage loads a busybox image whose entrypoint is a shell script.
 func busyboxImage(t *testing.T, e *sidecar.Engine, ref, script string) {

@@ -183,8 +183,8 @@ func TestUpgradeKeepsNetworkSettings(t *testing.T) {
 	ctx := context.Background()
 	p := fmt.Sprintf("lbn%d", os.Getpid())
 	v1, v2 := p+"-app:1", p+"-app:2"
-	busyboxImage(t, e, v1, "exec sleep 3600")
-	busyboxImage(t, e, v2, "exec sleep 3600")
+	busyboxImage(t, e, v1, quickStop+"sleep 3600 & wait")
+	busyboxImage(t, e, v2, quickStop+"sleep 3600 & wait")
 	netName, name, vol := p+"-net", p, p+"-data"
 	if _, err := e.Client().NetworkCreate(ctx, netName, client.NetworkCreateOptions{Driver: "bridge",
 		IPAM: &network.IPAM{Config: []network.IPAMConfig{{Subnet: netip.MustParsePrefix("172.30.99.0/24")}}}}); err != nil {

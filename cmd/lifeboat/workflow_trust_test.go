@@ -179,7 +179,7 @@ func TestVolumeBackupReportsChangesAndDowntime(t *testing.T) {
 	treetest.RequireRoot(t)
 	e := dockerEngine(t)
 	ref := fmt.Sprintf("lifeboat-test-writer:%d", os.Getpid())
-	busyboxImage(t, e, ref, `while :; do dd if=/dev/urandom of=/data/db bs=8192 count=1 seek=$((RANDOM % 8000)) conv=notrunc 2>/dev/null; done`)
+	busyboxImage(t, e, ref, quickStop+`while :; do dd if=/dev/urandom of=/data/db bs=8192 count=1 seek=$((RANDOM % 8000)) conv=notrunc 2>/dev/null; done`)
 	vol := fmt.Sprintf("lbw-%d", os.Getpid())
 	c := newCLI(t)
 	c.ok("init")
@@ -227,7 +227,7 @@ func TestMigrateWhileAFileGrows(t *testing.T) {
 	e := dockerEngine(t)
 	host, e2 := connectedSecondEngine(t)
 	ref := fmt.Sprintf("lifeboat-test-appender:%d", os.Getpid())
-	busyboxImage(t, e, ref, `while :; do dd if=/dev/urandom bs=65536 count=1 2>/dev/null >> /data/log; done`)
+	busyboxImage(t, e, ref, quickStop+`while :; do dd if=/dev/urandom bs=65536 count=1 2>/dev/null >> /data/log; done`)
 	vol := fmt.Sprintf("lbg-%d", os.Getpid())
 	if _, err := e.Client().VolumeCreate(context.Background(), client.VolumeCreateOptions{Name: vol}); err != nil {
 		t.Fatal(err)
