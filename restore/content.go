@@ -298,7 +298,13 @@ func (r *restorer) write(ctx context.Context, j *fileJob, off int64, data []byte
 		return wrap(o, err)
 	}
 	j.written += int64(len(data))
-	r.opts.Progress.BytesDone.Add(int64(len(data)))
+	return r.chunkDone(j, int64(len(data)))
+}
+
+// chunkDone counts one chunk of j done (n bytes, written or lost) and
+// finishes the file after its last; the caller holds j.mu.
+func (r *restorer) chunkDone(j *fileJob, n int64) error {
+	r.opts.Progress.BytesDone.Add(n)
 	if j.left > 0 {
 		j.left--
 	}

@@ -104,14 +104,7 @@ func (r *restorer) loseRange(ctx context.Context, j *fileJob, rg Range, why stri
 	if j.why == "" {
 		j.why = why
 	}
-	r.opts.Progress.BytesDone.Add(rg.End - rg.Start)
-	if j.left > 0 {
-		j.left--
-	}
-	if j.left > 0 {
-		return nil
-	}
-	return r.finish(j)
+	return r.chunkDone(j, rg.End-rg.Start)
 }
 
 // finishDamaged ends a file that lost data: it is removed (a file being
