@@ -11,6 +11,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/lifeboat-backup/lifeboat/internal/treetest"
 	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/api/types/mount"
 	"github.com/moby/moby/client"
@@ -89,9 +90,7 @@ func TestSidecarImageRuns(t *testing.T) {
 }
 
 func TestDynamicExecutableRefused(t *testing.T) {
-	if _, err := exec.LookPath("gcc"); err != nil {
-		t.Skip("no C compiler for a dynamic build")
-	}
+	treetest.RequireTool(t, "gcc") // for a dynamic build
 	e := engine(t)
 	if _, err := e.EnsureImage(context.Background(), build(t, "1"), "test-dyn"); !errors.Is(err, ErrNotStatic) {
 		t.Fatalf("dynamic executable: %v", err)

@@ -7,6 +7,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/lifeboat-backup/lifeboat/internal/treetest"
 )
 
 // Installed as docker-lifeboat in the Docker CLI's plugin directory,
@@ -29,10 +31,7 @@ func TestDockerCLIPlugin(t *testing.T) {
 	if err := json.Unmarshal(out, &meta); err != nil || meta["SchemaVersion"] != "0.1.0" || meta["Vendor"] != "lifeboat" {
 		t.Fatalf("metadata %q: %v", out, err)
 	}
-	docker, err := exec.LookPath("docker")
-	if err != nil {
-		t.Skip("no docker CLI")
-	}
+	docker := treetest.RequireTool(t, "docker")
 	cmd := exec.Command(docker, "lifeboat", "--version")
 	cmd.Env = append(os.Environ(), "DOCKER_CONFIG="+cfg)
 	got, err := cmd.CombinedOutput()

@@ -11,6 +11,7 @@ import (
 	"io/fs"
 	"math/rand/v2"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"sort"
 	"strings"
@@ -30,6 +31,21 @@ func RequireRoot(t testing.TB) {
 		t.Fatal("this test needs root, and CI runs as root")
 	}
 	t.Skip("needs root")
+}
+
+// RequireTool returns the path of a program a test needs; without it the
+// test is skipped, or fails under CI=true (.ci/run installs it).
+func RequireTool(t testing.TB, name string) string {
+	t.Helper()
+	p, err := exec.LookPath(name)
+	if err == nil {
+		return p
+	}
+	if os.Getenv("CI") == "true" {
+		t.Fatalf("CI needs %s (.ci/run installs it): %v", name, err)
+	}
+	t.Skipf("%s is not installed", name)
+	return ""
 }
 
 // RandomBytes returns n reproducible pseudo-random bytes.
