@@ -14,6 +14,7 @@ import (
 	"github.com/lifeboat-backup/lifeboat/repository"
 	"github.com/lifeboat-backup/lifeboat/repository/checker"
 	"github.com/lifeboat-backup/lifeboat/repository/crypto"
+	"github.com/lifeboat-backup/lifeboat/restore"
 	"github.com/lifeboat-backup/lifeboat/snapshot"
 	"github.com/lifeboat-backup/lifeboat/targets"
 	"github.com/lifeboat-backup/lifeboat/targets/mem"
@@ -61,9 +62,12 @@ func TestBackupUnderFaults(t *testing.T) {
 					_, err = snapshot.New(r, snapshot.Options{Force: true}).Run(ctx, []string{dir})
 					_ = lock.Unlock(ctx) // a lost unlock leaves a shared lock: harmless here
 				}
-				if err == nil {
+				switch {
+				case err == nil:
 					saved++
-				} else {
+				case !errors.Is(err, faulty.ErrInjected):
+					t.Fatalf("run %d failed, not by an injected fault: %v", run, err)
+				default:
 					t.Logf("run %d failed cleanly: %v", run, err)
 				}
 			}
@@ -85,6 +89,25 @@ func TestBackupUnderFaults(t *testing.T) {
 			// A lost reply can hide a snapshot that was saved, never the reverse.
 			if rep.Snapshots < saved {
 				t.Fatalf("%d snapshots, but %d backups reported success", rep.Snapshots, saved)
+			}
+			// Whatever was saved restores equal to the source.
+			lock, err := clean.LockAndLoad(ctx, false)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer lock.Unlock(ctx)
+			snaps, err := clean.Snapshots(ctx)
+			if err != nil || len(snaps) != rep.Snapshots {
+				t.Fatalf("%d snapshots listed, check saw %d: %v", len(snaps), rep.Snapshots, err)
+			}
+			for _, sn := range snaps {
+				out := t.TempDir()
+				if _, err := restore.Run(ctx, clean, sn, out, restore.Options{Verify: true}); err != nil {
+					t.Fatalf("restore %s: %v", sn.ID.Short(), err)
+				}
+				if err := treetest.Compare(dir, out); err != nil {
+					t.Fatalf("snapshot %s differs from the source:\n%v", sn.ID.Short(), err)
+				}
 			}
 		})
 	}

@@ -152,6 +152,14 @@ func exitCodeOf(err error) int {
 // lastJSON decodes the last --json message of type typ in out into v.
 func lastJSON(t *testing.T, out, typ string, v any) {
 	t.Helper()
+	if err := decodeLast(out, typ, v); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// decodeLast is lastJSON for a goroutine other than the test's, which
+// must not stop the test: it returns what went wrong.
+func decodeLast(out, typ string, v any) error {
 	lines := strings.Split(strings.TrimSpace(out), "\n")
 	for i := len(lines) - 1; i >= 0; i-- {
 		var head struct {
@@ -159,12 +167,12 @@ func lastJSON(t *testing.T, out, typ string, v any) {
 		}
 		if json.Unmarshal([]byte(lines[i]), &head) == nil && head.Type == typ {
 			if err := json.Unmarshal([]byte(lines[i]), v); err != nil {
-				t.Fatalf("%s message %q: %v", typ, lines[i], err)
+				return fmt.Errorf("%s message %q: %w", typ, lines[i], err)
 			}
-			return
+			return nil
 		}
 	}
-	t.Fatalf("no %s message in:\n%s", typ, out)
+	return fmt.Errorf("no %s message in:\n%s", typ, out)
 }
 
 // runPeak runs cmd under GNU time and returns its output and its peak

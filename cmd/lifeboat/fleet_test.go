@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -125,7 +126,14 @@ func TestFleetBesidePrune(t *testing.T) {
 					fail("backup on %s: exit %d: %s", h.name, r.code, r.stderr)
 					continue
 				}
-				id := lastOfType(t, jsonLines(t, r.stdout), "summary")["snapshot_id"].(string)
+				var sum struct {
+					ID string `json:"snapshot_id"`
+				}
+				if err := decodeLast(r.stdout, "summary", &sum); err != nil {
+					fail("backup on %s: %v", h.name, err)
+					continue
+				}
+				id := sum.ID
 				mu.Lock()
 				h.sums[id] = sums
 				backups[i]++
@@ -158,7 +166,14 @@ func TestFleetBesidePrune(t *testing.T) {
 				time.Sleep(time.Duration(rng.IntN(1500)) * time.Millisecond)
 				_ = cmd.Process.Kill()
 				_ = cmd.Wait()
-				killed++
+				// A kill that came after the prune ended is no kill.
+				if ws, ok := cmd.ProcessState.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
+					killed++
+				} else if cmd.ProcessState.ExitCode() == 0 {
+					prunes++
+				} else {
+					fail("prune before its kill: %v", cmd.ProcessState)
+				}
 				continue
 			}
 			r := c.run("prune", "--grace", "1s", "--json")
@@ -166,9 +181,18 @@ func TestFleetBesidePrune(t *testing.T) {
 				fail("prune: exit %d: %s", r.code, r.stderr)
 				continue
 			}
-			rep := lastOfType(t, jsonLines(t, r.stdout), "prune")["report"].(map[string]any)
-			deleted += rep["packs_deleted"].(float64)
-			takenBack += rep["taken_back"].(float64)
+			var pr struct {
+				Report struct {
+					Deleted   float64 `json:"packs_deleted"`
+					TakenBack float64 `json:"taken_back"`
+				} `json:"report"`
+			}
+			if err := decodeLast(r.stdout, "prune", &pr); err != nil {
+				fail("prune: %v", err)
+				continue
+			}
+			deleted += pr.Report.Deleted
+			takenBack += pr.Report.TakenBack
 			prunes++
 		}
 	}()
