@@ -130,7 +130,7 @@ func runForget(ctx context.Context, a *app, o forgetOptions, ids []string) error
 	for i, id := range remove {
 		removed[i] = id.String()
 	}
-	a.out.report("forget", map[string]any{"removed": removed, "dry_run": o.dryRun}, func(w io.Writer) {
+	a.out.report("forget", forgetResult{Removed: removed, DryRun: o.dryRun}, func(w io.Writer) {
 		verb := "removed"
 		if o.dryRun {
 			verb = "would remove"
@@ -141,17 +141,11 @@ func runForget(ctx context.Context, a *app, o forgetOptions, ids []string) error
 }
 
 func printGroup(a *app, g retention.Group) {
-	type entry struct {
-		ID      string   `json:"id"`
-		Time    string   `json:"time"`
-		Keep    bool     `json:"keep"`
-		Reasons []string `json:"reasons,omitempty"`
-	}
-	var entries []entry
+	var entries []groupEntry
 	for _, d := range g.Decisions {
-		entries = append(entries, entry{ID: d.Snapshot.ID.String(), Time: d.Snapshot.Time.Format("2006-01-02T15:04:05Z07:00"), Keep: d.Keep, Reasons: d.Reasons})
+		entries = append(entries, groupEntry{ID: d.Snapshot.ID.String(), Time: d.Snapshot.Time.Format("2006-01-02T15:04:05Z07:00"), Keep: d.Keep, Reasons: d.Reasons})
 	}
-	a.out.result("group", map[string]any{"group": g.Key, "snapshots": entries}, func(w io.Writer) {
+	a.out.result("group", groupResult{Group: g.Key, Snapshots: entries}, func(w io.Writer) {
 		fmt.Fprintf(w, "%s:\n", g.Key)
 		for _, d := range g.Decisions {
 			mark := "remove"

@@ -87,7 +87,7 @@ else a prompt on a terminal (asked twice).`,
 				if err != nil {
 					return err
 				}
-				a.out.result("keys", map[string]any{"keys": keys}, func(w io.Writer) {
+				a.out.result("keys", keysResult{Keys: keys}, func(w io.Writer) {
 					tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 					fmt.Fprintln(tw, " ID\tUser\tHost\tCreated")
 					for _, k := range keys {

@@ -164,15 +164,10 @@ func runMigrate(ctx context.Context, a *app, o migrateOptions, names []string) e
 	moved, err := volumes.Migrate(ctx, src, dst, a.jobFor, reporter{a}, mo)
 	stop()
 	if moved != nil && len(moved.Volumes) > 0 {
-		res := map[string]any{"from": src.Host(), "to": dst.Host(), "volumes": moved.Volumes}
+		res := migrateResult{From: src.Host(), To: dst.Host(), Volumes: moved.Volumes,
+			DowntimeSeconds: moved.Downtime.Seconds(), Started: moved.Container}
 		if o.live {
-			res["rounds"] = moved.Rounds
-		}
-		if moved.Downtime > 0 {
-			res["downtime_seconds"] = moved.Downtime.Seconds()
-		}
-		if moved.Container != "" {
-			res["started"] = moved.Container
+			res.Rounds = moved.Rounds
 		}
 		a.out.report("migrate", res, func(w io.Writer) {
 			for i, rd := range moved.Rounds {

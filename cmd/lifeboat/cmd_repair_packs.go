@@ -47,12 +47,6 @@ the next run cannot finish.`,
 	return cmd
 }
 
-// repairPacksJSON is the --json result of repair packs.
-type repairPacksJSON struct {
-	DryRun bool                `json:"dry_run"`
-	Report *repair.PacksReport `json:"report"`
-}
-
 func runRepairPacks(ctx context.Context, a *app, o repair.PacksOptions) error {
 	repo, done, err := a.openRepository(ctx, withoutLock, false) // repair.Packs locks exclusively
 	if err != nil {
@@ -69,7 +63,7 @@ func runRepairPacks(ctx context.Context, a *app, o repair.PacksOptions) error {
 	if err != nil {
 		return err
 	}
-	a.out.report("repair_packs", repairPacksJSON{DryRun: o.DryRun, Report: rep}, func(w io.Writer) {
+	a.out.report("repair_packs", repairPacksResult{DryRun: o.DryRun, Report: rep}, func(w io.Writer) {
 		for _, d := range rep.Damaged {
 			how := "damaged"
 			if d.Missing {

@@ -108,7 +108,7 @@ func runSnapshots(ctx context.Context, a *app, f filterFlags) error {
 			sel = append(sel, s)
 		}
 	}
-	a.out.result("snapshots", map[string]any{"snapshots": list}, func(w io.Writer) {
+	a.out.result("snapshots", snapshotsResult{Snapshots: list}, func(w io.Writer) {
 		tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 		fmt.Fprintln(tw, "ID\tTime\tHost\tTags\tSize\tSource")
 		for _, s := range sel {

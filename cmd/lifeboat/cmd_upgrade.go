@@ -92,8 +92,8 @@ func runUpgrade(ctx context.Context, a *app, name string, o upgradeOptions) erro
 		return err
 	}
 	app := up.App
-	a.out.report("upgrade", map[string]any{"container": app.Name, "image": o.image, "old_container": up.Old,
-		"volumes": up.Volumes, "copies": up.Copies, "downtime_seconds": up.Downtime.Seconds()}, func(w io.Writer) {
+	a.out.report("upgrade", upgradeResult{Container: app.Name, Image: o.image, OldContainer: up.Old,
+		Volumes: up.Volumes, Copies: up.Copies, DowntimeSeconds: up.Downtime.Seconds()}, func(w io.Writer) {
 		fmt.Fprintf(w, "%s now runs %s on fresh copies of its volumes; the old container is %s (stopped), its volumes untouched\n",
 			app.Name, o.image, up.Old)
 		if up.Downtime > 0 {
@@ -129,7 +129,7 @@ func runRollback(ctx context.Context, a *app, name string) error {
 	if err != nil {
 		return err
 	}
-	a.out.report("rollback", map[string]any{"container": name, "kept_volumes": kept}, func(w io.Writer) {
+	a.out.report("rollback", rollbackResult{Container: name, KeptVolumes: kept}, func(w io.Writer) {
 		fmt.Fprintf(w, "%s runs its previous image on its previous volumes again\n", name)
 		if len(kept) > 0 {
 			fmt.Fprintf(w, "what it wrote since the upgrade is only on the kept volumes: %s\n", strings.Join(kept, ", "))

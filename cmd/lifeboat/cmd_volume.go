@@ -91,7 +91,7 @@ func runVolumePrune(ctx context.Context, a *app, o volumePruneOptions) error {
 		return err
 	}
 	if o.dryRun || len(res.Candidates) == 0 {
-		a.out.report("volume_prune", map[string]any{"dry_run": o.dryRun, "volumes": res.Candidates}, func(w io.Writer) {
+		a.out.report("volume_prune", volumePruneResult{DryRun: o.dryRun, Volumes: res.Candidates}, func(w io.Writer) {
 			if len(res.Candidates) == 0 {
 				fmt.Fprintln(w, "no volume would be removed")
 				return
