@@ -145,6 +145,9 @@ func runRepairSnapshots(ctx context.Context, a *app, o repair.SnapshotsOptions) 
 			}
 		}
 		fmt.Fprintf(w, "%s examined, %d repaired, %d forgotten\n", human.Count(rep.Snapshots, "snapshot", "snapshots"), len(rep.Repaired), rep.Forgotten)
+		if len(rep.Repaired) == 0 {
+			fmt.Fprintln(w, "every blob a snapshot needs is indexed in a stored pack; if check --read-data found damaged packs, run lifeboat repair packs first")
+		}
 	})
 	return nil
 }
