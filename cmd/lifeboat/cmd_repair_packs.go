@@ -28,8 +28,9 @@ The damaged pack's bytes are kept in the repository as damaged/<id>: lifeboat
 never reads or deletes them, a later tool may recover more from them. It
 takes the exclusive lock, like prune; an interrupted run changes nothing that
 the next run cannot finish.`,
-		Example: `  lifeboat check --read-data
-  lifeboat repair packs 55768c72a587...
+		Example: `  lifeboat check --read-data                # names the damaged packs and this sequence
+  lifeboat repair packs 55768c72a58705946e9b1f0aa1e19c00f76a59d48329666a249bfd9f33a31d60
+  lifeboat repair packs --dry-run           # read every indexed pack, change nothing
   lifeboat repair snapshots --forget
   lifeboat check --read-data`,
 		RunE: func(cmd *cobra.Command, args []string) error {
