@@ -145,11 +145,21 @@ func Migrate(ctx context.Context, src, dst Engine, jobFor JobFor, r Reporter, o 
 	for i, v := range vols {
 		names[i] = v.Name
 	}
-	release, err := holdWriters(ctx, dst, r, names)
-	defer release(context.WithoutCancel(ctx))
-	if err != nil {
+	// The rule for writing into volumes; with Start the copies are for the
+	// container started there, so a user there is not started again on
+	// them afterwards: it makes the migration refuse, labelled or not.
+	release := func(context.Context) {}
+	if o.Start {
+		for _, n := range names {
+			if err := refuseWriters(ctx, dst, n); err != nil {
+				return nil, fmt.Errorf("destination: %w (the volumes are for %s)", err, o.Container)
+			}
+		}
+	} else if release, err = holdWriters(ctx, dst, r, names); err != nil {
+		release(context.WithoutCancel(ctx))
 		return nil, fmt.Errorf("destination: %w", err)
 	}
+	defer release(context.WithoutCancel(ctx))
 	stops := &sourceStops{e: src, r: r}
 	defer stops.undo(ctx, &err)
 	if o.Direct != nil {

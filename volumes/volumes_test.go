@@ -429,6 +429,16 @@ func TestWriteOnlyUnderStoppedUsers(t *testing.T) {
 		}
 	}
 	app.labels = labelled()
+	// With Start the copies are for the container started there: a
+	// labelled user is not stopped and started again on them, it refuses.
+	src.images["app:1"] = true
+	shop := src.addContainer("shop", false, nil, "pg")
+	_, err = Migrate(ctx, src, e, jobFor, r, MigrateOptions{Container: "shop", Start: true, Live: true, Force: true})
+	delete(src.containers, shop.id)
+	if !errors.Is(err, ErrInUse) || len(e.did("stop")) != 0 || !app.running {
+		t.Fatalf("migrate --start onto a volume a labelled container uses: %v; destination did %v", err, e.did(""))
+	}
+	src.log, e.log = nil, nil
 	if _, err := Migrate(ctx, src, e, jobFor, r, MigrateOptions{Names: []string{"pg"}, StopSource: true, Force: true, Live: true}); err != nil {
 		t.Fatal(err)
 	}
