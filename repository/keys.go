@@ -14,6 +14,9 @@ import (
 	"github.com/lifeboat-backup/lifeboat/targets"
 )
 
+// ErrNoKey: no key of the repository has the id given.
+var ErrNoKey = errors.New("no key")
+
 // ErrWrongPassword: no key of the repository opens with the password.
 var ErrWrongPassword = errors.New("wrong password or no key found")
 

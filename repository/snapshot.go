@@ -268,24 +268,32 @@ func FindSnapshot(all []*Snapshot, ref string, f Filter) (*Snapshot, error) {
 	return all[slices.Index(ids, id)], nil
 }
 
-// ResolveSnapshotID finds the one id in ids that starts with ref (at
-// least 4 hex digits, any case).
+// ResolveSnapshotID finds the one snapshot id in ids that starts with ref
+// (ResolveID).
 func ResolveSnapshotID(ids []pack.ID, ref string) (pack.ID, error) {
+	return ResolveID(ids, ref, "snapshot", ErrNoSnapshot)
+}
+
+// ResolveID finds the one id in ids that starts with ref: at least 4 hex
+// digits, any case, so that a short or empty prefix never picks one of
+// many (what, e.g. "key", names them in errors; notFound is wrapped when
+// none matches).
+func ResolveID(ids []pack.ID, ref, what string, notFound error) (pack.ID, error) {
 	ref = strings.ToLower(ref)
 	if len(ref) < 4 {
-		return pack.ID{}, fmt.Errorf("snapshot id %q: give at least 4 hex digits", ref)
+		return pack.ID{}, fmt.Errorf("%s id %q: give at least 4 hex digits", what, ref)
 	}
 	var found *pack.ID
 	for i, id := range ids {
 		if strings.HasPrefix(id.String(), ref) {
 			if found != nil {
-				return pack.ID{}, fmt.Errorf("snapshot id prefix %q is ambiguous: %s and %s", ref, found.Short(), id.Short())
+				return pack.ID{}, fmt.Errorf("%s id prefix %q is ambiguous: %s and %s", what, ref, found.Short(), id.Short())
 			}
 			found = &ids[i]
 		}
 	}
 	if found == nil {
-		return pack.ID{}, fmt.Errorf("%w with id %q", ErrNoSnapshot, ref)
+		return pack.ID{}, fmt.Errorf("%w with id %q", notFound, ref)
 	}
 	return *found, nil
 }

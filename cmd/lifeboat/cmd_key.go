@@ -4,10 +4,10 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"strings"
 	"text/tabwriter"
 
 	"github.com/lifeboat-backup/lifeboat/repository"
+	"github.com/lifeboat-backup/lifeboat/repository/pack"
 	"github.com/spf13/cobra"
 )
 
@@ -50,7 +50,7 @@ else a prompt on a terminal (asked twice).`,
 				if err != nil {
 					return err
 				}
-				a.out.report("key_added", map[string]string{"id": id.String()}, func(w io.Writer) {
+				a.out.report("key_added", keyResult{ID: id.String()}, func(w io.Writer) {
 					fmt.Fprintf(w, "added key %s\n", id.Short())
 				})
 				return nil
@@ -71,7 +71,7 @@ else a prompt on a terminal (asked twice).`,
 				if err != nil {
 					return err
 				}
-				a.out.report("key_changed", map[string]string{"id": id.String(), "removed": old.String()}, func(w io.Writer) {
+				a.out.report("key_changed", keyResult{ID: id.String(), Removed: old.String()}, func(w io.Writer) {
 					fmt.Fprintf(w, "password changed: key %s replaces %s\n", id.Short(), old.Short())
 				})
 				return nil
@@ -111,20 +111,19 @@ else a prompt on a terminal (asked twice).`,
 				if err != nil {
 					return err
 				}
-				var match []repository.KeyInfo
-				for _, k := range keys {
-					if strings.HasPrefix(k.ID.String(), strings.ToLower(args[0])) {
-						match = append(match, k)
-					}
+				ids := make([]pack.ID, len(keys))
+				for i, k := range keys {
+					ids[i] = k.ID
 				}
-				if len(match) != 1 {
-					return fmt.Errorf("key %q: %d keys match", args[0], len(match))
-				}
-				if err := r.RemoveKey(cmd.Context(), match[0].ID); err != nil {
+				id, err := repository.ResolveID(ids, args[0], "key", repository.ErrNoKey)
+				if err != nil {
 					return err
 				}
-				a.out.report("key_removed", map[string]string{"id": match[0].ID.String()}, func(w io.Writer) {
-					fmt.Fprintf(w, "removed key %s\n", match[0].ID.Short())
+				if err := r.RemoveKey(cmd.Context(), id); err != nil {
+					return err
+				}
+				a.out.report("key_removed", keyResult{ID: id.String()}, func(w io.Writer) {
+					fmt.Fprintf(w, "removed key %s\n", id.Short())
 				})
 				return nil
 			})

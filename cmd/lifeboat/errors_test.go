@@ -125,6 +125,11 @@ func TestKeyManagement(t *testing.T) {
 	if len(keys) != 2 {
 		t.Fatalf("%d keys", len(keys))
 	}
+	// A prefix too short to be sure of (it matched any key) removes nothing.
+	for _, short := range []string{"", id[:1], id[:3]} {
+		c.fails(1, "at least 4 hex digits", "key", "remove", short)
+	}
+	c.fails(1, "no key with id", "key", "remove", "0000000000")
 	c.ok("key", "remove", id[:8])
 	other.fails(12, "wrong password", "snapshots")
 	// passwd replaces the key in use.

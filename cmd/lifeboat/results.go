@@ -44,6 +44,13 @@ type keysResult struct {
 	Keys []repository.KeyInfo `json:"keys"`
 }
 
+// keyResult is "key_added", "key_changed" (Removed: the key the new one
+// replaced) and "key_removed".
+type keyResult struct {
+	ID      string `json:"id"`
+	Removed string `json:"removed,omitempty"`
+}
+
 // snapshotsResult is "snapshots".
 type snapshotsResult struct {
 	Snapshots []snapshotJSON `json:"snapshots"`
