@@ -9,6 +9,7 @@ import (
 	"slices"
 	"testing"
 
+	"github.com/lifeboat-backup/lifeboat/internal/repotest"
 	"github.com/lifeboat-backup/lifeboat/internal/treetest"
 	"github.com/lifeboat-backup/lifeboat/repository"
 	"github.com/lifeboat-backup/lifeboat/repository/pack"
@@ -60,17 +61,7 @@ func damagedSource(t *testing.T) (*repository.Repository, *repository.Snapshot, 
 // reopen opens r's store again: a repository with nothing cached.
 func reopen(t *testing.T, r *repository.Repository) *repository.Repository {
 	t.Helper()
-	ctx := context.Background()
-	o, err := repository.Open(ctx, r.Target(), []byte("pw"), repository.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	lock, err := o.LockAndLoad(ctx, false)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = lock.Unlock(ctx); o.Close() })
-	return o
+	return repotest.Locked(t, r.Target(), repository.Options{})
 }
 
 // flipByte changes one byte in the middle of a stored object.

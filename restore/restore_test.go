@@ -12,9 +12,9 @@ import (
 	"testing"
 
 	"github.com/lifeboat-backup/lifeboat/internal/faulty"
+	"github.com/lifeboat-backup/lifeboat/internal/repotest"
 	"github.com/lifeboat-backup/lifeboat/internal/treetest"
 	"github.com/lifeboat-backup/lifeboat/repository"
-	"github.com/lifeboat-backup/lifeboat/repository/crypto"
 	"github.com/lifeboat-backup/lifeboat/repository/pack"
 	"github.com/lifeboat-backup/lifeboat/restore"
 	"github.com/lifeboat-backup/lifeboat/snapshot"
@@ -35,17 +35,7 @@ func newRepoWith(t *testing.T, opts repository.Options) *repository.Repository {
 // newRepoOn makes a repository on store, locked and loaded.
 func newRepoOn(t *testing.T, store targets.Target, opts repository.Options) *repository.Repository {
 	t.Helper()
-	opts.KDF = func() (crypto.KDFParams, error) { return crypto.NewKDF(1, 64, 1) }
-	r, err := repository.Init(context.Background(), store, []byte("pw"), opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	lock, err := r.LockAndLoad(context.Background(), false)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = lock.Unlock(context.Background()); r.Close() })
-	return r
+	return repotest.Locked(t, repotest.Init(t, store, opts), opts)
 }
 
 func backup(t *testing.T, r *repository.Repository, dir string) *repository.Snapshot {

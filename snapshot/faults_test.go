@@ -10,10 +10,10 @@ import (
 	"time"
 
 	"github.com/lifeboat-backup/lifeboat/internal/faulty"
+	"github.com/lifeboat-backup/lifeboat/internal/repotest"
 	"github.com/lifeboat-backup/lifeboat/internal/treetest"
 	"github.com/lifeboat-backup/lifeboat/repository"
 	"github.com/lifeboat-backup/lifeboat/repository/checker"
-	"github.com/lifeboat-backup/lifeboat/repository/crypto"
 	"github.com/lifeboat-backup/lifeboat/restore"
 	"github.com/lifeboat-backup/lifeboat/snapshot"
 	"github.com/lifeboat-backup/lifeboat/targets"
@@ -30,7 +30,6 @@ func TestBackupUnderFaults(t *testing.T) {
 	for i := 0; i < 40; i++ {
 		write(t, dir, fmt.Sprintf("f%02d", i), treetest.RandomBytes(uint64(i), 200_000+i*50_000))
 	}
-	kdf := func() (crypto.KDFParams, error) { return crypto.NewKDF(1, 64, 1) }
 	for _, tc := range []struct {
 		name     string
 		attempts int
@@ -41,12 +40,7 @@ func TestBackupUnderFaults(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			ctx := context.Background()
-			store := mem.New()
-			init, err := repository.Init(ctx, store, []byte("pw"), repository.Options{KDF: kdf, PackSize: 1 << 20})
-			if err != nil {
-				t.Fatal(err)
-			}
-			init.Close()
+			store := repotest.Init(t, mem.New(), repository.Options{PackSize: 1 << 20})
 			policy := retry.Policy{Attempts: tc.attempts, Base: time.Microsecond, Max: time.Microsecond,
 				Sleep: func(context.Context, time.Duration) error { return nil }}
 			f := faulty.New(store, tc.cfg)
@@ -123,17 +117,8 @@ func TestBackupFailsAtEveryWriteFailure(t *testing.T) {
 	for i := 0; i < 60; i++ {
 		write(t, dir, fmt.Sprintf("f%02d", i), treetest.RandomBytes(uint64(i), 200_000))
 	}
-	kdf := func() (crypto.KDFParams, error) { return crypto.NewKDF(1, 64, 1) }
 	ctx := context.Background()
-	newStore := func() *mem.Target {
-		store := mem.New()
-		r, err := repository.Init(ctx, store, []byte("pw"), repository.Options{KDF: kdf, PackSize: 1 << 20})
-		if err != nil {
-			t.Fatal(err)
-		}
-		r.Close()
-		return store
-	}
+	newStore := func() *mem.Target { return repotest.Init(t, mem.New(), repository.Options{PackSize: 1 << 20}) }
 	// backup runs one backup through hook; the target does not retry, as
 	// after a retry layer that has given up.
 	backup := func(store *mem.Target, hook func(ctx context.Context, op, name string) error) (*faulty.Target, error) {

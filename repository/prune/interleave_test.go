@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/lifeboat-backup/lifeboat/internal/faulty"
+	"github.com/lifeboat-backup/lifeboat/internal/repotest"
 	"github.com/lifeboat-backup/lifeboat/internal/treetest"
 	"github.com/lifeboat-backup/lifeboat/repository"
 	"github.com/lifeboat-backup/lifeboat/repository/checker"
@@ -103,12 +104,7 @@ func TestPruneBesideStartingBackup(t *testing.T) {
 // it restores reads the new pack: it loads the index after its lock.
 func TestPruneBesideStartingRestore(t *testing.T) {
 	ctx := context.Background()
-	store := mem.New()
-	r, err := repository.Init(ctx, store, []byte("pw"), repository.Options{KDF: kdf, PackSize: 1 << 20})
-	if err != nil {
-		t.Fatal(err)
-	}
-	r.Close()
+	store := repotest.Init(t, mem.New(), repository.Options{PackSize: 1 << 20})
 	src := t.TempDir()
 	small, big := treetest.RandomBytes(1, 100_000), treetest.RandomBytes(2, 800_000)
 	write := func(name string, b []byte) {
@@ -166,12 +162,7 @@ func TestPruneBesideStartingRestore(t *testing.T) {
 func forgottenContent(t *testing.T) (*mem.Target, string, []byte) {
 	t.Helper()
 	ctx := context.Background()
-	store := mem.New()
-	r, err := repository.Init(ctx, store, []byte("pw"), repository.Options{KDF: kdf, PackSize: 1 << 20})
-	if err != nil {
-		t.Fatal(err)
-	}
-	r.Close()
+	store := repotest.Init(t, mem.New(), repository.Options{PackSize: 1 << 20})
 	src := t.TempDir()
 	content := treetest.RandomBytes(11, 3<<20)
 	if err := os.WriteFile(filepath.Join(src, "db"), content, 0o644); err != nil {
@@ -382,12 +373,7 @@ func TestBackupWithLostLockSavesNothing(t *testing.T) {
 // prune superseded it, another host forgot it) is no error for a reader.
 func TestObjectsVanishingAfterListing(t *testing.T) {
 	ctx := context.Background()
-	store := mem.New()
-	r, err := repository.Init(ctx, store, []byte("pw"), repository.Options{KDF: kdf})
-	if err != nil {
-		t.Fatal(err)
-	}
-	r.Close()
+	store := repotest.Init(t, mem.New(), repository.Options{})
 	src := t.TempDir()
 	for i := 0; i < 3; i++ {
 		if err := os.WriteFile(filepath.Join(src, "f"), []byte{byte(i)}, 0o644); err != nil {

@@ -7,6 +7,7 @@ import (
 	"slices"
 	"testing"
 
+	"github.com/lifeboat-backup/lifeboat/internal/repotest"
 	"github.com/lifeboat-backup/lifeboat/internal/treetest"
 	"github.com/lifeboat-backup/lifeboat/snapshot"
 	"github.com/lifeboat-backup/lifeboat/targets/mem"
@@ -23,12 +24,7 @@ import (
 func bigSecondSnapshot(t *testing.T) (*mem.Target, []*repository.Snapshot) {
 	t.Helper()
 	ctx := context.Background()
-	store := mem.New()
-	r, err := repository.Init(ctx, store, []byte("pw"), repository.Options{KDF: kdf, PackSize: 1 << 20})
-	if err != nil {
-		t.Fatal(err)
-	}
-	r.Close()
+	store := repotest.Init(t, mem.New(), repository.Options{PackSize: 1 << 20})
 	var snaps []*repository.Snapshot
 	for i, f := range []struct {
 		name string

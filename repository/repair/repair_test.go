@@ -10,6 +10,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/lifeboat-backup/lifeboat/internal/repotest"
 	"github.com/lifeboat-backup/lifeboat/internal/treetest"
 	"github.com/lifeboat-backup/lifeboat/repository"
 	"github.com/lifeboat-backup/lifeboat/repository/checker"
@@ -57,12 +58,7 @@ func locked(t *testing.T, tg targets.Target, damaged *[]string) (r *repository.R
 func twoSnapshots(t *testing.T) (*mem.Target, []*repository.Snapshot, map[string][]byte) {
 	t.Helper()
 	ctx := context.Background()
-	store := mem.New()
-	r, err := repository.Init(ctx, store, []byte("pw"), repository.Options{KDF: kdf, PackSize: 1 << 20})
-	if err != nil {
-		t.Fatal(err)
-	}
-	r.Close()
+	store := repotest.Init(t, mem.New(), repository.Options{PackSize: 1 << 20})
 	files := map[string][]byte{}
 	var snaps []*repository.Snapshot
 	for i, name := range []string{"a", "b"} {
