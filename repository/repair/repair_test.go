@@ -14,7 +14,6 @@ import (
 	"github.com/lifeboat-backup/lifeboat/internal/treetest"
 	"github.com/lifeboat-backup/lifeboat/repository"
 	"github.com/lifeboat-backup/lifeboat/repository/checker"
-	"github.com/lifeboat-backup/lifeboat/repository/crypto"
 	"github.com/lifeboat-backup/lifeboat/repository/pack"
 	"github.com/lifeboat-backup/lifeboat/repository/prune"
 	"github.com/lifeboat-backup/lifeboat/repository/repair"
@@ -24,7 +23,6 @@ import (
 	"github.com/lifeboat-backup/lifeboat/targets/mem"
 )
 
-func kdf() (crypto.KDFParams, error) { return crypto.NewKDF(1, 64, 1) }
 
 func open(t *testing.T, tg targets.Target, damaged *[]string) *repository.Repository {
 	t.Helper()
