@@ -23,7 +23,6 @@ import (
 	"github.com/lifeboat-backup/lifeboat/targets/mem"
 )
 
-
 func open(t *testing.T, tg targets.Target, damaged *[]string) *repository.Repository {
 	t.Helper()
 	r, err := repository.Open(context.Background(), tg, []byte("pw"), repository.Options{
