@@ -75,7 +75,7 @@ func runPrune(ctx context.Context, a *app, o prune.Options) error {
 	if err != nil {
 		return err
 	}
-	a.out.report("prune", pruneResult{DryRun: o.DryRun, Report: rep}, func(w io.Writer) {
+	a.out.report("prune", dryRunReport[*prune.Report]{DryRun: o.DryRun, Report: rep}, func(w io.Writer) {
 		would := ""
 		if o.DryRun {
 			would = "would be "

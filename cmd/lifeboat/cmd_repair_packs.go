@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"sync/atomic"
 
 	"github.com/lifeboat-backup/lifeboat/internal/human"
 	"github.com/lifeboat-backup/lifeboat/repository/pack"
@@ -54,17 +55,17 @@ func runRepairPacks(ctx context.Context, a *app, o repair.PacksOptions) error {
 		return err
 	}
 	defer done()
-	var read, total int
-	o.Progress = func(r, t int) { read, total = r, t }
+	var read, total atomic.Int64 // set by the repair, read by the display
+	o.Progress = func(r, t int) { read.Store(int64(r)); total.Store(int64(t)) }
 	stop := a.startProgress("repair packs", func() progressStatus {
-		return progressStatus{FilesDone: int64(read), TotalFiles: int64(total)}
+		return progressStatus{FilesDone: read.Load(), TotalFiles: total.Load()}
 	})
 	rep, err := repair.Packs(ctx, repo, o)
 	stop()
 	if err != nil {
 		return err
 	}
-	a.out.report("repair_packs", repairPacksResult{DryRun: o.DryRun, Report: rep}, func(w io.Writer) {
+	a.out.report("repair_packs", dryRunReport[*repair.PacksReport]{DryRun: o.DryRun, Report: rep}, func(w io.Writer) {
 		for _, d := range rep.Damaged {
 			how := "damaged"
 			if d.Missing {

@@ -2,8 +2,6 @@ package main
 
 import (
 	"github.com/lifeboat-backup/lifeboat/repository"
-	"github.com/lifeboat-backup/lifeboat/repository/prune"
-	"github.com/lifeboat-backup/lifeboat/repository/repair"
 	"github.com/lifeboat-backup/lifeboat/volumes"
 )
 
@@ -90,26 +88,11 @@ type volumePruneResult struct {
 	Volumes []string `json:"volumes"`
 }
 
-// pruneResult is "prune".
-type pruneResult struct {
-	DryRun bool          `json:"dry_run"`
-	Report *prune.Report `json:"report"`
-}
-
-// repairIndexResult is "repair_index".
-type repairIndexResult struct {
-	DryRun bool                `json:"dry_run"`
-	Report *repair.IndexReport `json:"report"`
-}
-
-// repairSnapshotsResult is "repair_snapshots".
-type repairSnapshotsResult struct {
-	DryRun bool                    `json:"dry_run"`
-	Report *repair.SnapshotsReport `json:"report"`
-}
-
-// repairPacksResult is "repair_packs".
-type repairPacksResult struct {
-	DryRun bool                `json:"dry_run"`
-	Report *repair.PacksReport `json:"report"`
+// dryRunReport is "prune", "repair_index", "repair_snapshots" and
+// "repair_packs": whether it was a dry run, and the library's report
+// (prune.Report, repair.IndexReport, repair.SnapshotsReport,
+// repair.PacksReport).
+type dryRunReport[R any] struct {
+	DryRun bool `json:"dry_run"`
+	Report R    `json:"report"`
 }
