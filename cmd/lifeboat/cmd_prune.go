@@ -101,6 +101,25 @@ func runPrune(ctx context.Context, a *app, o prune.Options) error {
 		if rep.Unidentified > 0 {
 			fmt.Fprintf(w, "kept %s whose header cannot be read (see lifeboat check)\n", human.Count(rep.Unidentified, "pack", "packs"))
 		}
+		printPlan(w, rep.Actions)
 	})
 	return nil
+}
+
+// planLines is how many of a dry run's actions the text output lists.
+const planLines = 40
+
+// printPlan lists a dry run's actions, one pack a line.
+func printPlan(w io.Writer, actions []prune.Action) {
+	if len(actions) == 0 {
+		return
+	}
+	fmt.Fprintln(w, "the plan:")
+	for i, a := range actions {
+		if i == planLines {
+			fmt.Fprintf(w, "  and %d more (--json lists every one)\n", len(actions)-i)
+			break
+		}
+		fmt.Fprintf(w, "  %-6s %s %9s  %s\n", a.Do, a.Pack.Short(), human.Bytes(a.Size), a.Why)
+	}
 }

@@ -4,7 +4,8 @@
 // checks: deletion has two phases (docs/design.md, "Prune beside running
 // backups").
 //
-// A run (1) copies the used blobs of packs to repack into new packs with
+// A run is planned (NewPlan, which only reads) and then executed
+// (Execute). It (1) copies the used blobs of packs to repack into new packs with
 // their own index files; (2) writes a mark listing the packs no longer
 // needed, with their blobs; (3) writes one index file naming every kept
 // pack, superseding the older index files, and (4) deletes those; (5)
@@ -101,6 +102,8 @@ type Report struct {
 	// TempFiles counts temporary files that killed runs left in a
 	// local repository (removed with BytesFreed counting them).
 	TempFiles int `json:"temp_files_removed"`
+	// Actions lists, for a dry run, what the run would do to each pack.
+	Actions []Action `json:"actions,omitempty"`
 }
 
 // staleTempAge is how old a temporary pack file must be to be removed: a
@@ -112,19 +115,12 @@ type blobKey struct {
 	id pack.ID
 }
 
-// Run prunes the repository. The repository's index need not be loaded.
+// Run prunes the repository under the prune lock (the exclusive one with
+// Exclusive): NewPlan, then, unless DryRun, Execute. The repository's
+// index need not be loaded.
 func Run(ctx context.Context, repo *repository.Repository, opts Options) (_ *Report, err error) {
-	switch {
-	case opts.RepackUnused == 0:
-		opts.RepackUnused = DefaultRepackUnused
-	case opts.RepackUnused < 0 || opts.RepackUnused > 1 || math.IsNaN(opts.RepackUnused):
-		return nil, fmt.Errorf("repack-unused must be more than 0 and at most 1 (a share: 0.5 is half), not %v", opts.RepackUnused)
-	}
-	switch {
-	case opts.Grace == 0:
-		opts.Grace = DefaultGrace
-	case opts.Grace < MinGrace:
-		return nil, fmt.Errorf("the grace period must be at least %s, not %s (--exclusive deletes at once, with every backup kept out)", MinGrace, opts.Grace)
+	if err := opts.check(); err != nil {
+		return nil, err
 	}
 	var lock *repository.Lock
 	if opts.Exclusive {
@@ -136,8 +132,83 @@ func Run(ctx context.Context, repo *repository.Repository, opts Options) (_ *Rep
 		return nil, err
 	}
 	defer lock.UnlockInto(ctx, &err)
+	plan, err := NewPlan(ctx, repo, opts)
+	if err != nil {
+		return nil, err
+	}
+	if opts.DryRun {
+		rep := plan.Report
+		rep.Actions = plan.Actions
+		return &rep, nil
+	}
+	if err := plan.Execute(ctx); err != nil {
+		return nil, err
+	}
+	return &plan.Report, nil
+}
 
-	rep := &Report{}
+// check fills in the defaults of o and refuses values out of range.
+func (o *Options) check() error {
+	switch {
+	case o.RepackUnused == 0:
+		o.RepackUnused = DefaultRepackUnused
+	case o.RepackUnused < 0 || o.RepackUnused > 1 || math.IsNaN(o.RepackUnused):
+		return fmt.Errorf("repack-unused must be more than 0 and at most 1 (a share: 0.5 is half), not %v", o.RepackUnused)
+	}
+	switch {
+	case o.Grace == 0:
+		o.Grace = DefaultGrace
+	case o.Grace < MinGrace:
+		return fmt.Errorf("the grace period must be at least %s, not %s (--exclusive deletes at once, with every backup kept out)", MinGrace, o.Grace)
+	}
+	return nil
+}
+
+// A Plan is what a prune decided, from the marks, snapshots, index files
+// and packs as they were listed: what to copy, mark, index and delete.
+// NewPlan only reads; Execute writes, in an order that keeps the
+// repository valid at every step.
+type Plan struct {
+	// Report holds the plan's figures (not its Actions); Execute does not
+	// change them.
+	Report
+	// Actions lists what Execute does to each pack.
+	Actions []Action
+
+	repo      *repository.Repository
+	exclusive bool
+	marks     []*repository.Mark // every mark, before this run's
+	due       map[pack.ID]bool   // the marks whose packs go
+	oldIndex  []pack.ID          // the index files the new one supersedes
+	rewrite   bool               // whether a new index is written
+	packs     []pack.ID          // in the order homes were chosen
+	entries   map[pack.ID][]pack.Entry
+	home      map[blobKey]pack.ID // the one pack that keeps each used blob
+	repack    []pack.ID
+	keep      map[pack.ID]bool
+	mark      *repository.Mark // this run's, if it marks any pack
+	sweep     []pack.ID        // the packs deleted now
+}
+
+// An Action is what a prune does to one pack.
+type Action struct {
+	Pack pack.ID `json:"pack"`
+	Size int64   `json:"size"`
+	// Do is one of "repack" (copy its used blobs, then mark it), "mark"
+	// (for a later run to delete), "delete" (now), "index" (name it in
+	// the index again: a snapshot needs it).
+	Do  string `json:"do"`
+	Why string `json:"why"`
+}
+
+// NewPlan decides what a prune of repo does. The caller holds the prune
+// lock, or the exclusive one if opts.Exclusive.
+func NewPlan(ctx context.Context, repo *repository.Repository, opts Options) (*Plan, error) {
+	if err := opts.check(); err != nil {
+		return nil, err
+	}
+	p := &Plan{repo: repo, exclusive: opts.Exclusive}
+	rep := &p.Report
 	// Which marks are due is decided before the snapshots are listed: the
 	// holder of a lock that is gone now published its snapshot before the
 	// listing, so the walk below sees what it needs.
@@ -149,6 +220,7 @@ func Run(ctx context.Context, repo *repository.Repository, opts Options) (_ *Rep
 	if err != nil {
 		return nil, err
 	}
+	p.marks, p.due = marks, due
 	// The snapshots are listed before the index is read: a backup writes
 	// its index files before its snapshot, so each listed snapshot's packs
 	// are indexed (or at least stored) by then.
@@ -164,27 +236,28 @@ func Run(ctx context.Context, repo *repository.Repository, opts Options) (_ *Rep
 	if err != nil {
 		return nil, fmt.Errorf("prune: %w", err)
 	}
-	oldIndex, packEntries, stored := st.Files, st.Packs, st.Stored
+	packEntries, stored := st.Packs, st.Stored
+	p.oldIndex, p.entries = st.Files, packEntries
 	rep.Packs, rep.DamagedIndexFiles, rep.MissingPacks = len(stored), st.Damaged, st.Missing
 	markedBy := map[pack.ID][]*repository.Mark{}
 	markedEntries := map[pack.ID][]pack.Entry{}
 	for _, m := range marks {
-		for _, p := range m.Packs {
-			markedBy[p.Pack] = append(markedBy[p.Pack], m)
-			markedEntries[p.Pack] = p.Entries
+		for _, mp := range m.Packs {
+			markedBy[mp.Pack] = append(markedBy[mp.Pack], m)
+			markedEntries[mp.Pack] = mp.Entries
 		}
 	}
 	// What the packs that no index names hold (from their mark, or their
 	// header) is known before the trees are walked: a tree may sit in one
 	// of them (its index file was lost, or a backup used a marked pack).
 	unindexed := map[pack.ID][]pack.Entry{}
-	for p, size := range stored {
-		if _, indexed := packEntries[p]; indexed {
+	for id, size := range stored {
+		if _, indexed := packEntries[id]; indexed {
 			continue
 		}
-		entries, marked := markedEntries[p]
+		entries, marked := markedEntries[id]
 		if !marked {
-			entries, err = repo.PackHeader(ctx, p, size)
+			entries, err = repo.PackHeader(ctx, id, size)
 			switch {
 			case errors.Is(err, repository.ErrDamaged):
 				rep.Unidentified++ // kept: what it holds is unknown
@@ -192,11 +265,11 @@ func Run(ctx context.Context, repo *repository.Repository, opts Options) (_ *Rep
 			case errors.Is(err, targets.ErrNotFound):
 				continue // a temporary upload of a killed run, gone since the listing
 			case err != nil:
-				return nil, fmt.Errorf("read the header of unreferenced pack %s: %w", p.Short(), err)
+				return nil, fmt.Errorf("read the header of unreferenced pack %s: %w", id.Short(), err)
 			}
 		}
-		unindexed[p] = entries
-		repo.Index().AddPack(p, entries)
+		unindexed[id] = entries
+		repo.Index().AddPack(id, entries)
 	}
 	used, err := usedBlobs(ctx, repo, snapIDs)
 	if err != nil {
@@ -208,31 +281,35 @@ func Run(ctx context.Context, repo *repository.Repository, opts Options) (_ *Rep
 	// stable order, else the first pack that no index names.
 	home := map[blobKey]pack.ID{}
 	packs := sortedPacks(packEntries)
-	for _, p := range packs {
-		if _, ok := stored[p]; !ok {
+	for _, id := range packs {
+		if _, ok := stored[id]; !ok {
 			continue // indexed but missing: check reports it; nothing to keep here
 		}
-		homeUsed(home, used, p, packEntries[p])
+		homeUsed(home, used, id, packEntries[id])
 	}
 	// A pack that no index names is deleted only when it holds nothing a
 	// snapshot needs that no indexed pack holds: a lost index file, or a
 	// backup beside the prune, must not turn needed data into garbage.
 	var sweep, orphans []pack.ID
-	for _, p := range sortedPacks(unindexed) {
-		if homeUsed(home, used, p, unindexed[p]) {
-			packEntries[p] = unindexed[p]
-			packs = append(packs, p)
+	for _, id := range sortedPacks(unindexed) {
+		if homeUsed(home, used, id, unindexed[id]) {
+			packEntries[id] = unindexed[id]
+			packs = append(packs, id)
 			rep.Reindexed++
-			if len(markedBy[p]) > 0 {
+			why := "no readable index names it, and a snapshot needs it"
+			if len(markedBy[id]) > 0 {
 				rep.TakenBack++
+				why = "marked, and a backup beside an earlier prune used it"
 			}
+			p.Actions = append(p.Actions, Action{Pack: id, Size: stored[id], Do: "index", Why: why})
 			continue
 		}
-		switch ms := markedBy[p]; {
+		switch ms := markedBy[id]; {
 		case len(ms) == 0:
-			orphans = append(orphans, p)
+			orphans = append(orphans, id)
 		case !slices.ContainsFunc(ms, func(m *repository.Mark) bool { return !due[m.ID] }):
-			sweep = append(sweep, p) // every mark naming it is due
+			sweep = append(sweep, id) // every mark naming it is due
+			p.Actions = append(p.Actions, Action{Pack: id, Size: stored[id], Do: "delete", Why: "marked by an earlier prune, and the mark is due"})
 		}
 	}
 	for k := range used {
@@ -241,120 +318,137 @@ func Run(ctx context.Context, repo *repository.Repository, opts Options) (_ *Rep
 		}
 	}
 
-	var drop, repack []pack.ID
-	keep := map[pack.ID]bool{}
-	for _, p := range packs {
-		if _, ok := stored[p]; !ok {
+	drop, repack, keep := classify(packs, stored, packEntries, home, opts.RepackUnused)
+	// A blob to copy out of a pack to repack stays where a kept pack holds
+	// it too (an earlier run that crashed after copying left such copies):
+	// copying it again would leave a kept pack with garbage for the next
+	// run to repack, and prunes would not settle.
+	if rehome(home, packs, packEntries, repack, keep) {
+		drop, repack, keep = classify(packs, stored, packEntries, home, opts.RepackUnused)
+	}
+	for _, id := range packs {
+		if _, ok := stored[id]; !ok {
 			continue
 		}
-		var usedBytes, allBytes int64
-		for _, e := range packEntries[p] {
-			allBytes += int64(e.Length)
-			if home[blobKey{e.Type, e.ID}] == p {
-				usedBytes += int64(e.Length)
-			} else {
+		for _, e := range packEntries[id] {
+			if home[blobKey{e.Type, e.ID}] != id {
 				rep.BlobsRemoved++
 			}
 		}
-		switch {
-		case usedBytes == 0:
-			drop = append(drop, p)
-		case allBytes > 0 && float64(allBytes-usedBytes)/float64(allBytes) >= opts.RepackUnused:
-			repack = append(repack, p)
-		default:
-			keep[p] = true
+	}
+	p.packs, p.home, p.repack, p.keep = packs, home, repack, keep
+	mark := &repository.Mark{Created: repo.Now()}
+	now := "mark"
+	if opts.Exclusive {
+		now = "delete"
+	}
+	for _, group := range []struct {
+		packs []pack.ID
+		why   string
+	}{{drop, "no snapshot needs a blob of it"}, {repack, "mostly unused: its used blobs are copied first"}, {orphans, "no index names it, and no snapshot needs it"}} {
+		for _, id := range group.packs {
+			entries := packEntries[id]
+			if entries == nil {
+				entries = unindexed[id]
+			}
+			mark.Packs = append(mark.Packs, index.PackBlobs{Pack: id, Entries: entries})
+			rep.BytesMarked += stored[id]
+			p.Actions = append(p.Actions, Action{Pack: id, Size: stored[id], Do: now, Why: group.why})
 		}
 	}
-	mark := &repository.Mark{Created: repo.Now()}
-	for _, p := range slices.Concat(drop, repack, orphans) {
-		entries := packEntries[p]
-		if entries == nil {
-			entries = unindexed[p]
-		}
-		mark.Packs = append(mark.Packs, index.PackBlobs{Pack: p, Entries: entries})
-		rep.BytesMarked += stored[p]
+	if len(mark.Packs) > 0 {
+		p.mark = mark
 	}
 	rep.PacksMarked, rep.PacksRepacked, rep.Unreferenced = len(mark.Packs), len(repack), len(orphans)
 	if opts.Exclusive { // nothing else runs: this run's packs go at once
 		sweep = append(sweep, slices.Concat(drop, repack, orphans)...)
 	}
+	p.sweep = sweep
 	rep.PacksDeleted = len(sweep)
-	for _, p := range sweep {
-		rep.BytesFreed += stored[p]
+	for _, id := range sweep {
+		rep.BytesFreed += stored[id]
 	}
 	rep.MarksSwept = len(due)
-	if err := sweepTemps(ctx, repo, opts.DryRun, rep); err != nil {
+	temps, size, err := sweepTemps(ctx, repo, true)
+	if err != nil {
 		return nil, err
 	}
-	rewrite := len(drop) > 0 || len(repack) > 0 || rep.Reindexed > 0 || rep.DamagedIndexFiles > 0 || rep.MissingPacks > 0
-	if rewrite {
-		rep.IndexFiles = len(oldIndex)
+	rep.TempFiles, rep.BytesFreed = temps, rep.BytesFreed+size
+	p.rewrite = len(drop) > 0 || len(repack) > 0 || rep.Reindexed > 0 || rep.DamagedIndexFiles > 0 || rep.MissingPacks > 0
+	if p.rewrite {
+		rep.IndexFiles = len(p.oldIndex)
 	}
-	if opts.DryRun {
-		return rep, nil
-	}
+	return p, nil
+}
 
+// Execute carries out the plan. Its lock must still be held.
+func (p *Plan) Execute(ctx context.Context) error {
+	repo := p.repo
+	if _, _, err := sweepTemps(ctx, repo, false); err != nil {
+		return err
+	}
 	// (1) Copy the used blobs out of the packs to repack; the new packs get
 	// index files of their own.
-	if len(repack) > 0 {
+	if len(p.repack) > 0 {
 		w := repo.NewWriter(ctx)
-		for _, p := range repack {
-			if err := copyUsed(ctx, repo, w, p, packEntries[p], home); err != nil {
+		for _, id := range p.repack {
+			if err := copyUsed(ctx, repo, w, id, p.entries[id], p.home); err != nil {
 				w.Abort()
-				return nil, err
+				return err
 			}
 		}
 		if _, err := w.Finish(); err != nil {
-			return nil, err
+			return err
 		}
 	}
 	// (2) The mark, before its packs leave the index: a crash after (4)
 	// leaves it for the next run to complete.
-	if len(mark.Packs) > 0 {
-		if err := repo.SaveMark(ctx, mark); err != nil {
-			return nil, err
+	marks := p.marks
+	if p.mark != nil {
+		if err := repo.SaveMark(ctx, p.mark); err != nil {
+			return err
 		}
-		marks = append(marks, mark)
+		marks = append(slices.Clip(marks), p.mark)
 	}
 	// (3) One index for every kept pack, superseding the old index files.
-	if rewrite {
-		f := &index.File{Supersedes: oldIndex}
-		for _, p := range packs {
-			if keep[p] {
-				f.Packs = append(f.Packs, index.PackBlobs{Pack: p, Entries: packEntries[p]})
+	if p.rewrite {
+		f := &index.File{Supersedes: p.oldIndex}
+		for _, id := range p.packs {
+			if p.keep[id] {
+				f.Packs = append(f.Packs, index.PackBlobs{Pack: id, Entries: p.entries[id]})
 			}
 		}
 		if _, err := repo.SaveIndexFile(ctx, f); err != nil {
-			return nil, err
+			return err
 		}
 		// Losing the lock would let another prune run beside this one.
 		if err := repo.CheckLocks(ctx); err != nil {
-			return nil, err
+			return err
 		}
 		// (4) The old index files.
-		for _, id := range oldIndex {
+		for _, id := range p.oldIndex {
 			if err := repo.DeleteIndexFile(ctx, id); err != nil {
-				return nil, err
+				return err
 			}
 		}
 	}
-	if opts.Exclusive {
-		return rep, deleteAll(ctx, repo, sweep, marks)
+	if p.exclusive {
+		return deleteAll(ctx, repo, p.sweep, marks)
 	}
 	// (5) Complete the marks (this run's, and any an earlier run left
 	// incomplete): the locks listed now include every run that read an
 	// index naming their packs.
 	if err := complete(ctx, repo, marks); err != nil {
-		return nil, err
+		return err
 	}
 	// (6) Delete the packs of the marks that are due, then the marks.
 	var swept []*repository.Mark
 	for _, m := range marks {
-		if due[m.ID] {
+		if p.due[m.ID] {
 			swept = append(swept, m)
 		}
 	}
-	return rep, deleteAll(ctx, repo, sweep, swept)
+	return deleteAll(ctx, repo, p.sweep, swept)
 }
 
 // dueMarks returns the ids of the marks whose packs may be deleted now,
@@ -465,6 +559,67 @@ func deleteAll(ctx context.Context, repo *repository.Repository, packs []pack.ID
 	return nil
 }
 
+// classify sorts the stored packs by what their home blobs leave of
+// them: nothing (drop), at least the repackUnused share unused (repack),
+// or enough to keep.
+func classify(packs []pack.ID, stored map[pack.ID]int64, entries map[pack.ID][]pack.Entry, home map[blobKey]pack.ID, repackUnused float64) (drop, repack []pack.ID, keep map[pack.ID]bool) {
+	keep = map[pack.ID]bool{}
+	for _, p := range packs {
+		if _, ok := stored[p]; !ok {
+			continue
+		}
+		var usedBytes, allBytes int64
+		for _, e := range entries[p] {
+			allBytes += int64(e.Length)
+			if home[blobKey{e.Type, e.ID}] == p {
+				usedBytes += int64(e.Length)
+			}
+		}
+		switch {
+		case usedBytes == 0:
+			drop = append(drop, p)
+		case allBytes > 0 && float64(allBytes-usedBytes)/float64(allBytes) >= repackUnused:
+			repack = append(repack, p)
+		default:
+			keep[p] = true
+		}
+	}
+	return drop, repack, keep
+}
+
+// rehome moves the home of each blob of a pack to repack to the first
+// kept pack (in packs' order) that holds it too, and reports whether it
+// moved any. Kept packs only gain used bytes by it, so they stay kept, and
+// the next run, seeing no other copy, picks the same homes.
+func rehome(home map[blobKey]pack.ID, packs []pack.ID, entries map[pack.ID][]pack.Entry, repack []pack.ID, keep map[pack.ID]bool) bool {
+	if len(repack) == 0 {
+		return false
+	}
+	kept := map[blobKey]pack.ID{}
+	for _, p := range packs {
+		if !keep[p] {
+			continue
+		}
+		for _, e := range entries[p] {
+			k := blobKey{e.Type, e.ID}
+			if _, ok := kept[k]; !ok {
+				kept[k] = p
+			}
+		}
+	}
+	moved := false
+	for _, p := range repack {
+		for _, e := range entries[p] {
+			k := blobKey{e.Type, e.ID}
+			if q, ok := kept[k]; ok && home[k] == p {
+				home[k] = q
+				moved = true
+			}
+		}
+	}
+	return moved
+}
+
 // sortedPacks returns the keys of m in a stable order.
 func sortedPacks(m map[pack.ID][]pack.Entry) []pack.ID {
 	ps := make([]pack.ID, 0, len(m))
@@ -494,15 +649,12 @@ func homeUsed(home map[blobKey]pack.ID, used map[blobKey]struct{}, p pack.ID, en
 // sweepTemps removes (or, with dryRun, counts) the temporary files older
 // than staleTempAge that killed runs left in the target (a local one keeps
 // them beside the objects: packs, index files, keys, snapshots).
-func sweepTemps(ctx context.Context, repo *repository.Repository, dryRun bool, rep *Report) error {
+func sweepTemps(ctx context.Context, repo *repository.Repository, dryRun bool) (n int, size int64, err error) {
 	ts, ok := repo.Target().(targets.TempSweeper)
 	if !ok {
-		return nil
+		return 0, 0, nil
 	}
-	n, size, err := ts.SweepTemps(ctx, repo.Now().Add(-staleTempAge), dryRun)
-	rep.TempFiles += n
-	rep.BytesFreed += size
-	return err
+	return ts.SweepTemps(ctx, repo.Now().Add(-staleTempAge), dryRun)
 }
 
 // usedBlobs reads the listed snapshots and walks their trees for the blobs

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -16,6 +17,7 @@ import (
 	"github.com/lifeboat-backup/lifeboat/repository"
 	"github.com/lifeboat-backup/lifeboat/repository/checker"
 	"github.com/lifeboat-backup/lifeboat/repository/crypto"
+	"github.com/lifeboat-backup/lifeboat/repository/pack"
 	"github.com/lifeboat-backup/lifeboat/repository/prune"
 	"github.com/lifeboat-backup/lifeboat/restore"
 	"github.com/lifeboat-backup/lifeboat/snapshot"
@@ -166,6 +168,28 @@ func countObjects(t *testing.T, tg targets.Target, prefix string) int {
 // settle runs the prunes that finish what earlier ones marked: one now
 // (it completes a mark a crash left incomplete), one after the grace
 // period. It returns the packs the two deleted; no mark is left.
+// actionsOf returns the packs and sizes of a dry run's actions, which
+// must all be do, and checks their sizes against the report.
+func actionsOf(t *testing.T, rep *prune.Report, do string) map[pack.ID]int64 {
+	t.Helper()
+	packs := map[pack.ID]int64{}
+	var size int64
+	for _, a := range rep.Actions {
+		if a.Do != do || a.Size <= 0 || a.Why == "" {
+			t.Fatalf("planned %+v, want only %q of stored packs, with a reason", a, do)
+		}
+		packs[a.Pack] = a.Size
+		size += a.Size
+	}
+	if len(packs) == 0 || len(packs) != len(rep.Actions) {
+		t.Fatalf("the plan names %d packs in %d actions: %+v", len(packs), len(rep.Actions), rep.Actions)
+	}
+	if want := map[string]int64{"mark": rep.BytesMarked, "delete": rep.BytesFreed}[do]; size != want {
+		t.Fatalf("the plan's %q actions add up to %d bytes, the report says %d", do, size, want)
+	}
+	return packs
+}
+
 func settle(t *testing.T, store targets.Target) int {
 	t.Helper()
 	ctx := context.Background()
@@ -190,9 +214,17 @@ func TestMarkThenSweep(t *testing.T) {
 	ctx := context.Background()
 	store, src := setup(t)
 	before := countObjects(t, store, "data/")
+	plan, err := prune.Run(ctx, open(t, store), prune.Options{DryRun: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	planned := actionsOf(t, plan, "mark")
 	rep, err := prune.Run(ctx, open(t, store), prune.Options{})
 	if err != nil {
 		t.Fatal(err)
+	}
+	if rep.PacksMarked != len(planned) || rep.PacksRepacked != plan.PacksRepacked || rep.Actions != nil {
+		t.Fatalf("the prune did not follow its dry run's plan: %+v, planned %+v", rep, plan)
 	}
 	if rep.PacksMarked < 2 || rep.PacksDeleted != 0 || rep.BytesMarked == 0 {
 		t.Fatalf("first prune: %+v", rep)
@@ -214,6 +246,9 @@ func TestMarkThenSweep(t *testing.T) {
 	dry, err := prune.Run(ctx, openAt(t, store, time.Now().Add(2*prune.DefaultGrace)), prune.Options{DryRun: true})
 	if err != nil || dry.PacksDeleted != rep.PacksMarked || countObjects(t, store, "marks/") != 1 {
 		t.Fatalf("dry run after the grace period: %v %+v", err, dry)
+	}
+	if deleted := actionsOf(t, dry, "delete"); !maps.Equal(deleted, planned) {
+		t.Fatalf("the plan after the grace period deletes %v, not the %v marked", deleted, planned)
 	}
 	late, err := prune.Run(ctx, openAt(t, store, time.Now().Add(2*prune.DefaultGrace)), prune.Options{})
 	if err != nil || late.PacksDeleted != rep.PacksMarked || late.MarksSwept != 1 || late.PacksMarked != 0 {
