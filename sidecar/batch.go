@@ -2,35 +2,12 @@ package sidecar
 
 import (
 	"context"
-	"fmt"
 	"io"
 
 	"github.com/lifeboat-backup/lifeboat/repository"
+	"github.com/lifeboat-backup/lifeboat/sidecar/protocol"
 	"github.com/moby/moby/api/types/mount"
 )
-
-// The batch protocol between the CLI and its sidecar: the plan comes in the
-// sidecar's Input; the sidecar prints a MsgVolumeReady line before each volume and reads GoAhead or Skip from its
-// standard input; a volume that fails prints MsgVolumeError; a finished one
-// prints lifeboat's usual "summary".
-const (
-	GoAhead = "go"
-	Skip    = "skip"
-)
-
-// Plan lists the volumes one sidecar backs up, each into its own snapshot.
-type Plan struct {
-	Host    string       `json:"host"`
-	Tags    []string     `json:"tags,omitempty"`
-	Volumes []PlanVolume `json:"volumes"`
-}
-
-// PlanVolume is one volume of a plan: where the sidecar sees it, and what
-// its snapshot records.
-type PlanVolume struct {
-	Path string                `json:"path"`
-	Info repository.VolumeInfo `json:"info"`
-}
 
 // VolumeJob selects how a volume reaches the sidecar.
 type VolumeJob struct {
@@ -54,9 +31,9 @@ type VolumeReport struct {
 
 // Batch is what a batch sidecar reported.
 type Batch struct {
-	Code    int            // its exit code
-	Reports []VolumeReport // one per volume that got one, in order
-	Failure *Failure       // the error it ended with, if it printed one
+	Code    int               // its exit code
+	Reports []VolumeReport    // one per volume that got one, in order
+	Failure *protocol.Failure // the error it ended with, if it printed one
 }
 
 // Saved maps each volume that the batch saved to its report (only complete
@@ -97,7 +74,7 @@ type Prepare func(v Volume) (proceed bool, done func())
 // repository once and makes one snapshot per volume. It returns the
 // sidecar's exit code and a report for each volume that got one, in order.
 func (e *Engine) BackupVolumes(ctx context.Context, j Job, vols []VolumeJob, host string, tags []string, prepare Prepare) (Batch, error) {
-	plan := Plan{Host: host, Tags: tags}
+	plan := protocol.Plan{Host: host, Tags: tags}
 	var mounts []mount.Mount
 	var from []string
 	for _, vj := range vols {
@@ -105,7 +82,7 @@ func (e *Engine) BackupVolumes(ctx context.Context, j Job, vols []VolumeJob, hos
 		if err != nil {
 			return Batch{Code: -1}, err
 		}
-		pv := PlanVolume{Path: VolumePath(vj.Volume.Name), Info: *info}
+		pv := protocol.PlanVolume{Path: VolumePath(vj.Volume.Name), Info: *info}
 		if vj.From != "" {
 			pv.Path = vj.Path
 			if !contains(from, vj.From+":ro") {
@@ -145,33 +122,29 @@ func (e *Engine) BackupVolumes(ctx context.Context, j Job, vols []VolumeJob, hos
 	current := ""
 	relay := j.Lines
 	j.Lines = func(line []byte) {
-		m, err := Decode(line)
+		m, err := protocol.Decode(line)
 		if err != nil {
 			return // not a message: nothing to act on or relay
 		}
 		switch m.Type {
-		case MsgVolumeReady:
+		case protocol.MsgVolumeReady:
 			finish()
 			current = m.Ready.Volume
 			go1 := false
 			if vj, ok := byName[current]; ok {
 				go1, pending = prepare(vj.Volume)
 			}
-			reply := Skip
-			if go1 {
-				reply = GoAhead
-			}
-			if _, err := fmt.Fprintln(answer, reply); err != nil {
+			if err := protocol.WriteAnswer(answer, go1); err != nil {
 				return
 			}
-		case MsgSummary:
+		case protocol.MsgSummary:
 			finish()
 			report(VolumeReport{Volume: current, Info: info[current], SnapshotID: m.Backup.SnapshotID,
 				Incomplete: m.Backup.Incomplete, Summary: m.Backup.Summary})
-		case MsgVolumeError:
+		case protocol.MsgVolumeError:
 			finish()
 			report(VolumeReport{Volume: m.Failed.Volume, Info: info[m.Failed.Volume], Error: m.Failed.Message})
-		case MsgError:
+		case protocol.MsgError:
 			f := m.Failure
 			out.Failure = &f
 		}
@@ -181,7 +154,7 @@ func (e *Engine) BackupVolumes(ctx context.Context, j Job, vols []VolumeJob, hos
 	}
 	j.Stdin = stdin
 	var err error
-	out.Code, err = e.run(ctx, j, []string{"sidecar-batch"}, mounts, &plan, from...)
+	out.Code, err = e.run(ctx, j, protocol.Batch(), mounts, &plan, from...)
 	return out, err
 }
 

@@ -7,6 +7,7 @@ import (
 	"io"
 	"sync/atomic"
 
+	"github.com/lifeboat-backup/lifeboat/sidecar/protocol"
 	"github.com/moby/moby/api/types/mount"
 )
 
@@ -33,7 +34,7 @@ func Direct(ctx context.Context, src, dst *Engine, srcImage, dstImage string, v 
 	sendDone := make(chan error, 1)
 	go func() {
 		code, err := src.Run(ctx, RunSpec{Image: srcImage, Network: "none", Stdin: toSrc, Stdout: counting{fromSrc, &sent}, Stderr: srcErr,
-			Args:   []string{"sidecar-send", "--path", VolumePath(v.Name)},
+			Args:   protocol.Send(VolumePath(v.Name)),
 			Mounts: []mount.Mount{{Type: mount.TypeVolume, Source: v.Name, Target: VolumePath(v.Name), ReadOnly: true}}})
 		if err == nil && code != 0 {
 			err = fmt.Errorf("the source's sidecar exited with code %d: %s", code, lastLine(srcErr.String()))
@@ -42,12 +43,8 @@ func Direct(ctx context.Context, src, dst *Engine, srcImage, dstImage string, v 
 		_ = toSrc.CloseWithError(err)
 		sendDone <- err
 	}()
-	args := []string{"sidecar-receive", "--target", restoreMount}
-	if overwrite {
-		args = append(args, "--overwrite")
-	}
 	dstErr := &limitedWriter{n: 4096}
-	code, err := dst.Run(ctx, RunSpec{Image: dstImage, Network: "none", Stdin: toDst, Stdout: counting{fromDst, &returned}, Stderr: dstErr, Args: args,
+	code, err := dst.Run(ctx, RunSpec{Image: dstImage, Network: "none", Stdin: toDst, Stdout: counting{fromDst, &returned}, Stderr: dstErr, Args: protocol.Receive(restoreMount, overwrite),
 		Mounts: []mount.Mount{{Type: mount.TypeVolume, Source: dstVolume, Target: restoreMount}}})
 	if err == nil && code != 0 {
 		err = fmt.Errorf("the destination's sidecar exited with code %d: %s", code, lastLine(dstErr.String()))

@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -13,6 +12,7 @@ import (
 
 	cerrdefs "github.com/containerd/errdefs"
 	"github.com/lifeboat-backup/lifeboat/repository"
+	"github.com/lifeboat-backup/lifeboat/sidecar/protocol"
 	"github.com/moby/moby/api/types/mount"
 	"github.com/moby/moby/client"
 )
@@ -47,8 +47,8 @@ func VolumePath(name string) string { return volumesRoot + "/" + name }
 // extra mounts, and the volumes of volumesFrom. The password and the
 // credential files reach it in its Input (with plan, if any), ahead of
 // j.Stdin on its standard input.
-func (e *Engine) run(ctx context.Context, j Job, args []string, mounts []mount.Mount, plan *Plan, volumesFrom ...string) (int, error) {
-	in := Input{Password: j.Password, Plan: plan, Files: map[string][]byte{}}
+func (e *Engine) run(ctx context.Context, j Job, args []string, mounts []mount.Mount, plan *protocol.Plan, volumesFrom ...string) (int, error) {
+	in := protocol.Input{Password: j.Password, Plan: plan, Files: map[string][]byte{}}
 	for local, inside := range j.Files {
 		b, err := os.ReadFile(local)
 		if err != nil {
@@ -66,8 +66,7 @@ func (e *Engine) run(ctx context.Context, j Job, args []string, mounts []mount.M
 		mounts = append(mounts, m)
 		repo, repoMount = inside, &m
 	}
-	// No cache: the container's file system goes with it.
-	args = append(args, "--repo", repo, InputFlag, "--json", "--no-cache")
+	args = append(args, protocol.RepositoryFlags(repo)...)
 	r, w := io.Pipe()
 	done := make(chan struct{})
 	go func() {
@@ -103,9 +102,9 @@ func (e *Engine) run(ctx context.Context, j Job, args []string, mounts []mount.M
 }
 
 // withInput puts the input line ahead of rest (which may be nil).
-func withInput(in Input, rest io.Reader) (io.Reader, error) {
+func withInput(in protocol.Input, rest io.Reader) (io.Reader, error) {
 	var b bytes.Buffer
-	if err := WriteInput(&b, in); err != nil {
+	if err := protocol.WriteInput(&b, in); err != nil {
 		return nil, err
 	}
 	if rest == nil {
@@ -181,24 +180,18 @@ type RestoreArgs struct {
 	later bool
 }
 
-// args is the restore command line inside the sidecar.
-func (a RestoreArgs) args() []string {
-	args := []string{"restore", a.Snapshot, "--target", restoreMount}
+// line is the restore command line inside the sidecar.
+func (a RestoreArgs) line() protocol.RestoreLine {
+	l := protocol.RestoreLine{Snapshot: a.Snapshot, Target: restoreMount, Verify: a.Verify, KeepDamaged: a.KeepDamaged}
 	switch {
 	case a.later:
-		args = append(args, "--overwrite", "if-changed", "--delete", SnapshotOnInput)
+		l.OnInput, l.Overwrite, l.Delete = true, protocol.OverwriteIfChanged, true
 	case a.Overwrite && a.Base != "":
-		args = append(args, "--overwrite", "if-changed", "--delete", "--base", a.Base)
+		l.Overwrite, l.Delete, l.Base = protocol.OverwriteIfChanged, true, a.Base
 	case a.Overwrite: // equal to the snapshot: nothing stale survives
-		args = append(args, "--overwrite", "always", "--delete")
+		l.Overwrite, l.Delete = protocol.OverwriteAlways, true
 	}
-	if a.Verify {
-		args = append(args, "--verify")
-	}
-	if a.KeepDamaged {
-		args = append(args, "--keep-damaged")
-	}
-	return args
+	return l
 }
 
 // RestoreVolume restores a snapshot into a named volume, mounted read-write
@@ -208,12 +201,12 @@ func (e *Engine) RestoreVolume(ctx context.Context, j Job, a RestoreArgs) (Resto
 	var out Restored
 	relay := j.Lines
 	j.Lines = func(line []byte) {
-		if m, err := Decode(line); err == nil {
+		if m, err := protocol.Decode(line); err == nil {
 			switch {
-			case m.Type == MsgSummary && !m.IsBackup:
+			case m.Type == protocol.MsgSummary && !m.IsBackup:
 				s := m.Restore
 				out.Summary = &s
-			case m.Type == MsgError:
+			case m.Type == protocol.MsgError:
 				f := m.Failure
 				out.Failure = &f
 			}
@@ -224,7 +217,7 @@ func (e *Engine) RestoreVolume(ctx context.Context, j Job, a RestoreArgs) (Resto
 	}
 	m := mount.Mount{Type: mount.TypeVolume, Source: a.Volume, Target: restoreMount}
 	var err error
-	out.Code, err = e.run(ctx, j, a.args(), []mount.Mount{m}, nil)
+	out.Code, err = e.run(ctx, j, a.line().Args(), []mount.Mount{m}, nil)
 	return out, err
 }
 
@@ -235,7 +228,7 @@ func (e *Engine) RestoreVolume(ctx context.Context, j Job, a RestoreArgs) (Resto
 // lets it go without touching its target; Wait must be called in either
 // case.
 type Pending interface {
-	Go(o RestoreOrder) error
+	Go(o protocol.RestoreOrder) error
 	Cancel()
 	Wait() (Restored, error)
 }
@@ -263,11 +256,8 @@ func (e *Engine) StartRestore(ctx context.Context, j Job, volume string, verify 
 	return p
 }
 
-func (p *pendingRestore) Go(o RestoreOrder) error {
-	b, err := json.Marshal(o)
-	if err == nil {
-		_, err = p.orders.Write(append(b, '\n'))
-	}
+func (p *pendingRestore) Go(o protocol.RestoreOrder) error {
+	err := protocol.WriteOrder(p.orders, o)
 	p.orders.Close()
 	return err
 }
@@ -281,14 +271,16 @@ func (p *pendingRestore) Wait() (Restored, error) {
 
 // Restored is what a restore sidecar reported.
 type Restored struct {
-	Code    int             // its exit code
-	Summary *RestoreSummary // set when it finished
-	Failure *Failure        // the error it ended with, if it printed one
+	Code    int                      // its exit code
+	Summary *protocol.RestoreSummary // set when it finished
+	Failure *protocol.Failure        // the error it ended with, if it printed one
 }
 
 // NotEmpty reports whether the restore was refused because the volume
 // holds something (and no overwrite was asked for).
-func (r Restored) NotEmpty() bool { return r.Failure != nil && r.Failure.Kind == KindTargetNotEmpty }
+func (r Restored) NotEmpty() bool {
+	return r.Failure != nil && r.Failure.Kind == protocol.KindTargetNotEmpty
+}
 
 // VolumeExists reports whether the engine has a volume of that name.
 func (e *Engine) VolumeExists(ctx context.Context, name string) (bool, error) {
@@ -301,16 +293,6 @@ func (e *Engine) VolumeExists(ctx context.Context, name string) (bool, error) {
 		return false, nil
 	}
 	return false, err
-}
-
-// VolumeInfoJSON is what a snapshot records about v, as JSON.
-func (e *Engine) VolumeInfoJSON(ctx context.Context, v Volume) (string, error) {
-	info, err := e.volumeInfo(ctx, v)
-	if err != nil {
-		return "", err
-	}
-	b, err := json.Marshal(info)
-	return string(b), err
 }
 
 // CreateVolumeLike creates a volume with v's name, driver, options and labels.

@@ -8,6 +8,7 @@ import (
 
 	"github.com/lifeboat-backup/lifeboat/repository"
 	"github.com/lifeboat-backup/lifeboat/sidecar"
+	"github.com/lifeboat-backup/lifeboat/sidecar/protocol"
 	"github.com/lifeboat-backup/lifeboat/snapshot"
 )
 
@@ -93,7 +94,7 @@ func Backup(ctx context.Context, e Engine, jobFor JobFor, r Reporter, o BackupOp
 			incomplete++
 		}
 	}
-	if batch.Code != sidecar.ExitOK && batch.Code != sidecar.ExitIncomplete && len(failed) == 0 {
+	if batch.Code != protocol.ExitOK && batch.Code != protocol.ExitIncomplete && len(failed) == 0 {
 		return res, sidecarFailed(batch, vols, reported)
 	}
 	switch {
@@ -120,7 +121,7 @@ func sidecarFailed(b sidecar.Batch, vols []sidecar.Volume, reported map[string]b
 		}
 	}
 	what := "backup of volumes " + strings.Join(unfinished, ", ")
-	if b.Code == sidecar.ExitLocked {
+	if b.Code == protocol.ExitLocked {
 		return fmt.Errorf("%s: %s: %w", what, msg, repository.ErrLocked)
 	}
 	return fmt.Errorf("%s: %s", what, msg)

@@ -9,6 +9,7 @@ import (
 
 	"github.com/lifeboat-backup/lifeboat/internal/human"
 	"github.com/lifeboat-backup/lifeboat/sidecar"
+	"github.com/lifeboat-backup/lifeboat/sidecar/protocol"
 )
 
 // copier keeps copies of volumes up to date in rounds, for the workflows
@@ -82,7 +83,7 @@ func (c *copier) live(ctx context.Context, vols []sidecar.Volume) (Round, error)
 	defer func() { c.srcJob = job }()
 	changed := 0
 	c.srcJob.Lines = func(line []byte) {
-		if m, err := sidecar.Decode(line); err == nil && m.Type == sidecar.MsgWarning && m.Warning.Kind == sidecar.WarnChangedWhileRead {
+		if m, err := protocol.Decode(line); err == nil && m.Type == protocol.MsgWarning && m.Warning.Kind == protocol.WarnChangedWhileRead {
 			changed++
 			return
 		}
@@ -130,7 +131,7 @@ func (c *copier) round(ctx context.Context, vols []sidecar.Volume, prepare sidec
 		jobs[i].Reported = func(r sidecar.VolumeReport) {
 			if r.Error == "" && r.SnapshotID != "" {
 				ordered[v.Name] = true
-				_ = p.Go(sidecar.RestoreOrder{Snapshot: r.SnapshotID, Base: base}) // a failure shows in Wait
+				_ = p.Go(protocol.RestoreOrder{Snapshot: r.SnapshotID, Base: base}) // a failure shows in Wait
 			}
 		}
 	}
@@ -169,7 +170,7 @@ func (c *copier) snapshots(ctx context.Context, vols []sidecar.Volume, jobs []si
 		return nil, err
 	}
 	saved, missing := batch.Saved(vols, false)
-	if batch.Code != sidecar.ExitOK || len(missing) > 0 {
+	if batch.Code != protocol.ExitOK || len(missing) > 0 {
 		return nil, fmt.Errorf("snapshots of the volumes failed (%s)", sidecarExit(batch.Code))
 	}
 	return saved, nil

@@ -15,6 +15,7 @@ import (
 	"github.com/lifeboat-backup/lifeboat/repository"
 	"github.com/lifeboat-backup/lifeboat/restore"
 	"github.com/lifeboat-backup/lifeboat/sidecar"
+	"github.com/lifeboat-backup/lifeboat/sidecar/protocol"
 )
 
 // fakeEngine is an engine in memory: volumes with content, containers
@@ -226,7 +227,7 @@ func (f *fakeEngine) RemoveVolume(_ context.Context, name string) error {
 func (f *fakeEngine) Quiesce(_ context.Context, volume string, report sidecar.Report) (func(context.Context), error) {
 	return f.stopUsers(volume, func(c *fakeContainer) bool {
 		if c.labels[sidecar.LabelStop] != "true" {
-			report(sidecar.Event{Action: sidecar.ActionInUse, Container: c.name, Warning: true, Message: "in use by " + c.name})
+			report(protocol.Event{Action: sidecar.ActionInUse, Container: c.name, Warning: true, Message: "in use by " + c.name})
 			return false
 		}
 		return true
@@ -288,8 +289,8 @@ func (f *fakeEngine) BackupVolumes(_ context.Context, j sidecar.Job, vols []side
 		}
 		if f.warnings && j.Lines != nil {
 			var b bytes.Buffer
-			_ = sidecar.Encode(&b, sidecar.MsgWarning, sidecar.Warning{Path: "/db", Message: "changed", Kind: sidecar.WarnChangedWhileRead})
-			_ = sidecar.Encode(&b, sidecar.MsgWarning, sidecar.Warning{Path: "/locked", Message: "permission denied"})
+			_ = protocol.Encode(&b, protocol.MsgWarning, protocol.Warning{Path: "/db", Message: "changed", Kind: protocol.WarnChangedWhileRead})
+			_ = protocol.Encode(&b, protocol.MsgWarning, protocol.Warning{Path: "/locked", Message: "permission denied"})
 			for _, line := range bytes.Split(bytes.TrimSpace(b.Bytes()), []byte("\n")) {
 				j.Lines(line)
 			}
@@ -334,11 +335,11 @@ func (f *fakeEngine) RestoreVolume(_ context.Context, j sidecar.Job, a sidecar.R
 	}
 	switch {
 	case f.failRestore:
-		return sidecar.Restored{Code: 1, Failure: &sidecar.Failure{Message: "restore failed", ExitCode: 1}}, nil
+		return sidecar.Restored{Code: 1, Failure: &protocol.Failure{Message: "restore failed", ExitCode: 1}}, nil
 	case len(v.files) > 0 && !overwrite:
-		return sidecar.Restored{Code: 1, Failure: &sidecar.Failure{Kind: sidecar.KindTargetNotEmpty, ExitCode: 1}}, nil
+		return sidecar.Restored{Code: 1, Failure: &protocol.Failure{Kind: protocol.KindTargetNotEmpty, ExitCode: 1}}, nil
 	case a.Base != "" && a.Base != v.from:
-		return sidecar.Restored{Code: 1, Failure: &sidecar.Failure{Message: "volume does not hold the base", ExitCode: 1}}, nil
+		return sidecar.Restored{Code: 1, Failure: &protocol.Failure{Message: "volume does not hold the base", ExitCode: 1}}, nil
 	}
 	v.files = copyFiles(f.store[id]) // equal to the snapshot, as --delete makes it
 	v.from = id
@@ -348,7 +349,7 @@ func (f *fakeEngine) RestoreVolume(_ context.Context, j sidecar.Job, a sidecar.R
 		f.record("restore %s", volume)
 	}
 	n := int64(len(v.files))
-	return sidecar.Restored{Summary: &sidecar.RestoreSummary{SnapshotID: id, Result: restore.Result{Files: n, Verified: n}}}, nil
+	return sidecar.Restored{Summary: &protocol.RestoreSummary{SnapshotID: id, Result: restore.Result{Files: n, Verified: n}}}, nil
 }
 
 func (f *fakeEngine) SaveImage(_ context.Context, ref string) (io.ReadCloser, error) {
@@ -389,7 +390,7 @@ func (f *fakeEngine) StartRestore(_ context.Context, j sidecar.Job, volume strin
 	return &fakePending{f: f, volume: volume, job: j}
 }
 
-func (p *fakePending) Go(o sidecar.RestoreOrder) error {
+func (p *fakePending) Go(o protocol.RestoreOrder) error {
 	p.ran = true
 	p.res, p.err = p.f.RestoreVolume(context.Background(), p.job, sidecar.RestoreArgs{Snapshot: o.Snapshot, Volume: p.volume, Overwrite: true, Base: o.Base})
 	return nil
@@ -399,7 +400,7 @@ func (p *fakePending) Cancel() {}
 
 func (p *fakePending) Wait() (sidecar.Restored, error) {
 	if !p.ran {
-		return sidecar.Restored{Code: 1, Failure: &sidecar.Failure{Message: "no snapshot was given", ExitCode: 1}}, nil
+		return sidecar.Restored{Code: 1, Failure: &protocol.Failure{Message: "no snapshot was given", ExitCode: 1}}, nil
 	}
 	return p.res, p.err
 }
@@ -497,7 +498,7 @@ type fakeReporter struct {
 	mu     sync.Mutex
 	infos  []string
 	warns  []string
-	events []sidecar.Event
+	events []protocol.Event
 }
 
 func (r *fakeReporter) Infof(format string, args ...any) {
@@ -512,7 +513,7 @@ func (r *fakeReporter) Warn(subject string, err error) {
 	r.warns = append(r.warns, subject+": "+err.Error())
 }
 
-func (r *fakeReporter) Event(ev sidecar.Event) {
+func (r *fakeReporter) Event(ev protocol.Event) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.events = append(r.events, ev)

@@ -4,10 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/lifeboat-backup/lifeboat/internal/human"
 	"maps"
 	"strings"
 	"time"
+
+	"github.com/lifeboat-backup/lifeboat/internal/human"
 
 	"github.com/lifeboat-backup/lifeboat/sidecar"
 )

@@ -7,6 +7,7 @@ import (
 	"github.com/lifeboat-backup/lifeboat/repository"
 	"github.com/lifeboat-backup/lifeboat/restore"
 	"github.com/lifeboat-backup/lifeboat/sidecar"
+	"github.com/lifeboat-backup/lifeboat/sidecar/protocol"
 )
 
 // RestoreOptions say which snapshot goes into which volume.
@@ -29,7 +30,7 @@ type RestoreOptions struct {
 // that does not exist is created with the labels, driver and options the
 // snapshot recorded. A restore that left out damaged paths returns its
 // summary (which lists them) with an error wrapping restore.ErrIncomplete.
-func Restore(ctx context.Context, e Engine, jobFor JobFor, r Reporter, o RestoreOptions) (*sidecar.RestoreSummary, error) {
+func Restore(ctx context.Context, e Engine, jobFor JobFor, r Reporter, o RestoreOptions) (*protocol.RestoreSummary, error) {
 	release, err := holdWriters(ctx, e, r, []string{o.Volume})
 	defer release(context.WithoutCancel(ctx))
 	if err != nil {
@@ -74,11 +75,11 @@ func restoreFailed(res sidecar.Restored, err error, volume string) error {
 		return err
 	case res.NotEmpty():
 		return fmt.Errorf("volume %s exists and is not empty (use --force to make it equal to the snapshot)", volume)
-	case res.Code == sidecar.ExitIncomplete && res.Summary != nil:
+	case res.Code == protocol.ExitIncomplete && res.Summary != nil:
 		return fmt.Errorf("restore into volume %s: %d paths left out: %w", volume, res.Summary.Result.DamagedCount, restore.ErrIncomplete)
-	case res.Code != sidecar.ExitOK && res.Failure != nil:
+	case res.Code != protocol.ExitOK && res.Failure != nil:
 		return fmt.Errorf("restore into volume %s: %s", volume, res.Failure.Message)
-	case res.Code != sidecar.ExitOK || res.Summary == nil:
+	case res.Code != protocol.ExitOK || res.Summary == nil:
 		return fmt.Errorf("restore into volume %s: %s", volume, sidecarExit(res.Code))
 	}
 	return nil

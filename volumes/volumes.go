@@ -16,6 +16,7 @@ import (
 
 	"github.com/lifeboat-backup/lifeboat/repository"
 	"github.com/lifeboat-backup/lifeboat/sidecar"
+	"github.com/lifeboat-backup/lifeboat/sidecar/protocol"
 )
 
 // Engine is what the workflows need from a Docker engine.
@@ -75,7 +76,7 @@ type Reporter interface {
 	// Warn reports a problem that does not stop the workflow.
 	Warn(subject string, err error)
 	// Event reports what the consistency handling did.
-	Event(ev sidecar.Event)
+	Event(ev protocol.Event)
 }
 
 // JobFor prepares the sidecar runs on an engine (the sidecar image, the

@@ -10,6 +10,7 @@ import (
 	"github.com/lifeboat-backup/lifeboat/repository"
 	"github.com/lifeboat-backup/lifeboat/repository/pack"
 	"github.com/lifeboat-backup/lifeboat/sidecar"
+	"github.com/lifeboat-backup/lifeboat/sidecar/protocol"
 	"github.com/lifeboat-backup/lifeboat/snapshot"
 )
 
@@ -523,8 +524,8 @@ func TestLiveRoundsHideExpectedChanges(t *testing.T) {
 	e.warnings = true
 	var kinds []string
 	lines := func(line []byte) {
-		m, err := sidecar.Decode(line)
-		if err != nil || m.Type != sidecar.MsgWarning {
+		m, err := protocol.Decode(line)
+		if err != nil || m.Type != protocol.MsgWarning {
 			t.Fatalf("line %q: %v", line, err)
 		}
 		kinds = append(kinds, m.Warning.Kind)
@@ -533,7 +534,7 @@ func TestLiveRoundsHideExpectedChanges(t *testing.T) {
 		t.Fatal(err)
 	}
 	// Two rounds: the live one shows only "permission denied", the last both.
-	if want := []string{"", sidecar.WarnChangedWhileRead, ""}; !slices.Equal(kinds, want) {
+	if want := []string{"", protocol.WarnChangedWhileRead, ""}; !slices.Equal(kinds, want) {
 		t.Fatalf("warnings shown: %q, want %q", kinds, want)
 	}
 }

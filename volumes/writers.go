@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/lifeboat-backup/lifeboat/sidecar"
+	"github.com/lifeboat-backup/lifeboat/sidecar/protocol"
 )
 
 // ErrInUse: a volume that lifeboat is to write into is used by a running
@@ -35,7 +36,7 @@ func holdWriters(ctx context.Context, e Engine, r Reporter, volumes []string) (r
 	var since time.Time
 	release = func(ctx context.Context) {
 		for _, u := range stopped {
-			ev := sidecar.Event{Time: time.Now(), Action: sidecar.ActionStart, Container: u.Name, Down: time.Since(since)}
+			ev := protocol.Event{Time: time.Now(), Action: sidecar.ActionStart, Container: u.Name, Down: time.Since(since)}
 			ev.DownSecs = ev.Down.Seconds()
 			if err := e.Start(ctx, u.ID); err != nil {
 				ev.Action, ev.Warning, ev.Message = sidecar.ActionFailed, true, fmt.Sprintf("start container %s again: %v", u.Name, err)
@@ -47,7 +48,7 @@ func holdWriters(ctx context.Context, e Engine, r Reporter, volumes []string) (r
 	}
 	since = time.Now()
 	for _, u := range stop {
-		r.Event(sidecar.Event{Time: time.Now(), Action: sidecar.ActionStop, Container: u.Name,
+		r.Event(protocol.Event{Time: time.Now(), Action: sidecar.ActionStop, Container: u.Name,
 			Message: fmt.Sprintf("stopping container %s: lifeboat writes into its volumes", u.Name)})
 		if err := e.Stop(ctx, u.ID); err != nil {
 			return release, fmt.Errorf("stop container %s: %w", u.Name, err)

@@ -11,7 +11,7 @@ import (
 
 	"github.com/lifeboat-backup/lifeboat/internal/human"
 	"github.com/lifeboat-backup/lifeboat/repository"
-	"github.com/lifeboat-backup/lifeboat/sidecar"
+	"github.com/lifeboat-backup/lifeboat/sidecar/protocol"
 	"github.com/lifeboat-backup/lifeboat/snapshot"
 	"github.com/spf13/cobra"
 )
@@ -85,8 +85,6 @@ already uploaded are reused by the next run.
 	f.StringVar(&o.volumes.container, "container", "", "back up the volumes a container uses")
 	f.BoolVar(&o.volumes.dangling, "dangling", false, "back up the volumes no container uses")
 	f.StringVar(&o.volumes.from, "volumes-from", "", "back up a container's volumes, attached to the sidecar with --volumes-from (read-only)")
-	f.StringVar(&o.volumes.info, "volume-info", "", "the volume's metadata (set by lifeboat for its sidecar)")
-	_ = f.MarkHidden("volume-info")
 	return cmd
 }
 
@@ -96,11 +94,7 @@ func runBackup(ctx context.Context, a *app, o backupOptions) error {
 		return err
 	}
 	defer done()
-	vol, err := volumeInfoFlag(o.volumes.info)
-	if err != nil {
-		return usageError{err}
-	}
-	sn, err := backupPaths(ctx, a, repo, o, a.snapshotHost(ctx), vol)
+	sn, err := backupPaths(ctx, a, repo, o, a.snapshotHost(ctx), nil)
 	if err != nil {
 		return err
 	}
@@ -174,7 +168,7 @@ func findParent(ctx context.Context, repo *repository.Repository, ref, host stri
 
 func printBackupSummary(a *app, sn *repository.Snapshot) {
 	s := sn.Summary
-	a.out.result(sidecar.MsgSummary, sidecar.BackupSummary{SnapshotID: sn.ID.String(), Incomplete: sn.Incomplete, Summary: s}, func(w io.Writer) {
+	a.out.result(protocol.MsgSummary, protocol.BackupSummary{SnapshotID: sn.ID.String(), Incomplete: sn.Incomplete, Summary: s}, func(w io.Writer) {
 		if a.out.quiet {
 			return
 		}

@@ -5,10 +5,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strings"
 
 	"github.com/lifeboat-backup/lifeboat/repository"
-	"github.com/lifeboat-backup/lifeboat/sidecar"
+	"github.com/lifeboat-backup/lifeboat/sidecar/protocol"
 	"github.com/lifeboat-backup/lifeboat/snapshot"
 	"github.com/spf13/cobra"
 )
@@ -20,20 +19,20 @@ import (
 // volume's copy. It is not meant to be run by hand.
 func newSidecarBatchCmd(a *app) *cobra.Command {
 	return &cobra.Command{
-		Use:    "sidecar-batch " + sidecar.InputFlag,
+		Use:    protocol.CmdBatch,
 		Short:  "Back up the volumes of a plan (run by lifeboat inside its sidecar)",
 		Hidden: true,
 		Args:   cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if a.sidecarIn == nil || a.sidecarIn.Plan == nil {
-				return usageError{errors.New("sidecar-batch reads its plan from its input (" + sidecar.InputFlag + ")")}
+				return usageError{errors.New(protocol.CmdBatch + " reads its plan from its input (--" + protocol.FlagInput + ")")}
 			}
 			return runSidecarBatch(cmd.Context(), a, a.sidecarIn.Plan)
 		},
 	}
 }
 
-func runSidecarBatch(ctx context.Context, a *app, plan *sidecar.Plan) error {
+func runSidecarBatch(ctx context.Context, a *app, plan *protocol.Plan) error {
 	repo, done, err := a.openRepository(ctx, sharedLock, true)
 	if err != nil {
 		return err
@@ -42,11 +41,12 @@ func runSidecarBatch(ctx context.Context, a *app, plan *sidecar.Plan) error {
 	in := bufio.NewScanner(a.input())
 	failed, incomplete := 0, 0
 	for _, v := range plan.Volumes {
-		a.out.emit(sidecar.MsgVolumeReady, sidecar.VolumeReady{Volume: v.Info.Name})
-		if !in.Scan() {
-			return fmt.Errorf("no go-ahead for volume %s", v.Info.Name)
+		a.out.emit(protocol.MsgVolumeReady, protocol.VolumeReady{Volume: v.Info.Name})
+		proceed, err := protocol.ReadAnswer(in)
+		if err != nil {
+			return fmt.Errorf("volume %s: %w", v.Info.Name, err)
 		}
-		if strings.TrimSpace(in.Text()) != sidecar.GoAhead {
+		if !proceed {
 			continue // skipped by the CLI (a pre hook failed)
 		}
 		info := v.Info
@@ -58,7 +58,7 @@ func runSidecarBatch(ctx context.Context, a *app, plan *sidecar.Plan) error {
 			return err // exit 11: the caller may wait and run again
 		case err != nil:
 			failed++
-			a.out.emit(sidecar.MsgVolumeError, sidecar.VolumeError{Volume: v.Info.Name, Message: err.Error()})
+			a.out.emit(protocol.MsgVolumeError, protocol.VolumeError{Volume: v.Info.Name, Message: err.Error()})
 		case sn.Incomplete:
 			incomplete++
 		}

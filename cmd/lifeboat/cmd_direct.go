@@ -8,6 +8,7 @@ import (
 	"os"
 
 	"github.com/lifeboat-backup/lifeboat/restore"
+	"github.com/lifeboat-backup/lifeboat/sidecar/protocol"
 	"github.com/lifeboat-backup/lifeboat/snapshot"
 	"github.com/spf13/cobra"
 )
@@ -19,23 +20,23 @@ import (
 
 func newSidecarSendCmd(a *app) *cobra.Command {
 	var path string
-	cmd := &cobra.Command{Use: "sidecar-send", Hidden: true, Args: cobra.NoArgs,
+	cmd := &cobra.Command{Use: protocol.CmdSend, Hidden: true, Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			a.out.stdout, a.out.quiet = a.stderr, true // stdout carries the stream
 			_, err := snapshot.Send(cmd.Context(), path, a.stdout, a.stdin)
 			return err
 		}}
-	cmd.Flags().StringVar(&path, "path", "", "what to send")
+	cmd.Flags().StringVar(&path, protocol.FlagPath, "", "what to send")
 	return cmd
 }
 
 func newSidecarReceiveCmd(a *app) *cobra.Command {
 	var target string
 	var overwrite bool
-	cmd := &cobra.Command{Use: "sidecar-receive", Hidden: true, Args: cobra.NoArgs,
+	cmd := &cobra.Command{Use: protocol.CmdReceive, Hidden: true, Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error { return runReceive(cmd.Context(), a, target, overwrite) }}
-	cmd.Flags().StringVar(&target, "target", "", "where to receive")
-	cmd.Flags().BoolVar(&overwrite, "overwrite", false, "bring a target that is not empty up to date")
+	cmd.Flags().StringVar(&target, protocol.FlagTarget, "", "where to receive")
+	cmd.Flags().BoolVar(&overwrite, protocol.FlagOverwrite, false, "bring a target that is not empty up to date")
 	return cmd
 }
 

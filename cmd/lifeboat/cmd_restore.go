@@ -2,17 +2,15 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
-	"strings"
 	"time"
 
 	"github.com/lifeboat-backup/lifeboat/internal/human"
 	"github.com/lifeboat-backup/lifeboat/repository"
 	"github.com/lifeboat-backup/lifeboat/restore"
-	"github.com/lifeboat-backup/lifeboat/sidecar"
+	"github.com/lifeboat-backup/lifeboat/sidecar/protocol"
 	"github.com/spf13/cobra"
 )
 
@@ -109,18 +107,18 @@ path from the snapshot root ("/etc/*.conf"), one without matches any name.`,
 		},
 	}
 	fl := cmd.Flags()
-	fl.StringVarP(&o.target, "target", "t", "", "directory to restore into (created if missing)")
+	fl.StringVarP(&o.target, protocol.FlagTarget, "t", "", "directory to restore into (created if missing)")
 	fl.StringArrayVar(&o.include, "include", nil, "restore only paths matching this pattern (repeatable)")
 	fl.StringArrayVar(&o.exclude, "exclude", nil, "do not restore paths matching this pattern (repeatable)")
-	fl.StringVar(&o.overwrite, "overwrite", "", "what to do with existing entries: always, if-changed or never")
-	fl.BoolVar(&o.delete, "delete", false, "with --overwrite always|if-changed: remove what the snapshot does not hold, so the target equals it")
-	fl.BoolVar(&o.verify, "verify", false, "read restored files back and check them against the snapshot")
-	fl.BoolVar(&o.keepDamaged, "keep-damaged", false, "write a file whose data is partly damaged as NAME"+restore.DamagedSuffix+" (lost bytes as zeros) instead of leaving it out")
+	fl.StringVar(&o.overwrite, protocol.FlagOverwrite, "", "what to do with existing entries: always, if-changed or never")
+	fl.BoolVar(&o.delete, protocol.FlagDelete, false, "with --overwrite always|if-changed: remove what the snapshot does not hold, so the target equals it")
+	fl.BoolVar(&o.verify, protocol.FlagVerify, false, "read restored files back and check them against the snapshot")
+	fl.BoolVar(&o.keepDamaged, protocol.FlagKeepDamaged, false, "write a file whose data is partly damaged as NAME"+restore.DamagedSuffix+" (lost bytes as zeros) instead of leaving it out")
 	fl.StringVar(&o.toVolume, "to-volume", "", "restore into this Docker volume (created if missing)")
 	fl.BoolVar(&o.force, "force", false, "with --to-volume: make a volume that is not empty equal to the snapshot")
-	fl.StringVar(&o.base, "base", "", "delta restore: the snapshot the target (or volume) holds; only what differs from it is written")
-	fl.BoolVar(&o.onInput, strings.TrimPrefix(sidecar.SnapshotOnInput, "--"), false, "read the snapshot and base from stdin once the repository is open (set by lifeboat for its sidecars)")
-	_ = fl.MarkHidden(strings.TrimPrefix(sidecar.SnapshotOnInput, "--"))
+	fl.StringVar(&o.base, protocol.FlagBase, "", "delta restore: the snapshot the target (or volume) holds; only what differs from it is written")
+	fl.BoolVar(&o.onInput, protocol.FlagSnapshotOnInput, false, "read the snapshot and base from stdin once the repository is open (set by lifeboat for its sidecars)")
+	_ = fl.MarkHidden(protocol.FlagSnapshotOnInput)
 	fl.BoolVar(&o.noLock, "no-lock", false, "take no lock (for a read-only repository; a concurrent prune could then break the restore)")
 	o.f.register(cmd)
 	return cmd
@@ -174,7 +172,7 @@ func runRestore(ctx context.Context, a *app, o restoreOptions, ref string) error
 	if err != nil && !errors.Is(err, restore.ErrIncomplete) {
 		return err
 	}
-	a.out.result(sidecar.MsgSummary, sidecar.RestoreSummary{SnapshotID: sn.ID.String(), Target: o.target, Result: *res,
+	a.out.result(protocol.MsgSummary, protocol.RestoreSummary{SnapshotID: sn.ID.String(), Target: o.target, Result: *res,
 		DurationSeconds: time.Since(start).Seconds()}, func(w io.Writer) {
 		if a.out.quiet { // what was left out is still said
 			printDamage(w, res)
@@ -204,16 +202,15 @@ func runRestore(ctx context.Context, a *app, o restoreOptions, ref string) error
 }
 
 // restoreOrder reads what a sidecar started ahead of its snapshot is to
-// restore (sidecar.RestoreOrder) and loads the index files written since
+// restore (protocol.RestoreOrder) and loads the index files written since
 // the repository was opened.
 func (a *app) restoreOrder(ctx context.Context, repo *repository.Repository) (snapshot, base string, err error) {
-	line, err := a.input().ReadBytes('\n')
-	if err != nil {
+	o, err := protocol.ReadOrder(a.input())
+	if errors.Is(err, protocol.ErrNoOrder) {
 		return "", "", errors.New("no snapshot was given: nothing restored")
 	}
-	var o sidecar.RestoreOrder
-	if err := json.Unmarshal(line, &o); err != nil || o.Snapshot == "" {
-		return "", "", fmt.Errorf("restore order %q: not understood", line)
+	if err != nil {
+		return "", "", err
 	}
 	if err := repo.LoadIndex(ctx); err != nil {
 		return "", "", err

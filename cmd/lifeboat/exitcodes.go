@@ -7,19 +7,20 @@ import (
 	"github.com/lifeboat-backup/lifeboat/repository"
 	"github.com/lifeboat-backup/lifeboat/restore"
 	"github.com/lifeboat-backup/lifeboat/sidecar"
+	"github.com/lifeboat-backup/lifeboat/sidecar/protocol"
 	"github.com/lifeboat-backup/lifeboat/snapshot"
 )
 
 // Exit codes, documented in the root command's help.
 const (
-	exitOK          = sidecar.ExitOK
+	exitOK          = protocol.ExitOK
 	exitError       = 1
 	exitUsage       = 2
-	exitIncomplete  = sidecar.ExitIncomplete // backup saved, but some files could not be read
-	exitDamage      = 4                      // check found damage; restore --verify found a difference
-	exitUnreadable  = 5                      // check could not read some objects, and found no damage
+	exitIncomplete  = protocol.ExitIncomplete // backup saved, but some files could not be read
+	exitDamage      = 4                       // check found damage; restore --verify found a difference
+	exitUnreadable  = 5                       // check could not read some objects, and found no damage
 	exitNoRepo      = 10
-	exitLocked      = sidecar.ExitLocked
+	exitLocked      = protocol.ExitLocked
 	exitWrongPass   = 12
 	exitInterrupted = 130
 )

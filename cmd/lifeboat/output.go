@@ -8,7 +8,7 @@ import (
 	"sync"
 
 	"github.com/lifeboat-backup/lifeboat/restore"
-	"github.com/lifeboat-backup/lifeboat/sidecar"
+	"github.com/lifeboat-backup/lifeboat/sidecar/protocol"
 	"github.com/lifeboat-backup/lifeboat/snapshot"
 	"golang.org/x/term"
 )
@@ -30,13 +30,13 @@ func isTerminal(w io.Writer) bool {
 	return ok && term.IsTerminal(int(f.Fd()))
 }
 
-// emit writes one JSON message: "type", then v's fields (sidecar.Encode,
+// emit writes one JSON message: "type", then v's fields (protocol.Encode,
 // the one encoder of the messages a sidecar's CLI reads).
 func (o *output) emit(typ string, v any) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
-	if err := sidecar.Encode(o.stdout, typ, v); err != nil {
-		_ = sidecar.Encode(o.stdout, sidecar.MsgError, sidecar.Failure{Message: err.Error(), ExitCode: exitError})
+	if err := protocol.Encode(o.stdout, typ, v); err != nil {
+		_ = protocol.Encode(o.stdout, protocol.MsgError, protocol.Failure{Message: err.Error(), ExitCode: exitError})
 	}
 }
 
@@ -82,11 +82,11 @@ func (o *output) infof(format string, args ...any) {
 // warn reports a problem that does not stop the command.
 func (o *output) warn(path string, err error) {
 	if o.json {
-		w := sidecar.Warning{Path: path, Message: err.Error()}
+		w := protocol.Warning{Path: path, Message: err.Error()}
 		if errors.Is(err, snapshot.ErrChangedWhileRead) {
-			w.Kind = sidecar.WarnChangedWhileRead
+			w.Kind = protocol.WarnChangedWhileRead
 		}
-		o.emit(sidecar.MsgWarning, w)
+		o.emit(protocol.MsgWarning, w)
 		return
 	}
 	o.mu.Lock()
@@ -101,11 +101,11 @@ func (o *output) warn(path string, err error) {
 // fail reports the error that ends the command.
 func (o *output) fail(err error, code int) {
 	if o.json {
-		f := sidecar.Failure{Message: err.Error(), ExitCode: code}
+		f := protocol.Failure{Message: err.Error(), ExitCode: code}
 		if errors.Is(err, restore.ErrTargetNotEmpty) {
-			f.Kind = sidecar.KindTargetNotEmpty
+			f.Kind = protocol.KindTargetNotEmpty
 		}
-		o.emit(sidecar.MsgError, f)
+		o.emit(protocol.MsgError, f)
 		return
 	}
 	o.mu.Lock()

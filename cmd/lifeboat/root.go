@@ -10,7 +10,7 @@ import (
 
 	"github.com/lifeboat-backup/lifeboat/configs"
 	"github.com/lifeboat-backup/lifeboat/repository"
-	"github.com/lifeboat-backup/lifeboat/sidecar"
+	"github.com/lifeboat-backup/lifeboat/sidecar/protocol"
 	"github.com/spf13/cobra"
 )
 
@@ -36,7 +36,7 @@ type app struct {
 	// in buffers stdin once anything reads it line by line; sidecarIn is
 	// what the CLI handed this process when it runs as a sidecar.
 	in        *bufio.Reader
-	sidecarIn *sidecar.Input
+	sidecarIn *protocol.Input
 	// repoPassword is the repository password once asked for.
 	repoPassword []byte
 	// hostName is the host name snapshots record, once found
@@ -54,9 +54,9 @@ func (a *app) input() *bufio.Reader {
 }
 
 // readSidecarInput takes the password, the settings files and the plan
-// from the first line of stdin (see sidecar.Input).
+// from the first line of stdin (see protocol.Input).
 func (a *app) readSidecarInput() error {
-	in, err := sidecar.ReadInput(a.input())
+	in, err := protocol.ReadInput(a.input())
 	if err != nil {
 		return err
 	}
@@ -117,12 +117,12 @@ Unknown keys in the config file are refused.
 		},
 	}
 	pf := root.PersistentFlags()
-	pf.String("repo", "", "repository: a directory, s3://BUCKET[/PREFIX] or gs://BUCKET[/PREFIX] (env LIFEBOAT_REPOSITORY)")
+	pf.String(protocol.FlagRepo, "", "repository: a directory, s3://BUCKET[/PREFIX] or gs://BUCKET[/PREFIX] (env LIFEBOAT_REPOSITORY)")
 	pf.String("password-file", "", "read the repository password from this file (env LIFEBOAT_PASSWORD_FILE)")
 	pf.StringVar(&a.configFile, "config", "", "config file (env LIFEBOAT_CONFIG; default "+configs.DefaultFile+" if it exists)")
-	pf.Bool("json", false, "print JSON lines (each with a \"type\" field) instead of text")
-	pf.BoolVar(&a.sidecarInput, strings.TrimPrefix(sidecar.InputFlag, "--"), false, "read the password, settings files and plan from the first line of stdin (set by lifeboat for its sidecars)")
-	_ = pf.MarkHidden(strings.TrimPrefix(sidecar.InputFlag, "--"))
+	pf.Bool(protocol.FlagJSON, false, "print JSON lines (each with a \"type\" field) instead of text")
+	pf.BoolVar(&a.sidecarInput, protocol.FlagInput, false, "read the password, settings files and plan from the first line of stdin (set by lifeboat for its sidecars)")
+	_ = pf.MarkHidden(protocol.FlagInput)
 	pf.BoolP("quiet", "q", false, "print no progress and no informational messages")
 	pf.String("s3-endpoint", "", "S3-compatible endpoint URL, e.g. https://minio.lan:9000 (env LIFEBOAT_S3_ENDPOINT)")
 	pf.Bool("s3-path-style", false, "address S3 buckets in the path, as most S3-compatible stores need")
@@ -136,7 +136,7 @@ Unknown keys in the config file are refused.
 	pf.String("compression", "", "how new data is compressed: "+repository.CompressionNames+" (default: zstd level 3 for trees, level 1 for file data; env LIFEBOAT_COMPRESSION)")
 	pf.Int("connections", 0, "concurrent requests to a cloud store (default 8)")
 	pf.String("cache-dir", "", "where copies of a remote repository's snapshot and index files are kept (default: ~/.cache/lifeboat; env LIFEBOAT_CACHE_DIR)")
-	pf.Bool("no-cache", false, "keep no local copies of a remote repository's snapshot and index files")
+	pf.Bool(protocol.FlagNoCache, false, "keep no local copies of a remote repository's snapshot and index files")
 	pf.StringVar(&a.dockerContext, "context", "", "docker context to use for volumes (default: DOCKER_HOST, DOCKER_CONTEXT, the current context)")
 	pf.StringVar(&a.sidecarImage, "sidecar-image", "", "run this image as the sidecar instead of building one from lifeboat's executable")
 	pf.StringVar(&a.cpuProfile, "cpu-profile", "", "write a CPU profile (pprof) to this file")

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -12,6 +11,7 @@ import (
 	"github.com/lifeboat-backup/lifeboat/repository"
 	"github.com/lifeboat-backup/lifeboat/restore"
 	"github.com/lifeboat-backup/lifeboat/sidecar"
+	"github.com/lifeboat-backup/lifeboat/sidecar/protocol"
 	"github.com/lifeboat-backup/lifeboat/volumes"
 )
 
@@ -22,7 +22,6 @@ type volumeFlags struct {
 	container string
 	dangling  bool
 	from      string // --volumes-from: attach this container's volumes
-	info      string // hidden: the volume's metadata, set by the CLI for the sidecar
 }
 
 func (v *volumeFlags) selection(names []string) (sidecar.Selection, bool) {
@@ -91,10 +90,10 @@ func (r reporter) Warn(subject string, err error)   { r.a.out.warn(subject, err)
 
 // Event prints what the consistency handling did: with --json a typed
 // "event" line with its time, else a line of text (warnings on stderr).
-func (r reporter) Event(ev sidecar.Event) {
+func (r reporter) Event(ev protocol.Event) {
 	switch {
 	case r.a.out.json:
-		r.a.out.emit(sidecar.MsgEvent, ev)
+		r.a.out.emit(protocol.MsgEvent, ev)
 	case ev.Warning:
 		r.a.out.warn(ev.Volume, errors.New(ev.Message))
 	default:
@@ -122,14 +121,14 @@ func (s *sidecarLines) line(b []byte) {
 		s.a.out.relay(b)
 		return
 	}
-	m, err := sidecar.Decode(b)
+	m, err := protocol.Decode(b)
 	if err != nil {
 		return
 	}
 	switch m.Type {
-	case sidecar.MsgWarning:
+	case protocol.MsgWarning:
 		s.a.out.warn(m.Warning.Path, errors.New(m.Warning.Message))
-	case sidecar.MsgStatus:
+	case protocol.MsgStatus:
 		st := progressStatus{FilesDone: m.Status.FilesDone, BytesDone: m.Status.BytesDone, Errors: m.Status.Errors}
 		if m.Status.TotalBytes != nil && m.Status.TotalFiles != nil {
 			st.TotalFiles, st.TotalBytes, st.TotalKnown = *m.Status.TotalFiles, *m.Status.TotalBytes, true
@@ -187,19 +186,7 @@ func (a *app) runVolumeRestore(ctx context.Context, o restoreOptions, ref string
 		Snapshot: sn, Base: base, Volume: o.toVolume, Force: o.force, Verify: o.verify, KeepDamaged: o.keepDamaged, Lines: lines.line})
 	stop()
 	if errors.Is(err, restore.ErrIncomplete) && sum != nil && !a.out.json { // with --json the sidecar's summary was relayed
-		a.out.result(sidecar.MsgSummary, sum, func(w io.Writer) { printDamage(w, &sum.Result) })
+		a.out.result(protocol.MsgSummary, sum, func(w io.Writer) { printDamage(w, &sum.Result) })
 	}
 	return restoreIncomplete(err)
-}
-
-// volumeInfoFlag decodes the hidden --volume-info flag.
-func volumeInfoFlag(s string) (*repository.VolumeInfo, error) {
-	if s == "" {
-		return nil, nil
-	}
-	var v repository.VolumeInfo
-	if err := json.Unmarshal([]byte(s), &v); err != nil {
-		return nil, fmt.Errorf("--volume-info: %w", err)
-	}
-	return &v, nil
 }

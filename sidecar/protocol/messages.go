@@ -1,10 +1,11 @@
-package sidecar
+package protocol
 
 import (
 	"bytes"
 	"encoding/json"
 	"fmt"
 	"io"
+	"time"
 
 	"github.com/lifeboat-backup/lifeboat/repository"
 	"github.com/lifeboat-backup/lifeboat/restore"
@@ -85,18 +86,19 @@ const (
 	KindTargetNotEmpty = "target_not_empty" // restore.ErrTargetNotEmpty
 )
 
-// RestoreOrder tells a restore sidecar started ahead of its snapshot
-// (SnapshotOnInput) what to restore: one JSON line on its standard input,
-// after its Input. A sidecar whose input ends without one exits without
-// touching its target.
-type RestoreOrder struct {
-	Snapshot string `json:"snapshot"`
-	Base     string `json:"base,omitempty"` // a delta restore over this snapshot
+// Event is one thing the consistency handling did, for the user's log: an
+// operator can see from it when an application was stopped and for how
+// long.
+type Event struct {
+	Time      time.Time     `json:"time"`
+	Action    string        `json:"action"`
+	Volume    string        `json:"volume,omitempty"`
+	Container string        `json:"container,omitempty"`
+	Message   string        `json:"message"`
+	Warning   bool          `json:"warning,omitempty"`
+	Down      time.Duration `json:"-"`
+	DownSecs  float64       `json:"down_seconds,omitempty"`
 }
-
-// SnapshotOnInput is the hidden restore flag that makes lifeboat open the
-// repository, then read a RestoreOrder from its standard input.
-const SnapshotOnInput = "--snapshot-on-input"
 
 // Status is a progress report.
 type Status struct {

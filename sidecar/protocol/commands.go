@@ -1,0 +1,103 @@
+package protocol
+
+// The commands and flags of a sidecar's lifeboat. The CLI builds every
+// sidecar command line with the functions below; lifeboat's commands
+// register the same names (cmd/lifeboat), and a test there parses each
+// line built here with them.
+const (
+	CmdBatch   = "sidecar-batch"   // back up the volumes of the Input's Plan
+	CmdRestore = "restore"         // restore a snapshot (RestoreLine)
+	CmdSend    = "sidecar-send"    // send a directory to a CmdReceive
+	CmdReceive = "sidecar-receive" // make a directory equal to what a CmdSend sends
+
+	FlagRepo            = "repo"
+	FlagInput           = "sidecar-input" // read the Input line first
+	FlagJSON            = "json"
+	FlagNoCache         = "no-cache"
+	FlagTarget          = "target"
+	FlagPath            = "path"
+	FlagOverwrite       = "overwrite"
+	FlagDelete          = "delete"
+	FlagBase            = "base"
+	FlagVerify          = "verify"
+	FlagKeepDamaged     = "keep-damaged"
+	FlagSnapshotOnInput = "snapshot-on-input" // read a RestoreOrder after the Input
+)
+
+// Values of FlagOverwrite that a sidecar is given.
+const (
+	OverwriteAlways    = "always"
+	OverwriteIfChanged = "if-changed"
+)
+
+func flag(name string) string { return "--" + name }
+
+// RepositoryFlags follow the command of every sidecar that opens the
+// repository: where it is as the sidecar sees it, its Input on standard
+// input, messages out, and no cache (the container's file system goes with
+// it).
+func RepositoryFlags(repo string) []string {
+	return []string{flag(FlagRepo), repo, flag(FlagInput), flag(FlagJSON), flag(FlagNoCache)}
+}
+
+// Batch is a batch backup sidecar's command (its Plan comes in its Input).
+func Batch() []string { return []string{CmdBatch} }
+
+// RestoreLine is a restore sidecar's command.
+type RestoreLine struct {
+	// Snapshot is the id to restore; OnInput leaves it to a RestoreOrder
+	// on the standard input.
+	Snapshot string
+	OnInput  bool
+	Target   string // the directory in the sidecar
+	// Overwrite is "" (refuse a target that is not empty),
+	// OverwriteAlways or OverwriteIfChanged; Delete removes what the
+	// snapshot lacks; Base is a snapshot the target holds (a delta).
+	Overwrite   string
+	Delete      bool
+	Base        string
+	Verify      bool
+	KeepDamaged bool
+}
+
+// Args is the command line.
+func (r RestoreLine) Args() []string {
+	snap := r.Snapshot
+	if r.OnInput {
+		snap = "-"
+	}
+	args := []string{CmdRestore, snap, flag(FlagTarget), r.Target}
+	if r.Overwrite != "" {
+		args = append(args, flag(FlagOverwrite), r.Overwrite)
+	}
+	if r.Delete {
+		args = append(args, flag(FlagDelete))
+	}
+	if r.Base != "" {
+		args = append(args, flag(FlagBase), r.Base)
+	}
+	if r.OnInput {
+		args = append(args, flag(FlagSnapshotOnInput))
+	}
+	if r.Verify {
+		args = append(args, flag(FlagVerify))
+	}
+	if r.KeepDamaged {
+		args = append(args, flag(FlagKeepDamaged))
+	}
+	return args
+}
+
+// Send is the command of a direct copy's source sidecar, which reads path.
+func Send(path string) []string { return []string{CmdSend, flag(FlagPath), path} }
+
+// Receive is the command of a direct copy's destination sidecar, which
+// makes target equal to what it receives; without overwrite a target
+// that is not empty is refused.
+func Receive(target string, overwrite bool) []string {
+	args := []string{CmdReceive, flag(FlagTarget), target}
+	if overwrite {
+		args = append(args, flag(FlagOverwrite))
+	}
+	return args
+}
