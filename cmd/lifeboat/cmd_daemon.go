@@ -56,16 +56,13 @@ func runDaemon(ctx context.Context, a *app, once string) error {
 	}
 	var jobs []*daemon.Job
 	for _, j := range d.Jobs {
-		j := j
-		prune := func(ctx context.Context) (daemon.Result, error) { return daemon.Result{}, a.withRetry(ctx, a.pruneJob) }
 		if j.PruneOnly() {
-			jobs = append(jobs, &daemon.Job{Name: j.Name, Schedule: j.Prune, Jitter: j.Jitter, Run: prune})
+			jobs = append(jobs, &daemon.Job{Name: j.Name, Schedule: j.Prune, Jitter: j.Jitter, Run: a.pruneJob})
 			continue
 		}
-		jobs = append(jobs, &daemon.Job{Name: j.Name, Schedule: j.Schedule, Jitter: j.Jitter,
-			Run: func(ctx context.Context) (daemon.Result, error) { return a.runJob(ctx, j) }})
+		jobs = append(jobs, &daemon.Job{Name: j.Name, Schedule: j.Schedule, Jitter: j.Jitter, Run: a.backupJob(j).Run})
 		if j.Prune != "" {
-			jobs = append(jobs, &daemon.Job{Name: j.Name + "-prune", Schedule: j.Prune, Run: prune})
+			jobs = append(jobs, &daemon.Job{Name: j.Name + "-prune", Schedule: j.Prune, Run: a.pruneJob})
 		}
 	}
 	hook := &daemon.Webhook{URL: d.Notify.URL, Headers: d.Notify.Headers, OnSuccess: d.Notify.OnSuccess,
@@ -109,40 +106,39 @@ func runDaemon(ctx context.Context, a *app, once string) error {
 	return nil // stopped by a signal: a clean exit
 }
 
-// runJob backs up what a job names, tagged with the job, then forgets by
-// its policy.
-func (a *app) runJob(ctx context.Context, j configs.Job) (daemon.Result, error) {
-	tags := append([]string{"job:" + j.Name}, j.Tags...)
-	var sum repository.Summary
-	err := a.withRetry(ctx, func(ctx context.Context) error {
-		o := backupOptions{tags: tags, paths: j.Paths}
-		if len(j.Paths) > 0 {
+// backupJob is a job's scheduled work: back up what it names, tagged
+// with the job, then forget by its policy (daemon.BackupJob retries each
+// while the repository is locked).
+func (a *app) backupJob(j configs.Job) daemon.BackupJob {
+	tag := "job:" + j.Name
+	o := backupOptions{tags: append([]string{tag}, j.Tags...), paths: j.Paths}
+	b := daemon.BackupJob{Clock: daemon.RealClock{}, Waiting: a.retrying,
+		Backup: func(ctx context.Context) (repository.Summary, error) {
+			if len(j.Paths) == 0 {
+				return a.backupVolumes(ctx, o, sidecar.Selection{Names: j.Volumes, Labels: j.Labels, All: j.All})
+			}
 			repo, done, err := a.openRepository(ctx, sharedLock, true)
 			if err != nil {
-				return err
+				return repository.Summary{}, err
 			}
 			defer done()
 			sn, err := backupPaths(ctx, a, repo, o, a.snapshotHost(ctx), nil)
-			if err == nil {
-				sum = sn.Summary
+			if err != nil {
+				return repository.Summary{}, err
 			}
-			return err
+			return sn.Summary, nil
+		}}
+	if policy := j.Keep.Policy(); !policy.Empty() {
+		b.Forget = func(ctx context.Context) error {
+			return runForget(ctx, a, forgetOptions{policy: policy, f: filterFlags{tags: []string{tag}}}, nil)
 		}
-		var err error
-		sum, err = a.backupVolumes(ctx, o, sidecar.Selection{Names: j.Volumes, Labels: j.Labels, All: j.All})
-		return err
-	})
-	res := daemon.Result{BytesRead: sum.BytesRead, BytesAdded: sum.BytesAdded, Files: sum.TotalFiles, Errors: sum.Errors}
-	if err != nil {
-		return res, err
 	}
-	policy := j.Keep.Policy()
-	if policy.Empty() {
-		return res, nil
-	}
-	return res, a.withRetry(ctx, func(ctx context.Context) error {
-		return runForget(ctx, a, forgetOptions{policy: policy, f: filterFlags{tags: []string{"job:" + j.Name}}}, nil)
-	})
+	return b
+}
+
+// retrying tells that a job waits for a locked repository.
+func (a *app) retrying(delay time.Duration) {
+	a.out.infof("repository locked, retrying in %s", delay)
 }
 
 // repositoryStats measures the repository for the metrics.
@@ -164,25 +160,8 @@ func (a *app) repositoryStats(ctx context.Context) (int64, int, error) {
 	return size, len(snaps), err
 }
 
-func (a *app) pruneJob(ctx context.Context) error {
-	return runPrune(ctx, a, prune.Options{})
-}
-
-// withRetry retries work that found the repository locked (a prune or
-// another job), for a while, then gives up with the lock error.
-func (a *app) withRetry(ctx context.Context, work func(context.Context) error) error {
-	delay := 5 * time.Second
-	for attempt := 0; ; attempt++ {
-		err := work(ctx)
-		if !errors.Is(err, repository.ErrLocked) || attempt == 8 {
-			return err
-		}
-		a.out.infof("repository locked, retrying in %s", delay)
-		select {
-		case <-time.After(delay):
-		case <-ctx.Done():
-			return ctx.Err()
-		}
-		delay = min(2*delay, 5*time.Minute)
-	}
+func (a *app) pruneJob(ctx context.Context) (daemon.Result, error) {
+	return daemon.Result{}, daemon.Retry(ctx, daemon.RealClock{}, a.retrying, func(ctx context.Context) error {
+		return runPrune(ctx, a, prune.Options{})
+	})
 }

@@ -8,8 +8,7 @@ import (
 	"strings"
 
 	"github.com/lifeboat-backup/lifeboat/configs"
-	"github.com/lifeboat-backup/lifeboat/repository"
-	"github.com/lifeboat-backup/lifeboat/repository/pack"
+	"github.com/lifeboat-backup/lifeboat/repository/forget"
 	"github.com/lifeboat-backup/lifeboat/repository/retention"
 	"github.com/spf13/cobra"
 )
@@ -76,58 +75,17 @@ func runForget(ctx context.Context, a *app, o forgetOptions, ids []string) error
 		return err
 	}
 	defer done()
-	all, err := repo.Snapshots(ctx)
+	res, err := forget.Run(ctx, repo, forget.Options{IDs: ids, Filter: o.f.filter(), Policy: o.policy, DryRun: o.dryRun})
+	if res != nil {
+		for _, g := range res.Groups {
+			printGroup(a, g)
+		}
+	}
 	if err != nil {
 		return err
 	}
-	var remove []pack.ID
-	if len(ids) > 0 {
-		// By id, damaged snapshots too: they are listed but not loaded.
-		stored, err := repo.SnapshotIDs(ctx)
-		if err != nil {
-			return err
-		}
-		for _, ref := range ids {
-			if ref == "latest" {
-				s, err := repository.FindSnapshot(all, ref, repository.Filter{})
-				if err != nil {
-					return err
-				}
-				remove = append(remove, s.ID)
-				continue
-			}
-			id, err := repository.ResolveSnapshotID(stored, ref)
-			if err != nil {
-				return err
-			}
-			remove = append(remove, id)
-		}
-	} else {
-		var selected []*repository.Snapshot
-		for _, s := range all {
-			if o.f.filter().Match(s) {
-				selected = append(selected, s)
-			}
-		}
-		o.policy.Now = repo.Now()
-		for _, g := range retention.Apply(selected, o.policy) {
-			printGroup(a, g)
-			for _, d := range g.Decisions {
-				if !d.Keep {
-					remove = append(remove, d.Snapshot.ID)
-				}
-			}
-		}
-	}
-	for _, id := range remove {
-		if !o.dryRun {
-			if err := repo.DeleteSnapshot(ctx, id); err != nil {
-				return fmt.Errorf("forget %s: %w", id.Short(), err)
-			}
-		}
-	}
-	removed := make([]string, len(remove))
-	for i, id := range remove {
+	removed := make([]string, len(res.Removed))
+	for i, id := range res.Removed {
 		removed[i] = id.String()
 	}
 	a.out.report("forget", forgetResult{Removed: removed, DryRun: o.dryRun}, func(w io.Writer) {
@@ -135,7 +93,7 @@ func runForget(ctx context.Context, a *app, o forgetOptions, ids []string) error
 		if o.dryRun {
 			verb = "would remove"
 		}
-		fmt.Fprintf(w, "%s %d snapshots\n", verb, len(remove))
+		fmt.Fprintf(w, "%s %d snapshots\n", verb, len(removed))
 	})
 	return nil
 }
