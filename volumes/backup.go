@@ -37,7 +37,7 @@ type BackupResult struct {
 // built. The error says which volumes were not saved completely; it wraps
 // snapshot.ErrIncomplete when every one of them was saved with entries left
 // out, and repository.ErrLocked when the repository was locked.
-func Backup(ctx context.Context, e Engine, jobFor JobFor, r Reporter, o BackupOptions) (*BackupResult, error) {
+func Backup(ctx context.Context, e Engine, sc Sidecars, r Reporter, o BackupOptions) (*BackupResult, error) {
 	res := &BackupResult{}
 	vols, err := e.Volumes(ctx, o.Selection)
 	if err != nil {
@@ -52,7 +52,7 @@ func Backup(ctx context.Context, e Engine, jobFor JobFor, r Reporter, o BackupOp
 			return res, err
 		}
 	}
-	job, err := jobFor(ctx, e)
+	job, err := sc.Job(ctx, e)
 	if err != nil {
 		return res, err
 	}

@@ -3,9 +3,11 @@ package volumes
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"slices"
 	"sort"
 	"strings"
@@ -48,6 +50,10 @@ type fakeEngine struct {
 	store map[string]map[string]string
 	// envs: the environment of each sidecar job, in order.
 	envs [][]string
+	// failDirect: a direct copy's receiver fails; overwrites lists the
+	// overwrite flag of each direct copy received.
+	failDirect bool
+	overwrites []bool
 }
 
 type fakeVolume struct {
@@ -110,8 +116,11 @@ func (f *fakeEngine) EnsureImage(context.Context, string, string) (string, error
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.record("image")
-	return "lifeboat-sidecar:test", nil
+	return fakeImage, nil
 }
+
+// fakeImage is the sidecar image of every fake engine.
+const fakeImage = "lifeboat-sidecar:test"
 
 func (f *fakeEngine) Volumes(_ context.Context, sel sidecar.Selection) ([]sidecar.Volume, error) {
 	f.mu.Lock()
@@ -519,11 +528,67 @@ func (r *fakeReporter) Event(ev protocol.Event) {
 	r.events = append(r.events, ev)
 }
 
-func jobFor(ctx context.Context, e Engine) (sidecar.Job, error) {
-	if _, err := e.EnsureImage(ctx, "lifeboat", "test"); err != nil {
-		return sidecar.Job{}, err
-	}
-	return sidecar.Job{}, nil
+// fakeSidecars builds the image on each engine as the CLI does.
+type fakeSidecars struct{}
+
+func (fakeSidecars) Image(ctx context.Context, e Engine) (string, error) {
+	return e.EnsureImage(ctx, "lifeboat", "test")
 }
 
+func (s fakeSidecars) Job(ctx context.Context, e Engine) (sidecar.Job, error) {
+	_, err := s.Image(ctx, e)
+	return sidecar.Job{}, err
+}
+
+// sc is what the tests hand the workflows.
+var sc fakeSidecars
+
 var errBoom = errors.New("boom")
+
+// SendVolume sends the volume's files as JSON; the receiver answers
+// with nothing (a fake has no signatures).
+func (f *fakeEngine) SendVolume(_ context.Context, image, volume string, in io.Reader, out io.Writer) error {
+	f.mu.Lock()
+	v, ok := f.volumes[volume]
+	var files map[string]string
+	if ok {
+		files = maps.Clone(v.files)
+		f.record("send %s", volume)
+	}
+	f.mu.Unlock()
+	if image != fakeImage {
+		return fmt.Errorf("no image %s on %s", image, f.host)
+	}
+	if !ok {
+		return fmt.Errorf("no volume %s", volume)
+	}
+	if err := json.NewEncoder(out).Encode(files); err != nil {
+		return err
+	}
+	_, err := io.Copy(io.Discard, in)
+	return err
+}
+
+func (f *fakeEngine) ReceiveVolume(_ context.Context, image, volume string, overwrite bool, in io.Reader, out io.Writer) error {
+	var files map[string]string
+	if err := json.NewDecoder(in).Decode(&files); err != nil {
+		return err
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.overwrites = append(f.overwrites, overwrite)
+	v, ok := f.volumes[volume]
+	switch {
+	case image != fakeImage:
+		return fmt.Errorf("no image %s on %s", image, f.host)
+	case !ok:
+		return fmt.Errorf("no volume %s", volume)
+	case f.failDirect:
+		return errBoom
+	case len(v.files) > 0 && !overwrite:
+		return errors.New("the destination volume is not empty")
+	}
+	v.files = files
+	f.log = append(f.log, "receive "+volume)
+	return nil
+}

@@ -25,11 +25,9 @@ type MigrateOptions struct {
 	// copy; without it they are refused.
 	Force bool
 	Host  string
-	// Direct, if set, copies one volume without a shared repository (a
-	// sidecar on each engine, the stream through this process); the
-	// destination volume exists when it is called. Nil: through the
-	// repository.
-	Direct func(ctx context.Context, v sidecar.Volume, force bool) (sidecar.DirectStats, error)
+	// Direct copies without a shared repository: a sidecar on each
+	// engine, the stream through this process (copyDirect).
+	Direct bool
 	// Live copies while the volumes' users run: rounds of incremental
 	// copies (restored as deltas) while each round sends less than the
 	// one before, at most MaxRounds, then the users are stopped
@@ -49,8 +47,29 @@ type MigrateOptions struct {
 }
 
 // DefaultMaxRounds bounds the rounds a live migration copies while the
-// volumes are in use.
-const DefaultMaxRounds = 4
+// volumes are in use; MaxMaxRounds bounds what a user may ask for.
+const (
+	DefaultMaxRounds = 4
+	MaxMaxRounds     = 20
+)
+
+// Validate refuses options that do not go together. Migrate calls it
+// first; a caller may call it before it connects to the engines.
+func (o MigrateOptions) Validate() error {
+	switch {
+	case o.Live && o.Direct:
+		return errors.New("--live goes through the repository: it cannot be combined with --direct")
+	case o.MaxRounds != 0 && (!o.Live || o.MaxRounds < 1 || o.MaxRounds > MaxMaxRounds):
+		return fmt.Errorf("--max-rounds needs --live and a value from 1 to %d", MaxMaxRounds)
+	case o.Start && o.Container == "":
+		return errors.New("--start needs --container: the container to start on the destination")
+	case !o.Start && (o.WaitHealthy != 0 || o.Settle != 0):
+		return errors.New("--wait-healthy and --wait go with --start")
+	case o.Start && (o.WaitHealthy <= 0 || o.Settle < 0):
+		return errors.New("--wait-healthy must be positive and --wait not negative")
+	}
+	return nil
+}
 
 // liveEnough is a round's size below which another round while the
 // volumes are in use would save too little to be worth it.
@@ -124,16 +143,16 @@ var ErrDiffer = errors.New("volumes differ after the migration")
 // Direct. The copy follows the same consistency rules as a backup. If
 // anything fails after StopSource stopped containers, they are started
 // again and the error says so.
-func Migrate(ctx context.Context, src, dst Engine, jobFor JobFor, r Reporter, o MigrateOptions) (m *Migration, err error) {
+func Migrate(ctx context.Context, src, dst Engine, sc Sidecars, r Reporter, o MigrateOptions) (m *Migration, err error) {
+	if err := o.Validate(); err != nil {
+		return nil, err
+	}
 	vols, err := src.Volumes(ctx, sidecar.Selection{Names: o.Names, Container: o.Container})
 	if err != nil {
 		return nil, fmt.Errorf("source: %w", err)
 	}
 	if len(vols) == 0 {
 		return nil, errors.New("no volume to migrate")
-	}
-	if o.Live && o.Direct != nil {
-		return nil, errors.New("a live migration goes through the repository: --live cannot be combined with --direct")
 	}
 	var app *sidecar.AppContainer
 	if o.Start {
@@ -163,23 +182,23 @@ func Migrate(ctx context.Context, src, dst Engine, jobFor JobFor, r Reporter, o 
 	defer release(context.WithoutCancel(ctx))
 	stops := &sourceStops{e: src, r: r}
 	defer stops.undo(ctx, &err)
-	if o.Direct != nil {
+	if o.Direct {
 		var out []Migrated
-		out, err = migrateDirect(ctx, src, dst, r, o, vols, stops)
+		out, err = migrateDirect(ctx, src, dst, sc, r, o, vols, stops)
 		m = &Migration{Volumes: out}
 		if err == nil && app != nil {
 			err = startCopy(ctx, src, dst, r, o, app, m)
 		}
 		return m, err
 	}
-	job, err := jobFor(ctx, src)
+	job, err := sc.Job(ctx, src)
 	if err != nil {
 		return nil, err
 	}
 	if o.Live {
-		m, err = migrateLive(ctx, src, dst, jobFor, job, r, o, vols, stops)
+		m, err = migrateLive(ctx, src, dst, sc, job, r, o, vols, stops)
 	} else {
-		m, err = migrateStopped(ctx, src, dst, jobFor, job, r, o, vols, stops)
+		m, err = migrateStopped(ctx, src, dst, sc, job, r, o, vols, stops)
 	}
 	if err == nil && app != nil {
 		err = startCopy(ctx, src, dst, r, o, app, m)
@@ -264,7 +283,7 @@ func startCopy(ctx context.Context, src, dst Engine, r Reporter, o MigrateOption
 
 // migrateStopped copies each volume once, its users stopped (StopSource)
 // or quiesced by their labels meanwhile.
-func migrateStopped(ctx context.Context, src, dst Engine, jobFor JobFor, job sidecar.Job, r Reporter, o MigrateOptions, vols []sidecar.Volume, stops *sourceStops) (*Migration, error) {
+func migrateStopped(ctx context.Context, src, dst Engine, sc Sidecars, job sidecar.Job, r Reporter, o MigrateOptions, vols []sidecar.Volume, stops *sourceStops) (*Migration, error) {
 	job.Lines = o.Lines
 	m := &Migration{}
 	copyOne := consistent(ctx, src, r, func(v sidecar.Volume, err error) { r.Warn(v.Name, err) })
@@ -283,7 +302,7 @@ func migrateStopped(ctx context.Context, src, dst Engine, jobFor JobFor, job sid
 	if len(failed) > 0 {
 		return nil, fmt.Errorf("could not copy volumes %s; nothing was restored", strings.Join(failed, ", "))
 	}
-	dstJob, err := jobFor(ctx, dst)
+	dstJob, err := sc.Job(ctx, dst)
 	if err != nil {
 		return nil, err
 	}
@@ -320,8 +339,8 @@ func differ(out []Migrated) error {
 
 // migrateLive copies in rounds while the users run, then stops or
 // quiesces them for a last round that sends only what changed.
-func migrateLive(ctx context.Context, src, dst Engine, jobFor JobFor, srcJob sidecar.Job, r Reporter, o MigrateOptions, vols []sidecar.Volume, stops *sourceStops) (*Migration, error) {
-	dstJob, err := jobFor(ctx, dst)
+func migrateLive(ctx context.Context, src, dst Engine, sc Sidecars, srcJob sidecar.Job, r Reporter, o MigrateOptions, vols []sidecar.Volume, stops *sourceStops) (*Migration, error) {
+	dstJob, err := sc.Job(ctx, dst)
 	if err != nil {
 		return nil, err
 	}
@@ -392,8 +411,15 @@ func destinationCopy(ctx context.Context, src, dst Engine, v sidecar.Volume) (ex
 	return true, err == nil && len(users) == 0, err
 }
 
-// migrateDirect moves each volume with o.Direct, under the same rules.
-func migrateDirect(ctx context.Context, src, dst Engine, r Reporter, o MigrateOptions, vols []sidecar.Volume, stops *sourceStops) ([]Migrated, error) {
+// migrateDirect moves each volume with copyDirect, under the same rules.
+func migrateDirect(ctx context.Context, src, dst Engine, sc Sidecars, r Reporter, o MigrateOptions, vols []sidecar.Volume, stops *sourceStops) ([]Migrated, error) {
+	var images [2]string
+	for i, e := range []Engine{src, dst} {
+		var err error
+		if images[i], err = sc.Image(ctx, e); err != nil {
+			return nil, err
+		}
+	}
 	var out []Migrated
 	for _, v := range vols {
 		resume := func(context.Context) {}
@@ -418,21 +444,21 @@ func migrateDirect(ctx context.Context, src, dst Engine, r Reporter, o MigrateOp
 			like.Labels[LabelDirectCopyOf] = copyIdentity(src, v)
 			err = dst.CreateVolumeLike(ctx, like)
 		}
-		var st sidecar.DirectStats
+		var st directStats
 		if err == nil {
 			if update {
 				r.Infof("volume %s on %s is lifeboat's copy of it and unused there: sending what changed", v.Name, dst.Host())
 			} else {
 				r.Infof("streaming volume %s from %s to %s", v.Name, src.Host(), dst.Host())
 			}
-			st, err = o.Direct(ctx, v, o.Force || update)
+			st, err = copyDirect(ctx, src, dst, images, v.Name, o.Force || update)
 		}
 		resume(context.WithoutCancel(ctx))
 		if err != nil {
 			return out, fmt.Errorf("volume %s: %w (a volume that exists and is not empty needs --force)", v.Name, err)
 		}
-		r.Infof("volume %s: copied and verified, %s sent, %s of signatures back", v.Name, human.Bytes(st.Sent), human.Bytes(st.Returned))
-		out = append(out, Migrated{Volume: v.Name, Match: true, Sent: st.Sent, Returned: st.Returned})
+		r.Infof("volume %s: copied and verified, %s sent, %s of signatures back", v.Name, human.Bytes(st.sent), human.Bytes(st.returned))
+		out = append(out, Migrated{Volume: v.Name, Match: true, Sent: st.sent, Returned: st.returned})
 	}
 	return out, nil
 }

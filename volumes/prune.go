@@ -36,7 +36,7 @@ var ErrNotConfirmed = errors.New("nothing removed")
 // Prune snapshots exactly the volumes docker volume prune would remove on
 // this engine (tagged pre-prune), and removes only those whose own
 // snapshot is complete. With DryRun it only lists them.
-func Prune(ctx context.Context, e Engine, jobFor JobFor, r Reporter, o PruneOptions) (*PruneResult, error) {
+func Prune(ctx context.Context, e Engine, sc Sidecars, r Reporter, o PruneOptions) (*PruneResult, error) {
 	vols, err := e.PruneCandidates(ctx, o.All, o.Labels, o.NotLabels)
 	if err != nil {
 		return nil, err
@@ -55,7 +55,7 @@ func Prune(ctx context.Context, e Engine, jobFor JobFor, r Reporter, o PruneOpti
 	if !ok {
 		return res, ErrNotConfirmed
 	}
-	job, err := jobFor(ctx, e) // the sidecar image only when there is work
+	job, err := sc.Job(ctx, e) // the sidecar image only when there is work
 	if err != nil {
 		return res, err
 	}

@@ -30,13 +30,13 @@ type RestoreOptions struct {
 // that does not exist is created with the labels, driver and options the
 // snapshot recorded. A restore that left out damaged paths returns its
 // summary (which lists them) with an error wrapping restore.ErrIncomplete.
-func Restore(ctx context.Context, e Engine, jobFor JobFor, r Reporter, o RestoreOptions) (*protocol.RestoreSummary, error) {
+func Restore(ctx context.Context, e Engine, sc Sidecars, r Reporter, o RestoreOptions) (*protocol.RestoreSummary, error) {
 	release, err := holdWriters(ctx, e, r, []string{o.Volume})
 	defer release(context.WithoutCancel(ctx))
 	if err != nil {
 		return nil, fmt.Errorf("volume %s: %w", o.Volume, err)
 	}
-	job, err := jobFor(ctx, e)
+	job, err := sc.Job(ctx, e)
 	if err != nil {
 		return nil, err
 	}

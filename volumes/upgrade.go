@@ -46,7 +46,7 @@ type Upgraded struct {
 // volumes are removed, the old one gets its name back and runs again, and
 // the error says why (exit code or health check, and its last log lines as
 // warnings). The old container and its volumes are never changed.
-func Upgrade(ctx context.Context, e Engine, jobFor JobFor, r Reporter, o UpgradeOptions) (*Upgraded, error) {
+func Upgrade(ctx context.Context, e Engine, sc Sidecars, r Reporter, o UpgradeOptions) (*Upgraded, error) {
 	app, err := e.InspectApp(ctx, o.Container)
 	if err != nil {
 		return nil, err
@@ -62,7 +62,7 @@ func Upgrade(ctx context.Context, e Engine, jobFor JobFor, r Reporter, o Upgrade
 	if err != nil {
 		return nil, err
 	}
-	job, err := jobFor(ctx, e) // once the input is known to be good
+	job, err := sc.Job(ctx, e) // once the input is known to be good
 	if err != nil {
 		return nil, err
 	}

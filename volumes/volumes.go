@@ -47,6 +47,10 @@ type Engine interface {
 	// StartRestore starts a delta restore into volume ahead of its
 	// snapshot (sidecar.Pending).
 	StartRestore(ctx context.Context, j sidecar.Job, volume string, verify bool) sidecar.Pending
+	// SendVolume and ReceiveVolume are the halves of a direct copy, run
+	// on two engines and joined by copyDirect.
+	SendVolume(ctx context.Context, image, volume string, in io.Reader, out io.Writer) error
+	ReceiveVolume(ctx context.Context, image, volume string, overwrite bool, in io.Reader, out io.Writer) error
 
 	InspectApp(ctx context.Context, name string) (*sidecar.AppContainer, error)
 	// AppNetworks lists the user-defined networks a container is on;
@@ -79,10 +83,17 @@ type Reporter interface {
 	Event(ev protocol.Event)
 }
 
-// JobFor prepares the sidecar runs on an engine (the sidecar image, the
-// repository and its password). The workflows call it only once their
-// input is known to be good, so that bad input never builds an image.
-type JobFor func(ctx context.Context, e Engine) (sidecar.Job, error)
+// Sidecars prepares the sidecar runs on an engine. The workflows call it
+// only once their input is known to be good, so that bad input never
+// builds an image.
+type Sidecars interface {
+	// Image is the sidecar image on e, built and loaded from lifeboat's
+	// executable unless e has it (Engine.EnsureImage).
+	Image(ctx context.Context, e Engine) (string, error)
+	// Job is what a run on the repository needs besides: the image, the
+	// repository, its password and settings.
+	Job(ctx context.Context, e Engine) (sidecar.Job, error)
+}
 
 // consistent is the Prepare of every copy of volumes: each volume's running
 // users are quiesced as their labels ask just while it is copied, and

@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/lifeboat-backup/lifeboat/repository"
 	"github.com/lifeboat-backup/lifeboat/repository/pack"
@@ -28,14 +29,14 @@ func TestBackupRules(t *testing.T) {
 	e.addContainer("web", true, nil, "cache")
 	r := &fakeReporter{}
 
-	if _, err := Backup(ctx, e, jobFor, r, BackupOptions{Selection: sidecar.Selection{Names: []string{"nope"}}}); err == nil {
+	if _, err := Backup(ctx, e, sc, r, BackupOptions{Selection: sidecar.Selection{Names: []string{"nope"}}}); err == nil {
 		t.Fatal("an unknown volume was accepted")
 	}
 	if got := e.did("image"); len(got) != 0 {
 		t.Fatalf("the image was built for an unknown volume: %v", got)
 	}
 
-	res, err := Backup(ctx, e, jobFor, r, BackupOptions{Selection: sidecar.Selection{Names: []string{"pg", "cache"}}})
+	res, err := Backup(ctx, e, sc, r, BackupOptions{Selection: sidecar.Selection{Names: []string{"pg", "cache"}}})
 	if err != nil || len(res.Reports) != 2 {
 		t.Fatalf("backup: %v %+v", err, res)
 	}
@@ -48,7 +49,7 @@ func TestBackupRules(t *testing.T) {
 	}
 
 	e.failBackup["cache"] = true
-	_, err = Backup(ctx, e, jobFor, r, BackupOptions{Selection: sidecar.Selection{Names: []string{"pg", "cache"}}})
+	_, err = Backup(ctx, e, sc, r, BackupOptions{Selection: sidecar.Selection{Names: []string{"pg", "cache"}}})
 	if err == nil || !strings.Contains(err.Error(), "cache") || errors.Is(err, snapshot.ErrIncomplete) {
 		t.Fatalf("a failed volume: %v", err)
 	}
@@ -68,17 +69,17 @@ func TestPruneRules(t *testing.T) {
 	e.addContainer("app", false, nil, "used")
 	r := &fakeReporter{}
 
-	res, err := Prune(ctx, e, jobFor, r, PruneOptions{DryRun: true})
+	res, err := Prune(ctx, e, sc, r, PruneOptions{DryRun: true})
 	if err != nil || !slices.Equal(res.Candidates, []string{"broken", "old"}) || len(e.did("")) != 0 {
 		t.Fatalf("dry run: %v %+v, engine log %v", err, res, e.did(""))
 	}
 	no := func([]string) (bool, error) { return false, nil }
-	if _, err := Prune(ctx, e, jobFor, r, PruneOptions{Confirm: no}); !errors.Is(err, ErrNotConfirmed) || len(e.did("")) != 0 {
+	if _, err := Prune(ctx, e, sc, r, PruneOptions{Confirm: no}); !errors.Is(err, ErrNotConfirmed) || len(e.did("")) != 0 {
 		t.Fatalf("unconfirmed: %v, engine log %v", err, e.did(""))
 	}
 	e.failBackup["broken"] = true
 	yes := func([]string) (bool, error) { return true, nil }
-	res, err = Prune(ctx, e, jobFor, r, PruneOptions{Confirm: yes})
+	res, err = Prune(ctx, e, sc, r, PruneOptions{Confirm: yes})
 	if err == nil || !slices.Equal(res.Removed, []string{"old"}) || !slices.Equal(res.Kept, []string{"broken"}) {
 		t.Fatalf("prune with a failed snapshot: %v %+v", err, res)
 	}
@@ -100,7 +101,7 @@ func TestMigrateRules(t *testing.T) {
 	dst.addVolume("pg", map[string]string{"wal/1": "old", "wal/2": "stale"})
 	r := &fakeReporter{}
 
-	_, err := Migrate(ctx, src, dst, jobFor, r, MigrateOptions{Names: []string{"pg"}, StopSource: true})
+	_, err := Migrate(ctx, src, dst, sc, r, MigrateOptions{Names: []string{"pg"}, StopSource: true})
 	if err == nil || !strings.Contains(err.Error(), "not empty") || !strings.Contains(err.Error(), "started again") {
 		t.Fatalf("a destination that is not empty: %v", err)
 	}
@@ -108,7 +109,7 @@ func TestMigrateRules(t *testing.T) {
 		t.Fatal("the application was left stopped after a failed migration")
 	}
 
-	moved, err := Migrate(ctx, src, dst, jobFor, r, MigrateOptions{Names: []string{"pg"}, StopSource: true, Force: true})
+	moved, err := Migrate(ctx, src, dst, sc, r, MigrateOptions{Names: []string{"pg"}, StopSource: true, Force: true})
 	if err != nil || len(moved.Volumes) != 1 || !moved.Volumes[0].Match {
 		t.Fatalf("migrate --force: %v %+v", err, moved)
 	}
@@ -122,21 +123,21 @@ func TestMigrateRules(t *testing.T) {
 	// Without StopSource the labels rule, as in a backup.
 	src.byName("db").running, src.byName("db").labels = true, labelled()
 	src.log = nil
-	if _, err := Migrate(ctx, src, dst, jobFor, r, MigrateOptions{Names: []string{"pg"}, Force: true}); err != nil {
+	if _, err := Migrate(ctx, src, dst, sc, r, MigrateOptions{Names: []string{"pg"}, Force: true}); err != nil {
 		t.Fatal(err)
 	}
 	if got := src.did(""); !slices.Equal(got, []string{"image", "stop db", "snapshot pg", "start db"}) {
 		t.Fatalf("source log %v", got)
 	}
 
-	// Direct: the copy function fails; the stopped application runs again.
-	failing := func(context.Context, sidecar.Volume, bool) (sidecar.DirectStats, error) {
-		return sidecar.DirectStats{}, errBoom
+	// Direct: the destination's half fails; the stopped application runs
+	// again.
+	dst.failDirect = true
+	_, err = Migrate(ctx, src, dst, sc, r, MigrateOptions{Names: []string{"pg"}, StopSource: true, Force: true, Direct: true})
+	if !errors.Is(err, errBoom) || !src.byName("db").running || len(src.did("send pg")) != 1 {
+		t.Fatalf("direct copy failing: %v, running %v, sent %v", err, src.byName("db").running, src.did("send"))
 	}
-	_, err = Migrate(ctx, src, dst, jobFor, r, MigrateOptions{Names: []string{"pg"}, StopSource: true, Direct: failing})
-	if !errors.Is(err, errBoom) || !src.byName("db").running {
-		t.Fatalf("direct copy failing: %v, running %v", err, src.byName("db").running)
-	}
+	dst.failDirect = false
 }
 
 // A live migration copies while the application runs, stops it only for
@@ -151,16 +152,13 @@ func TestMigrateLiveRules(t *testing.T) {
 	r := &fakeReporter{}
 
 	live := MigrateOptions{Names: []string{"pg"}, StopSource: true, Live: true}
-	if _, err := Migrate(ctx, src, dst, jobFor, r, MigrateOptions{Names: []string{"pg"}, Live: true,
-		Direct: func(context.Context, sidecar.Volume, bool) (sidecar.DirectStats, error) {
-			return sidecar.DirectStats{}, nil
-		}}); err == nil || len(src.did("snapshot")) > 0 {
-		t.Fatalf("--live with --direct: %v", err)
+	if _, err := Migrate(ctx, src, dst, sc, r, MigrateOptions{Names: []string{"pg"}, Live: true, Direct: true}); err == nil || len(src.did("")) > 0 {
+		t.Fatalf("--live with --direct: %v, did %v", err, src.did(""))
 	}
 
 	// The destination fails once the application is stopped: it runs again.
 	src.onStop = func(*fakeEngine) { dst.failRestore = true }
-	_, err := Migrate(ctx, src, dst, jobFor, r, live)
+	_, err := Migrate(ctx, src, dst, sc, r, live)
 	if err == nil || !strings.Contains(err.Error(), "started again") || !src.byName("db").running {
 		t.Fatalf("a failure after the stop: %v, running %v", err, src.byName("db").running)
 	}
@@ -169,14 +167,14 @@ func TestMigrateLiveRules(t *testing.T) {
 	// destination keeps the earlier round's copy, the application runs.
 	dst.failRestore = false
 	src.onStop = func(f *fakeEngine) { f.failBackup["pg"] = true }
-	_, err = Migrate(ctx, src, dst, jobFor, r, MigrateOptions{Names: []string{"pg"}, StopSource: true, Live: true, Force: true})
+	_, err = Migrate(ctx, src, dst, sc, r, MigrateOptions{Names: []string{"pg"}, StopSource: true, Live: true, Force: true})
 	if err == nil || !strings.Contains(err.Error(), "started again") || !src.byName("db").running || dst.volumes["pg"].files["wal/1"] != "one" {
 		t.Fatalf("a failed last snapshot: %v, running %v, destination %v", err, src.byName("db").running, dst.volumes["pg"].files)
 	}
 	src.failBackup["pg"] = false
 	src.log, dst.log, src.envs, dst.envs = nil, nil, nil, nil
 	src.onStop = func(f *fakeEngine) { f.volumes["pg"].files["wal/2"] = "last" } // written as it stops
-	m, err := Migrate(ctx, src, dst, jobFor, r, MigrateOptions{Names: []string{"pg"}, StopSource: true, Live: true, Force: true})
+	m, err := Migrate(ctx, src, dst, sc, r, MigrateOptions{Names: []string{"pg"}, StopSource: true, Live: true, Force: true})
 	if err != nil || len(m.Volumes) != 1 || !m.Volumes[0].Match || len(m.Rounds) != 3 || m.Downtime <= 0 {
 		t.Fatalf("live migration: %v %+v", err, m)
 	}
@@ -215,12 +213,12 @@ func TestUpgradeRules(t *testing.T) {
 	e.images["app:2"] = true
 	r := &fakeReporter{}
 
-	if _, err := Upgrade(ctx, e, jobFor, r, UpgradeOptions{Container: "shop", Image: "app:missing"}); err == nil || len(e.did("")) != 0 {
+	if _, err := Upgrade(ctx, e, sc, r, UpgradeOptions{Container: "shop", Image: "app:missing"}); err == nil || len(e.did("")) != 0 {
 		t.Fatalf("a missing image: %v, engine log %v", err, e.did(""))
 	}
 
 	e.unhealthy = true
-	_, err := Upgrade(ctx, e, jobFor, r, UpgradeOptions{Container: "shop", Image: "app:2"})
+	_, err := Upgrade(ctx, e, sc, r, UpgradeOptions{Container: "shop", Image: "app:2"})
 	if !errors.Is(err, sidecar.ErrNotHealthy) || !strings.Contains(err.Error(), "rolled back") {
 		t.Fatalf("a failing image: %v", err)
 	}
@@ -236,7 +234,7 @@ func TestUpgradeRules(t *testing.T) {
 	e.log = nil
 	e.onStop = func(f *fakeEngine) { f.volumes["pg"].files["db"] = "v1"; f.onStop = nil } // the last write before the stop
 	e.volumes["pg"].files["db"] = "v0"
-	up, err := Upgrade(ctx, e, jobFor, r, UpgradeOptions{Container: "shop", Image: "app:2"})
+	up, err := Upgrade(ctx, e, sc, r, UpgradeOptions{Container: "shop", Image: "app:2"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -296,14 +294,14 @@ func TestMigrateStartRules(t *testing.T) {
 	src.addContainer("db", true, nil, "pg")
 	src.images["app:1"] = true
 	r := &fakeReporter{}
-	start := MigrateOptions{Container: "db", Live: true, Start: true}
+	start := MigrateOptions{Container: "db", Live: true, Start: true, WaitHealthy: time.Minute}
 
-	if _, err := Migrate(ctx, src, dst, jobFor, r, MigrateOptions{Names: []string{"pg"}, Start: true}); err == nil || len(src.did("snapshot")) > 0 {
+	if _, err := Migrate(ctx, src, dst, sc, r, MigrateOptions{Names: []string{"pg"}, Start: true}); err == nil || len(src.did("snapshot")) > 0 {
 		t.Fatalf("--start without a container: %v", err)
 	}
 
 	dst.unhealthy = true
-	_, err := Migrate(ctx, src, dst, jobFor, r, start)
+	_, err := Migrate(ctx, src, dst, sc, r, start)
 	if !errors.Is(err, sidecar.ErrNotHealthy) || !strings.Contains(err.Error(), "started again") || !src.byName("db").running || dst.byName("db") != nil {
 		t.Fatalf("a container that does not start on the destination: %v; source running %v, destination %+v", err, src.byName("db").running, dst.byName("db"))
 	}
@@ -313,7 +311,7 @@ func TestMigrateStartRules(t *testing.T) {
 
 	dst.unhealthy = false
 	dst.log = nil
-	m, err := Migrate(ctx, src, dst, jobFor, r, MigrateOptions{Container: "db", Live: true, Start: true, Force: true})
+	m, err := Migrate(ctx, src, dst, sc, r, MigrateOptions{Container: "db", Live: true, Start: true, Force: true, WaitHealthy: time.Minute})
 	if err != nil || m.Container != "db" || m.Downtime <= 0 {
 		t.Fatalf("migrate --start: %v %+v", err, m)
 	}
@@ -326,7 +324,7 @@ func TestMigrateStartRules(t *testing.T) {
 	if src.byName("db").running {
 		t.Fatal("the source container runs again after migrate --start")
 	}
-	if _, err := Migrate(ctx, src, dst, jobFor, r, MigrateOptions{Container: "db", Start: true, Force: true}); err == nil || !strings.Contains(err.Error(), "exists") {
+	if _, err := Migrate(ctx, src, dst, sc, r, MigrateOptions{Container: "db", Start: true, Force: true, WaitHealthy: time.Minute}); err == nil || !strings.Contains(err.Error(), "exists") {
 		t.Fatalf("a container of that name on the destination: %v", err)
 	}
 }
@@ -350,32 +348,31 @@ func TestMigrateDirectUpdatesItsCopy(t *testing.T) {
 	src, dst := newFake("unix:///src", store), newFake("unix:///dst", store)
 	src.addVolume("pg", map[string]string{"db": "pages"})
 	r := &fakeReporter{}
-	var forced []bool
-	direct := func(_ context.Context, v sidecar.Volume, force bool) (sidecar.DirectStats, error) {
-		forced = append(forced, force)
-		return sidecar.DirectStats{Sent: 1}, nil
-	}
-	opts := MigrateOptions{Names: []string{"pg"}, Direct: direct}
-	if _, err := Migrate(ctx, src, dst, jobFor, r, opts); err != nil {
+	opts := MigrateOptions{Names: []string{"pg"}, Direct: true}
+	if _, err := Migrate(ctx, src, dst, sc, r, opts); err != nil {
 		t.Fatal(err)
 	}
 	if got := dst.volumes["pg"].labels[LabelDirectCopyOf]; got != "unix:///src pg" {
 		t.Fatalf("the copy's label: %q", got)
 	}
-	if _, err := Migrate(ctx, src, dst, jobFor, r, opts); err != nil {
+	if _, err := Migrate(ctx, src, dst, sc, r, opts); err != nil {
 		t.Fatal(err)
 	}
+	src.volumes["pg"].files["db"] = "pages, changed"
 	dst.addContainer("app", false, nil, "pg") // the copy is in use there now
-	if _, err := Migrate(ctx, src, dst, jobFor, r, opts); err != nil {
-		t.Fatal(err)
+	if _, err := Migrate(ctx, src, dst, sc, r, opts); err == nil || !strings.Contains(err.Error(), "needs --force") {
+		t.Fatalf("updating a copy that a container there uses, without --force: %v", err)
 	}
 	other := newFake("unix:///other", store) // the same name on another source
 	other.addVolume("pg", map[string]string{"db": "else"})
-	if _, err := Migrate(ctx, other, dst, jobFor, r, opts); err != nil {
-		t.Fatal(err)
+	if _, err := Migrate(ctx, other, dst, sc, r, opts); err == nil || !strings.Contains(err.Error(), "needs --force") {
+		t.Fatalf("another source's volume of the same name, without --force: %v", err)
 	}
-	if !slices.Equal(forced, []bool{false, true, false, false}) {
-		t.Fatalf("overwrite per run: %v, want: new, its unused copy, in use, another source's", forced)
+	if !slices.Equal(dst.overwrites, []bool{false, true, false, false}) {
+		t.Fatalf("overwrite per run: %v, want: new, its unused copy, in use, another source's", dst.overwrites)
+	}
+	if got := dst.volumes["pg"].files["db"]; got != "pages" {
+		t.Fatalf("the destination holds %q, want the copy the refused runs left alone", got)
 	}
 }
 
@@ -390,7 +387,7 @@ func TestWriteOnlyUnderStoppedUsers(t *testing.T) {
 	e.addVolume("pg", map[string]string{"base/1": "old"})
 	app := e.addContainer("db", true, nil, "pg")
 	r := &fakeReporter{}
-	sum, err := Backup(ctx, e, jobFor, r, BackupOptions{Selection: sidecar.Selection{Names: []string{"pg"}}})
+	sum, err := Backup(ctx, e, sc, r, BackupOptions{Selection: sidecar.Selection{Names: []string{"pg"}}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -401,7 +398,7 @@ func TestWriteOnlyUnderStoppedUsers(t *testing.T) {
 	sn := &repository.Snapshot{ID: id}
 
 	e.log = nil
-	_, err = Restore(ctx, e, jobFor, r, RestoreOptions{Snapshot: sn, Volume: "pg", Force: true})
+	_, err = Restore(ctx, e, sc, r, RestoreOptions{Snapshot: sn, Volume: "pg", Force: true})
 	if !errors.Is(err, ErrInUse) || !strings.Contains(err.Error(), "db") || !strings.Contains(err.Error(), sidecar.LabelStop) {
 		t.Fatalf("restore under an unlabelled running container: %v", err)
 	}
@@ -410,7 +407,7 @@ func TestWriteOnlyUnderStoppedUsers(t *testing.T) {
 	}
 
 	app.labels = labelled()
-	if _, err := Restore(ctx, e, jobFor, r, RestoreOptions{Snapshot: sn, Volume: "pg", Force: true}); err != nil {
+	if _, err := Restore(ctx, e, sc, r, RestoreOptions{Snapshot: sn, Volume: "pg", Force: true}); err != nil {
 		t.Fatal(err)
 	}
 	if got, want := e.did(""), []string{"stop db", "image", "restore pg", "start db"}; !slices.Equal(got, want) || !app.running {
@@ -424,7 +421,7 @@ func TestWriteOnlyUnderStoppedUsers(t *testing.T) {
 	app.labels = nil
 	e.log = nil
 	for _, live := range []bool{false, true} {
-		_, err = Migrate(ctx, src, e, jobFor, r, MigrateOptions{Names: []string{"pg"}, StopSource: true, Force: true, Live: live})
+		_, err = Migrate(ctx, src, e, sc, r, MigrateOptions{Names: []string{"pg"}, StopSource: true, Force: true, Live: live})
 		if !errors.Is(err, ErrInUse) || len(src.did("")) != 0 || len(e.did("")) != 0 {
 			t.Fatalf("migrate (live %v) onto a volume in use: %v; source did %v, destination %v", live, err, src.did(""), e.did(""))
 		}
@@ -434,13 +431,13 @@ func TestWriteOnlyUnderStoppedUsers(t *testing.T) {
 	// labelled user is not stopped and started again on them, it refuses.
 	src.images["app:1"] = true
 	shop := src.addContainer("shop", false, nil, "pg")
-	_, err = Migrate(ctx, src, e, jobFor, r, MigrateOptions{Container: "shop", Start: true, Live: true, Force: true})
+	_, err = Migrate(ctx, src, e, sc, r, MigrateOptions{Container: "shop", Start: true, Live: true, Force: true, WaitHealthy: time.Minute})
 	delete(src.containers, shop.id)
 	if !errors.Is(err, ErrInUse) || len(e.did("stop")) != 0 || !app.running {
 		t.Fatalf("migrate --start onto a volume a labelled container uses: %v; destination did %v", err, e.did(""))
 	}
 	src.log, e.log = nil, nil
-	if _, err := Migrate(ctx, src, e, jobFor, r, MigrateOptions{Names: []string{"pg"}, StopSource: true, Force: true, Live: true}); err != nil {
+	if _, err := Migrate(ctx, src, e, sc, r, MigrateOptions{Names: []string{"pg"}, StopSource: true, Force: true, Live: true}); err != nil {
 		t.Fatal(err)
 	}
 	got := e.did("")
@@ -469,7 +466,7 @@ func TestUndoFailuresReported(t *testing.T) {
 	r := &fakeReporter{}
 
 	prev := e.addContainer(sidecar.OldName("shop"), false, nil, "pg")
-	_, err := Upgrade(ctx, e, jobFor, r, UpgradeOptions{Container: "shop", Image: "app:2"})
+	_, err := Upgrade(ctx, e, sc, r, UpgradeOptions{Container: "shop", Image: "app:2"})
 	if err == nil || !strings.Contains(err.Error(), "lifeboat rollback shop") || len(e.did("")) != 0 {
 		t.Fatalf("a second upgrade: %v, engine log %v", err, e.did(""))
 	}
@@ -478,7 +475,7 @@ func TestUndoFailuresReported(t *testing.T) {
 	e.unhealthy = true
 	e.log = nil
 	upgradeFailing := func() error {
-		_, err := Upgrade(ctx, e, jobFor, r, UpgradeOptions{Container: "shop", Image: "app:2"})
+		_, err := Upgrade(ctx, e, sc, r, UpgradeOptions{Container: "shop", Image: "app:2"})
 		return err
 	}
 	// The undo fails at the rename back: the new container is gone, the
@@ -506,7 +503,7 @@ func TestUndoFailuresReported(t *testing.T) {
 	}
 	src.failStart = false
 	src.onStop = func(f *fakeEngine) { f.failStart = true }
-	_, err = Migrate(ctx, src, dst, jobFor, r, MigrateOptions{Names: []string{"pg"}, StopSource: true})
+	_, err = Migrate(ctx, src, dst, sc, r, MigrateOptions{Names: []string{"pg"}, StopSource: true})
 	if err == nil || strings.Contains(err.Error(), "were started again") || !strings.Contains(err.Error(), "could not undo its stop") {
 		t.Fatalf("a failed migration whose restart fails: %v", err)
 	}
@@ -530,11 +527,41 @@ func TestLiveRoundsHideExpectedChanges(t *testing.T) {
 		}
 		kinds = append(kinds, m.Warning.Kind)
 	}
-	if _, err := Upgrade(ctx, e, jobFor, &fakeReporter{}, UpgradeOptions{Container: "shop", Image: "app:2", Lines: lines}); err != nil {
+	if _, err := Upgrade(ctx, e, sc, &fakeReporter{}, UpgradeOptions{Container: "shop", Image: "app:2", Lines: lines}); err != nil {
 		t.Fatal(err)
 	}
 	// Two rounds: the live one shows only "permission denied", the last both.
 	if want := []string{"", protocol.WarnChangedWhileRead, ""}; !slices.Equal(kinds, want) {
 		t.Fatalf("warnings shown: %q, want %q", kinds, want)
+	}
+}
+
+// The option rules of a migration, in the one place they are written:
+// each combination that does not go together is refused before anything
+// is touched.
+func TestMigrateOptionsValidate(t *testing.T) {
+	for _, tc := range []struct {
+		o    MigrateOptions
+		want string // "" for valid
+	}{
+		{MigrateOptions{Names: []string{"v"}}, ""},
+		{MigrateOptions{Live: true, MaxRounds: MaxMaxRounds}, ""},
+		{MigrateOptions{Container: "db", Start: true, WaitHealthy: time.Minute}, ""},
+		{MigrateOptions{Container: "db", Start: true, WaitHealthy: time.Minute, Settle: 0}, ""},
+		{MigrateOptions{Live: true, Direct: true}, "cannot be combined"},
+		{MigrateOptions{MaxRounds: 3}, "--max-rounds needs --live"},
+		{MigrateOptions{Live: true, MaxRounds: MaxMaxRounds + 1}, "--max-rounds needs --live"},
+		{MigrateOptions{Live: true, MaxRounds: -1}, "--max-rounds needs --live"},
+		{MigrateOptions{Start: true, WaitHealthy: time.Minute}, "--start needs --container"},
+		{MigrateOptions{WaitHealthy: time.Minute}, "go with --start"},
+		{MigrateOptions{Settle: time.Second}, "go with --start"},
+		{MigrateOptions{Container: "db", Start: true}, "must be positive"},
+		{MigrateOptions{Container: "db", Start: true, WaitHealthy: -time.Minute}, "must be positive"},
+		{MigrateOptions{Container: "db", Start: true, WaitHealthy: time.Minute, Settle: -time.Second}, "must be positive"},
+	} {
+		err := tc.o.Validate()
+		if (tc.want == "") != (err == nil) || (err != nil && !strings.Contains(err.Error(), tc.want)) {
+			t.Errorf("%+v: %v, want %q", tc.o, err, tc.want)
+		}
 	}
 }

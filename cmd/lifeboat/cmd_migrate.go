@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"time"
 
 	"github.com/lifeboat-backup/lifeboat/internal/human"
@@ -91,22 +90,21 @@ travel. Every file is read back against the source's hash; the bytes sent
 			if len(args) == 0 && o.container == "" {
 				return usageError{errors.New("give volumes to migrate, or --container")}
 			}
-			if o.live && o.direct {
-				return usageError{errors.New("--live goes through the repository: it cannot be combined with --direct")}
+			mo := volumes.MigrateOptions{Names: args, Container: o.container, StopSource: o.stopSource, Force: o.force,
+				Direct: o.direct, Live: o.live, Start: o.start}
+			if cmd.Flags().Changed("max-rounds") {
+				mo.MaxRounds = o.maxRounds
+				if o.maxRounds == 0 { // 0 in the options means "the default"
+					mo.MaxRounds = -1
+				}
 			}
-			if cmd.Flags().Changed("max-rounds") && (!o.live || o.maxRounds < 1 || o.maxRounds > 20) {
-				return usageError{errors.New("--max-rounds needs --live and a value from 1 to 20")}
+			if o.start || cmd.Flags().Changed("wait-healthy") || cmd.Flags().Changed("wait") {
+				mo.WaitHealthy, mo.Settle = o.waitHealthy, o.settle
 			}
-			if o.start && o.container == "" {
-				return usageError{errors.New("--start needs --container: the container to start on the destination")}
+			if err := mo.Validate(); err != nil {
+				return usageError{err}
 			}
-			if (cmd.Flags().Changed("wait-healthy") || cmd.Flags().Changed("wait")) && !o.start {
-				return usageError{errors.New("--wait-healthy and --wait go with --start")}
-			}
-			if o.waitHealthy <= 0 || o.settle < 0 {
-				return usageError{errors.New("--wait-healthy must be positive and --wait not negative")}
-			}
-			return runMigrate(cmd.Context(), a, o, args)
+			return runMigrate(cmd.Context(), a, o, mo)
 		},
 	}
 	f := cmd.Flags()
@@ -139,8 +137,8 @@ func (a *app) engineFor(ctx context.Context, host, contextName string) (*sidecar
 	return sidecar.ConnectEndpoint(ctx, ep)
 }
 
-func runMigrate(ctx context.Context, a *app, o migrateOptions, names []string) error {
-	if err := (sidecar.Selection{Names: names}).Validate(); err != nil {
+func runMigrate(ctx context.Context, a *app, o migrateOptions, mo volumes.MigrateOptions) error {
+	if err := (sidecar.Selection{Names: mo.Names}).Validate(); err != nil {
 		return usageError{err}
 	}
 	src, err := a.engineFor(ctx, o.from, o.fromContext)
@@ -154,14 +152,9 @@ func runMigrate(ctx context.Context, a *app, o migrateOptions, names []string) e
 	}
 	defer dst.Close()
 	lines := &sidecarLines{a: a}
-	mo := volumes.MigrateOptions{Names: names, Container: o.container, StopSource: o.stopSource, Force: o.force,
-		Live: o.live, MaxRounds: o.maxRounds, Start: o.start, WaitHealthy: o.waitHealthy, Settle: o.settle,
-		Host: a.snapshotHost(ctx), Lines: lines.line}
-	if o.direct {
-		mo.Direct = a.directCopy(src, dst)
-	}
+	mo.Host, mo.Lines = a.snapshotHost(ctx), lines.line
 	stop := a.startProgress("migrate", lines.progress)
-	moved, err := volumes.Migrate(ctx, src, dst, a.jobFor, reporter{a}, mo)
+	moved, err := volumes.Migrate(ctx, src, dst, sidecars{a}, reporter{a}, mo)
 	stop()
 	if moved != nil && len(moved.Volumes) > 0 {
 		res := migrateResult{From: src.Host(), To: dst.Host(), Volumes: moved.Volumes,
@@ -202,27 +195,4 @@ func runMigrate(ctx context.Context, a *app, o migrateOptions, names []string) e
 		})
 	}
 	return err
-}
-
-// directCopy is how migrate --direct copies one volume: a sidecar on each
-// engine, joined through lifeboat. The sidecar images are built at the
-// first copy, once the volumes are known to exist.
-func (a *app) directCopy(src, dst *sidecar.Engine) func(context.Context, sidecar.Volume, bool) (sidecar.DirectStats, error) {
-	var images []string
-	return func(ctx context.Context, v sidecar.Volume, force bool) (sidecar.DirectStats, error) {
-		if images == nil {
-			exe, err := os.Executable()
-			if err != nil {
-				return sidecar.DirectStats{}, err
-			}
-			for _, e := range []*sidecar.Engine{src, dst} {
-				ref, err := e.EnsureImage(ctx, exe, a.version)
-				if err != nil {
-					return sidecar.DirectStats{}, err
-				}
-				images = append(images, ref)
-			}
-		}
-		return sidecar.Direct(ctx, src, dst, images[0], images[1], v, v.Name, force)
-	}
 }

@@ -85,7 +85,7 @@ func runVolumePrune(ctx context.Context, a *app, o volumePruneOptions) error {
 			"volume prune removes volumes (list them first with --dry-run)")
 	}
 	lines := &sidecarLines{a: a}
-	res, err := volumes.Prune(ctx, eng, a.jobFor, reporter{a}, volumes.PruneOptions{All: o.all, Labels: labels, NotLabels: notLabels,
+	res, err := volumes.Prune(ctx, eng, sidecars{a}, reporter{a}, volumes.PruneOptions{All: o.all, Labels: labels, NotLabels: notLabels,
 		DryRun: o.dryRun, Host: a.snapshotHost(ctx), Confirm: confirm, Lines: lines.line})
 	if res == nil {
 		return err

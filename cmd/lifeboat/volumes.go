@@ -38,22 +38,31 @@ func credentialExists(path string) bool {
 	return err == nil
 }
 
-// jobFor prepares the sidecar image on an engine and the repository
-// settings shared by every run of a command (a volumes.JobFor).
-func (a *app) jobFor(ctx context.Context, eng volumes.Engine) (sidecar.Job, error) {
+// sidecars prepares sidecar runs for the workflows (volumes.Sidecars):
+// the image from --sidecar-image or built from this executable, and the
+// repository settings shared by every run of a command.
+type sidecars struct{ a *app }
+
+func (s sidecars) Image(ctx context.Context, eng volumes.Engine) (string, error) {
+	if s.a.sidecarImage != "" {
+		return s.a.sidecarImage, nil
+	}
+	exe, err := os.Executable()
+	if err != nil {
+		return "", err
+	}
+	return eng.EnsureImage(ctx, exe, s.a.version)
+}
+
+func (s sidecars) Job(ctx context.Context, eng volumes.Engine) (sidecar.Job, error) {
+	a := s.a
 	loc, err := a.cfg.RequireRepository()
 	if err != nil {
 		return sidecar.Job{}, usageError{err}
 	}
-	ref := a.sidecarImage
-	if ref == "" {
-		exe, err := os.Executable()
-		if err != nil {
-			return sidecar.Job{}, err
-		}
-		if ref, err = eng.EnsureImage(ctx, exe, a.version); err != nil {
-			return sidecar.Job{}, err
-		}
+	ref, err := s.Image(ctx, eng)
+	if err != nil {
+		return sidecar.Job{}, err
 	}
 	pw, err := a.password("enter the password for repository "+loc+": ", false)
 	if err != nil {
@@ -149,7 +158,7 @@ func (a *app) backupVolumes(ctx context.Context, o backupOptions, sel sidecar.Se
 	defer eng.Close()
 	lines := &sidecarLines{a: a}
 	stop := a.startProgress("backup", lines.progress)
-	res, err := volumes.Backup(ctx, eng, a.jobFor, reporter{a}, volumes.BackupOptions{
+	res, err := volumes.Backup(ctx, eng, sidecars{a}, reporter{a}, volumes.BackupOptions{
 		Selection: sel, VolumesFrom: o.volumes.from, Host: a.snapshotHost(ctx), Tags: o.tags, Lines: lines.line})
 	stop()
 	return res.Total, err
@@ -182,7 +191,7 @@ func (a *app) runVolumeRestore(ctx context.Context, o restoreOptions, ref string
 	defer eng.Close()
 	lines := &sidecarLines{a: a}
 	stop := a.startProgress("restore "+o.toVolume, lines.progress)
-	sum, err := volumes.Restore(ctx, eng, a.jobFor, reporter{a}, volumes.RestoreOptions{
+	sum, err := volumes.Restore(ctx, eng, sidecars{a}, reporter{a}, volumes.RestoreOptions{
 		Snapshot: sn, Base: base, Volume: o.toVolume, Force: o.force, Verify: o.verify, KeepDamaged: o.keepDamaged, Lines: lines.line})
 	stop()
 	if errors.Is(err, restore.ErrIncomplete) && sum != nil && !a.out.json { // with --json the sidecar's summary was relayed
