@@ -29,8 +29,8 @@ type Job struct {
 	Files map[string]string
 	Lines func(line []byte)
 	Stdin io.Reader // the sidecar's standard input, if any
-	// Exited is told when a sidecar exits with a non-zero code (see RunSpec).
-	Exited func(host string, code int)
+	// Killed is told when a signal ended a sidecar (see RunSpec).
+	Killed func(host string)
 	Stderr io.Writer
 }
 
@@ -89,7 +89,7 @@ func (e *Engine) run(ctx context.Context, j Job, args []string, mounts []mount.M
 		return -1, err
 	}
 	code, err := e.Run(ctx, RunSpec{Image: j.Image, Args: args, Env: j.Env, Mounts: mounts, VolumesFrom: volumesFrom,
-		Network: network, Stdin: stdin, Exited: j.Exited, Stdout: w, Stderr: j.Stderr})
+		Network: network, Stdin: stdin, Killed: j.Killed, Stdout: w, Stderr: j.Stderr})
 	w.Close()
 	<-done
 	if err != nil && repoMount != nil && repoMount.Type == mount.TypeBind && cerrdefs.IsInvalidArgument(err) {

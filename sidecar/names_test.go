@@ -58,3 +58,12 @@ func TestSyntaxChecks(t *testing.T) {
 		t.Fatalf("only %d cases ran", len(cases))
 	}
 }
+
+func TestKilledBy(t *testing.T) {
+	for code, want := range map[int]int{137: 9, 143: 15, 130: 2, 0: 0, 1: 0, 3: 0, 11: 0, 128: 0, 160: 0, -1: 0} {
+		sig, ok := KilledBy(code)
+		if sig != want || ok != (want != 0) {
+			t.Errorf("exit code %d: signal %d %v, want %d", code, sig, ok, want)
+		}
+	}
+}

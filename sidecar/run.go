@@ -25,9 +25,10 @@ type RunSpec struct {
 	// VolumesFrom attaches the volumes of these containers ("name:ro").
 	VolumesFrom []string
 	Stdin       io.Reader // the container's stdin, if any
-	// Exited, if set, is told the container's host name (what lifeboat
-	// inside recorded in its locks) when it exited with a non-zero code.
-	Exited func(host string, code int)
+	// Killed, if set, is told the container's host name (what lifeboat
+	// inside recorded in its locks) when a signal ended it (the engine's
+	// exit code 128+signal): lifeboat inside could not release its locks.
+	Killed func(host string)
 	Stdout io.Writer // the container's stdout (JSON lines from lifeboat --json)
 	Stderr io.Writer
 }
@@ -98,8 +99,8 @@ func (e *Engine) Run(ctx context.Context, s RunSpec) (int, error) {
 	}
 	select {
 	case res := <-wait.Result:
-		if res.StatusCode != 0 && s.Exited != nil {
-			s.Exited(created.ID[:12], int(res.StatusCode))
+		if _, ok := KilledBy(int(res.StatusCode)); ok && s.Killed != nil {
+			s.Killed(created.ID[:12])
 		}
 		if res.Error != nil {
 			return int(res.StatusCode), fmt.Errorf("sidecar: %s", res.Error.Message)
@@ -110,4 +111,14 @@ func (e *Engine) Run(ctx context.Context, s RunSpec) (int, error) {
 	case <-ctx.Done():
 		return -1, ctx.Err()
 	}
+}
+
+// KilledBy returns the signal that ended a container, from its exit code
+// as the engine reports it (128+signal), and whether a signal did;
+// lifeboat's own exit codes are below 128.
+func KilledBy(code int) (signal int, ok bool) {
+	if code > 128 && code < 160 {
+		return code - 128, true
+	}
+	return 0, false
 }

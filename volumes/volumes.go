@@ -115,8 +115,8 @@ func consistent(ctx context.Context, e Engine, r Reporter, skipped func(v sideca
 // sidecarExit says how a sidecar that printed no error ended: killed by a
 // signal (exit codes from 128 up, as the engine reports them) or exited.
 func sidecarExit(code int) string {
-	if code > 128 && code < 160 {
-		return fmt.Sprintf("the sidecar was killed (signal %d)", code-128)
+	if sig, ok := sidecar.KilledBy(code); ok {
+		return fmt.Sprintf("the sidecar was killed (signal %d)", sig)
 	}
 	return fmt.Sprintf("sidecar exited with code %d", code)
 }

@@ -151,7 +151,7 @@ func TestVolumeErrors(t *testing.T) {
 	}
 	cmd := c.cmd("backup", vol)
 	var out strings.Builder
-	cmd.Stderr = &out
+	cmd.Stdout, cmd.Stderr = &out, &out
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -202,6 +202,10 @@ func TestVolumeErrors(t *testing.T) {
 	}
 	if ids := sidecars(); len(ids) != 0 {
 		t.Fatalf("sidecars left: %v", ids)
+	}
+	// The killed sidecar could not release its lock; lifeboat did.
+	if locks, _ := filepath.Glob(filepath.Join(c.repo, "locks", "*")); len(locks) != 0 || !strings.Contains(out.String(), "locks of the stopped sidecar") {
+		t.Fatalf("locks left after the killed sidecar: %v\n%s", locks, out.String())
 	}
 	c.ok("check")
 	c.ok("backup", vol) // and the next run completes

@@ -71,16 +71,13 @@ func (s sidecars) Job(ctx context.Context, eng volumes.Engine) (sidecar.Job, err
 	home, _ := os.UserHomeDir()
 	env, files := a.cfg.SidecarSettings(a.environ(), a.getenv, home, credentialExists)
 	return sidecar.Job{Image: ref, Repo: loc, Password: pw, Env: env, Files: files, Stderr: a.stderr,
-		Exited: func(host string, code int) { a.releaseSidecarLocks(ctx, host, code) }}, nil
+		Killed: func(host string) { a.releaseSidecarLocks(ctx, host) }}, nil
 }
 
-// releaseSidecarLocks removes the locks of a sidecar that died without
-// releasing them (killed: exit code 128+signal), so that they do not block
-// a prune until they turn stale. The container is gone, so they are dead.
-func (a *app) releaseSidecarLocks(ctx context.Context, host string, code int) {
-	if code < 128 {
-		return // lifeboat exited by itself and released its locks
-	}
+// releaseSidecarLocks removes the locks of a sidecar that a signal ended
+// before it could release them, so that they do not block a prune until
+// they turn stale. The container is gone, so they are dead.
+func (a *app) releaseSidecarLocks(ctx context.Context, host string) {
 	repo, done, err := a.openRepository(context.WithoutCancel(ctx), withoutLock, false)
 	if err != nil {
 		return
