@@ -1,8 +1,10 @@
 // Package configs loads lifeboat's one typed configuration from a YAML
 // file, LIFEBOAT_* environment variables and command-line flags (in rising
 // order of precedence, for every setting, the password included), and
-// validates it: unknown keys in the file are refused with their line and
-// the closest known key.
+// checks its shape: unknown keys in the file are refused with their line and
+// the closest known key, values of the wrong type with theirs. It holds
+// plain data: what a value means (a compression level, a retention policy,
+// a volume name) the layer that uses it parses and checks.
 package configs
 
 import (
@@ -14,7 +16,6 @@ import (
 	"sort"
 	"strings"
 
-	"github.com/lifeboat-backup/lifeboat/repository"
 	"github.com/spf13/pflag"
 	"github.com/spf13/viper"
 )
@@ -176,9 +177,6 @@ func (c *Config) Validate() error {
 	if c.PackSizeMiB < 0 || c.PackSizeMiB > 128 {
 		return fmt.Errorf("pack-size must be between 1 and 128 MiB, not %d", c.PackSizeMiB)
 	}
-	if _, err := repository.ParseCompression(c.Compression); err != nil {
-		return err
-	}
 	if err := c.Daemon.Validate(); err != nil {
 		return err
 	}
@@ -195,12 +193,6 @@ func (c *Config) Validate() error {
 
 // ErrNoRepository: no repository location was given anywhere.
 var ErrNoRepository = errors.New("no repository given: use --repo, LIFEBOAT_REPOSITORY or the config file's repo key")
-
-// CompressionSetting is the validated compression setting.
-func (c *Config) CompressionSetting() repository.Compression {
-	comp, _ := repository.ParseCompression(c.Compression) // checked by Validate
-	return comp
-}
 
 // RequireRepository returns the repository location or a clear error.
 func (c *Config) RequireRepository() (string, error) {

@@ -3,10 +3,6 @@ package configs
 import (
 	"fmt"
 	"time"
-
-	"github.com/lifeboat-backup/lifeboat/repository"
-	"github.com/lifeboat-backup/lifeboat/repository/retention"
-	"github.com/lifeboat-backup/lifeboat/sidecar"
 )
 
 // Daemon is the `daemon:` section of the config file.
@@ -58,22 +54,16 @@ type Keep struct {
 	PrePrune time.Duration `mapstructure:"pre-prune"`
 }
 
-// DefaultPrePrune is how long the safety snapshots of volume prune are kept
-// when a job's keep says nothing about them.
-const DefaultPrePrune = 30 * 24 * time.Hour
-
-// Policy is the retention policy the keep section describes.
-func (k Keep) Policy() retention.Policy {
-	p := retention.Policy{Last: k.Last, Hourly: k.Hourly, Daily: k.Daily, Weekly: k.Weekly, Monthly: k.Monthly,
-		Yearly: k.Yearly, Within: k.Within, Tags: k.Tags, PrePrune: k.PrePrune}
-	if p.PrePrune == 0 {
-		p.PrePrune = DefaultPrePrune
-	}
-	return p
+// Empty reports whether the keep section keeps nothing by count, age or
+// tag (pre-prune aside, which only ever keeps safety snapshots).
+func (k Keep) Empty() bool {
+	return k.Last == 0 && k.Hourly == 0 && k.Daily == 0 && k.Weekly == 0 && k.Monthly == 0 &&
+		k.Yearly == 0 && k.Within == 0 && len(k.Tags) == 0
 }
 
-// Validate checks the daemon section: every job named once, with a
-// schedule and something to back up.
+// Validate checks the daemon section's shape: every job named once, with a
+// schedule and something to back up. What the values mean (a retention
+// policy, volume names, tags) the layers that use them check.
 func (d *Daemon) Validate() error {
 	seen := map[string]bool{}
 	for i, j := range d.Jobs {
@@ -82,7 +72,7 @@ func (d *Daemon) Validate() error {
 			return fmt.Errorf("daemon job %d has no name", i+1)
 		case seen[j.Name]:
 			return fmt.Errorf("daemon job %q is defined twice", j.Name)
-		case j.PruneOnly() && (j.Schedule != "" || len(j.Tags) > 0 || !j.Keep.Policy().Empty()):
+		case j.PruneOnly() && (j.Schedule != "" || len(j.Tags) > 0 || !j.Keep.Empty()):
 			return fmt.Errorf("daemon job %q backs up nothing, so it only prunes on its prune: schedule: leave out schedule, tags and keep", j.Name)
 		case j.PruneOnly():
 		case j.Schedule == "":
@@ -91,15 +81,6 @@ func (d *Daemon) Validate() error {
 			return fmt.Errorf("daemon job %q backs up nothing: give volumes, labels, all or paths (or only prune: for a prune job)", j.Name)
 		case (len(j.Volumes) > 0 || len(j.Labels) > 0 || j.All) && len(j.Paths) > 0:
 			return fmt.Errorf("daemon job %q: give volumes or paths, not both", j.Name)
-		}
-		if err := j.Keep.Policy().Validate(); err != nil {
-			return fmt.Errorf("daemon job %q: %w", j.Name, err)
-		}
-		if err := (sidecar.Selection{Names: j.Volumes, Labels: j.Labels, All: j.All}).Validate(); err != nil {
-			return fmt.Errorf("daemon job %q: %w", j.Name, err)
-		}
-		if err := repository.ValidateTags(j.Tags); err != nil {
-			return fmt.Errorf("daemon job %q: %w", j.Name, err)
 		}
 		seen[j.Name] = true
 	}

@@ -12,7 +12,6 @@ import (
 	"github.com/lifeboat-backup/lifeboat/daemon"
 	"github.com/lifeboat-backup/lifeboat/repository"
 	"github.com/lifeboat-backup/lifeboat/repository/prune"
-	"github.com/lifeboat-backup/lifeboat/sidecar"
 	"github.com/spf13/cobra"
 )
 
@@ -115,7 +114,7 @@ func (a *app) backupJob(j configs.Job) daemon.BackupJob {
 	b := daemon.BackupJob{Clock: daemon.RealClock{}, Waiting: a.retrying,
 		Backup: func(ctx context.Context) (repository.Summary, error) {
 			if len(j.Paths) == 0 {
-				return a.backupVolumes(ctx, o, sidecar.Selection{Names: j.Volumes, Labels: j.Labels, All: j.All})
+				return a.backupVolumes(ctx, o, jobSelection(j))
 			}
 			repo, done, err := a.openRepository(ctx, sharedLock, true)
 			if err != nil {
@@ -128,7 +127,7 @@ func (a *app) backupJob(j configs.Job) daemon.BackupJob {
 			}
 			return sn.Summary, nil
 		}}
-	if policy := j.Keep.Policy(); !policy.Empty() {
+	if policy := keepPolicy(j.Keep); !policy.Empty() {
 		b.Forget = func(ctx context.Context) error {
 			return runForget(ctx, a, forgetOptions{policy: policy, f: filterFlags{tags: []string{tag}}}, nil)
 		}

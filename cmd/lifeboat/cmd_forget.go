@@ -7,7 +7,6 @@ import (
 	"io"
 	"strings"
 
-	"github.com/lifeboat-backup/lifeboat/configs"
 	"github.com/lifeboat-backup/lifeboat/repository/forget"
 	"github.com/lifeboat-backup/lifeboat/repository/retention"
 	"github.com/spf13/cobra"
@@ -63,7 +62,7 @@ the repository until "lifeboat prune".`,
 	fl.IntVar(&o.policy.Yearly, "keep-yearly", 0, "keep the newest snapshot of each of the last N years")
 	fl.DurationVar(&o.policy.Within, "keep-within", 0, "keep snapshots within this duration of the newest, e.g. 48h")
 	fl.StringArrayVar(&o.policy.Tags, "keep-tag", nil, "keep snapshots with this tag (repeatable)")
-	fl.DurationVar(&o.policy.PrePrune, "keep-pre-prune", configs.DefaultPrePrune, "keep the safety snapshots of volume prune this long")
+	fl.DurationVar(&o.policy.PrePrune, "keep-pre-prune", retention.DefaultPrePrune, "keep the safety snapshots of volume prune this long")
 	fl.BoolVarP(&o.dryRun, "dry-run", "n", false, "only show what would be removed")
 	o.f.register(cmd)
 	return cmd

@@ -142,7 +142,7 @@ func (a *app) openRepository(ctx context.Context, mode lockMode, loadIndex bool)
 		return nil, nil, err
 	}
 	repo, err := repository.Open(ctx, t, pw, repository.Options{Uploads: a.uploads(loc), NoLock: mode == withoutLock,
-		Compression: a.cfg.CompressionSetting(), OnDamaged: a.reportDamaged, CacheDir: a.cacheDir(loc)})
+		Compression: compression(a.cfg), OnDamaged: a.reportDamaged, CacheDir: a.cacheDir(loc)})
 	if err != nil {
 		return nil, nil, err
 	}

@@ -105,6 +105,9 @@ Unknown keys in the config file are refused.
 				return err
 			}
 			cfg, err := configs.Load(a.configFile, cmd.Flags(), a.getenv)
+			if err == nil {
+				err = checkSettings(cfg)
+			}
 			if err != nil {
 				return usageError{err}
 			}

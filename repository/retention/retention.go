@@ -28,6 +28,10 @@ type Policy struct {
 	Now      time.Time
 }
 
+// DefaultPrePrune is how long the safety snapshots of volume prune are kept
+// unless a policy says otherwise.
+const DefaultPrePrune = 30 * 24 * time.Hour
+
 // PrePruneTag marks the safety snapshots of volume prune.
 const PrePruneTag = "pre-prune"
 

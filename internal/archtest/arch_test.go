@@ -1,0 +1,106 @@
+package archtest
+
+import (
+	"encoding/json"
+	"io"
+	"os/exec"
+	"slices"
+	"strings"
+	"testing"
+)
+
+const module = "github.com/lifeboat-backup/lifeboat/"
+
+// allowed lists, per package, the lifeboat packages its non-test code may
+// import: the table of docs/architecture.md.
+var allowed = map[string][]string{
+	"targets":              nil,
+	"targets/local":        {"targets"},
+	"targets/mem":          {"targets"},
+	"targets/s3":           {"targets"},
+	"targets/gcs":          {"targets"},
+	"targets/retry":        {"targets"},
+	"targets/limit":        {"targets"},
+	"targets/all":          {"targets", "targets/local", "targets/s3", "targets/gcs", "targets/retry", "targets/limit"},
+	"internal/workers":     nil,
+	"internal/human":       nil,
+	"repository/crypto":    nil,
+	"repository/pack":      {"repository/crypto"},
+	"repository/index":     {"repository/pack"},
+	"repository":           {"targets", "repository/crypto", "repository/pack", "repository/index", "internal/workers"},
+	"repository/checker":   {"repository", "repository/index", "repository/pack", "targets"},
+	"repository/prune":     {"repository", "repository/index", "repository/pack", "targets"},
+	"repository/repair":    {"repository", "repository/index", "repository/pack", "targets"},
+	"repository/retention": {"repository"},
+	"repository/forget":    {"repository", "repository/pack", "repository/retention"},
+	"internal/wire":        {"repository"},
+	"snapshot":             {"repository", "repository/pack", "internal/wire", "internal/workers"},
+	"restore":              {"repository", "repository/pack", "repository/crypto", "internal/wire", "internal/workers"},
+	"sidecar/protocol":     {"repository", "restore"},
+	"sidecar":              {"repository", "sidecar/protocol"},
+	"volumes":              {"sidecar", "sidecar/protocol", "snapshot", "restore", "repository", "repository/retention", "internal/human"},
+	"daemon":               {"repository"},
+	"configs":              nil,
+	"internal/archtest":    nil,
+	"internal/testservers": nil,
+	"internal/treetest":    nil,
+	"internal/targettest":  {"targets"},
+	"internal/faulty":      {"targets"},
+	"internal/repotest":    {"repository", "repository/crypto", "targets", "targets/mem"},
+	"internal/dockerd":     {"sidecar"},
+	"bench":                {"*"},
+	"cmd/lifeboat":         {"*"},
+}
+
+// testOnly are the packages no non-test code may import (bench aside: it
+// is a harness, not the product).
+var testOnly = []string{"internal/repotest", "internal/treetest", "internal/testservers", "internal/targettest", "internal/faulty", "internal/dockerd"}
+
+type pkg struct {
+	ImportPath string
+	Imports    []string
+}
+
+func TestImportsFollowTheLayers(t *testing.T) {
+	out, err := exec.Command("go", "list", "-json", module+"...").Output()
+	if err != nil {
+		t.Fatalf("go list: %v", err)
+	}
+	dec := json.NewDecoder(strings.NewReader(string(out)))
+	checked := 0
+	for {
+		var p pkg
+		if err := dec.Decode(&p); err == io.EOF {
+			break
+		} else if err != nil {
+			t.Fatal(err)
+		}
+		name := strings.TrimPrefix(p.ImportPath, module)
+		may, known := allowed[name]
+		if !known {
+			t.Errorf("%s is in no layer: add it to docs/architecture.md and this test", name)
+			continue
+		}
+		checked++
+		for _, imp := range p.Imports {
+			dep, ours := strings.CutPrefix(imp, module)
+			switch {
+			case strings.HasPrefix(imp, "github.com/moby/") || strings.HasPrefix(imp, "github.com/docker/"):
+				if name != "sidecar" && name != "bench" {
+					t.Errorf("%s imports the Docker client (%s): only sidecar may", name, imp)
+				}
+			case !ours:
+			case name != "bench" && slices.Contains(testOnly, dep):
+				t.Errorf("%s imports %s, which is for tests only", name, dep)
+			case dep == "cmd/lifeboat":
+				t.Errorf("%s imports cmd/lifeboat", name)
+			case slices.Contains(may, "*") || slices.Contains(may, dep):
+			default:
+				t.Errorf("%s imports %s: not allowed by docs/architecture.md (it may import %v)", name, dep, may)
+			}
+		}
+	}
+	if checked < 30 {
+		t.Fatalf("checked %d packages: go list found too few", checked)
+	}
+}
