@@ -17,7 +17,7 @@ type directStats struct {
 // their standard streams joined both ways through this process
 // (Engine.SendVolume, Engine.ReceiveVolume). Neither side stores anything
 // but the volumes.
-func copyDirect(ctx context.Context, src, dst Engine, images [2]string, volume string, overwrite bool) (directStats, error) {
+func copyDirect(ctx context.Context, src, dst Sidecar, images [2]string, volume string, overwrite bool) (directStats, error) {
 	toDst, fromSrc := io.Pipe()
 	toSrc, fromDst := io.Pipe()
 	var sent, returned atomic.Int64

@@ -59,7 +59,7 @@ func Restore(ctx context.Context, e Engine, sc Sidecars, r Reporter, o RestoreOp
 }
 
 // ensureVolume creates the volume unless it exists.
-func ensureVolume(ctx context.Context, e Engine, name string, info *repository.VolumeInfo, snapshotID string) error {
+func ensureVolume(ctx context.Context, e VolumeStore, name string, info *repository.VolumeInfo, snapshotID string) error {
 	exists, err := e.VolumeExists(ctx, name)
 	if err != nil || exists {
 		return err

@@ -155,7 +155,7 @@ func Upgrade(ctx context.Context, e Engine, sc Sidecars, r Reporter, o UpgradeOp
 
 // removeVolumes removes the fresh copies (old name -> fresh name) and
 // returns those it could not remove, sorted.
-func removeVolumes(ctx context.Context, e Engine, fresh map[string]string) []string {
+func removeVolumes(ctx context.Context, e VolumeStore, fresh map[string]string) []string {
 	var left []string
 	for _, v := range fresh {
 		if err := e.RemoveVolume(ctx, v); err != nil {

@@ -19,38 +19,38 @@ import (
 	"github.com/lifeboat-backup/lifeboat/sidecar/protocol"
 )
 
-// Engine is what the workflows need from a Docker engine.
+// Engine is what the workflows need from a Docker engine
+// (sidecar.Engine is the real one): its volumes, the applications that use
+// them, and sidecars. Each part is an interface of its own, and a helper
+// that needs one part takes only that.
 type Engine interface {
+	VolumeStore
+	Applications
+	Sidecar
+}
+
+// VolumeStore is an engine's named volumes.
+type VolumeStore interface {
 	Host() string
-	// EnsureImage builds and loads the sidecar image from lifeboat's
-	// executable unless the engine has it, and returns its reference.
-	EnsureImage(ctx context.Context, exe, version string) (string, error)
 	Volumes(ctx context.Context, sel sidecar.Selection) ([]sidecar.Volume, error)
 	VolumeMounts(ctx context.Context, container string) (map[string]string, error)
 	PruneCandidates(ctx context.Context, all bool, labels, notLabels []string) ([]sidecar.Volume, error)
 	VolumeExists(ctx context.Context, name string) (bool, error)
+	CreateVolume(ctx context.Context, name string, info *repository.VolumeInfo, snapshotID string) error
+	CreateVolumeLike(ctx context.Context, v sidecar.Volume) error
+	RemoveVolume(ctx context.Context, name string) error
+}
+
+// Applications is an engine's containers, as the users of volumes.
+type Applications interface {
 	// VolumeUsers names the containers, running or not, that use a volume.
 	VolumeUsers(ctx context.Context, volume string) ([]string, error)
 	// RunningUsers lists the running containers that use a volume.
 	RunningUsers(ctx context.Context, volume string) ([]sidecar.User, error)
-	CreateVolume(ctx context.Context, name string, info *repository.VolumeInfo, snapshotID string) error
-	CreateVolumeLike(ctx context.Context, v sidecar.Volume) error
-	RemoveVolume(ctx context.Context, name string) error
-
 	// Quiesce and StopUsers never count a sidecar as a user; each returns
 	// how to undo what it did, also when it fails part way.
 	Quiesce(ctx context.Context, volume string, report sidecar.Report) (resume func(context.Context), err error)
 	StopUsers(ctx context.Context, volume string, report sidecar.Report) (restart func(context.Context) error, err error)
-
-	BackupVolumes(ctx context.Context, j sidecar.Job, vols []sidecar.VolumeJob, host string, tags []string, prepare sidecar.Prepare) (sidecar.Batch, error)
-	RestoreVolume(ctx context.Context, j sidecar.Job, a sidecar.RestoreArgs) (sidecar.Restored, error)
-	// StartRestore starts a delta restore into volume ahead of its
-	// snapshot (sidecar.Pending).
-	StartRestore(ctx context.Context, j sidecar.Job, volume string, verify bool) sidecar.Pending
-	// SendVolume and ReceiveVolume are the halves of a direct copy, run
-	// on two engines and joined by copyDirect.
-	SendVolume(ctx context.Context, image, volume string, in io.Reader, out io.Writer) error
-	ReceiveVolume(ctx context.Context, image, volume string, overwrite bool, in io.Reader, out io.Writer) error
 
 	InspectApp(ctx context.Context, name string) (*sidecar.AppContainer, error)
 	// AppNetworks lists the user-defined networks a container is on;
@@ -69,6 +69,22 @@ type Engine interface {
 	Remove(ctx context.Context, id string) error
 	WaitHealthy(ctx context.Context, id string, timeout, settle time.Duration) error
 	LastLogs(ctx context.Context, id string, n int) []string
+}
+
+// Sidecar is how an engine runs lifeboat's sidecars.
+type Sidecar interface {
+	// EnsureImage builds and loads the sidecar image from lifeboat's
+	// executable unless the engine has it, and returns its reference.
+	EnsureImage(ctx context.Context, exe, version string) (string, error)
+	BackupVolumes(ctx context.Context, j sidecar.Job, vols []sidecar.VolumeJob, host string, tags []string, prepare sidecar.Prepare) (sidecar.Batch, error)
+	RestoreVolume(ctx context.Context, j sidecar.Job, a sidecar.RestoreArgs) (sidecar.Restored, error)
+	// StartRestore starts a delta restore into volume ahead of its
+	// snapshot (sidecar.Pending).
+	StartRestore(ctx context.Context, j sidecar.Job, volume string, verify bool) sidecar.Pending
+	// SendVolume and ReceiveVolume are the halves of a direct copy, run
+	// on two engines and joined by copyDirect.
+	SendVolume(ctx context.Context, image, volume string, in io.Reader, out io.Writer) error
+	ReceiveVolume(ctx context.Context, image, volume string, overwrite bool, in io.Reader, out io.Writer) error
 }
 
 var _ Engine = (*sidecar.Engine)(nil)
@@ -99,7 +115,7 @@ type Sidecars interface {
 // users are quiesced as their labels ask just while it is copied, and
 // resumed afterwards whatever happens; a volume whose users could not be
 // quiesced (a pre hook failed) is not copied, and skipped is told why.
-func consistent(ctx context.Context, e Engine, r Reporter, skipped func(v sidecar.Volume, err error)) sidecar.Prepare {
+func consistent(ctx context.Context, e Applications, r Reporter, skipped func(v sidecar.Volume, err error)) sidecar.Prepare {
 	return func(v sidecar.Volume) (bool, func()) {
 		resume, err := e.Quiesce(ctx, v.Name, r.Event)
 		done := func() { resume(context.WithoutCancel(ctx)) }

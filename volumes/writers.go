@@ -27,7 +27,7 @@ var ErrInUse = errors.New("in use by a running container")
 // application keeps its own view of the files and would write it over
 // what was restored once it resumed. --force never changes this: it says
 // what to do with a volume's contents, not with its users.
-func holdWriters(ctx context.Context, e Engine, r Reporter, volumes []string) (release func(context.Context), err error) {
+func holdWriters(ctx context.Context, e Applications, r Reporter, volumes []string) (release func(context.Context), err error) {
 	stop, err := stoppable(ctx, e, volumes)
 	if err != nil {
 		return func(context.Context) {}, err
@@ -61,7 +61,7 @@ func holdWriters(ctx context.Context, e Engine, r Reporter, volumes []string) (r
 // refuseWriters fails with ErrInUse if a running container uses volume,
 // labelled or not: for a write that cannot stop anybody any more (a round
 // of copies already under way).
-func refuseWriters(ctx context.Context, e Engine, volume string) error {
+func refuseWriters(ctx context.Context, e Applications, volume string) error {
 	users, err := e.RunningUsers(ctx, volume)
 	if err != nil || len(users) == 0 {
 		return err
@@ -72,7 +72,7 @@ func refuseWriters(ctx context.Context, e Engine, volume string) error {
 // stoppable returns the running users of volumes, each once, if all of
 // them are labelled lifeboat.stop=true, and an ErrInUse error naming the
 // others if not.
-func stoppable(ctx context.Context, e Engine, volumes []string) ([]sidecar.User, error) {
+func stoppable(ctx context.Context, e Applications, volumes []string) ([]sidecar.User, error) {
 	var stop []sidecar.User
 	var refuse []string
 	seen := map[string]bool{}
