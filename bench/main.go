@@ -16,11 +16,16 @@
 //
 //   - with -moves, instead of the above: the downtime of moving and
 //     upgrading a volume that an application writes into (moves.go),
-//     written into its own section of the -out file.
+//     written into its own section of the -out file;
+//
+//   - with -wan, instead of the above: the mixed set's four phases on an
+//     S3 server across a shaped link (wan.go: round-trip time and rate,
+//     the bytes and round trips each tool spent), in its own section.
 //
 //     go run ./bench                 # the standard sets (~1.5 GiB), about fifteen minutes
 //     go run ./bench -small -runs 1  # a quick run, as CI does
 //     go run ./bench -moves          # the moves scenario (Docker, dockerd, busybox-static)
+//     go run ./bench -wan -runs 1    # S3 across a 30 ms, 200 Mbit/s link (-rtt, -rate-mbit)
 //
 // Each measurement runs -runs times, each time in a repository of its own,
 // with the tools taking turns to go first; the tables show medians.
@@ -37,6 +42,8 @@ import (
 	"path/filepath"
 	"strings"
 	"time"
+
+	"github.com/lifeboat-backup/lifeboat/internal/linkshape"
 )
 
 func main() {
@@ -51,11 +58,21 @@ func main() {
 		dropCache = flag.Bool("drop-caches", os.Geteuid() == 0, "drop the page cache before each run (needs root)")
 		runs      = flag.Int("runs", 3, "how many times each measurement runs; the tables show medians")
 		doMoves   = flag.Bool("moves", false, "measure moves and upgrades of a volume in use instead (needs Docker, dockerd and busybox-static)")
+		doWAN     = flag.Bool("wan", false, "measure the mixed set (256 MiB large file, 2,000 small files, GOROOT) on S3 across a shaped link instead (versitygw, built if missing)")
+		rtt       = flag.Duration("rtt", 30*time.Millisecond, "with -wan: the link's round-trip time")
+		rateMbit  = flag.Float64("rate-mbit", 200, "with -wan: the link's rate each way in Mbit/s, shared by all connections (0: unlimited)")
 	)
 	flag.Parse()
 	s := sizes{LargeBytes: *largeMiB << 20, SmallFiles: *files, GoRoot: *goroot, DBBytes: *dbMiB << 20}
-	if *small {
+	switch {
+	case *small:
 		s = sizes{LargeBytes: 64 << 20, SmallFiles: 2000, DBBytes: 32 << 20}
+	case *doWAN:
+		s = sizes{LargeBytes: 256 << 20, SmallFiles: 2000, GoRoot: true, DBBytes: 1 << 20}
+	}
+	if *rtt < 0 || *rateMbit < 0 {
+		fmt.Fprintln(os.Stderr, "bench: -rtt and -rate-mbit must not be negative")
+		os.Exit(2)
 	}
 	if *runs < 1 {
 		fmt.Fprintln(os.Stderr, "bench: -runs must be at least 1")
@@ -68,6 +85,10 @@ func main() {
 	err := inWork(*work, func(work, lb string) error {
 		if *doMoves {
 			return runMoves(s, *out, work, lb, *runs)
+		}
+		if *doWAN {
+			link := linkshape.Link{RTT: *rtt, Rate: int64(*rateMbit * 1e6 / 8)}
+			return runWAN(s, *out, work, lb, *runs, link)
 		}
 		return run(s, *out, work, lb, *dropCache, *runs)
 	})
@@ -231,7 +252,7 @@ func run(s sizes, outFile, work, lb string, dropCache bool, runs int) error {
 	}
 	// The sections measured by other runs are kept.
 	old, _ := os.ReadFile(outFile)
-	for _, m := range []section{movesSection, goBenchSection} {
+	for _, m := range []section{movesSection, wanSection, goBenchSection} {
 		if _, sec, ok := m.cut(string(old)); ok {
 			table += "\n" + sec
 		}

@@ -108,35 +108,39 @@ func (c *cli) fails(code int, want string, args ...string) result {
 	return r
 }
 
-// jsonLines decodes --json output, checking that every line has a type.
-func jsonLines(t *testing.T, out string) []map[string]any {
+// messages decodes every --json message of type typ in out into a T, the
+// type lifeboat encodes it from (results.go, sidecar/protocol), after
+// checking that every line of out is a message.
+func messages[T any](t *testing.T, out, typ string) []T {
 	t.Helper()
-	var msgs []map[string]any
+	var all []T
 	for _, line := range strings.Split(strings.TrimSpace(out), "\n") {
-		if line == "" {
+		var head struct {
+			Type string `json:"type"`
+		}
+		if err := json.Unmarshal([]byte(line), &head); err != nil || head.Type == "" {
+			t.Fatalf("not a --json message: %q (%v)", line, err)
+		}
+		if head.Type != typ {
 			continue
 		}
-		var m map[string]any
-		if err := json.Unmarshal([]byte(line), &m); err != nil {
-			t.Fatalf("not JSON: %q: %v", line, err)
+		var v T
+		if err := json.Unmarshal([]byte(line), &v); err != nil {
+			t.Fatalf("%s message %q: %v", typ, line, err)
 		}
-		if _, ok := m["type"].(string); !ok {
-			t.Fatalf("JSON line without type: %q", line)
-		}
-		msgs = append(msgs, m)
+		all = append(all, v)
 	}
-	return msgs
+	return all
 }
 
-func lastOfType(t *testing.T, msgs []map[string]any, typ string) map[string]any {
+// lastMessage is the last of messages.
+func lastMessage[T any](t *testing.T, out, typ string) T {
 	t.Helper()
-	for i := len(msgs) - 1; i >= 0; i-- {
-		if msgs[i]["type"] == typ {
-			return msgs[i]
-		}
+	all := messages[T](t, out, typ)
+	if len(all) == 0 {
+		t.Fatalf("no %s message in:\n%s", typ, out)
 	}
-	t.Fatalf("no %q message in %v", typ, msgs)
-	return nil
+	return all[len(all)-1]
 }
 
 func exitCodeOf(err error) int {

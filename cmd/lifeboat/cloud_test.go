@@ -8,6 +8,7 @@ import (
 
 	"github.com/lifeboat-backup/lifeboat/internal/testservers"
 	"github.com/lifeboat-backup/lifeboat/internal/treetest"
+	"github.com/lifeboat-backup/lifeboat/sidecar/protocol"
 )
 
 // cloudRoundTrip runs init, two backups, check and restore against a
@@ -23,8 +24,8 @@ func cloudRoundTrip(t *testing.T, c *cli) {
 	if err := os.WriteFile(filepath.Join(src, "etc/app.conf"), []byte("port = 9090\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	sum := lastOfType(t, jsonLines(t, c.ok("backup", "--path", src, "--json")), "summary")["summary"].(map[string]any)
-	if sum["files_unchanged"].(float64) != 2 || sum["files_changed"].(float64) != 1 {
+	sum := lastMessage[protocol.BackupSummary](t, c.ok("backup", "--path", src, "--json"), "summary").Summary
+	if sum.FilesUnchanged != 2 || sum.FilesChanged != 1 {
 		t.Fatalf("incremental backup to the cloud: %v", sum)
 	}
 	if out := c.ok("check", "--read-data"); !strings.Contains(out, "no errors found") {

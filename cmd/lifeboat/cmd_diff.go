@@ -60,8 +60,8 @@ func runDiff(ctx context.Context, a *app, refA, refB string) error {
 	if err != nil {
 		return err
 	}
-	a.out.result("statistics", map[string]int{"added": st.Added, "removed": st.Removed, "modified": st.Modified,
-		"metadata": st.Metadata, "type_changed": st.TypeChanged}, func(w io.Writer) {
+	a.out.result("statistics", diffStatistics{Added: st.Added, Removed: st.Removed, Modified: st.Modified,
+		Metadata: st.Metadata, TypeChanged: st.TypeChanged}, func(w io.Writer) {
 		fmt.Fprintf(w, "\n%d added, %d removed, %d modified, %d metadata only, %d type changed\n",
 			st.Added, st.Removed, st.Modified, st.Metadata, st.TypeChanged)
 	})

@@ -38,7 +38,7 @@ func runUnlock(ctx context.Context, a *app, all bool) error {
 	if err != nil {
 		return err
 	}
-	a.out.report("unlock", map[string]int{"removed": n}, func(w io.Writer) {
+	a.out.report("unlock", unlockResult{Removed: n}, func(w io.Writer) {
 		fmt.Fprintf(w, "removed %d locks\n", n)
 	})
 	return nil

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/lifeboat-backup/lifeboat/internal/treetest"
+	"github.com/lifeboat-backup/lifeboat/repository/prune"
 )
 
 // Backups and prunes at once on one repository: neither waits for the
@@ -26,7 +27,7 @@ func TestBackupsAndPruneAtOnce(t *testing.T) {
 			"own.bin":    treetest.RandomBytes(uint64(i), 3<<20),
 		}))
 	}
-	deleted := 0.0
+	deleted := 0
 	for round := 0; round < 4; round++ {
 		var wg sync.WaitGroup
 		runs := make([]result, len(srcs)+1)
@@ -51,7 +52,7 @@ func TestBackupsAndPruneAtOnce(t *testing.T) {
 				t.Fatalf("round %d, run %d (the last is the prune): exit %d\n%s", round, i, r.code, r.stderr)
 			}
 		}
-		deleted += lastOfType(t, jsonLines(t, runs[len(srcs)].stdout), "prune")["report"].(map[string]any)["packs_deleted"].(float64)
+		deleted += lastMessage[dryRunReport[prune.Report]](t, runs[len(srcs)].stdout, "prune").Report.PacksDeleted
 		c.ok("forget", "--keep-last", "1") // per host: each host keeps its newest
 		time.Sleep(time.Second)            // the marks' grace period is wall-clock time
 	}
@@ -60,12 +61,12 @@ func TestBackupsAndPruneAtOnce(t *testing.T) {
 	}
 	c.ok("prune", "--grace", "1s")
 	c.ok("check", "--read-data")
-	snaps := lastOfType(t, jsonLines(t, c.ok("snapshots", "--json")), "snapshots")["snapshots"].([]any)
+	snaps := lastMessage[snapshotsResult](t, c.ok("snapshots", "--json"), "snapshots").Snapshots
 	if len(snaps) != len(srcs) {
 		t.Fatalf("%d snapshots, want the last of each of %d hosts", len(snaps), len(srcs))
 	}
 	for _, s := range snaps {
-		id := s.(map[string]any)["id"].(string)
+		id := s.ID
 		if out := c.ok("restore", id[:12], "--target", t.TempDir(), "--verify"); !strings.Contains(out, "verified") {
 			t.Fatalf("restore %s: %s", id, out)
 		}

@@ -162,16 +162,18 @@ func TestConsistencyLabels(t *testing.T) {
 		t.Fatalf("post hook did not run: %v", err)
 	}
 	// The users of a volume are recorded with its snapshot.
-	snaps := lastOfType(t, jsonLines(t, c.ok("snapshots", "--volume", p+"vstop", "--json")), "snapshots")["snapshots"].([]any)
-	users := snaps[0].(map[string]any)["volume"].(map[string]any)["containers"].([]any)
+	snaps := lastMessage[snapshotsResult](t, c.ok("snapshots", "--volume", p+"vstop", "--json"), "snapshots").Snapshots
+	if len(snaps) == 0 || snaps[0].Volume == nil {
+		t.Fatalf("snapshots of %svstop: %+v", p, snaps)
+	}
+	users := snaps[0].Volume.Containers
 	if len(users) != 1 || users[0] != p+"stop" {
 		t.Fatalf("containers recorded: %v", users)
 	}
 	// --volumes-from attaches a container's volumes at their own paths.
 	c.ok("backup", "--volumes-from", p+"plain", "--tag", "from")
-	snaps = lastOfType(t, jsonLines(t, c.ok("snapshots", "--tag", "from", "--json")), "snapshots")["snapshots"].([]any)
-	if len(snaps) != 1 || snaps[0].(map[string]any)["paths"].([]any)[0] != "/data" ||
-		snaps[0].(map[string]any)["volume"].(map[string]any)["name"] != p+"vplain" {
+	snaps = lastMessage[snapshotsResult](t, c.ok("snapshots", "--tag", "from", "--json"), "snapshots").Snapshots
+	if len(snaps) != 1 || len(snaps[0].Paths) != 1 || snaps[0].Paths[0] != "/data" || snaps[0].Volume == nil || snaps[0].Volume.Name != p+"vplain" {
 		t.Fatalf("--volumes-from snapshot: %v", snaps)
 	}
 	r := c.fails(1, "pre hook failed", "backup", p+"vbad")

@@ -3,7 +3,6 @@ package main
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -103,15 +102,7 @@ daemon:
 	if err != nil {
 		t.Fatal(err)
 	}
-	var snaps []snapshotJSON
-	for _, m := range jsonLines(t, host.ok("snapshots", "--volume", vol, "--json")) {
-		if m["type"] == "snapshots" {
-			b, _ := json.Marshal(m["snapshots"])
-			if err := json.Unmarshal(b, &snaps); err != nil {
-				t.Fatal(err)
-			}
-		}
-	}
+	snaps := lastMessage[snapshotsResult](t, host.ok("snapshots", "--volume", vol, "--json"), "snapshots").Snapshots
 	if len(snaps) != 2 || snaps[0].Host != engineHost || snaps[1].Host != engineHost {
 		t.Fatalf("snapshots from two containers: %+v, want both of host %q", snaps, engineHost)
 	}

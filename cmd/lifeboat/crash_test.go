@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/lifeboat-backup/lifeboat/internal/treetest"
+	"github.com/lifeboat-backup/lifeboat/sidecar/protocol"
 )
 
 func crashTree(t *testing.T) string {
@@ -92,9 +93,9 @@ func TestKillDuringBackup(t *testing.T) {
 	if n == 0 {
 		t.Fatal("no index file was written before the last kill")
 	}
-	sum := lastOfType(t, jsonLines(t, c.ok("backup", "--path", src, "--json")), "summary")["summary"].(map[string]any)
-	total, added := sum["total_bytes"].(float64), sum["bytes_added"].(float64)
-	t.Logf("after the kills: %d index files; final backup added %.0f of %.0f bytes", n, added, total)
+	sum := lastMessage[protocol.BackupSummary](t, c.ok("backup", "--path", src, "--json"), "summary").Summary
+	total, added := sum.TotalBytes, sum.BytesAdded
+	t.Logf("after the kills: %d index files; final backup added %d of %d bytes", n, added, total)
 	if added >= total {
 		t.Fatalf("final backup stored everything again (%v of %v) although %d index files existed", added, total, n)
 	}

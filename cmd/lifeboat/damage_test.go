@@ -2,7 +2,6 @@ package main
 
 import (
 	"bytes"
-	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -12,6 +11,7 @@ import (
 
 	"github.com/lifeboat-backup/lifeboat/internal/testservers"
 	"github.com/lifeboat-backup/lifeboat/internal/treetest"
+	"github.com/lifeboat-backup/lifeboat/sidecar/protocol"
 )
 
 // corrupt flips a byte in the middle of a file of the repository.
@@ -41,13 +41,8 @@ func glob(t *testing.T, pattern string) []string {
 func (c *cli) snapshotIDs() []string {
 	c.t.Helper()
 	var ids []string
-	for _, m := range jsonLines(c.t, c.ok("snapshots", "--json")) {
-		if m["type"] != "snapshots" {
-			continue
-		}
-		for _, s := range m["snapshots"].([]any) {
-			ids = append(ids, s.(map[string]any)["id"].(string))
-		}
+	for _, s := range lastMessage[snapshotsResult](c.t, c.ok("snapshots", "--json"), "snapshots").Snapshots {
+		ids = append(ids, s.ID)
 	}
 	return ids
 }
@@ -119,9 +114,8 @@ func TestBackupFailsWhenPacksCannotBeWritten(t *testing.T) {
 	}
 	src := writeTree(t, map[string][]byte{"f": []byte(strings.Repeat("x", 100_000))})
 	r := c.fails(1, "save pack", "backup", "--path", src, "--json")
-	var m map[string]any
-	if err := json.Unmarshal([]byte(strings.TrimSpace(r.stdout)), &m); err != nil || m["type"] != "error" {
-		t.Fatalf("the failure is not one JSON error: %q", r.stdout)
+	if lines := strings.Split(strings.TrimSpace(r.stdout), "\n"); len(lines) != 1 || lastMessage[protocol.Failure](t, r.stdout, "error").ExitCode != 1 {
+		t.Fatalf("the failure is not one JSON error with its exit code: %q", r.stdout)
 	}
 	if ids := c.snapshotIDs(); len(ids) != 0 {
 		t.Fatalf("snapshots %v saved by a failed backup", ids)

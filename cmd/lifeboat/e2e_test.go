@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/lifeboat-backup/lifeboat/internal/treetest"
+	"github.com/lifeboat-backup/lifeboat/sidecar/protocol"
 )
 
 // A tree with every kind of metadata survives backup and restore exactly;
@@ -20,19 +21,19 @@ func TestRoundTripAllMetadata(t *testing.T) {
 	}
 	treetest.Build(t, src)
 
-	init := lastOfType(t, jsonLines(t, c.ok("init", "--json")), "init")
-	if init["version"].(float64) != 1 {
+	init := lastMessage[initResult](t, c.ok("init", "--json"), "init")
+	if init.Version != 1 {
 		t.Fatalf("init: %v", init)
 	}
-	first := lastOfType(t, jsonLines(t, c.ok("backup", "--path", src, "--tag", "one", "--json")), "summary")
-	sum := first["summary"].(map[string]any)
-	if sum["files_new"].(float64) < 10 || sum["errors"].(float64) != 0 {
+	first := lastMessage[protocol.BackupSummary](t, c.ok("backup", "--path", src, "--tag", "one", "--json"), "summary")
+	sum := first.Summary
+	if sum.FilesNew < 10 || sum.Errors != 0 {
 		t.Fatalf("first backup summary: %v", sum)
 	}
 
 	dst := filepath.Join(t.TempDir(), "dst")
-	res := lastOfType(t, jsonLines(t, c.ok("restore", "latest", "--target", dst, "--verify", "--json")), "summary")
-	if res["result"].(map[string]any)["verified"].(float64) < 10 {
+	res := lastMessage[protocol.RestoreSummary](t, c.ok("restore", "latest", "--target", dst, "--verify", "--json"), "summary")
+	if res.Result.Verified < 10 {
 		t.Fatalf("restore: %v", res)
 	}
 	if err := treetest.Compare(src, dst); err != nil {
@@ -40,12 +41,12 @@ func TestRoundTripAllMetadata(t *testing.T) {
 	}
 
 	// Nothing changed: nothing is read, every file is reused.
-	second := lastOfType(t, jsonLines(t, c.ok("backup", "--path", src, "--tag", "two", "--json")), "summary")
-	s2 := second["summary"].(map[string]any)
-	if s2["bytes_read"].(float64) != 0 || s2["files_new"].(float64) != 0 || s2["files_changed"].(float64) != 0 {
+	second := lastMessage[protocol.BackupSummary](t, c.ok("backup", "--path", src, "--tag", "two", "--json"), "summary")
+	s2 := second.Summary
+	if s2.BytesRead != 0 || s2.FilesNew != 0 || s2.FilesChanged != 0 {
 		t.Fatalf("unchanged backup read data: %v", s2)
 	}
-	if s2["blobs_added"].(float64) != 0 {
+	if s2.BlobsAdded != 0 {
 		t.Fatalf("unchanged backup added blobs: %v", s2)
 	}
 
@@ -59,13 +60,12 @@ func TestRoundTripAllMetadata(t *testing.T) {
 	if err := os.Remove(filepath.Join(src, "empty")); err != nil {
 		t.Fatal(err)
 	}
-	third := lastOfType(t, jsonLines(t, c.ok("backup", "--path", src, "--json")), "summary")
-	s3 := third["summary"].(map[string]any)
-	if s3["files_changed"].(float64) != 1 || s3["files_new"].(float64) != 1 {
+	third := lastMessage[protocol.BackupSummary](t, c.ok("backup", "--path", src, "--json"), "summary")
+	s3 := third.Summary
+	if s3.FilesChanged != 1 || s3.FilesNew != 1 {
 		t.Fatalf("third backup: %v", s3)
 	}
-	id2 := second["snapshot_id"].(string)
-	id3 := third["snapshot_id"].(string)
+	id2, id3 := second.SnapshotID, third.SnapshotID
 	diff := c.ok("diff", id2[:8], id3[:10])
 	for _, want := range []string{"M  /big/text.log", "+  /new.txt", "-  /empty"} {
 		if !strings.Contains(diff, want) {
@@ -73,17 +73,17 @@ func TestRoundTripAllMetadata(t *testing.T) {
 		}
 	}
 
-	snaps := lastOfType(t, jsonLines(t, c.ok("snapshots", "--json", "--tag", "one")), "snapshots")
-	if n := len(snaps["snapshots"].([]any)); n != 1 {
+	snaps := lastMessage[snapshotsResult](t, c.ok("snapshots", "--json", "--tag", "one"), "snapshots")
+	if n := len(snaps.Snapshots); n != 1 {
 		t.Fatalf("snapshots --tag one: %d", n)
 	}
 	ls := c.ok("ls", "latest", "/deep")
 	if !strings.Contains(ls, "/deep/a/b/c/d/leaf") || strings.Contains(ls, "hello.txt") {
 		t.Fatalf("ls /deep:\n%s", ls)
 	}
-	nodes := jsonLines(t, c.ok("ls", "--json", id2[:8], "/link-abs"))
-	if nodes[0]["link_target"] != "/etc/passwd" {
-		t.Fatalf("ls --json symlink: %v", nodes)
+	nodes := messages[nodeJSON](t, c.ok("ls", "--json", id2[:8], "/link-abs"), "node")
+	if len(nodes) == 0 || nodes[0].LinkTarget != "/etc/passwd" {
+		t.Fatalf("ls --json symlink: %+v", nodes)
 	}
 	if out := c.ok("check", "--read-data"); !strings.Contains(out, "no errors found") {
 		t.Fatalf("check: %s", out)

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -14,6 +13,8 @@ import (
 
 	"github.com/lifeboat-backup/lifeboat/internal/treetest"
 	"github.com/lifeboat-backup/lifeboat/repository"
+	"github.com/lifeboat-backup/lifeboat/repository/prune"
+	"github.com/lifeboat-backup/lifeboat/sidecar/protocol"
 	"github.com/lifeboat-backup/lifeboat/snapshot"
 )
 
@@ -80,9 +81,8 @@ func TestClearErrors(t *testing.T) {
 
 	// Errors are JSON too, with the exit code.
 	wr := wrong.run("snapshots", "--json")
-	var m map[string]any
-	if err := json.Unmarshal([]byte(strings.TrimSpace(wr.stdout)), &m); err != nil || m["type"] != "error" || m["exit_code"].(float64) != 12 {
-		t.Fatalf("JSON error: %q (%v)", wr.stdout, err)
+	if f := lastMessage[protocol.Failure](t, wr.stdout, "error"); f.ExitCode != 12 || f.Message == "" {
+		t.Fatalf("JSON error: %q", wr.stdout)
 	}
 
 	noRepo := &cli{t: t, env: c.env}
@@ -117,11 +117,10 @@ func TestKeyManagement(t *testing.T) {
 	second := *c
 	second.env = append(second.env, "LIFEBOAT_NEW_PASSWORD=second pw")
 	c.ok("--json", "key", "list")
-	out := lastOfType(t, jsonLines(t, second.ok("key", "add", "--json")), "key_added")
-	id := out["id"].(string)
+	id := lastMessage[keyResult](t, second.ok("key", "add", "--json"), "key_added").ID
 	other := &cli{t: t, repo: c.repo, env: []string{"LIFEBOAT_PASSWORD=second pw"}}
 	other.ok("snapshots")
-	keys := lastOfType(t, jsonLines(t, c.ok("key", "list", "--json")), "keys")["keys"].([]any)
+	keys := lastMessage[keysResult](t, c.ok("key", "list", "--json"), "keys").Keys
 	if len(keys) != 2 {
 		t.Fatalf("%d keys", len(keys))
 	}
@@ -237,12 +236,11 @@ func TestUnreadableFileIncomplete(t *testing.T) {
 	if r.code != 3 {
 		t.Fatalf("exit %d, want 3\n%s\n%s", r.code, r.stdout, r.stderr)
 	}
-	msgs := jsonLines(t, r.stdout)
-	if w := lastOfType(t, msgs, "warning"); !strings.Contains(w["path"].(string), "secret") {
-		t.Fatalf("warning: %v", w)
+	if w := lastMessage[protocol.Warning](t, r.stdout, "warning"); !strings.Contains(w.Path, "secret") {
+		t.Fatalf("warning: %+v", w)
 	}
-	s := lastOfType(t, msgs, "summary")
-	if s["incomplete"] != true {
+	s := lastMessage[protocol.BackupSummary](t, r.stdout, "summary")
+	if !s.Incomplete {
 		t.Fatalf("summary: %v", s)
 	}
 	out := c.ok("snapshots")
@@ -331,13 +329,13 @@ func TestMessagesSayWhatHappened(t *testing.T) {
 	c.ok("backup", "--path", src)
 	ids := c.snapshotIDs()
 	c.ok("forget", ids[0][:8])
-	first := lastOfType(t, jsonLines(t, c.ok("prune", "--json")), "prune")["report"].(map[string]any)
-	second := lastOfType(t, jsonLines(t, c.ok("prune", "--json")), "prune")["report"].(map[string]any)
-	if first["index_files_replaced"].(float64) == 0 {
-		t.Fatalf("the first prune replaced no index file: %v", first)
+	first := lastMessage[dryRunReport[prune.Report]](t, c.ok("prune", "--json"), "prune").Report
+	second := lastMessage[dryRunReport[prune.Report]](t, c.ok("prune", "--json"), "prune").Report
+	if first.IndexFiles == 0 {
+		t.Fatalf("the first prune replaced no index file: %+v", first)
 	}
-	if second["index_files_replaced"].(float64) != 0 || second["packs_deleted"].(float64) != 0 {
-		t.Fatalf("a prune with nothing to do reports work: %v", second)
+	if second.IndexFiles != 0 || second.PacksDeleted != 0 {
+		t.Fatalf("a prune with nothing to do reports work: %+v", second)
 	}
 	if out := c.ok("snapshots"); !strings.Contains(out, "\n1 snapshot\n") {
 		t.Fatalf("snapshots count: %q", out)

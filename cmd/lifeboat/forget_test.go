@@ -6,6 +6,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/lifeboat-backup/lifeboat/sidecar/protocol"
 )
 
 func TestForget(t *testing.T) {
@@ -17,14 +19,13 @@ func TestForget(t *testing.T) {
 		if err := os.WriteFile(filepath.Join(src, "f"), []byte(fmt.Sprint(i)), 0o644); err != nil {
 			t.Fatal(err)
 		}
-		s := lastOfType(t, jsonLines(t, c.ok("backup", "--path", src, "--json")), "summary")
-		ids = append(ids, s["snapshot_id"].(string))
+		ids = append(ids, lastMessage[protocol.BackupSummary](t, c.ok("backup", "--path", src, "--json"), "summary").SnapshotID)
 	}
 	c.fails(2, "forgetting everything is refused", "forget")
 	c.fails(2, "not both", "forget", ids[0][:8], "--keep-last", "1")
 
-	dry := jsonLines(t, c.ok("forget", "--keep-last", "2", "--dry-run", "--json"))
-	if n := len(lastOfType(t, dry, "forget")["removed"].([]any)); n != 3 {
+	dry := lastMessage[forgetResult](t, c.ok("forget", "--keep-last", "2", "--dry-run", "--json"), "forget")
+	if n := len(dry.Removed); n != 3 || !dry.DryRun {
 		t.Fatalf("dry run would remove %d, want 3", n)
 	}
 	if out := c.ok("snapshots"); !strings.Contains(out, "\n5 snapshots") {

@@ -105,7 +105,7 @@ func TestMigrateBetweenEngines(t *testing.T) {
 		}
 	}
 	f.Close()
-	res := lastOfType(t, jsonLines(t, noRepo.ok("migrate", vol, "--to", host, "--direct", "--json")), "migrate")
+	res := lastMessage[migrateResult](t, noRepo.ok("migrate", vol, "--to", host, "--direct", "--json"), "migrate")
 	moved, err = e2.Volumes(ctx, sidecar.Selection{Names: []string{vol}})
 	if err != nil || len(moved) != 1 {
 		t.Fatal(err)
@@ -113,11 +113,14 @@ func TestMigrateBetweenEngines(t *testing.T) {
 	if err := treetest.Compare(volumeMountpoint(t, e, vol), moved[0].Mountpoint); err != nil {
 		t.Fatalf("volume migrated again with --direct differs:\n%v", err)
 	}
-	sent := res["volumes"].([]any)[0].(map[string]any)["bytes_sent"].(float64)
-	if limit := float64(pages/100*16<<10 + 1<<20); sent > limit {
-		t.Fatalf("the second direct migration sent %.0f bytes, want at most %.0f: %v", sent, limit, res)
+	if len(res.Volumes) != 1 {
+		t.Fatalf("migrated %+v, want one volume", res)
 	}
-	t.Logf("second direct migration: %.0f bytes sent of a %d MiB database with %d pages changed", sent, 32, pages/100)
+	sent := res.Volumes[0].Sent
+	if limit := int64(pages/100*16<<10 + 1<<20); sent > limit {
+		t.Fatalf("the second direct migration sent %d bytes, want at most %d: %+v", sent, limit, res)
+	}
+	t.Logf("second direct migration: %d bytes sent of a %d MiB database with %d pages changed", sent, 32, pages/100)
 	// A volume there that lifeboat did not make is not overwritten
 	// without --force.
 	if _, err := e2.Client().VolumeRemove(ctx, vol, client.VolumeRemoveOptions{Force: true}); err != nil {

@@ -10,6 +10,7 @@ import (
 
 	"github.com/lifeboat-backup/lifeboat/internal/treetest"
 	"github.com/lifeboat-backup/lifeboat/repository"
+	"github.com/lifeboat-backup/lifeboat/repository/prune"
 	"github.com/lifeboat-backup/lifeboat/targets/local"
 )
 
@@ -45,17 +46,17 @@ func TestPrune(t *testing.T) {
 	c.ok("prune") // nothing forgotten yet: nothing to free beyond duplicates
 	before := repoSize(t, c.repo)
 	c.ok("forget", "--keep-last", "1")
-	report := func(args ...string) map[string]any {
+	report := func(args ...string) prune.Report {
 		t.Helper()
-		return lastOfType(t, jsonLines(t, c.ok(append([]string{"prune", "--json"}, args...)...)), "prune")["report"].(map[string]any)
+		return lastMessage[dryRunReport[prune.Report]](t, c.ok(append([]string{"prune", "--json"}, args...)...), "prune").Report
 	}
 	dry := report("--dry-run")
-	if repoSize(t, c.repo) != before || dry["bytes_marked"].(float64) < 10<<20 {
-		t.Fatalf("dry run: %v", dry)
+	if repoSize(t, c.repo) != before || dry.BytesMarked < 10<<20 || len(dry.Actions) != dry.PacksMarked {
+		t.Fatalf("dry run: %+v", dry)
 	}
 	marked := report()
-	if marked["bytes_marked"].(float64) < 10<<20 || marked["packs_deleted"].(float64) != 0 || repoSize(t, c.repo) < before {
-		t.Fatalf("the first prune: %v", marked)
+	if marked.BytesMarked < 10<<20 || marked.PacksDeleted != 0 || repoSize(t, c.repo) < before {
+		t.Fatalf("the first prune: %+v", marked)
 	}
 	check := func() {
 		t.Helper()
@@ -75,20 +76,20 @@ func TestPrune(t *testing.T) {
 	}
 	// Once the mark is a second old, a prune with --grace 1s deletes.
 	deadline := time.Now().Add(30 * time.Second)
-	var swept map[string]any
+	var swept prune.Report
 	for tries := 0; ; tries++ {
-		if swept = report("--grace", "1s"); swept["packs_deleted"].(float64) > 0 || time.Now().After(deadline) {
+		if swept = report("--grace", "1s"); swept.PacksDeleted > 0 || time.Now().After(deadline) {
 			t.Logf("swept after %d prunes", tries+1)
 			break
 		}
 		time.Sleep(200 * time.Millisecond) // the grace period is wall-clock time
 	}
-	if swept["packs_deleted"].(float64) != marked["packs_marked"].(float64) || repoSize(t, c.repo) > before-10<<20 {
-		t.Fatalf("the sweep freed %d of %d bytes: %v", before-repoSize(t, c.repo), before, swept)
+	if swept.PacksDeleted != marked.PacksMarked || repoSize(t, c.repo) > before-10<<20 {
+		t.Fatalf("the sweep freed %d of %d bytes: %+v", before-repoSize(t, c.repo), before, swept)
 	}
 	check()
-	if rep := report("--grace", "1s"); rep["packs_deleted"].(float64) != 0 || rep["packs_marked"].(float64) != 0 || rep["marks_waiting"].(float64) != 0 {
-		t.Fatalf("a prune with nothing left to do: %v", rep)
+	if rep := report("--grace", "1s"); rep.PacksDeleted != 0 || rep.PacksMarked != 0 || rep.MarksWaiting != 0 {
+		t.Fatalf("a prune with nothing left to do: %+v", rep)
 	}
 
 	tg, err := local.New(c.repo)
@@ -121,8 +122,8 @@ func TestPrune(t *testing.T) {
 	c.fails(11, "prune lock", "prune")
 	_ = lock.Unlock(context.Background())
 	c.ok("forget", "--keep-last", "1")
-	if rep := report("--exclusive"); rep["packs_deleted"].(float64) == 0 || rep["packs_deleted"].(float64) != rep["packs_marked"].(float64) {
-		t.Fatalf("prune --exclusive: %v", rep)
+	if rep := report("--exclusive"); rep.PacksDeleted == 0 || rep.PacksDeleted != rep.PacksMarked {
+		t.Fatalf("prune --exclusive: %+v", rep)
 	}
 	check()
 	for _, v := range []string{"0", "-1h", "500ms", "soon"} {

@@ -9,7 +9,7 @@ import (
 // type (the "type" field, which the encoder adds before these fields).
 // This file is their schema: a program reading lifeboat's output, and the
 // tests, decode into these. The messages a sidecar prints (summary,
-// warning, error, status, event) are in package sidecar.
+// warning, error, status, event) are in package sidecar/protocol.
 
 // initResult is "init".
 type initResult struct {
@@ -86,6 +86,20 @@ type rollbackResult struct {
 type volumePruneResult struct {
 	DryRun  bool     `json:"dry_run"`
 	Volumes []string `json:"volumes"`
+}
+
+// diffStatistics is "statistics", the end of a diff.
+type diffStatistics struct {
+	Added       int `json:"added"`
+	Removed     int `json:"removed"`
+	Modified    int `json:"modified"`
+	Metadata    int `json:"metadata"`
+	TypeChanged int `json:"type_changed"`
+}
+
+// unlockResult is "unlock".
+type unlockResult struct {
+	Removed int `json:"removed"`
 }
 
 // dryRunReport is "prune", "repair_index", "repair_snapshots" and

@@ -53,10 +53,10 @@ func TestVolumePrune(t *testing.T) {
 	c.ok("init")
 	list := func(args ...string) string {
 		t.Helper()
-		out := lastOfType(t, jsonLines(t, c.ok(append([]string{"volume", "prune", "--dry-run", "--json", "--filter", "label=" + mark}, args...)...)), "volume_prune")
+		out := lastMessage[volumePruneResult](t, c.ok(append([]string{"volume", "prune", "--dry-run", "--json", "--filter", "label=" + mark}, args...)...), "volume_prune")
 		var names []string
-		for _, n := range out["volumes"].([]any) {
-			names = append(names, strings.TrimPrefix(n.(string), p))
+		for _, n := range out.Volumes {
+			names = append(names, strings.TrimPrefix(n, p))
 		}
 		return strings.Join(names, ",")
 	}
@@ -112,11 +112,7 @@ func TestVolumePruneMatchesEngine(t *testing.T) {
 	}
 	c := newCLI(t)
 	c.ok("init")
-	out := lastOfType(t, jsonLines(t, c.ok("volume", "prune", "--dry-run", "--json", "--filter", "label="+mark)), "volume_prune")
-	var listed []string
-	for _, n := range out["volumes"].([]any) {
-		listed = append(listed, n.(string))
-	}
+	listed := lastMessage[volumePruneResult](t, c.ok("volume", "prune", "--dry-run", "--json", "--filter", "label="+mark), "volume_prune").Volumes
 	res, err := e.Client().VolumePrune(ctx, client.VolumePruneOptions{Filters: client.Filters{}.Add("label", mark)})
 	if err != nil {
 		t.Fatal(err)

@@ -14,6 +14,7 @@ import (
 	"github.com/lifeboat-backup/lifeboat/internal/treetest"
 	"github.com/lifeboat-backup/lifeboat/repository"
 	"github.com/lifeboat-backup/lifeboat/sidecar"
+	"github.com/lifeboat-backup/lifeboat/sidecar/protocol"
 	"github.com/lifeboat-backup/lifeboat/targets/local"
 	"github.com/moby/moby/client"
 )
@@ -72,17 +73,17 @@ func TestVolumeBackupRestore(t *testing.T) {
 	treetest.Build(t, volumeMountpoint(t, e, vol))
 
 	c.ok("init")
-	sum := lastOfType(t, jsonLines(t, c.ok("backup", vol, "--tag", "vol", "--json")), "summary")
-	if sum["incomplete"] != false {
-		t.Fatalf("summary: %v", sum)
+	sum := lastMessage[protocol.BackupSummary](t, c.ok("backup", vol, "--tag", "vol", "--json"), "summary")
+	if sum.Incomplete || sum.SnapshotID == "" {
+		t.Fatalf("summary: %+v", sum)
 	}
-	snaps := lastOfType(t, jsonLines(t, c.ok("snapshots", "--volume", vol, "--json")), "snapshots")["snapshots"].([]any)
-	if len(snaps) != 1 {
-		t.Fatalf("%d snapshots of the volume", len(snaps))
+	snaps := lastMessage[snapshotsResult](t, c.ok("snapshots", "--volume", vol, "--json"), "snapshots").Snapshots
+	if len(snaps) != 1 || snaps[0].Volume == nil {
+		t.Fatalf("snapshots of the volume: %+v", snaps)
 	}
-	info := snaps[0].(map[string]any)["volume"].(map[string]any)
-	if info["name"] != vol || info["driver"] != "local" || info["labels"].(map[string]any)["tier"] != "db" {
-		t.Fatalf("volume info: %v", info)
+	info := snaps[0].Volume
+	if info.Name != vol || info.Driver != "local" || info.Labels["tier"] != "db" {
+		t.Fatalf("volume info: %+v", info)
 	}
 
 	c.ok("restore", "latest", "--volume", vol, "--to-volume", copyVol)
@@ -90,7 +91,7 @@ func TestVolumeBackupRestore(t *testing.T) {
 		t.Fatalf("restored volume differs:\n%v", err)
 	}
 	vs, _ := e.Volumes(ctx, sidecar.Selection{Names: []string{copyVol}})
-	id := snaps[0].(map[string]any)["id"].(string)
+	id := snaps[0].ID
 	if vs[0].Labels["app"] != "shop" || vs[0].Labels["org.lifeboat.restored-from"] != id {
 		t.Fatalf("labels of the restored volume: %v", vs[0].Labels)
 	}
@@ -113,10 +114,12 @@ func TestVolumeBackupRestore(t *testing.T) {
 	if strings.Count(out, "snapshot ") != 2 {
 		t.Fatalf("two volumes labelled app=shop, output:\n%s", out)
 	}
-	multi := lastOfType(t, jsonLines(t, c.ok("snapshots", "--tag", "multi", "--json")), "snapshots")["snapshots"].([]any)
+	multi := lastMessage[snapshotsResult](t, c.ok("snapshots", "--tag", "multi", "--json"), "snapshots").Snapshots
 	names := map[string]bool{}
 	for _, s := range multi {
-		names[s.(map[string]any)["volume"].(map[string]any)["name"].(string)] = true
+		if s.Volume != nil {
+			names[s.Volume.Name] = true
+		}
 	}
 	if len(multi) != 2 || !names[vol] || !names[copyVol] {
 		t.Fatalf("snapshots of the multi-volume run: %v", names)

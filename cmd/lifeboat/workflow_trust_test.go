@@ -10,6 +10,7 @@ import (
 
 	"github.com/lifeboat-backup/lifeboat/internal/treetest"
 	"github.com/lifeboat-backup/lifeboat/sidecar"
+	"github.com/lifeboat-backup/lifeboat/sidecar/protocol"
 	"github.com/moby/moby/client"
 )
 
@@ -31,12 +32,10 @@ func TestSidecarIsNoVolumeUser(t *testing.T) {
 	if warnings != 1 || !strings.Contains(r.stderr, "in use by container "+name) || strings.Contains(r.stderr+r.stdout, sidecar.SidecarPrefix) {
 		t.Fatalf("want one warning, about %s, none about a sidecar:\n%s", name, r.stderr)
 	}
-	var containers []any
-	for _, m := range jsonLines(t, c.ok("snapshots", "--json")) {
-		if m["type"] == "snapshots" {
-			for _, s := range m["snapshots"].([]any) {
-				containers = s.(map[string]any)["volume"].(map[string]any)["containers"].([]any)
-			}
+	var containers []string
+	for _, s := range lastMessage[snapshotsResult](t, c.ok("snapshots", "--json"), "snapshots").Snapshots {
+		if s.Volume != nil {
+			containers = s.Volume.Containers
 		}
 	}
 	if len(containers) != 1 || containers[0] != name {
@@ -205,17 +204,12 @@ func TestVolumeBackupReportsChangesAndDowntime(t *testing.T) {
 	// The same application labelled lifeboat.stop: stopped for the copy.
 	stopped := vol + "-stop"
 	startApp(t, e, ref, stopped+"-app", stopped, map[string]string{sidecar.LabelStop: "true"})
-	var events []map[string]any
-	for _, m := range jsonLines(t, c.ok("backup", stopped, "--json")) {
-		if m["type"] == "event" {
-			events = append(events, m)
-		}
+	events := messages[protocol.Event](t, c.ok("backup", stopped, "--json"), "event")
+	if len(events) != 2 || events[0].Action != sidecar.ActionStop || events[1].Action != sidecar.ActionStart {
+		t.Fatalf("events %+v, want stop then start", events)
 	}
-	if len(events) != 2 || events[0]["action"] != sidecar.ActionStop || events[1]["action"] != sidecar.ActionStart {
-		t.Fatalf("events %v, want stop then start", events)
-	}
-	if events[0]["time"] == nil || events[1]["down_seconds"].(float64) <= 0 {
-		t.Fatalf("events lack their time or the downtime: %v", events)
+	if events[0].Time.IsZero() || events[1].DownSecs <= 0 {
+		t.Fatalf("events lack their time or the downtime: %+v", events)
 	}
 }
 

@@ -42,6 +42,7 @@ var allowed = map[string][]string{
 	"daemon":               {"repository"},
 	"configs":              nil,
 	"internal/archtest":    nil,
+	"internal/linkshape":   nil,
 	"internal/testservers": nil,
 	"internal/treetest":    nil,
 	"internal/targettest":  {"targets"},

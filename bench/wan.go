@@ -1,0 +1,298 @@
+package main
+
+import (
+	"cmp"
+	"context"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/lifeboat-backup/lifeboat/internal/linkshape"
+)
+
+// The WAN scenario: the mixed data set backed up to and restored from an
+// S3 server (versitygw on 127.0.0.1) behind a link-shaping proxy
+// (internal/linkshape: a round-trip time, and one rate per direction that
+// every connection shares), lifeboat and restic on the same link in the
+// same run. Each phase shows its time, the bytes that crossed the link each
+// way, the round trips, and the link's floor: the bytes sent the slower
+// way divided by the rate, the time no tool can beat.
+
+// versitygwVersion is the S3 server of the scenario, as in .ci/run.
+const versitygwVersion = "v1.8.0"
+
+const (
+	s3Access = "lifeboatbench"
+	s3Secret = "lifeboat-bench-secret"
+	s3Bucket = "bench"
+)
+
+// wanResult is one measured run over the link.
+type wanResult struct {
+	seconds float64
+	link    linkshape.Stats
+}
+
+// wanBench is a run of the WAN scenario.
+type wanBench struct {
+	*bench
+	link    linkshape.Link
+	proxy   *linkshape.Proxy
+	results map[string]map[string][]wanResult // phase, tool
+}
+
+func runWAN(s sizes, outFile, work, lb string, runs int, link linkshape.Link) error {
+	restic, err := ensureTools(work)
+	if err != nil {
+		return err
+	}
+	endpoint, stop, err := startVersitygw(work)
+	if err != nil {
+		return err
+	}
+	defer stop()
+	proxy, err := linkshape.Start(strings.TrimPrefix(endpoint, "http://"), link)
+	if err != nil {
+		return err
+	}
+	defer proxy.Close()
+	shaped := "http://" + proxy.Addr()
+	creds := []string{"AWS_ACCESS_KEY_ID=" + s3Access, "AWS_SECRET_ACCESS_KEY=" + s3Secret, "AWS_DEFAULT_REGION=us-east-1"}
+	w := &wanBench{bench: &bench{work: work, runs: runs}, link: link, proxy: proxy, results: map[string]map[string][]wanResult{}}
+	w.tools = []*tool{
+		{
+			name: "lifeboat", bin: lb,
+			env: append([]string{"LIFEBOAT_PASSWORD=" + password, "LIFEBOAT_S3_ENDPOINT=" + shaped, "LIFEBOAT_S3_PATH_STYLE=true",
+				"LIFEBOAT_S3_REGION=us-east-1", "LIFEBOAT_CACHE_DIR=" + filepath.Join(work, "lifeboat-cache")}, creds...),
+			init:     []string{"init", "-q"},
+			backup:   func(src string) []string { return []string{"backup", "-q", "--path", src} },
+			restore:  func(dst string) []string { return []string{"restore", "-q", "latest", "--target", dst} },
+			restored: func(dst, _ string) string { return dst },
+		},
+		{
+			name: "restic", bin: restic,
+			env:      append([]string{"RESTIC_PASSWORD=" + password, "RESTIC_CACHE_DIR=" + filepath.Join(work, "restic-cache")}, creds...),
+			init:     []string{"init", "-q"},
+			backup:   func(src string) []string { return []string{"backup", "-q", src} },
+			restore:  func(dst string) []string { return []string{"restore", "-q", "latest", "--target", dst} },
+			restored: func(dst, src string) string { return filepath.Join(dst, src) },
+		},
+	}
+	repoOf := func(t *tool, i int) string {
+		if t.name == "restic" {
+			return fmt.Sprintf("s3:%s/%s/restic-%d", shaped, s3Bucket, i+1)
+		}
+		return fmt.Sprintf("s3://%s/lifeboat-%d", s3Bucket, i+1)
+	}
+	for _, t := range w.tools {
+		t.version = versionOf(t)
+	}
+	defer func() {
+		matches, _ := filepath.Glob(filepath.Join(work, "restore-*"))
+		for _, dst := range matches {
+			os.RemoveAll(dst)
+		}
+	}()
+	src := filepath.Join(work, "data")
+	fmt.Printf("generating the data set in %s\n", work)
+	if err := generate(src, s); err != nil {
+		return fmt.Errorf("generate: %w", err)
+	}
+	total := dirSize(src)
+	err = w.each(func(i int, t *tool) error {
+		if _, err := t.exec(repoOf(t, i), t.init...); err != nil {
+			return fmt.Errorf("%s init: %w", t.name, err)
+		}
+		return w.measure(phaseFirst, t, repoOf(t, i), t.backup(src))
+	})
+	if err != nil {
+		return err
+	}
+	if err := w.each(func(i int, t *tool) error { return w.measure(phaseUnchanged, t, repoOf(t, i), t.backup(src)) }); err != nil {
+		return err
+	}
+	if err := change(src, s); err != nil {
+		return fmt.Errorf("change: %w", err)
+	}
+	if err := w.each(func(i int, t *tool) error { return w.measure(phaseChanged, t, repoOf(t, i), t.backup(src)) }); err != nil {
+		return err
+	}
+	want, err := digest(src)
+	if err != nil {
+		return err
+	}
+	err = w.each(func(i int, t *tool) error {
+		dst := filepath.Join(work, fmt.Sprintf("restore-wan-%s-%d", t.name, i+1))
+		if err := w.measure(phaseRestore, t, repoOf(t, i), t.restore(dst)); err != nil {
+			return err
+		}
+		got, err := digest(t.restored(dst, src))
+		if err != nil {
+			return err
+		}
+		if got != want {
+			return fmt.Errorf("%s restored something other than the source over the link", t.name)
+		}
+		return os.RemoveAll(dst)
+	})
+	if err != nil {
+		return err
+	}
+	table := w.report(total)
+	fmt.Print("\n" + table)
+	if outFile == "" {
+		return nil
+	}
+	old, err := os.ReadFile(outFile)
+	if err != nil {
+		return err
+	}
+	rest, _, _ := wanSection.cut(string(old))
+	return os.WriteFile(outFile, []byte(rest+"\n"+wanSection.begin+"\n"+table+wanSection.end+"\n"), 0o644)
+}
+
+var wanSection = section{"<!-- wan: written by go run ./bench -wan -->", "<!-- end of wan -->"}
+
+// measure runs t over the link and records its time and traffic.
+func (w *wanBench) measure(phase string, t *tool, repo string, args []string) error {
+	before := w.proxy.Stats()
+	r, err := t.exec(repo, args...)
+	if err != nil {
+		return fmt.Errorf("%s %s: %w", t.name, phase, err)
+	}
+	res := wanResult{seconds: r.seconds, link: w.proxy.Stats().Sub(before)}
+	if w.results[phase] == nil {
+		w.results[phase] = map[string][]wanResult{}
+	}
+	w.results[phase][t.name] = append(w.results[phase][t.name], res)
+	fmt.Printf("%-22s %-9s %7.2f s  %8s up %8s down %6d round trips  floor %6.2f s\n", phase, t.name, res.seconds,
+		mib(res.link.Up), mib(res.link.Down), res.link.RoundTrips, w.floor(res.link).Seconds())
+	return nil
+}
+
+// floor is the least time the link allows for what crossed it.
+func (w *wanBench) floor(s linkshape.Stats) time.Duration {
+	if w.link.Rate == 0 {
+		return 0
+	}
+	return time.Duration(float64(max(s.Up, s.Down)) / float64(w.link.Rate) * float64(time.Second))
+}
+
+// report is the scenario's markdown section: medians by time.
+func (w *wanBench) report(total int64) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "## Across a WAN link\n\n")
+	fmt.Fprintf(&b, "The mixed data set (%s) to versitygw %s through a link-shaping proxy on this machine: %s round trip, %.0f Mbit/s each way, shared by all connections (internal/linkshape). ",
+		mib(total), versitygwVersion, w.link.RTT, float64(w.link.Rate)*8/1e6)
+	fmt.Fprintf(&b, "Medians of %d runs. Up and down are the bytes that crossed the link; the floor is the slower direction's bytes at the link's rate; use is the floor over the time.\n\n", w.runs)
+	var names []string
+	for _, t := range w.tools {
+		names = append(names, fmt.Sprintf("%s (%s)", t.name, t.version))
+	}
+	fmt.Fprintf(&b, "Tools: %s.\n\n", strings.Join(names, ", "))
+	b.WriteString("| phase | tool | time | up | down | round trips | floor | link use | vs restic |\n|---|---|---|---|---|---|---|---|---|\n")
+	for _, phase := range mixedPhases {
+		var resticSecs float64
+		if rs := w.results[phase]["restic"]; len(rs) > 0 {
+			resticSecs = wanMedian(rs).seconds
+		}
+		for _, t := range w.tools {
+			rs := w.results[phase][t.name]
+			if len(rs) == 0 {
+				continue
+			}
+			m := wanMedian(rs)
+			floor := w.floor(m.link).Seconds()
+			use := "—"
+			if floor > 0 && m.seconds > 0 {
+				use = fmt.Sprintf("%.0f%%", 100*floor/m.seconds)
+			}
+			vs := "—"
+			if resticSecs > 0 && t.name != "restic" {
+				vs = fmt.Sprintf("%.2f×", m.seconds/resticSecs)
+			}
+			fmt.Fprintf(&b, "| %s | %s | %.1f s | %s | %s | %d | %.1f s | %s | %s |\n", phase, t.name, m.seconds,
+				mib(m.link.Up), mib(m.link.Down), m.link.RoundTrips, floor, use, vs)
+		}
+	}
+	return b.String()
+}
+
+// wanMedian is the run with the median time.
+func wanMedian(rs []wanResult) wanResult {
+	sorted := slices.Clone(rs)
+	slices.SortFunc(sorted, func(a, b wanResult) int { return cmp.Compare(a.seconds, b.seconds) })
+	return sorted[len(sorted)/2]
+}
+
+// startVersitygw runs versitygw (from PATH or GOPATH/bin, else built at
+// versitygwVersion into work) on 127.0.0.1 with a posix backend in work,
+// creates the bucket, and returns its endpoint and how to stop it.
+func startVersitygw(work string) (string, func(), error) {
+	bin, err := exec.LookPath("versitygw")
+	if err != nil {
+		gopath, _ := exec.Command("go", "env", "GOPATH").Output()
+		bin = filepath.Join(strings.TrimSpace(string(gopath)), "bin", "versitygw")
+		if _, err := os.Stat(bin); err != nil {
+			gobin := filepath.Join(work, "gobin")
+			fmt.Printf("building versitygw %s\n", versitygwVersion)
+			install := exec.Command("go", "install", "github.com/versity/versitygw/cmd/versitygw@"+versitygwVersion)
+			install.Env = append(os.Environ(), "GOBIN="+gobin)
+			if out, err := install.CombinedOutput(); err != nil {
+				return "", nil, fmt.Errorf("build versitygw: %v\n%s", err, out)
+			}
+			bin = filepath.Join(gobin, "versitygw")
+		}
+	}
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", nil, err
+	}
+	addr := l.Addr().String()
+	l.Close()
+	dir := filepath.Join(work, "s3")
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return "", nil, err
+	}
+	cmd := exec.Command(bin, "--port", addr, "--access", s3Access, "--secret", s3Secret, "--health", "/health", "posix", dir)
+	logs, err := os.Create(filepath.Join(work, "versitygw.log"))
+	if err != nil {
+		return "", nil, err
+	}
+	cmd.Stdout, cmd.Stderr = logs, logs
+	if err := cmd.Start(); err != nil {
+		logs.Close()
+		return "", nil, err
+	}
+	stop := func() { _ = cmd.Process.Kill(); _ = cmd.Wait(); logs.Close() }
+	endpoint := "http://" + addr
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		resp, err := http.Get(endpoint + "/health")
+		if err == nil {
+			resp.Body.Close()
+			break
+		}
+		if time.Now().After(deadline) {
+			stop()
+			return "", nil, fmt.Errorf("versitygw did not come up at %s (see %s)", endpoint, logs.Name())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	client := s3.New(s3.Options{Region: "us-east-1", BaseEndpoint: aws.String(endpoint), UsePathStyle: true,
+		Credentials: credentials.NewStaticCredentialsProvider(s3Access, s3Secret, "")})
+	if _, err := client.CreateBucket(context.Background(), &s3.CreateBucketInput{Bucket: aws.String(s3Bucket)}); err != nil {
+		stop()
+		return "", nil, fmt.Errorf("create the bucket: %w", err)
+	}
+	return endpoint, stop, nil
+}
