@@ -119,6 +119,34 @@ func inWork(work string, fn func(work, lb string) error) error {
 	return fn(work, lb)
 }
 
+// newTools returns lifeboat at lb and restic, each with its password and
+// a cache in work, plus the environment given (a remote repository's
+// settings).
+func newTools(work, lb, restic string, lbEnv, resticEnv []string) []*tool {
+	tools := []*tool{
+		{
+			name: "lifeboat", bin: lb,
+			env:      append([]string{"LIFEBOAT_PASSWORD=" + password, "LIFEBOAT_CACHE_DIR=" + filepath.Join(work, "lifeboat-cache")}, lbEnv...),
+			init:     []string{"init", "-q"},
+			backup:   func(src string) []string { return []string{"backup", "-q", "--path", src} },
+			restore:  func(dst string) []string { return []string{"restore", "-q", "latest", "--target", dst} },
+			restored: func(dst, _ string) string { return dst },
+		},
+		{
+			name: "restic", bin: restic,
+			env:      append([]string{"RESTIC_PASSWORD=" + password, "RESTIC_CACHE_DIR=" + filepath.Join(work, "restic-cache")}, resticEnv...),
+			init:     []string{"init", "-q"},
+			backup:   func(src string) []string { return []string{"backup", "-q", src} },
+			restore:  func(dst string) []string { return []string{"restore", "-q", "latest", "--target", dst} },
+			restored: func(dst, src string) string { return filepath.Join(dst, src) },
+		},
+	}
+	for _, t := range tools {
+		t.version = versionOf(t)
+	}
+	return tools
+}
+
 // bench is one run of the harness.
 type bench struct {
 	work      string
@@ -191,29 +219,7 @@ func run(s sizes, outFile, work, lb string, dropCache bool, runs int) error {
 		return err
 	}
 	b := &bench{work: work, runs: runs, dropCache: dropCache, results: map[string]map[string][]result{}}
-	b.tools = []*tool{
-		{
-			name: "lifeboat", bin: lb,
-			env:  []string{"LIFEBOAT_PASSWORD=" + password},
-			init: []string{"init", "-q"},
-			backup: func(src string) []string {
-				return []string{"backup", "-q", "--path", src}
-			},
-			restore:  func(dst string) []string { return []string{"restore", "-q", "latest", "--target", dst} },
-			restored: func(dst, _ string) string { return dst },
-		},
-		{
-			name: "restic", bin: restic,
-			env:      []string{"RESTIC_PASSWORD=" + password, "RESTIC_CACHE_DIR=" + filepath.Join(work, "restic-cache")},
-			init:     []string{"init", "-q"},
-			backup:   func(src string) []string { return []string{"backup", "-q", src} },
-			restore:  func(dst string) []string { return []string{"restore", "-q", "latest", "--target", dst} },
-			restored: func(dst, src string) string { return filepath.Join(dst, src) },
-		},
-	}
-	for _, t := range b.tools {
-		t.version = versionOf(t)
-	}
+	b.tools = newTools(work, lb, restic, nil, nil)
 	defer func() {
 		// Restores were kept so that none ran after a large removal.
 		matches, _ := filepath.Glob(filepath.Join(work, "restore-*"))
@@ -266,6 +272,12 @@ func runMoves(s sizes, outFile, work, lb string, runs int) error {
 	if err != nil {
 		return err
 	}
+	return movesSection.write(outFile, table)
+}
+
+// write prints table and puts it in outFile (unless "") as this section,
+// in place of the one there, the rest of the file kept.
+func (m section) write(outFile, table string) error {
 	fmt.Print("\n" + table)
 	if outFile == "" {
 		return nil
@@ -274,8 +286,8 @@ func runMoves(s sizes, outFile, work, lb string, runs int) error {
 	if err != nil {
 		return err
 	}
-	rest, _, _ := movesSection.cut(string(old))
-	return os.WriteFile(outFile, []byte(rest+"\n"+movesSection.begin+"\n"+table+movesSection.end+"\n"), 0o644)
+	rest, _, _ := m.cut(string(old))
+	return os.WriteFile(outFile, []byte(rest+"\n"+m.begin+"\n"+table+m.end+"\n"), 0o644)
 }
 
 // section is a part of the report measured by another run, between two

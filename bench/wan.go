@@ -68,40 +68,14 @@ func runWAN(s sizes, outFile, work, lb string, runs int, link linkshape.Link) er
 	shaped := "http://" + proxy.Addr()
 	creds := []string{"AWS_ACCESS_KEY_ID=" + s3Access, "AWS_SECRET_ACCESS_KEY=" + s3Secret, "AWS_DEFAULT_REGION=us-east-1"}
 	w := &wanBench{bench: &bench{work: work, runs: runs}, link: link, proxy: proxy, results: map[string]map[string][]wanResult{}}
-	w.tools = []*tool{
-		{
-			name: "lifeboat", bin: lb,
-			env: append([]string{"LIFEBOAT_PASSWORD=" + password, "LIFEBOAT_S3_ENDPOINT=" + shaped, "LIFEBOAT_S3_PATH_STYLE=true",
-				"LIFEBOAT_S3_REGION=us-east-1", "LIFEBOAT_CACHE_DIR=" + filepath.Join(work, "lifeboat-cache")}, creds...),
-			init:     []string{"init", "-q"},
-			backup:   func(src string) []string { return []string{"backup", "-q", "--path", src} },
-			restore:  func(dst string) []string { return []string{"restore", "-q", "latest", "--target", dst} },
-			restored: func(dst, _ string) string { return dst },
-		},
-		{
-			name: "restic", bin: restic,
-			env:      append([]string{"RESTIC_PASSWORD=" + password, "RESTIC_CACHE_DIR=" + filepath.Join(work, "restic-cache")}, creds...),
-			init:     []string{"init", "-q"},
-			backup:   func(src string) []string { return []string{"backup", "-q", src} },
-			restore:  func(dst string) []string { return []string{"restore", "-q", "latest", "--target", dst} },
-			restored: func(dst, src string) string { return filepath.Join(dst, src) },
-		},
-	}
+	w.tools = newTools(work, lb, restic,
+		append([]string{"LIFEBOAT_S3_ENDPOINT=" + shaped, "LIFEBOAT_S3_PATH_STYLE=true", "LIFEBOAT_S3_REGION=us-east-1"}, creds...), creds)
 	repoOf := func(t *tool, i int) string {
 		if t.name == "restic" {
 			return fmt.Sprintf("s3:%s/%s/restic-%d", shaped, s3Bucket, i+1)
 		}
 		return fmt.Sprintf("s3://%s/lifeboat-%d", s3Bucket, i+1)
 	}
-	for _, t := range w.tools {
-		t.version = versionOf(t)
-	}
-	defer func() {
-		matches, _ := filepath.Glob(filepath.Join(work, "restore-*"))
-		for _, dst := range matches {
-			os.RemoveAll(dst)
-		}
-	}()
 	src := filepath.Join(work, "data")
 	fmt.Printf("generating the data set in %s\n", work)
 	if err := generate(src, s); err != nil {
@@ -147,17 +121,7 @@ func runWAN(s sizes, outFile, work, lb string, runs int, link linkshape.Link) er
 	if err != nil {
 		return err
 	}
-	table := w.report(total)
-	fmt.Print("\n" + table)
-	if outFile == "" {
-		return nil
-	}
-	old, err := os.ReadFile(outFile)
-	if err != nil {
-		return err
-	}
-	rest, _, _ := wanSection.cut(string(old))
-	return os.WriteFile(outFile, []byte(rest+"\n"+wanSection.begin+"\n"+table+wanSection.end+"\n"), 0o644)
+	return wanSection.write(outFile, w.report(total))
 }
 
 var wanSection = section{"<!-- wan: written by go run ./bench -wan -->", "<!-- end of wan -->"}

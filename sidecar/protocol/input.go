@@ -28,8 +28,11 @@ type Input struct {
 const maxInput = 16 << 20
 
 // WriteInput encodes in as one line.
-func WriteInput(w io.Writer, in Input) error {
-	b, err := json.Marshal(in)
+func WriteInput(w io.Writer, in Input) error { return writeLine(w, in) }
+
+// writeLine writes v as one line of JSON.
+func writeLine(w io.Writer, v any) error {
+	b, err := json.Marshal(v)
 	if err != nil {
 		return err
 	}
@@ -143,14 +146,7 @@ type RestoreOrder struct {
 }
 
 // WriteOrder writes o as one line.
-func WriteOrder(w io.Writer, o RestoreOrder) error {
-	b, err := json.Marshal(o)
-	if err != nil {
-		return err
-	}
-	_, err = w.Write(append(b, '\n'))
-	return err
-}
+func WriteOrder(w io.Writer, o RestoreOrder) error { return writeLine(w, o) }
 
 // ErrNoOrder is ReadOrder's error when the input ends without an order.
 var ErrNoOrder = errors.New("sidecar input: no restore order")
