@@ -38,12 +38,23 @@ func (r *Repository) LoadBlob(ctx context.Context, t pack.BlobType, id pack.ID, 
 		return nil, fmt.Errorf("%s blob %s: %w", t, id.Short(), ErrBlobNotFound)
 	}
 	var sealed []byte
+	var cached bool
 	var err error
 	if t == pack.TreeBlob {
-		sealed, err = r.sealedTree(ctx, loc.Pack, loc.Entry)
+		sealed, cached, err = r.sealedTree(ctx, loc.Pack, loc.Entry)
 	} else {
 		sealed, err = targets.ReadRange(ctx, r.target, PackName(loc.Pack), int64(loc.Entry.Offset), int64(loc.Entry.Length))
 	}
+	if err != nil {
+		return nil, fmt.Errorf("%s blob %s in pack %s: %w", t, id.Short(), loc.Pack.Short(), err)
+	}
+	plain, err := r.OpenBlob(loc.Entry, sealed, buf)
+	if err == nil || !cached {
+		return plain, err
+	}
+	// The local copy failed its check, not the repository: read it there.
+	r.forgetTreePack(loc.Pack)
+	sealed, err = targets.ReadRange(ctx, r.target, PackName(loc.Pack), int64(loc.Entry.Offset), int64(loc.Entry.Length))
 	if err != nil {
 		return nil, fmt.Errorf("%s blob %s in pack %s: %w", t, id.Short(), loc.Pack.Short(), err)
 	}

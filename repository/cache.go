@@ -19,6 +19,15 @@ import (
 // under a temporary name and renamed, so processes may share the cache.
 // Copies of files the repository no longer lists are removed when the kind
 // is listed.
+//
+// It also keeps tree packs (<dir>/trees/<pack id>: the pack's bytes, or
+// their first part up to its last tree), written by the backup that
+// uploads them or by the first read, so that a backup compares with its
+// parent and a listing walks a snapshot without fetching its trees again.
+// A pack's bytes cannot be checked against its name without all of them,
+// so a cached tree is checked as every blob is, when it is opened; one
+// that fails is read from the repository instead, and its copy removed.
+// Copies of packs the index no longer names are removed when it is loaded.
 
 // cachedKind reports whether objects of kind k are cached: small, read by
 // most commands, and never rewritten under the same name.
@@ -70,6 +79,46 @@ func (c *cache) put(name string, sealed []byte) {
 	}
 	if err != nil {
 		_ = os.Remove(f.Name())
+	}
+}
+
+// treesDir holds the cached tree packs.
+const treesDir = "trees"
+
+// treePack returns the cached bytes of tree pack p, unchecked.
+func (c *cache) treePack(p pack.ID) ([]byte, bool) {
+	if c == nil {
+		return nil, false
+	}
+	b, err := os.ReadFile(c.path(treesDir + "/" + p.String()))
+	return b, err == nil
+}
+
+// putTreePack keeps the bytes of tree pack p.
+func (c *cache) putTreePack(p pack.ID, data []byte) { c.put(treesDir+"/"+p.String(), data) }
+
+// dropTreePack removes the copy of tree pack p.
+func (c *cache) dropTreePack(p pack.ID) {
+	if c != nil {
+		_ = os.Remove(c.path(treesDir + "/" + p.String()))
+	}
+}
+
+// keepTreePacks removes the copies of tree packs that indexed does not
+// name any more (a prune deleted them).
+func (c *cache) keepTreePacks(indexed func(pack.ID) bool) {
+	if c == nil {
+		return
+	}
+	entries, err := os.ReadDir(c.path(treesDir))
+	if err != nil {
+		return
+	}
+	for _, e := range entries {
+		id, err := pack.ParseID(e.Name())
+		if err != nil || !indexed(id) {
+			_ = os.Remove(filepath.Join(c.path(treesDir), e.Name()))
+		}
 	}
 }
 

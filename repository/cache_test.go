@@ -130,3 +130,99 @@ func TestCacheOfSnapshotsAndIndex(t *testing.T) {
 		t.Fatalf("without a cache, two listings read %d snapshot files, want %d", s, 2*len(ids))
 	}
 }
+
+// A backup keeps the tree packs it uploads in the cache, so the next run
+// reads its trees from there; a damaged copy costs a read from the
+// repository, never a damage report; copies of packs the index no longer
+// names go when it is loaded.
+func TestCacheOfTreePacks(t *testing.T) {
+	ctx := context.Background()
+	tg := &countingTarget{Target: mem.New(), reads: map[string]int{}}
+	testRepo(t, tg).Close()
+	dir := t.TempDir()
+	open := func() *Repository {
+		t.Helper()
+		r, err := Open(ctx, tg, []byte("pw"), Options{NoLock: true, CacheDir: dir})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { r.Close() })
+		if err := r.LoadIndex(ctx); err != nil {
+			t.Fatal(err)
+		}
+		return r
+	}
+	writer := open()
+	w := writer.NewWriter(ctx)
+	trees := map[pack.ID][]byte{}
+	for i := range 20 {
+		b := blob(uint64(100+i), 2_000, true)
+		id := writer.BlobID(b)
+		trees[id] = b
+		if _, err := w.SaveBlob(pack.TreeBlob, id, b); err != nil {
+			t.Fatal(err)
+		}
+	}
+	data := blob(7, 50_000, false)
+	if _, err := w.SaveBlob(pack.DataBlob, writer.BlobID(data), data); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := w.Finish(); err != nil {
+		t.Fatal(err)
+	}
+	readAll := func(r *Repository) {
+		t.Helper()
+		for id, want := range trees {
+			got, err := r.LoadBlob(ctx, pack.TreeBlob, id, nil)
+			if err != nil || string(got) != string(want) {
+				t.Fatalf("tree %s: %v", id.Short(), err)
+			}
+		}
+	}
+	tg.take("data")
+	readAll(open())
+	if n := tg.take("data"); n != 0 {
+		t.Fatalf("the trees the backup wrote were read %d times from the repository, want none (cached on upload)", n)
+	}
+	cached, _ := filepath.Glob(filepath.Join(dir, writer.cfg.ID, treesDir, "*"))
+	if len(cached) == 0 {
+		t.Fatal("no tree pack in the cache")
+	}
+
+	// Damage every cached copy: the trees are read from the repository.
+	for _, p := range cached {
+		b, err := os.ReadFile(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i := 0; i < len(b); i += 97 {
+			b[i] ^= 0x55
+		}
+		if err := os.WriteFile(p, b, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	readAll(open())
+	if n := tg.take("data"); n == 0 {
+		t.Fatal("damaged copies were used")
+	}
+	readAll(open()) // and cached again
+	tg.take("data")
+	readAll(open())
+	if n := tg.take("data"); n != 0 {
+		t.Fatalf("after a damaged copy, the trees were read %d times again, want none (cached again)", n)
+	}
+
+	// A copy of a pack the index does not name goes.
+	stray := filepath.Join(dir, writer.cfg.ID, treesDir, pack.ID{9, 9, 9}.String())
+	if err := os.WriteFile(stray, []byte("a pack a prune deleted"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	open()
+	if _, err := os.Stat(stray); !os.IsNotExist(err) {
+		t.Fatalf("the copy of an unindexed pack stayed: %v", err)
+	}
+	if left, _ := filepath.Glob(filepath.Join(dir, writer.cfg.ID, treesDir, "*")); len(left) != len(cached) {
+		t.Fatalf("%d tree packs cached, want %d", len(left), len(cached))
+	}
+}

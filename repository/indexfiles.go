@@ -78,8 +78,11 @@ func (r *Repository) LoadIndex(ctx context.Context) error {
 			return err
 		}
 		if !vanished.Load() || pass == 2 {
-			_, err := r.LoadMarked(ctx)
-			return err
+			if _, err := r.LoadMarked(ctx); err != nil {
+				return err
+			}
+			r.cache.keepTreePacks(r.packKnown)
+			return nil
 		}
 	}
 }

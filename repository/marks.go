@@ -159,6 +159,17 @@ func (r *Repository) LoadMarked(ctx context.Context) ([]*Mark, error) {
 	return marks, nil
 }
 
+// packKnown reports whether the index or a mark names pack p.
+func (r *Repository) packKnown(p pack.ID) bool {
+	if r.idx.BlobsEnd(p) > 0 {
+		return true
+	}
+	r.mu.Lock()
+	marked := r.marked
+	r.mu.Unlock()
+	return marked != nil && marked.BlobsEnd(p) > 0
+}
+
 // Lookup finds where a blob is stored, for reading it: in the index, or
 // else in a pack that a prune marked for deletion but that a snapshot
 // published meanwhile still needs (the next prune takes it back). What to

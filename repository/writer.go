@@ -244,6 +244,16 @@ func (pf *packFile) finish(key *crypto.Key) (finishedPack, error) {
 	return finishedPack{id: id, path: pf.file.Name(), size: size, entries: entries}, nil
 }
 
+// trees reports whether the pack holds trees only.
+func (p finishedPack) trees() bool {
+	for _, e := range p.entries {
+		if e.Type != pack.TreeBlob {
+			return false
+		}
+	}
+	return len(p.entries) > 0
+}
+
 func (w *Writer) send(pf *packFile) error {
 	p, err := pf.finish(w.r.key)
 	if err != nil {
@@ -267,6 +277,12 @@ func (w *Writer) uploader() {
 			continue
 		}
 		err := targets.PutFile(w.ctx, w.r.target, PackName(p.id), p.path)
+		if err == nil && w.r.cache != nil && p.trees() {
+			// The next backup compares with these trees: keep them here.
+			if data, rerr := os.ReadFile(p.path); rerr == nil {
+				w.r.cache.putTreePack(p.id, data)
+			}
+		}
 		discard(p.path) // gone already if the target moved it
 		if err != nil {
 			w.fail(fmt.Errorf("save pack %s: %w", p.id.Short(), err))
