@@ -131,8 +131,8 @@ func TestCacheOfSnapshotsAndIndex(t *testing.T) {
 	}
 }
 
-// A backup keeps the tree packs it uploads in the cache, so the next run
-// reads its trees from there; a damaged copy costs a read from the
+// A backup keeps the tree packs and index files it uploads in the cache,
+// so the next run reads its trees and index from there; a damaged copy costs a read from the
 // repository, never a damage report; copies of packs the index no longer
 // names go when it is loaded.
 func TestCacheOfTreePacks(t *testing.T) {
@@ -180,9 +180,13 @@ func TestCacheOfTreePacks(t *testing.T) {
 		}
 	}
 	tg.take("data")
+	tg.take("index")
 	readAll(open())
 	if n := tg.take("data"); n != 0 {
 		t.Fatalf("the trees the backup wrote were read %d times from the repository, want none (cached on upload)", n)
+	}
+	if n := tg.take("index"); n != 0 {
+		t.Fatalf("the index files the backup wrote were read %d times from the repository, want none (cached when written)", n)
 	}
 	cached, _ := filepath.Glob(filepath.Join(dir, writer.cfg.ID, treesDir, "*"))
 	if len(cached) == 0 {

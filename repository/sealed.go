@@ -24,6 +24,9 @@ func (r *Repository) saveSealed(ctx context.Context, kind Kind, plaintext []byte
 	if err := r.target.Put(ctx, kind.Name(id), sealed); err != nil {
 		return id, fmt.Errorf("save %s: %w", kind, err)
 	}
+	if cachedKind(kind) { // the next run need not fetch what this one wrote
+		r.cache.put(kind.Name(id), sealed)
+	}
 	return id, nil
 }
 
