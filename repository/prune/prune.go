@@ -5,11 +5,12 @@
 // backups").
 //
 // A run is planned (NewPlan, which only reads) and then executed
-// (Execute). It (1) copies the used blobs of packs to repack into new packs with
-// their own index files; (2) writes a mark listing the packs no longer
-// needed, with their blobs; (3) writes one index file naming every kept
-// pack, superseding the older index files, and (4) deletes those; (5)
-// lists the locks and completes the mark with that list. A later run (6)
+// (Execute). It (1) copies the used blobs of packs to repack into new
+// packs with their own index files; (2) writes a mark listing the packs
+// no longer needed, with their blobs; (3) writes one index file naming
+// every kept pack, superseding the older index files, and (4) deletes
+// those; (5) lists the locks and completes the mark with that list. A
+// later run (6)
 // deletes a marked pack once the mark is complete, older than a grace
 // period, and every lock it lists is gone: such a holder had published its
 // snapshot before that later run listed the snapshots, so the pack is
@@ -194,9 +195,10 @@ type Plan struct {
 type Action struct {
 	Pack pack.ID `json:"pack"`
 	Size int64   `json:"size"`
-	// Do is one of "repack" (copy its used blobs, then mark it), "mark"
-	// (for a later run to delete), "delete" (now), "index" (name it in
-	// the index again: a snapshot needs it).
+	// Do is "mark" (for a later run to delete; a pack to repack has its
+	// used blobs copied first, and Why says so), "delete" (now: with
+	// Exclusive, or a due mark's pack) or "index" (name it in the index
+	// again: a snapshot needs it).
 	Do  string `json:"do"`
 	Why string `json:"why"`
 }
