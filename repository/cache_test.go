@@ -38,6 +38,18 @@ func (c *countingTarget) take(kind string) int {
 	return n
 }
 
+// openCached opens the repository on tg without a lock, caching in dir,
+// until the test ends.
+func openCached(t *testing.T, tg targets.Target, dir string) *Repository {
+	t.Helper()
+	r, err := Open(context.Background(), tg, []byte("pw"), Options{NoLock: true, CacheDir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { r.Close() })
+	return r
+}
+
 // The cache serves snapshot and index files the repository still lists,
 // only as stored (a damaged copy is read again), and forgets those it no
 // longer lists.
@@ -62,15 +74,7 @@ func TestCacheOfSnapshotsAndIndex(t *testing.T) {
 		ids = append(ids, id)
 	}
 	dir := t.TempDir()
-	open := func() *Repository {
-		t.Helper()
-		r, err := Open(ctx, tg, []byte("pw"), Options{NoLock: true, CacheDir: dir})
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { r.Close() })
-		return r
-	}
+	open := func() *Repository { return openCached(t, tg, dir) }
 	load := func(r *Repository) {
 		t.Helper()
 		if sns, err := r.Snapshots(ctx); err != nil || len(sns) != len(ids) {
@@ -132,9 +136,9 @@ func TestCacheOfSnapshotsAndIndex(t *testing.T) {
 }
 
 // A backup keeps the tree packs and index files it uploads in the cache,
-// so the next run reads its trees and index from there; a damaged copy costs a read from the
-// repository, never a damage report; copies of packs the index no longer
-// names go when it is loaded.
+// so the next run reads its trees and index from there; a damaged copy
+// costs a read from the repository, never a damage report; copies of
+// packs the index no longer names go when it is loaded.
 func TestCacheOfTreePacks(t *testing.T) {
 	ctx := context.Background()
 	tg := &countingTarget{Target: mem.New(), reads: map[string]int{}}
@@ -142,11 +146,7 @@ func TestCacheOfTreePacks(t *testing.T) {
 	dir := t.TempDir()
 	open := func() *Repository {
 		t.Helper()
-		r, err := Open(ctx, tg, []byte("pw"), Options{NoLock: true, CacheDir: dir})
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { r.Close() })
+		r := openCached(t, tg, dir)
 		if err := r.LoadIndex(ctx); err != nil {
 			t.Fatal(err)
 		}

@@ -33,8 +33,10 @@ type MigrateOptions struct {
 	// one before, at most MaxRounds, then the users are stopped
 	// (StopSource) or quiesced by their labels for a last round that only
 	// sends what changed. Through the repository only.
-	Live      bool
-	MaxRounds int // before the last round; DefaultMaxRounds if 0
+	Live bool
+	// MaxRounds bounds the rounds before the last one: with Live, from 1
+	// to MaxMaxRounds (DefaultMaxRounds is the CLI's default); else 0.
+	MaxRounds int
 	// Start, with Container, creates a container like it on the
 	// destination (its image sent first if the destination lacks it) and
 	// starts it once the copy is complete; the source container stays
@@ -59,7 +61,7 @@ func (o MigrateOptions) Validate() error {
 	switch {
 	case o.Live && o.Direct:
 		return errors.New("--live goes through the repository: it cannot be combined with --direct")
-	case o.MaxRounds != 0 && (!o.Live || o.MaxRounds < 1 || o.MaxRounds > MaxMaxRounds):
+	case o.Live != (o.MaxRounds != 0) || o.MaxRounds < 0 || o.MaxRounds > MaxMaxRounds:
 		return fmt.Errorf("--max-rounds needs --live and a value from 1 to %d", MaxMaxRounds)
 	case o.Start && o.Container == "":
 		return errors.New("--start needs --container: the container to start on the destination")
@@ -348,11 +350,7 @@ func migrateLive(ctx context.Context, src, dst Engine, sc Sidecars, srcJob sidec
 	c := newCopier(src, dst, srcJob, dstJob, r, o.Host, "migrate")
 	c.overwrite = o.Force
 	m := &Migration{}
-	maxRounds := o.MaxRounds
-	if maxRounds <= 0 {
-		maxRounds = DefaultMaxRounds
-	}
-	for i := range maxRounds {
+	for i := range o.MaxRounds {
 		r.Infof("round %d: copying while the volumes are in use", i+1)
 		rd, err := c.live(ctx, vols)
 		if err != nil {

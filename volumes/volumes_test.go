@@ -151,8 +151,8 @@ func TestMigrateLiveRules(t *testing.T) {
 	src.addContainer("db", true, nil, "pg")
 	r := &fakeReporter{}
 
-	live := MigrateOptions{Names: []string{"pg"}, StopSource: true, Live: true}
-	if _, err := Migrate(ctx, src, dst, sc, r, MigrateOptions{Names: []string{"pg"}, Live: true, Direct: true}); err == nil || len(src.did("")) > 0 {
+	live := MigrateOptions{Names: []string{"pg"}, StopSource: true, Live: true, MaxRounds: DefaultMaxRounds}
+	if _, err := Migrate(ctx, src, dst, sc, r, MigrateOptions{Names: []string{"pg"}, Live: true, Direct: true, MaxRounds: DefaultMaxRounds}); err == nil || len(src.did("")) > 0 {
 		t.Fatalf("--live with --direct: %v, did %v", err, src.did(""))
 	}
 
@@ -167,14 +167,14 @@ func TestMigrateLiveRules(t *testing.T) {
 	// destination keeps the earlier round's copy, the application runs.
 	dst.failRestore = false
 	src.onStop = func(f *fakeEngine) { f.failBackup["pg"] = true }
-	_, err = Migrate(ctx, src, dst, sc, r, MigrateOptions{Names: []string{"pg"}, StopSource: true, Live: true, Force: true})
+	_, err = Migrate(ctx, src, dst, sc, r, MigrateOptions{Names: []string{"pg"}, StopSource: true, Live: true, Force: true, MaxRounds: DefaultMaxRounds})
 	if err == nil || !strings.Contains(err.Error(), "started again") || !src.byName("db").running || dst.volumes["pg"].files["wal/1"] != "one" {
 		t.Fatalf("a failed last snapshot: %v, running %v, destination %v", err, src.byName("db").running, dst.volumes["pg"].files)
 	}
 	src.failBackup["pg"] = false
 	src.log, dst.log, src.envs, dst.envs = nil, nil, nil, nil
 	src.onStop = func(f *fakeEngine) { f.volumes["pg"].files["wal/2"] = "last" } // written as it stops
-	m, err := Migrate(ctx, src, dst, sc, r, MigrateOptions{Names: []string{"pg"}, StopSource: true, Live: true, Force: true})
+	m, err := Migrate(ctx, src, dst, sc, r, MigrateOptions{Names: []string{"pg"}, StopSource: true, Live: true, Force: true, MaxRounds: DefaultMaxRounds})
 	if err != nil || len(m.Volumes) != 1 || !m.Volumes[0].Match || len(m.Rounds) != 3 || m.Downtime <= 0 {
 		t.Fatalf("live migration: %v %+v", err, m)
 	}
@@ -294,7 +294,7 @@ func TestMigrateStartRules(t *testing.T) {
 	src.addContainer("db", true, nil, "pg")
 	src.images["app:1"] = true
 	r := &fakeReporter{}
-	start := MigrateOptions{Container: "db", Live: true, Start: true, WaitHealthy: time.Minute}
+	start := MigrateOptions{Container: "db", Live: true, Start: true, WaitHealthy: time.Minute, MaxRounds: DefaultMaxRounds}
 
 	if _, err := Migrate(ctx, src, dst, sc, r, MigrateOptions{Names: []string{"pg"}, Start: true}); err == nil || len(src.did("snapshot")) > 0 {
 		t.Fatalf("--start without a container: %v", err)
@@ -311,7 +311,7 @@ func TestMigrateStartRules(t *testing.T) {
 
 	dst.unhealthy = false
 	dst.log = nil
-	m, err := Migrate(ctx, src, dst, sc, r, MigrateOptions{Container: "db", Live: true, Start: true, Force: true, WaitHealthy: time.Minute})
+	m, err := Migrate(ctx, src, dst, sc, r, MigrateOptions{Container: "db", Live: true, Start: true, Force: true, WaitHealthy: time.Minute, MaxRounds: DefaultMaxRounds})
 	if err != nil || m.Container != "db" || m.Downtime <= 0 {
 		t.Fatalf("migrate --start: %v %+v", err, m)
 	}
@@ -421,7 +421,11 @@ func TestWriteOnlyUnderStoppedUsers(t *testing.T) {
 	app.labels = nil
 	e.log = nil
 	for _, live := range []bool{false, true} {
-		_, err = Migrate(ctx, src, e, sc, r, MigrateOptions{Names: []string{"pg"}, StopSource: true, Force: true, Live: live})
+		o := MigrateOptions{Names: []string{"pg"}, StopSource: true, Force: true, Live: live}
+		if live {
+			o.MaxRounds = DefaultMaxRounds
+		}
+		_, err = Migrate(ctx, src, e, sc, r, o)
 		if !errors.Is(err, ErrInUse) || len(src.did("")) != 0 || len(e.did("")) != 0 {
 			t.Fatalf("migrate (live %v) onto a volume in use: %v; source did %v, destination %v", live, err, src.did(""), e.did(""))
 		}
@@ -431,13 +435,13 @@ func TestWriteOnlyUnderStoppedUsers(t *testing.T) {
 	// labelled user is not stopped and started again on them, it refuses.
 	src.images["app:1"] = true
 	shop := src.addContainer("shop", false, nil, "pg")
-	_, err = Migrate(ctx, src, e, sc, r, MigrateOptions{Container: "shop", Start: true, Live: true, Force: true, WaitHealthy: time.Minute})
+	_, err = Migrate(ctx, src, e, sc, r, MigrateOptions{Container: "shop", Start: true, Live: true, Force: true, WaitHealthy: time.Minute, MaxRounds: DefaultMaxRounds})
 	delete(src.containers, shop.id)
 	if !errors.Is(err, ErrInUse) || len(e.did("stop")) != 0 || !app.running {
 		t.Fatalf("migrate --start onto a volume a labelled container uses: %v; destination did %v", err, e.did(""))
 	}
 	src.log, e.log = nil, nil
-	if _, err := Migrate(ctx, src, e, sc, r, MigrateOptions{Names: []string{"pg"}, StopSource: true, Force: true, Live: true}); err != nil {
+	if _, err := Migrate(ctx, src, e, sc, r, MigrateOptions{Names: []string{"pg"}, StopSource: true, Force: true, Live: true, MaxRounds: DefaultMaxRounds}); err != nil {
 		t.Fatal(err)
 	}
 	got := e.did("")
@@ -546,9 +550,11 @@ func TestMigrateOptionsValidate(t *testing.T) {
 	}{
 		{MigrateOptions{Names: []string{"v"}}, ""},
 		{MigrateOptions{Live: true, MaxRounds: MaxMaxRounds}, ""},
+		{MigrateOptions{Live: true, MaxRounds: 1}, ""},
+		{MigrateOptions{Live: true}, "--max-rounds needs --live"},
 		{MigrateOptions{Container: "db", Start: true, WaitHealthy: time.Minute}, ""},
 		{MigrateOptions{Container: "db", Start: true, WaitHealthy: time.Minute, Settle: 0}, ""},
-		{MigrateOptions{Live: true, Direct: true}, "cannot be combined"},
+		{MigrateOptions{Live: true, Direct: true, MaxRounds: DefaultMaxRounds}, "cannot be combined"},
 		{MigrateOptions{MaxRounds: 3}, "--max-rounds needs --live"},
 		{MigrateOptions{Live: true, MaxRounds: MaxMaxRounds + 1}, "--max-rounds needs --live"},
 		{MigrateOptions{Live: true, MaxRounds: -1}, "--max-rounds needs --live"},

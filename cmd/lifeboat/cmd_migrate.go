@@ -92,11 +92,8 @@ travel. Every file is read back against the source's hash; the bytes sent
 			}
 			mo := volumes.MigrateOptions{Names: args, Container: o.container, StopSource: o.stopSource, Force: o.force,
 				Direct: o.direct, Live: o.live, Start: o.start}
-			if cmd.Flags().Changed("max-rounds") {
+			if o.live || cmd.Flags().Changed("max-rounds") {
 				mo.MaxRounds = o.maxRounds
-				if o.maxRounds == 0 { // 0 in the options means "the default"
-					mo.MaxRounds = -1
-				}
 			}
 			if o.start || cmd.Flags().Changed("wait-healthy") || cmd.Flags().Changed("wait") {
 				mo.WaitHealthy, mo.Settle = o.waitHealthy, o.settle
