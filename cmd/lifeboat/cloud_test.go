@@ -54,6 +54,27 @@ func TestCLIOnS3(t *testing.T) {
 			t.Fatalf("no cached %s files in %s", kind, c.cache)
 		}
 	}
+	// check judges the store, not the copies: a tree pack damaged in the
+	// store is found although the cache holds an intact copy of it.
+	trees, _ := filepath.Glob(filepath.Join(c.cache, "*", "trees", "*"))
+	if len(trees) == 0 {
+		t.Fatalf("no cached tree packs in %s", c.cache)
+	}
+	stored := filepath.Join(srv.Dir, "lifeboat", "hosts", "one", "data", filepath.Base(trees[0])[:2], filepath.Base(trees[0]))
+	b, err := os.ReadFile(stored)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b[len(b)/4] ^= 1 // within the trees, before the pack's header
+	if err := os.WriteFile(stored, b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if r := c.run("check"); r.code != 4 {
+		t.Fatalf("check of a store with a damaged tree pack (intact in the cache): exit %d, want 4\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	if out := c.ok("ls", "latest"); !strings.Contains(out, "app.conf") { // reads use the authenticated copy
+		t.Fatalf("ls from the cached trees:\n%s", out)
+	}
 	fresh := &cli{t: t, repo: c.repo, env: c.env}
 	if out := fresh.ok("snapshots", "--no-cache"); !strings.Contains(out, "2 snapshots") {
 		t.Fatalf("snapshots --no-cache:\n%s", out)

@@ -101,7 +101,7 @@ func runCheck(ctx context.Context, a *app, o checkOptions) error {
 	if o.noLock {
 		mode = withoutLock
 	}
-	repo, done, err := a.openRepository(ctx, mode, false)
+	repo, done, err := a.openStore(ctx, mode, false)
 	if err != nil {
 		return noLockHint(err)
 	}

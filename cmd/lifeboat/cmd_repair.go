@@ -71,7 +71,7 @@ only those that no index names.`,
 }
 
 func runRepairIndex(ctx context.Context, a *app, o repair.IndexOptions) error {
-	repo, done, err := a.openRepository(ctx, withoutLock, false) // repair.Index locks exclusively
+	repo, done, err := a.openStore(ctx, withoutLock, false) // repair.Index locks exclusively
 	if err != nil {
 		return err
 	}
@@ -123,7 +123,7 @@ index first (this command refuses until then).`,
 }
 
 func runRepairSnapshots(ctx context.Context, a *app, o repair.SnapshotsOptions) error {
-	repo, done, err := a.openRepository(ctx, sharedLock, true)
+	repo, done, err := a.openStore(ctx, sharedLock, true)
 	if err != nil {
 		return err
 	}

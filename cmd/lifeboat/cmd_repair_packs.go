@@ -50,7 +50,7 @@ the next run cannot finish.`,
 }
 
 func runRepairPacks(ctx context.Context, a *app, o repair.PacksOptions) error {
-	repo, done, err := a.openRepository(ctx, withoutLock, false) // repair.Packs locks exclusively
+	repo, done, err := a.openStore(ctx, withoutLock, false) // repair.Packs locks exclusively
 	if err != nil {
 		return err
 	}

@@ -168,6 +168,14 @@ func (a *app) openRepository(ctx context.Context, mode lockMode, loadIndex bool)
 	return repo, done, nil
 }
 
+// openStore opens the repository as openRepository does, for a command
+// that judges or mends what is stored (check, repair): it reads every
+// object from the store, never a local copy, which could hide damage there.
+func (a *app) openStore(ctx context.Context, mode lockMode, loadIndex bool) (*repository.Repository, func(), error) {
+	a.cfg.NoCache = true
+	return a.openRepository(ctx, mode, loadIndex)
+}
+
 // reportDamaged warns about a damaged object that a command left out, and
 // says how to deal with it.
 func (a *app) reportDamaged(name string, err error) {
