@@ -25,7 +25,8 @@ func newCheckCmd(a *app) *cobra.Command {
 		Short: "Check the repository for damage",
 		Long: `Check that every snapshot can be restored: that all index files, snapshots and
 trees authenticate, and that every chunk they need is indexed in a pack that
-exists with the right size.
+exists with the right size. Everything is read from the store itself, never
+from the local cache, so an intact copy cannot hide damage there.
 
 --read-data also reads every pack and authenticates every chunk in it;
 --read-data-subset 10% reads a random tenth of the packs (or "1/5").

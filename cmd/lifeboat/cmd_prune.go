@@ -38,7 +38,8 @@ start meanwhile, exit code 11 for those that try) and deletes at once what it
 finds unneeded and everything earlier prunes marked.
 
 Every step keeps the repository valid, so an interrupted prune is finished
-by the next one. --dry-run only reports. A pack that no index names and no
+by the next one. --dry-run changes nothing and prints the plan, one line per
+pack (the first 40; --json lists all). A pack that no index names and no
 mark lists is marked only when its header shows that no snapshot needs what
 it holds; one that holds needed data (its index file was lost or damaged)
 is indexed again, and one whose header cannot be read is kept. Prune stops
@@ -59,7 +60,7 @@ snapshot, or save what is left of it with lifeboat repair snapshots.`,
 		},
 	}
 	cmd.Flags().Float64Var(&o.RepackUnused, "repack-unused", prune.DefaultRepackUnused, "rewrite packs with at least this share of unused bytes (0 < share <= 1)")
-	cmd.Flags().BoolVarP(&o.DryRun, "dry-run", "n", false, "only report what would be marked and deleted")
+	cmd.Flags().BoolVarP(&o.DryRun, "dry-run", "n", false, "change nothing; print the plan: each pack that would be marked, deleted or indexed again, and why")
 	cmd.Flags().BoolVar(&o.Exclusive, "exclusive", false, "take the exclusive lock and delete at once (backups cannot start meanwhile)")
 	cmd.Flags().DurationVar(&o.Grace, "grace", prune.DefaultGrace, "how long marked packs stay before a later prune may delete them (runs that could use them are waited for anyway)")
 	return cmd
