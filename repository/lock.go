@@ -217,6 +217,22 @@ func (r *Repository) OwnLocks() []string {
 }
 
 func (r *Repository) lock(ctx context.Context, kind lockKind) (*Lock, error) {
+	l, err := r.takeLock(ctx, kind)
+	if err != nil {
+		return nil, &LockError{err}
+	}
+	return l, nil
+}
+
+// LockError is a failure to take a lock: held by another process
+// (ErrLocked), or not written (a read-only store). A command that can read
+// without a lock can say so.
+type LockError struct{ Err error }
+
+func (e *LockError) Error() string { return e.Err.Error() }
+func (e *LockError) Unwrap() error { return e.Err }
+
+func (r *Repository) takeLock(ctx context.Context, kind lockKind) (*Lock, error) {
 	if err := r.conflict(ctx, kind, ""); err != nil {
 		return nil, err
 	}

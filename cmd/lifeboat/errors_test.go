@@ -11,6 +11,8 @@ import (
 	"syscall"
 	"testing"
 
+	"github.com/lifeboat-backup/lifeboat/cmd/lifeboat/internal/clitest"
+	"github.com/lifeboat-backup/lifeboat/cmd/lifeboat/internal/results"
 	"github.com/lifeboat-backup/lifeboat/internal/treetest"
 	"github.com/lifeboat-backup/lifeboat/repository"
 	"github.com/lifeboat-backup/lifeboat/repository/prune"
@@ -18,45 +20,30 @@ import (
 	"github.com/lifeboat-backup/lifeboat/snapshot"
 )
 
-func writeTree(t *testing.T, files map[string][]byte) string {
-	t.Helper()
-	dir := t.TempDir()
-	for p, data := range files {
-		full := filepath.Join(dir, p)
-		if err := os.MkdirAll(filepath.Dir(full), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(full, data, 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	return dir
-}
-
 func TestClearErrors(t *testing.T) {
-	c := newCLI(t)
-	c.fails(10, "no repository found", "snapshots")
-	c.ok("init")
-	c.fails(1, "a repository already exists", "init")
+	c := lb.CLI(t)
+	c.Fails(10, "no repository found", "snapshots")
+	c.OK("init")
+	c.Fails(1, "a repository already exists", "init")
 
 	wrong := *c
-	wrong.env = []string{"LIFEBOAT_PASSWORD=wrong"}
-	wrong.fails(12, "wrong password", "snapshots")
+	wrong.Env = []string{"LIFEBOAT_PASSWORD=wrong"}
+	wrong.Fails(12, "wrong password", "snapshots")
 
 	nopw := *c
-	nopw.env = nil
-	nopw.fails(1, "no password", "snapshots")
+	nopw.Env = nil
+	nopw.Fails(1, "no password", "snapshots")
 
 	pwFile := filepath.Join(t.TempDir(), "pw")
 	if err := os.WriteFile(pwFile, []byte("correct horse\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	nopw.ok("snapshots", "--password-file", pwFile)
+	nopw.OK("snapshots", "--password-file", pwFile)
 
-	c.fails(1, "no matching snapshot", "restore", "latest", "--target", t.TempDir())
-	c.fails(2, "unknown flag", "backup", "--nope")
-	c.fails(2, "--path", "backup")
-	c.fails(1, "no such file or directory", "backup", "--path", "/does/not/exist")
+	c.Fails(1, "no matching snapshot", "restore", "latest", "--target", t.TempDir())
+	c.Fails(2, "unknown flag", "backup", "--nope")
+	c.Fails(2, "--path", "backup")
+	c.Fails(1, "no such file or directory", "backup", "--path", "/does/not/exist")
 	// Contradictory or malformed selectors and names: usage errors that
 	// name the mistake, before any engine is asked (it used to act on
 	// --all --dangling as --all, stopping every labelled container).
@@ -76,17 +63,17 @@ func TestClearErrors(t *testing.T) {
 		{"a tag cannot be empty", []string{"backup", "--path", t.TempDir(), "--tag", ""}},
 		{"no spaces around it", []string{"backup", "--path", t.TempDir(), "--tag", " nightly"}},
 	} {
-		c.fails(2, bad.want, bad.args...)
+		c.Fails(2, bad.want, bad.args...)
 	}
 
 	// Errors are JSON too, with the exit code.
-	wr := wrong.run("snapshots", "--json")
-	if f := lastMessage[protocol.Failure](t, wr.stdout, "error"); f.ExitCode != 12 || f.Message == "" {
-		t.Fatalf("JSON error: %q", wr.stdout)
+	wr := wrong.Run("snapshots", "--json")
+	if f := clitest.LastMessage[protocol.Failure](t, wr.Stdout, "error"); f.ExitCode != 12 || f.Message == "" {
+		t.Fatalf("JSON error: %q", wr.Stdout)
 	}
 
-	noRepo := &cli{t: t, env: c.env}
-	noRepo.fails(2, "no repository given", "snapshots")
+	noRepo := lb.CLIOn(t, "", c.Env)
+	noRepo.Fails(2, "no repository given", "snapshots")
 
 	// Foreign repositories are no repository (exit 10), not a wrong
 	// password (exit 12): restic's layout (the same folders, its own key
@@ -103,54 +90,54 @@ func TestClearErrors(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	c.fails(10, "restic repository", "snapshots", "--repo", restic)
+	c.Fails(10, "restic repository", "snapshots", "--repo", restic)
 	onlyConfig := t.TempDir()
 	if err := os.WriteFile(filepath.Join(onlyConfig, "config"), []byte("x"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	c.fails(10, "no keys/", "snapshots", "--repo", onlyConfig)
+	c.Fails(10, "no keys/", "snapshots", "--repo", onlyConfig)
 }
 
 func TestKeyManagement(t *testing.T) {
-	c := newCLI(t)
-	c.ok("init")
+	c := lb.CLI(t)
+	c.OK("init")
 	second := *c
-	second.env = append(second.env, "LIFEBOAT_NEW_PASSWORD=second pw")
-	c.ok("--json", "key", "list")
-	id := lastMessage[keyResult](t, second.ok("key", "add", "--json"), "key_added").ID
-	other := &cli{t: t, repo: c.repo, env: []string{"LIFEBOAT_PASSWORD=second pw"}}
-	other.ok("snapshots")
-	keys := lastMessage[keysResult](t, c.ok("key", "list", "--json"), "keys").Keys
+	second.Env = append(second.Env, "LIFEBOAT_NEW_PASSWORD=second pw")
+	c.OK("--json", "key", "list")
+	id := clitest.LastMessage[results.Key](t, second.OK("key", "add", "--json"), "key_added").ID
+	other := lb.CLIOn(t, c.Repo, []string{"LIFEBOAT_PASSWORD=second pw"})
+	other.OK("snapshots")
+	keys := clitest.LastMessage[results.Keys](t, c.OK("key", "list", "--json"), "keys").Keys
 	if len(keys) != 2 {
 		t.Fatalf("%d keys", len(keys))
 	}
 	// A prefix too short to be sure of (it matched any key) removes nothing.
 	for _, short := range []string{"", id[:1], id[:3]} {
-		c.fails(1, "at least 4 hex digits", "key", "remove", short)
+		c.Fails(1, "at least 4 hex digits", "key", "remove", short)
 	}
-	c.fails(1, "no key with id", "key", "remove", "0000000000")
-	c.ok("key", "remove", id[:8])
-	other.fails(12, "wrong password", "snapshots")
+	c.Fails(1, "no key with id", "key", "remove", "0000000000")
+	c.OK("key", "remove", id[:8])
+	other.Fails(12, "wrong password", "snapshots")
 	// passwd replaces the key in use.
 	third := *c
-	third.env = append(third.env, "LIFEBOAT_NEW_PASSWORD=third pw")
-	third.ok("key", "passwd")
-	c.fails(12, "wrong password", "snapshots")
-	(&cli{t: t, repo: c.repo, env: []string{"LIFEBOAT_PASSWORD=third pw"}}).ok("snapshots")
+	third.Env = append(third.Env, "LIFEBOAT_NEW_PASSWORD=third pw")
+	third.OK("key", "passwd")
+	c.Fails(12, "wrong password", "snapshots")
+	(lb.CLIOn(t, c.Repo, []string{"LIFEBOAT_PASSWORD=third pw"})).OK("snapshots")
 }
 
 // Damage is found, named, and traced to the snapshots and files it affects.
 func TestCheckFindsDamage(t *testing.T) {
-	c := newCLI(t)
-	c.ok("init")
-	src := writeTree(t, map[string][]byte{
+	c := lb.CLI(t)
+	c.OK("init")
+	src := clitest.WriteTree(t, map[string][]byte{
 		"one.bin": treetest.RandomBytes(1, 3<<20),
 		"two.bin": treetest.RandomBytes(2, 100),
 	})
-	c.ok("backup", "--path", src)
-	c.ok("check", "--read-data")
+	c.OK("backup", "--path", src)
+	c.OK("check", "--read-data")
 
-	packs, _ := filepath.Glob(filepath.Join(c.repo, "data", "*", "*"))
+	packs, _ := filepath.Glob(filepath.Join(c.Repo, "data", "*", "*"))
 	if len(packs) < 2 {
 		t.Fatalf("want data and tree packs, got %v", packs)
 	}
@@ -166,26 +153,26 @@ func TestCheckFindsDamage(t *testing.T) {
 	if err := os.WriteFile(big, b, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	c.ok("check") // structure is intact
-	r := c.fails(4, filepath.Base(big), "check", "--read-data")
-	if !strings.Contains(r.stdout, "/one.bin") || !strings.Contains(r.stdout, "is damaged") {
-		t.Fatalf("check does not name the affected file:\n%s", r.stdout)
+	c.OK("check") // structure is intact
+	r := c.Fails(4, filepath.Base(big), "check", "--read-data")
+	if !strings.Contains(r.Stdout, "/one.bin") || !strings.Contains(r.Stdout, "is damaged") {
+		t.Fatalf("check does not name the affected file:\n%s", r.Stdout)
 	}
 	// A restore leaves the damaged file out, names it, exits 3; the
 	// intact one restores.
-	r = c.fails(3, "check --read-data", "restore", "latest", "--target", t.TempDir())
-	if !strings.Contains(r.stdout, "/one.bin:") || !strings.Contains(r.stdout, "damaged object") {
-		t.Fatalf("restore does not name the damaged file:\n%s", r.stdout)
+	r = c.Fails(3, "check --read-data", "restore", "latest", "--target", t.TempDir())
+	if !strings.Contains(r.Stdout, "/one.bin:") || !strings.Contains(r.Stdout, "damaged object") {
+		t.Fatalf("restore does not name the damaged file:\n%s", r.Stdout)
 	}
-	c.ok("restore", "latest", "--target", t.TempDir(), "--include", "two.bin")
+	c.OK("restore", "latest", "--target", t.TempDir(), "--include", "two.bin")
 
 	// A missing pack is found without reading data.
 	if err := os.Remove(big); err != nil {
 		t.Fatal(err)
 	}
-	r = c.fails(4, "pack is missing", "check")
-	if !strings.Contains(r.stdout, "/one.bin") {
-		t.Fatalf("missing pack: affected file not named:\n%s", r.stdout)
+	r = c.Fails(4, "pack is missing", "check")
+	if !strings.Contains(r.Stdout, "/one.bin") {
+		t.Fatalf("missing pack: affected file not named:\n%s", r.Stdout)
 	}
 }
 
@@ -193,16 +180,16 @@ func TestCheckFindsDamage(t *testing.T) {
 // empty target as it was: nothing is published before all of it is done.
 func TestRestoreDiskFull(t *testing.T) {
 	treetest.RequireRoot(t)
-	c := newCLI(t)
-	c.ok("init")
-	src := writeTree(t, map[string][]byte{"a-small": []byte("fits"), "b-big.bin": treetest.RandomBytes(3, 4<<20)})
-	c.ok("backup", "--path", src)
+	c := lb.CLI(t)
+	c.OK("init")
+	src := clitest.WriteTree(t, map[string][]byte{"a-small": []byte("fits"), "b-big.bin": treetest.RandomBytes(3, 4<<20)})
+	c.OK("backup", "--path", src)
 	mnt := t.TempDir()
 	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", mnt).CombinedOutput(); err != nil {
 		t.Fatalf("mount tmpfs: %v %s", err, out)
 	}
 	t.Cleanup(func() { _ = exec.Command("umount", mnt).Run() })
-	c.fails(1, "no space left on device", "restore", "latest", "--target", mnt)
+	c.Fails(1, "no space left on device", "restore", "latest", "--target", mnt)
 	if entries, _ := os.ReadDir(mnt); len(entries) != 0 {
 		t.Fatalf("failed restore left %v", entries)
 	}
@@ -212,17 +199,17 @@ func TestRestoreDiskFull(t *testing.T) {
 // saved, marked incomplete, and the exit code is 3.
 func TestUnreadableFileIncomplete(t *testing.T) {
 	treetest.RequireRoot(t)
-	c := newCLI(t)
-	c.ok("init")
-	src := writeTree(t, map[string][]byte{"public": []byte("ok"), "secret": []byte("root only")})
+	c := lb.CLI(t)
+	c.OK("init")
+	src := clitest.WriteTree(t, map[string][]byte{"public": []byte("ok"), "secret": []byte("root only")})
 	if err := os.Chmod(filepath.Join(src, "secret"), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	// Run as nobody, so that the root-only file is unreadable.
-	for _, p := range []string{filepath.Dir(c.repo), c.repo, filepath.Dir(src), src} {
+	for _, p := range []string{filepath.Dir(c.Repo), c.Repo, filepath.Dir(src), src} {
 		_ = os.Chmod(p, 0o777)
 	}
-	if err := filepath.Walk(c.repo, func(p string, fi os.FileInfo, err error) error {
+	if err := filepath.Walk(c.Repo, func(p string, fi os.FileInfo, err error) error {
 		if err == nil {
 			_ = os.Chown(p, 65534, 65534)
 		}
@@ -230,24 +217,24 @@ func TestUnreadableFileIncomplete(t *testing.T) {
 	}); err != nil {
 		t.Fatal(err)
 	}
-	cmd := c.cmd("backup", "--path", src, "--json")
+	cmd := c.Cmd("backup", "--path", src, "--json")
 	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
-	r := c.runCmd(cmd)
-	if r.code != 3 {
-		t.Fatalf("exit %d, want 3\n%s\n%s", r.code, r.stdout, r.stderr)
+	r := c.RunCmd(cmd)
+	if r.Code != 3 {
+		t.Fatalf("exit %d, want 3\n%s\n%s", r.Code, r.Stdout, r.Stderr)
 	}
-	if w := lastMessage[protocol.Warning](t, r.stdout, "warning"); !strings.Contains(w.Path, "secret") {
+	if w := clitest.LastMessage[protocol.Warning](t, r.Stdout, "warning"); !strings.Contains(w.Path, "secret") {
 		t.Fatalf("warning: %+v", w)
 	}
-	s := lastMessage[protocol.BackupSummary](t, r.stdout, "summary")
+	s := clitest.LastMessage[protocol.BackupSummary](t, r.Stdout, "summary")
 	if !s.Incomplete {
 		t.Fatalf("summary: %v", s)
 	}
-	out := c.ok("snapshots")
+	out := c.OK("snapshots")
 	if !strings.Contains(out, "(incomplete)") {
 		t.Fatalf("snapshots does not show incomplete:\n%s", out)
 	}
-	ls := c.ok("ls", "latest")
+	ls := c.OK("ls", "latest")
 	if !strings.Contains(ls, "/public") || strings.Contains(ls, "/secret") {
 		t.Fatalf("ls: %s", ls)
 	}
@@ -255,8 +242,8 @@ func TestUnreadableFileIncomplete(t *testing.T) {
 
 // init --pack-size sets the size at which packs are cut.
 func TestInitPackSize(t *testing.T) {
-	c := newCLI(t)
-	c.ok("init", "--pack-size", "1")
+	c := lb.CLI(t)
+	c.OK("init", "--pack-size", "1")
 	// Files below the minimum chunk size are one chunk each, whatever the
 	// repository's random chunker polynomial: 60 of 200 kB fill at least
 	// ten 1 MiB packs (a large file could be cut into a few large chunks).
@@ -264,80 +251,80 @@ func TestInitPackSize(t *testing.T) {
 	for i := 0; i < 60; i++ {
 		files[fmt.Sprintf("f%02d", i)] = treetest.RandomBytes(uint64(i), 200_000)
 	}
-	c.ok("backup", "--path", writeTree(t, files))
-	packs, _ := filepath.Glob(filepath.Join(c.repo, "data", "*", "*"))
+	c.OK("backup", "--path", clitest.WriteTree(t, files))
+	packs, _ := filepath.Glob(filepath.Join(c.Repo, "data", "*", "*"))
 	if len(packs) < 10 {
 		t.Fatalf("%d packs for 12 MB with 1 MiB packs", len(packs))
 	}
-	c.fails(2, "pack-size must be between", "init", "--pack-size", "500") // a usage error, as every bad value
-	c.ok("check", "--read-data")
+	c.Fails(2, "pack-size must be between", "init", "--pack-size", "500") // a usage error, as every bad value
+	c.OK("check", "--read-data")
 }
 
 // No value a user can type widens a deletion or is silently replaced:
 // negative keep values, out-of-range shares and sizes, misspelled keys.
 func TestOutOfRangeValuesRefused(t *testing.T) {
-	c := newCLI(t)
-	c.ok("init")
-	src := writeTree(t, map[string][]byte{"f": []byte("x")})
-	c.ok("backup", "--path", src)
-	c.ok("backup", "--path", src)
+	c := lb.CLI(t)
+	c.OK("init")
+	src := clitest.WriteTree(t, map[string][]byte{"f": []byte("x")})
+	c.OK("backup", "--path", src)
+	c.OK("backup", "--path", src)
 	for _, args := range [][]string{
 		{"forget", "--keep-last", "-1"},
 		{"forget", "--keep-daily", "-5"},
 		{"forget", "--keep-within", "-48h"},
 		{"forget", "--keep-last", "1", "--keep-pre-prune", "-1h"},
 	} {
-		c.fails(2, "must be 0 or more", args...)
+		c.Fails(2, "must be 0 or more", args...)
 	}
-	if n := len(c.snapshotIDs()); n != 2 {
+	if n := len(c.SnapshotIDs()); n != 2 {
 		t.Fatalf("%d snapshots after refused forgets, want 2", n)
 	}
 	// A policy that keeps nothing of a group still keeps its newest.
-	c.ok("forget", "--keep-tag", "no-such-tag")
-	if n := len(c.snapshotIDs()); n != 1 {
+	c.OK("forget", "--keep-tag", "no-such-tag")
+	if n := len(c.SnapshotIDs()); n != 1 {
 		t.Fatalf("%d snapshots after forget --keep-tag no-such-tag, want the newest", n)
 	}
 	for _, v := range []string{"5", "-1", "0", "NaN"} {
-		c.fails(2, "--repack-unused must be more than 0", "prune", "--repack-unused", v)
+		c.Fails(2, "--repack-unused must be more than 0", "prune", "--repack-unused", v)
 	}
-	other := newCLI(t)
-	other.fails(2, "--pack-size must be between 1 and 128", "init", "--pack-size", "0")
-	other.fails(2, "pack-size must be between 1 and 128", "init", "--pack-size", "200")
+	other := lb.CLI(t)
+	other.Fails(2, "--pack-size must be between 1 and 128", "init", "--pack-size", "0")
+	other.Fails(2, "pack-size must be between 1 and 128", "init", "--pack-size", "200")
 
 	cfg := filepath.Join(t.TempDir(), "lifeboat.yml")
 	if err := os.WriteFile(cfg, []byte("hots: web1\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	c.fails(2, `unknown key "hots" at the top level (did you mean "host"?)`, "snapshots", "--config", cfg)
+	c.Fails(2, `unknown key "hots" at the top level (did you mean "host"?)`, "snapshots", "--config", cfg)
 }
 
 // Small things an operator reads: the new password's own variables, a
 // prune with nothing to do says so, counts are singular or plural.
 func TestMessagesSayWhatHappened(t *testing.T) {
-	c := newCLI(t)
-	c.ok("init")
-	r := c.fails(1, "LIFEBOAT_NEW_PASSWORD", "key", "add")
-	if !strings.Contains(r.stderr, "--new-password-file") || strings.Contains(r.stderr, "LIFEBOAT_PASSWORD_FILE") {
-		t.Fatalf("key add without a new password: %q", r.stderr)
+	c := lb.CLI(t)
+	c.OK("init")
+	r := c.Fails(1, "LIFEBOAT_NEW_PASSWORD", "key", "add")
+	if !strings.Contains(r.Stderr, "--new-password-file") || strings.Contains(r.Stderr, "LIFEBOAT_PASSWORD_FILE") {
+		t.Fatalf("key add without a new password: %q", r.Stderr)
 	}
-	c.fails(1, "LIFEBOAT_NEW_PASSWORD", "key", "passwd")
-	src := writeTree(t, map[string][]byte{"f": []byte("one")})
-	c.ok("backup", "--path", src)
+	c.Fails(1, "LIFEBOAT_NEW_PASSWORD", "key", "passwd")
+	src := clitest.WriteTree(t, map[string][]byte{"f": []byte("one")})
+	c.OK("backup", "--path", src)
 	if err := os.WriteFile(filepath.Join(src, "f"), treetest.RandomBytes(3, 2<<20), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	c.ok("backup", "--path", src)
-	ids := c.snapshotIDs()
-	c.ok("forget", ids[0][:8])
-	first := lastMessage[dryRunReport[prune.Report]](t, c.ok("prune", "--json"), "prune").Report
-	second := lastMessage[dryRunReport[prune.Report]](t, c.ok("prune", "--json"), "prune").Report
+	c.OK("backup", "--path", src)
+	ids := c.SnapshotIDs()
+	c.OK("forget", ids[0][:8])
+	first := clitest.LastMessage[results.DryRun[prune.Report]](t, c.OK("prune", "--json"), "prune").Report
+	second := clitest.LastMessage[results.DryRun[prune.Report]](t, c.OK("prune", "--json"), "prune").Report
 	if first.IndexFiles == 0 {
 		t.Fatalf("the first prune replaced no index file: %+v", first)
 	}
 	if second.IndexFiles != 0 || second.PacksDeleted != 0 {
 		t.Fatalf("a prune with nothing to do reports work: %+v", second)
 	}
-	if out := c.ok("snapshots"); !strings.Contains(out, "\n1 snapshot\n") {
+	if out := c.OK("snapshots"); !strings.Contains(out, "\n1 snapshot\n") {
 		t.Fatalf("snapshots count: %q", out)
 	}
 }
@@ -356,7 +343,7 @@ func TestExitCodes(t *testing.T) {
 		{usageError{errors.New("bad flag")}, exitUsage},
 		{fmt.Errorf("x: %w", context.Canceled), exitInterrupted},
 		{fmt.Errorf("x: %w", repository.ErrLocked), exitLocked},
-		{lockError{fmt.Errorf("x: %w", repository.ErrLocked)}, exitLocked},
+		{&repository.LockError{Err: fmt.Errorf("x: %w", repository.ErrLocked)}, exitLocked},
 		{errors.New("anything else"), exitError},
 	} {
 		if got := exitCode(tc.err); got != tc.want {
@@ -369,20 +356,20 @@ func TestExitCodes(t *testing.T) {
 // the path backed up is left out with a warning (it used to grow with
 // every run), and a path inside the repository is a usage error.
 func TestRepositoryNeverBackedUpIntoItself(t *testing.T) {
-	c := newCLI(t)
-	c.ok("init")
-	parent := filepath.Dir(c.repo)
+	c := lb.CLI(t)
+	c.OK("init")
+	parent := filepath.Dir(c.Repo)
 	if err := os.WriteFile(filepath.Join(parent, "notes"), []byte("keep me"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	r := c.run("backup", "--path", parent)
-	if r.code != 0 || !strings.Contains(r.stderr, "repository lies inside the path backed up") {
-		t.Fatalf("backup of the repository's parent: exit %d\n%s", r.code, r.stderr)
+	r := c.Run("backup", "--path", parent)
+	if r.Code != 0 || !strings.Contains(r.Stderr, "repository lies inside the path backed up") {
+		t.Fatalf("backup of the repository's parent: exit %d\n%s", r.Code, r.Stderr)
 	}
-	listing := c.ok("ls", "latest")
+	listing := c.OK("ls", "latest")
 	if !strings.Contains(listing, "/notes") || strings.Contains(listing, "/repo") {
 		t.Fatalf("the snapshot lists:\n%s", listing)
 	}
-	c.fails(2, "inside it", "backup", "--path", filepath.Join(c.repo, "data"))
-	c.fails(2, "is the repository", "backup", "--path", c.repo)
+	c.Fails(2, "inside it", "backup", "--path", filepath.Join(c.Repo, "data"))
+	c.Fails(2, "is the repository", "backup", "--path", c.Repo)
 }

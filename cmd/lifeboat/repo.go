@@ -125,9 +125,8 @@ const (
 
 // openRepository opens the configured repository. With sharedLock the lock
 // is taken before anything else is read; then, with loadIndex, the index is
-// loaded. That order is the rule of design.md ("Locks"): an index read
-// before the lock could name packs that a prune deleted in between. done
-// releases the lock and the repository.
+// loaded (repository.LockAndLoad: the order of design.md's "Locks", which
+// LoadIndex enforces). done releases the lock and the repository.
 func (a *app) openRepository(ctx context.Context, mode lockMode, loadIndex bool) (*repository.Repository, func(), error) {
 	loc, err := a.cfg.RequireRepository()
 	if err != nil {
@@ -150,20 +149,22 @@ func (a *app) openRepository(ctx context.Context, mode lockMode, loadIndex bool)
 	// allocation of most runs; handing it back to the OS at once keeps it
 	// from adding to the peak memory of what follows.
 	debug.FreeOSMemory()
-	done := func() { repo.Close() }
-	if mode == sharedLock {
-		lock, err := repo.Lock(ctx, false)
-		if err != nil {
-			repo.Close()
-			return nil, nil, lockError{err}
-		}
-		done = func() { _ = lock.Unlock(ctx); repo.Close() }
+	var lock *repository.Lock
+	switch {
+	case mode == sharedLock && loadIndex:
+		lock, err = repo.LockAndLoad(ctx, false)
+	case mode == sharedLock:
+		lock, err = repo.Lock(ctx, false)
+	case loadIndex:
+		err = repo.LoadIndex(ctx)
 	}
-	if loadIndex {
-		if err := repo.LoadIndex(ctx); err != nil {
-			done()
-			return nil, nil, err
-		}
+	if err != nil {
+		repo.Close()
+		return nil, nil, err
+	}
+	done := func() { repo.Close() }
+	if lock != nil {
+		done = func() { _ = lock.Unlock(ctx); repo.Close() }
 	}
 	return repo, done, nil
 }
@@ -186,16 +187,10 @@ func (a *app) reportDamaged(name string, err error) {
 	a.out.warn("", fmt.Errorf("%w (%s)", err, hint))
 }
 
-// lockError is a failure to take the repository lock.
-type lockError struct{ err error }
-
-func (e lockError) Error() string { return e.err.Error() }
-func (e lockError) Unwrap() error { return e.err }
-
 // noLockHint tells a user of a command that can read without a lock how,
 // when taking the lock is what failed (a read-only copy, a running prune).
 func noLockHint(err error) error {
-	var le lockError
+	var le *repository.LockError
 	if errors.As(err, &le) {
 		return fmt.Errorf("%w (to read without a lock, for example from a read-only copy, use --no-lock)", err)
 	}
