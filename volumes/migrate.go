@@ -185,22 +185,18 @@ func Migrate(ctx context.Context, src, dst Engine, sc Sidecars, r Reporter, o Mi
 	stops := &sourceStops{e: src, r: r}
 	defer stops.undo(ctx, &err)
 	if o.Direct {
-		var out []Migrated
-		out, err = migrateDirect(ctx, src, dst, sc, r, o, vols, stops)
-		m = &Migration{Volumes: out}
-		if err == nil && app != nil {
-			err = startCopy(ctx, src, dst, r, o, app, m)
-		}
-		return m, err
-	}
-	job, err := sc.Job(ctx, src)
-	if err != nil {
-		return nil, err
-	}
-	if o.Live {
-		m, err = migrateLive(ctx, src, dst, sc, job, r, o, vols, stops)
+		m = &Migration{}
+		m.Volumes, err = migrateDirect(ctx, src, dst, sc, r, o, vols, stops, m)
 	} else {
-		m, err = migrateStopped(ctx, src, dst, sc, job, r, o, vols, stops)
+		var job sidecar.Job
+		if job, err = sc.Job(ctx, src); err != nil {
+			return nil, err
+		}
+		if o.Live {
+			m, err = migrateLive(ctx, src, dst, sc, job, r, o, vols, stops)
+		} else {
+			m, err = migrateStopped(ctx, src, dst, sc, job, r, o, vols, stops)
+		}
 	}
 	if err == nil && app != nil {
 		err = startCopy(ctx, src, dst, r, o, app, m)
@@ -409,8 +405,9 @@ func destinationCopy(ctx context.Context, src, dst Engine, v sidecar.Volume) (ex
 	return true, err == nil && len(users) == 0, err
 }
 
-// migrateDirect moves each volume with copyDirect, under the same rules.
-func migrateDirect(ctx context.Context, src, dst Engine, sc Sidecars, r Reporter, o MigrateOptions, vols []sidecar.Volume, stops *sourceStops) ([]Migrated, error) {
+// migrateDirect moves each volume with copyDirect, under the same rules;
+// with StopSource the downtime starts at m's first stop.
+func migrateDirect(ctx context.Context, src, dst Engine, sc Sidecars, r Reporter, o MigrateOptions, vols []sidecar.Volume, stops *sourceStops, m *Migration) ([]Migrated, error) {
 	var images [2]string
 	for i, e := range []Engine{src, dst} {
 		var err error
@@ -422,6 +419,7 @@ func migrateDirect(ctx context.Context, src, dst Engine, sc Sidecars, r Reporter
 	for _, v := range vols {
 		resume := func(context.Context) {}
 		if o.StopSource {
+			m.stopping()
 			if err := stops.stop(ctx, v.Name); err != nil {
 				return out, err
 			}

@@ -138,6 +138,17 @@ func TestMigrateRules(t *testing.T) {
 		t.Fatalf("direct copy failing: %v, running %v, sent %v", err, src.byName("db").running, src.did("send"))
 	}
 	dst.failDirect = false
+
+	// Every migration that stops the source reports how long it was down
+	// (--direct did not), and one that stops nothing reports none.
+	for _, o := range []MigrateOptions{{StopSource: true}, {StopSource: true, Direct: true}, {Direct: true}, {}} {
+		src.byName("db").running = true
+		o.Names, o.Force = []string{"pg"}, true
+		m, err := Migrate(ctx, src, dst, sc, r, o)
+		if err != nil || (m.Downtime > 0) != o.StopSource {
+			t.Fatalf("%+v: downtime %v, %v", o, m.Downtime, err)
+		}
+	}
 }
 
 // A live migration copies while the application runs, stops it only for
