@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 
+	"github.com/lifeboat-backup/lifeboat/cmd/lifeboat/internal/results"
 	"github.com/lifeboat-backup/lifeboat/repository"
 	"github.com/lifeboat-backup/lifeboat/snapshot"
 	"github.com/spf13/cobra"
@@ -60,7 +61,7 @@ func runDiff(ctx context.Context, a *app, refA, refB string) error {
 	if err != nil {
 		return err
 	}
-	a.out.result("statistics", diffStatistics{Added: st.Added, Removed: st.Removed, Modified: st.Modified,
+	a.out.result("statistics", results.DiffStatistics{Added: st.Added, Removed: st.Removed, Modified: st.Modified,
 		Metadata: st.Metadata, TypeChanged: st.TypeChanged}, func(w io.Writer) {
 		fmt.Fprintf(w, "\n%d added, %d removed, %d modified, %d metadata only, %d type changed\n",
 			st.Added, st.Removed, st.Modified, st.Metadata, st.TypeChanged)

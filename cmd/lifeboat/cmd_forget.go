@@ -7,6 +7,7 @@ import (
 	"io"
 	"strings"
 
+	"github.com/lifeboat-backup/lifeboat/cmd/lifeboat/internal/results"
 	"github.com/lifeboat-backup/lifeboat/repository/forget"
 	"github.com/lifeboat-backup/lifeboat/repository/retention"
 	"github.com/spf13/cobra"
@@ -87,7 +88,7 @@ func runForget(ctx context.Context, a *app, o forgetOptions, ids []string) error
 	for i, id := range res.Removed {
 		removed[i] = id.String()
 	}
-	a.out.report("forget", forgetResult{Removed: removed, DryRun: o.dryRun}, func(w io.Writer) {
+	a.out.report("forget", results.Forget{Removed: removed, DryRun: o.dryRun}, func(w io.Writer) {
 		verb := "removed"
 		if o.dryRun {
 			verb = "would remove"
@@ -98,11 +99,11 @@ func runForget(ctx context.Context, a *app, o forgetOptions, ids []string) error
 }
 
 func printGroup(a *app, g retention.Group) {
-	var entries []groupEntry
+	var entries []results.GroupEntry
 	for _, d := range g.Decisions {
-		entries = append(entries, groupEntry{ID: d.Snapshot.ID.String(), Time: d.Snapshot.Time.Format("2006-01-02T15:04:05Z07:00"), Keep: d.Keep, Reasons: d.Reasons})
+		entries = append(entries, results.GroupEntry{ID: d.Snapshot.ID.String(), Time: d.Snapshot.Time.Format("2006-01-02T15:04:05Z07:00"), Keep: d.Keep, Reasons: d.Reasons})
 	}
-	a.out.result("group", groupResult{Group: g.Key, Snapshots: entries}, func(w io.Writer) {
+	a.out.result("group", results.Group{Group: g.Key, Snapshots: entries}, func(w io.Writer) {
 		fmt.Fprintf(w, "%s:\n", g.Key)
 		for _, d := range g.Decisions {
 			mark := "remove"

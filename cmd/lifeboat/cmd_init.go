@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 
+	"github.com/lifeboat-backup/lifeboat/cmd/lifeboat/internal/results"
 	"github.com/lifeboat-backup/lifeboat/repository"
 	"github.com/spf13/cobra"
 )
@@ -59,7 +60,7 @@ func runInit(ctx context.Context, a *app) error {
 	}
 	defer repo.Close()
 	cfg := repo.Config()
-	a.out.report("init", initResult{ID: cfg.ID, Location: t.Location(), Version: cfg.Version},
+	a.out.report("init", results.Init{ID: cfg.ID, Location: t.Location(), Version: cfg.Version},
 		func(w io.Writer) {
 			fmt.Fprintf(w, "created lifeboat repository %s at %s\n", cfg.ID[:10], t.Location())
 			fmt.Fprintln(w, "Keep the password safe: without it the data cannot be read.")

@@ -6,6 +6,7 @@ import (
 	"io"
 	"text/tabwriter"
 
+	"github.com/lifeboat-backup/lifeboat/cmd/lifeboat/internal/results"
 	"github.com/lifeboat-backup/lifeboat/repository"
 	"github.com/lifeboat-backup/lifeboat/repository/pack"
 	"github.com/spf13/cobra"
@@ -50,7 +51,7 @@ else a prompt on a terminal (asked twice).`,
 				if err != nil {
 					return err
 				}
-				a.out.report("key_added", keyResult{ID: id.String()}, func(w io.Writer) {
+				a.out.report("key_added", results.Key{ID: id.String()}, func(w io.Writer) {
 					fmt.Fprintf(w, "added key %s\n", id.Short())
 				})
 				return nil
@@ -71,7 +72,7 @@ else a prompt on a terminal (asked twice).`,
 				if err != nil {
 					return err
 				}
-				a.out.report("key_changed", keyResult{ID: id.String(), Removed: old.String()}, func(w io.Writer) {
+				a.out.report("key_changed", results.Key{ID: id.String(), Removed: old.String()}, func(w io.Writer) {
 					fmt.Fprintf(w, "password changed: key %s replaces %s\n", id.Short(), old.Short())
 				})
 				return nil
@@ -87,7 +88,7 @@ else a prompt on a terminal (asked twice).`,
 				if err != nil {
 					return err
 				}
-				a.out.result("keys", keysResult{Keys: keys}, func(w io.Writer) {
+				a.out.result("keys", results.Keys{Keys: keys}, func(w io.Writer) {
 					tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 					fmt.Fprintln(tw, " ID\tUser\tHost\tCreated")
 					for _, k := range keys {
@@ -122,7 +123,7 @@ else a prompt on a terminal (asked twice).`,
 				if err := r.RemoveKey(cmd.Context(), id); err != nil {
 					return err
 				}
-				a.out.report("key_removed", keyResult{ID: id.String()}, func(w io.Writer) {
+				a.out.report("key_removed", results.Key{ID: id.String()}, func(w io.Writer) {
 					fmt.Fprintf(w, "removed key %s\n", id.Short())
 				})
 				return nil

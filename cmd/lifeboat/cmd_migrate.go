@@ -7,6 +7,7 @@ import (
 	"io"
 	"time"
 
+	"github.com/lifeboat-backup/lifeboat/cmd/lifeboat/internal/results"
 	"github.com/lifeboat-backup/lifeboat/internal/human"
 	"github.com/lifeboat-backup/lifeboat/sidecar"
 	"github.com/lifeboat-backup/lifeboat/volumes"
@@ -154,7 +155,7 @@ func runMigrate(ctx context.Context, a *app, o migrateOptions, mo volumes.Migrat
 	moved, err := volumes.Migrate(ctx, src, dst, sidecars{a}, reporter{a}, mo)
 	stop()
 	if moved != nil && len(moved.Volumes) > 0 {
-		res := migrateResult{From: src.Host(), To: dst.Host(), Volumes: moved.Volumes,
+		res := results.Migrate{From: src.Host(), To: dst.Host(), Volumes: moved.Volumes,
 			DowntimeSeconds: moved.Downtime.Seconds(), Started: moved.Container}
 		if o.live {
 			res.Rounds = moved.Rounds

@@ -6,6 +6,7 @@ import (
 	"io"
 	"math"
 
+	"github.com/lifeboat-backup/lifeboat/cmd/lifeboat/internal/results"
 	"github.com/lifeboat-backup/lifeboat/internal/human"
 	"github.com/lifeboat-backup/lifeboat/repository/prune"
 	"github.com/spf13/cobra"
@@ -76,7 +77,7 @@ func runPrune(ctx context.Context, a *app, o prune.Options) error {
 	if err != nil {
 		return err
 	}
-	a.out.report("prune", dryRunReport[*prune.Report]{DryRun: o.DryRun, Report: rep}, func(w io.Writer) {
+	a.out.report("prune", results.DryRun[*prune.Report]{DryRun: o.DryRun, Report: rep}, func(w io.Writer) {
 		would := ""
 		if o.DryRun {
 			would = "would be "

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 
+	"github.com/lifeboat-backup/lifeboat/cmd/lifeboat/internal/results"
 	"github.com/lifeboat-backup/lifeboat/internal/human"
 	"github.com/lifeboat-backup/lifeboat/repository/pack"
 	"github.com/lifeboat-backup/lifeboat/repository/repair"
@@ -80,7 +81,7 @@ func runRepairIndex(ctx context.Context, a *app, o repair.IndexOptions) error {
 	if err != nil {
 		return err
 	}
-	a.out.report("repair_index", dryRunReport[*repair.IndexReport]{DryRun: o.DryRun, Report: rep}, func(w io.Writer) {
+	a.out.report("repair_index", results.DryRun[*repair.IndexReport]{DryRun: o.DryRun, Report: rep}, func(w io.Writer) {
 		fmt.Fprintf(w, "%s, %s read: %d indexed again, %d with an unreadable header left alone, %d missing dropped\n",
 			human.Count(rep.Packs, "pack", "packs"), human.Count(rep.HeadersRead, "header", "headers"), rep.Reindexed, rep.Unidentified, rep.MissingPacks)
 		switch {
@@ -135,7 +136,7 @@ func runRepairSnapshots(ctx context.Context, a *app, o repair.SnapshotsOptions) 
 	if err != nil {
 		return err
 	}
-	a.out.report("repair_snapshots", dryRunReport[*repair.SnapshotsReport]{DryRun: o.DryRun, Report: rep}, func(w io.Writer) {
+	a.out.report("repair_snapshots", results.DryRun[*repair.SnapshotsReport]{DryRun: o.DryRun, Report: rep}, func(w io.Writer) {
 		for _, r := range rep.Repaired {
 			switch {
 			case r.New == nil:

@@ -6,6 +6,7 @@ import (
 	"io"
 	"sync/atomic"
 
+	"github.com/lifeboat-backup/lifeboat/cmd/lifeboat/internal/results"
 	"github.com/lifeboat-backup/lifeboat/internal/human"
 	"github.com/lifeboat-backup/lifeboat/repository/pack"
 	"github.com/lifeboat-backup/lifeboat/repository/repair"
@@ -65,7 +66,7 @@ func runRepairPacks(ctx context.Context, a *app, o repair.PacksOptions) error {
 	if err != nil {
 		return err
 	}
-	a.out.report("repair_packs", dryRunReport[*repair.PacksReport]{DryRun: o.DryRun, Report: rep}, func(w io.Writer) {
+	a.out.report("repair_packs", results.DryRun[*repair.PacksReport]{DryRun: o.DryRun, Report: rep}, func(w io.Writer) {
 		for _, d := range rep.Damaged {
 			how := "damaged"
 			if d.Missing {

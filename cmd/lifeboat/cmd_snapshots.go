@@ -7,6 +7,7 @@ import (
 	"strings"
 	"text/tabwriter"
 
+	"github.com/lifeboat-backup/lifeboat/cmd/lifeboat/internal/results"
 	"github.com/lifeboat-backup/lifeboat/internal/human"
 	"github.com/lifeboat-backup/lifeboat/repository"
 	"github.com/spf13/cobra"
@@ -40,37 +41,6 @@ func findSnapshot(ctx context.Context, repo *repository.Repository, ref string, 
 	return repository.FindSnapshot(all, ref, f)
 }
 
-type snapshotJSON struct {
-	ID         string                 `json:"id"`
-	ShortID    string                 `json:"short_id"`
-	Time       string                 `json:"time"`
-	Host       string                 `json:"host"`
-	Username   string                 `json:"username,omitempty"`
-	Paths      []string               `json:"paths"`
-	Tags       []string               `json:"tags"`
-	Parent     string                 `json:"parent,omitempty"`
-	Tree       string                 `json:"tree"`
-	Incomplete bool                   `json:"incomplete"`
-	Changed    []string               `json:"changed_while_read,omitempty"`
-	Volume     *repository.VolumeInfo `json:"volume,omitempty"`
-	Summary    repository.Summary     `json:"summary"`
-}
-
-func toJSON(s *repository.Snapshot) snapshotJSON {
-	j := snapshotJSON{
-		ID: s.ID.String(), ShortID: s.ID.Short(), Time: s.Time.Format("2006-01-02T15:04:05.000000000Z07:00"),
-		Host: s.Host, Username: s.Username, Paths: s.Paths, Tags: s.Tags, Tree: s.Tree.String(),
-		Incomplete: s.Incomplete, Changed: s.Changed, Summary: s.Summary, Volume: s.Volume,
-	}
-	if j.Tags == nil {
-		j.Tags = []string{}
-	}
-	if s.Parent != nil {
-		j.Parent = s.Parent.String()
-	}
-	return j
-}
-
 func newSnapshotsCmd(a *app) *cobra.Command {
 	var f filterFlags
 	cmd := &cobra.Command{
@@ -100,15 +70,15 @@ func runSnapshots(ctx context.Context, a *app, f filterFlags) error {
 	if err != nil {
 		return err
 	}
-	list := []snapshotJSON{}
+	list := []results.Snapshot{}
 	var sel []*repository.Snapshot
 	for _, s := range all {
 		if f.filter().Match(s) {
-			list = append(list, toJSON(s))
+			list = append(list, results.NewSnapshot(s))
 			sel = append(sel, s)
 		}
 	}
-	a.out.result("snapshots", snapshotsResult{Snapshots: list}, func(w io.Writer) {
+	a.out.result("snapshots", results.Snapshots{Snapshots: list}, func(w io.Writer) {
 		tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 		fmt.Fprintln(tw, "ID\tTime\tHost\tTags\tSize\tSource")
 		for _, s := range sel {

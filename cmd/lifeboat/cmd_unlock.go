@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 
+	"github.com/lifeboat-backup/lifeboat/cmd/lifeboat/internal/results"
 	"github.com/spf13/cobra"
 )
 
@@ -38,7 +39,7 @@ func runUnlock(ctx context.Context, a *app, all bool) error {
 	if err != nil {
 		return err
 	}
-	a.out.report("unlock", unlockResult{Removed: n}, func(w io.Writer) {
+	a.out.report("unlock", results.Unlock{Removed: n}, func(w io.Writer) {
 		fmt.Fprintf(w, "removed %d locks\n", n)
 	})
 	return nil

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/lifeboat-backup/lifeboat/cmd/lifeboat/internal/results"
 	"github.com/lifeboat-backup/lifeboat/internal/human"
 	"github.com/lifeboat-backup/lifeboat/volumes"
 	"github.com/spf13/cobra"
@@ -92,7 +93,7 @@ func runUpgrade(ctx context.Context, a *app, name string, o upgradeOptions) erro
 		return err
 	}
 	app := up.App
-	a.out.report("upgrade", upgradeResult{Container: app.Name, Image: o.image, OldContainer: up.Old,
+	a.out.report("upgrade", results.Upgrade{Container: app.Name, Image: o.image, OldContainer: up.Old,
 		Volumes: up.Volumes, Copies: up.Copies, DowntimeSeconds: up.Downtime.Seconds()}, func(w io.Writer) {
 		fmt.Fprintf(w, "%s now runs %s on fresh copies of its volumes; the old container is %s (stopped), its volumes untouched\n",
 			app.Name, o.image, up.Old)
@@ -129,7 +130,7 @@ func runRollback(ctx context.Context, a *app, name string) error {
 	if err != nil {
 		return err
 	}
-	a.out.report("rollback", rollbackResult{Container: name, KeptVolumes: kept}, func(w io.Writer) {
+	a.out.report("rollback", results.Rollback{Container: name, KeptVolumes: kept}, func(w io.Writer) {
 		fmt.Fprintf(w, "%s runs its previous image on its previous volumes again\n", name)
 		if len(kept) > 0 {
 			fmt.Fprintf(w, "what it wrote since the upgrade is only on the kept volumes: %s\n", strings.Join(kept, ", "))

@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/lifeboat-backup/lifeboat/cmd/lifeboat/internal/results"
 	"github.com/lifeboat-backup/lifeboat/internal/human"
 	"github.com/lifeboat-backup/lifeboat/sidecar"
 	"github.com/lifeboat-backup/lifeboat/volumes"
@@ -91,7 +92,7 @@ func runVolumePrune(ctx context.Context, a *app, o volumePruneOptions) error {
 		return err
 	}
 	if o.dryRun || len(res.Candidates) == 0 {
-		a.out.report("volume_prune", volumePruneResult{DryRun: o.dryRun, Volumes: res.Candidates}, func(w io.Writer) {
+		a.out.report("volume_prune", results.VolumePrune{DryRun: o.dryRun, Volumes: res.Candidates}, func(w io.Writer) {
 			if len(res.Candidates) == 0 {
 				fmt.Fprintln(w, "no volume would be removed")
 				return

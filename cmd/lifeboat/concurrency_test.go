@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/lifeboat-backup/lifeboat/cmd/lifeboat/internal/clitest"
+	"github.com/lifeboat-backup/lifeboat/cmd/lifeboat/internal/results"
 	"github.com/lifeboat-backup/lifeboat/internal/treetest"
 	"github.com/lifeboat-backup/lifeboat/repository/prune"
 )
@@ -18,11 +20,11 @@ import (
 // (--grace 1s), beside the backups. Afterwards check --read-data passes and
 // every host's snapshot restores.
 func TestBackupsAndPruneAtOnce(t *testing.T) {
-	c := newCLI(t)
-	c.ok("init", "--pack-size", "1")
+	c := lb.CLI(t)
+	c.OK("init", "--pack-size", "1")
 	var srcs []string
 	for i := 0; i < 3; i++ {
-		srcs = append(srcs, writeTree(t, map[string][]byte{
+		srcs = append(srcs, clitest.WriteTree(t, map[string][]byte{
 			"shared.bin": treetest.RandomBytes(77, 2<<20),
 			"own.bin":    treetest.RandomBytes(uint64(i), 3<<20),
 		}))
@@ -30,7 +32,7 @@ func TestBackupsAndPruneAtOnce(t *testing.T) {
 	deleted := 0
 	for round := 0; round < 4; round++ {
 		var wg sync.WaitGroup
-		runs := make([]result, len(srcs)+1)
+		runs := make([]clitest.Result, len(srcs)+1)
 		for i, src := range srcs {
 			wg.Add(1)
 			go func(i int, src string) {
@@ -38,36 +40,36 @@ func TestBackupsAndPruneAtOnce(t *testing.T) {
 				if err := os.WriteFile(filepath.Join(src, "own.bin"), treetest.RandomBytes(uint64(100*round+i), 3<<20), 0o644); err != nil {
 					t.Error(err)
 				}
-				runs[i] = c.run("backup", "--path", src, "--host", fmt.Sprintf("h%d", i))
+				runs[i] = c.Run("backup", "--path", src, "--host", fmt.Sprintf("h%d", i))
 			}(i, src)
 		}
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			runs[len(srcs)] = c.run("prune", "--grace", "1s", "--json")
+			runs[len(srcs)] = c.Run("prune", "--grace", "1s", "--json")
 		}()
 		wg.Wait()
 		for i, r := range runs {
-			if r.code != 0 {
-				t.Fatalf("round %d, run %d (the last is the prune): exit %d\n%s", round, i, r.code, r.stderr)
+			if r.Code != 0 {
+				t.Fatalf("round %d, run %d (the last is the prune): exit %d\n%s", round, i, r.Code, r.Stderr)
 			}
 		}
-		deleted += lastMessage[dryRunReport[prune.Report]](t, runs[len(srcs)].stdout, "prune").Report.PacksDeleted
-		c.ok("forget", "--keep-last", "1") // per host: each host keeps its newest
+		deleted += clitest.LastMessage[results.DryRun[prune.Report]](t, runs[len(srcs)].Stdout, "prune").Report.PacksDeleted
+		c.OK("forget", "--keep-last", "1") // per host: each host keeps its newest
 		time.Sleep(time.Second)            // the marks' grace period is wall-clock time
 	}
 	if deleted == 0 {
 		t.Fatal("no prune beside the backups deleted a pack, so the test tests no sweep")
 	}
-	c.ok("prune", "--grace", "1s")
-	c.ok("check", "--read-data")
-	snaps := lastMessage[snapshotsResult](t, c.ok("snapshots", "--json"), "snapshots").Snapshots
+	c.OK("prune", "--grace", "1s")
+	c.OK("check", "--read-data")
+	snaps := clitest.LastMessage[results.Snapshots](t, c.OK("snapshots", "--json"), "snapshots").Snapshots
 	if len(snaps) != len(srcs) {
 		t.Fatalf("%d snapshots, want the last of each of %d hosts", len(snaps), len(srcs))
 	}
 	for _, s := range snaps {
 		id := s.ID
-		if out := c.ok("restore", id[:12], "--target", t.TempDir(), "--verify"); !strings.Contains(out, "verified") {
+		if out := c.OK("restore", id[:12], "--target", t.TempDir(), "--verify"); !strings.Contains(out, "verified") {
 			t.Fatalf("restore %s: %s", id, out)
 		}
 	}

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/lifeboat-backup/lifeboat/cmd/lifeboat/internal/clitest"
 	"github.com/lifeboat-backup/lifeboat/internal/treetest"
 	"github.com/lifeboat-backup/lifeboat/sidecar/protocol"
 )
@@ -24,7 +25,7 @@ func crashTree(t *testing.T) string {
 	for i := 0; i < 1500; i++ {
 		files[fmt.Sprintf("small/%02d/%d.txt", i%30, i)] = treetest.RandomBytes(uint64(i), 1000+i*7)
 	}
-	return writeTree(t, files)
+	return clitest.WriteTree(t, files)
 }
 
 // Backups killed with SIGKILL at random moments leave a repository that
@@ -34,8 +35,8 @@ func TestKillDuringBackup(t *testing.T) {
 	if testing.Short() {
 		t.Skip("slow")
 	}
-	c := newCLI(t)
-	c.ok("init", "--pack-size", "2") // many packs: an index file within the first 16 MiB
+	c := lb.CLI(t)
+	c.OK("init", "--pack-size", "2") // many packs: an index file within the first 16 MiB
 	src := crashTree(t)
 	seed := testSeed(t)
 	rng := rand.New(rand.NewPCG(seed, 1))
@@ -43,7 +44,7 @@ func TestKillDuringBackup(t *testing.T) {
 	// same folder is not one (counting it made this test fail when a kill
 	// landed between the write and the rename).
 	indexes := func() []string {
-		m, _ := filepath.Glob(filepath.Join(c.repo, "index", "*"))
+		m, _ := filepath.Glob(filepath.Join(c.Repo, "index", "*"))
 		var out []string
 		for _, p := range m {
 			if len(filepath.Base(p)) == 64 && !strings.HasPrefix(filepath.Base(p), ".") {
@@ -54,7 +55,7 @@ func TestKillDuringBackup(t *testing.T) {
 	}
 	landed := 0
 	for i := 0; i < 6; i++ {
-		cmd := c.cmd("backup", "--path", src)
+		cmd := c.Cmd("backup", "--path", src)
 		if err := cmd.Start(); err != nil {
 			t.Fatal(err)
 		}
@@ -84,7 +85,7 @@ func TestKillDuringBackup(t *testing.T) {
 		if !killed {
 			t.Logf("backup %d finished before its kill (%v)", i, cmd.ProcessState)
 		}
-		c.ok("check")
+		c.OK("check")
 	}
 	if landed < 3 {
 		t.Fatalf("only %d of 6 kills landed", landed)
@@ -93,15 +94,15 @@ func TestKillDuringBackup(t *testing.T) {
 	if n == 0 {
 		t.Fatal("no index file was written before the last kill")
 	}
-	sum := lastMessage[protocol.BackupSummary](t, c.ok("backup", "--path", src, "--json"), "summary").Summary
+	sum := clitest.LastMessage[protocol.BackupSummary](t, c.OK("backup", "--path", src, "--json"), "summary").Summary
 	total, added := sum.TotalBytes, sum.BytesAdded
 	t.Logf("after the kills: %d index files; final backup added %d of %d bytes", n, added, total)
 	if added >= total {
 		t.Fatalf("final backup stored everything again (%v of %v) although %d index files existed", added, total, n)
 	}
-	c.ok("check", "--read-data")
+	c.OK("check", "--read-data")
 	dst := t.TempDir()
-	c.ok("restore", "latest", "--target", dst, "--verify")
+	c.OK("restore", "latest", "--target", dst, "--verify")
 	if err := treetest.Compare(src, dst); err != nil {
 		t.Fatal(err)
 	}
@@ -113,10 +114,10 @@ func TestInterruptedBackup(t *testing.T) {
 	if testing.Short() {
 		t.Skip("slow")
 	}
-	c := newCLI(t)
-	c.ok("init")
+	c := lb.CLI(t)
+	c.OK("init")
 	src := crashTree(t)
-	cmd := c.cmd("backup", "--path", src)
+	cmd := c.Cmd("backup", "--path", src)
 	var stderr strings.Builder
 	cmd.Stderr = &stderr
 	if err := cmd.Start(); err != nil {
@@ -125,61 +126,61 @@ func TestInterruptedBackup(t *testing.T) {
 	// Interrupt once the first pack is written: mid-run, however fast.
 	deadline := time.Now().Add(10 * time.Second)
 	for time.Now().Before(deadline) {
-		if packs, _ := filepath.Glob(filepath.Join(c.repo, "data", "*", "*")); len(packs) > 0 {
+		if packs, _ := filepath.Glob(filepath.Join(c.Repo, "data", "*", "*")); len(packs) > 0 {
 			break
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
 	_ = cmd.Process.Signal(os.Interrupt)
 	err := cmd.Wait()
-	code := exitCodeOf(err)
+	code := clitest.ExitCode(err)
 	if code != 130 {
 		t.Fatalf("interrupted backup: exit %d (%v), want 130", code, err)
 	}
 	if msg := strings.TrimSpace(stderr.String()); !strings.HasPrefix(msg, "lifeboat: interrupted: the repository stays valid") || strings.Contains(msg, "context canceled") {
 		t.Fatalf("interrupt message: %q", msg)
 	}
-	locks, _ := filepath.Glob(filepath.Join(c.repo, "locks", "*"))
+	locks, _ := filepath.Glob(filepath.Join(c.Repo, "locks", "*"))
 	if len(locks) != 0 {
 		t.Fatalf("locks left: %v", locks)
 	}
-	c.ok("check", "--read-data")
-	if out := c.ok("snapshots"); !strings.Contains(out, "\n0 snapshots") {
+	c.OK("check", "--read-data")
+	if out := c.OK("snapshots"); !strings.Contains(out, "\n0 snapshots") {
 		t.Fatalf("interrupted backup saved a snapshot:\n%s", out)
 	}
 }
 
 // Several backups into one repository at once lose nothing.
 func TestConcurrentBackups(t *testing.T) {
-	c := newCLI(t)
-	c.ok("init")
+	c := lb.CLI(t)
+	c.OK("init")
 	shared := treetest.RandomBytes(9, 6<<20) // the same content in every source
 	var srcs []string
 	for i := 0; i < 3; i++ {
-		srcs = append(srcs, writeTree(t, map[string][]byte{
+		srcs = append(srcs, clitest.WriteTree(t, map[string][]byte{
 			"shared.bin": shared,
 			"own.bin":    treetest.RandomBytes(uint64(20+i), 3<<20),
 		}))
 	}
 	var wg sync.WaitGroup
-	results := make([]result, len(srcs))
+	results := make([]clitest.Result, len(srcs))
 	for i, src := range srcs {
 		wg.Add(1)
 		go func(i int, src string) {
 			defer wg.Done()
-			results[i] = c.run("backup", "--path", src, "--host", fmt.Sprintf("host%d", i))
+			results[i] = c.Run("backup", "--path", src, "--host", fmt.Sprintf("host%d", i))
 		}(i, src)
 	}
 	wg.Wait()
 	for i, r := range results {
-		if r.code != 0 {
-			t.Fatalf("backup %d: exit %d: %s", i, r.code, r.stderr)
+		if r.Code != 0 {
+			t.Fatalf("backup %d: exit %d: %s", i, r.Code, r.Stderr)
 		}
 	}
-	c.ok("check", "--read-data")
+	c.OK("check", "--read-data")
 	for i, src := range srcs {
 		dst := t.TempDir()
-		c.ok("restore", "latest", "--host", fmt.Sprintf("host%d", i), "--target", dst)
+		c.OK("restore", "latest", "--host", fmt.Sprintf("host%d", i), "--target", dst)
 		if err := treetest.Compare(src, dst); err != nil {
 			t.Fatalf("restore %d: %v", i, err)
 		}

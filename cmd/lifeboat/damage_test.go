@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/lifeboat-backup/lifeboat/cmd/lifeboat/internal/clitest"
 	"github.com/lifeboat-backup/lifeboat/internal/testservers"
 	"github.com/lifeboat-backup/lifeboat/internal/treetest"
 	"github.com/lifeboat-backup/lifeboat/sidecar/protocol"
@@ -37,63 +38,53 @@ func glob(t *testing.T, pattern string) []string {
 	return m
 }
 
-// snapshotIDs lists the snapshots as `snapshots --json` shows them.
-func (c *cli) snapshotIDs() []string {
-	c.t.Helper()
-	var ids []string
-	for _, s := range lastMessage[snapshotsResult](c.t, c.ok("snapshots", "--json"), "snapshots").Snapshots {
-		ids = append(ids, s.ID)
-	}
-	return ids
-}
-
 // One damaged index file or snapshot file: every command reports it and
 // carries on with the rest; check points at the repair; repair index and
 // forget mend it; prune never deletes the data it hid.
 func TestDamagedObjectsCLI(t *testing.T) {
-	c := newCLI(t)
-	c.ok("init")
-	a := writeTree(t, map[string][]byte{"a1": []byte(strings.Repeat("first tree ", 1000))})
-	b := writeTree(t, map[string][]byte{"b1": []byte(strings.Repeat("second tree ", 1000))})
-	c.ok("backup", "--path", a)
-	firstIndex := glob(t, filepath.Join(c.repo, "index", "*"))
-	c.ok("backup", "--path", b)
-	ids := c.snapshotIDs()
+	c := lb.CLI(t)
+	c.OK("init")
+	a := clitest.WriteTree(t, map[string][]byte{"a1": []byte(strings.Repeat("first tree ", 1000))})
+	b := clitest.WriteTree(t, map[string][]byte{"b1": []byte(strings.Repeat("second tree ", 1000))})
+	c.OK("backup", "--path", a)
+	firstIndex := glob(t, filepath.Join(c.Repo, "index", "*"))
+	c.OK("backup", "--path", b)
+	ids := c.SnapshotIDs()
 	if len(firstIndex) != 1 || len(ids) != 2 {
 		t.Fatalf("%d index files after the first backup, %d snapshots", len(firstIndex), len(ids))
 	}
 	idA, idB := ids[0], ids[1]
 
 	corrupt(t, firstIndex[0])
-	r := c.run("restore", idB[:8], "--target", t.TempDir())
-	if r.code != 0 || !strings.Contains(r.stderr, "damaged") || !strings.Contains(r.stderr, "repair index") {
-		t.Fatalf("restore beside a damaged index file: exit %d\n%s", r.code, r.stderr)
+	r := c.Run("restore", idB[:8], "--target", t.TempDir())
+	if r.Code != 0 || !strings.Contains(r.Stderr, "damaged") || !strings.Contains(r.Stderr, "repair index") {
+		t.Fatalf("restore beside a damaged index file: exit %d\n%s", r.Code, r.Stderr)
 	}
-	c.fails(1, "not in index", "restore", idA[:8], "--target", t.TempDir())
-	c.fails(4, "repair index", "check")
-	r = c.run("backup", "--path", a)
-	if r.code != 0 || !strings.Contains(r.stderr, "damaged") {
-		t.Fatalf("backup beside a damaged index file: exit %d\n%s", r.code, r.stderr)
+	c.Fails(1, "not in index", "restore", idA[:8], "--target", t.TempDir())
+	c.Fails(4, "repair index", "check")
+	r = c.Run("backup", "--path", a)
+	if r.Code != 0 || !strings.Contains(r.Stderr, "damaged") {
+		t.Fatalf("backup beside a damaged index file: exit %d\n%s", r.Code, r.Stderr)
 	}
-	c.ok("repair", "index")
-	c.ok("check", "--read-data")
-	c.ok("restore", idA[:8], "--target", t.TempDir())
+	c.OK("repair", "index")
+	c.OK("check", "--read-data")
+	c.OK("restore", idA[:8], "--target", t.TempDir())
 
 	// A damaged snapshot file.
-	corrupt(t, filepath.Join(c.repo, "snapshots", idB))
-	r = c.run("snapshots", "--json")
-	if r.code != 0 || !strings.Contains(r.stdout, `"warning"`) || !strings.Contains(r.stdout, "forget "+idB[:8]) {
-		t.Fatalf("snapshots beside a damaged snapshot: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	corrupt(t, filepath.Join(c.Repo, "snapshots", idB))
+	r = c.Run("snapshots", "--json")
+	if r.Code != 0 || !strings.Contains(r.Stdout, `"warning"`) || !strings.Contains(r.Stdout, "forget "+idB[:8]) {
+		t.Fatalf("snapshots beside a damaged snapshot: exit %d\n%s%s", r.Code, r.Stdout, r.Stderr)
 	}
-	if got := c.snapshotIDs(); len(got) != 2 || slices.Contains(got, idB) {
+	if got := c.SnapshotIDs(); len(got) != 2 || slices.Contains(got, idB) {
 		t.Fatalf("snapshots listed %v: want the two others", got)
 	}
-	c.ok("backup", "--path", b)
-	c.fails(1, "could not be read", "prune")
-	c.ok("forget", idB[:8])
-	c.ok("prune")
-	c.ok("check", "--read-data")
-	if got := c.snapshotIDs(); len(got) != 3 {
+	c.OK("backup", "--path", b)
+	c.Fails(1, "could not be read", "prune")
+	c.OK("forget", idB[:8])
+	c.OK("prune")
+	c.OK("check", "--read-data")
+	if got := c.SnapshotIDs(); len(got) != 3 {
 		t.Fatalf("%d snapshots after forgetting the damaged one, want 3", len(got))
 	}
 }
@@ -101,9 +92,9 @@ func TestDamagedObjectsCLI(t *testing.T) {
 // A local repository whose pack directories cannot be written: the backup
 // fails and saves no snapshot (it used to report "0 B stored" and exit 0).
 func TestBackupFailsWhenPacksCannotBeWritten(t *testing.T) {
-	c := newCLI(t)
-	c.ok("init")
-	data := filepath.Join(c.repo, "data")
+	c := lb.CLI(t)
+	c.OK("init")
+	data := filepath.Join(c.Repo, "data")
 	if err := os.MkdirAll(data, 0o700); err != nil {
 		t.Fatal(err)
 	}
@@ -112,12 +103,12 @@ func TestBackupFailsWhenPacksCannotBeWritten(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	src := writeTree(t, map[string][]byte{"f": []byte(strings.Repeat("x", 100_000))})
-	r := c.fails(1, "save pack", "backup", "--path", src, "--json")
-	if lines := strings.Split(strings.TrimSpace(r.stdout), "\n"); len(lines) != 1 || lastMessage[protocol.Failure](t, r.stdout, "error").ExitCode != 1 {
-		t.Fatalf("the failure is not one JSON error with its exit code: %q", r.stdout)
+	src := clitest.WriteTree(t, map[string][]byte{"f": []byte(strings.Repeat("x", 100_000))})
+	r := c.Fails(1, "save pack", "backup", "--path", src, "--json")
+	if lines := strings.Split(strings.TrimSpace(r.Stdout), "\n"); len(lines) != 1 || clitest.LastMessage[protocol.Failure](t, r.Stdout, "error").ExitCode != 1 {
+		t.Fatalf("the failure is not one JSON error with its exit code: %q", r.Stdout)
 	}
-	if ids := c.snapshotIDs(); len(ids) != 0 {
+	if ids := c.SnapshotIDs(); len(ids) != 0 {
 		t.Fatalf("snapshots %v saved by a failed backup", ids)
 	}
 }
@@ -130,52 +121,52 @@ func TestBackupFailsWhenPacksCannotBeWritten(t *testing.T) {
 // on a real S3 server (versitygw, the pack damaged in its backend).
 func TestDamagedPackRepairCLI(t *testing.T) {
 	t.Run("local", func(t *testing.T) {
-		c := newCLI(t)
-		damagedPackRepair(t, c, filepath.Join(c.repo, "data"))
+		c := lb.CLI(t)
+		damagedPackRepair(t, c, filepath.Join(c.Repo, "data"))
 	})
 	t.Run("s3", func(t *testing.T) {
 		srv := testservers.StartS3(t)
 		srv.Bucket(t, "lifeboat")
-		c := &cli{t: t, repo: "s3://lifeboat/damaged", env: []string{"LIFEBOAT_PASSWORD=pw",
+		c := lb.CLIOn(t, "s3://lifeboat/damaged", []string{"LIFEBOAT_PASSWORD=pw",
 			"AWS_ACCESS_KEY_ID=" + srv.AccessKey, "AWS_SECRET_ACCESS_KEY=" + srv.SecretKey, "AWS_REGION=us-east-1",
 			"LIFEBOAT_S3_ENDPOINT=" + srv.Endpoint, "LIFEBOAT_S3_PATH_STYLE=true",
-			"AWS_CONFIG_FILE=/dev/null", "AWS_SHARED_CREDENTIALS_FILE=/dev/null"}}
+			"AWS_CONFIG_FILE=/dev/null", "AWS_SHARED_CREDENTIALS_FILE=/dev/null"})
 		damagedPackRepair(t, c, filepath.Join(srv.Dir, "lifeboat", "damaged", "data"))
 	})
 }
 
 // damagedPackRepair runs the damage scenario on c's repository, whose
 // packs are the files under dataDir.
-func damagedPackRepair(t *testing.T, c *cli, dataDir string) {
-	c.ok("init")
+func damagedPackRepair(t *testing.T, c *clitest.CLI, dataDir string) {
+	c.OK("init")
 	files := map[string][]byte{}
 	for i := range 60 {
 		files[fmt.Sprintf("f%02d", i)] = treetest.RandomBytes(uint64(i), 20000)
 	}
-	src := writeTree(t, files)
-	c.ok("backup", "--path", src)
+	src := clitest.WriteTree(t, files)
+	c.OK("backup", "--path", src)
 	packs := glob(t, filepath.Join(dataDir, "*", "*"))
 	if len(packs) == 0 {
 		t.Fatalf("no packs under %s", dataDir)
 	}
 	largest := packs[0]
 	for _, p := range packs {
-		if size(t, p) > size(t, largest) {
+		if clitest.Size(t, p) > clitest.Size(t, largest) {
 			largest = p
 		}
 	}
 	corrupt(t, largest)
 
 	out := t.TempDir()
-	r := c.fails(3, "check --read-data", "restore", "latest", "--target", out)
+	r := c.Fails(3, "check --read-data", "restore", "latest", "--target", out)
 	damaged := ""
 	for name := range files {
-		if strings.Contains(r.stdout, "/"+name+":") {
+		if strings.Contains(r.Stdout, "/"+name+":") {
 			damaged = name
 		}
 	}
 	if damaged == "" {
-		t.Fatalf("restore names no damaged file:\n%s", r.stdout)
+		t.Fatalf("restore names no damaged file:\n%s", r.Stdout)
 	}
 	restored := readTree(t, out)
 	if len(restored) != len(files)-1 {
@@ -187,37 +178,28 @@ func damagedPackRepair(t *testing.T, c *cli, dataDir string) {
 		}
 	}
 
-	r = c.fails(4, "lifeboat repair packs "+filepath.Base(largest), "check", "--read-data")
-	if !strings.Contains(r.stdout, "/"+damaged) {
-		t.Fatalf("check does not name %s:\n%s", damaged, r.stdout)
+	r = c.Fails(4, "lifeboat repair packs "+filepath.Base(largest), "check", "--read-data")
+	if !strings.Contains(r.Stdout, "/"+damaged) {
+		t.Fatalf("check does not name %s:\n%s", damaged, r.Stdout)
 	}
-	c.ok("repair", "packs", filepath.Base(largest))
+	c.OK("repair", "packs", filepath.Base(largest))
 	aside := glob(t, filepath.Join(filepath.Dir(dataDir), "damaged", "*"))
 	if len(aside) != 1 || filepath.Base(aside[0]) != filepath.Base(largest) {
 		t.Fatalf("set aside %v, want the damaged pack", aside)
 	}
-	c.ok("repair", "snapshots")
-	c.ok("restore", "latest", "--target", t.TempDir()) // the repaired copy, not the original
-	c.ok("repair", "snapshots", "--forget")
-	c.ok("check", "--read-data")
+	c.OK("repair", "snapshots")
+	c.OK("restore", "latest", "--target", t.TempDir()) // the repaired copy, not the original
+	c.OK("repair", "snapshots", "--forget")
+	c.OK("check", "--read-data")
 
-	c.ok("backup", "--path", src)
-	c.ok("check", "--read-data")
+	c.OK("backup", "--path", src)
+	c.OK("check", "--read-data")
 	out = t.TempDir()
-	c.ok("restore", "latest", "--target", out)
+	c.OK("restore", "latest", "--target", out)
 	restored = readTree(t, out)
 	if len(restored) != len(files) || !bytes.Equal(restored[damaged], files[damaged]) {
 		t.Fatalf("after a new backup: %d files restored, %s equal: %v", len(restored), damaged, bytes.Equal(restored[damaged], files[damaged]))
 	}
-}
-
-func size(t *testing.T, p string) int64 {
-	t.Helper()
-	fi, err := os.Stat(p)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return fi.Size()
 }
 
 // readTree reads every regular file directly in dir.

@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/lifeboat-backup/lifeboat/cmd/lifeboat/internal/clitest"
+	"github.com/lifeboat-backup/lifeboat/cmd/lifeboat/internal/results"
 	"github.com/lifeboat-backup/lifeboat/internal/treetest"
 	"github.com/lifeboat-backup/lifeboat/sidecar/protocol"
 )
@@ -14,25 +16,25 @@ import (
 // a second backup reads nothing; diff and ls see the changes.
 func TestRoundTripAllMetadata(t *testing.T) {
 	treetest.RequireRoot(t)
-	c := newCLI(t)
+	c := lb.CLI(t)
 	src := filepath.Join(t.TempDir(), "src")
 	if err := os.Mkdir(src, 0o755); err != nil {
 		t.Fatal(err)
 	}
 	treetest.Build(t, src)
 
-	init := lastMessage[initResult](t, c.ok("init", "--json"), "init")
+	init := clitest.LastMessage[results.Init](t, c.OK("init", "--json"), "init")
 	if init.Version != 1 {
 		t.Fatalf("init: %v", init)
 	}
-	first := lastMessage[protocol.BackupSummary](t, c.ok("backup", "--path", src, "--tag", "one", "--json"), "summary")
+	first := clitest.LastMessage[protocol.BackupSummary](t, c.OK("backup", "--path", src, "--tag", "one", "--json"), "summary")
 	sum := first.Summary
 	if sum.FilesNew < 10 || sum.Errors != 0 {
 		t.Fatalf("first backup summary: %v", sum)
 	}
 
 	dst := filepath.Join(t.TempDir(), "dst")
-	res := lastMessage[protocol.RestoreSummary](t, c.ok("restore", "latest", "--target", dst, "--verify", "--json"), "summary")
+	res := clitest.LastMessage[protocol.RestoreSummary](t, c.OK("restore", "latest", "--target", dst, "--verify", "--json"), "summary")
 	if res.Result.Verified < 10 {
 		t.Fatalf("restore: %v", res)
 	}
@@ -41,7 +43,7 @@ func TestRoundTripAllMetadata(t *testing.T) {
 	}
 
 	// Nothing changed: nothing is read, every file is reused.
-	second := lastMessage[protocol.BackupSummary](t, c.ok("backup", "--path", src, "--tag", "two", "--json"), "summary")
+	second := clitest.LastMessage[protocol.BackupSummary](t, c.OK("backup", "--path", src, "--tag", "two", "--json"), "summary")
 	s2 := second.Summary
 	if s2.BytesRead != 0 || s2.FilesNew != 0 || s2.FilesChanged != 0 {
 		t.Fatalf("unchanged backup read data: %v", s2)
@@ -60,38 +62,38 @@ func TestRoundTripAllMetadata(t *testing.T) {
 	if err := os.Remove(filepath.Join(src, "empty")); err != nil {
 		t.Fatal(err)
 	}
-	third := lastMessage[protocol.BackupSummary](t, c.ok("backup", "--path", src, "--json"), "summary")
+	third := clitest.LastMessage[protocol.BackupSummary](t, c.OK("backup", "--path", src, "--json"), "summary")
 	s3 := third.Summary
 	if s3.FilesChanged != 1 || s3.FilesNew != 1 {
 		t.Fatalf("third backup: %v", s3)
 	}
 	id2, id3 := second.SnapshotID, third.SnapshotID
-	diff := c.ok("diff", id2[:8], id3[:10])
+	diff := c.OK("diff", id2[:8], id3[:10])
 	for _, want := range []string{"M  /big/text.log", "+  /new.txt", "-  /empty"} {
 		if !strings.Contains(diff, want) {
 			t.Errorf("diff lacks %q:\n%s", want, diff)
 		}
 	}
 
-	snaps := lastMessage[snapshotsResult](t, c.ok("snapshots", "--json", "--tag", "one"), "snapshots")
+	snaps := clitest.LastMessage[results.Snapshots](t, c.OK("snapshots", "--json", "--tag", "one"), "snapshots")
 	if n := len(snaps.Snapshots); n != 1 {
 		t.Fatalf("snapshots --tag one: %d", n)
 	}
-	ls := c.ok("ls", "latest", "/deep")
+	ls := c.OK("ls", "latest", "/deep")
 	if !strings.Contains(ls, "/deep/a/b/c/d/leaf") || strings.Contains(ls, "hello.txt") {
 		t.Fatalf("ls /deep:\n%s", ls)
 	}
-	nodes := messages[nodeJSON](t, c.ok("ls", "--json", id2[:8], "/link-abs"), "node")
+	nodes := clitest.Messages[nodeJSON](t, c.OK("ls", "--json", id2[:8], "/link-abs"), "node")
 	if len(nodes) == 0 || nodes[0].LinkTarget != "/etc/passwd" {
 		t.Fatalf("ls --json symlink: %+v", nodes)
 	}
-	if out := c.ok("check", "--read-data"); !strings.Contains(out, "no errors found") {
+	if out := c.OK("check", "--read-data"); !strings.Contains(out, "no errors found") {
 		t.Fatalf("check: %s", out)
 	}
 }
 
 func TestRestoreIncludeExcludeAndOverwrite(t *testing.T) {
-	c := newCLI(t)
+	c := lb.CLI(t)
 	src := t.TempDir()
 	for p, data := range map[string]string{"etc/a.conf": "a", "etc/b.txt": "b", "var/log/x.log": "x", "var/keep": "k"} {
 		full := filepath.Join(src, p)
@@ -102,10 +104,10 @@ func TestRestoreIncludeExcludeAndOverwrite(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	c.ok("init")
-	c.ok("backup", "--path", src)
+	c.OK("init")
+	c.OK("backup", "--path", src)
 	dst := t.TempDir()
-	c.ok("restore", "latest", "--target", dst, "--include", "/etc/*.conf", "--include", "/var", "--exclude", "*.log")
+	c.OK("restore", "latest", "--target", dst, "--include", "/etc/*.conf", "--include", "/var", "--exclude", "*.log")
 	var got []string
 	_ = filepath.Walk(dst, func(p string, fi os.FileInfo, err error) error {
 		if err == nil && !fi.IsDir() {
@@ -118,18 +120,18 @@ func TestRestoreIncludeExcludeAndOverwrite(t *testing.T) {
 		t.Fatalf("restored %v", got)
 	}
 	// A non-empty target is refused without --overwrite.
-	c.fails(1, "not empty", "restore", "latest", "--target", dst)
+	c.Fails(1, "not empty", "restore", "latest", "--target", dst)
 	// never keeps a changed file, if-changed replaces it.
 	if err := os.WriteFile(filepath.Join(dst, "var/keep"), []byte("local edit"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	c.ok("restore", "latest", "--target", dst, "--overwrite", "never")
+	c.OK("restore", "latest", "--target", dst, "--overwrite", "never")
 	if b, _ := os.ReadFile(filepath.Join(dst, "var/keep")); string(b) != "local edit" {
 		t.Fatalf("--overwrite never replaced a file: %q", b)
 	}
-	c.ok("restore", "latest", "--target", dst, "--overwrite", "if-changed")
+	c.OK("restore", "latest", "--target", dst, "--overwrite", "if-changed")
 	if b, _ := os.ReadFile(filepath.Join(dst, "var/keep")); string(b) != "k" {
 		t.Fatalf("--overwrite if-changed kept a changed file: %q", b)
 	}
-	c.fails(2, "--overwrite must be", "restore", "latest", "--target", dst, "--overwrite", "sometimes")
+	c.Fails(2, "--overwrite must be", "restore", "latest", "--target", dst, "--overwrite", "sometimes")
 }

@@ -27,7 +27,7 @@ func TestFormat1RepositoryStaysUsable(t *testing.T) {
 	}
 	p := &inProcess{t: t, env: map[string]string{"LIFEBOAT_REPOSITORY": repo, "LIFEBOAT_PASSWORD": "format-1"}}
 	dst := filepath.Join(t.TempDir(), "restored")
-	p.ok("restore", "latest", "--target", dst, "--verify")
+	p.OK("restore", "latest", "--target", dst, "--verify")
 	want := map[string]string{
 		"hello.txt":    "98ae1b047244fc342bfb8e2777a460c2702268fcce20924dee0664bee3fb0276",
 		"sub/notes.md": "895ba3ea5a6b513d2393a6417b38aff28434ddd2691c6ace0523362a335017d6",
@@ -42,12 +42,12 @@ func TestFormat1RepositoryStaysUsable(t *testing.T) {
 			t.Fatalf("%s restored with sha256 %x, want %s", rel, got, sum)
 		}
 	}
-	p.ok("check", "--read-data")
+	p.OK("check", "--read-data")
 
 	// The second run reads every file again (--force) rather than taking
 	// them from its parent.
 	for _, comp := range []string{"max", "off"} {
-		out := p.ok("backup", "--json", "--force", "--compression", comp, "--path", dst)
+		out := p.OK("backup", "--json", "--force", "--compression", comp, "--path", dst)
 		var summary struct {
 			Type    string `json:"type"`
 			Summary struct {
@@ -65,7 +65,7 @@ func TestFormat1RepositoryStaysUsable(t *testing.T) {
 			t.Fatalf("--compression %s: %d bytes read, %d blobs added (trees only: at most 3)", comp, summary.Summary.BytesRead, summary.Summary.BlobsAdded)
 		}
 	}
-	p.ok("check", "--read-data")
+	p.OK("check", "--read-data")
 
 	// The layout: pages.db is whole chunks in every snapshot.
 	ctx := context.Background()

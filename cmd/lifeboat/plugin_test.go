@@ -20,7 +20,7 @@ func TestDockerCLIPlugin(t *testing.T) {
 		t.Fatal(err)
 	}
 	plugin := filepath.Join(plugins, pluginName)
-	if err := os.Symlink(binary, plugin); err != nil {
+	if err := os.Symlink(lb.Path, plugin); err != nil {
 		t.Fatal(err)
 	}
 	out, err := exec.Command(plugin, "docker-cli-plugin-metadata").Output()

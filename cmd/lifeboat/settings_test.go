@@ -41,7 +41,7 @@ func TestSettingsCheckedByTheirLayer(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			p := &inProcess{t: t, env: tc.env}
-			code, out, errOut := p.run(append([]string{"snapshots"}, tc.args...)...)
+			code, out, errOut := p.Run(append([]string{"snapshots"}, tc.args...)...)
 			if code != 2 {
 				t.Fatalf("exit %d, want 2\n%s%s", code, out, errOut)
 			}
@@ -54,7 +54,7 @@ func TestSettingsCheckedByTheirLayer(t *testing.T) {
 	}
 	// And a right one passes the check (it then needs a repository).
 	p := &inProcess{t: t, env: map[string]string{"LIFEBOAT_REPOSITORY": filepath.Join(dir, "none")}}
-	if code, _, errOut := p.run("snapshots", "--compression", "max", "--config", config(job+"      paths: [/x]\n      keep:\n        last: 3\n")); code == 2 {
+	if code, _, errOut := p.Run("snapshots", "--compression", "max", "--config", config(job+"      paths: [/x]\n      keep:\n        last: 3\n")); code == 2 {
 		t.Fatalf("valid settings refused: %s", errOut)
 	}
 }

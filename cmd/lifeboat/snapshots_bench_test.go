@@ -35,7 +35,7 @@ func BenchmarkManySnapshotsOnS3(b *testing.B) {
 		"LIFEBOAT_S3_ENDPOINT=" + srv.Endpoint, "LIFEBOAT_S3_PATH_STYLE=true"}
 	run := func(cache string, args ...string) time.Duration {
 		b.Helper()
-		cmd := exec.Command(binary, args...)
+		cmd := exec.Command(lb.Path, args...)
 		cmd.Env = append(env, "LIFEBOAT_CACHE_DIR="+cache)
 		start := time.Now()
 		if out, err := cmd.CombinedOutput(); err != nil {

@@ -1,4 +1,4 @@
-package main
+package volumes
 
 import (
 	"context"
@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/lifeboat-backup/lifeboat/cmd/lifeboat/internal/clitest"
+	"github.com/lifeboat-backup/lifeboat/cmd/lifeboat/internal/results"
 	"github.com/lifeboat-backup/lifeboat/internal/treetest"
 	"github.com/lifeboat-backup/lifeboat/sidecar"
 	"github.com/lifeboat-backup/lifeboat/sidecar/protocol"
@@ -18,22 +20,22 @@ import (
 // about lifeboat's own sidecar, and records only the application.
 func TestSidecarIsNoVolumeUser(t *testing.T) {
 	treetest.RequireRoot(t)
-	e := dockerEngine(t)
+	e := lb.Engine(t)
 	vol := fmt.Sprintf("lbu-%d", os.Getpid())
 	name := fmt.Sprintf("lbu-app-%d", os.Getpid())
-	startApp(t, e, appImage(t, e), name, vol, nil)
-	c := newCLI(t)
-	c.ok("init")
-	r := c.run("backup", vol)
-	if r.code != 0 {
-		t.Fatalf("backup: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	clitest.StartApp(t, e, clitest.AppImage(t, e), name, vol, nil)
+	c := lb.CLI(t)
+	c.OK("init")
+	r := c.Run("backup", vol)
+	if r.Code != 0 {
+		t.Fatalf("backup: exit %d\n%s%s", r.Code, r.Stdout, r.Stderr)
 	}
-	warnings := strings.Count(r.stderr, "is in use by container")
-	if warnings != 1 || !strings.Contains(r.stderr, "in use by container "+name) || strings.Contains(r.stderr+r.stdout, sidecar.SidecarPrefix) {
-		t.Fatalf("want one warning, about %s, none about a sidecar:\n%s", name, r.stderr)
+	warnings := strings.Count(r.Stderr, "is in use by container")
+	if warnings != 1 || !strings.Contains(r.Stderr, "in use by container "+name) || strings.Contains(r.Stderr+r.Stdout, sidecar.SidecarPrefix) {
+		t.Fatalf("want one warning, about %s, none about a sidecar:\n%s", name, r.Stderr)
 	}
 	var containers []string
-	for _, s := range lastMessage[snapshotsResult](t, c.ok("snapshots", "--json"), "snapshots").Snapshots {
+	for _, s := range clitest.LastMessage[results.Snapshots](t, c.OK("snapshots", "--json"), "snapshots").Snapshots {
 		if s.Volume != nil {
 			containers = s.Volume.Containers
 		}
@@ -50,44 +52,44 @@ func TestSidecarIsNoVolumeUser(t *testing.T) {
 // backup does: stopped for the copy, running again afterwards.
 func TestMigrateStopsTheApplicationOnly(t *testing.T) {
 	treetest.RequireRoot(t)
-	e := dockerEngine(t)
+	e := lb.Engine(t)
 	ctx := context.Background()
-	host, e2 := connectedSecondEngine(t)
-	img := appImage(t, e)
+	host, e2 := clitest.ConnectedSecondEngine(t)
+	img := clitest.AppImage(t, e)
 	vol := fmt.Sprintf("lbs-%d", os.Getpid())
-	id := startApp(t, e, img, fmt.Sprintf("lbs-app-%d", os.Getpid()), vol, map[string]string{sidecar.LabelStop: "true"})
-	if err := os.WriteFile(filepath.Join(volumeMountpoint(t, e, vol), "pg"), []byte("pages"), 0o644); err != nil {
+	id := clitest.StartApp(t, e, img, fmt.Sprintf("lbs-app-%d", os.Getpid()), vol, map[string]string{sidecar.LabelStop: "true"})
+	if err := os.WriteFile(filepath.Join(clitest.Mountpoint(t, e, vol), "pg"), []byte("pages"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	c := newCLI(t)
-	c.ok("init")
+	c := lb.CLI(t)
+	c.OK("init")
 
 	// The label: stopped while copied, running afterwards.
-	r := c.run("migrate", vol, "--to", host)
-	if r.code != 0 || !strings.Contains(r.stdout+r.stderr, "stopping container") || !state(t, e, id).Running {
-		t.Fatalf("migrate with lifeboat.stop: exit %d, running %v\n%s%s", r.code, state(t, e, id).Running, r.stdout, r.stderr)
+	r := c.Run("migrate", vol, "--to", host)
+	if r.Code != 0 || !strings.Contains(r.Stdout+r.Stderr, "stopping container") || !clitest.State(t, e, id).Running {
+		t.Fatalf("migrate with lifeboat.stop: exit %d, running %v\n%s%s", r.Code, clitest.State(t, e, id).Running, r.Stdout, r.Stderr)
 	}
 
 	// A failure after the stop (the destination is not empty, no --force):
 	// the application is started again, and the error says so.
-	r = c.run("migrate", vol, "--to", host, "--stop-source")
-	if r.code == 0 || !strings.Contains(r.stderr, "started again") || !state(t, e, id).Running {
-		t.Fatalf("failed migrate --stop-source: exit %d, running %v\n%s%s", r.code, state(t, e, id).Running, r.stdout, r.stderr)
+	r = c.Run("migrate", vol, "--to", host, "--stop-source")
+	if r.Code == 0 || !strings.Contains(r.Stderr, "started again") || !clitest.State(t, e, id).Running {
+		t.Fatalf("failed migrate --stop-source: exit %d, running %v\n%s%s", r.Code, clitest.State(t, e, id).Running, r.Stdout, r.Stderr)
 	}
 
 	// Success: the application stays stopped, the copy is complete.
 	if _, err := e2.Client().VolumeRemove(ctx, vol, client.VolumeRemoveOptions{Force: true}); err != nil {
 		t.Fatal(err)
 	}
-	r = c.run("migrate", vol, "--to", host, "--stop-source")
-	if r.code != 0 || !strings.Contains(r.stdout, "content verified: match") {
-		t.Fatalf("migrate --stop-source: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	r = c.Run("migrate", vol, "--to", host, "--stop-source")
+	if r.Code != 0 || !strings.Contains(r.Stdout, "content verified: match") {
+		t.Fatalf("migrate --stop-source: exit %d\n%s%s", r.Code, r.Stdout, r.Stderr)
 	}
-	if state(t, e, id).Running {
+	if clitest.State(t, e, id).Running {
 		t.Fatal("the application runs again after migrate --stop-source")
 	}
-	if strings.Contains(r.stdout+r.stderr, sidecar.SidecarPrefix) {
-		t.Fatalf("a sidecar was treated as a user:\n%s%s", r.stdout, r.stderr)
+	if strings.Contains(r.Stdout+r.Stderr, sidecar.SidecarPrefix) {
+		t.Fatalf("a sidecar was treated as a user:\n%s%s", r.Stdout, r.Stderr)
 	}
 }
 
@@ -96,9 +98,9 @@ func TestMigrateStopsTheApplicationOnly(t *testing.T) {
 // ones, and "match" means equal.
 func TestForceLeavesNoStaleFiles(t *testing.T) {
 	treetest.RequireRoot(t)
-	e := dockerEngine(t)
+	e := lb.Engine(t)
 	ctx := context.Background()
-	host, e2 := connectedSecondEngine(t)
+	host, e2 := clitest.ConnectedSecondEngine(t)
 	vol := fmt.Sprintf("lbf-%d", os.Getpid())
 	if _, err := e.Client().VolumeCreate(ctx, client.VolumeCreateOptions{Name: vol}); err != nil {
 		t.Fatal(err)
@@ -106,7 +108,7 @@ func TestForceLeavesNoStaleFiles(t *testing.T) {
 	t.Cleanup(func() {
 		_, _ = e.Client().VolumeRemove(context.Background(), vol, client.VolumeRemoveOptions{Force: true})
 	})
-	src := volumeMountpoint(t, e, vol)
+	src := clitest.Mountpoint(t, e, vol)
 	mkdirFile := func(root, rel, data string) {
 		t.Helper()
 		p := filepath.Join(root, rel)
@@ -118,32 +120,32 @@ func TestForceLeavesNoStaleFiles(t *testing.T) {
 		}
 	}
 	mkdirFile(src, "pg_wal/000001", "segment one")
-	c := newCLI(t)
-	c.ok("init")
-	c.ok("backup", vol)
+	c := lb.CLI(t)
+	c.OK("init")
+	c.OK("backup", vol)
 
 	// restore --to-volume --force into a volume with a stale segment.
 	other := vol + "-copy"
 	t.Cleanup(func() {
 		_, _ = e.Client().VolumeRemove(context.Background(), other, client.VolumeRemoveOptions{Force: true})
 	})
-	c.ok("restore", "latest", "--volume", vol, "--to-volume", other)
-	mkdirFile(volumeMountpoint(t, e, other), "pg_wal/000002", "stale")
-	c.fails(1, "not empty", "restore", "latest", "--volume", vol, "--to-volume", other)
-	c.ok("restore", "latest", "--volume", vol, "--to-volume", other, "--force")
-	if err := treetest.Compare(src, volumeMountpoint(t, e, other)); err != nil {
+	c.OK("restore", "latest", "--volume", vol, "--to-volume", other)
+	mkdirFile(clitest.Mountpoint(t, e, other), "pg_wal/000002", "stale")
+	c.Fails(1, "not empty", "restore", "latest", "--volume", vol, "--to-volume", other)
+	c.OK("restore", "latest", "--volume", vol, "--to-volume", other, "--force")
+	if err := treetest.Compare(src, clitest.Mountpoint(t, e, other)); err != nil {
 		t.Fatalf("restore --force left the volume different:\n%v", err)
 	}
 
 	// migrate --force, through the repository and --direct.
-	c.ok("migrate", vol, "--to", host)
+	c.OK("migrate", vol, "--to", host)
 	moved, err := e2.Volumes(ctx, sidecar.Selection{Names: []string{vol}})
 	if err != nil || len(moved) != 1 {
 		t.Fatalf("destination: %v %v", moved, err)
 	}
 	for _, args := range [][]string{{"migrate", vol, "--to", host, "--force"}, {"migrate", vol, "--to", host, "--force", "--direct"}} {
 		mkdirFile(moved[0].Mountpoint, "pg_wal/000002", "stale")
-		out := c.ok(args...)
+		out := c.OK(args...)
 		if err := treetest.Compare(src, moved[0].Mountpoint); err != nil {
 			t.Fatalf("%v left the volume different:\n%v\n%s", args, err, out)
 		}
@@ -153,17 +155,17 @@ func TestForceLeavesNoStaleFiles(t *testing.T) {
 // A volume that does not exist is reported before the sidecar image is
 // built and loaded (it used to be built first), and a dry run builds none.
 func TestUnknownVolumeBeforeImage(t *testing.T) {
-	e := dockerEngine(t)
+	e := lb.Engine(t)
 	ctx := context.Background()
-	ref, err := sidecar.ImageRef(binary, version)
+	ref, err := sidecar.ImageRef(lb.Path, lb.Version)
 	if err != nil {
 		t.Fatal(err)
 	}
 	_, _ = e.Client().ImageRemove(ctx, ref, client.ImageRemoveOptions{Force: true})
-	c := newCLI(t)
-	c.ok("init")
-	c.fails(1, "no-such-volume", "backup", "no-such-volume")
-	c.ok("volume", "prune", "--dry-run")
+	c := lb.CLI(t)
+	c.OK("init")
+	c.Fails(1, "no-such-volume", "backup", "no-such-volume")
+	c.OK("volume", "prune", "--dry-run")
 	if _, err := e.Client().ImageInspect(ctx, ref); err == nil {
 		t.Fatalf("the sidecar image %s was built for a volume that does not exist", ref)
 	}
@@ -176,35 +178,35 @@ func TestUnknownVolumeBeforeImage(t *testing.T) {
 // that say how long the application was down.
 func TestVolumeBackupReportsChangesAndDowntime(t *testing.T) {
 	treetest.RequireRoot(t)
-	e := dockerEngine(t)
+	e := lb.Engine(t)
 	ref := fmt.Sprintf("lifeboat-test-writer:%d", os.Getpid())
-	busyboxImage(t, e, ref, quickStop+`while :; do dd if=/dev/urandom of=/data/db bs=8192 count=1 seek=$((RANDOM % 8000)) conv=notrunc 2>/dev/null; done`)
+	clitest.BusyboxImage(t, e, ref, clitest.QuickStop+`while :; do dd if=/dev/urandom of=/data/db bs=8192 count=1 seek=$((RANDOM % 8000)) conv=notrunc 2>/dev/null; done`)
 	vol := fmt.Sprintf("lbw-%d", os.Getpid())
-	c := newCLI(t)
-	c.ok("init")
+	c := lb.CLI(t)
+	c.OK("init")
 	// The file exists before the writer starts, 64 MiB of pages.
 	if _, err := e.Client().VolumeCreate(context.Background(), client.VolumeCreateOptions{Name: vol}); err != nil {
 		t.Fatal(err)
 	}
-	if err := os.WriteFile(filepath.Join(volumeMountpoint(t, e, vol), "db"), treetest.RandomBytes(9, 64<<20), 0o644); err != nil {
+	if err := os.WriteFile(filepath.Join(clitest.Mountpoint(t, e, vol), "db"), treetest.RandomBytes(9, 64<<20), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	startApp(t, e, ref, vol+"-app", vol, nil)
-	r := c.run("backup", vol)
-	if r.code != 0 || !strings.Contains(r.stdout, "snapshot") || !strings.Contains(r.stdout, "1 file, read 64.0 MiB") {
-		t.Fatalf("backup beside a writer: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	clitest.StartApp(t, e, ref, vol+"-app", vol, nil)
+	r := c.Run("backup", vol)
+	if r.Code != 0 || !strings.Contains(r.Stdout, "snapshot") || !strings.Contains(r.Stdout, "1 file, read 64.0 MiB") {
+		t.Fatalf("backup beside a writer: exit %d\n%s%s", r.Code, r.Stdout, r.Stderr)
 	}
-	if !strings.Contains(r.stderr, "changed while being read") {
-		t.Fatalf("the writer's changes were not noticed:\n%s", r.stderr)
+	if !strings.Contains(r.Stderr, "changed while being read") {
+		t.Fatalf("the writer's changes were not noticed:\n%s", r.Stderr)
 	}
-	if out := c.ok("snapshots", "--volume", vol); !strings.Contains(out, "(1 file changed while read)") {
+	if out := c.OK("snapshots", "--volume", vol); !strings.Contains(out, "(1 file changed while read)") {
 		t.Fatalf("snapshots does not show the change:\n%s", out)
 	}
 
 	// The same application labelled lifeboat.stop: stopped for the copy.
 	stopped := vol + "-stop"
-	startApp(t, e, ref, stopped+"-app", stopped, map[string]string{sidecar.LabelStop: "true"})
-	events := messages[protocol.Event](t, c.ok("backup", stopped, "--json"), "event")
+	clitest.StartApp(t, e, ref, stopped+"-app", stopped, map[string]string{sidecar.LabelStop: "true"})
+	events := clitest.Messages[protocol.Event](t, c.OK("backup", stopped, "--json"), "event")
 	if len(events) != 2 || events[0].Action != sidecar.ActionStop || events[1].Action != sidecar.ActionStart {
 		t.Fatalf("events %+v, want stop then start", events)
 	}
@@ -218,29 +220,29 @@ func TestVolumeBackupReportsChangesAndDowntime(t *testing.T) {
 // counted before the files were read.
 func TestMigrateWhileAFileGrows(t *testing.T) {
 	treetest.RequireRoot(t)
-	e := dockerEngine(t)
-	host, e2 := connectedSecondEngine(t)
+	e := lb.Engine(t)
+	host, e2 := clitest.ConnectedSecondEngine(t)
 	ref := fmt.Sprintf("lifeboat-test-appender:%d", os.Getpid())
-	busyboxImage(t, e, ref, quickStop+`while :; do dd if=/dev/urandom bs=65536 count=1 2>/dev/null >> /data/log; done`)
+	clitest.BusyboxImage(t, e, ref, clitest.QuickStop+`while :; do dd if=/dev/urandom bs=65536 count=1 2>/dev/null >> /data/log; done`)
 	vol := fmt.Sprintf("lbg-%d", os.Getpid())
 	if _, err := e.Client().VolumeCreate(context.Background(), client.VolumeCreateOptions{Name: vol}); err != nil {
 		t.Fatal(err)
 	}
-	if err := os.WriteFile(filepath.Join(volumeMountpoint(t, e, vol), "log"), treetest.RandomBytes(5, 64<<20), 0o644); err != nil {
+	if err := os.WriteFile(filepath.Join(clitest.Mountpoint(t, e, vol), "log"), treetest.RandomBytes(5, 64<<20), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	startApp(t, e, ref, vol+"-app", vol, nil)
+	clitest.StartApp(t, e, ref, vol+"-app", vol, nil)
 	t.Cleanup(func() {
 		_, _ = e2.Client().VolumeRemove(context.Background(), vol, client.VolumeRemoveOptions{Force: true})
 	})
-	c := newCLI(t)
-	c.ok("init")
-	r := c.run("migrate", vol, "--to", host)
-	if r.code != 0 || !strings.Contains(r.stdout, "content verified: match") {
-		t.Fatalf("migrate while a file grows: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	c := lb.CLI(t)
+	c.OK("init")
+	r := c.Run("migrate", vol, "--to", host)
+	if r.Code != 0 || !strings.Contains(r.Stdout, "content verified: match") {
+		t.Fatalf("migrate while a file grows: exit %d\n%s%s", r.Code, r.Stdout, r.Stderr)
 	}
-	if !strings.Contains(r.stderr, "grew while being read") && !strings.Contains(r.stderr, "changed while being read") {
-		t.Fatalf("the growing file was not noticed, so the test tested nothing:\n%s", r.stderr)
+	if !strings.Contains(r.Stderr, "grew while being read") && !strings.Contains(r.Stderr, "changed while being read") {
+		t.Fatalf("the growing file was not noticed, so the test tested nothing:\n%s", r.Stderr)
 	}
 }
 
@@ -251,8 +253,8 @@ func TestMigrateWhileAFileGrows(t *testing.T) {
 // lifeboat.stop=true is stopped for the restore and started again.
 func TestNoWriteUnderARunningApplication(t *testing.T) {
 	treetest.RequireRoot(t)
-	e := dockerEngine(t)
-	img := appImage(t, e)
+	e := lb.Engine(t)
+	img := clitest.AppImage(t, e)
 	p := fmt.Sprintf("lbw%d-", os.Getpid())
 	page := func(mp string) string {
 		t.Helper()
@@ -268,41 +270,41 @@ func TestNoWriteUnderARunningApplication(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	c := newCLI(t)
-	c.ok("init")
+	c := lb.CLI(t)
+	c.OK("init")
 
-	plain := startApp(t, e, img, p+"plain", p+"vplain", nil)
-	mp := volumeMountpoint(t, e, p+"vplain")
+	plain := clitest.StartApp(t, e, img, p+"plain", p+"vplain", nil)
+	mp := clitest.Mountpoint(t, e, p+"vplain")
 	setPage(mp, "backed up")
-	c.ok("backup", p+"vplain")
+	c.OK("backup", p+"vplain")
 	setPage(mp, "written since")
-	r := c.fails(1, "in use by a running container", "restore", "latest", "--volume", p+"vplain", "--to-volume", p+"vplain", "--force")
-	if !strings.Contains(r.stderr, p+"plain") || page(mp) != "written since" || !state(t, e, plain).Running {
-		t.Fatalf("refused restore: page %q, running %v\n%s", page(mp), state(t, e, plain).Running, r.stderr)
+	r := c.Fails(1, "in use by a running container", "restore", "latest", "--volume", p+"vplain", "--to-volume", p+"vplain", "--force")
+	if !strings.Contains(r.Stderr, p+"plain") || page(mp) != "written since" || !clitest.State(t, e, plain).Running {
+		t.Fatalf("refused restore: page %q, running %v\n%s", page(mp), clitest.State(t, e, plain).Running, r.Stderr)
 	}
 
-	stop := startApp(t, e, img, p+"stop", p+"vstop", map[string]string{sidecar.LabelStop: "true"})
-	mp2 := volumeMountpoint(t, e, p+"vstop")
+	stop := clitest.StartApp(t, e, img, p+"stop", p+"vstop", map[string]string{sidecar.LabelStop: "true"})
+	mp2 := clitest.Mountpoint(t, e, p+"vstop")
 	setPage(mp2, "backed up")
-	c.ok("backup", p+"vstop")
+	c.OK("backup", p+"vstop")
 	setPage(mp2, "written since")
-	before := state(t, e, stop).StartedAt
-	out := c.ok("restore", "latest", "--volume", p+"vstop", "--to-volume", p+"vstop", "--force")
-	if page(mp2) != "backed up" || !state(t, e, stop).Running || state(t, e, stop).StartedAt == before || !strings.Contains(out, "stopping container "+p+"stop") {
-		t.Fatalf("restore under a labelled application: page %q, running %v, restarted %v\n%s", page(mp2), state(t, e, stop).Running, state(t, e, stop).StartedAt != before, out)
+	before := clitest.State(t, e, stop).StartedAt
+	out := c.OK("restore", "latest", "--volume", p+"vstop", "--to-volume", p+"vstop", "--force")
+	if page(mp2) != "backed up" || !clitest.State(t, e, stop).Running || clitest.State(t, e, stop).StartedAt == before || !strings.Contains(out, "stopping container "+p+"stop") {
+		t.Fatalf("restore under a labelled application: page %q, running %v, restarted %v\n%s", page(mp2), clitest.State(t, e, stop).Running, clitest.State(t, e, stop).StartedAt != before, out)
 	}
 
 	// A destination volume that an application on the other engine uses.
-	host, e2 := connectedSecondEngine(t)
-	startApp(t, e2, appImage(t, e2), p+"theirs", p+"vplain", nil)
-	theirs := volumeMountpoint(t, e2, p+"vplain")
+	host, e2 := clitest.ConnectedSecondEngine(t)
+	clitest.StartApp(t, e2, clitest.AppImage(t, e2), p+"theirs", p+"vplain", nil)
+	theirs := clitest.Mountpoint(t, e2, p+"vplain")
 	setPage(theirs, "theirs")
 	tried := 0
 	for _, extra := range [][]string{nil, {"--live"}, {"--direct"}, {"--stop-source"}} {
 		args := append([]string{"migrate", p + "vplain", "--to", host, "--force"}, extra...)
-		r := c.fails(1, "in use by a running container", args...)
-		if !strings.Contains(r.stderr, p+"theirs") || page(theirs) != "theirs" || !state(t, e, plain).Running {
-			t.Fatalf("%v: destination page %q, source running %v\n%s%s", args, page(theirs), state(t, e, plain).Running, r.stdout, r.stderr)
+		r := c.Fails(1, "in use by a running container", args...)
+		if !strings.Contains(r.Stderr, p+"theirs") || page(theirs) != "theirs" || !clitest.State(t, e, plain).Running {
+			t.Fatalf("%v: destination page %q, source running %v\n%s%s", args, page(theirs), clitest.State(t, e, plain).Running, r.Stdout, r.Stderr)
 		}
 		tried++
 	}

@@ -1,8 +1,7 @@
-package main
+package moves
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -10,46 +9,21 @@ import (
 	"testing"
 	"time"
 
+	"github.com/lifeboat-backup/lifeboat/cmd/lifeboat/internal/clitest"
+	"github.com/lifeboat-backup/lifeboat/cmd/lifeboat/internal/results"
 	"github.com/lifeboat-backup/lifeboat/internal/dockerd"
 	"github.com/lifeboat-backup/lifeboat/internal/treetest"
 	"github.com/lifeboat-backup/lifeboat/sidecar"
 	"github.com/moby/moby/client"
 )
 
-// secondEngine starts another dockerd; it stops with the test.
-func secondEngine(t *testing.T) *dockerd.Engine {
-	t.Helper()
-	e, err := dockerd.Start(context.Background(), "/tmp")
-	if errors.Is(err, dockerd.ErrMissing) && os.Getenv("CI") != "true" {
-		t.Skip(err)
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(e.Stop)
-	return e
-}
-
-// connectedSecondEngine starts a second engine and connects to it; both
-// end with the test.
-func connectedSecondEngine(t *testing.T) (string, *sidecar.Engine) {
-	t.Helper()
-	host := secondEngine(t).Host
-	e2, err := sidecar.Connect(context.Background(), host)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { e2.Close() })
-	return host, e2
-}
-
 // migrate moves a volume, with all its metadata and labels, from this
 // engine to a second one through the repository, and compares both sides.
 func TestMigrateBetweenEngines(t *testing.T) {
 	treetest.RequireRoot(t)
-	e := dockerEngine(t)
+	e := lb.Engine(t)
 	ctx := context.Background()
-	host, e2 := connectedSecondEngine(t)
+	host, e2 := clitest.ConnectedSecondEngine(t)
 	vol := fmt.Sprintf("lbm-%d", os.Getpid())
 	if _, err := e.Client().VolumeCreate(ctx, client.VolumeCreateOptions{Name: vol, Labels: map[string]string{"app": "shop"}}); err != nil {
 		t.Fatal(err)
@@ -57,15 +31,15 @@ func TestMigrateBetweenEngines(t *testing.T) {
 	t.Cleanup(func() {
 		_, _ = e.Client().VolumeRemove(context.Background(), vol, client.VolumeRemoveOptions{Force: true})
 	})
-	treetest.Build(t, volumeMountpoint(t, e, vol))
-	db := filepath.Join(volumeMountpoint(t, e, vol), "db")
+	treetest.Build(t, clitest.Mountpoint(t, e, vol))
+	db := filepath.Join(clitest.Mountpoint(t, e, vol), "db")
 	if err := os.WriteFile(db, treetest.RandomBytes(21, 32<<20), 0o600); err != nil {
 		t.Fatal(err)
 	}
 
-	c := newCLI(t)
-	c.ok("init")
-	out := c.ok("migrate", vol, "--to", host)
+	c := lb.CLI(t)
+	c.OK("init")
+	out := c.OK("migrate", vol, "--to", host)
 	if !strings.Contains(out, "content verified: match") {
 		t.Fatalf("migrate output:\n%s", out)
 	}
@@ -73,22 +47,22 @@ func TestMigrateBetweenEngines(t *testing.T) {
 	if err != nil || len(moved) != 1 || moved[0].Labels["app"] != "shop" {
 		t.Fatalf("destination volume: %+v %v", moved, err)
 	}
-	if err := treetest.Compare(volumeMountpoint(t, e, vol), moved[0].Mountpoint); err != nil {
+	if err := treetest.Compare(clitest.Mountpoint(t, e, vol), moved[0].Mountpoint); err != nil {
 		t.Fatalf("migrated volume differs:\n%v", err)
 	}
-	c.fails(1, "not empty", "migrate", vol, "--to", host)
-	c.ok("migrate", vol, "--to", host, "--force")
+	c.Fails(1, "not empty", "migrate", vol, "--to", host)
+	c.OK("migrate", vol, "--to", host, "--force")
 	// Without a shared repository: streamed through lifeboat.
 	if _, err := e2.Client().VolumeRemove(ctx, vol, client.VolumeRemoveOptions{Force: true}); err != nil {
 		t.Fatal(err)
 	}
-	noRepo := &cli{t: t, repo: "", env: []string{"LIFEBOAT_PASSWORD=unused"}}
-	noRepo.ok("migrate", vol, "--to", host, "--direct")
+	noRepo := lb.CLIOn(t, "", []string{"LIFEBOAT_PASSWORD=unused"})
+	noRepo.OK("migrate", vol, "--to", host, "--direct")
 	moved, err = e2.Volumes(ctx, sidecar.Selection{Names: []string{vol}})
 	if err != nil || len(moved) != 1 || moved[0].Labels["app"] != "shop" {
 		t.Fatalf("destination volume after --direct: %+v %v", moved, err)
 	}
-	if err := treetest.Compare(volumeMountpoint(t, e, vol), moved[0].Mountpoint); err != nil {
+	if err := treetest.Compare(clitest.Mountpoint(t, e, vol), moved[0].Mountpoint); err != nil {
 		t.Fatalf("volume migrated with --direct differs:\n%v", err)
 	}
 	// Again into the copy it made, unused there, after 1% of the
@@ -105,12 +79,12 @@ func TestMigrateBetweenEngines(t *testing.T) {
 		}
 	}
 	f.Close()
-	res := lastMessage[migrateResult](t, noRepo.ok("migrate", vol, "--to", host, "--direct", "--json"), "migrate")
+	res := clitest.LastMessage[results.Migrate](t, noRepo.OK("migrate", vol, "--to", host, "--direct", "--json"), "migrate")
 	moved, err = e2.Volumes(ctx, sidecar.Selection{Names: []string{vol}})
 	if err != nil || len(moved) != 1 {
 		t.Fatal(err)
 	}
-	if err := treetest.Compare(volumeMountpoint(t, e, vol), moved[0].Mountpoint); err != nil {
+	if err := treetest.Compare(clitest.Mountpoint(t, e, vol), moved[0].Mountpoint); err != nil {
 		t.Fatalf("volume migrated again with --direct differs:\n%v", err)
 	}
 	if len(res.Volumes) != 1 {
@@ -129,42 +103,15 @@ func TestMigrateBetweenEngines(t *testing.T) {
 	if _, err := e2.Client().VolumeCreate(ctx, client.VolumeCreateOptions{Name: vol}); err != nil {
 		t.Fatal(err)
 	}
-	if err := os.WriteFile(filepath.Join(volumeMountpoint(t, e2, vol), "theirs"), []byte("x"), 0o600); err != nil {
+	if err := os.WriteFile(filepath.Join(clitest.Mountpoint(t, e2, vol), "theirs"), []byte("x"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	noRepo.fails(1, "not empty", "migrate", vol, "--to", host, "--direct")
-	if _, err := os.Stat(filepath.Join(volumeMountpoint(t, e2, vol), "theirs")); err != nil {
+	noRepo.Fails(1, "not empty", "migrate", vol, "--to", host, "--direct")
+	if _, err := os.Stat(filepath.Join(clitest.Mountpoint(t, e2, vol), "theirs")); err != nil {
 		t.Fatalf("the refused migration touched the volume: %v", err)
 	}
-	c.fails(1, "destination: cannot reach the Docker engine", "migrate", vol, "--to", "unix:///nonexistent/docker.sock")
-	c.fails(2, "--to", "migrate", vol)
-}
-
-// pageWriter is a database-like application: a 64 MiB file whose 8 KiB
-// pages it keeps rewriting, and a log line when it is stopped (after
-// writing grow MiB more: what a checkpoint at shutdown may write).
-func pageWriter(grow int) string {
-	return fmt.Sprintf(`[ -f /data/db ] || dd if=/dev/urandom of=/data/db bs=1M count=64 2>/dev/null
-trap "dd if=/dev/urandom of=/data/checkpoint bs=1M count=%d 2>/dev/null; echo stopped >> /data/log; exit 0" TERM
-echo ready > /data/ready
-i=1
-while :; do
-	i=$(( (i*7919+13) %% 8192 ))
-	dd if=/dev/urandom of=/data/db bs=8192 count=1 seek=$i conv=notrunc 2>/dev/null
-	sleep 0.02 & wait $!
-done`, grow)
-}
-
-// startPageWriter starts a pageWriter(grow) container named name on a
-// volume of its own, and waits until it writes; it returns the container's
-// id, its volume and its image.
-func startPageWriter(t *testing.T, e *sidecar.Engine, name string, grow int, labels map[string]string) (id, vol, image string) {
-	t.Helper()
-	image, vol = fmt.Sprintf("%s-db:%d", name, grow), name+"-data"
-	busyboxImage(t, e, image, pageWriter(grow))
-	id = startApp(t, e, image, name, vol, labels)
-	waitFile(t, filepath.Join(volumeMountpoint(t, e, vol), "ready"), "ready\n")
-	return id, vol, image
+	c.Fails(1, "destination: cannot reach the Docker engine", "migrate", vol, "--to", "unix:///nonexistent/docker.sock")
+	c.Fails(2, "--to", "migrate", vol)
 }
 
 // migrate --live copies a volume while a database-like application
@@ -174,17 +121,17 @@ func startPageWriter(t *testing.T, e *sidecar.Engine, name string, grow int, lab
 // on the source and the error says so.
 func TestMigrateLive(t *testing.T) {
 	treetest.RequireRoot(t)
-	e := dockerEngine(t)
+	e := lb.Engine(t)
 	ctx := context.Background()
-	host, e2 := connectedSecondEngine(t)
+	host, e2 := clitest.ConnectedSecondEngine(t)
 	p := fmt.Sprintf("lbl%d", os.Getpid())
-	id, vol, _ := startPageWriter(t, e, p, 0, nil)
+	id, vol, _ := clitest.StartPageWriter(t, e, p, 0, nil)
 
-	c := newCLI(t)
-	c.ok("init")
-	c.fails(2, "--direct", "migrate", vol, "--to", host, "--live", "--direct")
-	c.fails(2, "--max-rounds", "migrate", vol, "--to", host, "--live", "--max-rounds", "0")
-	out := c.ok("migrate", vol, "--to", host, "--live", "--stop-source", "--json")
+	c := lb.CLI(t)
+	c.OK("init")
+	c.Fails(2, "--direct", "migrate", vol, "--to", host, "--live", "--direct")
+	c.Fails(2, "--max-rounds", "migrate", vol, "--to", host, "--live", "--max-rounds", "0")
+	out := c.OK("migrate", vol, "--to", host, "--live", "--stop-source", "--json")
 	var m struct {
 		Rounds []struct {
 			Sent    int64 `json:"bytes_sent"`
@@ -197,7 +144,7 @@ func TestMigrateLive(t *testing.T) {
 			Match  bool   `json:"match"`
 		} `json:"volumes"`
 	}
-	lastJSON(t, out, "migrate", &m)
+	clitest.LastJSON(t, out, "migrate", &m)
 	t.Logf("live migration: %+v", m)
 	if len(m.Rounds) < 2 || m.Downtime <= 0 || len(m.Volumes) != 1 || !m.Volumes[0].Match {
 		t.Fatalf("live migration report: %+v", m)
@@ -208,14 +155,14 @@ func TestMigrateLive(t *testing.T) {
 	if first.Written < 64<<20 || last.Written >= 8<<20 || last.Files > 3 {
 		t.Fatalf("rounds: first wrote %d bytes, last %d bytes into %d files", first.Written, last.Written, last.Files)
 	}
-	if st := state(t, e, id); st.Running {
+	if st := clitest.State(t, e, id); st.Running {
 		t.Fatal("the application runs again on the source after --stop-source")
 	}
 	moved, err := e2.Volumes(ctx, sidecar.Selection{Names: []string{vol}})
 	if err != nil || len(moved) != 1 {
 		t.Fatalf("destination volume: %+v %v", moved, err)
 	}
-	if err := treetest.Compare(volumeMountpoint(t, e, vol), moved[0].Mountpoint); err != nil {
+	if err := treetest.Compare(clitest.Mountpoint(t, e, vol), moved[0].Mountpoint); err != nil {
 		t.Fatalf("the destination differs from the source as it stopped:\n%v", err)
 	}
 	if b, _ := os.ReadFile(filepath.Join(moved[0].Mountpoint, "log")); string(b) != "stopped\n" {
@@ -224,16 +171,16 @@ func TestMigrateLive(t *testing.T) {
 
 	// Disk full on the destination, in the last round only: the volume
 	// there has room for the database, not for what it writes as it stops.
-	id, full, _ := startPageWriter(t, e, p+"-grow", 16, nil)
+	id, full, _ := clitest.StartPageWriter(t, e, p+"-grow", 16, nil)
 	if _, err := e2.Client().VolumeCreate(ctx, client.VolumeCreateOptions{Name: full, Driver: "local",
 		DriverOpts: map[string]string{"type": "tmpfs", "device": "tmpfs", "o": "size=72m"}}); err != nil {
 		t.Fatal(err)
 	}
-	r := c.fails(1, "started again", "migrate", full, "--to", host, "--live", "--stop-source")
-	if !strings.Contains(r.stderr, "no space left") {
-		t.Fatalf("the error does not say the destination is full:\n%s", r.stderr)
+	r := c.Fails(1, "started again", "migrate", full, "--to", host, "--live", "--stop-source")
+	if !strings.Contains(r.Stderr, "no space left") {
+		t.Fatalf("the error does not say the destination is full:\n%s", r.Stderr)
 	}
-	if st := state(t, e, id); !st.Running {
+	if st := clitest.State(t, e, id); !st.Running {
 		t.Fatal("the application was left stopped on the source after a failed live migration")
 	}
 }
@@ -244,21 +191,21 @@ func TestMigrateLive(t *testing.T) {
 // the source container stays stopped.
 func TestMigrateLiveStart(t *testing.T) {
 	treetest.RequireRoot(t)
-	e := dockerEngine(t)
+	e := lb.Engine(t)
 	ctx := context.Background()
-	host, e2 := connectedSecondEngine(t)
+	host, e2 := clitest.ConnectedSecondEngine(t)
 	p := fmt.Sprintf("lbs%d", os.Getpid())
-	id, vol, image := startPageWriter(t, e, p, 0, map[string]string{"tier": "db"})
+	id, vol, image := clitest.StartPageWriter(t, e, p, 0, map[string]string{"tier": "db"})
 
-	c := newCLI(t)
-	c.ok("init")
-	c.fails(2, "--container", "migrate", vol, "--to", host, "--start")
-	c.fails(2, "--start", "migrate", "--container", p, "--to", host, "--wait", "1s")
-	out := c.ok("migrate", "--container", p, "--to", host, "--live", "--start", "--wait", "1s")
+	c := lb.CLI(t)
+	c.OK("init")
+	c.Fails(2, "--container", "migrate", vol, "--to", host, "--start")
+	c.Fails(2, "--start", "migrate", "--container", p, "--to", host, "--wait", "1s")
+	out := c.OK("migrate", "--container", p, "--to", host, "--live", "--start", "--wait", "1s")
 	if !strings.Contains(out, p+" runs on "+host) {
 		t.Fatalf("migrate --start output:\n%s", out)
 	}
-	if st := state(t, e, id); st.Running {
+	if st := clitest.State(t, e, id); st.Running {
 		t.Fatal("the source container runs again after migrate --start")
 	}
 	moved, err := e2.InspectApp(ctx, p)
@@ -277,8 +224,8 @@ func TestMigrateLiveStart(t *testing.T) {
 		t.Fatalf("the write at the stop is not on the destination: %q", b)
 	}
 	// Again: a container of that name runs there now.
-	c.fails(1, "exists on", "migrate", "--container", p, "--to", host, "--live", "--start", "--force")
-	if st := state(t, e, id); st.Running {
+	c.Fails(1, "exists on", "migrate", "--container", p, "--to", host, "--live", "--start", "--force")
+	if st := clitest.State(t, e, id); st.Running {
 		t.Fatal("a refused migration started the source container")
 	}
 }
@@ -289,7 +236,7 @@ func TestMigrateLiveStart(t *testing.T) {
 // runs again on the source.
 func TestMigrateLiveFaultsAfterTheStop(t *testing.T) {
 	treetest.RequireRoot(t)
-	e := dockerEngine(t)
+	e := lb.Engine(t)
 	for _, fault := range []struct {
 		name, says string
 		do         func(t *testing.T, d2 *dockerd.Engine)
@@ -315,11 +262,11 @@ func TestMigrateLiveFaultsAfterTheStop(t *testing.T) {
 		}},
 	} {
 		t.Run(fault.name, func(t *testing.T) {
-			d2 := secondEngine(t)
+			d2 := clitest.SecondEngine(t)
 			// Writing 16 MiB as it stops: a last round long enough to act in.
-			id, vol, _ := startPageWriter(t, e, fmt.Sprintf("lbx%d-%d", os.Getpid(), len(fault.name)), 16, nil)
-			c := newCLI(t)
-			c.ok("init")
+			id, vol, _ := clitest.StartPageWriter(t, e, fmt.Sprintf("lbx%d-%d", os.Getpid(), len(fault.name)), 16, nil)
+			c := lb.CLI(t)
+			c.OK("init")
 			acted, over := make(chan bool, 1), make(chan struct{})
 			go func() {
 				for {
@@ -336,17 +283,17 @@ func TestMigrateLiveFaultsAfterTheStop(t *testing.T) {
 					}
 				}
 			}()
-			r := c.fails(1, "started again", "migrate", vol, "--to", d2.Host, "--live", "--stop-source")
-			t.Logf("%s", r.stderr)
-			if !strings.Contains(r.stderr, fault.says) {
+			r := c.Fails(1, "started again", "migrate", vol, "--to", d2.Host, "--live", "--stop-source")
+			t.Logf("%s", r.Stderr)
+			if !strings.Contains(r.Stderr, fault.says) {
 				t.Errorf("the error does not say %q", fault.says)
 			}
 			close(over)
 			if !<-acted {
 				t.Fatal("the application never stopped")
 			}
-			if st := state(t, e, id); !st.Running {
-				t.Fatalf("the application was left stopped:\n%s", r.stderr)
+			if st := clitest.State(t, e, id); !st.Running {
+				t.Fatalf("the application was left stopped:\n%s", r.Stderr)
 			}
 		})
 	}

@@ -1,4 +1,4 @@
-package main
+package fleet
 
 import (
 	"context"
@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/lifeboat-backup/lifeboat/cmd/lifeboat/internal/clitest"
 	"github.com/lifeboat-backup/lifeboat/internal/treetest"
 	"github.com/moby/moby/client"
 )
@@ -29,9 +30,9 @@ func freePort(t *testing.T) int {
 // --once runs a job (backup, then forget by its policy); the daemon serves
 // /healthz and /metrics and stops cleanly on SIGTERM.
 func TestDaemon(t *testing.T) {
-	c := newCLI(t)
-	c.ok("init")
-	src := writeTree(t, map[string][]byte{"conf": []byte("v1")})
+	c := lb.CLI(t)
+	c.OK("init")
+	src := clitest.WriteTree(t, map[string][]byte{"conf": []byte("v1")})
 	port := freePort(t)
 	cfg := filepath.Join(t.TempDir(), "lifeboat.yml")
 	if err := os.WriteFile(cfg, []byte(fmt.Sprintf(`host: node-7
@@ -50,25 +51,26 @@ daemon:
 		if err := os.WriteFile(filepath.Join(src, "conf"), []byte(fmt.Sprint("v", i)), 0o644); err != nil {
 			t.Fatal(err)
 		}
-		c.ok("daemon", "--config", cfg, "--once", "files")
+		c.OK("daemon", "--config", cfg, "--once", "files")
 	}
-	if out := c.ok("snapshots", "--tag", "job:files"); !strings.Contains(out, "\n1 snapshot\n") {
+	if out := c.OK("snapshots", "--tag", "job:files"); !strings.Contains(out, "\n1 snapshot\n") {
 		t.Fatalf("the job's keep policy did not apply:\n%s", out)
 	}
-	c.fails(1, "no job named", "daemon", "--config", cfg, "--once", "nope")
+	c.Fails(1, "no job named", "daemon", "--config", cfg, "--once", "nope")
 
-	cmd := c.cmd("daemon", "--config", cfg)
+	cmd := c.Cmd("daemon", "--config", cfg)
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
 	base := fmt.Sprintf("http://127.0.0.1:%d", port)
 	var health int
-	for i := 0; i < 200 && health == 0; i++ {
-		if resp, err := http.Get(base + "/healthz"); err == nil {
+	for deadline := time.Now().Add(30 * time.Second); health == 0; time.Sleep(25 * time.Millisecond) {
+		resp, err := http.Get(base + "/healthz")
+		if err == nil {
 			health = resp.StatusCode
 			resp.Body.Close()
-		} else {
-			time.Sleep(25 * time.Millisecond)
+		} else if time.Now().After(deadline) {
+			t.Fatalf("waited 30s for the daemon to answer on %s/healthz: %v", base, err)
 		}
 	}
 	if health != 200 {
@@ -94,7 +96,7 @@ daemon:
 // The example config's nightly job, run against the real engine.
 func TestExampleDaemonJob(t *testing.T) {
 	treetest.RequireRoot(t)
-	e := dockerEngine(t)
+	e := lb.Engine(t)
 	ctx := context.Background()
 	vol := fmt.Sprintf("lbex-%d", os.Getpid())
 	if _, err := e.Client().VolumeCreate(ctx, client.VolumeCreateOptions{Name: vol,
@@ -104,14 +106,14 @@ func TestExampleDaemonJob(t *testing.T) {
 	t.Cleanup(func() {
 		_, _ = e.Client().VolumeRemove(context.Background(), vol, client.VolumeRemoveOptions{Force: true})
 	})
-	if err := os.WriteFile(volumeMountpoint(t, e, vol)+"/orders.csv", []byte("1,2,3\n"), 0o644); err != nil {
+	if err := os.WriteFile(clitest.Mountpoint(t, e, vol)+"/orders.csv", []byte("1,2,3\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	c := newCLI(t)
-	c.ok("init")
-	example, _ := filepath.Abs("../../examples/lifeboat.yml")
-	c.ok("daemon", "--config", example, "--once", "nightly")
-	if out := c.ok("snapshots", "--volume", vol, "--tag", "nightly"); !strings.Contains(out, "\n1 snapshot\n") {
+	c := lb.CLI(t)
+	c.OK("init")
+	example, _ := filepath.Abs("../../../../examples/lifeboat.yml")
+	c.OK("daemon", "--config", example, "--once", "nightly")
+	if out := c.OK("snapshots", "--volume", vol, "--tag", "nightly"); !strings.Contains(out, "\n1 snapshot\n") {
 		t.Fatalf("example job:\n%s", out)
 	}
 }

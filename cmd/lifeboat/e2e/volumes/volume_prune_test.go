@@ -1,4 +1,4 @@
-package main
+package volumes
 
 import (
 	"context"
@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/lifeboat-backup/lifeboat/cmd/lifeboat/internal/clitest"
+	"github.com/lifeboat-backup/lifeboat/cmd/lifeboat/internal/results"
 	"github.com/lifeboat-backup/lifeboat/sidecar"
 	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/api/types/mount"
@@ -17,7 +19,7 @@ import (
 // volume prune snapshots exactly what docker volume prune would remove,
 // removes only what it saved, and any removed volume comes back by name.
 func TestVolumePrune(t *testing.T) {
-	e := dockerEngine(t)
+	e := lb.Engine(t)
 	ctx := context.Background()
 	mark := fmt.Sprintf("lbtest=%d", os.Getpid())
 	p := fmt.Sprintf("lbp%d-", os.Getpid())
@@ -34,10 +36,10 @@ func TestVolumePrune(t *testing.T) {
 	mk("named", map[string]string{"env": "test"})
 	mk("keep", map[string]string{"keep": "yes"})
 	mk("used", map[string]string{sidecar.AnonymousLabel: ""})
-	if err := os.WriteFile(volumeMountpoint(t, e, p+"anon")+"/cache.db", []byte("precious"), 0o600); err != nil {
+	if err := os.WriteFile(clitest.Mountpoint(t, e, p+"anon")+"/cache.db", []byte("precious"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	image := appImage(t, e)
+	image := clitest.AppImage(t, e)
 	ctr, err := e.Client().ContainerCreate(ctx, client.ContainerCreateOptions{
 		Config:     &container.Config{Image: image},
 		HostConfig: &container.HostConfig{Mounts: []mount.Mount{{Type: mount.TypeVolume, Source: p + "used", Target: "/data"}}},
@@ -49,11 +51,11 @@ func TestVolumePrune(t *testing.T) {
 		_, _ = e.Client().ContainerRemove(context.Background(), ctr.ID, client.ContainerRemoveOptions{Force: true})
 	})
 
-	c := newCLI(t)
-	c.ok("init")
+	c := lb.CLI(t)
+	c.OK("init")
 	list := func(args ...string) string {
 		t.Helper()
-		out := lastMessage[volumePruneResult](t, c.ok(append([]string{"volume", "prune", "--dry-run", "--json", "--filter", "label=" + mark}, args...)...), "volume_prune")
+		out := clitest.LastMessage[results.VolumePrune](t, c.OK(append([]string{"volume", "prune", "--dry-run", "--json", "--filter", "label=" + mark}, args...)...), "volume_prune")
 		var names []string
 		for _, n := range out.Volumes {
 			names = append(names, strings.TrimPrefix(n, p))
@@ -74,9 +76,9 @@ func TestVolumePrune(t *testing.T) {
 	if got := list("--all", "--filter", "label!=keep"); got != "anon,named" {
 		t.Fatalf("--all with label!=keep: %q", got)
 	}
-	c.fails(2, "--yes", "volume", "prune", "--filter", "label="+mark)
+	c.Fails(2, "--yes", "volume", "prune", "--filter", "label="+mark)
 
-	c.ok("volume", "prune", "--filter", "label="+mark, "--yes")
+	c.OK("volume", "prune", "--filter", "label="+mark, "--yes")
 	if ok, _ := e.VolumeExists(ctx, p+"anon"); ok {
 		t.Fatal("the anonymous volume was not removed")
 	}
@@ -85,11 +87,11 @@ func TestVolumePrune(t *testing.T) {
 			t.Fatalf("volume %s was removed", still)
 		}
 	}
-	if out := c.ok("snapshots", "--tag", "pre-prune", "--volume", p+"anon"); !strings.Contains(out, "\n1 snapshot\n") {
+	if out := c.OK("snapshots", "--tag", "pre-prune", "--volume", p+"anon"); !strings.Contains(out, "\n1 snapshot\n") {
 		t.Fatalf("no pre-prune snapshot:\n%s", out)
 	}
-	c.ok("restore", "latest", "--volume", p+"anon") // back under its own name
-	if b, err := os.ReadFile(volumeMountpoint(t, e, p+"anon") + "/cache.db"); err != nil || string(b) != "precious" {
+	c.OK("restore", "latest", "--volume", p+"anon") // back under its own name
+	if b, err := os.ReadFile(clitest.Mountpoint(t, e, p+"anon") + "/cache.db"); err != nil || string(b) != "precious" {
 		t.Fatalf("restored volume: %q %v", b, err)
 	}
 }
@@ -97,7 +99,7 @@ func TestVolumePrune(t *testing.T) {
 // What lifeboat volume prune lists is exactly what the engine's own prune
 // then removes, with the same filter, on this engine's API version.
 func TestVolumePruneMatchesEngine(t *testing.T) {
-	e := dockerEngine(t)
+	e := lb.Engine(t)
 	ctx := context.Background()
 	mark := fmt.Sprintf("lbmatch=%d", os.Getpid())
 	p := fmt.Sprintf("lbpm%d-", os.Getpid())
@@ -110,9 +112,9 @@ func TestVolumePruneMatchesEngine(t *testing.T) {
 			_, _ = e.Client().VolumeRemove(context.Background(), p+name, client.VolumeRemoveOptions{Force: true})
 		})
 	}
-	c := newCLI(t)
-	c.ok("init")
-	listed := lastMessage[volumePruneResult](t, c.ok("volume", "prune", "--dry-run", "--json", "--filter", "label="+mark), "volume_prune").Volumes
+	c := lb.CLI(t)
+	c.OK("init")
+	listed := clitest.LastMessage[results.VolumePrune](t, c.OK("volume", "prune", "--dry-run", "--json", "--filter", "label="+mark), "volume_prune").Volumes
 	res, err := e.Client().VolumePrune(ctx, client.VolumePruneOptions{Filters: client.Filters{}.Add("label", mark)})
 	if err != nil {
 		t.Fatal(err)

@@ -1,4 +1,4 @@
-package main
+package fleet
 
 import (
 	"context"
@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/lifeboat-backup/lifeboat/cmd/lifeboat/internal/clitest"
 	"github.com/lifeboat-backup/lifeboat/internal/testservers"
 	"github.com/lifeboat-backup/lifeboat/internal/treetest"
 	"github.com/lifeboat-backup/lifeboat/sidecar"
@@ -44,7 +45,7 @@ func TestSwarmFleet(t *testing.T) {
 	requireCommand(t, "ip")
 	versitygw := testservers.Find(t, "versitygw")
 	ctx := context.Background()
-	eng := secondEngine(t)
+	eng := clitest.SecondEngine(t)
 	if err := eng.LoopbackUp(); err != nil {
 		t.Fatal(err)
 	}
@@ -80,7 +81,7 @@ func TestSwarmFleet(t *testing.T) {
 		"LIFEBOAT_S3_ENDPOINT=" + endpoint, "LIFEBOAT_S3_PATH_STYLE=true", "AWS_REGION=us-east-1",
 		"AWS_SHARED_CREDENTIALS_FILE=" + creds, "AWS_CONFIG_FILE=/dev/null"}
 	lifeboat := func(args ...string) (string, error) {
-		cmd := eng.Command(binary, args...)
+		cmd := eng.Command(lb.Path, args...)
 		cmd.Env = env
 		out, err := cmd.CombinedOutput()
 		return string(out), err
@@ -119,18 +120,18 @@ func TestSwarmFleet(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer e2.Close()
-	image, err := e2.EnsureImage(ctx, binary, version)
+	image, err := e2.EnsureImage(ctx, lb.Path, lb.Version)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if _, err := e2.Client().VolumeCreate(ctx, client.VolumeCreateOptions{Name: "shopdata", Labels: map[string]string{"com.example.backup": "nightly"}}); err != nil {
 		t.Fatal(err)
 	}
-	treetest.Build(t, volumeMountpoint(t, e2, "shopdata"))
+	treetest.Build(t, clitest.Mountpoint(t, e2, "shopdata"))
 
 	// The example as committed, but for the schedules.
 	example := filepath.Join(dir, "swarm")
-	if err := os.CopyFS(example, os.DirFS("../../examples/swarm")); err != nil {
+	if err := os.CopyFS(example, os.DirFS("../../../../examples/swarm")); err != nil {
 		t.Fatal(err)
 	}
 	for _, c := range []struct{ file, from, to string }{
@@ -185,7 +186,7 @@ func TestSwarmFleet(t *testing.T) {
 	if out, err := lifeboat("restore", "latest", "--volume", "shopdata", "--target", dst); err != nil {
 		t.Fatalf("restore: %v\n%s", err, out)
 	}
-	if err := treetest.Compare(volumeMountpoint(t, e2, "shopdata"), dst); err != nil {
+	if err := treetest.Compare(clitest.Mountpoint(t, e2, "shopdata"), dst); err != nil {
 		t.Fatal(err)
 	}
 	_ = exec.Command(docker, "--host", eng.Host, "stack", "rm", "fleet").Run()

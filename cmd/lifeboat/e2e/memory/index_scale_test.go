@@ -1,4 +1,4 @@
-package main
+package memory
 
 import (
 	"context"
@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/lifeboat-backup/lifeboat/cmd/lifeboat/internal/clitest"
 	"github.com/lifeboat-backup/lifeboat/internal/treetest"
 	"github.com/lifeboat-backup/lifeboat/repository"
 	"github.com/lifeboat-backup/lifeboat/repository/index"
@@ -23,10 +24,10 @@ import (
 func TestBackupBesideMillionsOfIndexedBlobs(t *testing.T) {
 	const files, packsPerFile, blobsPerPack = 200, 100, 100
 	const blobs = files * packsPerFile * blobsPerPack
-	c := newCLI(t)
-	c.ok("init")
+	c := lb.CLI(t)
+	c.OK("init")
 	ctx := context.Background()
-	tg, err := local.New(c.repo)
+	tg, err := local.New(c.Repo)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -63,7 +64,7 @@ func TestBackupBesideMillionsOfIndexedBlobs(t *testing.T) {
 
 	src := t.TempDir()
 	treetest.Build(t, src)
-	out, peak, err := runPeak(t, c.cmd("backup", "--path", src))
+	out, peak, err := clitest.RunPeak(t, c.Cmd("backup", "--path", src))
 	if err != nil {
 		t.Fatalf("backup: %v\n%s", err, out)
 	}
@@ -76,11 +77,11 @@ func TestBackupBesideMillionsOfIndexedBlobs(t *testing.T) {
 		t.Fatalf("backup peaked at %d MiB, less than two million blobs take: the index was not loaded", peak>>20)
 	}
 	dst := t.TempDir()
-	c.ok("restore", "latest", "--target", dst)
+	c.OK("restore", "latest", "--target", dst)
 	if err := treetest.Compare(src, dst); err != nil {
 		t.Fatal(err)
 	}
-	if out := c.ok("snapshots"); !strings.Contains(out, "1 snapshot") {
+	if out := c.OK("snapshots"); !strings.Contains(out, "1 snapshot") {
 		t.Fatalf("snapshots:\n%s", out)
 	}
 }

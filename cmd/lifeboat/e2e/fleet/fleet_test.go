@@ -1,4 +1,4 @@
-package main
+package fleet
 
 import (
 	"crypto/sha256"
@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/lifeboat-backup/lifeboat/cmd/lifeboat/internal/clitest"
 	"github.com/lifeboat-backup/lifeboat/internal/testservers"
 	"github.com/lifeboat-backup/lifeboat/internal/treetest"
 )
@@ -76,17 +77,17 @@ func TestFleetBesidePrune(t *testing.T) {
 	srv.Bucket(t, "fleet")
 	seed := uint64(time.Now().UnixNano())
 	t.Logf("seed %d, running for %s", seed, *fleetFor)
-	c := &cli{t: t, repo: "s3://fleet/repo", env: []string{"LIFEBOAT_PASSWORD=pw",
+	c := lb.CLIOn(t, "s3://fleet/repo", []string{"LIFEBOAT_PASSWORD=pw",
 		"AWS_ACCESS_KEY_ID=" + srv.AccessKey, "AWS_SECRET_ACCESS_KEY=" + srv.SecretKey, "AWS_REGION=us-east-1",
 		"LIFEBOAT_S3_ENDPOINT=" + srv.Endpoint, "LIFEBOAT_S3_PATH_STYLE=true",
-		"AWS_CONFIG_FILE=/dev/null", "AWS_SHARED_CREDENTIALS_FILE=/dev/null"}}
-	c.ok("init", "--pack-size", "1")
+		"AWS_CONFIG_FILE=/dev/null", "AWS_SHARED_CREDENTIALS_FILE=/dev/null"})
+	c.OK("init", "--pack-size", "1")
 	shared := treetest.RandomBytes(seed, 2<<20)
 	var hosts []*fleetHost
 	for i := range 8 {
 		h := &fleetHost{name: fmt.Sprintf("node-%d", i), rng: rand.New(rand.NewPCG(seed, uint64(i))),
 			sums: map[string]map[string][32]byte{}}
-		h.src = writeTree(t, map[string][]byte{
+		h.src = clitest.WriteTree(t, map[string][]byte{
 			"db":     treetest.RandomBytes(seed+uint64(i)+1, 4<<20),
 			"shared": shared,
 			"own":    treetest.RandomBytes(seed+uint64(i)+100, 256<<10),
@@ -121,15 +122,15 @@ func TestFleetBesidePrune(t *testing.T) {
 					}
 				}
 				sums := fileSums(t, h.src)
-				r := c.run("backup", "--path", h.src, "--host", h.name, "--json")
-				if r.code != 0 {
-					fail("backup on %s: exit %d: %s", h.name, r.code, r.stderr)
+				r := c.Run("backup", "--path", h.src, "--host", h.name, "--json")
+				if r.Code != 0 {
+					fail("backup on %s: exit %d: %s", h.name, r.Code, r.Stderr)
 					continue
 				}
 				var sum struct {
 					ID string `json:"snapshot_id"`
 				}
-				if err := decodeLast(r.stdout, "summary", &sum); err != nil {
+				if err := clitest.DecodeLast(r.Stdout, "summary", &sum); err != nil {
 					fail("backup on %s: %v", h.name, err)
 					continue
 				}
@@ -152,13 +153,13 @@ func TestFleetBesidePrune(t *testing.T) {
 				return
 			default:
 			}
-			if r := c.run("forget", "--keep-last", "2"); r.code != 0 {
-				fail("forget: exit %d: %s", r.code, r.stderr)
+			if r := c.Run("forget", "--keep-last", "2"); r.Code != 0 {
+				fail("forget: exit %d: %s", r.Code, r.Stderr)
 			}
 			if n%2 == 1 {
 				// Killed at a random moment of its run: the next prune
 				// finishes its work.
-				cmd := c.cmd("prune", "--grace", "1s")
+				cmd := c.Cmd("prune", "--grace", "1s")
 				if err := cmd.Start(); err != nil {
 					fail("start prune: %v", err)
 					return
@@ -176,9 +177,9 @@ func TestFleetBesidePrune(t *testing.T) {
 				}
 				continue
 			}
-			r := c.run("prune", "--grace", "1s", "--json")
-			if r.code != 0 {
-				fail("prune: exit %d: %s", r.code, r.stderr)
+			r := c.Run("prune", "--grace", "1s", "--json")
+			if r.Code != 0 {
+				fail("prune: exit %d: %s", r.Code, r.Stderr)
 				continue
 			}
 			var pr struct {
@@ -187,7 +188,7 @@ func TestFleetBesidePrune(t *testing.T) {
 					TakenBack float64 `json:"taken_back"`
 				} `json:"report"`
 			}
-			if err := decodeLast(r.stdout, "prune", &pr); err != nil {
+			if err := clitest.DecodeLast(r.Stdout, "prune", &pr); err != nil {
 				fail("prune: %v", err)
 				continue
 			}
@@ -215,11 +216,11 @@ func TestFleetBesidePrune(t *testing.T) {
 		t.Fatalf("prunes %d, killed %d, packs deleted %v: the prunes did not get to delete beside the backups", prunes, killed, deleted)
 	}
 
-	if out := c.ok("check", "--read-data"); !strings.Contains(out, "no errors found") {
+	if out := c.OK("check", "--read-data"); !strings.Contains(out, "no errors found") {
 		t.Fatalf("check:\n%s", out)
 	}
 	restored := 0
-	for _, id := range c.snapshotIDs() {
+	for _, id := range c.SnapshotIDs() {
 		var want map[string][32]byte
 		for _, h := range hosts {
 			if s, ok := h.sums[id]; ok {
@@ -230,7 +231,7 @@ func TestFleetBesidePrune(t *testing.T) {
 			t.Fatalf("snapshot %s was saved by no host's backup", id[:12])
 		}
 		dst := t.TempDir()
-		c.ok("restore", id[:12], "--target", dst, "--verify")
+		c.OK("restore", id[:12], "--target", dst, "--verify")
 		got := fileSums(t, dst)
 		for name, sum := range want {
 			if got[name] != sum {

@@ -1,4 +1,4 @@
-package main
+package volumes
 
 import (
 	"context"
@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/lifeboat-backup/lifeboat/cmd/lifeboat/internal/clitest"
+	"github.com/lifeboat-backup/lifeboat/cmd/lifeboat/internal/results"
 	"github.com/lifeboat-backup/lifeboat/internal/testservers"
 	"github.com/lifeboat-backup/lifeboat/internal/treetest"
 	"github.com/lifeboat-backup/lifeboat/repository"
@@ -19,46 +21,15 @@ import (
 	"github.com/moby/moby/client"
 )
 
-// dockerEngine connects to the machine's engine: skipped without one,
-// failed under CI=true.
-func dockerEngine(t *testing.T) *sidecar.Engine {
-	t.Helper()
-	e, err := sidecar.Connect(context.Background(), "")
-	if err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("CI needs the Docker engine: %v", err)
-		}
-		t.Skipf("no Docker engine: %v", err)
-	}
-	t.Cleanup(func() {
-		// Remove the sidecar image this package's binary built (other test
-		// runs may share the engine and use theirs).
-		if ref, err := sidecar.ImageRef(binary, version); err == nil {
-			_, _ = e.Client().ImageRemove(context.Background(), ref, client.ImageRemoveOptions{Force: true, PruneChildren: true})
-		}
-		e.Close()
-	})
-	return e
-}
-
-func volumeMountpoint(t *testing.T, e *sidecar.Engine, name string) string {
-	t.Helper()
-	vs, err := e.Volumes(context.Background(), sidecar.Selection{Names: []string{name}})
-	if err != nil || len(vs) != 1 {
-		t.Fatalf("volume %s: %v", name, err)
-	}
-	return vs[0].Mountpoint
-}
-
 // A volume full of every kind of metadata is backed up through the
 // sidecar, restored under a new name and, after removal, under its own
 // name, each time equal byte for byte and attribute by attribute, with its
 // labels.
 func TestVolumeBackupRestore(t *testing.T) {
 	treetest.RequireRoot(t)
-	e := dockerEngine(t)
+	e := lb.Engine(t)
 	ctx := context.Background()
-	c := newCLI(t)
+	c := lb.CLI(t)
 	vol := fmt.Sprintf("lbv-%d", os.Getpid())
 	copyVol := vol + "-copy"
 	for _, name := range []string{vol, copyVol} {
@@ -70,14 +41,14 @@ func TestVolumeBackupRestore(t *testing.T) {
 	if _, err := e.Client().VolumeCreate(ctx, client.VolumeCreateOptions{Name: vol, Labels: map[string]string{"app": "shop", "tier": "db"}}); err != nil {
 		t.Fatal(err)
 	}
-	treetest.Build(t, volumeMountpoint(t, e, vol))
+	treetest.Build(t, clitest.Mountpoint(t, e, vol))
 
-	c.ok("init")
-	sum := lastMessage[protocol.BackupSummary](t, c.ok("backup", vol, "--tag", "vol", "--json"), "summary")
+	c.OK("init")
+	sum := clitest.LastMessage[protocol.BackupSummary](t, c.OK("backup", vol, "--tag", "vol", "--json"), "summary")
 	if sum.Incomplete || sum.SnapshotID == "" {
 		t.Fatalf("summary: %+v", sum)
 	}
-	snaps := lastMessage[snapshotsResult](t, c.ok("snapshots", "--volume", vol, "--json"), "snapshots").Snapshots
+	snaps := clitest.LastMessage[results.Snapshots](t, c.OK("snapshots", "--volume", vol, "--json"), "snapshots").Snapshots
 	if len(snaps) != 1 || snaps[0].Volume == nil {
 		t.Fatalf("snapshots of the volume: %+v", snaps)
 	}
@@ -86,8 +57,8 @@ func TestVolumeBackupRestore(t *testing.T) {
 		t.Fatalf("volume info: %+v", info)
 	}
 
-	c.ok("restore", "latest", "--volume", vol, "--to-volume", copyVol)
-	if err := treetest.Compare(volumeMountpoint(t, e, vol), volumeMountpoint(t, e, copyVol)); err != nil {
+	c.OK("restore", "latest", "--volume", vol, "--to-volume", copyVol)
+	if err := treetest.Compare(clitest.Mountpoint(t, e, vol), clitest.Mountpoint(t, e, copyVol)); err != nil {
 		t.Fatalf("restored volume differs:\n%v", err)
 	}
 	vs, _ := e.Volumes(ctx, sidecar.Selection{Names: []string{copyVol}})
@@ -96,25 +67,25 @@ func TestVolumeBackupRestore(t *testing.T) {
 		t.Fatalf("labels of the restored volume: %v", vs[0].Labels)
 	}
 	// A volume that is not empty is refused without --force.
-	c.fails(1, "not empty", "restore", "latest", "--volume", vol, "--to-volume", copyVol)
-	c.ok("restore", "latest", "--volume", vol, "--to-volume", copyVol, "--force")
+	c.Fails(1, "not empty", "restore", "latest", "--volume", vol, "--to-volume", copyVol)
+	c.OK("restore", "latest", "--volume", vol, "--to-volume", copyVol, "--force")
 
 	// The volume is removed; restoring by its name recreates it as it was.
 	if _, err := e.Client().VolumeRemove(ctx, vol, client.VolumeRemoveOptions{Force: true}); err != nil {
 		t.Fatal(err)
 	}
-	c.ok("restore", id[:8], "--to-volume", vol)
-	if err := treetest.Compare(volumeMountpoint(t, e, copyVol), volumeMountpoint(t, e, vol)); err != nil {
+	c.OK("restore", id[:8], "--to-volume", vol)
+	if err := treetest.Compare(clitest.Mountpoint(t, e, copyVol), clitest.Mountpoint(t, e, vol)); err != nil {
 		t.Fatalf("recreated volume differs:\n%v", err)
 	}
-	c.fails(1, "no volume", "backup", vol+"-nope")
+	c.Fails(1, "no volume", "backup", vol+"-nope")
 
 	// Several volumes in one run: one sidecar, one snapshot each.
-	out := c.ok("backup", "--label", "app=shop", "--tag", "multi")
+	out := c.OK("backup", "--label", "app=shop", "--tag", "multi")
 	if strings.Count(out, "snapshot ") != 2 {
 		t.Fatalf("two volumes labelled app=shop, output:\n%s", out)
 	}
-	multi := lastMessage[snapshotsResult](t, c.ok("snapshots", "--tag", "multi", "--json"), "snapshots").Snapshots
+	multi := clitest.LastMessage[results.Snapshots](t, c.OK("snapshots", "--tag", "multi", "--json"), "snapshots").Snapshots
 	names := map[string]bool{}
 	for _, s := range multi {
 		if s.Volume != nil {
@@ -129,15 +100,15 @@ func TestVolumeBackupRestore(t *testing.T) {
 // Unknown containers, an unreachable engine and a sidecar killed mid-run
 // give clear errors; nothing is left running and the repository is valid.
 func TestVolumeErrors(t *testing.T) {
-	e := dockerEngine(t)
+	e := lb.Engine(t)
 	ctx := context.Background()
-	c := newCLI(t)
-	c.ok("init")
-	c.fails(1, "no-such-container", "backup", "--container", "no-such-container")
+	c := lb.CLI(t)
+	c.OK("init")
+	c.Fails(1, "no-such-container", "backup", "--container", "no-such-container")
 	unreachable := *c
-	unreachable.env = append(unreachable.env, "DOCKER_HOST=unix:///nonexistent/docker.sock")
-	unreachable.fails(1, "cannot reach the Docker engine", "backup", "somevolume")
-	c.fails(2, "not both", "backup", "somevolume", "--path", "/tmp")
+	unreachable.Env = append(unreachable.Env, "DOCKER_HOST=unix:///nonexistent/docker.sock")
+	unreachable.Fails(1, "cannot reach the Docker engine", "backup", "somevolume")
+	c.Fails(2, "not both", "backup", "somevolume", "--path", "/tmp")
 
 	vol := fmt.Sprintf("lbk-%d", os.Getpid())
 	if _, err := e.Client().VolumeCreate(ctx, client.VolumeCreateOptions{Name: vol}); err != nil {
@@ -146,13 +117,13 @@ func TestVolumeErrors(t *testing.T) {
 	t.Cleanup(func() {
 		_, _ = e.Client().VolumeRemove(context.Background(), vol, client.VolumeRemoveOptions{Force: true})
 	})
-	mp := volumeMountpoint(t, e, vol)
+	mp := clitest.Mountpoint(t, e, vol)
 	for i := 0; i < 6; i++ {
 		if err := os.WriteFile(fmt.Sprintf("%s/f%d", mp, i), treetest.RandomBytes(uint64(i), 64<<20), 0o644); err != nil {
 			t.Fatal(err)
 		}
 	}
-	cmd := c.cmd("backup", vol)
+	cmd := c.Cmd("backup", vol)
 	var out strings.Builder
 	cmd.Stdout, cmd.Stderr = &out, &out
 	if err := cmd.Start(); err != nil {
@@ -186,7 +157,7 @@ func TestVolumeErrors(t *testing.T) {
 			}
 			// Killed once it has written a pack, mid-run.
 			for time.Now().Before(deadline) {
-				if packs, _ := filepath.Glob(filepath.Join(c.repo, "data", "*", "*")); len(packs) > 0 {
+				if packs, _ := filepath.Glob(filepath.Join(c.Repo, "data", "*", "*")); len(packs) > 0 {
 					break
 				}
 				time.Sleep(5 * time.Millisecond)
@@ -197,7 +168,7 @@ func TestVolumeErrors(t *testing.T) {
 		time.Sleep(20 * time.Millisecond)
 	}
 	err := cmd.Wait()
-	if !killed || exitCodeOf(err) == 0 {
+	if !killed || clitest.ExitCode(err) == 0 {
 		t.Fatalf("killed %v, exit %v\n%s", killed, err, out.String())
 	}
 	if !strings.Contains(out.String(), vol) {
@@ -207,14 +178,14 @@ func TestVolumeErrors(t *testing.T) {
 		t.Fatalf("sidecars left: %v", ids)
 	}
 	// The killed sidecar could not release its lock; lifeboat did.
-	if locks, _ := filepath.Glob(filepath.Join(c.repo, "locks", "*")); len(locks) != 0 || !strings.Contains(out.String(), "locks of the stopped sidecar") {
+	if locks, _ := filepath.Glob(filepath.Join(c.Repo, "locks", "*")); len(locks) != 0 || !strings.Contains(out.String(), "locks of the stopped sidecar") {
 		t.Fatalf("locks left after the killed sidecar: %v\n%s", locks, out.String())
 	}
-	c.ok("check")
-	c.ok("backup", vol) // and the next run completes
+	c.OK("check")
+	c.OK("backup", vol) // and the next run completes
 
 	// While a prune holds the exclusive lock, a volume backup says so.
-	tg, err := local.New(c.repo)
+	tg, err := local.New(c.Repo)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -227,7 +198,7 @@ func TestVolumeErrors(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c.fails(11, "locked", "backup", vol)
+	c.Fails(11, "locked", "backup", vol)
 	_ = lock.Unlock(ctx)
 }
 
@@ -235,7 +206,7 @@ func TestVolumeErrors(t *testing.T) {
 // store as the host does, and comes back into a fresh volume.
 func TestVolumeToS3(t *testing.T) {
 	treetest.RequireRoot(t)
-	e := dockerEngine(t)
+	e := lb.Engine(t)
 	srv := testservers.StartS3(t)
 	srv.Bucket(t, "volumes")
 	ctx := context.Background()
@@ -249,7 +220,7 @@ func TestVolumeToS3(t *testing.T) {
 	if _, err := e.Client().VolumeCreate(ctx, client.VolumeCreateOptions{Name: vol}); err != nil {
 		t.Fatal(err)
 	}
-	if err := os.WriteFile(volumeMountpoint(t, e, vol)+"/data.bin", treetest.RandomBytes(5, 3<<20), 0o640); err != nil {
+	if err := os.WriteFile(clitest.Mountpoint(t, e, vol)+"/data.bin", treetest.RandomBytes(5, 3<<20), 0o640); err != nil {
 		t.Fatal(err)
 	}
 	// Credentials from a shared file and a profile given as a flag: the
@@ -258,13 +229,13 @@ func TestVolumeToS3(t *testing.T) {
 	if err := os.WriteFile(creds, []byte("[vols]\naws_access_key_id = "+srv.AccessKey+"\naws_secret_access_key = "+srv.SecretKey+"\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	c := &cli{t: t, repo: "s3://volumes/docker", env: []string{"LIFEBOAT_PASSWORD=pw",
-		"AWS_SHARED_CREDENTIALS_FILE=" + creds, "AWS_CONFIG_FILE=/dev/null", "AWS_REGION=us-east-1"}}
-	c.ok("init", "--s3-profile", "vols", "--s3-endpoint", srv.Endpoint, "--s3-path-style")
-	c.ok("backup", vol, "--s3-profile", "vols", "--s3-endpoint", srv.Endpoint, "--s3-path-style")
-	c.env = append(c.env, "LIFEBOAT_S3_PROFILE=vols", "LIFEBOAT_S3_ENDPOINT="+srv.Endpoint, "LIFEBOAT_S3_PATH_STYLE=true")
-	c.ok("restore", "latest", "--volume", vol, "--to-volume", vol+"-back")
-	if err := treetest.Compare(volumeMountpoint(t, e, vol), volumeMountpoint(t, e, vol+"-back")); err != nil {
+	c := lb.CLIOn(t, "s3://volumes/docker", []string{"LIFEBOAT_PASSWORD=pw",
+		"AWS_SHARED_CREDENTIALS_FILE=" + creds, "AWS_CONFIG_FILE=/dev/null", "AWS_REGION=us-east-1"})
+	c.OK("init", "--s3-profile", "vols", "--s3-endpoint", srv.Endpoint, "--s3-path-style")
+	c.OK("backup", vol, "--s3-profile", "vols", "--s3-endpoint", srv.Endpoint, "--s3-path-style")
+	c.Env = append(c.Env, "LIFEBOAT_S3_PROFILE=vols", "LIFEBOAT_S3_ENDPOINT="+srv.Endpoint, "LIFEBOAT_S3_PATH_STYLE=true")
+	c.OK("restore", "latest", "--volume", vol, "--to-volume", vol+"-back")
+	if err := treetest.Compare(clitest.Mountpoint(t, e, vol), clitest.Mountpoint(t, e, vol+"-back")); err != nil {
 		t.Fatal(err)
 	}
 }

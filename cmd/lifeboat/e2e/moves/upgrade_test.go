@@ -1,4 +1,4 @@
-package main
+package moves
 
 import (
 	"context"
@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/lifeboat-backup/lifeboat/cmd/lifeboat/internal/clitest"
 	"github.com/lifeboat-backup/lifeboat/sidecar"
 	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/api/types/mount"
@@ -20,33 +21,20 @@ import (
 	"github.com/moby/moby/client"
 )
 
-func waitFile(t *testing.T, path, want string) {
-	t.Helper()
-	var got []byte
-	for i := 0; i < 200; i++ {
-		got, _ = os.ReadFile(path)
-		if string(got) == want {
-			return
-		}
-		time.Sleep(25 * time.Millisecond)
-	}
-	t.Fatalf("%s: %q, want %q", path, got, want)
-}
-
 // upgrade runs a container on a new image over fresh copies of its volumes,
 // keeps the old ones untouched, rolls back on request and by itself when
 // the new image fails, and leaves the original running on bad input.
 func TestUpgradeAndRollback(t *testing.T) {
-	e := dockerEngine(t)
+	e := lb.Engine(t)
 	ctx := context.Background()
 	p := fmt.Sprintf("lbu%d", os.Getpid())
 	v1, v2, bad := p+"-app:1", p+"-app:2", p+"-app:bad"
 	// v1 too writes when it is stopped: after the upgrade copied its
 	// volume, so only the delta after the stop brings that line over.
-	busyboxImage(t, e, v1, `trap "echo stopped >> /data/log; exit 0" TERM; echo v1 >> /data/log; while :; do sleep 1 & wait $!; done`)
+	clitest.BusyboxImage(t, e, v1, `trap "echo stopped >> /data/log; exit 0" TERM; echo v1 >> /data/log; while :; do sleep 1 & wait $!; done`)
 	// v2 writes a last line when stopped as docker stop does (SIGTERM).
-	busyboxImage(t, e, v2, `trap "echo flushed >> /data/log; exit 0" TERM; echo v2 >> /data/log; while :; do sleep 1 & wait $!; done`)
-	busyboxImage(t, e, bad, "echo going down; echo bad >> /data/log; exit 3")
+	clitest.BusyboxImage(t, e, v2, `trap "echo flushed >> /data/log; exit 0" TERM; echo v2 >> /data/log; while :; do sleep 1 & wait $!; done`)
+	clitest.BusyboxImage(t, e, bad, "echo going down; echo bad >> /data/log; exit 3")
 	name, vol := p, p+"-data"
 	t.Cleanup(func() {
 		c := e.Client()
@@ -69,19 +57,19 @@ func TestUpgradeAndRollback(t *testing.T) {
 	if err := e.Start(ctx, created.ID); err != nil {
 		t.Fatal(err)
 	}
-	oldLog := filepath.Join(volumeMountpoint(t, e, vol), "log")
-	waitFile(t, oldLog, "v1\n")
+	oldLog := filepath.Join(clitest.Mountpoint(t, e, vol), "log")
+	clitest.WaitFile(t, oldLog, "v1\n", time.Minute)
 
-	c := newCLI(t)
-	c.ok("init")
-	c.fails(1, "not on the engine", "upgrade", name, "--image", p+"-app:missing")
-	c.fails(1, "no-such", "upgrade", "no-such-container", "--image", v2)
+	c := lb.CLI(t)
+	c.OK("init")
+	c.Fails(1, "not on the engine", "upgrade", name, "--image", p+"-app:missing")
+	c.Fails(1, "no-such", "upgrade", "no-such-container", "--image", v2)
 
 	// The password is read once, however many sidecars and openings the
 	// upgrade needs (it used to be asked twice).
 	once := *c
-	once.env = []string{"LIFEBOAT_PASSWORD_FILE=" + countingPasswordFile(t, "correct horse", 1)}
-	res := once.ok("upgrade", name, "--image", v2, "--wait", "1s", "--json")
+	once.Env = []string{"LIFEBOAT_PASSWORD_FILE=" + countingPasswordFile(t, "correct horse", 1)}
+	res := once.OK("upgrade", name, "--image", v2, "--wait", "1s", "--json")
 	var up struct {
 		Downtime float64 `json:"downtime_seconds"`
 		Copies   []struct {
@@ -92,7 +80,7 @@ func TestUpgradeAndRollback(t *testing.T) {
 			Match      bool   `json:"match"`
 		} `json:"copies"`
 	}
-	lastJSON(t, res, "upgrade", &up)
+	clitest.LastJSON(t, res, "upgrade", &up)
 	// The first copy wrote "v1\n"; the delta after the stop, the log again
 	// with "stopped\n" (the only file changed).
 	if up.Downtime <= 0 || len(up.Copies) != 1 || up.Copies[0].Volume != vol || up.Copies[0].FirstBytes != 3 ||
@@ -110,7 +98,7 @@ func TestUpgradeAndRollback(t *testing.T) {
 	if fresh == vol || !strings.HasPrefix(fresh, vol+"-") {
 		t.Fatalf("the new container uses volume %q", fresh)
 	}
-	waitFile(t, filepath.Join(volumeMountpoint(t, e, fresh), "log"), "v1\nstopped\nv2\n")
+	clitest.WaitFile(t, filepath.Join(clitest.Mountpoint(t, e, fresh), "log"), "v1\nstopped\nv2\n", time.Minute)
 	if b, _ := os.ReadFile(oldLog); string(b) != "v1\nstopped\n" {
 		t.Fatalf("the old volume changed: %q", b)
 	}
@@ -123,18 +111,18 @@ func TestUpgradeAndRollback(t *testing.T) {
 		t.Fatalf("configuration not carried over: %v %v", ins.Container.Config.Labels, ins.Container.Config.Env)
 	}
 
-	out := c.ok("rollback", name)
+	out := c.OK("rollback", name)
 	app, _ = e.InspectApp(ctx, name)
 	if app.ID != created.ID || !app.Running || app.Image != v1 {
 		t.Fatalf("after rollback: %+v", app)
 	}
 	// Stopped with its stop signal, not killed: its last write is there,
 	// on the kept volume that the output names.
-	waitFile(t, filepath.Join(volumeMountpoint(t, e, fresh), "log"), "v1\nstopped\nv2\nflushed\n")
+	clitest.WaitFile(t, filepath.Join(clitest.Mountpoint(t, e, fresh), "log"), "v1\nstopped\nv2\nflushed\n", time.Minute)
 	if !strings.Contains(out, fresh) {
 		t.Fatalf("rollback does not name the kept volume %s:\n%s", fresh, out)
 	}
-	waitFile(t, oldLog, "v1\nstopped\nv1\n")
+	clitest.WaitFile(t, oldLog, "v1\nstopped\nv1\n", time.Minute)
 
 	// A new image that fails: lifeboat rolls back by itself, says why (its
 	// exit code and last words) and removes the fresh copy of the volume.
@@ -149,9 +137,9 @@ func TestUpgradeAndRollback(t *testing.T) {
 		return n
 	}
 	before := countFresh()
-	r := c.fails(1, "rolled back", "upgrade", name, "--image", bad, "--wait", "2s")
-	if !strings.Contains(r.stderr, "exited with code 3") || !strings.Contains(r.stderr, "going down") {
-		t.Fatalf("the failure does not say why:\n%s", r.stderr)
+	r := c.Fails(1, "rolled back", "upgrade", name, "--image", bad, "--wait", "2s")
+	if !strings.Contains(r.Stderr, "exited with code 3") || !strings.Contains(r.Stderr, "going down") {
+		t.Fatalf("the failure does not say why:\n%s", r.Stderr)
 	}
 	if after := countFresh(); after != before {
 		t.Fatalf("%d fresh volumes before the failed upgrade, %d after", before, after)
@@ -166,7 +154,7 @@ func TestUpgradeAndRollback(t *testing.T) {
 
 	// --cleanup needs a confirmation; with --yes the old container and its
 	// volume go once the new one runs.
-	c.ok("upgrade", name, "--image", v2, "--wait", "1s", "--cleanup", "--yes")
+	c.OK("upgrade", name, "--image", v2, "--wait", "1s", "--cleanup", "--yes")
 	if _, err := e.InspectApp(ctx, sidecar.OldName(name)); err == nil {
 		t.Fatal("--cleanup kept the old container")
 	}
@@ -179,12 +167,12 @@ func TestUpgradeAndRollback(t *testing.T) {
 // aliases) and gives the new container its own hostname and alias, not the
 // old container's id.
 func TestUpgradeKeepsNetworkSettings(t *testing.T) {
-	e := dockerEngine(t)
+	e := lb.Engine(t)
 	ctx := context.Background()
 	p := fmt.Sprintf("lbn%d", os.Getpid())
 	v1, v2 := p+"-app:1", p+"-app:2"
-	busyboxImage(t, e, v1, quickStop+"sleep 3600 & wait")
-	busyboxImage(t, e, v2, quickStop+"sleep 3600 & wait")
+	clitest.BusyboxImage(t, e, v1, clitest.QuickStop+"sleep 3600 & wait")
+	clitest.BusyboxImage(t, e, v2, clitest.QuickStop+"sleep 3600 & wait")
 	netName, name, vol := p+"-net", p, p+"-data"
 	if _, err := e.Client().NetworkCreate(ctx, netName, client.NetworkCreateOptions{Driver: "bridge",
 		IPAM: &network.IPAM{Config: []network.IPAMConfig{{Subnet: netip.MustParsePrefix("172.30.99.0/24")}}}}); err != nil {
@@ -217,9 +205,9 @@ func TestUpgradeKeepsNetworkSettings(t *testing.T) {
 	if err := e.Start(ctx, created.ID); err != nil {
 		t.Fatal(err)
 	}
-	c := newCLI(t)
-	c.ok("init")
-	c.ok("upgrade", name, "--image", v2, "--wait", "1s")
+	c := lb.CLI(t)
+	c.OK("init")
+	c.OK("upgrade", name, "--image", v2, "--wait", "1s")
 	ins, err := e.Client().ContainerInspect(ctx, name, client.ContainerInspectOptions{})
 	if err != nil {
 		t.Fatal(err)

@@ -1,10 +1,12 @@
-package main
+package memory
 
 import (
 	"fmt"
 	"os"
 	"path/filepath"
 	"testing"
+
+	"github.com/lifeboat-backup/lifeboat/cmd/lifeboat/internal/clitest"
 )
 
 // manyFiles makes n empty files, 1,000 to a directory.
@@ -31,12 +33,12 @@ func manyFiles(t *testing.T, n int) string {
 // restore's peak resident memory as the kernel counts it.
 func restorePeak(t *testing.T, n int) int64 {
 	t.Helper()
-	c := newCLI(t)
-	c.ok("init")
+	c := lb.CLI(t)
+	c.OK("init")
 	src := manyFiles(t, n)
-	c.ok("backup", "--path", src)
+	c.OK("backup", "--path", src)
 	dst := filepath.Join(t.TempDir(), "restored")
-	out, peak, err := runPeak(t, c.cmd("restore", "latest", "--target", dst))
+	out, peak, err := clitest.RunPeak(t, c.Cmd("restore", "latest", "--target", dst))
 	if err != nil {
 		t.Fatalf("restore of %d files: %v\n%s", n, err, out)
 	}

@@ -1,4 +1,4 @@
-package main
+package volumes
 
 import (
 	"bytes"
@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/lifeboat-backup/lifeboat/cmd/lifeboat/internal/clitest"
+	"github.com/lifeboat-backup/lifeboat/cmd/lifeboat/internal/results"
 	"github.com/lifeboat-backup/lifeboat/internal/treetest"
 	"github.com/lifeboat-backup/lifeboat/sidecar"
 	"github.com/moby/moby/api/types/mount"
@@ -22,7 +24,7 @@ import (
 func inContainer(t *testing.T, e *sidecar.Engine, repo, config, password string, args ...string) (int, string) {
 	t.Helper()
 	ctx := context.Background()
-	image, err := e.EnsureImage(ctx, binary, version)
+	image, err := e.EnsureImage(ctx, lb.Path, lb.Version)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -48,7 +50,7 @@ func inContainer(t *testing.T, e *sidecar.Engine, repo, config, password string,
 // without host paths that exist only inside lifeboat's container.
 func TestLifeboatInAContainer(t *testing.T) {
 	treetest.RequireRoot(t)
-	e := dockerEngine(t)
+	e := lb.Engine(t)
 	ctx := context.Background()
 	dir := t.TempDir()
 	repo := filepath.Join(dir, "backups")
@@ -83,14 +85,14 @@ daemon:
 			_, _ = e.Client().VolumeRemove(context.Background(), v, client.VolumeRemoveOptions{Force: true})
 		}
 	})
-	treetest.Build(t, volumeMountpoint(t, e, vol))
+	treetest.Build(t, clitest.Mountpoint(t, e, vol))
 
-	host := &cli{t: t, repo: repo, env: []string{"LIFEBOAT_PASSWORD=correct horse"}}
-	host.ok("init")
+	host := lb.CLIOn(t, repo, []string{"LIFEBOAT_PASSWORD=correct horse"})
+	host.OK("init")
 	if code, out := inContainer(t, e, repo, config, password, "daemon", "--config", "/etc/lifeboat/lifeboat.yml", "--once", "nightly"); code != 0 {
 		t.Fatalf("the daemon's job in a container: exit %d\n%s", code, out)
 	}
-	if out := host.ok("snapshots", "--volume", vol, "--tag", "job:nightly"); !strings.Contains(out, "\n1 snapshot\n") {
+	if out := host.OK("snapshots", "--volume", vol, "--tag", "job:nightly"); !strings.Contains(out, "\n1 snapshot\n") {
 		t.Fatalf("no snapshot of the job:\n%s", out)
 	}
 	// A re-created container (a new id, its host name) records the same
@@ -102,7 +104,7 @@ daemon:
 	if err != nil {
 		t.Fatal(err)
 	}
-	snaps := lastMessage[snapshotsResult](t, host.ok("snapshots", "--volume", vol, "--json"), "snapshots").Snapshots
+	snaps := clitest.LastMessage[results.Snapshots](t, host.OK("snapshots", "--volume", vol, "--json"), "snapshots").Snapshots
 	if len(snaps) != 2 || snaps[0].Host != engineHost || snaps[1].Host != engineHost {
 		t.Fatalf("snapshots from two containers: %+v, want both of host %q", snaps, engineHost)
 	}
@@ -117,7 +119,7 @@ daemon:
 	if code != 0 {
 		t.Fatalf("restore in a container: exit %d\n%s", code, out)
 	}
-	if err := treetest.Compare(volumeMountpoint(t, e, vol), volumeMountpoint(t, e, fresh)); err != nil {
+	if err := treetest.Compare(clitest.Mountpoint(t, e, vol), clitest.Mountpoint(t, e, fresh)); err != nil {
 		t.Fatalf("the restored volume differs:\n%v", err)
 	}
 
@@ -131,7 +133,7 @@ daemon:
 // A local repository that the engine's host does not have is a clear error
 // that states the rule, not the engine's "bind source path does not exist".
 func TestLocalRepositoryMissingOnEngineHost(t *testing.T) {
-	e := dockerEngine(t)
+	e := lb.Engine(t)
 	vol := fmt.Sprintf("lbr-%d", os.Getpid())
 	if _, err := e.Client().VolumeCreate(context.Background(), client.VolumeCreateOptions{Name: vol}); err != nil {
 		t.Fatal(err)
@@ -139,6 +141,6 @@ func TestLocalRepositoryMissingOnEngineHost(t *testing.T) {
 	t.Cleanup(func() {
 		_, _ = e.Client().VolumeRemove(context.Background(), vol, client.VolumeRemoveOptions{Force: true})
 	})
-	c := &cli{t: t, repo: filepath.Join(t.TempDir(), "not-there"), env: []string{"LIFEBOAT_PASSWORD=correct horse"}}
-	c.fails(1, "a local repository must exist at", "backup", vol)
+	c := lb.CLIOn(t, filepath.Join(t.TempDir(), "not-there"), []string{"LIFEBOAT_PASSWORD=correct horse"})
+	c.Fails(1, "a local repository must exist at", "backup", vol)
 }

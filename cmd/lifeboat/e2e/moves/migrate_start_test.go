@@ -1,4 +1,4 @@
-package main
+package moves
 
 import (
 	"context"
@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/lifeboat-backup/lifeboat/cmd/lifeboat/internal/clitest"
 	"github.com/lifeboat-backup/lifeboat/internal/treetest"
 	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/api/types/network"
@@ -21,14 +22,14 @@ import (
 // same driver and subnet, the container keeping its static address.
 func TestMigrateStartBindsAndNetworks(t *testing.T) {
 	treetest.RequireRoot(t)
-	e := dockerEngine(t)
+	e := lb.Engine(t)
 	ctx := context.Background()
-	host, e2 := connectedSecondEngine(t)
+	host, e2 := clitest.ConnectedSecondEngine(t)
 	pid := os.Getpid()
 	name, vol, net := fmt.Sprintf("lbn%d", pid), fmt.Sprintf("lbn%d-data", pid), fmt.Sprintf("lbn%d-net", pid)
 	subnet := netip.MustParsePrefix(fmt.Sprintf("10.213.%d.0/24", pid%250))
 	addr := subnet.Addr().Next().Next().Next().Next().Next() // .5
-	img := appImage(t, e)
+	img := clitest.AppImage(t, e)
 	c := e.Client()
 	if _, err := c.NetworkCreate(ctx, net, client.NetworkCreateOptions{Driver: "bridge", Labels: map[string]string{"app": "shop"},
 		IPAM: &network.IPAM{Config: []network.IPAMConfig{{Subnet: subnet}}}}); err != nil {
@@ -54,13 +55,13 @@ func TestMigrateStartBindsAndNetworks(t *testing.T) {
 	if _, err := c.ContainerStart(ctx, created.ID, client.ContainerStartOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	if err := os.WriteFile(volumeMountpoint(t, e, vol)+"/page", []byte("moved"), 0o644); err != nil {
+	if err := os.WriteFile(clitest.Mountpoint(t, e, vol)+"/page", []byte("moved"), 0o644); err != nil {
 		t.Fatal(err)
 	}
 
-	cli := newCLI(t)
-	cli.ok("init")
-	out := cli.ok("migrate", "--container", name, "--to", host, "--start", "--wait", "1s")
+	cli := lb.CLI(t)
+	cli.OK("init")
+	out := cli.OK("migrate", "--container", name, "--to", host, "--start", "--wait", "1s")
 	if !strings.Contains(out, "created network "+net) {
 		t.Fatalf("migrate does not say it created the network:\n%s", out)
 	}
@@ -80,7 +81,7 @@ func TestMigrateStartBindsAndNetworks(t *testing.T) {
 	if err != nil || nw.Network.Driver != "bridge" || len(nw.Network.IPAM.Config) != 1 || nw.Network.IPAM.Config[0].Subnet != subnet || nw.Network.Labels["app"] != "shop" {
 		t.Fatalf("network on the destination: %+v %v", nw.Network, err)
 	}
-	if b, err := os.ReadFile(volumeMountpoint(t, e2, vol) + "/page"); err != nil || string(b) != "moved" {
+	if b, err := os.ReadFile(clitest.Mountpoint(t, e2, vol) + "/page"); err != nil || string(b) != "moved" {
 		t.Fatalf("destination volume: %q %v", b, err)
 	}
 }

@@ -1,0 +1,12 @@
+package memory
+
+import (
+	"testing"
+
+	"github.com/lifeboat-backup/lifeboat/cmd/lifeboat/internal/clitest"
+)
+
+// lb is the lifeboat executable this package's tests run.
+var lb *clitest.Lifeboat
+
+func TestMain(m *testing.M) { clitest.Main(m, "memory", func(b *clitest.Lifeboat) { lb = b }) }
