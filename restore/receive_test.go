@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"io"
 	"os"
 	"path/filepath"
@@ -27,7 +28,7 @@ func direct(t *testing.T, src, dst string) (*snapshot.SendStats, *restore.Result
 	sent := make(chan error, 1)
 	go func() {
 		var err error
-		st, err = snapshot.Send(ctx, src, fromSrc, toSrc)
+		st, err = snapshot.Send(ctx, src, fromSrc, toSrc, false)
 		fromSrc.CloseWithError(err)
 		toSrc.CloseWithError(err)
 		sent <- err
@@ -158,3 +159,57 @@ func TestReceiveRefusesHostileStreams(t *testing.T) {
 		}
 	}
 }
+
+// A sender started ahead of its copy (awaitGo) reads nothing before the
+// Go frame: the file it sends is the one there when the frame came, and a
+// stream that starts with anything else is refused.
+func TestDirectCopyAwaitsGo(t *testing.T) {
+	ctx := context.Background()
+	src, dst := t.TempDir(), t.TempDir()
+	if err := os.WriteFile(filepath.Join(src, "db"), []byte("before"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	toDst, fromSrc := io.Pipe()
+	toSrc, fromDst := io.Pipe()
+	gate := make(chan struct{})
+	sent := make(chan error, 1)
+	go func() {
+		in := io.MultiReader(readerFunc(func(p []byte) (int, error) { <-gate; return 0, io.EOF }), bytes.NewReader(wire.GoFrame), toSrc)
+		_, err := snapshot.Send(ctx, src, fromSrc, in, true)
+		fromSrc.CloseWithError(err)
+		toSrc.CloseWithError(err)
+		sent <- err
+	}()
+	received := make(chan error, 1)
+	go func() {
+		_, err := restore.Receive(ctx, dst, toDst, fromDst)
+		toDst.CloseWithError(err)
+		fromDst.CloseWithError(err)
+		received <- err
+	}()
+	// The source changes before the go-ahead: the change is what arrives.
+	if err := os.WriteFile(filepath.Join(src, "db"), []byte("after the stop"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	close(gate)
+	if err, serr := <-received, <-sent; err != nil || serr != nil {
+		t.Fatalf("direct copy: %v, %v", err, serr)
+	}
+	if b, err := os.ReadFile(filepath.Join(dst, "db")); err != nil || string(b) != "after the stop" {
+		t.Fatalf("the destination holds %q (%v)", b, err)
+	}
+
+	var out bytes.Buffer
+	var sig bytes.Buffer
+	w := wire.NewWriter(&sig)
+	if err := w.Frame(wire.End); err != nil || w.Flush() != nil {
+		t.Fatal(err)
+	}
+	if _, err := snapshot.Send(ctx, src, &out, &sig, true); !errors.Is(err, wire.ErrStream) || out.Len() != 0 {
+		t.Fatalf("a stream without the go-ahead: %v, %d bytes sent", err, out.Len())
+	}
+}
+
+type readerFunc func([]byte) (int, error)
+
+func (f readerFunc) Read(p []byte) (int, error) { return f(p) }

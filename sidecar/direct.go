@@ -18,11 +18,13 @@ import (
 // only the blocks that differ travel (package wire). The caller joins
 // them (volumes.Migrate).
 
-// SendVolume runs the sending sidecar on volume, mounted read-only.
-func (e *Engine) SendVolume(ctx context.Context, image, volume string, in io.Reader, out io.Writer) error {
+// SendVolume runs the sending sidecar on volume, mounted read-only. With
+// awaitGo it reads nothing of the volume before in gives it a wire.Go frame
+// (ahead of the receiver's signatures).
+func (e *Engine) SendVolume(ctx context.Context, image, volume string, awaitGo bool, in io.Reader, out io.Writer) error {
 	stderr := &limitedWriter{n: 4096}
 	code, err := e.Run(ctx, RunSpec{Image: image, Network: "none", Stdin: in, Stdout: out, Stderr: stderr,
-		Args:   protocol.Send(VolumePath(volume)),
+		Args:   protocol.Send(VolumePath(volume), awaitGo),
 		Mounts: []mount.Mount{{Type: mount.TypeVolume, Source: volume, Target: VolumePath(volume), ReadOnly: true}}})
 	if err == nil && code != 0 {
 		err = fmt.Errorf("the source's sidecar exited with code %d: %s", code, lastLine(stderr.String()))

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"path"
 	"path/filepath"
 
@@ -22,6 +23,10 @@ type SendStats struct {
 	Bytes               int64 // content of the regular files
 	Sent                int64 // frame bytes written (what travelled)
 	Unchanged           int64 // content bytes the destination already had
+	// Vanished counts entries removed while Send read their directory (a
+	// volume in use): left out, or a file sent empty if it went after its
+	// entry was sent. A copy taken while nothing writes has none.
+	Vanished int
 }
 
 // Send writes the tree at root to out as a direct-copy stream (package
@@ -29,7 +34,11 @@ type SendStats struct {
 // block of a regular file whose hash the destination has at the same
 // offset of the same path does not travel. Memory holds one directory's
 // names and one file's signature; nothing is written to disk.
-func Send(ctx context.Context, root string, out io.Writer, sigs io.Reader) (*SendStats, error) {
+//
+// With awaitGo the first frame on sigs must be wire.Go, and nothing is read
+// under root before it has come: the caller starts the sender ahead of the
+// moment the volume is to be read.
+func Send(ctx context.Context, root string, out io.Writer, sigs io.Reader, awaitGo bool) (*SendStats, error) {
 	enc, err := zstd.NewWriter(nil, zstd.WithEncoderLevel(zstd.SpeedFastest), zstd.WithEncoderConcurrency(1))
 	if err != nil {
 		return nil, err
@@ -38,6 +47,15 @@ func Send(ctx context.Context, root string, out io.Writer, sigs io.Reader) (*Sen
 	cw := &countingWriter{w: out}
 	s := &sender{ctx: ctx, w: wire.NewWriter(cw), sigs: wire.NewReader(sigs), enc: enc, links: map[[2]uint64]string{},
 		buf: make([]byte, wire.BlockSize), st: &SendStats{}}
+	if awaitGo {
+		kind, _, err := s.sigs.Next()
+		if err != nil {
+			return nil, fmt.Errorf("waiting for the go-ahead: %w", err)
+		}
+		if kind != wire.Go {
+			return nil, fmt.Errorf("%w: frame %q before the go-ahead", wire.ErrStream, kind)
+		}
+	}
 	rootNode, err := lstatNode(root, "")
 	if err != nil {
 		return nil, err
@@ -151,12 +169,20 @@ func (s *sender) dir(abs, rel string) error {
 		return err
 	}
 	names, err := readDirNames(abs)
+	if errors.Is(err, fs.ErrNotExist) && rel != "" {
+		s.st.Vanished++ // sent as empty
+		return nil
+	}
 	if err != nil {
 		return err
 	}
 	for _, name := range names {
 		p, r := filepath.Join(abs, name), path.Join(rel, name)
 		n, err := lstatNode(p, name)
+		if errors.Is(err, fs.ErrNotExist) {
+			s.st.Vanished++
+			continue
+		}
 		if err != nil {
 			return err
 		}
@@ -204,12 +230,16 @@ func (s *sender) file(p, rel string) error {
 	if err != nil {
 		return err
 	}
+	h := blake3.New()
 	f, err := openNoFollow(p)
+	if errors.Is(err, fs.ErrNotExist) {
+		s.st.Vanished++
+		return s.w.Frame(wire.FileEnd, binary.AppendUvarint(nil, 0), h.Sum(nil))
+	}
 	if err != nil {
 		return err
 	}
 	defer f.Close()
-	h := blake3.New()
 	var off int64
 	var zeroStart, zeroLen int64
 	flushZeros := func() error {

@@ -14,6 +14,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/lifeboat-backup/lifeboat/internal/wire"
 	"github.com/lifeboat-backup/lifeboat/repository"
 	"github.com/lifeboat-backup/lifeboat/restore"
 	"github.com/lifeboat-backup/lifeboat/sidecar"
@@ -547,13 +548,26 @@ var errBoom = errors.New("boom")
 
 // SendVolume sends the volume's files as JSON; the receiver answers
 // with nothing (a fake has no signatures).
-func (f *fakeEngine) SendVolume(_ context.Context, image, volume string, in io.Reader, out io.Writer) error {
+func (f *fakeEngine) SendVolume(_ context.Context, image, volume string, awaitGo bool, in io.Reader, out io.Writer) error {
+	if awaitGo {
+		var frame [2]byte
+		if _, err := io.ReadFull(in, frame[:]); err != nil {
+			return fmt.Errorf("waiting for the go-ahead: %w", err)
+		}
+		if !bytes.Equal(frame[:], wire.GoFrame) {
+			return fmt.Errorf("%q before the go-ahead", frame)
+		}
+	}
 	f.mu.Lock()
 	v, ok := f.volumes[volume]
 	var files map[string]string
 	if ok {
 		files = maps.Clone(v.files)
-		f.record("send %s", volume)
+		if awaitGo {
+			f.record("send %s (after the go-ahead)", volume)
+		} else {
+			f.record("send %s", volume)
+		}
 	}
 	f.mu.Unlock()
 	if image != fakeImage {

@@ -59,8 +59,6 @@ const (
 // first; a caller may call it before it connects to the engines.
 func (o MigrateOptions) Validate() error {
 	switch {
-	case o.Live && o.Direct:
-		return errors.New("--live goes through the repository: it cannot be combined with --direct")
 	case o.Live != (o.MaxRounds != 0) || o.MaxRounds < 0 || o.MaxRounds > MaxMaxRounds:
 		return fmt.Errorf("--max-rounds needs --live and a value from 1 to %d", MaxMaxRounds)
 	case o.Start && o.Container == "":
@@ -184,10 +182,13 @@ func Migrate(ctx context.Context, src, dst Engine, sc Sidecars, r Reporter, o Mi
 	defer release(context.WithoutCancel(ctx))
 	stops := &sourceStops{e: src, r: r}
 	defer stops.undo(ctx, &err)
-	if o.Direct {
+	switch {
+	case o.Direct && o.Live:
+		m, err = migrateLiveDirect(ctx, src, dst, sc, r, o, vols, stops)
+	case o.Direct:
 		m = &Migration{}
 		m.Volumes, err = migrateDirect(ctx, src, dst, sc, r, o, vols, stops, m)
-	} else {
+	default:
 		var job sidecar.Job
 		if job, err = sc.Job(ctx, src); err != nil {
 			return nil, err
@@ -408,55 +409,147 @@ func destinationCopy(ctx context.Context, src, dst Engine, v sidecar.Volume) (ex
 // migrateDirect moves each volume with copyDirect, under the same rules;
 // with StopSource the downtime starts at m's first stop.
 func migrateDirect(ctx context.Context, src, dst Engine, sc Sidecars, r Reporter, o MigrateOptions, vols []sidecar.Volume, stops *sourceStops, m *Migration) ([]Migrated, error) {
-	var images [2]string
-	for i, e := range []Engine{src, dst} {
-		var err error
-		if images[i], err = sc.Image(ctx, e); err != nil {
-			return nil, err
-		}
+	images, err := directImages(ctx, src, dst, sc)
+	if err != nil {
+		return nil, err
 	}
 	var out []Migrated
 	for _, v := range vols {
-		resume := func(context.Context) {}
-		if o.StopSource {
-			m.stopping()
-			if err := stops.stop(ctx, v.Name); err != nil {
-				return out, err
-			}
-		} else {
-			var err error
-			if resume, err = src.Quiesce(ctx, v.Name, r.Event); err != nil {
-				resume(context.WithoutCancel(ctx))
-				return out, fmt.Errorf("volume %s: %w", v.Name, err)
-			}
-		}
-		exists, update, err := destinationCopy(ctx, src, dst, v)
-		if err == nil && !exists {
-			like := v
-			like.Labels = maps.Clone(v.Labels)
-			if like.Labels == nil {
-				like.Labels = map[string]string{}
-			}
-			like.Labels[LabelDirectCopyOf] = copyIdentity(src, v)
-			err = dst.CreateVolumeLike(ctx, like)
-		}
-		var st directStats
-		if err == nil {
-			if update {
-				r.Infof("volume %s on %s is lifeboat's copy of it and unused there: sending what changed", v.Name, dst.Host())
-			} else {
-				r.Infof("streaming volume %s from %s to %s", v.Name, src.Host(), dst.Host())
-			}
-			st, err = copyDirect(ctx, src, dst, images, v.Name, o.Force || update)
-		}
-		resume(context.WithoutCancel(ctx))
+		overwrite, err := directTarget(ctx, src, dst, r, v, o.Force)
 		if err != nil {
-			return out, fmt.Errorf("volume %s: %w (a volume that exists and is not empty needs --force)", v.Name, err)
+			return out, err
+		}
+		st, err := copyStopped(ctx, src, dst, images, v, overwrite, r, o, stops, m)
+		if err != nil {
+			return out, err
 		}
 		r.Infof("volume %s: copied and verified, %s sent, %s of signatures back", v.Name, human.Bytes(st.sent), human.Bytes(st.returned))
 		out = append(out, Migrated{Volume: v.Name, Match: true, Sent: st.sent, Returned: st.returned})
 	}
 	return out, nil
+}
+
+// migrateLiveDirect copies each volume with copyDirect in rounds while its
+// users run, each round sending only the blocks that changed since the one
+// before, then once more with them stopped or quiesced. The last round's
+// sidecars start before the stop; the destination's then signs its copy
+// (which nothing else writes) while the users stop, and the source reads
+// only once they have.
+func migrateLiveDirect(ctx context.Context, src, dst Engine, sc Sidecars, r Reporter, o MigrateOptions, vols []sidecar.Volume, stops *sourceStops) (*Migration, error) {
+	images, err := directImages(ctx, src, dst, sc)
+	if err != nil {
+		return nil, err
+	}
+	m := &Migration{}
+	overwrite := map[string]bool{}
+	for _, v := range vols {
+		if overwrite[v.Name], err = directTarget(ctx, src, dst, r, v, o.Force); err != nil {
+			return m, err
+		}
+	}
+	for i := range o.MaxRounds {
+		r.Infof("round %d: streaming while the volumes are in use", i+1)
+		start, rd := time.Now(), Round{}
+		for _, v := range vols {
+			st, err := copyDirect(ctx, src, dst, images, v.Name, overwrite[v.Name], nil)
+			if err != nil {
+				return m, fmt.Errorf("volume %s: %w", v.Name, err)
+			}
+			overwrite[v.Name] = true // it holds this copy now
+			rd.Sent += st.sent
+		}
+		rd.Seconds = time.Since(start).Seconds()
+		m.Rounds = append(m.Rounds, rd)
+		if i > 0 && (rd.Sent >= m.Rounds[i-1].Sent || rd.Sent < liveEnough) {
+			break // not shrinking, or small enough for the stop
+		}
+	}
+	r.Infof("last round: the users of the volumes stopped")
+	start, rd := time.Now(), Round{}
+	for _, v := range vols {
+		st, err := copyStopped(ctx, src, dst, images, v, true, r, o, stops, m)
+		if err != nil {
+			return m, fmt.Errorf("%w (the volumes on %s hold an earlier copy, perhaps partly updated: migrate again with --force)", err, dst.Host())
+		}
+		rd.Sent += st.sent
+		m.Volumes = append(m.Volumes, Migrated{Volume: v.Name, Match: true, Sent: st.sent, Returned: st.returned})
+	}
+	rd.Seconds = time.Since(start).Seconds()
+	m.Rounds = append(m.Rounds, rd)
+	return m, nil
+}
+
+// directImages is the sidecar image on each engine.
+func directImages(ctx context.Context, src, dst Engine, sc Sidecars) ([2]string, error) {
+	var images [2]string
+	for i, e := range []Engine{src, dst} {
+		var err error
+		if images[i], err = sc.Image(ctx, e); err != nil {
+			return images, err
+		}
+	}
+	return images, nil
+}
+
+// directTarget makes sure the destination has a volume for v's direct
+// copy: it creates one, labelled as v's copy, if there is none. It reports
+// whether the copy may overwrite what the volume holds: with force, or
+// when it is lifeboat's copy of v that no container there uses.
+func directTarget(ctx context.Context, src, dst Engine, r Reporter, v sidecar.Volume, force bool) (bool, error) {
+	exists, update, err := destinationCopy(ctx, src, dst, v)
+	if err == nil && !exists {
+		like := v
+		like.Labels = maps.Clone(v.Labels)
+		if like.Labels == nil {
+			like.Labels = map[string]string{}
+		}
+		like.Labels[LabelDirectCopyOf] = copyIdentity(src, v)
+		err = dst.CreateVolumeLike(ctx, like)
+	}
+	if err != nil {
+		return false, fmt.Errorf("volume %s: %w", v.Name, err)
+	}
+	if update {
+		r.Infof("volume %s on %s is lifeboat's copy of it and unused there: sending what changed", v.Name, dst.Host())
+	} else {
+		r.Infof("streaming volume %s from %s to %s", v.Name, src.Host(), dst.Host())
+	}
+	return force || update, nil
+}
+
+// copyStopped copies v with copyDirect while its users are stopped
+// (StopSource, the downtime starting at m's first stop) or quiesced by
+// their labels. The sidecars start first; the users stop meanwhile, and
+// the source reads once they have.
+func copyStopped(ctx context.Context, src, dst Engine, images [2]string, v sidecar.Volume, overwrite bool, r Reporter, o MigrateOptions, stops *sourceStops, m *Migration) (directStats, error) {
+	gate := make(chan error, 1)
+	type result struct {
+		st  directStats
+		err error
+	}
+	done := make(chan result, 1)
+	go func() {
+		st, err := copyDirect(ctx, src, dst, images, v.Name, overwrite, gate)
+		done <- result{st, err}
+	}()
+	resume := func(context.Context) {}
+	var err error
+	if o.StopSource {
+		m.stopping()
+		err = stops.stop(ctx, v.Name)
+	} else {
+		resume, err = src.Quiesce(ctx, v.Name, r.Event)
+	}
+	gate <- err
+	res := <-done
+	resume(context.WithoutCancel(ctx))
+	if err != nil {
+		return res.st, fmt.Errorf("volume %s: %w", v.Name, err)
+	}
+	if res.err != nil {
+		return res.st, fmt.Errorf("volume %s: %w (a volume that exists and is not empty needs --force)", v.Name, res.err)
+	}
+	return res.st, nil
 }
 
 // sourceStops remembers the containers that StopSource stopped, so that a

@@ -82,8 +82,9 @@ type Sidecar interface {
 	// snapshot (sidecar.Pending).
 	StartRestore(ctx context.Context, j sidecar.Job, volume string, verify bool) sidecar.Pending
 	// SendVolume and ReceiveVolume are the halves of a direct copy, run
-	// on two engines and joined by copyDirect.
-	SendVolume(ctx context.Context, image, volume string, in io.Reader, out io.Writer) error
+	// on two engines and joined by copyDirect. With awaitGo the sender
+	// reads nothing of the volume before a wire.Go frame on in.
+	SendVolume(ctx context.Context, image, volume string, awaitGo bool, in io.Reader, out io.Writer) error
 	ReceiveVolume(ctx context.Context, image, volume string, overwrite bool, in io.Reader, out io.Writer) error
 }
 

@@ -163,9 +163,6 @@ func TestMigrateLiveRules(t *testing.T) {
 	r := &fakeReporter{}
 
 	live := MigrateOptions{Names: []string{"pg"}, StopSource: true, Live: true, MaxRounds: DefaultMaxRounds}
-	if _, err := Migrate(ctx, src, dst, sc, r, MigrateOptions{Names: []string{"pg"}, Live: true, Direct: true, MaxRounds: DefaultMaxRounds}); err == nil || len(src.did("")) > 0 {
-		t.Fatalf("--live with --direct: %v, did %v", err, src.did(""))
-	}
 
 	// The destination fails once the application is stopped: it runs again.
 	src.onStop = func(*fakeEngine) { dst.failRestore = true }
@@ -346,6 +343,47 @@ func TestSidecarExit(t *testing.T) {
 		if got := sidecarExit(code); got != want {
 			t.Errorf("code %d: %q, want %q", code, got, want)
 		}
+	}
+}
+
+// migrate --live --direct streams rounds while the application runs and a
+// last one once it has stopped: that round's sidecars are started before
+// the stop, but its source reads only after it (what the application
+// writes as it stops arrives). A failure after the stop starts it again.
+func TestMigrateLiveDirect(t *testing.T) {
+	ctx := context.Background()
+	store := map[string]map[string]string{}
+	src, dst := newFake("unix:///src", store), newFake("unix:///dst", store)
+	src.addVolume("pg", map[string]string{"wal/1": "one"})
+	src.addContainer("db", true, nil, "pg")
+	r := &fakeReporter{}
+	o := MigrateOptions{Names: []string{"pg"}, StopSource: true, Live: true, Direct: true, MaxRounds: DefaultMaxRounds}
+
+	src.onStop = func(*fakeEngine) { dst.failDirect = true }
+	_, err := Migrate(ctx, src, dst, sc, r, o)
+	if !errors.Is(err, errBoom) || !strings.Contains(err.Error(), "started again") || !src.byName("db").running {
+		t.Fatalf("a failure after the stop: %v, running %v", err, src.byName("db").running)
+	}
+	dst.failDirect = false
+
+	src.log = nil
+	src.onStop = func(f *fakeEngine) { f.volumes["pg"].files["wal/2"] = "last" } // written as it stops
+	m, err := Migrate(ctx, src, dst, sc, r, o)
+	if err != nil || len(m.Volumes) != 1 || !m.Volumes[0].Match || m.Downtime <= 0 {
+		t.Fatalf("live direct migration: %v %+v", err, m)
+	}
+	// The rounds send the same bytes, so the second one ends them.
+	if got, want := src.did(""), []string{"image", "send pg", "send pg", "stop db", "send pg (after the go-ahead)"}; !slices.Equal(got, want) {
+		t.Fatalf("source log %q, want %q", got, want)
+	}
+	if len(m.Rounds) != 3 || m.Rounds[2].Sent <= 0 {
+		t.Fatalf("rounds %+v, want two while it ran and the last", m.Rounds)
+	}
+	if got := dst.volumes["pg"].files; len(got) != 2 || got["wal/2"] != "last" {
+		t.Fatalf("destination holds %v, want the source as it stopped", got)
+	}
+	if src.byName("db").running {
+		t.Fatal("the application runs again on the source after migrate --live --direct --stop-source")
 	}
 }
 
@@ -565,7 +603,6 @@ func TestMigrateOptionsValidate(t *testing.T) {
 		{MigrateOptions{Live: true}, "--max-rounds needs --live"},
 		{MigrateOptions{Container: "db", Start: true, WaitHealthy: time.Minute}, ""},
 		{MigrateOptions{Container: "db", Start: true, WaitHealthy: time.Minute, Settle: 0}, ""},
-		{MigrateOptions{Live: true, Direct: true, MaxRounds: DefaultMaxRounds}, "cannot be combined"},
 		{MigrateOptions{MaxRounds: 3}, "--max-rounds needs --live"},
 		{MigrateOptions{Live: true, MaxRounds: MaxMaxRounds + 1}, "--max-rounds needs --live"},
 		{MigrateOptions{Live: true, MaxRounds: -1}, "--max-rounds needs --live"},

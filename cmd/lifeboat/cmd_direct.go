@@ -20,13 +20,15 @@ import (
 
 func newSidecarSendCmd(a *app) *cobra.Command {
 	var path string
+	var awaitGo bool
 	cmd := &cobra.Command{Use: protocol.CmdSend, Hidden: true, Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			a.out.stdout, a.out.quiet = a.stderr, true // stdout carries the stream
-			_, err := snapshot.Send(cmd.Context(), path, a.stdout, a.stdin)
+			_, err := snapshot.Send(cmd.Context(), path, a.stdout, a.stdin, awaitGo)
 			return err
 		}}
 	cmd.Flags().StringVar(&path, protocol.FlagPath, "", "what to send")
+	cmd.Flags().BoolVar(&awaitGo, protocol.FlagAwaitGo, false, "read nothing before the go-ahead on stdin")
 	return cmd
 }
 

@@ -44,7 +44,8 @@ func TestSidecarCommandLinesParse(t *testing.T) {
 			protocol.CmdRestore, []string{"-"},
 			with(repoFlags, map[string]string{protocol.FlagTarget: "/restore", protocol.FlagOverwrite: "if-changed", protocol.FlagDelete: "true",
 				protocol.FlagSnapshotOnInput: "true", protocol.FlagVerify: "true"})},
-		{protocol.Send("/volumes/data"), protocol.CmdSend, nil, map[string]string{protocol.FlagPath: "/volumes/data"}},
+		{protocol.Send("/volumes/data", false), protocol.CmdSend, nil, map[string]string{protocol.FlagPath: "/volumes/data"}},
+		{protocol.Send("/volumes/data", true), protocol.CmdSend, nil, map[string]string{protocol.FlagPath: "/volumes/data", protocol.FlagAwaitGo: "true"}},
 		{protocol.Receive("/restore", false), protocol.CmdReceive, nil, map[string]string{protocol.FlagTarget: "/restore"}},
 		{protocol.Receive("/restore", true), protocol.CmdReceive, nil, map[string]string{protocol.FlagTarget: "/restore", protocol.FlagOverwrite: "true"}},
 	} {

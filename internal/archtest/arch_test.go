@@ -38,7 +38,7 @@ var allowed = map[string][]string{
 	"restore":              {"repository", "repository/pack", "repository/crypto", "internal/wire", "internal/workers"},
 	"sidecar/protocol":     {"repository", "restore"},
 	"sidecar":              {"repository", "sidecar/protocol"},
-	"volumes":              {"sidecar", "sidecar/protocol", "snapshot", "restore", "repository", "repository/retention", "internal/human"},
+	"volumes":              {"sidecar", "sidecar/protocol", "snapshot", "restore", "repository", "repository/retention", "internal/human", "internal/wire"},
 	"daemon":               {"repository"},
 	"configs":              nil,
 	"internal/archtest":    nil,

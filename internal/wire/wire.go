@@ -33,6 +33,12 @@ const (
 	DirEnd  byte = 'U' // the directory last entered is complete
 	// From the destination.
 	Sig byte = 'S' // uvarint path length | path | uvarint size | one BlockHash per block
+	// From the caller that joins the two, before the destination's
+	// signatures, to a source started ahead of its copy (a live
+	// migration's last round: the source starts while the application
+	// stops, and reads only once it has).
+	Go byte = 'G'
+
 	// Both: nothing follows.
 	End byte = 'X'
 )
@@ -83,6 +89,9 @@ func (w *Writer) Frame(kind byte, parts ...[]byte) error {
 	}
 	return nil
 }
+
+// GoFrame is a whole Go frame, for a caller to write ahead of a stream.
+var GoFrame = []byte{Go, 0}
 
 // Flush sends what is buffered.
 func (w *Writer) Flush() error { return w.w.Flush() }

@@ -22,6 +22,7 @@ const (
 	FlagVerify          = "verify"
 	FlagKeepDamaged     = "keep-damaged"
 	FlagSnapshotOnInput = "snapshot-on-input" // read a RestoreOrder after the Input
+	FlagAwaitGo         = "await-go"          // send: read nothing before a wire.Go frame on stdin
 )
 
 // Values of FlagOverwrite that a sidecar is given.
@@ -89,7 +90,12 @@ func (r RestoreLine) Args() []string {
 }
 
 // Send is the command of a direct copy's source sidecar, which reads path.
-func Send(path string) []string { return []string{CmdSend, flag(FlagPath), path} }
+func Send(path string, awaitGo bool) []string {
+	if awaitGo {
+		return []string{CmdSend, flag(FlagPath), path, flag(FlagAwaitGo)}
+	}
+	return []string{CmdSend, flag(FlagPath), path}
+}
 
 // Receive is the command of a direct copy's destination sidecar, which
 // makes target equal to what it receives; without overwrite a target

@@ -129,7 +129,6 @@ func TestMigrateLive(t *testing.T) {
 
 	c := lb.CLI(t)
 	c.OK("init")
-	c.Fails(2, "--direct", "migrate", vol, "--to", host, "--live", "--direct")
 	c.Fails(2, "--max-rounds", "migrate", vol, "--to", host, "--live", "--max-rounds", "0")
 	out := c.OK("migrate", vol, "--to", host, "--live", "--stop-source", "--json")
 	var m struct {
@@ -163,6 +162,43 @@ func TestMigrateLive(t *testing.T) {
 		t.Fatalf("destination volume: %+v %v", moved, err)
 	}
 	if err := treetest.Compare(clitest.Mountpoint(t, e, vol), moved[0].Mountpoint); err != nil {
+		t.Fatalf("the destination differs from the source as it stopped:\n%v", err)
+	}
+	if b, _ := os.ReadFile(filepath.Join(moved[0].Mountpoint, "log")); string(b) != "stopped\n" {
+		t.Fatalf("the write at the stop is not on the destination: %q", b)
+	}
+
+	// --live --direct: the rounds streamed between the sidecars, the last
+	// one read once the application stopped.
+	_, direct, _ := clitest.StartPageWriter(t, e, p+"-direct", 0, nil)
+	out = c.OK("migrate", direct, "--to", host, "--live", "--direct", "--stop-source", "--json")
+	m = struct {
+		Rounds []struct {
+			Sent    int64 `json:"bytes_sent"`
+			Written int64 `json:"bytes_written"`
+			Files   int64 `json:"files_written"`
+		} `json:"rounds"`
+		Downtime float64 `json:"downtime_seconds"`
+		Volumes  []struct {
+			Volume string `json:"volume"`
+			Match  bool   `json:"match"`
+		} `json:"volumes"`
+	}{}
+	clitest.LastJSON(t, out, "migrate", &m)
+	t.Logf("live direct migration: %+v", m)
+	if len(m.Rounds) < 2 || m.Downtime <= 0 || len(m.Volumes) != 1 || !m.Volumes[0].Match {
+		t.Fatalf("live direct migration report: %+v", m)
+	}
+	// The first round sends the random database whole, the last only the
+	// 16 KiB blocks written since the round before, and the log.
+	if first, last := m.Rounds[0], m.Rounds[len(m.Rounds)-1]; first.Sent < 64<<20 || last.Sent >= 8<<20 {
+		t.Fatalf("rounds: first sent %d bytes, last %d", first.Sent, last.Sent)
+	}
+	moved, err = e2.Volumes(ctx, sidecar.Selection{Names: []string{direct}})
+	if err != nil || len(moved) != 1 {
+		t.Fatalf("destination volume: %+v %v", moved, err)
+	}
+	if err := treetest.Compare(clitest.Mountpoint(t, e, direct), moved[0].Mountpoint); err != nil {
 		t.Fatalf("the destination differs from the source as it stopped:\n%v", err)
 	}
 	if b, _ := os.ReadFile(filepath.Join(moved[0].Mountpoint, "log")); string(b) != "stopped\n" {
