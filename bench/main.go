@@ -18,6 +18,10 @@
 //     upgrading a volume that an application writes into (moves.go),
 //     written into its own section of the -out file;
 //
+//   - with -postgres, instead of the above: the same for a PostgreSQL
+//     server under pgbench (postgres.go), downtime measured from outside
+//     and the moved database checked, in its own section;
+//
 //   - with -wan, instead of the above: the mixed set's four phases on an
 //     S3 server across a shaped link (wan.go: round-trip time and rate,
 //     the bytes and round trips each tool spent), in its own section.
@@ -25,6 +29,7 @@
 //     go run ./bench                 # the standard sets (~1.5 GiB), about fifteen minutes
 //     go run ./bench -small -runs 1  # a quick run, as CI does
 //     go run ./bench -moves          # the moves scenario (Docker, dockerd, busybox-static)
+//     go run ./bench -postgres -runs 1 # a busy PostgreSQL (-pg-image, -pg-rate 0 for full rate)
 //     go run ./bench -wan -runs 1    # S3 across a 30 ms, 200 Mbit/s link (-rtt, -rate-mbit)
 //
 // Each measurement runs -runs times, each time in a repository of its own,
@@ -58,6 +63,11 @@ func main() {
 		dropCache = flag.Bool("drop-caches", os.Geteuid() == 0, "drop the page cache before each run (needs root)")
 		runs      = flag.Int("runs", 3, "how many times each measurement runs; the tables show medians")
 		doMoves   = flag.Bool("moves", false, "measure moves and upgrades of a volume in use instead (needs Docker, dockerd and busybox-static)")
+		doPG      = flag.Bool("postgres", false, "measure moves and upgrades of a busy PostgreSQL instead (Docker, dockerd and a PostgreSQL image: -pg-image)")
+		pgImage   = flag.String("pg-image", "lifeboat-test/postgres:15", "with -postgres: the PostgreSQL image (../shared/tools/mkpgimage.sh builds this one)")
+		pgScale   = flag.Int("pg-scale", 20, "with -postgres: pgbench's scale factor (20: about 300 MiB of tables)")
+		pgRate    = flag.Int("pg-rate", 200, "with -postgres: pgbench's transactions a second (0: as fast as it goes)")
+		pgLoad    = flag.Duration("pg-load", 20*time.Second, "with -postgres: how long pgbench runs before each move")
 		doWAN     = flag.Bool("wan", false, "measure the mixed set (256 MiB large file, 2,000 small files, GOROOT) on S3 across a shaped link instead (versitygw, built if missing)")
 		rtt       = flag.Duration("rtt", 30*time.Millisecond, "with -wan: the link's round-trip time")
 		rateMbit  = flag.Float64("rate-mbit", 200, "with -wan: the link's rate each way in Mbit/s, shared by all connections (0: unlimited)")
@@ -74,6 +84,10 @@ func main() {
 		fmt.Fprintln(os.Stderr, "bench: -rtt and -rate-mbit must not be negative")
 		os.Exit(2)
 	}
+	if *pgScale < 1 || *pgRate < 0 || *pgLoad <= 0 {
+		fmt.Fprintln(os.Stderr, "bench: -pg-scale must be at least 1, -pg-rate not negative and -pg-load positive")
+		os.Exit(2)
+	}
 	if *runs < 1 {
 		fmt.Fprintln(os.Stderr, "bench: -runs must be at least 1")
 		os.Exit(2)
@@ -85,6 +99,9 @@ func main() {
 	err := inWork(*work, func(work, lb string) error {
 		if *doMoves {
 			return runMoves(s, *out, work, lb, *runs)
+		}
+		if *doPG {
+			return runPostgres(*out, work, lb, *runs, pgOptions{image: *pgImage, scale: *pgScale, rate: *pgRate, load: *pgLoad})
 		}
 		if *doWAN {
 			link := linkshape.Link{RTT: *rtt, Rate: int64(*rateMbit * 1e6 / 8)}
@@ -258,7 +275,7 @@ func run(s sizes, outFile, work, lb string, dropCache bool, runs int) error {
 	}
 	// The sections measured by other runs are kept.
 	old, _ := os.ReadFile(outFile)
-	for _, m := range []section{movesSection, wanSection, goBenchSection} {
+	for _, m := range []section{movesSection, postgresSection, wanSection, goBenchSection} {
 		if _, sec, ok := m.cut(string(old)); ok {
 			table += "\n" + sec
 		}
