@@ -25,7 +25,8 @@ import (
 // load costs it. A PostgreSQL server (any image that runs like
 // ../shared/tools/mkpgimage.sh's lifeboat-test/postgres:15: the server as
 // PID 1, pg_isready, psql, pgbench and pg_amcheck inside, trust auth on its
-// socket) holds a pgbench database, labelled lifeboat.stop=true. While
+// socket) holds a pgbench database, labelled lifeboat.stop=true and
+// lifeboat.pre-stop (a CHECKPOINT). While
 // pgbench runs (at -pg-rate transactions a second, or as fast as it can)
 // and a loop inserts a counter, one commit at a time, lifeboat moves it to
 // a second engine (or upgrades it in place). Measured from outside: the
@@ -36,7 +37,7 @@ import (
 //
 // Modes, each on a fresh copy of the same database:
 //   - stop and copy: migrate --container --stop-source --start
-//   - live: the same with --live
+//   - live: the same with --live (and without the pre-stop label once)
 //   - live direct: the same with --live --direct
 //   - upgrade: upgrade --image (copies while it runs, stops, final delta)
 //   - direct again: migrate --direct --stop-source once (the baseline), the
@@ -139,15 +140,16 @@ func postgres(work, lb string, runs int, o pgOptions) (string, error) {
 }
 
 // pgModes are the modes in the order they run and are shown.
-var pgModes = []string{"stop and copy", "live", "live direct", "upgrade", "direct again"}
+var pgModes = []string{"stop and copy", "live, no pre-stop", "live", "live direct", "upgrade", "direct again"}
 
 // pgModeNames are the commands of the modes, for the report.
 var pgModeNames = map[string]string{
-	"stop and copy": "`migrate --stop-source --start`",
-	"live":          "`migrate --live --stop-source --start`",
-	"live direct":   "`migrate --live --direct --stop-source --start`",
-	"upgrade":       "`upgrade`",
-	"direct again":  "`migrate --direct --stop-source --start`, a copy there",
+	"stop and copy":     "`migrate --stop-source --start`",
+	"live, no pre-stop": "`migrate --live --stop-source --start`, no `lifeboat.pre-stop`",
+	"live":              "`migrate --live --stop-source --start`",
+	"live direct":       "`migrate --live --direct --stop-source --start`",
+	"upgrade":           "`upgrade`",
+	"direct again":      "`migrate --direct --stop-source --start`, a copy there",
 }
 
 // pgBench drives the servers: engine 0 is the source, 1 the destination.
@@ -206,11 +208,21 @@ func (p *pgBench) waitReady(i int, within time.Duration) error {
 	}
 }
 
-// startServer creates and starts the server on engine 0 over volume.
-func (p *pgBench) startServer(ctx context.Context, volume string) error {
+// pgPreStop is the pre-stop hook the servers are labelled with (but in
+// the mode that shows what it saves): a checkpoint, so that the shutdown
+// has little left to write.
+const pgPreStop = "psql -X -U postgres -c CHECKPOINT"
+
+// startServer creates and starts the server on engine 0 over volume,
+// labelled lifeboat.stop=true and, with preStop, lifeboat.pre-stop.
+func (p *pgBench) startServer(ctx context.Context, volume string, preStop bool) error {
+	labels := map[string]string{sidecar.LabelStop: "true"}
+	if preStop {
+		labels[sidecar.LabelPreStop] = pgPreStop
+	}
 	c := p.e[0].Client()
 	if _, err := c.ContainerCreate(ctx, client.ContainerCreateOptions{Name: pgApp,
-		Config: &container.Config{Image: p.o.image, Labels: map[string]string{"lifeboat.stop": "true"}},
+		Config: &container.Config{Image: p.o.image, Labels: labels},
 		HostConfig: &container.HostConfig{NetworkMode: "none",
 			Mounts: []mount.Mount{{Type: mount.TypeVolume, Source: volume, Target: pgData}}}}); err != nil {
 		return err
@@ -227,7 +239,7 @@ func (p *pgBench) template(ctx context.Context) error {
 	if _, err := p.e[0].Client().VolumeCreate(ctx, client.VolumeCreateOptions{Name: pgTemplate}); err != nil {
 		return err
 	}
-	if err := p.startServer(ctx, pgTemplate); err != nil {
+	if err := p.startServer(ctx, pgTemplate, false); err != nil {
 		return err
 	}
 	if out, err := p.docker(0, "exec", "-u", "postgres", pgApp, "createdb", pgDB).CombinedOutput(); err != nil {
@@ -267,7 +279,7 @@ func (p *pgBench) removeServer(ctx context.Context, i int) error {
 
 // fresh puts a copy of the template into a new volume on engine 0 and
 // starts the server on it.
-func (p *pgBench) fresh(ctx context.Context) error {
+func (p *pgBench) fresh(ctx context.Context, preStop bool) error {
 	if _, err := p.e[0].Client().VolumeCreate(ctx, client.VolumeCreateOptions{Name: pgVolume}); err != nil {
 		return err
 	}
@@ -275,7 +287,7 @@ func (p *pgBench) fresh(ctx context.Context) error {
 	if out, err := exec.Command("cp", "-a", src+"/.", dst+"/").CombinedOutput(); err != nil {
 		return fmt.Errorf("copy the template: %v: %s", err, out)
 	}
-	return p.startServer(ctx, pgVolume)
+	return p.startServer(ctx, pgVolume, preStop)
 }
 
 // cleanup removes the servers and volumes of the scenario on both
@@ -389,7 +401,7 @@ func (p *pgBench) move(ctx context.Context, mode string, i int) (pgMove, error) 
 	if err := m.lifeboat(repo, "init", &struct{}{}, "init"); err != nil {
 		return mv, err
 	}
-	if err := p.fresh(ctx); err != nil {
+	if err := p.fresh(ctx, mode != "live, no pre-stop"); err != nil {
 		return mv, err
 	}
 	dst := 1
@@ -475,7 +487,7 @@ func (p *pgBench) lifeboatMove(m *mover, repo, mode string, rep *moveReport) err
 	switch mode {
 	case "stop and copy":
 		return m.lifeboat(repo, "migrate", rep, to...)
-	case "live":
+	case "live", "live, no pre-stop":
 		return m.lifeboat(repo, "migrate", rep, append(to, "--live")...)
 	case "live direct":
 		return m.lifeboat(repo, "migrate", rep, append(to, "--live", "--direct")...)
@@ -595,11 +607,11 @@ func (p *pgBench) table(all []pgMove, runs int) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "## A busy PostgreSQL moved and upgraded\n\n")
 	fmt.Fprintf(&b, "PostgreSQL 15 (`%s`), pgbench scale %d (%s on disk), `pgbench -c 4 -j 2 %s` and a loop inserting a counter one commit at a time, "+
-		"labelled `lifeboat.stop=true`; moved to a second Docker engine on this machine through a local repository after %v of load; medians of %d runs. "+
+		"labelled `lifeboat.stop=true` and `lifeboat.pre-stop=%s`; moved to a second Docker engine on this machine through a local repository after %v of load; medians of %d runs. "+
 		"*From outside* is the longest time between two acknowledged commits (the old server's last, the new one's first), "+
 		"which includes PostgreSQL's shutdown and start; *lifeboat* is the downtime it reported. Every run checked on the new server: "+
 		"all acknowledged counter values present, pgbench's balances adding up, `pg_amcheck --heapallindexed` clean.\n\n",
-		p.o.image, p.o.scale, mib(p.volBytes), rate, p.o.load, runs)
+		p.o.image, p.o.scale, mib(p.volBytes), rate, pgPreStop, p.o.load, runs)
 	fmt.Fprintf(&b, "| | tps before | from outside | lifeboat | vs stop and copy | rounds | written after the stop |\n| --- | --- | --- | --- | --- | --- | --- |\n")
 	for _, mode := range pgModes {
 		ms := byMode[mode]

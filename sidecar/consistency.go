@@ -15,11 +15,19 @@ import (
 
 // Labels on application containers that ask for a consistent copy.
 const (
-	LabelStop        = "lifeboat.stop"         // "true": stop while its volumes are backed up
-	LabelPause       = "lifeboat.pause"        // "true": pause (freeze) instead
-	LabelPre         = "lifeboat.pre"          // a shell command run in the container first
-	LabelPost        = "lifeboat.post"         // a shell command run after, also after a failure
-	LabelHookTimeout = "lifeboat.hook-timeout" // for pre and post, e.g. "2m" (default 5m)
+	LabelStop  = "lifeboat.stop"  // "true": stop while its volumes are backed up
+	LabelPause = "lifeboat.pause" // "true": pause (freeze) instead
+	LabelPre   = "lifeboat.pre"   // a shell command run in the container first
+	LabelPost  = "lifeboat.post"  // a shell command run after, also after a failure
+	// LabelPreStop is a shell command run in the container before lifeboat
+	// stops it, whatever for (a backup, a migration, an upgrade, a write
+	// into its volume), so that the application writes while it still runs
+	// what it would write as it shuts down (PostgreSQL: a CHECKPOINT). A
+	// live migration or an upgrade runs it before its last round copied
+	// while the container runs, so that those writes travel before the
+	// stop; the stop runs it again. One that fails is a warning.
+	LabelPreStop     = "lifeboat.pre-stop"
+	LabelHookTimeout = "lifeboat.hook-timeout" // for pre, post and pre-stop, e.g. "2m" (default 5m)
 )
 
 const defaultHookTimeout = 5 * time.Minute
@@ -148,6 +156,9 @@ func (e *Engine) Quiesce(ctx context.Context, volume string, report Report) (res
 		}
 		switch {
 		case stop, pause:
+			if stop {
+				e.preStop(ctx, c, volume, report)
+			}
 			how := e.stopping() // stop wins when both labels are set
 			if !stop {
 				how = e.pausing()
@@ -221,6 +232,38 @@ func (e *Engine) hold(ctx context.Context, c appContainer, volume string, report
 		emit(report, protocol.Event{Action: h.releaseAction, Volume: volume, Container: c.name, Down: down,
 			Message: fmt.Sprintf("%s container %s (%s for %s)", h.released, c.name, h.held, down.Round(10*time.Millisecond))})
 	}, nil
+}
+
+// PrepareStop runs the pre-stop hooks (LabelPreStop) of the running users
+// of volume while they run, and reports how many ran; a hook that fails is
+// a warning.
+func (e *Engine) PrepareStop(ctx context.Context, volume string, report Report) (int, error) {
+	users, err := e.runningUsers(ctx, volume)
+	if err != nil {
+		return 0, err
+	}
+	ran := 0
+	for _, c := range users {
+		if e.preStop(ctx, c, volume, report) {
+			ran++
+		}
+	}
+	return ran, nil
+}
+
+// preStop runs c's pre-stop hook, if it has one, and reports whether it
+// did. A failure is a warning: the stop that follows makes the copy
+// consistent anyway, it may only take longer.
+func (e *Engine) preStop(ctx context.Context, c appContainer, volume string, report Report) bool {
+	cmd := c.labels[LabelPreStop]
+	if cmd == "" {
+		return false
+	}
+	if err := e.hook(ctx, c, "pre-stop", cmd, hookTimeout(c.labels[LabelHookTimeout]), report); err != nil {
+		emit(report, protocol.Event{Action: ActionFailed, Volume: volume, Container: c.name, Warning: true,
+			Message: err.Error() + " (stopping it anyway)"})
+	}
+	return true
 }
 
 func hookTimeout(s string) time.Duration {
@@ -298,6 +341,7 @@ func (e *Engine) StopUsers(ctx context.Context, volume string, report Report) (r
 		return restart, err
 	}
 	for _, c := range users {
+		e.preStop(ctx, c, volume, report)
 		emit(report, protocol.Event{Action: ActionStop, Volume: volume, Container: c.name, Message: "stopping container " + c.name})
 		if _, err := e.c.ContainerStop(ctx, c.id, client.ContainerStopOptions{}); err != nil {
 			return restart, fmt.Errorf("stop container %s: %w", c.name, err)

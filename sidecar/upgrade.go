@@ -196,9 +196,18 @@ func (e *Engine) Start(ctx context.Context, id string) error {
 	return err
 }
 
-// Stop stops a container with its configured timeout.
-func (e *Engine) Stop(ctx context.Context, id string) error {
-	_, err := e.c.ContainerStop(ctx, id, client.ContainerStopOptions{})
+// Stop stops a container with its configured timeout, after its pre-stop
+// hook (LabelPreStop), if it has one.
+func (e *Engine) Stop(ctx context.Context, id string, report Report) error {
+	res, err := e.c.ContainerInspect(ctx, id, client.ContainerInspectOptions{})
+	if err != nil {
+		return err
+	}
+	if res.Container.State != nil && res.Container.State.Running && res.Container.Config != nil {
+		c := appContainer{id: id, name: strings.TrimPrefix(res.Container.Name, "/"), labels: res.Container.Config.Labels}
+		e.preStop(ctx, c, "", report)
+	}
+	_, err = e.c.ContainerStop(ctx, id, client.ContainerStopOptions{})
 	return err
 }
 

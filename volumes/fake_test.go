@@ -46,6 +46,8 @@ type fakeEngine struct {
 	// onStop runs when a container is stopped, before it stops: the
 	// application's last writes.
 	onStop func(f *fakeEngine)
+	// onPreStop runs when a container's pre-stop hook runs (f.mu held).
+	onPreStop func(f *fakeEngine)
 	// store holds the snapshots' content, shared by the engines of a test
 	// as a repository would be.
 	store map[string]map[string]string
@@ -269,6 +271,7 @@ func (f *fakeEngine) stopUsers(volume string, stop func(*fakeContainer) bool) fu
 	var stopped []*fakeContainer
 	for _, c := range f.users(volume, true) {
 		if stop(c) {
+			f.preStop(c)
 			c.running = false
 			f.record("stop %s", c.name)
 			stopped = append(stopped, c)
@@ -473,7 +476,41 @@ func (f *fakeEngine) Start(_ context.Context, id string) error {
 	}
 	return f.setRunning(id, true)
 }
-func (f *fakeEngine) Stop(_ context.Context, id string) error { return f.setRunning(id, false) }
+func (f *fakeEngine) Stop(_ context.Context, id string, _ sidecar.Report) error {
+	f.mu.Lock()
+	if c := f.containers[id]; c.running {
+		f.preStop(c)
+	}
+	f.mu.Unlock()
+	return f.setRunning(id, false)
+}
+
+// PrepareStop "runs" the pre-stop hooks of the volume's running users:
+// recorded, with onPreStop run for each.
+func (f *fakeEngine) PrepareStop(_ context.Context, volume string, _ sidecar.Report) (int, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	ran := 0
+	for _, c := range f.users(volume, true) {
+		if f.preStop(c) {
+			ran++
+		}
+	}
+	return ran, nil
+}
+
+// preStop records c's pre-stop hook, if it has one, and runs onPreStop;
+// f.mu is held.
+func (f *fakeEngine) preStop(c *fakeContainer) bool {
+	if c.labels[sidecar.LabelPreStop] == "" {
+		return false
+	}
+	f.record("pre-stop %s", c.name)
+	if f.onPreStop != nil {
+		f.onPreStop(f)
+	}
+	return true
+}
 
 func (f *fakeEngine) setRunning(id string, running bool) error {
 	if !running {

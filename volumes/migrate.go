@@ -358,6 +358,14 @@ func migrateLive(ctx context.Context, src, dst Engine, sc Sidecars, srcJob sidec
 			break // not shrinking, or small enough for the stop
 		}
 	}
+	if preparedStop(ctx, src, r, vols) {
+		r.Infof("round %d: copying what the pre-stop hooks wrote", len(m.Rounds)+1)
+		rd, err := c.live(ctx, vols)
+		if err != nil {
+			return m, err
+		}
+		m.Rounds = append(m.Rounds, rd)
+	}
 	// The downtime starts when the first volume's users stop or are
 	// quiesced, once the sidecar is ready to copy it.
 	quiesce := consistent(ctx, src, r, func(v sidecar.Volume, err error) { r.Warn(v.Name, err) })
@@ -447,21 +455,34 @@ func migrateLiveDirect(ctx context.Context, src, dst Engine, sc Sidecars, r Repo
 			return m, err
 		}
 	}
-	for i := range o.MaxRounds {
-		r.Infof("round %d: streaming while the volumes are in use", i+1)
+	round := func() (Round, error) {
 		start, rd := time.Now(), Round{}
 		for _, v := range vols {
 			st, err := copyDirect(ctx, src, dst, images, v.Name, overwrite[v.Name], nil)
 			if err != nil {
-				return m, fmt.Errorf("volume %s: %w", v.Name, err)
+				return rd, fmt.Errorf("volume %s: %w", v.Name, err)
 			}
 			overwrite[v.Name] = true // it holds this copy now
 			rd.Sent += st.sent
 		}
 		rd.Seconds = time.Since(start).Seconds()
 		m.Rounds = append(m.Rounds, rd)
+		return rd, nil
+	}
+	for i := range o.MaxRounds {
+		r.Infof("round %d: streaming while the volumes are in use", i+1)
+		rd, err := round()
+		if err != nil {
+			return m, err
+		}
 		if i > 0 && (rd.Sent >= m.Rounds[i-1].Sent || rd.Sent < liveEnough) {
 			break // not shrinking, or small enough for the stop
+		}
+	}
+	if preparedStop(ctx, src, r, vols) {
+		r.Infof("round %d: streaming what the pre-stop hooks wrote", len(m.Rounds)+1)
+		if _, err := round(); err != nil {
+			return m, err
 		}
 	}
 	r.Infof("last round: the users of the volumes stopped")
@@ -477,6 +498,23 @@ func migrateLiveDirect(ctx context.Context, src, dst Engine, sc Sidecars, r Repo
 	rd.Seconds = time.Since(start).Seconds()
 	m.Rounds = append(m.Rounds, rd)
 	return m, nil
+}
+
+// preparedStop runs the pre-stop hooks of the volumes' running users
+// before the last round copied while they run, and reports whether any
+// ran: the caller then copies one more round, so that what the hooks made
+// the applications write travels before the stop, which then has less to
+// write and to copy.
+func preparedStop(ctx context.Context, e Applications, r Reporter, vols []sidecar.Volume) bool {
+	ran := 0
+	for _, v := range vols {
+		n, err := e.PrepareStop(ctx, v.Name, r.Event)
+		if err != nil {
+			r.Warn(v.Name, err)
+		}
+		ran += n
+	}
+	return ran > 0
 }
 
 // directImages is the sidecar image on each engine.

@@ -81,6 +81,12 @@ func Upgrade(ctx context.Context, e Engine, sc Sidecars, r Reporter, o UpgradeOp
 		if _, err := c.live(ctx, vols); err != nil {
 			return fail(err)
 		}
+		if preparedStop(ctx, e, r, vols) {
+			r.Infof("copying what the pre-stop hooks of %s wrote", app.Name)
+			if _, err := c.live(ctx, vols); err != nil {
+				return fail(err)
+			}
+		}
 	}
 	// Stopped for a consistent copy, once the last round's sidecars are
 	// ready; started again whatever goes wrong until the new container
@@ -93,7 +99,7 @@ func Upgrade(ctx context.Context, e Engine, sc Sidecars, r Reporter, o UpgradeOp
 		}
 		r.Infof("stopping %s", app.Name)
 		stopped = time.Now()
-		if err := e.Stop(ctx, app.ID); err != nil {
+		if err := e.Stop(ctx, app.ID, r.Event); err != nil {
 			stopErr = fmt.Errorf("stop %s: %w", app.Name, err)
 			return false
 		}
@@ -195,7 +201,7 @@ func Rollback(ctx context.Context, e Engine, r Reporter, name string) (kept []st
 		kept = cur.VolumeNames()
 		if cur.Running {
 			r.Infof("stopping %s", name)
-			if err := e.Stop(ctx, cur.ID); err != nil {
+			if err := e.Stop(ctx, cur.ID, r.Event); err != nil {
 				return nil, fmt.Errorf("stop %s: %w", name, err)
 			}
 		}

@@ -51,6 +51,10 @@ type Applications interface {
 	// how to undo what it did, also when it fails part way.
 	Quiesce(ctx context.Context, volume string, report sidecar.Report) (resume func(context.Context), err error)
 	StopUsers(ctx context.Context, volume string, report sidecar.Report) (restart func(context.Context) error, err error)
+	// PrepareStop runs the pre-stop hooks (sidecar.LabelPreStop) of a
+	// volume's running users and reports how many ran. Quiesce, StopUsers
+	// and Stop run a container's hook before they stop it too.
+	PrepareStop(ctx context.Context, volume string, report sidecar.Report) (int, error)
 
 	InspectApp(ctx context.Context, name string) (*sidecar.AppContainer, error)
 	// AppNetworks lists the user-defined networks a container is on;
@@ -65,7 +69,7 @@ type Applications interface {
 	LoadImages(ctx context.Context, r io.Reader) error
 	Rename(ctx context.Context, id, name string) error
 	Start(ctx context.Context, id string) error
-	Stop(ctx context.Context, id string) error
+	Stop(ctx context.Context, id string, report sidecar.Report) error
 	Remove(ctx context.Context, id string) error
 	WaitHealthy(ctx context.Context, id string, timeout, settle time.Duration) error
 	LastLogs(ctx context.Context, id string, n int) []string

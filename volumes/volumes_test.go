@@ -3,6 +3,7 @@ package volumes
 import (
 	"context"
 	"errors"
+	"fmt"
 	"slices"
 	"strings"
 	"testing"
@@ -618,4 +619,82 @@ func TestMigrateOptionsValidate(t *testing.T) {
 			t.Errorf("%+v: %v, want %q", tc.o, err, tc.want)
 		}
 	}
+}
+
+// A container labelled lifeboat.pre-stop has its hook run while it still
+// runs, before the last round copied while it runs (live migration, live
+// direct migration, upgrade), so that what the hook makes it write
+// travels before the stop; the stop runs the hook again. Without the
+// label there is no extra round.
+func TestPreStopHookBeforeTheLastLiveRound(t *testing.T) {
+	ctx := context.Background()
+	r := &fakeReporter{}
+	preStop := map[string]string{sidecar.LabelPreStop: "psql -c CHECKPOINT"}
+	for _, tc := range []struct {
+		name string
+		o    MigrateOptions
+		// the source's log from the first round on
+		want []string
+	}{
+		{"live", MigrateOptions{StopSource: true, Live: true, MaxRounds: 1},
+			[]string{"snapshot pg", "pre-stop db", "snapshot pg", "pre-stop db", "stop db", "snapshot pg"}},
+		{"live direct", MigrateOptions{StopSource: true, Live: true, Direct: true, MaxRounds: 1},
+			[]string{"send pg", "pre-stop db", "send pg", "pre-stop db", "stop db", "send pg (after the go-ahead)"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			store := map[string]map[string]string{}
+			src, dst := newFake("unix:///src", store), newFake("unix:///dst", store)
+			src.addVolume("pg", map[string]string{"db": "pages"})
+			src.addContainer("db", true, preStop, "pg")
+			checkpoints := 0
+			src.onPreStop = func(f *fakeEngine) {
+				checkpoints++
+				f.volumes["pg"].files["db"] = fmt.Sprintf("pages, checkpoint %d", checkpoints)
+			}
+			var atStop string // what the destination held when the stop came
+			src.onStop = func(*fakeEngine) {
+				dst.mu.Lock()
+				atStop = dst.volumes["pg"].files["db"]
+				dst.mu.Unlock()
+			}
+			tc.o.Names = []string{"pg"}
+			m, err := Migrate(ctx, src, dst, sc, r, tc.o)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := src.did(""); !slices.Equal(got[1:], tc.want) {
+				t.Fatalf("source log %q, want %q after the image", got, tc.want)
+			}
+			if atStop != "pages, checkpoint 1" || dst.volumes["pg"].files["db"] != "pages, checkpoint 2" || len(m.Rounds) != 3 {
+				t.Fatalf("the destination held %q at the stop and %q after, in %d rounds", atStop, dst.volumes["pg"].files["db"], len(m.Rounds))
+			}
+		})
+	}
+
+	t.Run("upgrade", func(t *testing.T) {
+		e := newFake("local", map[string]map[string]string{})
+		e.addVolume("pg", map[string]string{"db": "pages"})
+		e.addContainer("shop", true, preStop, "pg")
+		e.images["app:2"] = true
+		if _, err := Upgrade(ctx, e, sc, r, UpgradeOptions{Container: "shop", Image: "app:2"}); err != nil {
+			t.Fatal(err)
+		}
+		if got := e.did("snapshot"); len(got) != 3 {
+			t.Fatalf("snapshots %q, want two while it runs (the second after the hook) and the last", got)
+		}
+		if got := e.did("pre-stop"); len(got) != 2 {
+			t.Fatalf("pre-stop hooks %q, want one before the last live round and one at the stop", got)
+		}
+	})
+
+	t.Run("no label", func(t *testing.T) {
+		store := map[string]map[string]string{}
+		src, dst := newFake("unix:///src", store), newFake("unix:///dst", store)
+		src.addVolume("pg", map[string]string{"db": "pages"})
+		src.addContainer("db", true, nil, "pg")
+		m, err := Migrate(ctx, src, dst, sc, r, MigrateOptions{Names: []string{"pg"}, StopSource: true, Live: true, MaxRounds: 1})
+		if err != nil || len(m.Rounds) != 2 || len(src.did("pre-stop")) != 0 {
+			t.Fatalf("%v: %d rounds, hooks %q", err, len(m.Rounds), src.did("pre-stop"))
+		}
+	})
 }

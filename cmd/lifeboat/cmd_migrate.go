@@ -54,8 +54,11 @@ source and the error says so.
 what changed: a first round copies everything, further rounds copy what
 changed meanwhile (each restored on the destination as a delta, writing only
 what differs) while each sends less than the one before (at most
---max-rounds); then the containers are stopped (--stop-source) or quiesced
-by their labels for a last round. The downtime (from the stop to the data
+--max-rounds); a container labelled lifeboat.pre-stop has that command run
+then, and one more round copies what it wrote (a database's checkpoint, so
+that its shutdown has little left to write); then the containers are
+stopped (--stop-source) or quiesced by their labels for a last round. The
+downtime (from the stop to the data
 being complete on the destination), each round's bytes sent and written,
 and the last round's delta are reported (--json too). A destination volume
 that already holds an earlier copy still needs --force; it is then made

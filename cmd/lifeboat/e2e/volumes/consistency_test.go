@@ -28,6 +28,9 @@ func TestConsistencyLabels(t *testing.T) {
 	})
 	badID := clitest.StartApp(t, e, image, p+"bad", p+"vbad", map[string]string{"lifeboat.pre": "echo refusing; exit 3"})
 	clitest.StartApp(t, e, image, p+"plain", p+"vplain", nil)
+	preStopID := clitest.StartApp(t, e, image, p+"prestop", p+"vprestop", map[string]string{"lifeboat.stop": "true",
+		"lifeboat.pre-stop": "echo checkpointed > /data/checkpoint && echo flushed"})
+	clitest.StartApp(t, e, image, p+"badstop", p+"vbadstop", map[string]string{"lifeboat.stop": "true", "lifeboat.pre-stop": "exit 4"})
 
 	c := lb.CLI(t)
 	c.OK("init")
@@ -112,5 +115,20 @@ func TestConsistencyLabels(t *testing.T) {
 	}
 	if !clitest.State(t, e, badID).Running {
 		t.Fatal("container of the failing hook is not running")
+	}
+
+	// A pre-stop hook runs before the stop, its writes in the snapshot; one
+	// that fails is a warning, and the container is stopped anyway.
+	if out := c.OK("backup", p+"vprestop"); !strings.Contains(out, "pre-stop hook "+p+"prestop: flushed") {
+		t.Fatalf("pre-stop hook output not logged:\n%s", out)
+	}
+	if ls := c.OK("ls", "latest", "--volume", p+"vprestop"); !strings.Contains(ls, "checkpoint") {
+		t.Fatalf("what the pre-stop hook wrote is not in the snapshot:\n%s", ls)
+	}
+	if !clitest.State(t, e, preStopID).Running {
+		t.Fatal("the container with a pre-stop hook is not running again")
+	}
+	if r := c.Run("backup", p+"vbadstop"); r.Code != 0 || !strings.Contains(r.Stderr, "stopping it anyway") {
+		t.Fatalf("a failing pre-stop hook: exit %d\n%s", r.Code, r.Stderr)
 	}
 }
