@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/lifeboat-backup/lifeboat/sidecar/protocol"
 	"github.com/moby/moby/api/pkg/stdcopy"
 	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/api/types/mount"
@@ -197,16 +198,18 @@ func (e *Engine) Start(ctx context.Context, id string) error {
 }
 
 // Stop stops a container with its configured timeout, after its pre-stop
-// hook (LabelPreStop), if it has one.
+// hook (LabelPreStop), if it has one; the stop itself is reported as an
+// ActionStop event.
 func (e *Engine) Stop(ctx context.Context, id string, report Report) error {
 	res, err := e.c.ContainerInspect(ctx, id, client.ContainerInspectOptions{})
 	if err != nil {
 		return err
 	}
+	name := strings.TrimPrefix(res.Container.Name, "/")
 	if res.Container.State != nil && res.Container.State.Running && res.Container.Config != nil {
-		c := appContainer{id: id, name: strings.TrimPrefix(res.Container.Name, "/"), labels: res.Container.Config.Labels}
-		e.preStop(ctx, c, "", report)
+		e.preStop(ctx, appContainer{id: id, name: name, labels: res.Container.Config.Labels}, "", report)
 	}
+	emit(report, protocol.Event{Action: ActionStop, Container: name, Message: "stopping container " + name})
 	_, err = e.c.ContainerStop(ctx, id, client.ContainerStopOptions{})
 	return err
 }

@@ -65,7 +65,7 @@ func Backup(ctx context.Context, e Engine, sc Sidecars, r Reporter, o BackupOpti
 		}
 	}
 	var failed []string
-	quiesce := consistent(ctx, e, r, func(v sidecar.Volume, err error) {
+	quiesce := consistent(ctx, e, r.Event, func(v sidecar.Volume, err error) {
 		r.Warn(v.Name, err)
 		failed = append(failed, v.Name+" (not backed up)")
 	})

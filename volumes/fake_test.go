@@ -237,7 +237,7 @@ func (f *fakeEngine) RemoveVolume(_ context.Context, name string) error {
 // Quiesce stops the users labelled lifeboat.stop and warns about the
 // others; StopUsers stops them all. Each returns how to start them again.
 func (f *fakeEngine) Quiesce(_ context.Context, volume string, report sidecar.Report) (func(context.Context), error) {
-	return f.stopUsers(volume, func(c *fakeContainer) bool {
+	return f.stopUsers(volume, report, func(c *fakeContainer) bool {
 		if c.labels[sidecar.LabelStop] != "true" {
 			report(protocol.Event{Action: sidecar.ActionInUse, Container: c.name, Warning: true, Message: "in use by " + c.name})
 			return false
@@ -246,8 +246,8 @@ func (f *fakeEngine) Quiesce(_ context.Context, volume string, report sidecar.Re
 	}), nil
 }
 
-func (f *fakeEngine) StopUsers(_ context.Context, volume string, _ sidecar.Report) (func(context.Context) error, error) {
-	restart := f.stopUsers(volume, func(*fakeContainer) bool { return true })
+func (f *fakeEngine) StopUsers(_ context.Context, volume string, report sidecar.Report) (func(context.Context) error, error) {
+	restart := f.stopUsers(volume, report, func(*fakeContainer) bool { return true })
 	return func(ctx context.Context) error {
 		if f.failStart {
 			return errors.New("start: engine says no")
@@ -264,7 +264,7 @@ func (f *fakeEngine) stopping() {
 	}
 }
 
-func (f *fakeEngine) stopUsers(volume string, stop func(*fakeContainer) bool) func(context.Context) {
+func (f *fakeEngine) stopUsers(volume string, report sidecar.Report, stop func(*fakeContainer) bool) func(context.Context) {
 	f.stopping()
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -272,6 +272,7 @@ func (f *fakeEngine) stopUsers(volume string, stop func(*fakeContainer) bool) fu
 	for _, c := range f.users(volume, true) {
 		if stop(c) {
 			f.preStop(c)
+			report(protocol.Event{Action: sidecar.ActionStop, Container: c.name, Message: "stopping container " + c.name})
 			c.running = false
 			f.record("stop %s", c.name)
 			stopped = append(stopped, c)
@@ -476,12 +477,14 @@ func (f *fakeEngine) Start(_ context.Context, id string) error {
 	}
 	return f.setRunning(id, true)
 }
-func (f *fakeEngine) Stop(_ context.Context, id string, _ sidecar.Report) error {
+func (f *fakeEngine) Stop(_ context.Context, id string, report sidecar.Report) error {
 	f.mu.Lock()
-	if c := f.containers[id]; c.running {
+	c := f.containers[id]
+	if c.running {
 		f.preStop(c)
 	}
 	f.mu.Unlock()
+	report(protocol.Event{Action: sidecar.ActionStop, Container: c.name, Message: "stopping container " + c.name})
 	return f.setRunning(id, false)
 }
 

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/lifeboat-backup/lifeboat/internal/human"
+	"github.com/lifeboat-backup/lifeboat/sidecar/protocol"
 
 	"github.com/lifeboat-backup/lifeboat/sidecar"
 )
@@ -88,20 +89,24 @@ type Migration struct {
 	stoppedAt time.Time
 }
 
-// stopping marks the start of the downtime (the first call counts).
-func (m *Migration) stopping() {
-	if m.stoppedAt.IsZero() {
-		m.stoppedAt = time.Now()
+// watch passes events on to r, and starts the downtime at the first
+// container stopped or paused: after its pre-stop hook, while which it
+// still runs.
+func (m *Migration) watch(r Reporter) sidecar.Report {
+	return func(ev protocol.Event) {
+		if (ev.Action == sidecar.ActionStop || ev.Action == sidecar.ActionPause) && m.stoppedAt.IsZero() {
+			m.stoppedAt = time.Now()
+		}
+		r.Event(ev)
 	}
 }
 
 // stopUsers is the Prepare of a copy after which the source stays down
 // (StopSource): each volume's users are stopped, and stay stopped, before
-// it is copied; the downtime starts at the first.
+// it is copied; the downtime starts at the first stop.
 func (m *Migration) stopUsers(ctx context.Context, r Reporter, stops *sourceStops) sidecar.Prepare {
 	return func(v sidecar.Volume) (bool, func()) {
-		m.stopping()
-		if err := stops.stop(ctx, v.Name); err != nil {
+		if err := stops.stop(ctx, v.Name, m.watch(r)); err != nil {
 			r.Warn(v.Name, err)
 			return false, nil
 		}
@@ -285,7 +290,7 @@ func startCopy(ctx context.Context, src, dst Engine, r Reporter, o MigrateOption
 func migrateStopped(ctx context.Context, src, dst Engine, sc Sidecars, job sidecar.Job, r Reporter, o MigrateOptions, vols []sidecar.Volume, stops *sourceStops) (*Migration, error) {
 	job.Lines = o.Lines
 	m := &Migration{}
-	copyOne := consistent(ctx, src, r, func(v sidecar.Volume, err error) { r.Warn(v.Name, err) })
+	copyOne := consistent(ctx, src, r.Event, func(v sidecar.Volume, err error) { r.Warn(v.Name, err) })
 	if o.StopSource {
 		copyOne = m.stopUsers(ctx, r, stops)
 	}
@@ -366,13 +371,9 @@ func migrateLive(ctx context.Context, src, dst Engine, sc Sidecars, srcJob sidec
 		}
 		m.Rounds = append(m.Rounds, rd)
 	}
-	// The downtime starts when the first volume's users stop or are
-	// quiesced, once the sidecar is ready to copy it.
-	quiesce := consistent(ctx, src, r, func(v sidecar.Volume, err error) { r.Warn(v.Name, err) })
-	prepare := func(v sidecar.Volume) (bool, func()) {
-		m.stopping()
-		return quiesce(v)
-	}
+	// The downtime starts when the first volume's users are stopped or
+	// paused, once the sidecar is ready to copy it.
+	prepare := consistent(ctx, src, m.watch(r), func(v sidecar.Volume, err error) { r.Warn(v.Name, err) })
 	if o.StopSource {
 		prepare = m.stopUsers(ctx, r, stops)
 	}
@@ -427,7 +428,11 @@ func migrateDirect(ctx context.Context, src, dst Engine, sc Sidecars, r Reporter
 		if err != nil {
 			return out, err
 		}
-		st, err := copyStopped(ctx, src, dst, images, v, overwrite, r, o, stops, m)
+		report := r.Event // a copy that does not stop the source has no downtime
+		if o.StopSource {
+			report = m.watch(r)
+		}
+		st, err := copyStopped(ctx, src, dst, images, v, overwrite, report, o, stops)
 		if err != nil {
 			return out, err
 		}
@@ -488,7 +493,7 @@ func migrateLiveDirect(ctx context.Context, src, dst Engine, sc Sidecars, r Repo
 	r.Infof("last round: the users of the volumes stopped")
 	start, rd := time.Now(), Round{}
 	for _, v := range vols {
-		st, err := copyStopped(ctx, src, dst, images, v, true, r, o, stops, m)
+		st, err := copyStopped(ctx, src, dst, images, v, true, m.watch(r), o, stops)
 		if err != nil {
 			return m, fmt.Errorf("%w (the volumes on %s hold an earlier copy, perhaps partly updated: migrate again with --force)", err, dst.Host())
 		}
@@ -556,10 +561,10 @@ func directTarget(ctx context.Context, src, dst Engine, r Reporter, v sidecar.Vo
 }
 
 // copyStopped copies v with copyDirect while its users are stopped
-// (StopSource, the downtime starting at m's first stop) or quiesced by
-// their labels. The sidecars start first; the users stop meanwhile, and
-// the source reads once they have.
-func copyStopped(ctx context.Context, src, dst Engine, images [2]string, v sidecar.Volume, overwrite bool, r Reporter, o MigrateOptions, stops *sourceStops, m *Migration) (directStats, error) {
+// (StopSource) or quiesced by their labels, the events going to report.
+// The sidecars start first; the users stop meanwhile, and the source reads
+// once they have.
+func copyStopped(ctx context.Context, src, dst Engine, images [2]string, v sidecar.Volume, overwrite bool, report sidecar.Report, o MigrateOptions, stops *sourceStops) (directStats, error) {
 	gate := make(chan error, 1)
 	type result struct {
 		st  directStats
@@ -573,10 +578,9 @@ func copyStopped(ctx context.Context, src, dst Engine, images [2]string, v sidec
 	resume := func(context.Context) {}
 	var err error
 	if o.StopSource {
-		m.stopping()
-		err = stops.stop(ctx, v.Name)
+		err = stops.stop(ctx, v.Name, report)
 	} else {
-		resume, err = src.Quiesce(ctx, v.Name, r.Event)
+		resume, err = src.Quiesce(ctx, v.Name, report)
 	}
 	gate <- err
 	res := <-done
@@ -598,8 +602,8 @@ type sourceStops struct {
 	restarts []func(context.Context) error
 }
 
-func (s *sourceStops) stop(ctx context.Context, volume string) error {
-	restart, err := s.e.StopUsers(ctx, volume, s.r.Event)
+func (s *sourceStops) stop(ctx context.Context, volume string, report sidecar.Report) error {
+	restart, err := s.e.StopUsers(ctx, volume, report)
 	s.restarts = append(s.restarts, restart)
 	return err
 }

@@ -60,7 +60,7 @@ func Prune(ctx context.Context, e Engine, sc Sidecars, r Reporter, o PruneOption
 		return res, err
 	}
 	job.Lines = o.Lines
-	quiesce := consistent(ctx, e, r, func(v sidecar.Volume, err error) { r.Warn(v.Name, err) })
+	quiesce := consistent(ctx, e, r.Event, func(v sidecar.Volume, err error) { r.Warn(v.Name, err) })
 	batch, err := e.BackupVolumes(ctx, job, sidecar.JobsFor(vols), o.Host, []string{retention.PrePruneTag}, quiesce)
 	if err != nil {
 		return res, err

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/lifeboat-backup/lifeboat/sidecar"
+	"github.com/lifeboat-backup/lifeboat/sidecar/protocol"
 )
 
 // UpgradeOptions say what to run the container on.
@@ -70,7 +71,7 @@ func Upgrade(ctx context.Context, e Engine, sc Sidecars, r Reporter, o UpgradeOp
 	bg := context.WithoutCancel(ctx)
 	c := newCopier(e, e, job, job, r, o.Host, "upgrade")
 	c.name = func(v sidecar.Volume, snapshotID string) string { return v.Name + "-" + shortID(snapshotID) }
-	quiesce := consistent(ctx, e, r, func(v sidecar.Volume, err error) { r.Warn(v.Name, err) })
+	quiesce := consistent(ctx, e, r.Event, func(v sidecar.Volume, err error) { r.Warn(v.Name, err) })
 	var undo undoLog
 	fail := func(err error) (*Upgraded, error) {
 		undo.volumes(removeVolumes(bg, e, c.fresh))
@@ -97,9 +98,18 @@ func Upgrade(ctx context.Context, e Engine, sc Sidecars, r Reporter, o UpgradeOp
 		if !app.Running || !stopped.IsZero() {
 			return true
 		}
-		r.Infof("stopping %s", app.Name)
-		stopped = time.Now()
-		if err := e.Stop(ctx, app.ID, r.Event); err != nil {
+		// The downtime starts with the stop itself, after any pre-stop
+		// hook, while which it still runs.
+		err := e.Stop(ctx, app.ID, func(ev protocol.Event) {
+			if ev.Action == sidecar.ActionStop {
+				stopped = time.Now()
+			}
+			r.Event(ev)
+		})
+		if stopped.IsZero() {
+			stopped = time.Now() // no event: stopped now, to be sure it starts again
+		}
+		if err != nil {
 			stopErr = fmt.Errorf("stop %s: %w", app.Name, err)
 			return false
 		}

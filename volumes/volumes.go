@@ -120,9 +120,9 @@ type Sidecars interface {
 // users are quiesced as their labels ask just while it is copied, and
 // resumed afterwards whatever happens; a volume whose users could not be
 // quiesced (a pre hook failed) is not copied, and skipped is told why.
-func consistent(ctx context.Context, e Applications, r Reporter, skipped func(v sidecar.Volume, err error)) sidecar.Prepare {
+func consistent(ctx context.Context, e Applications, report sidecar.Report, skipped func(v sidecar.Volume, err error)) sidecar.Prepare {
 	return func(v sidecar.Volume) (bool, func()) {
-		resume, err := e.Quiesce(ctx, v.Name, r.Event)
+		resume, err := e.Quiesce(ctx, v.Name, report)
 		done := func() { resume(context.WithoutCancel(ctx)) }
 		if err != nil {
 			done()

@@ -45,8 +45,9 @@ func TestBackupRules(t *testing.T) {
 	if got := e.did(""); !slices.Equal(got, want) {
 		t.Fatalf("engine log %v, want %v", got, want)
 	}
-	if len(r.events) != 1 || r.events[0].Action != sidecar.ActionInUse || r.events[0].Container != "web" {
-		t.Fatalf("events %+v, want one in-use warning about web", r.events)
+	if len(r.events) != 2 || r.events[0].Action != sidecar.ActionStop || r.events[0].Container != "db" ||
+		r.events[1].Action != sidecar.ActionInUse || r.events[1].Container != "web" {
+		t.Fatalf("events %+v, want the stop of db and one in-use warning about web", r.events)
 	}
 
 	e.failBackup["cache"] = true
@@ -647,9 +648,11 @@ func TestPreStopHookBeforeTheLastLiveRound(t *testing.T) {
 			src.addVolume("pg", map[string]string{"db": "pages"})
 			src.addContainer("db", true, preStop, "pg")
 			checkpoints := 0
+			var hooked time.Time // when the last hook ended
 			src.onPreStop = func(f *fakeEngine) {
 				checkpoints++
 				f.volumes["pg"].files["db"] = fmt.Sprintf("pages, checkpoint %d", checkpoints)
+				hooked = time.Now()
 			}
 			var atStop string // what the destination held when the stop came
 			src.onStop = func(*fakeEngine) {
@@ -667,6 +670,10 @@ func TestPreStopHookBeforeTheLastLiveRound(t *testing.T) {
 			}
 			if atStop != "pages, checkpoint 1" || dst.volumes["pg"].files["db"] != "pages, checkpoint 2" || len(m.Rounds) != 3 {
 				t.Fatalf("the destination held %q at the stop and %q after, in %d rounds", atStop, dst.volumes["pg"].files["db"], len(m.Rounds))
+			}
+			// The application ran during the hook: the downtime starts after it.
+			if m.stoppedAt.Before(hooked) || m.Downtime <= 0 {
+				t.Fatalf("the downtime started %v before the hook at the stop ended", hooked.Sub(m.stoppedAt))
 			}
 		})
 	}

@@ -48,8 +48,7 @@ func holdWriters(ctx context.Context, e Applications, r Reporter, volumes []stri
 	}
 	since = time.Now()
 	for _, u := range stop {
-		r.Event(protocol.Event{Time: time.Now(), Action: sidecar.ActionStop, Container: u.Name,
-			Message: fmt.Sprintf("stopping container %s: lifeboat writes into its volumes", u.Name)})
+		r.Infof("stopping container %s: lifeboat writes into its volumes", u.Name)
 		if err := e.Stop(ctx, u.ID, r.Event); err != nil {
 			return release, fmt.Errorf("stop container %s: %w", u.Name, err)
 		}
