@@ -82,28 +82,16 @@ type moveRun struct {
 // moves runs the scenario runs times and returns its section of the report.
 func moves(work, lb string, s sizes, runs int) (string, error) {
 	ctx := context.Background()
-	e1, err := sidecar.Connect(ctx, "")
-	if err != nil {
-		return "", fmt.Errorf("the Docker engine: %w", err)
-	}
-	defer e1.Close()
 	bb, err := os.ReadFile("/bin/busybox")
 	if err != nil {
 		return "", fmt.Errorf("the application image needs busybox-static: %w", err)
 	}
-	fmt.Println("moves: starting a second Docker engine")
-	d2, err := dockerd.Start(ctx, work)
+	en, err := startEngines(ctx, work, "moves")
 	if err != nil {
 		return "", err
 	}
-	defer d2.Stop()
-	e2, err := sidecar.Connect(ctx, d2.Host)
-	if err != nil {
-		return "", err
-	}
-	defer e2.Close()
-	sidecarsBefore := sidecarImages(ctx, e1)
-	defer removeNewSidecars(ctx, e1, sidecarsBefore)
+	defer en.close()
+	e1, e2 := en.src, en.dst
 
 	files := []sidecar.ImageFile{{Path: "bin/", Mode: 0o755}, {Path: "bin/busybox", Mode: 0o755, Data: bb}, {Path: "tmp/", Mode: 0o1777}}
 	for _, tool := range []string{"sh", "sleep", "dd", "stat"} {
@@ -143,7 +131,7 @@ func moves(work, lb string, s sizes, runs int) (string, error) {
 		HostConfig: &container.HostConfig{Mounts: []mount.Mount{{Type: mount.TypeVolume, Source: movesVolume, Target: "/data"}}, NetworkMode: "none"}}); err != nil {
 		return "", err
 	}
-	m := &mover{work: work, lb: lb, dst: d2.Host, e1: e1, e2: e2}
+	m := &mover{work: work, lb: lb, dst: en.dstHost, e1: e1, e2: e2}
 	var rs []moveRun
 	for i := range runs {
 		r, err := m.run(ctx, i, mountpoint)
@@ -154,6 +142,41 @@ func moves(work, lb string, s sizes, runs int) (string, error) {
 		rs = append(rs, r)
 	}
 	return movesTable(rs, volumeBytes, s), nil
+}
+
+// engines are this machine's Docker engine and a second one that a
+// scenario started; close stops the second and removes the sidecar images
+// the scenario's lifeboat built on the first.
+type engines struct {
+	src, dst *sidecar.Engine
+	dstHost  string
+	close    func()
+}
+
+func startEngines(ctx context.Context, work, scenario string) (*engines, error) {
+	e1, err := sidecar.Connect(ctx, "")
+	if err != nil {
+		return nil, fmt.Errorf("the Docker engine: %w", err)
+	}
+	fmt.Printf("%s: starting a second Docker engine\n", scenario)
+	d2, err := dockerd.Start(ctx, work)
+	if err != nil {
+		e1.Close()
+		return nil, err
+	}
+	e2, err := sidecar.Connect(ctx, d2.Host)
+	if err != nil {
+		d2.Stop()
+		e1.Close()
+		return nil, err
+	}
+	before := sidecarImages(ctx, e1)
+	return &engines{src: e1, dst: e2, dstHost: d2.Host, close: func() {
+		removeNewSidecars(context.Background(), e1, before)
+		e2.Close()
+		d2.Stop()
+		e1.Close()
+	}}, nil
 }
 
 // mover drives lifeboat through one run of the scenario.

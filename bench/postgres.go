@@ -14,7 +14,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/lifeboat-backup/lifeboat/internal/dockerd"
 	"github.com/lifeboat-backup/lifeboat/sidecar"
 	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/api/types/mount"
@@ -87,32 +86,18 @@ var postgresSection = section{"<!-- postgres: written by go run ./bench -postgre
 
 func postgres(work, lb string, runs int, o pgOptions) (string, error) {
 	ctx := context.Background()
-	e1, err := sidecar.Connect(ctx, "")
-	if err != nil {
-		return "", fmt.Errorf("the Docker engine: %w", err)
-	}
-	defer e1.Close()
-	if !e1.ImageExists(ctx, o.image) {
-		return "", fmt.Errorf("no image %s on the engine: build it with ../shared/tools/mkpgimage.sh, or name a PostgreSQL image like it with -pg-image", o.image)
-	}
 	if _, err := exec.LookPath("docker"); err != nil {
 		return "", errors.New("the scenario drives the servers with the docker command, which is not installed")
 	}
-	fmt.Println("postgres: starting a second Docker engine")
-	d2, err := dockerd.Start(ctx, work)
+	en, err := startEngines(ctx, work, "postgres")
 	if err != nil {
 		return "", err
 	}
-	defer d2.Stop()
-	e2, err := sidecar.Connect(ctx, d2.Host)
-	if err != nil {
-		return "", err
+	defer en.close()
+	if !en.src.ImageExists(ctx, o.image) {
+		return "", fmt.Errorf("no image %s on the engine: build it with ../shared/tools/mkpgimage.sh, or name a PostgreSQL image like it with -pg-image", o.image)
 	}
-	defer e2.Close()
-	sidecarsBefore := sidecarImages(ctx, e1)
-	defer removeNewSidecars(ctx, e1, sidecarsBefore)
-
-	p := &pgBench{o: o, lb: lb, work: work, e: [2]*sidecar.Engine{e1, e2}, hosts: [2]string{"", d2.Host}}
+	p := &pgBench{o: o, lb: lb, work: work, e: [2]*sidecar.Engine{en.src, en.dst}, hosts: [2]string{"", en.dstHost}}
 	defer p.cleanup()
 	// The image on the destination beforehand: sending it is not part of
 	// any downtime (migrate --start sends it before it stops anything), and

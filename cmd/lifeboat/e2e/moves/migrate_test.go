@@ -131,21 +131,9 @@ func TestMigrateLive(t *testing.T) {
 	c.OK("init")
 	c.Fails(2, "--max-rounds", "migrate", vol, "--to", host, "--live", "--max-rounds", "0")
 	out := c.OK("migrate", vol, "--to", host, "--live", "--stop-source", "--json")
-	var m struct {
-		Rounds []struct {
-			Sent    int64 `json:"bytes_sent"`
-			Written int64 `json:"bytes_written"`
-			Files   int64 `json:"files_written"`
-		} `json:"rounds"`
-		Downtime float64 `json:"downtime_seconds"`
-		Volumes  []struct {
-			Volume string `json:"volume"`
-			Match  bool   `json:"match"`
-		} `json:"volumes"`
-	}
-	clitest.LastJSON(t, out, "migrate", &m)
+	m := clitest.LastMessage[results.Migrate](t, out, "migrate")
 	t.Logf("live migration: %+v", m)
-	if len(m.Rounds) < 2 || m.Downtime <= 0 || len(m.Volumes) != 1 || !m.Volumes[0].Match {
+	if len(m.Rounds) < 2 || m.DowntimeSeconds <= 0 || len(m.Volumes) != 1 || !m.Volumes[0].Match {
 		t.Fatalf("live migration report: %+v", m)
 	}
 	first, last := m.Rounds[0], m.Rounds[len(m.Rounds)-1]
@@ -172,21 +160,9 @@ func TestMigrateLive(t *testing.T) {
 	// one read once the application stopped.
 	_, direct, _ := clitest.StartPageWriter(t, e, p+"-direct", 0, nil)
 	out = c.OK("migrate", direct, "--to", host, "--live", "--direct", "--stop-source", "--json")
-	m = struct {
-		Rounds []struct {
-			Sent    int64 `json:"bytes_sent"`
-			Written int64 `json:"bytes_written"`
-			Files   int64 `json:"files_written"`
-		} `json:"rounds"`
-		Downtime float64 `json:"downtime_seconds"`
-		Volumes  []struct {
-			Volume string `json:"volume"`
-			Match  bool   `json:"match"`
-		} `json:"volumes"`
-	}{}
-	clitest.LastJSON(t, out, "migrate", &m)
+	m = clitest.LastMessage[results.Migrate](t, out, "migrate")
 	t.Logf("live direct migration: %+v", m)
-	if len(m.Rounds) < 2 || m.Downtime <= 0 || len(m.Volumes) != 1 || !m.Volumes[0].Match {
+	if len(m.Rounds) < 2 || m.DowntimeSeconds <= 0 || len(m.Volumes) != 1 || !m.Volumes[0].Match {
 		t.Fatalf("live direct migration report: %+v", m)
 	}
 	// The first round sends the random database whole, the last only the

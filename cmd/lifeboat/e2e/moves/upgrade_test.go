@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/lifeboat-backup/lifeboat/cmd/lifeboat/internal/clitest"
+	"github.com/lifeboat-backup/lifeboat/cmd/lifeboat/internal/results"
 	"github.com/lifeboat-backup/lifeboat/sidecar"
 	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/api/types/mount"
@@ -70,20 +71,10 @@ func TestUpgradeAndRollback(t *testing.T) {
 	once := *c
 	once.Env = []string{"LIFEBOAT_PASSWORD_FILE=" + countingPasswordFile(t, "correct horse", 1)}
 	res := once.OK("upgrade", name, "--image", v2, "--wait", "1s", "--json")
-	var up struct {
-		Downtime float64 `json:"downtime_seconds"`
-		Copies   []struct {
-			Volume     string `json:"volume"`
-			FirstBytes int64  `json:"first_bytes"`
-			DeltaBytes int64  `json:"delta_bytes"`
-			DeltaFiles int64  `json:"delta_files"`
-			Match      bool   `json:"match"`
-		} `json:"copies"`
-	}
-	clitest.LastJSON(t, res, "upgrade", &up)
+	up := clitest.LastMessage[results.Upgrade](t, res, "upgrade")
 	// The first copy wrote "v1\n"; the delta after the stop, the log again
 	// with "stopped\n" (the only file changed).
-	if up.Downtime <= 0 || len(up.Copies) != 1 || up.Copies[0].Volume != vol || up.Copies[0].FirstBytes != 3 ||
+	if up.DowntimeSeconds <= 0 || len(up.Copies) != 1 || up.Copies[0].Volume != vol || up.Copies[0].FirstBytes != 3 ||
 		up.Copies[0].DeltaFiles != 1 || up.Copies[0].DeltaBytes != int64(len("v1\nstopped\n")) || !up.Copies[0].Match {
 		t.Fatalf("upgrade report %+v", up)
 	}

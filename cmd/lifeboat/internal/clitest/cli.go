@@ -194,16 +194,9 @@ func LastMessage[T any](t *testing.T, out, typ string) T {
 	return all[len(all)-1]
 }
 
-// LastJSON decodes the last --json message of type typ in out into v.
-func LastJSON(t *testing.T, out, typ string, v any) {
-	t.Helper()
-	if err := DecodeLast(out, typ, v); err != nil {
-		t.Fatal(err)
-	}
-}
-
-// DecodeLast is LastJSON for a goroutine other than the test's, which
-// must not stop the test: it returns what went wrong.
+// DecodeLast decodes the last --json message of type typ in out into v,
+// for a goroutine other than the test's, which must not stop the test: it
+// returns what went wrong (the test's own goroutine uses LastMessage).
 func DecodeLast(out, typ string, v any) error {
 	lines := strings.Split(strings.TrimSpace(out), "\n")
 	for i := len(lines) - 1; i >= 0; i-- {
