@@ -114,6 +114,19 @@ func TestMigrateBetweenEngines(t *testing.T) {
 	c.Fails(2, "--to", "migrate", vol)
 }
 
+// sameAsStopped checks that vol on e2 equals vol on e, a page writer's
+// volume as it stopped (its log says so).
+func sameAsStopped(t *testing.T, e, e2 *sidecar.Engine, vol string) {
+	t.Helper()
+	moved := clitest.Mountpoint(t, e2, vol)
+	if err := treetest.Compare(clitest.Mountpoint(t, e, vol), moved); err != nil {
+		t.Fatalf("the destination differs from the source as it stopped:\n%v", err)
+	}
+	if b, _ := os.ReadFile(filepath.Join(moved, "log")); string(b) != "stopped\n" {
+		t.Fatalf("the write at the stop is not on the destination: %q", b)
+	}
+}
+
 // migrate --live copies a volume while a database-like application
 // writes into it, stops the application only for the last delta, and
 // leaves the destination equal to the source as it stopped. When the
@@ -145,16 +158,7 @@ func TestMigrateLive(t *testing.T) {
 	if st := clitest.State(t, e, id); st.Running {
 		t.Fatal("the application runs again on the source after --stop-source")
 	}
-	moved, err := e2.Volumes(ctx, sidecar.Selection{Names: []string{vol}})
-	if err != nil || len(moved) != 1 {
-		t.Fatalf("destination volume: %+v %v", moved, err)
-	}
-	if err := treetest.Compare(clitest.Mountpoint(t, e, vol), moved[0].Mountpoint); err != nil {
-		t.Fatalf("the destination differs from the source as it stopped:\n%v", err)
-	}
-	if b, _ := os.ReadFile(filepath.Join(moved[0].Mountpoint, "log")); string(b) != "stopped\n" {
-		t.Fatalf("the write at the stop is not on the destination: %q", b)
-	}
+	sameAsStopped(t, e, e2, vol)
 
 	// --live --direct: the rounds streamed between the sidecars, the last
 	// one read once the application stopped.
@@ -170,16 +174,7 @@ func TestMigrateLive(t *testing.T) {
 	if first, last := m.Rounds[0], m.Rounds[len(m.Rounds)-1]; first.Sent < 64<<20 || last.Sent >= 8<<20 {
 		t.Fatalf("rounds: first sent %d bytes, last %d", first.Sent, last.Sent)
 	}
-	moved, err = e2.Volumes(ctx, sidecar.Selection{Names: []string{direct}})
-	if err != nil || len(moved) != 1 {
-		t.Fatalf("destination volume: %+v %v", moved, err)
-	}
-	if err := treetest.Compare(clitest.Mountpoint(t, e, direct), moved[0].Mountpoint); err != nil {
-		t.Fatalf("the destination differs from the source as it stopped:\n%v", err)
-	}
-	if b, _ := os.ReadFile(filepath.Join(moved[0].Mountpoint, "log")); string(b) != "stopped\n" {
-		t.Fatalf("the write at the stop is not on the destination: %q", b)
-	}
+	sameAsStopped(t, e, e2, direct)
 
 	// Disk full on the destination, in the last round only: the volume
 	// there has room for the database, not for what it writes as it stops.
