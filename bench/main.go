@@ -45,6 +45,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"time"
 
@@ -275,10 +276,8 @@ func run(s sizes, outFile, work, lb string, dropCache bool, runs int) error {
 	}
 	// The sections measured by other runs are kept.
 	old, _ := os.ReadFile(outFile)
-	for _, m := range []section{movesSection, postgresSection, wanSection, goBenchSection} {
-		if _, sec, ok := m.cut(string(old)); ok {
-			table += "\n" + sec
-		}
+	for _, sec := range sections(string(old)) {
+		table += "\n" + sec
 	}
 	return os.WriteFile(outFile, []byte(table), 0o644)
 }
@@ -313,9 +312,22 @@ type section struct{ begin, end string }
 
 var (
 	movesSection = section{"<!-- moves: written by go run ./bench -moves -->", "<!-- end of moves -->"}
-	// goBenchSection holds figures of go test benchmarks, copied by hand.
-	goBenchSection = section{"<!-- go test benchmarks: copied from their output -->", "<!-- end of go test benchmarks -->"}
 )
+
+// sectionBegin matches the first line of a section: its name, and what
+// writes it.
+var sectionBegin = regexp.MustCompile(`(?m)^<!-- ([^:\n]+): [^\n]*-->$`)
+
+// sections are the sections in doc, with their marker lines, in order.
+func sections(doc string) []string {
+	var out []string
+	for _, m := range sectionBegin.FindAllStringSubmatch(doc, -1) {
+		if _, sec, ok := (section{m[0], "<!-- end of " + m[1] + " -->"}).cut(doc); ok {
+			out = append(out, sec)
+		}
+	}
+	return out
+}
 
 // cut splits a report into the rest and the section (with its marker
 // lines).

@@ -79,10 +79,18 @@ func runPostgres(outFile, work, lb string, runs int, o pgOptions) error {
 	if err != nil {
 		return err
 	}
-	return postgresSection.write(outFile, table)
+	return pgSection(o.rate).write(outFile, table)
 }
 
-var postgresSection = section{"<!-- postgres: written by go run ./bench -postgres -->", "<!-- end of postgres -->"}
+// pgSection is the scenario's section of the report at a rate: each rate
+// measured has its own.
+func pgSection(rate int) section {
+	name, flag := "postgres full rate", "-pg-rate 0"
+	if rate > 0 {
+		name, flag = fmt.Sprintf("postgres at %d tps", rate), fmt.Sprintf("-pg-rate %d", rate)
+	}
+	return section{"<!-- " + name + ": written by go run ./bench -postgres " + flag + " -->", "<!-- end of " + name + " -->"}
+}
 
 func postgres(work, lb string, runs int, o pgOptions) (string, error) {
 	ctx := context.Background()
@@ -590,7 +598,7 @@ func (p *pgBench) table(all []pgMove, runs int) string {
 	}
 	stopCopy := med(byMode["stop and copy"], func(m pgMove) float64 { return m.gap })
 	var b strings.Builder
-	fmt.Fprintf(&b, "## A busy PostgreSQL moved and upgraded\n\n")
+	fmt.Fprintf(&b, "## A busy PostgreSQL moved and upgraded: %s\n\n", map[bool]string{true: fmt.Sprintf("%d transactions a second", p.o.rate), false: "full rate"}[p.o.rate > 0])
 	fmt.Fprintf(&b, "PostgreSQL 15 (`%s`), pgbench scale %d (%s on disk), `pgbench -c 4 -j 2 %s` and a loop inserting a counter one commit at a time, "+
 		"labelled `lifeboat.stop=true` and `lifeboat.pre-stop=%s`; moved to a second Docker engine on this machine through a local repository after %v of load; medians of %d runs. "+
 		"*From outside* is the longest time between two acknowledged commits (the old server's last, the new one's first), "+

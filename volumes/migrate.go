@@ -9,9 +9,8 @@ import (
 	"time"
 
 	"github.com/lifeboat-backup/lifeboat/internal/human"
-	"github.com/lifeboat-backup/lifeboat/sidecar/protocol"
-
 	"github.com/lifeboat-backup/lifeboat/sidecar"
+	"github.com/lifeboat-backup/lifeboat/sidecar/protocol"
 )
 
 // MigrateOptions select the volumes to move and how.
