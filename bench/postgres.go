@@ -592,14 +592,14 @@ func (p *pgBench) table(all []pgMove, runs int) string {
 		sort.Float64s(v)
 		return v[len(v)/2]
 	}
-	rate := "as fast as it goes"
+	rate := "` (as fast as it goes)"
 	if p.o.rate > 0 {
-		rate = fmt.Sprintf("-R %d", p.o.rate)
+		rate = fmt.Sprintf(" -R %d`", p.o.rate)
 	}
 	stopCopy := med(byMode["stop and copy"], func(m pgMove) float64 { return m.gap })
 	var b strings.Builder
 	fmt.Fprintf(&b, "## A busy PostgreSQL moved and upgraded: %s\n\n", map[bool]string{true: fmt.Sprintf("%d transactions a second", p.o.rate), false: "full rate"}[p.o.rate > 0])
-	fmt.Fprintf(&b, "PostgreSQL 15 (`%s`), pgbench scale %d (%s on disk), `pgbench -c 4 -j 2 %s` and a loop inserting a counter one commit at a time, "+
+	fmt.Fprintf(&b, "PostgreSQL 15 (`%s`), pgbench scale %d (%s on disk), `pgbench -c 4 -j 2%s and a loop inserting a counter one commit at a time, "+
 		"labelled `lifeboat.stop=true` and `lifeboat.pre-stop=%s`; moved to a second Docker engine on this machine through a local repository after %v of load; medians of %d runs. "+
 		"*From outside* is the longest time between two acknowledged commits (the old server's last, the new one's first), "+
 		"which includes PostgreSQL's shutdown and start; *lifeboat* is the downtime it reported. Every run checked on the new server: "+
