@@ -292,3 +292,52 @@ func TestIfChangedKeepsOnlyFiles(t *testing.T) {
 		t.Fatalf("link is %q, %v: the regular file in its place was kept", got, err)
 	}
 }
+
+// A file the snapshot has under a new name, with the content a file of the
+// base had under a name it no longer has (PostgreSQL recycles a WAL segment
+// by renaming it; logrotate renames app.log to app.log.1), is moved to its
+// new name in the target, not written again; in the root and below it.
+// One the target no longer holds as the base had it is written.
+func TestDeltaRestoreReusesRenamedFiles(t *testing.T) {
+	treetest.RequireRoot(t)
+	ctx := context.Background()
+	r := newRepo(t)
+	src := t.TempDir()
+	mkfile(t, filepath.Join(src, "pg_wal/000000010000000000000001"), string(treetest.RandomBytes(11, 2<<20)))
+	mkfile(t, filepath.Join(src, "pg_wal/000000010000000000000002"), string(treetest.RandomBytes(12, 2<<20)))
+	mkfile(t, filepath.Join(src, "app.log"), strings.Repeat("a line of the log\n", 50000))
+	mkfile(t, filepath.Join(src, "touched"), string(treetest.RandomBytes(13, 1<<20)))
+	a := backup(t, r, src)
+	target := t.TempDir()
+	if _, err := restore.Run(ctx, r, a, target, restore.Options{}); err != nil {
+		t.Fatal(err)
+	}
+	rename := func(dir, from, to string) {
+		t.Helper()
+		if err := os.Rename(filepath.Join(dir, from), filepath.Join(dir, to)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	rename(src, "pg_wal/000000010000000000000001", "pg_wal/000000010000000000000003")
+	rename(src, "app.log", "app.log.1")
+	mkfile(t, filepath.Join(src, "app.log"), "a new log\n")
+	rename(src, "touched", "touched.1")
+	writePages(t, filepath.Join(target, "touched"), 77, 1) // the target's no longer the base's
+	b := backup(t, r, src)
+
+	res, err := restore.Run(ctx, r, b, target, deltaOpts(a))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := treetest.Compare(src, target); err != nil {
+		t.Fatalf("target differs from snapshot B:\n%v", err)
+	}
+	t.Logf("result %+v", res)
+	if res.Renamed != 2 {
+		t.Errorf("%d files moved to their new names, want the segment and the log", res.Renamed)
+	}
+	// Written: the new log, and touched.1 whole (its old file was changed).
+	if want := int64(len("a new log\n") + 1<<20); res.Written != want {
+		t.Errorf("%d bytes written, want %d", res.Written, want)
+	}
+}

@@ -183,7 +183,7 @@ func (rc *receiver) run(ctx context.Context) error {
 			}
 			d := rc.open[len(rc.open)-1]
 			rc.open = rc.open[:len(rc.open)-1]
-			if err := rc.r.deleteExtraIn(rc.r.root, d.rel, d.seen); err != nil {
+			if err := rc.r.deleteExtraIn(rc.r.root, d.rel, d.seen, nil); err != nil {
 				return err
 			}
 			if err := rc.r.dirMeta(d.op); err != nil {
@@ -193,7 +193,7 @@ func (rc *receiver) run(ctx context.Context) error {
 			if len(rc.open) != 1 || rc.root.Type != repository.TypeDir {
 				return fmt.Errorf("%w: ended inside a directory, or without its root", wire.ErrStream)
 			}
-			if err := rc.r.deleteExtraIn(rc.r.root, "", rc.open[0].seen); err != nil {
+			if err := rc.r.deleteExtraIn(rc.r.root, "", rc.open[0].seen, nil); err != nil {
 				return err
 			}
 			return rootMeta(rc.r.root, rc.target, &rc.root)

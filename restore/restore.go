@@ -126,6 +126,10 @@ type Result struct {
 	// Patched files were brought up to date by writing only the chunks
 	// that differ from Base (they count in Files and Bytes too).
 	Patched int64 `json:"patched,omitempty"`
+	// Renamed files of the base were moved to the new name under which the
+	// snapshot has their content (a rotated log, a recycled segment),
+	// instead of it being written again; they count in Skipped too.
+	Renamed int64 `json:"renamed,omitempty"`
 	// Written is the number of bytes written into the files finished (less
 	// than Bytes when files were patched).
 	Written  int64 `json:"bytes_written"`
@@ -173,7 +177,11 @@ type op struct {
 	keptAs  string
 	// names, for an opDir with Options.Delete: the directory's entries in
 	// the snapshot, by name, with their types.
-	names   map[string]string
+	names map[string]string
+	// renames, for an opDir with Options.Delete: files the base had under
+	// a name the snapshot lacks, whose content a new name of the snapshot
+	// has (reused, see reusable).
+	renames []rename
 	emitted bool // an opDir handed over (something under it is selected)
 }
 
@@ -399,8 +407,9 @@ func (r *restorer) plan(ctx context.Context, self *op, tree pack.ID, base *pack.
 		return fmt.Errorf("snapshot directory /%s: %w", rel, err)
 	}
 	var inBase map[string]*repository.Node
+	var bt *repository.Tree
 	if base != nil {
-		bt := t // the directory did not change since the base: no second load
+		bt = t // the directory did not change since the base: no second load
 		if *base != tree {
 			bt, err = r.repo.LoadTree(ctx, *base)
 			switch {
@@ -420,12 +429,16 @@ func (r *restorer) plan(ctx context.Context, self *op, tree pack.ID, base *pack.
 		for i := range t.Nodes {
 			names[t.Nodes[i].Name] = t.Nodes[i].Type
 		}
+		var renames []rename
+		if bt != nil && !r.staged {
+			renames = reusable(t, bt, inBase)
+		}
 		if self == nil { // the target itself: nothing to make, its extras go first
-			if err := r.deleteExtraIn(r.root, "", names); err != nil {
+			if err := r.deleteExtraIn(r.root, "", names, renames); err != nil {
 				return err
 			}
 		} else {
-			self.names = names
+			self.names, self.renames = names, renames
 		}
 	}
 	if self != nil {
