@@ -24,8 +24,9 @@ type SendStats struct {
 	Sent                int64 // frame bytes written (what travelled)
 	Unchanged           int64 // content bytes the destination already had
 	// Vanished counts entries removed while Send read their directory (a
-	// volume in use): left out, or a file sent empty if it went after its
-	// entry was sent. A copy taken while nothing writes has none.
+	// volume in use, read without awaitGo): left out, or a file sent empty
+	// if it went after its entry was sent; a later copy brings them up to
+	// date. With awaitGo nothing may vanish: it is an error.
 	Vanished int
 }
 
@@ -37,7 +38,9 @@ type SendStats struct {
 //
 // With awaitGo the first frame on sigs must be wire.Go, and nothing is read
 // under root before it has come: the caller starts the sender ahead of the
-// moment the volume is to be read.
+// moment the volume is to be read, once its users no longer write, so an
+// entry that vanishes while it is read fails the copy. Without, the volume
+// may be in use (a live round): vanished entries are counted, not errors.
 func Send(ctx context.Context, root string, out io.Writer, sigs io.Reader, awaitGo bool) (*SendStats, error) {
 	enc, err := zstd.NewWriter(nil, zstd.WithEncoderLevel(zstd.SpeedFastest), zstd.WithEncoderConcurrency(1))
 	if err != nil {
@@ -46,7 +49,7 @@ func Send(ctx context.Context, root string, out io.Writer, sigs io.Reader, await
 	defer enc.Close()
 	cw := &countingWriter{w: out}
 	s := &sender{ctx: ctx, w: wire.NewWriter(cw), sigs: wire.NewReader(sigs), enc: enc, links: map[[2]uint64]string{},
-		buf: make([]byte, wire.BlockSize), st: &SendStats{}}
+		buf: make([]byte, wire.BlockSize), st: &SendStats{}, inUse: !awaitGo}
 	if awaitGo {
 		kind, _, err := s.sigs.Next()
 		if err != nil {
@@ -113,6 +116,18 @@ type sender struct {
 	// its stream has ended.
 	sig     *wire.SigMsg
 	sigDone bool
+	// inUse: the volume may change while it is read (see Vanished).
+	inUse bool
+}
+
+// vanished reports whether err is an entry gone while a volume in use was
+// read, counting it.
+func (s *sender) vanished(err error) bool {
+	if s.inUse && errors.Is(err, fs.ErrNotExist) {
+		s.st.Vanished++
+		return true
+	}
+	return false
 }
 
 // nextSig reads the next signature (nil at the end).
@@ -169,9 +184,8 @@ func (s *sender) dir(abs, rel string) error {
 		return err
 	}
 	names, err := readDirNames(abs)
-	if errors.Is(err, fs.ErrNotExist) && rel != "" {
-		s.st.Vanished++ // sent as empty
-		return nil
+	if rel != "" && s.vanished(err) {
+		return nil // sent as empty
 	}
 	if err != nil {
 		return err
@@ -179,8 +193,7 @@ func (s *sender) dir(abs, rel string) error {
 	for _, name := range names {
 		p, r := filepath.Join(abs, name), path.Join(rel, name)
 		n, err := lstatNode(p, name)
-		if errors.Is(err, fs.ErrNotExist) {
-			s.st.Vanished++
+		if s.vanished(err) {
 			continue
 		}
 		if err != nil {
@@ -232,8 +245,7 @@ func (s *sender) file(p, rel string) error {
 	}
 	h := blake3.New()
 	f, err := openNoFollow(p)
-	if errors.Is(err, fs.ErrNotExist) {
-		s.st.Vanished++
+	if s.vanished(err) {
 		return s.w.Frame(wire.FileEnd, binary.AppendUvarint(nil, 0), h.Sum(nil))
 	}
 	if err != nil {
