@@ -149,10 +149,10 @@ func State(t *testing.T, e *sidecar.Engine, id string) *container.State {
 	return res.Container.State
 }
 
-// PageWriter is a database-like application: a 64 MiB file whose 8 KiB
+// pageWriter is a database-like application: a 64 MiB file whose 8 KiB
 // pages it keeps rewriting, and a log line when it is stopped (after
 // writing grow MiB more: what a checkpoint at shutdown may write).
-func PageWriter(grow int) string {
+func pageWriter(grow int) string {
 	return fmt.Sprintf(`[ -f /data/db ] || dd if=/dev/urandom of=/data/db bs=1M count=64 2>/dev/null
 trap "dd if=/dev/urandom of=/data/checkpoint bs=1M count=%d 2>/dev/null; echo stopped >> /data/log; exit 0" TERM
 echo ready > /data/ready
@@ -164,13 +164,13 @@ while :; do
 done`, grow)
 }
 
-// StartPageWriter starts a PageWriter(grow) container named name on a
+// StartPageWriter starts a pageWriter(grow) container named name on a
 // volume of its own, and waits until it writes; it returns the container's
 // id, its volume and its image.
 func StartPageWriter(t *testing.T, e *sidecar.Engine, name string, grow int, labels map[string]string) (id, vol, image string) {
 	t.Helper()
 	image, vol = fmt.Sprintf("%s-db:%d", name, grow), name+"-data"
-	BusyboxImage(t, e, image, PageWriter(grow))
+	BusyboxImage(t, e, image, pageWriter(grow))
 	id = StartApp(t, e, image, name, vol, labels)
 	WaitFile(t, filepath.Join(Mountpoint(t, e, vol), "ready"), "ready\n", time.Minute)
 	return id, vol, image
