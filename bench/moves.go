@@ -14,8 +14,8 @@ import (
 	"time"
 
 	"github.com/lifeboat-backup/lifeboat/internal/dockerd"
+	"github.com/lifeboat-backup/lifeboat/messages"
 	"github.com/lifeboat-backup/lifeboat/sidecar"
-	"github.com/lifeboat-backup/lifeboat/sidecar/protocol"
 	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/api/types/mount"
 	"github.com/moby/moby/client"
@@ -311,7 +311,7 @@ func (m *mover) run(ctx context.Context, i int, mountpoint string) (moveRun, err
 	if err := m.lifeboat(repo("live"), "rollback", &rb, "rollback", movesApp); err != nil {
 		return r, err
 	}
-	if err := m.e1.Stop(ctx, movesApp, func(protocol.Event) {}); err != nil {
+	if err := m.e1.Stop(ctx, movesApp, func(messages.Event) {}); err != nil {
 		return r, err
 	}
 	removeVolumes(ctx, m.e1, rb.Kept...)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"io"
 
+	"github.com/lifeboat-backup/lifeboat/messages"
 	"github.com/lifeboat-backup/lifeboat/repository"
 	"github.com/lifeboat-backup/lifeboat/sidecar/protocol"
 	"github.com/moby/moby/api/types/mount"
@@ -33,7 +34,7 @@ type VolumeReport struct {
 type Batch struct {
 	Code    int               // its exit code
 	Reports []VolumeReport    // one per volume that got one, in order
-	Failure *protocol.Failure // the error it ended with, if it printed one
+	Failure *messages.Failure // the error it ended with, if it printed one
 }
 
 // Saved maps each volume that the batch saved to its report (only complete
@@ -122,12 +123,12 @@ func (e *Engine) BackupVolumes(ctx context.Context, j Job, vols []VolumeJob, hos
 	current := ""
 	relay := j.Lines
 	j.Lines = func(line []byte) {
-		m, err := protocol.Decode(line)
+		m, err := messages.Decode(line)
 		if err != nil {
 			return // not a message: nothing to act on or relay
 		}
 		switch m.Type {
-		case protocol.MsgVolumeReady:
+		case messages.MsgVolumeReady:
 			finish()
 			current = m.Ready.Volume
 			go1 := false
@@ -137,14 +138,14 @@ func (e *Engine) BackupVolumes(ctx context.Context, j Job, vols []VolumeJob, hos
 			if err := protocol.WriteAnswer(answer, go1); err != nil {
 				return
 			}
-		case protocol.MsgSummary:
+		case messages.MsgSummary:
 			finish()
 			report(VolumeReport{Volume: current, Info: info[current], SnapshotID: m.Backup.SnapshotID,
 				Incomplete: m.Backup.Incomplete, Summary: m.Backup.Summary})
-		case protocol.MsgVolumeError:
+		case messages.MsgVolumeError:
 			finish()
 			report(VolumeReport{Volume: m.Failed.Volume, Info: info[m.Failed.Volume], Error: m.Failed.Message})
-		case protocol.MsgError:
+		case messages.MsgError:
 			f := m.Failure
 			out.Failure = &f
 		}

@@ -8,7 +8,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/lifeboat-backup/lifeboat/sidecar/protocol"
+	"github.com/lifeboat-backup/lifeboat/messages"
 	"github.com/moby/moby/api/pkg/stdcopy"
 	"github.com/moby/moby/client"
 )
@@ -48,10 +48,10 @@ const (
 )
 
 // Report receives the events of the consistency handling.
-type Report func(protocol.Event)
+type Report func(messages.Event)
 
 // emit stamps an event and hands it to report.
-func emit(report Report, ev protocol.Event) {
+func emit(report Report, ev messages.Event) {
 	ev.Time = time.Now()
 	ev.DownSecs = ev.Down.Seconds()
 	report(ev)
@@ -136,7 +136,7 @@ func (e *Engine) Quiesce(ctx context.Context, volume string, report Report) (res
 		stop, pause := c.labels[LabelStop] == "true", c.labels[LabelPause] == "true"
 		pre, post := c.labels[LabelPre], c.labels[LabelPost]
 		if !stop && !pause && pre == "" {
-			emit(report, protocol.Event{Action: ActionInUse, Volume: volume, Container: c.name, Warning: true,
+			emit(report, messages.Event{Action: ActionInUse, Volume: volume, Container: c.name, Warning: true,
 				Message: fmt.Sprintf("volume %s is in use by container %s, which has no %s, %s or %s label: the copy may be inconsistent",
 					volume, c.name, LabelStop, LabelPause, LabelPre)})
 		}
@@ -145,7 +145,7 @@ func (e *Engine) Quiesce(ctx context.Context, volume string, report Report) (res
 			c := c
 			undo = append(undo, func(ctx context.Context) {
 				if err := e.hook(ctx, c, "post", post, timeout, report); err != nil {
-					emit(report, protocol.Event{Action: ActionFailed, Volume: volume, Container: c.name, Warning: true, Message: err.Error()})
+					emit(report, messages.Event{Action: ActionFailed, Volume: volume, Container: c.name, Warning: true, Message: err.Error()})
 				}
 			})
 		}
@@ -216,7 +216,7 @@ func (e *Engine) pausing() holding {
 // hold keeps c still as h says and returns how to let it go again; both
 // are reported, the release with how long c was held.
 func (e *Engine) hold(ctx context.Context, c appContainer, volume string, report Report, h holding) (func(context.Context), error) {
-	emit(report, protocol.Event{Action: h.holdAction, Volume: volume, Container: c.name, Message: h.holding + " container " + c.name})
+	emit(report, messages.Event{Action: h.holdAction, Volume: volume, Container: c.name, Message: h.holding + " container " + c.name})
 	since := time.Now()
 	if err := h.hold(ctx, c.id); err != nil {
 		return nil, fmt.Errorf("%s container %s: %w", h.holdErr, c.name, err)
@@ -225,11 +225,11 @@ func (e *Engine) hold(ctx context.Context, c appContainer, volume string, report
 		err := h.release(ctx, c.id)
 		down := time.Since(since)
 		if err != nil {
-			emit(report, protocol.Event{Action: ActionFailed, Volume: volume, Container: c.name, Warning: true, Down: down,
+			emit(report, messages.Event{Action: ActionFailed, Volume: volume, Container: c.name, Warning: true, Down: down,
 				Message: fmt.Sprintf("%s container %s again: %v", h.releaseErr, c.name, err)})
 			return
 		}
-		emit(report, protocol.Event{Action: h.releaseAction, Volume: volume, Container: c.name, Down: down,
+		emit(report, messages.Event{Action: h.releaseAction, Volume: volume, Container: c.name, Down: down,
 			Message: fmt.Sprintf("%s container %s (%s for %s)", h.released, c.name, h.held, down.Round(10*time.Millisecond))})
 	}, nil
 }
@@ -260,7 +260,7 @@ func (e *Engine) preStop(ctx context.Context, c appContainer, volume string, rep
 		return false
 	}
 	if err := e.hook(ctx, c, "pre-stop", cmd, hookTimeout(c.labels[LabelHookTimeout]), report); err != nil {
-		emit(report, protocol.Event{Action: ActionFailed, Volume: volume, Container: c.name, Warning: true,
+		emit(report, messages.Event{Action: ActionFailed, Volume: volume, Container: c.name, Warning: true,
 			Message: err.Error() + " (stopping it anyway)"})
 	}
 	return true
@@ -278,7 +278,7 @@ func hookTimeout(s string) time.Duration {
 func (e *Engine) hook(ctx context.Context, c appContainer, which, cmd string, timeout time.Duration, report Report) error {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	emit(report, protocol.Event{Action: ActionHook, Container: c.name, Message: fmt.Sprintf("running %s hook in %s: %s", which, c.name, cmd)})
+	emit(report, messages.Event{Action: ActionHook, Container: c.name, Message: fmt.Sprintf("running %s hook in %s: %s", which, c.name, cmd)})
 	ex, err := e.c.ExecCreate(ctx, c.id, client.ExecCreateOptions{Cmd: []string{"sh", "-c", cmd}, AttachStdout: true, AttachStderr: true})
 	if err != nil {
 		return fmt.Errorf("%s hook in %s: %w", which, c.name, err)
@@ -302,7 +302,7 @@ func (e *Engine) hook(ctx context.Context, c appContainer, which, cmd string, ti
 	att.Close()
 	for _, line := range strings.Split(strings.TrimRight(out.String(), "\n"), "\n") {
 		if line != "" {
-			emit(report, protocol.Event{Action: ActionHookLine, Container: c.name, Message: fmt.Sprintf("%s hook %s: %s", which, c.name, line)})
+			emit(report, messages.Event{Action: ActionHookLine, Container: c.name, Message: fmt.Sprintf("%s hook %s: %s", which, c.name, line)})
 		}
 	}
 	res, err := e.c.ExecInspect(ctx, ex.ID, client.ExecInspectOptions{})
@@ -327,12 +327,12 @@ func (e *Engine) StopUsers(ctx context.Context, volume string, report Report) (r
 		var failed []error
 		for _, c := range stopped {
 			if _, err := e.c.ContainerStart(ctx, c.id, client.ContainerStartOptions{}); err != nil {
-				emit(report, protocol.Event{Action: ActionFailed, Volume: volume, Container: c.name, Warning: true,
+				emit(report, messages.Event{Action: ActionFailed, Volume: volume, Container: c.name, Warning: true,
 					Message: fmt.Sprintf("start container %s again: %v", c.name, err)})
 				failed = append(failed, fmt.Errorf("start container %s again: %w", c.name, err))
 				continue
 			}
-			emit(report, protocol.Event{Action: ActionStart, Volume: volume, Container: c.name, Message: "started container " + c.name + " again"})
+			emit(report, messages.Event{Action: ActionStart, Volume: volume, Container: c.name, Message: "started container " + c.name + " again"})
 		}
 		return errors.Join(failed...)
 	}
@@ -342,7 +342,7 @@ func (e *Engine) StopUsers(ctx context.Context, volume string, report Report) (r
 	}
 	for _, c := range users {
 		e.preStop(ctx, c, volume, report)
-		emit(report, protocol.Event{Action: ActionStop, Volume: volume, Container: c.name, Message: "stopping container " + c.name})
+		emit(report, messages.Event{Action: ActionStop, Volume: volume, Container: c.name, Message: "stopping container " + c.name})
 		if _, err := e.c.ContainerStop(ctx, c.id, client.ContainerStopOptions{}); err != nil {
 			return restart, fmt.Errorf("stop container %s: %w", c.name, err)
 		}

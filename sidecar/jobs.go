@@ -11,6 +11,7 @@ import (
 	"strings"
 
 	cerrdefs "github.com/containerd/errdefs"
+	"github.com/lifeboat-backup/lifeboat/messages"
 	"github.com/lifeboat-backup/lifeboat/repository"
 	"github.com/lifeboat-backup/lifeboat/sidecar/protocol"
 	"github.com/moby/moby/api/types/mount"
@@ -201,12 +202,12 @@ func (e *Engine) RestoreVolume(ctx context.Context, j Job, a RestoreArgs) (Resto
 	var out Restored
 	relay := j.Lines
 	j.Lines = func(line []byte) {
-		if m, err := protocol.Decode(line); err == nil {
+		if m, err := messages.Decode(line); err == nil {
 			switch {
-			case m.Type == protocol.MsgSummary && !m.IsBackup:
+			case m.Type == messages.MsgSummary && !m.IsBackup:
 				s := m.Restore
 				out.Summary = &s
-			case m.Type == protocol.MsgError:
+			case m.Type == messages.MsgError:
 				f := m.Failure
 				out.Failure = &f
 			}
@@ -272,14 +273,14 @@ func (p *pendingRestore) Wait() (Restored, error) {
 // Restored is what a restore sidecar reported.
 type Restored struct {
 	Code    int                      // its exit code
-	Summary *protocol.RestoreSummary // set when it finished
-	Failure *protocol.Failure        // the error it ended with, if it printed one
+	Summary *messages.RestoreSummary // set when it finished
+	Failure *messages.Failure        // the error it ended with, if it printed one
 }
 
 // NotEmpty reports whether the restore was refused because the volume
 // holds something (and no overwrite was asked for).
 func (r Restored) NotEmpty() bool {
-	return r.Failure != nil && r.Failure.Kind == protocol.KindTargetNotEmpty
+	return r.Failure != nil && r.Failure.Kind == messages.KindTargetNotEmpty
 }
 
 // VolumeExists reports whether the engine has a volume of that name.

@@ -10,7 +10,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/lifeboat-backup/lifeboat/sidecar/protocol"
+	"github.com/lifeboat-backup/lifeboat/messages"
 	"github.com/moby/moby/api/pkg/stdcopy"
 	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/api/types/mount"
@@ -209,7 +209,7 @@ func (e *Engine) Stop(ctx context.Context, id string, report Report) error {
 	if res.Container.State != nil && res.Container.State.Running && res.Container.Config != nil {
 		e.preStop(ctx, appContainer{id: id, name: name, labels: res.Container.Config.Labels}, "", report)
 	}
-	emit(report, protocol.Event{Action: ActionStop, Container: name, Message: "stopping container " + name})
+	emit(report, messages.Event{Action: ActionStop, Container: name, Message: "stopping container " + name})
 	_, err = e.c.ContainerStop(ctx, id, client.ContainerStopOptions{})
 	return err
 }

@@ -6,9 +6,9 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/lifeboat-backup/lifeboat/messages"
 	"github.com/lifeboat-backup/lifeboat/repository"
 	"github.com/lifeboat-backup/lifeboat/sidecar"
-	"github.com/lifeboat-backup/lifeboat/sidecar/protocol"
 	"github.com/lifeboat-backup/lifeboat/snapshot"
 )
 
@@ -94,7 +94,7 @@ func Backup(ctx context.Context, e Engine, sc Sidecars, r Reporter, o BackupOpti
 			incomplete++
 		}
 	}
-	if batch.Code != protocol.ExitOK && batch.Code != protocol.ExitIncomplete && len(failed) == 0 {
+	if batch.Code != messages.ExitOK && batch.Code != messages.ExitIncomplete && len(failed) == 0 {
 		return res, sidecarFailed(batch, vols, reported)
 	}
 	switch {
@@ -121,7 +121,7 @@ func sidecarFailed(b sidecar.Batch, vols []sidecar.Volume, reported map[string]b
 		}
 	}
 	what := "backup of volumes " + strings.Join(unfinished, ", ")
-	if b.Code == protocol.ExitLocked {
+	if b.Code == messages.ExitLocked {
 		return fmt.Errorf("%s: %s: %w", what, msg, repository.ErrLocked)
 	}
 	return fmt.Errorf("%s: %s", what, msg)

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/lifeboat-backup/lifeboat/internal/human"
+	"github.com/lifeboat-backup/lifeboat/messages"
 	"github.com/lifeboat-backup/lifeboat/sidecar"
 	"github.com/lifeboat-backup/lifeboat/sidecar/protocol"
 )
@@ -83,7 +84,7 @@ func (c *copier) live(ctx context.Context, vols []sidecar.Volume) (Round, error)
 	defer func() { c.srcJob = job }()
 	changed := 0
 	c.srcJob.Lines = func(line []byte) {
-		if m, err := protocol.Decode(line); err == nil && m.Type == protocol.MsgWarning && m.Warning.Kind == protocol.WarnChangedWhileRead {
+		if m, err := messages.Decode(line); err == nil && m.Type == messages.MsgWarning && m.Warning.Kind == messages.WarnChangedWhileRead {
 			changed++
 			return
 		}
@@ -170,7 +171,7 @@ func (c *copier) snapshots(ctx context.Context, vols []sidecar.Volume, jobs []si
 		return nil, err
 	}
 	saved, missing := batch.Saved(vols, false)
-	if batch.Code != protocol.ExitOK || len(missing) > 0 {
+	if batch.Code != messages.ExitOK || len(missing) > 0 {
 		return nil, fmt.Errorf("snapshots of the volumes failed (%s)", sidecarExit(batch.Code))
 	}
 	return saved, nil

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/lifeboat-backup/lifeboat/internal/wire"
+	"github.com/lifeboat-backup/lifeboat/messages"
 	"github.com/lifeboat-backup/lifeboat/repository"
 	"github.com/lifeboat-backup/lifeboat/restore"
 	"github.com/lifeboat-backup/lifeboat/sidecar"
@@ -239,7 +240,7 @@ func (f *fakeEngine) RemoveVolume(_ context.Context, name string) error {
 func (f *fakeEngine) Quiesce(_ context.Context, volume string, report sidecar.Report) (func(context.Context), error) {
 	return f.stopUsers(volume, report, func(c *fakeContainer) bool {
 		if c.labels[sidecar.LabelStop] != "true" {
-			report(protocol.Event{Action: sidecar.ActionInUse, Container: c.name, Warning: true, Message: "in use by " + c.name})
+			report(messages.Event{Action: sidecar.ActionInUse, Container: c.name, Warning: true, Message: "in use by " + c.name})
 			return false
 		}
 		return true
@@ -272,7 +273,7 @@ func (f *fakeEngine) stopUsers(volume string, report sidecar.Report, stop func(*
 	for _, c := range f.users(volume, true) {
 		if stop(c) {
 			f.preStop(c)
-			report(protocol.Event{Action: sidecar.ActionStop, Container: c.name, Message: "stopping container " + c.name})
+			report(messages.Event{Action: sidecar.ActionStop, Container: c.name, Message: "stopping container " + c.name})
 			c.running = false
 			f.record("stop %s", c.name)
 			stopped = append(stopped, c)
@@ -303,8 +304,8 @@ func (f *fakeEngine) BackupVolumes(_ context.Context, j sidecar.Job, vols []side
 		}
 		if f.warnings && j.Lines != nil {
 			var b bytes.Buffer
-			_ = protocol.Encode(&b, protocol.MsgWarning, protocol.Warning{Path: "/db", Message: "changed", Kind: protocol.WarnChangedWhileRead})
-			_ = protocol.Encode(&b, protocol.MsgWarning, protocol.Warning{Path: "/locked", Message: "permission denied"})
+			_ = messages.Encode(&b, messages.MsgWarning, messages.Warning{Path: "/db", Message: "changed", Kind: messages.WarnChangedWhileRead})
+			_ = messages.Encode(&b, messages.MsgWarning, messages.Warning{Path: "/locked", Message: "permission denied"})
 			for _, line := range bytes.Split(bytes.TrimSpace(b.Bytes()), []byte("\n")) {
 				j.Lines(line)
 			}
@@ -349,11 +350,11 @@ func (f *fakeEngine) RestoreVolume(_ context.Context, j sidecar.Job, a sidecar.R
 	}
 	switch {
 	case f.failRestore:
-		return sidecar.Restored{Code: 1, Failure: &protocol.Failure{Message: "restore failed", ExitCode: 1}}, nil
+		return sidecar.Restored{Code: 1, Failure: &messages.Failure{Message: "restore failed", ExitCode: 1}}, nil
 	case len(v.files) > 0 && !overwrite:
-		return sidecar.Restored{Code: 1, Failure: &protocol.Failure{Kind: protocol.KindTargetNotEmpty, ExitCode: 1}}, nil
+		return sidecar.Restored{Code: 1, Failure: &messages.Failure{Kind: messages.KindTargetNotEmpty, ExitCode: 1}}, nil
 	case a.Base != "" && a.Base != v.from:
-		return sidecar.Restored{Code: 1, Failure: &protocol.Failure{Message: "volume does not hold the base", ExitCode: 1}}, nil
+		return sidecar.Restored{Code: 1, Failure: &messages.Failure{Message: "volume does not hold the base", ExitCode: 1}}, nil
 	}
 	v.files = copyFiles(f.store[id]) // equal to the snapshot, as --delete makes it
 	v.from = id
@@ -363,7 +364,7 @@ func (f *fakeEngine) RestoreVolume(_ context.Context, j sidecar.Job, a sidecar.R
 		f.record("restore %s", volume)
 	}
 	n := int64(len(v.files))
-	return sidecar.Restored{Summary: &protocol.RestoreSummary{SnapshotID: id, Result: restore.Result{Files: n, Verified: n}}}, nil
+	return sidecar.Restored{Summary: &messages.RestoreSummary{SnapshotID: id, Result: restore.Result{Files: n, Verified: n}}}, nil
 }
 
 func (f *fakeEngine) SaveImage(_ context.Context, ref string) (io.ReadCloser, error) {
@@ -414,7 +415,7 @@ func (p *fakePending) Cancel() {}
 
 func (p *fakePending) Wait() (sidecar.Restored, error) {
 	if !p.ran {
-		return sidecar.Restored{Code: 1, Failure: &protocol.Failure{Message: "no snapshot was given", ExitCode: 1}}, nil
+		return sidecar.Restored{Code: 1, Failure: &messages.Failure{Message: "no snapshot was given", ExitCode: 1}}, nil
 	}
 	return p.res, p.err
 }
@@ -484,7 +485,7 @@ func (f *fakeEngine) Stop(_ context.Context, id string, report sidecar.Report) e
 		f.preStop(c)
 	}
 	f.mu.Unlock()
-	report(protocol.Event{Action: sidecar.ActionStop, Container: c.name, Message: "stopping container " + c.name})
+	report(messages.Event{Action: sidecar.ActionStop, Container: c.name, Message: "stopping container " + c.name})
 	return f.setRunning(id, false)
 }
 
@@ -548,7 +549,7 @@ type fakeReporter struct {
 	mu     sync.Mutex
 	infos  []string
 	warns  []string
-	events []protocol.Event
+	events []messages.Event
 }
 
 func (r *fakeReporter) Infof(format string, args ...any) {
@@ -563,7 +564,7 @@ func (r *fakeReporter) Warn(subject string, err error) {
 	r.warns = append(r.warns, subject+": "+err.Error())
 }
 
-func (r *fakeReporter) Event(ev protocol.Event) {
+func (r *fakeReporter) Event(ev messages.Event) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.events = append(r.events, ev)

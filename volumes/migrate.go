@@ -9,8 +9,8 @@ import (
 	"time"
 
 	"github.com/lifeboat-backup/lifeboat/internal/human"
+	"github.com/lifeboat-backup/lifeboat/messages"
 	"github.com/lifeboat-backup/lifeboat/sidecar"
-	"github.com/lifeboat-backup/lifeboat/sidecar/protocol"
 )
 
 // MigrateOptions select the volumes to move and how.
@@ -55,9 +55,13 @@ const (
 	MaxMaxRounds     = 20
 )
 
-// Validate refuses options that do not go together. Migrate calls it
-// first; a caller may call it before it connects to the engines.
+// Validate refuses volume names that are not well formed and options that
+// do not go together. Migrate calls it first; a caller may call it before
+// it connects to the engines.
 func (o MigrateOptions) Validate() error {
+	if err := (sidecar.Selection{Names: o.Names}).Validate(); err != nil {
+		return err
+	}
 	switch {
 	case o.Live != (o.MaxRounds != 0) || o.MaxRounds < 0 || o.MaxRounds > MaxMaxRounds:
 		return fmt.Errorf("--max-rounds needs --live and a value from 1 to %d", MaxMaxRounds)
@@ -92,7 +96,7 @@ type Migration struct {
 // container stopped or paused: after its pre-stop hook, while which it
 // still runs.
 func (m *Migration) watch(r Reporter) sidecar.Report {
-	return func(ev protocol.Event) {
+	return func(ev messages.Event) {
 		if (ev.Action == sidecar.ActionStop || ev.Action == sidecar.ActionPause) && m.stoppedAt.IsZero() {
 			m.stoppedAt = time.Now()
 		}

@@ -4,10 +4,10 @@ import (
 	"context"
 	"fmt"
 
+	"github.com/lifeboat-backup/lifeboat/messages"
 	"github.com/lifeboat-backup/lifeboat/repository"
 	"github.com/lifeboat-backup/lifeboat/restore"
 	"github.com/lifeboat-backup/lifeboat/sidecar"
-	"github.com/lifeboat-backup/lifeboat/sidecar/protocol"
 )
 
 // RestoreOptions say which snapshot goes into which volume.
@@ -26,11 +26,18 @@ type RestoreOptions struct {
 	Lines       func(line []byte) // the sidecar's output, for a display
 }
 
+// Validate refuses a volume name that is not well formed. Restore calls it
+// first; a caller may call it before it opens the repository.
+func (o RestoreOptions) Validate() error { return sidecar.ValidateVolumeName(o.Volume) }
+
 // Restore restores a snapshot into a named volume with a sidecar. A volume
 // that does not exist is created with the labels, driver and options the
 // snapshot recorded. A restore that left out damaged paths returns its
 // summary (which lists them) with an error wrapping restore.ErrIncomplete.
-func Restore(ctx context.Context, e Engine, sc Sidecars, r Reporter, o RestoreOptions) (*protocol.RestoreSummary, error) {
+func Restore(ctx context.Context, e Engine, sc Sidecars, r Reporter, o RestoreOptions) (*messages.RestoreSummary, error) {
+	if err := o.Validate(); err != nil {
+		return nil, err
+	}
 	release, err := holdWriters(ctx, e, r, []string{o.Volume})
 	defer release(context.WithoutCancel(ctx))
 	if err != nil {
@@ -75,11 +82,11 @@ func restoreFailed(res sidecar.Restored, err error, volume string) error {
 		return err
 	case res.NotEmpty():
 		return fmt.Errorf("volume %s exists and is not empty (use --force to make it equal to the snapshot)", volume)
-	case res.Code == protocol.ExitIncomplete && res.Summary != nil:
+	case res.Code == messages.ExitIncomplete && res.Summary != nil:
 		return fmt.Errorf("restore into volume %s: %d paths left out: %w", volume, res.Summary.Result.DamagedCount, restore.ErrIncomplete)
-	case res.Code != protocol.ExitOK && res.Failure != nil:
+	case res.Code != messages.ExitOK && res.Failure != nil:
 		return fmt.Errorf("restore into volume %s: %s", volume, res.Failure.Message)
-	case res.Code != protocol.ExitOK || res.Summary == nil:
+	case res.Code != messages.ExitOK || res.Summary == nil:
 		return fmt.Errorf("restore into volume %s: %s", volume, sidecarExit(res.Code))
 	}
 	return nil

@@ -9,8 +9,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/lifeboat-backup/lifeboat/messages"
 	"github.com/lifeboat-backup/lifeboat/sidecar"
-	"github.com/lifeboat-backup/lifeboat/sidecar/protocol"
 )
 
 // UpgradeOptions say what to run the container on.
@@ -100,7 +100,7 @@ func Upgrade(ctx context.Context, e Engine, sc Sidecars, r Reporter, o UpgradeOp
 		}
 		// The downtime starts with the stop itself, after any pre-stop
 		// hook, while which it still runs.
-		err := e.Stop(ctx, app.ID, func(ev protocol.Event) {
+		err := e.Stop(ctx, app.ID, func(ev messages.Event) {
 			if ev.Action == sidecar.ActionStop {
 				stopped = time.Now()
 			}

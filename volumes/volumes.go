@@ -14,9 +14,9 @@ import (
 	"io"
 	"time"
 
+	"github.com/lifeboat-backup/lifeboat/messages"
 	"github.com/lifeboat-backup/lifeboat/repository"
 	"github.com/lifeboat-backup/lifeboat/sidecar"
-	"github.com/lifeboat-backup/lifeboat/sidecar/protocol"
 )
 
 // Engine is what the workflows need from a Docker engine
@@ -101,7 +101,7 @@ type Reporter interface {
 	// Warn reports a problem that does not stop the workflow.
 	Warn(subject string, err error)
 	// Event reports what the consistency handling did.
-	Event(ev protocol.Event)
+	Event(ev messages.Event)
 }
 
 // Sidecars prepares the sidecar runs on an engine. The workflows call it

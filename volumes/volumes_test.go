@@ -9,10 +9,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/lifeboat-backup/lifeboat/messages"
 	"github.com/lifeboat-backup/lifeboat/repository"
 	"github.com/lifeboat-backup/lifeboat/repository/pack"
 	"github.com/lifeboat-backup/lifeboat/sidecar"
-	"github.com/lifeboat-backup/lifeboat/sidecar/protocol"
 	"github.com/lifeboat-backup/lifeboat/snapshot"
 )
 
@@ -576,8 +576,8 @@ func TestLiveRoundsHideExpectedChanges(t *testing.T) {
 	e.warnings = true
 	var kinds []string
 	lines := func(line []byte) {
-		m, err := protocol.Decode(line)
-		if err != nil || m.Type != protocol.MsgWarning {
+		m, err := messages.Decode(line)
+		if err != nil || m.Type != messages.MsgWarning {
 			t.Fatalf("line %q: %v", line, err)
 		}
 		kinds = append(kinds, m.Warning.Kind)
@@ -586,7 +586,7 @@ func TestLiveRoundsHideExpectedChanges(t *testing.T) {
 		t.Fatal(err)
 	}
 	// Two rounds: the live one shows only "permission denied", the last both.
-	if want := []string{"", protocol.WarnChangedWhileRead, ""}; !slices.Equal(kinds, want) {
+	if want := []string{"", messages.WarnChangedWhileRead, ""}; !slices.Equal(kinds, want) {
 		t.Fatalf("warnings shown: %q, want %q", kinds, want)
 	}
 }

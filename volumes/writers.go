@@ -8,8 +8,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/lifeboat-backup/lifeboat/messages"
 	"github.com/lifeboat-backup/lifeboat/sidecar"
-	"github.com/lifeboat-backup/lifeboat/sidecar/protocol"
 )
 
 // ErrInUse: a volume that lifeboat is to write into is used by a running
@@ -36,7 +36,7 @@ func holdWriters(ctx context.Context, e Applications, r Reporter, volumes []stri
 	var since time.Time
 	release = func(ctx context.Context) {
 		for _, u := range stopped {
-			ev := protocol.Event{Time: time.Now(), Action: sidecar.ActionStart, Container: u.Name, Down: time.Since(since)}
+			ev := messages.Event{Time: time.Now(), Action: sidecar.ActionStart, Container: u.Name, Down: time.Since(since)}
 			ev.DownSecs = ev.Down.Seconds()
 			if err := e.Start(ctx, u.ID); err != nil {
 				ev.Action, ev.Warning, ev.Message = sidecar.ActionFailed, true, fmt.Sprintf("start container %s again: %v", u.Name, err)

@@ -9,7 +9,7 @@ import (
 	"github.com/lifeboat-backup/lifeboat/cmd/lifeboat/internal/clitest"
 	"github.com/lifeboat-backup/lifeboat/internal/testservers"
 	"github.com/lifeboat-backup/lifeboat/internal/treetest"
-	"github.com/lifeboat-backup/lifeboat/sidecar/protocol"
+	"github.com/lifeboat-backup/lifeboat/messages"
 )
 
 // cloudRoundTrip runs init, two backups, check and restore against a
@@ -25,7 +25,7 @@ func cloudRoundTrip(t *testing.T, c *clitest.CLI) {
 	if err := os.WriteFile(filepath.Join(src, "etc/app.conf"), []byte("port = 9090\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	sum := clitest.LastMessage[protocol.BackupSummary](t, c.OK("backup", "--path", src, "--json"), "summary").Summary
+	sum := clitest.LastMessage[messages.BackupSummary](t, c.OK("backup", "--path", src, "--json"), "summary").Summary
 	if sum.FilesUnchanged != 2 || sum.FilesChanged != 1 {
 		t.Fatalf("incremental backup to the cloud: %v", sum)
 	}

@@ -10,8 +10,8 @@ import (
 	"time"
 
 	"github.com/lifeboat-backup/lifeboat/internal/human"
+	"github.com/lifeboat-backup/lifeboat/messages"
 	"github.com/lifeboat-backup/lifeboat/repository"
-	"github.com/lifeboat-backup/lifeboat/sidecar/protocol"
 	"github.com/lifeboat-backup/lifeboat/snapshot"
 	"github.com/spf13/cobra"
 )
@@ -168,7 +168,7 @@ func findParent(ctx context.Context, repo *repository.Repository, ref, host stri
 
 func printBackupSummary(a *app, sn *repository.Snapshot) {
 	s := sn.Summary
-	a.out.result(protocol.MsgSummary, protocol.BackupSummary{SnapshotID: sn.ID.String(), Incomplete: sn.Incomplete, Summary: s}, func(w io.Writer) {
+	a.out.result(messages.MsgSummary, messages.BackupSummary{SnapshotID: sn.ID.String(), Incomplete: sn.Incomplete, Summary: s}, func(w io.Writer) {
 		if a.out.quiet {
 			return
 		}

@@ -9,7 +9,6 @@ import (
 
 	"github.com/lifeboat-backup/lifeboat/cmd/lifeboat/internal/results"
 	"github.com/lifeboat-backup/lifeboat/internal/human"
-	"github.com/lifeboat-backup/lifeboat/sidecar"
 	"github.com/lifeboat-backup/lifeboat/volumes"
 	"github.com/spf13/cobra"
 )
@@ -131,23 +130,12 @@ the containers stop, and the source reads only once they have.`,
 	return cmd
 }
 
-// engineFor resolves --X / --X-context to an engine.
-func (a *app) engineFor(ctx context.Context, host, contextName string) (*sidecar.Engine, error) {
-	ep := sidecar.Endpoint{Host: host}
-	if host == "" {
-		var err error
-		if ep, err = sidecar.ResolveContext(contextName, "", a.getenv); err != nil {
-			return nil, err
-		}
-	}
-	ep.SSHOptions = a.getenv("LIFEBOAT_SSH_OPTIONS")
-	return sidecar.ConnectEndpoint(ctx, ep)
+// engineFor connects to the engine of --X or --X-context.
+func (a *app) engineFor(ctx context.Context, host, contextName string) (volumes.Connection, error) {
+	return volumes.Connect(ctx, host, contextName, a.getenv("LIFEBOAT_SSH_OPTIONS"), a.getenv)
 }
 
 func runMigrate(ctx context.Context, a *app, o migrateOptions, mo volumes.MigrateOptions) error {
-	if err := (sidecar.Selection{Names: mo.Names}).Validate(); err != nil {
-		return usageError{err}
-	}
 	src, err := a.engineFor(ctx, o.from, o.fromContext)
 	if err != nil {
 		return fmt.Errorf("source: %w", err)
@@ -161,7 +149,7 @@ func runMigrate(ctx context.Context, a *app, o migrateOptions, mo volumes.Migrat
 	lines := &sidecarLines{a: a}
 	mo.Host, mo.Lines = a.snapshotHost(ctx), lines.line
 	stop := a.startProgress("migrate", lines.progress)
-	moved, err := volumes.Migrate(ctx, src, dst, sidecars{a}, reporter{a}, mo)
+	moved, err := volumes.Migrate(ctx, src, dst, a.sidecars(), reporter{a}, mo)
 	stop()
 	if moved != nil && len(moved.Volumes) > 0 {
 		res := results.Migrate{From: src.Host(), To: dst.Host(), Volumes: moved.Volumes,

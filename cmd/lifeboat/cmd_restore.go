@@ -7,10 +7,11 @@ import (
 	"io"
 	"time"
 
+	"github.com/lifeboat-backup/lifeboat/configs"
 	"github.com/lifeboat-backup/lifeboat/internal/human"
+	"github.com/lifeboat-backup/lifeboat/messages"
 	"github.com/lifeboat-backup/lifeboat/repository"
 	"github.com/lifeboat-backup/lifeboat/restore"
-	"github.com/lifeboat-backup/lifeboat/sidecar/protocol"
 	"github.com/spf13/cobra"
 )
 
@@ -28,10 +29,7 @@ type restoreOptions struct {
 	toVolume    string
 	force       bool
 	base        string
-	// onInput: the snapshot and base come on stdin once the repository is
-	// open (a sidecar started ahead of its snapshot).
-	onInput bool
-	f       filterFlags
+	f           filterFlags
 }
 
 func newRestoreCmd(a *app) *cobra.Command {
@@ -107,18 +105,17 @@ path from the snapshot root ("/etc/*.conf"), one without matches any name.`,
 		},
 	}
 	fl := cmd.Flags()
-	fl.StringVarP(&o.target, protocol.FlagTarget, "t", "", "directory to restore into (created if missing)")
+	fl.StringVarP(&o.target, configs.FlagTarget, "t", "", "directory to restore into (created if missing)")
 	fl.StringArrayVar(&o.include, "include", nil, "restore only paths matching this pattern (repeatable)")
 	fl.StringArrayVar(&o.exclude, "exclude", nil, "do not restore paths matching this pattern (repeatable)")
-	fl.StringVar(&o.overwrite, protocol.FlagOverwrite, "", "what to do with existing entries: always, if-changed or never")
-	fl.BoolVar(&o.delete, protocol.FlagDelete, false, "with --overwrite always|if-changed: remove what the snapshot does not hold, so the target equals it")
-	fl.BoolVar(&o.verify, protocol.FlagVerify, false, "read restored files back and check them against the snapshot")
-	fl.BoolVar(&o.keepDamaged, protocol.FlagKeepDamaged, false, "write a file whose data is partly damaged as NAME"+restore.DamagedSuffix+" (lost bytes as zeros) instead of leaving it out")
+	fl.StringVar(&o.overwrite, configs.FlagOverwrite, "", "what to do with existing entries: always, if-changed or never")
+	fl.BoolVar(&o.delete, configs.FlagDelete, false, "with --overwrite always|if-changed: remove what the snapshot does not hold, so the target equals it")
+	fl.BoolVar(&o.verify, configs.FlagVerify, false, "read restored files back and check them against the snapshot")
+	fl.BoolVar(&o.keepDamaged, configs.FlagKeepDamaged, false, "write a file whose data is partly damaged as NAME"+restore.DamagedSuffix+" (lost bytes as zeros) instead of leaving it out")
 	fl.StringVar(&o.toVolume, "to-volume", "", "restore into this Docker volume (created if missing)")
 	fl.BoolVar(&o.force, "force", false, "with --to-volume: make a volume that is not empty equal to the snapshot")
-	fl.StringVar(&o.base, protocol.FlagBase, "", "delta restore: the snapshot the target (or volume) holds; only what differs from it is written")
-	fl.BoolVar(&o.onInput, protocol.FlagSnapshotOnInput, false, "read the snapshot and base from stdin once the repository is open (set by lifeboat for its sidecars)")
-	_ = fl.MarkHidden(protocol.FlagSnapshotOnInput)
+	fl.StringVar(&o.base, configs.FlagBase, "", "delta restore: the snapshot the target (or volume) holds; only what differs from it is written")
+	a.worker.AddOrderFlag(fl)
 	fl.BoolVar(&o.noLock, "no-lock", false, "take no lock (for a read-only repository; a concurrent prune could then break the restore)")
 	o.f.register(cmd)
 	return cmd
@@ -130,7 +127,7 @@ func runRestore(ctx context.Context, a *app, o restoreOptions, ref string) error
 		return usageError{err}
 	}
 	opts := restore.Options{Selector: restore.Selector{Include: o.include, Exclude: o.exclude}, Overwrite: ow, Delete: o.delete, Verify: o.verify, KeepDamaged: o.keepDamaged}
-	if o.base != "" || o.onInput {
+	if o.base != "" || a.worker.OrderOnInput() {
 		opts.Base = &repository.Snapshot{} // found once the repository is open
 	}
 	if err := opts.Validate(); err != nil { // before the repository is opened
@@ -147,8 +144,8 @@ func runRestore(ctx context.Context, a *app, o restoreOptions, ref string) error
 		return noLockHint(err)
 	}
 	defer done()
-	if o.onInput {
-		if ref, o.base, err = a.restoreOrder(ctx, repo); err != nil {
+	if a.worker.OrderOnInput() {
+		if ref, o.base, err = a.worker.ReadOrder(ctx, repo); err != nil {
 			return err
 		}
 	}
@@ -172,7 +169,7 @@ func runRestore(ctx context.Context, a *app, o restoreOptions, ref string) error
 	if err != nil && !errors.Is(err, restore.ErrIncomplete) {
 		return err
 	}
-	a.out.result(protocol.MsgSummary, protocol.RestoreSummary{SnapshotID: sn.ID.String(), Target: o.target, Result: *res,
+	a.out.result(messages.MsgSummary, messages.RestoreSummary{SnapshotID: sn.ID.String(), Target: o.target, Result: *res,
 		DurationSeconds: time.Since(start).Seconds()}, func(w io.Writer) {
 		if a.out.quiet { // what was left out is still said
 			printDamage(w, res)
@@ -199,23 +196,6 @@ func runRestore(ctx context.Context, a *app, o restoreOptions, ref string) error
 		printDamage(w, res)
 	})
 	return restoreIncomplete(err)
-}
-
-// restoreOrder reads what a sidecar started ahead of its snapshot is to
-// restore (protocol.RestoreOrder) and loads the index files written since
-// the repository was opened.
-func (a *app) restoreOrder(ctx context.Context, repo *repository.Repository) (snapshot, base string, err error) {
-	o, err := protocol.ReadOrder(a.input())
-	if errors.Is(err, protocol.ErrNoOrder) {
-		return "", "", errors.New("no snapshot was given: nothing restored")
-	}
-	if err != nil {
-		return "", "", err
-	}
-	if err := repo.LoadIndex(ctx); err != nil {
-		return "", "", err
-	}
-	return o.Snapshot, o.Base, nil
 }
 
 // findBase finds the snapshot --base names (any host or path), or nil if

@@ -87,7 +87,7 @@ func runUpgrade(ctx context.Context, a *app, name string, o upgradeOptions) erro
 	}
 	defer eng.Close()
 	lines := &sidecarLines{a: a}
-	up, err := volumes.Upgrade(ctx, eng, sidecars{a}, reporter{a}, volumes.UpgradeOptions{Container: name, Image: o.image,
+	up, err := volumes.Upgrade(ctx, eng, a.sidecars(), reporter{a}, volumes.UpgradeOptions{Container: name, Image: o.image,
 		WaitHealthy: o.waitHealthy, Settle: o.settle, Host: a.snapshotHost(ctx), Lines: lines.line})
 	if err != nil {
 		return err

@@ -9,7 +9,6 @@ import (
 
 	"github.com/lifeboat-backup/lifeboat/cmd/lifeboat/internal/results"
 	"github.com/lifeboat-backup/lifeboat/internal/human"
-	"github.com/lifeboat-backup/lifeboat/sidecar"
 	"github.com/lifeboat-backup/lifeboat/volumes"
 	"github.com/spf13/cobra"
 )
@@ -72,7 +71,7 @@ func runVolumePrune(ctx context.Context, a *app, o volumePruneOptions) error {
 		}
 	}
 	for _, l := range append(slices.Clone(labels), notLabels...) {
-		if err := sidecar.ValidateLabelSelector(l); err != nil {
+		if err := volumes.ValidateLabelSelector(l); err != nil {
 			return usageError{err}
 		}
 	}
@@ -86,7 +85,7 @@ func runVolumePrune(ctx context.Context, a *app, o volumePruneOptions) error {
 			"volume prune removes volumes (list them first with --dry-run)")
 	}
 	lines := &sidecarLines{a: a}
-	res, err := volumes.Prune(ctx, eng, sidecars{a}, reporter{a}, volumes.PruneOptions{All: o.all, Labels: labels, NotLabels: notLabels,
+	res, err := volumes.Prune(ctx, eng, a.sidecars(), reporter{a}, volumes.PruneOptions{All: o.all, Labels: labels, NotLabels: notLabels,
 		DryRun: o.dryRun, Host: a.snapshotHost(ctx), Confirm: confirm, Lines: lines.line})
 	if res == nil {
 		return err

@@ -14,7 +14,7 @@ import (
 
 	"github.com/lifeboat-backup/lifeboat/cmd/lifeboat/internal/clitest"
 	"github.com/lifeboat-backup/lifeboat/internal/treetest"
-	"github.com/lifeboat-backup/lifeboat/sidecar/protocol"
+	"github.com/lifeboat-backup/lifeboat/messages"
 )
 
 func crashTree(t *testing.T) string {
@@ -94,7 +94,7 @@ func TestKillDuringBackup(t *testing.T) {
 	if n == 0 {
 		t.Fatal("no index file was written before the last kill")
 	}
-	sum := clitest.LastMessage[protocol.BackupSummary](t, c.OK("backup", "--path", src, "--json"), "summary").Summary
+	sum := clitest.LastMessage[messages.BackupSummary](t, c.OK("backup", "--path", src, "--json"), "summary").Summary
 	total, added := sum.TotalBytes, sum.BytesAdded
 	t.Logf("after the kills: %d index files; final backup added %d of %d bytes", n, added, total)
 	if added >= total {

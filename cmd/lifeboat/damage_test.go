@@ -12,7 +12,7 @@ import (
 	"github.com/lifeboat-backup/lifeboat/cmd/lifeboat/internal/clitest"
 	"github.com/lifeboat-backup/lifeboat/internal/testservers"
 	"github.com/lifeboat-backup/lifeboat/internal/treetest"
-	"github.com/lifeboat-backup/lifeboat/sidecar/protocol"
+	"github.com/lifeboat-backup/lifeboat/messages"
 )
 
 // corrupt flips a byte in the middle of a file of the repository.
@@ -105,7 +105,7 @@ func TestBackupFailsWhenPacksCannotBeWritten(t *testing.T) {
 	}
 	src := clitest.WriteTree(t, map[string][]byte{"f": []byte(strings.Repeat("x", 100_000))})
 	r := c.Fails(1, "save pack", "backup", "--path", src, "--json")
-	if lines := strings.Split(strings.TrimSpace(r.Stdout), "\n"); len(lines) != 1 || clitest.LastMessage[protocol.Failure](t, r.Stdout, "error").ExitCode != 1 {
+	if lines := strings.Split(strings.TrimSpace(r.Stdout), "\n"); len(lines) != 1 || clitest.LastMessage[messages.Failure](t, r.Stdout, "error").ExitCode != 1 {
 		t.Fatalf("the failure is not one JSON error with its exit code: %q", r.Stdout)
 	}
 	if ids := c.SnapshotIDs(); len(ids) != 0 {

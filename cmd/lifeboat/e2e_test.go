@@ -9,7 +9,7 @@ import (
 	"github.com/lifeboat-backup/lifeboat/cmd/lifeboat/internal/clitest"
 	"github.com/lifeboat-backup/lifeboat/cmd/lifeboat/internal/results"
 	"github.com/lifeboat-backup/lifeboat/internal/treetest"
-	"github.com/lifeboat-backup/lifeboat/sidecar/protocol"
+	"github.com/lifeboat-backup/lifeboat/messages"
 )
 
 // A tree with every kind of metadata survives backup and restore exactly;
@@ -27,14 +27,14 @@ func TestRoundTripAllMetadata(t *testing.T) {
 	if init.Version != 1 {
 		t.Fatalf("init: %v", init)
 	}
-	first := clitest.LastMessage[protocol.BackupSummary](t, c.OK("backup", "--path", src, "--tag", "one", "--json"), "summary")
+	first := clitest.LastMessage[messages.BackupSummary](t, c.OK("backup", "--path", src, "--tag", "one", "--json"), "summary")
 	sum := first.Summary
 	if sum.FilesNew < 10 || sum.Errors != 0 {
 		t.Fatalf("first backup summary: %v", sum)
 	}
 
 	dst := filepath.Join(t.TempDir(), "dst")
-	res := clitest.LastMessage[protocol.RestoreSummary](t, c.OK("restore", "latest", "--target", dst, "--verify", "--json"), "summary")
+	res := clitest.LastMessage[messages.RestoreSummary](t, c.OK("restore", "latest", "--target", dst, "--verify", "--json"), "summary")
 	if res.Result.Verified < 10 {
 		t.Fatalf("restore: %v", res)
 	}
@@ -43,7 +43,7 @@ func TestRoundTripAllMetadata(t *testing.T) {
 	}
 
 	// Nothing changed: nothing is read, every file is reused.
-	second := clitest.LastMessage[protocol.BackupSummary](t, c.OK("backup", "--path", src, "--tag", "two", "--json"), "summary")
+	second := clitest.LastMessage[messages.BackupSummary](t, c.OK("backup", "--path", src, "--tag", "two", "--json"), "summary")
 	s2 := second.Summary
 	if s2.BytesRead != 0 || s2.FilesNew != 0 || s2.FilesChanged != 0 {
 		t.Fatalf("unchanged backup read data: %v", s2)
@@ -62,7 +62,7 @@ func TestRoundTripAllMetadata(t *testing.T) {
 	if err := os.Remove(filepath.Join(src, "empty")); err != nil {
 		t.Fatal(err)
 	}
-	third := clitest.LastMessage[protocol.BackupSummary](t, c.OK("backup", "--path", src, "--json"), "summary")
+	third := clitest.LastMessage[messages.BackupSummary](t, c.OK("backup", "--path", src, "--json"), "summary")
 	s3 := third.Summary
 	if s3.FilesChanged != 1 || s3.FilesNew != 1 {
 		t.Fatalf("third backup: %v", s3)

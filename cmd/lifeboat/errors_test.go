@@ -14,9 +14,9 @@ import (
 	"github.com/lifeboat-backup/lifeboat/cmd/lifeboat/internal/clitest"
 	"github.com/lifeboat-backup/lifeboat/cmd/lifeboat/internal/results"
 	"github.com/lifeboat-backup/lifeboat/internal/treetest"
+	"github.com/lifeboat-backup/lifeboat/messages"
 	"github.com/lifeboat-backup/lifeboat/repository"
 	"github.com/lifeboat-backup/lifeboat/repository/prune"
-	"github.com/lifeboat-backup/lifeboat/sidecar/protocol"
 	"github.com/lifeboat-backup/lifeboat/snapshot"
 )
 
@@ -68,7 +68,7 @@ func TestClearErrors(t *testing.T) {
 
 	// Errors are JSON too, with the exit code.
 	wr := wrong.Run("snapshots", "--json")
-	if f := clitest.LastMessage[protocol.Failure](t, wr.Stdout, "error"); f.ExitCode != 12 || f.Message == "" {
+	if f := clitest.LastMessage[messages.Failure](t, wr.Stdout, "error"); f.ExitCode != 12 || f.Message == "" {
 		t.Fatalf("JSON error: %q", wr.Stdout)
 	}
 
@@ -223,10 +223,10 @@ func TestUnreadableFileIncomplete(t *testing.T) {
 	if r.Code != 3 {
 		t.Fatalf("exit %d, want 3\n%s\n%s", r.Code, r.Stdout, r.Stderr)
 	}
-	if w := clitest.LastMessage[protocol.Warning](t, r.Stdout, "warning"); !strings.Contains(w.Path, "secret") {
+	if w := clitest.LastMessage[messages.Warning](t, r.Stdout, "warning"); !strings.Contains(w.Path, "secret") {
 		t.Fatalf("warning: %+v", w)
 	}
-	s := clitest.LastMessage[protocol.BackupSummary](t, r.Stdout, "summary")
+	s := clitest.LastMessage[messages.BackupSummary](t, r.Stdout, "summary")
 	if !s.Incomplete {
 		t.Fatalf("summary: %v", s)
 	}

@@ -4,25 +4,25 @@ import (
 	"context"
 	"errors"
 
+	"github.com/lifeboat-backup/lifeboat/messages"
 	"github.com/lifeboat-backup/lifeboat/repository"
 	"github.com/lifeboat-backup/lifeboat/restore"
-	"github.com/lifeboat-backup/lifeboat/sidecar"
-	"github.com/lifeboat-backup/lifeboat/sidecar/protocol"
 	"github.com/lifeboat-backup/lifeboat/snapshot"
+	"github.com/lifeboat-backup/lifeboat/volumes"
 )
 
-// Exit codes, documented in the root command's help.
+// Exit codes (messages.Exit*), listed in the root command's help.
 const (
-	exitOK          = protocol.ExitOK
-	exitError       = 1
-	exitUsage       = 2
-	exitIncomplete  = protocol.ExitIncomplete // backup saved, but some files could not be read
-	exitDamage      = 4                       // check found damage; restore --verify found a difference
-	exitUnreadable  = 5                       // check could not read some objects, and found no damage
-	exitNoRepo      = 10
-	exitLocked      = protocol.ExitLocked
-	exitWrongPass   = 12
-	exitInterrupted = 130
+	exitOK          = messages.ExitOK
+	exitError       = messages.ExitError
+	exitUsage       = messages.ExitUsage
+	exitIncomplete  = messages.ExitIncomplete
+	exitDamage      = messages.ExitDamage
+	exitUnreadable  = messages.ExitUnreadable
+	exitNoRepo      = messages.ExitNoRepo
+	exitLocked      = messages.ExitLocked
+	exitWrongPass   = messages.ExitWrongPass
+	exitInterrupted = messages.ExitInterrupted
 )
 
 const exitCodeHelp = `Exit codes:
@@ -59,7 +59,7 @@ func exitCode(err error) int {
 		return exitOK
 	case errors.Is(err, context.Canceled):
 		return exitInterrupted
-	case errors.As(err, &ue), errors.Is(err, sidecar.ErrSyntax):
+	case errors.As(err, &ue), errors.Is(err, volumes.ErrSyntax):
 		return exitUsage
 	case errors.Is(err, snapshot.ErrIncomplete), errors.Is(err, restore.ErrIncomplete):
 		return exitIncomplete

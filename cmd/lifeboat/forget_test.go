@@ -9,7 +9,7 @@ import (
 
 	"github.com/lifeboat-backup/lifeboat/cmd/lifeboat/internal/clitest"
 	"github.com/lifeboat-backup/lifeboat/cmd/lifeboat/internal/results"
-	"github.com/lifeboat-backup/lifeboat/sidecar/protocol"
+	"github.com/lifeboat-backup/lifeboat/messages"
 )
 
 func TestForget(t *testing.T) {
@@ -21,7 +21,7 @@ func TestForget(t *testing.T) {
 		if err := os.WriteFile(filepath.Join(src, "f"), []byte(fmt.Sprint(i)), 0o644); err != nil {
 			t.Fatal(err)
 		}
-		ids = append(ids, clitest.LastMessage[protocol.BackupSummary](t, c.OK("backup", "--path", src, "--json"), "summary").SnapshotID)
+		ids = append(ids, clitest.LastMessage[messages.BackupSummary](t, c.OK("backup", "--path", src, "--json"), "summary").SnapshotID)
 	}
 	c.Fails(2, "forgetting everything is refused", "forget")
 	c.Fails(2, "not both", "forget", ids[0][:8], "--keep-last", "1")

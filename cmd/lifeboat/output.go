@@ -7,8 +7,8 @@ import (
 	"os"
 	"sync"
 
+	"github.com/lifeboat-backup/lifeboat/messages"
 	"github.com/lifeboat-backup/lifeboat/restore"
-	"github.com/lifeboat-backup/lifeboat/sidecar/protocol"
 	"github.com/lifeboat-backup/lifeboat/snapshot"
 	"golang.org/x/term"
 )
@@ -30,13 +30,13 @@ func isTerminal(w io.Writer) bool {
 	return ok && term.IsTerminal(int(f.Fd()))
 }
 
-// emit writes one JSON message: "type", then v's fields (protocol.Encode,
+// emit writes one JSON message: "type", then v's fields (messages.Encode,
 // the one encoder of the messages a sidecar's CLI reads).
 func (o *output) emit(typ string, v any) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
-	if err := protocol.Encode(o.stdout, typ, v); err != nil {
-		_ = protocol.Encode(o.stdout, protocol.MsgError, protocol.Failure{Message: err.Error(), ExitCode: exitError})
+	if err := messages.Encode(o.stdout, typ, v); err != nil {
+		_ = messages.Encode(o.stdout, messages.MsgError, messages.Failure{Message: err.Error(), ExitCode: exitError})
 	}
 }
 
@@ -82,11 +82,11 @@ func (o *output) infof(format string, args ...any) {
 // warn reports a problem that does not stop the command.
 func (o *output) warn(path string, err error) {
 	if o.json {
-		w := protocol.Warning{Path: path, Message: err.Error()}
+		w := messages.Warning{Path: path, Message: err.Error()}
 		if errors.Is(err, snapshot.ErrChangedWhileRead) {
-			w.Kind = protocol.WarnChangedWhileRead
+			w.Kind = messages.WarnChangedWhileRead
 		}
-		o.emit(protocol.MsgWarning, w)
+		o.emit(messages.MsgWarning, w)
 		return
 	}
 	o.mu.Lock()
@@ -101,11 +101,11 @@ func (o *output) warn(path string, err error) {
 // fail reports the error that ends the command.
 func (o *output) fail(err error, code int) {
 	if o.json {
-		f := protocol.Failure{Message: err.Error(), ExitCode: code}
+		f := messages.Failure{Message: err.Error(), ExitCode: code}
 		if errors.Is(err, restore.ErrTargetNotEmpty) {
-			f.Kind = protocol.KindTargetNotEmpty
+			f.Kind = messages.KindTargetNotEmpty
 		}
-		o.emit(protocol.MsgError, f)
+		o.emit(messages.MsgError, f)
 		return
 	}
 	o.mu.Lock()

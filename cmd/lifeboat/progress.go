@@ -5,7 +5,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/lifeboat-backup/lifeboat/sidecar/protocol"
+	"github.com/lifeboat-backup/lifeboat/messages"
 	"github.com/schollz/progressbar/v3"
 )
 
@@ -63,7 +63,7 @@ func (a *app) startProgress(verb string, status func() progressStatus) (stop fun
 			}
 			s := status()
 			if o.json {
-				msg := protocol.Status{Action: verb, FilesDone: s.FilesDone, BytesDone: s.BytesDone,
+				msg := messages.Status{Action: verb, FilesDone: s.FilesDone, BytesDone: s.BytesDone,
 					Errors: s.Errors, SecondsElapsed: int(time.Since(start).Seconds())}
 				if s.TotalKnown {
 					msg.TotalFiles, msg.TotalBytes = &s.TotalFiles, &s.TotalBytes
@@ -72,7 +72,7 @@ func (a *app) startProgress(verb string, status func() progressStatus) (stop fun
 						msg.PercentDone = &pct
 					}
 				}
-				o.emit(protocol.MsgStatus, msg)
+				o.emit(messages.MsgStatus, msg)
 				continue
 			}
 			if s.TotalKnown && !known {

@@ -5,6 +5,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/lifeboat-backup/lifeboat/configs"
 	"github.com/lifeboat-backup/lifeboat/sidecar/protocol"
 	"github.com/spf13/pflag"
 )
@@ -14,7 +15,7 @@ import (
 // fails here, not in a sidecar on a user's engine.
 func TestSidecarCommandLinesParse(t *testing.T) {
 	repo := protocol.RepositoryFlags("/repository")
-	repoFlags := map[string]string{protocol.FlagRepo: "/repository", protocol.FlagInput: "true", protocol.FlagJSON: "true", protocol.FlagNoCache: "true"}
+	repoFlags := map[string]string{configs.FlagRepo: "/repository", protocol.FlagInput: "true", configs.FlagJSON: "true", configs.FlagNoCache: "true"}
 	with := func(m map[string]string, more map[string]string) map[string]string {
 		out := map[string]string{}
 		for k, v := range m {
@@ -32,18 +33,18 @@ func TestSidecarCommandLinesParse(t *testing.T) {
 		flags map[string]string // every flag the line sets, and its value
 	}{
 		{append(protocol.Batch(), repo...), protocol.CmdBatch, nil, repoFlags},
-		{append(protocol.RestoreLine{Snapshot: "1f2e3d4c", Target: "/restore"}.Args(), repo...), protocol.CmdRestore, []string{"1f2e3d4c"},
-			with(repoFlags, map[string]string{protocol.FlagTarget: "/restore"})},
+		{append(protocol.RestoreLine{Snapshot: "1f2e3d4c", Target: "/restore"}.Args(), repo...), configs.CmdRestore, []string{"1f2e3d4c"},
+			with(repoFlags, map[string]string{configs.FlagTarget: "/restore"})},
 		{append(protocol.RestoreLine{Snapshot: "1f2e3d4c", Target: "/restore", Overwrite: protocol.OverwriteAlways, Delete: true, KeepDamaged: true}.Args(), repo...),
-			protocol.CmdRestore, []string{"1f2e3d4c"},
-			with(repoFlags, map[string]string{protocol.FlagTarget: "/restore", protocol.FlagOverwrite: "always", protocol.FlagDelete: "true", protocol.FlagKeepDamaged: "true"})},
+			configs.CmdRestore, []string{"1f2e3d4c"},
+			with(repoFlags, map[string]string{configs.FlagTarget: "/restore", configs.FlagOverwrite: "always", configs.FlagDelete: "true", configs.FlagKeepDamaged: "true"})},
 		{append(protocol.RestoreLine{Snapshot: "1f2e3d4c", Target: "/restore", Overwrite: protocol.OverwriteIfChanged, Delete: true, Base: "9a8b7c6d"}.Args(), repo...),
-			protocol.CmdRestore, []string{"1f2e3d4c"},
-			with(repoFlags, map[string]string{protocol.FlagTarget: "/restore", protocol.FlagOverwrite: "if-changed", protocol.FlagDelete: "true", protocol.FlagBase: "9a8b7c6d"})},
+			configs.CmdRestore, []string{"1f2e3d4c"},
+			with(repoFlags, map[string]string{configs.FlagTarget: "/restore", configs.FlagOverwrite: "if-changed", configs.FlagDelete: "true", configs.FlagBase: "9a8b7c6d"})},
 		{append(protocol.RestoreLine{OnInput: true, Target: "/restore", Overwrite: protocol.OverwriteIfChanged, Delete: true, Verify: true}.Args(), repo...),
-			protocol.CmdRestore, []string{"-"},
-			with(repoFlags, map[string]string{protocol.FlagTarget: "/restore", protocol.FlagOverwrite: "if-changed", protocol.FlagDelete: "true",
-				protocol.FlagSnapshotOnInput: "true", protocol.FlagVerify: "true"})},
+			configs.CmdRestore, []string{"-"},
+			with(repoFlags, map[string]string{configs.FlagTarget: "/restore", configs.FlagOverwrite: "if-changed", configs.FlagDelete: "true",
+				protocol.FlagSnapshotOnInput: "true", configs.FlagVerify: "true"})},
 		{protocol.Send("/volumes/data", false), protocol.CmdSend, nil, map[string]string{protocol.FlagPath: "/volumes/data"}},
 		{protocol.Send("/volumes/data", true), protocol.CmdSend, nil, map[string]string{protocol.FlagPath: "/volumes/data", protocol.FlagAwaitGo: "true"}},
 		{protocol.Receive("/restore", false), protocol.CmdReceive, nil, map[string]string{protocol.FlagTarget: "/restore"}},

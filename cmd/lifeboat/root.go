@@ -10,7 +10,7 @@ import (
 
 	"github.com/lifeboat-backup/lifeboat/configs"
 	"github.com/lifeboat-backup/lifeboat/repository"
-	"github.com/lifeboat-backup/lifeboat/sidecar/protocol"
+	"github.com/lifeboat-backup/lifeboat/sidecar/worker"
 	"github.com/spf13/cobra"
 )
 
@@ -28,15 +28,14 @@ type app struct {
 	memProfile    string
 	dockerContext string
 	sidecarImage  string
-	sidecarInput  bool
 	profile       *os.File
 	cfg           *configs.Config
 	out           *output
 
-	// in buffers stdin once anything reads it line by line; sidecarIn is
-	// what the CLI handed this process when it runs as a sidecar.
-	in        *bufio.Reader
-	sidecarIn *protocol.Input
+	// in buffers stdin once anything reads it line by line; worker is the
+	// sidecar's side of lifeboat, which reads from the same buffer.
+	in     *bufio.Reader
+	worker *worker.Worker
 	// repoPassword is the repository password once asked for.
 	repoPassword []byte
 	// hostName is the host name snapshots record, once found
@@ -53,22 +52,8 @@ func (a *app) input() *bufio.Reader {
 	return a.in
 }
 
-// readSidecarInput takes the password, the settings files and the plan
-// from the first line of stdin (see protocol.Input).
-func (a *app) readSidecarInput() error {
-	in, err := protocol.ReadInput(a.input())
-	if err != nil {
-		return err
-	}
-	if err := in.WriteFiles(); err != nil {
-		return err
-	}
-	a.cfg.Password, a.cfg.PasswordFile = string(in.Password), ""
-	a.sidecarIn = in
-	return nil
-}
-
 func newRootCmd(a *app) *cobra.Command {
+	a.worker = worker.New(workerHost{a}, a.input(), a.stdout, a.stderr)
 	root := &cobra.Command{
 		Use:   "lifeboat",
 		Short: "Back up, restore and move Docker volumes and directories",
@@ -113,19 +98,19 @@ Unknown keys in the config file are refused.
 			}
 			a.cfg = cfg
 			a.out.json, a.out.quiet = cfg.JSON, cfg.Quiet
-			if a.sidecarInput {
-				return a.readSidecarInput()
+			pw, ok, err := a.worker.ReadInput()
+			if ok && err == nil { // a sidecar: the password came with its input
+				a.cfg.Password, a.cfg.PasswordFile = pw, ""
 			}
-			return nil
+			return err
 		},
 	}
 	pf := root.PersistentFlags()
-	pf.String(protocol.FlagRepo, "", "repository: a directory, s3://BUCKET[/PREFIX] or gs://BUCKET[/PREFIX] (env LIFEBOAT_REPOSITORY)")
+	pf.String(configs.FlagRepo, "", "repository: a directory, s3://BUCKET[/PREFIX] or gs://BUCKET[/PREFIX] (env LIFEBOAT_REPOSITORY)")
 	pf.String("password-file", "", "read the repository password from this file (env LIFEBOAT_PASSWORD_FILE)")
 	pf.StringVar(&a.configFile, "config", "", "config file (env LIFEBOAT_CONFIG; default "+configs.DefaultFile+" if it exists)")
-	pf.Bool(protocol.FlagJSON, false, "print JSON lines (each with a \"type\" field) instead of text")
-	pf.BoolVar(&a.sidecarInput, protocol.FlagInput, false, "read the password, settings files and plan from the first line of stdin (set by lifeboat for its sidecars)")
-	_ = pf.MarkHidden(protocol.FlagInput)
+	pf.Bool(configs.FlagJSON, false, "print JSON lines (each with a \"type\" field) instead of text")
+	a.worker.AddInputFlag(pf)
 	pf.BoolP("quiet", "q", false, "print no progress and no informational messages")
 	pf.String("s3-endpoint", "", "S3-compatible endpoint URL, e.g. https://minio.lan:9000 (env LIFEBOAT_S3_ENDPOINT)")
 	pf.Bool("s3-path-style", false, "address S3 buckets in the path, as most S3-compatible stores need")
@@ -139,7 +124,7 @@ Unknown keys in the config file are refused.
 	pf.String("compression", "", "how new data is compressed: "+repository.CompressionNames+" (default: zstd level 3 for trees, level 1 for file data; env LIFEBOAT_COMPRESSION)")
 	pf.Int("connections", 0, "concurrent requests to a cloud store (default 8)")
 	pf.String("cache-dir", "", "where copies of a remote repository's snapshot and index files are kept (default: ~/.cache/lifeboat; env LIFEBOAT_CACHE_DIR)")
-	pf.Bool(protocol.FlagNoCache, false, "keep no local copies of a remote repository's snapshot and index files")
+	pf.Bool(configs.FlagNoCache, false, "keep no local copies of a remote repository's snapshot and index files")
 	pf.StringVar(&a.dockerContext, "context", "", "docker context to use for volumes (default: DOCKER_HOST, DOCKER_CONTEXT, the current context)")
 	pf.StringVar(&a.sidecarImage, "sidecar-image", "", "run this image as the sidecar instead of building one from lifeboat's executable")
 	pf.StringVar(&a.cpuProfile, "cpu-profile", "", "write a CPU profile (pprof) to this file")
@@ -166,10 +151,8 @@ Unknown keys in the config file are refused.
 		newMigrateCmd(a),
 		newUpgradeCmd(a),
 		newRollbackCmd(a),
-		newSidecarBatchCmd(a),
-		newSidecarSendCmd(a),
-		newSidecarReceiveCmd(a),
 	)
+	root.AddCommand(a.worker.Commands()...)
 	return root
 }
 
@@ -177,7 +160,7 @@ Unknown keys in the config file are refused.
 func run(ctx context.Context, a *app, args []string) int {
 	a.out = &output{stdout: a.stdout, stderr: a.stderr}
 	for _, arg := range args { // errors before flag parsing honour --json too
-		if arg == "--json" {
+		if arg == "--"+configs.FlagJSON {
 			a.out.json = true
 		}
 	}

@@ -6,7 +6,7 @@ import (
 	"github.com/lifeboat-backup/lifeboat/configs"
 	"github.com/lifeboat-backup/lifeboat/repository"
 	"github.com/lifeboat-backup/lifeboat/repository/retention"
-	"github.com/lifeboat-backup/lifeboat/sidecar"
+	"github.com/lifeboat-backup/lifeboat/volumes"
 )
 
 // The configuration is plain data (package configs); here it becomes the
@@ -48,6 +48,6 @@ func keepPolicy(k configs.Keep) retention.Policy {
 }
 
 // jobSelection is the volumes a job backs up.
-func jobSelection(j configs.Job) sidecar.Selection {
-	return sidecar.Selection{Names: j.Volumes, Labels: j.Labels, All: j.All}
+func jobSelection(j configs.Job) volumes.Selection {
+	return volumes.Selection{Names: j.Volumes, Labels: j.Labels, All: j.All}
 }

@@ -8,10 +8,9 @@ import (
 	"os"
 	"sync"
 
+	"github.com/lifeboat-backup/lifeboat/messages"
 	"github.com/lifeboat-backup/lifeboat/repository"
 	"github.com/lifeboat-backup/lifeboat/restore"
-	"github.com/lifeboat-backup/lifeboat/sidecar"
-	"github.com/lifeboat-backup/lifeboat/sidecar/protocol"
 	"github.com/lifeboat-backup/lifeboat/volumes"
 )
 
@@ -24,8 +23,8 @@ type volumeFlags struct {
 	from      string // --volumes-from: attach this container's volumes
 }
 
-func (v *volumeFlags) selection(names []string) (sidecar.Selection, bool) {
-	s := sidecar.Selection{Names: names, Labels: v.labels, Container: v.container, Dangling: v.dangling, All: v.all}
+func (v *volumeFlags) selection(names []string) (volumes.Selection, bool) {
+	s := volumes.Selection{Names: names, Labels: v.labels, Container: v.container, Dangling: v.dangling, All: v.all}
 	if v.from != "" {
 		s.Container = v.from
 	}
@@ -38,40 +37,24 @@ func credentialExists(path string) bool {
 	return err == nil
 }
 
-// sidecars prepares sidecar runs for the workflows (volumes.Sidecars):
-// the image from --sidecar-image or built from this executable, and the
-// repository settings shared by every run of a command.
-type sidecars struct{ a *app }
-
-func (s sidecars) Image(ctx context.Context, eng volumes.Engine) (string, error) {
-	if s.a.sidecarImage != "" {
-		return s.a.sidecarImage, nil
-	}
-	exe, err := os.Executable()
-	if err != nil {
-		return "", err
-	}
-	return eng.EnsureImage(ctx, exe, s.a.version)
-}
-
-func (s sidecars) Job(ctx context.Context, eng volumes.Engine) (sidecar.Job, error) {
-	a := s.a
-	loc, err := a.cfg.RequireRepository()
-	if err != nil {
-		return sidecar.Job{}, usageError{err}
-	}
-	ref, err := s.Image(ctx, eng)
-	if err != nil {
-		return sidecar.Job{}, err
-	}
-	pw, err := a.password("enter the password for repository "+loc+": ", false)
-	if err != nil {
-		return sidecar.Job{}, err
-	}
-	home, _ := os.UserHomeDir()
-	env, files := a.cfg.SidecarSettings(a.environ(), a.getenv, home, credentialExists)
-	return sidecar.Job{Image: ref, Repo: loc, Password: pw, Env: env, Files: files, Stderr: a.stderr,
-		Killed: func(host string) { a.releaseSidecarLocks(ctx, host) }}, nil
+// sidecars is how the workflows run sidecars for a command: the image
+// from --sidecar-image or built from this executable, and the repository
+// settings shared by every run of the command.
+func (a *app) sidecars() volumes.SidecarConfig {
+	return volumes.SidecarConfig{ImageRef: a.sidecarImage, Version: a.version, Stderr: a.stderr, Killed: a.releaseSidecarLocks,
+		Repository: func(context.Context) (volumes.RepositoryAccess, error) {
+			loc, err := a.cfg.RequireRepository()
+			if err != nil {
+				return volumes.RepositoryAccess{}, usageError{err}
+			}
+			pw, err := a.password("enter the password for repository "+loc+": ", false)
+			if err != nil {
+				return volumes.RepositoryAccess{}, err
+			}
+			home, _ := os.UserHomeDir()
+			env, files := a.cfg.SidecarSettings(a.environ(), a.getenv, home, credentialExists)
+			return volumes.RepositoryAccess{Location: loc, Password: pw, Env: env, Files: files}, nil
+		}}
 }
 
 // releaseSidecarLocks removes the locks of a sidecar that a signal ended
@@ -96,10 +79,10 @@ func (r reporter) Warn(subject string, err error)   { r.a.out.warn(subject, err)
 
 // Event prints what the consistency handling did: with --json a typed
 // "event" line with its time, else a line of text (warnings on stderr).
-func (r reporter) Event(ev protocol.Event) {
+func (r reporter) Event(ev messages.Event) {
 	switch {
 	case r.a.out.json:
-		r.a.out.emit(protocol.MsgEvent, ev)
+		r.a.out.emit(messages.MsgEvent, ev)
 	case ev.Warning:
 		r.a.out.warn(ev.Volume, errors.New(ev.Message))
 	default:
@@ -127,14 +110,14 @@ func (s *sidecarLines) line(b []byte) {
 		s.a.out.relay(b)
 		return
 	}
-	m, err := protocol.Decode(b)
+	m, err := messages.Decode(b)
 	if err != nil {
 		return
 	}
 	switch m.Type {
-	case protocol.MsgWarning:
+	case messages.MsgWarning:
 		s.a.out.warn(m.Warning.Path, errors.New(m.Warning.Message))
-	case protocol.MsgStatus:
+	case messages.MsgStatus:
 		st := progressStatus{FilesDone: m.Status.FilesDone, BytesDone: m.Status.BytesDone, Errors: m.Status.Errors}
 		if m.Status.TotalBytes != nil && m.Status.TotalFiles != nil {
 			st.TotalFiles, st.TotalBytes, st.TotalKnown = *m.Status.TotalFiles, *m.Status.TotalBytes, true
@@ -147,7 +130,7 @@ func (s *sidecarLines) line(b []byte) {
 
 // backupVolumes backs the selected volumes up (volumes.Backup) with a
 // progress display.
-func (a *app) backupVolumes(ctx context.Context, o backupOptions, sel sidecar.Selection) (repository.Summary, error) {
+func (a *app) backupVolumes(ctx context.Context, o backupOptions, sel volumes.Selection) (repository.Summary, error) {
 	eng, err := a.engineFor(ctx, "", a.dockerContext)
 	if err != nil {
 		return repository.Summary{}, err
@@ -155,7 +138,7 @@ func (a *app) backupVolumes(ctx context.Context, o backupOptions, sel sidecar.Se
 	defer eng.Close()
 	lines := &sidecarLines{a: a}
 	stop := a.startProgress("backup", lines.progress)
-	res, err := volumes.Backup(ctx, eng, sidecars{a}, reporter{a}, volumes.BackupOptions{
+	res, err := volumes.Backup(ctx, eng, a.sidecars(), reporter{a}, volumes.BackupOptions{
 		Selection: sel, VolumesFrom: o.volumes.from, Host: a.snapshotHost(ctx), Tags: o.tags, Lines: lines.line})
 	stop()
 	return res.Total, err
@@ -165,7 +148,8 @@ func (a *app) runVolumeRestore(ctx context.Context, o restoreOptions, ref string
 	if o.base != "" && !o.force {
 		return usageError{fmt.Errorf("--base with --to-volume needs --force: a delta restore changes a volume that holds data")}
 	}
-	if err := sidecar.ValidateVolumeName(o.toVolume); err != nil {
+	ro := volumes.RestoreOptions{Volume: o.toVolume, Force: o.force, Verify: o.verify, KeepDamaged: o.keepDamaged}
+	if err := ro.Validate(); err != nil {
 		return usageError{err}
 	}
 	repo, done, err := a.openRepository(ctx, withoutLock, false)
@@ -188,11 +172,11 @@ func (a *app) runVolumeRestore(ctx context.Context, o restoreOptions, ref string
 	defer eng.Close()
 	lines := &sidecarLines{a: a}
 	stop := a.startProgress("restore "+o.toVolume, lines.progress)
-	sum, err := volumes.Restore(ctx, eng, sidecars{a}, reporter{a}, volumes.RestoreOptions{
-		Snapshot: sn, Base: base, Volume: o.toVolume, Force: o.force, Verify: o.verify, KeepDamaged: o.keepDamaged, Lines: lines.line})
+	ro.Snapshot, ro.Base, ro.Lines = sn, base, lines.line
+	sum, err := volumes.Restore(ctx, eng, a.sidecars(), reporter{a}, ro)
 	stop()
 	if errors.Is(err, restore.ErrIncomplete) && sum != nil && !a.out.json { // with --json the sidecar's summary was relayed
-		a.out.result(protocol.MsgSummary, sum, func(w io.Writer) { printDamage(w, &sum.Result) })
+		a.out.result(messages.MsgSummary, sum, func(w io.Writer) { printDamage(w, &sum.Result) })
 	}
 	return restoreIncomplete(err)
 }

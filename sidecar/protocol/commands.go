@@ -1,31 +1,27 @@
 package protocol
 
-// The commands and flags of a sidecar's lifeboat. The CLI builds every
-// sidecar command line with the functions below; lifeboat's commands
-// register the same names (cmd/lifeboat), and a test there parses each
-// line built here with them.
+import "github.com/lifeboat-backup/lifeboat/configs"
+
+// The commands and flags only a sidecar's lifeboat is given; the CLI
+// builds every sidecar command line with the functions below, from these
+// names and from the names of lifeboat's public commands and flags
+// (configs/names.go). sidecar/worker registers these, cmd/lifeboat the
+// public ones, and a test there parses each line built here with
+// lifeboat's own commands.
 const (
 	CmdBatch   = "sidecar-batch"   // back up the volumes of the Input's Plan
-	CmdRestore = "restore"         // restore a snapshot (RestoreLine)
 	CmdSend    = "sidecar-send"    // send a directory to a CmdReceive
 	CmdReceive = "sidecar-receive" // make a directory equal to what a CmdSend sends
 
-	FlagRepo            = "repo"
-	FlagInput           = "sidecar-input" // read the Input line first
-	FlagJSON            = "json"
-	FlagNoCache         = "no-cache"
-	FlagTarget          = "target"
-	FlagPath            = "path"
-	FlagOverwrite       = "overwrite"
-	FlagDelete          = "delete"
-	FlagBase            = "base"
-	FlagVerify          = "verify"
-	FlagKeepDamaged     = "keep-damaged"
-	FlagSnapshotOnInput = "snapshot-on-input" // read a RestoreOrder after the Input
+	FlagInput           = "sidecar-input"     // every command: read the Input line first
+	FlagSnapshotOnInput = "snapshot-on-input" // restore: read a RestoreOrder after the Input
+	FlagPath            = "path"              // send: what to send
 	FlagAwaitGo         = "await-go"          // send: read nothing before a wire.Go frame on stdin
+	FlagTarget          = "target"            // receive: where to receive
+	FlagOverwrite       = "overwrite"         // receive: bring a target that is not empty up to date
 )
 
-// Values of FlagOverwrite that a sidecar is given.
+// Values of restore's --overwrite that a sidecar is given.
 const (
 	OverwriteAlways    = "always"
 	OverwriteIfChanged = "if-changed"
@@ -38,7 +34,7 @@ func flag(name string) string { return "--" + name }
 // input, messages out, and no cache (the container's file system goes with
 // it).
 func RepositoryFlags(repo string) []string {
-	return []string{flag(FlagRepo), repo, flag(FlagInput), flag(FlagJSON), flag(FlagNoCache)}
+	return []string{flag(configs.FlagRepo), repo, flag(FlagInput), flag(configs.FlagJSON), flag(configs.FlagNoCache)}
 }
 
 // Batch is a batch backup sidecar's command (its Plan comes in its Input).
@@ -67,24 +63,24 @@ func (r RestoreLine) Args() []string {
 	if r.OnInput {
 		snap = "-"
 	}
-	args := []string{CmdRestore, snap, flag(FlagTarget), r.Target}
+	args := []string{configs.CmdRestore, snap, flag(configs.FlagTarget), r.Target}
 	if r.Overwrite != "" {
-		args = append(args, flag(FlagOverwrite), r.Overwrite)
+		args = append(args, flag(configs.FlagOverwrite), r.Overwrite)
 	}
 	if r.Delete {
-		args = append(args, flag(FlagDelete))
+		args = append(args, flag(configs.FlagDelete))
 	}
 	if r.Base != "" {
-		args = append(args, flag(FlagBase), r.Base)
+		args = append(args, flag(configs.FlagBase), r.Base)
 	}
 	if r.OnInput {
 		args = append(args, flag(FlagSnapshotOnInput))
 	}
 	if r.Verify {
-		args = append(args, flag(FlagVerify))
+		args = append(args, flag(configs.FlagVerify))
 	}
 	if r.KeepDamaged {
-		args = append(args, flag(FlagKeepDamaged))
+		args = append(args, flag(configs.FlagKeepDamaged))
 	}
 	return args
 }

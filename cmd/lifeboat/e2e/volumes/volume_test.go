@@ -14,9 +14,9 @@ import (
 	"github.com/lifeboat-backup/lifeboat/cmd/lifeboat/internal/results"
 	"github.com/lifeboat-backup/lifeboat/internal/testservers"
 	"github.com/lifeboat-backup/lifeboat/internal/treetest"
+	"github.com/lifeboat-backup/lifeboat/messages"
 	"github.com/lifeboat-backup/lifeboat/repository"
 	"github.com/lifeboat-backup/lifeboat/sidecar"
-	"github.com/lifeboat-backup/lifeboat/sidecar/protocol"
 	"github.com/lifeboat-backup/lifeboat/targets/local"
 	"github.com/moby/moby/client"
 )
@@ -44,7 +44,7 @@ func TestVolumeBackupRestore(t *testing.T) {
 	treetest.Build(t, clitest.Mountpoint(t, e, vol))
 
 	c.OK("init")
-	sum := clitest.LastMessage[protocol.BackupSummary](t, c.OK("backup", vol, "--tag", "vol", "--json"), "summary")
+	sum := clitest.LastMessage[messages.BackupSummary](t, c.OK("backup", vol, "--tag", "vol", "--json"), "summary")
 	if sum.Incomplete || sum.SnapshotID == "" {
 		t.Fatalf("summary: %+v", sum)
 	}

@@ -11,8 +11,8 @@ import (
 	"github.com/lifeboat-backup/lifeboat/cmd/lifeboat/internal/clitest"
 	"github.com/lifeboat-backup/lifeboat/cmd/lifeboat/internal/results"
 	"github.com/lifeboat-backup/lifeboat/internal/treetest"
+	"github.com/lifeboat-backup/lifeboat/messages"
 	"github.com/lifeboat-backup/lifeboat/sidecar"
-	"github.com/lifeboat-backup/lifeboat/sidecar/protocol"
 	"github.com/moby/moby/client"
 )
 
@@ -206,7 +206,7 @@ func TestVolumeBackupReportsChangesAndDowntime(t *testing.T) {
 	// The same application labelled lifeboat.stop: stopped for the copy.
 	stopped := vol + "-stop"
 	clitest.StartApp(t, e, ref, stopped+"-app", stopped, map[string]string{sidecar.LabelStop: "true"})
-	events := clitest.Messages[protocol.Event](t, c.OK("backup", stopped, "--json"), "event")
+	events := clitest.Messages[messages.Event](t, c.OK("backup", stopped, "--json"), "event")
 	if len(events) != 2 || events[0].Action != sidecar.ActionStop || events[1].Action != sidecar.ActionStart {
 		t.Fatalf("events %+v, want stop then start", events)
 	}

@@ -1,4 +1,4 @@
-package protocol
+package messages
 
 import (
 	"bytes"
@@ -11,10 +11,8 @@ import (
 	"github.com/lifeboat-backup/lifeboat/restore"
 )
 
-// The messages lifeboat prints with --json, one JSON object a line, each
-// with a "type" field; a sidecar runs lifeboat with --json, and the CLI
-// outside reads its lines with Decode. Encode is the one encoder, Decode the
-// one decoder: no other code parses these lines.
+// The types of message. Encode is the one encoder, Decode the one
+// decoder: no other code writes or parses these lines.
 const (
 	MsgVolumeReady = "volume_ready" // VolumeReady: a batch waits for GoAhead or Skip
 	MsgVolumeError = "volume_error" // VolumeError: one volume of a batch failed
@@ -72,14 +70,6 @@ type Failure struct {
 	ExitCode int    `json:"exit_code"`
 	Kind     string `json:"kind,omitempty"`
 }
-
-// Exit codes of lifeboat that the CLI acts on when its sidecar ends (the
-// whole list is in lifeboat --help).
-const (
-	ExitOK         = 0
-	ExitIncomplete = 3  // saved, but some entries could not be read
-	ExitLocked     = 11 // the repository is locked by another process
-)
 
 // Kinds of Failure.
 const (
@@ -155,7 +145,7 @@ func Decode(line []byte) (Message, error) {
 		Result json.RawMessage `json:"result"`
 	}
 	if err := json.Unmarshal(line, &head); err != nil {
-		return Message{}, fmt.Errorf("sidecar message: %w", err)
+		return Message{}, fmt.Errorf("message: %w", err)
 	}
 	m := Message{Type: head.Type}
 	var into any
@@ -182,7 +172,7 @@ func Decode(line []byte) (Message, error) {
 		return m, nil // a message the CLI only relays
 	}
 	if err := json.Unmarshal(line, into); err != nil {
-		return m, fmt.Errorf("sidecar message %s: %w", head.Type, err)
+		return m, fmt.Errorf("message %s: %w", head.Type, err)
 	}
 	return m, nil
 }
