@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 )
 
@@ -42,31 +43,63 @@ const resticVersion = "v0.18.1"
 // reports the peak RSS of the tool alone (measured from this harness, a
 // child's peak would include the harness's own memory, shared until exec).
 func (t *tool) exec(repo string, args ...string) (result, error) {
-	stats, err := os.CreateTemp("", "bench-time-")
+	r, err := t.start(repo, args...)
 	if err != nil {
 		return result{}, err
 	}
-	stats.Close()
-	defer os.Remove(stats.Name())
-	cmd := exec.Command(timeBin, append([]string{"-f", "%M", "-o", stats.Name(), t.bin}, args...)...)
-	cmd.Env = append(os.Environ(), t.env...)
-	cmd.Env = append(cmd.Env, "LIFEBOAT_REPOSITORY="+repo, "RESTIC_REPOSITORY="+repo)
-	var stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = io.Discard, &stderr
-	start := time.Now()
-	err = cmd.Run()
-	r := result{seconds: time.Since(start).Seconds()}
-	if b, rerr := os.ReadFile(stats.Name()); rerr == nil {
-		lines := strings.Fields(string(b))
-		if len(lines) > 0 {
-			r.rssKiB, _ = strconv.ParseInt(lines[len(lines)-1], 10, 64)
-		}
-	}
+	return r.wait()
+}
+
+// running is a tool started by start.
+type running struct {
+	cmd    *exec.Cmd
+	stats  string // where time writes the peak RSS
+	stderr bytes.Buffer
+	begun  time.Time
+}
+
+// start starts the tool as exec runs it, in a process group of its own
+// (kill ends it with its time wrapper).
+func (t *tool) start(repo string, args ...string) (*running, error) {
+	stats, err := os.CreateTemp("", "bench-time-")
 	if err != nil {
-		return r, fmt.Errorf("%v: %s", err, strings.TrimSpace(stderr.String()))
+		return nil, err
+	}
+	stats.Close()
+	r := &running{stats: stats.Name()}
+	r.cmd = exec.Command(timeBin, append([]string{"-f", "%M", "-o", r.stats, t.bin}, args...)...)
+	r.cmd.Env = append(os.Environ(), t.env...)
+	r.cmd.Env = append(r.cmd.Env, "LIFEBOAT_REPOSITORY="+repo, "RESTIC_REPOSITORY="+repo)
+	r.cmd.Stdout, r.cmd.Stderr = io.Discard, &r.stderr
+	r.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	r.begun = time.Now()
+	if err := r.cmd.Start(); err != nil {
+		os.Remove(r.stats)
+		return nil, err
 	}
 	return r, nil
 }
+
+// wait waits for the tool's end and returns its time and peak RSS.
+func (r *running) wait() (result, error) {
+	defer os.Remove(r.stats)
+	err := r.cmd.Wait()
+	res := result{seconds: time.Since(r.begun).Seconds()}
+	if b, rerr := os.ReadFile(r.stats); rerr == nil {
+		lines := strings.Fields(string(b))
+		if len(lines) > 0 {
+			res.rssKiB, _ = strconv.ParseInt(lines[len(lines)-1], 10, 64)
+		}
+	}
+	if err != nil {
+		return res, fmt.Errorf("%v: %s", err, strings.TrimSpace(r.stderr.String()))
+	}
+	return res, nil
+}
+
+// kill ends the tool and its wrapper at once (SIGKILL: nothing is
+// cleaned up, as when a machine loses power); wait still reaps them.
+func (r *running) kill() { _ = syscall.Kill(-r.cmd.Process.Pid, syscall.SIGKILL) }
 
 const timeBin = "/usr/bin/time"
 

@@ -17,6 +17,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/lifeboat-backup/lifeboat/internal/linkshape"
+	"github.com/lifeboat-backup/lifeboat/repository"
 )
 
 // The WAN scenario: the mixed data set backed up to and restored from an
@@ -121,7 +122,54 @@ func runWAN(s sizes, outFile, work, lb string, runs int, link linkshape.Link) er
 	if err != nil {
 		return err
 	}
+	err = w.each(func(i int, t *tool) error {
+		return w.killAndResume(t, repoOf(t, i)+"-killed", src, w.results[phaseFirst][t.name][i].link.Up)
+	})
+	if err != nil {
+		return err
+	}
 	return wanSection.write(outFile, w.report(total))
+}
+
+// Phases of a first backup killed half way (SIGKILL once half of what a
+// whole one sends has crossed the link) and run again.
+const (
+	phaseKilled  = "killed first backup"
+	phaseResumed = "backup after the kill"
+)
+
+// killAndResume kills a first backup into a new repository once it has
+// sent half of firstUp, then runs it again: what the second run sends
+// beyond what was left to send is what the kill cost.
+func (w *wanBench) killAndResume(t *tool, repo, src string, firstUp int64) error {
+	if _, err := t.exec(repo, t.init...); err != nil {
+		return fmt.Errorf("%s init: %w", t.name, err)
+	}
+	before := w.proxy.Stats()
+	r, err := t.start(repo, t.backup(src)...)
+	if err != nil {
+		return err
+	}
+	exited := make(chan error, 1)
+	go func() { _, err := r.wait(); exited <- err }()
+	tick := time.NewTicker(20 * time.Millisecond)
+	defer tick.Stop()
+	for w.proxy.Stats().Up-before.Up < firstUp/2 {
+		select {
+		case err := <-exited:
+			return fmt.Errorf("%s: the backup to kill ended first (%v)", t.name, err)
+		case <-tick.C:
+		}
+	}
+	r.kill()
+	<-exited
+	killed := wanResult{seconds: time.Since(r.begun).Seconds(), link: w.proxy.Stats().Sub(before)}
+	if w.results[phaseKilled] == nil {
+		w.results[phaseKilled] = map[string][]wanResult{}
+	}
+	w.results[phaseKilled][t.name] = append(w.results[phaseKilled][t.name], killed)
+	fmt.Printf("%-22s %-9s %7.2f s  %8s up (killed)\n", phaseKilled, t.name, killed.seconds, mib(killed.link.Up))
+	return w.measure(phaseResumed, t, repo, t.backup(src))
 }
 
 var wanSection = section{"<!-- wan: written by go run ./bench -wan -->", "<!-- end of wan -->"}
@@ -187,6 +235,34 @@ func (w *wanBench) report(total int64) string {
 			fmt.Fprintf(&b, "| %s | %s | %.1f s | %s | %s | %d | %.1f s | %s | %s |\n", phase, t.name, m.seconds,
 				mib(m.link.Up), mib(m.link.Down), m.link.RoundTrips, floor, use, vs)
 		}
+	}
+	if len(w.results[phaseKilled]) > 0 {
+		b.WriteString(w.killReport())
+	}
+	return b.String()
+}
+
+// killReport is the table of the killed first backups: what was sent
+// twice is what the killed run and the one after it sent together beyond
+// what one whole first backup sends.
+func (w *wanBench) killReport() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "\nA first backup killed (SIGKILL) once it had sent half of what a whole one sends, then run again: ")
+	fmt.Fprintf(&b, "sent twice is what the two runs sent beyond one whole first backup (medians). lifeboat's bound is the packs in flight when it died: its uploads to a remote store (4 by default) times its pack size (%d MiB).\n\n",
+		repository.DefaultPackSize>>20)
+	b.WriteString("| tool | killed after | sent before the kill | backup after the kill | sent | sent twice |\n|---|---|---|---|---|---|\n")
+	for _, t := range w.tools {
+		killed, resumed, first := w.results[phaseKilled][t.name], w.results[phaseResumed][t.name], w.results[phaseFirst][t.name]
+		if len(killed) == 0 || len(resumed) != len(killed) || len(first) < len(killed) {
+			continue
+		}
+		var twice []int64
+		for i := range killed {
+			twice = append(twice, killed[i].link.Up+resumed[i].link.Up-first[i].link.Up)
+		}
+		slices.Sort(twice)
+		k, r := wanMedian(killed), wanMedian(resumed)
+		fmt.Fprintf(&b, "| %s | %.1f s | %s | %.1f s | %s | %s |\n", t.name, k.seconds, mib(k.link.Up), r.seconds, mib(r.link.Up), mib(twice[len(twice)/2]))
 	}
 	return b.String()
 }

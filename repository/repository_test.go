@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/lifeboat-backup/lifeboat/internal/faulty"
 	"github.com/lifeboat-backup/lifeboat/repository/crypto"
 	"github.com/lifeboat-backup/lifeboat/repository/pack"
 	"github.com/lifeboat-backup/lifeboat/targets"
@@ -319,51 +320,129 @@ func TestLateRefreshLosesTheLock(t *testing.T) {
 	}
 }
 
-// Uploaded packs are indexed after packsPerIndex packs, or when a pack is
-// uploaded indexInterval after the last index file: on a slow store a
-// killed run still leaves most of its packs indexed for the next one.
-func TestWriterIndexesByCountAndTime(t *testing.T) {
+// writePacks saves n packs' worth of incompressible blobs (11 of 100 kB
+// to a pack of minPackSize), the same ones for the same n, through a new
+// writer, and returns them with Finish's error.
+func writePacks(r *Repository, n int) ([][]byte, error) {
+	w := r.NewWriter(context.Background())
+	var blobs [][]byte
+	for i := 0; i < 11*n; i++ {
+		b := blob(uint64(i), 100_000, false)
+		blobs = append(blobs, b)
+		if _, err := w.SaveBlob(pack.DataBlob, r.BlobID(b), b); err != nil {
+			w.Abort()
+			return blobs, err
+		}
+	}
+	_, err := w.Finish()
+	return blobs, err
+}
+
+// Each uploaded pack is indexed at once; packsPerIndex checkpoints, and
+// those left at Finish, become one index file and are deleted. Every blob
+// is found by a fresh handle.
+func TestWriterConsolidatesItsCheckpoints(t *testing.T) {
 	ctx := context.Background()
-	for _, tc := range []struct {
-		name     string
-		tick     time.Duration // how far the clock moves per reading (one per pack)
-		min, max int           // index files in the end
-	}{
-		{"fast store", 0, 2, 2},                        // after 8 packs, and the last 2 at Finish
-		{"slow store", indexInterval / 2, 5, 6},        // every second pack
-		{"very slow store", 2 * indexInterval, 10, 10}, // every pack
-	} {
-		t.Run(tc.name, func(t *testing.T) {
+	tg := mem.New()
+	r, err := Init(ctx, tg, []byte("pw"), Options{KDF: fastKDF, PackSize: minPackSize, Uploads: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	n := packsPerIndex + 6
+	blobs, err := writePacks(r, n)
+	if err != nil {
+		t.Fatal(err)
+	}
+	files, packs := 0, 0
+	_ = tg.List(ctx, "index/", func(targets.Info) error { files++; return nil })
+	_ = tg.List(ctx, "data/", func(targets.Info) error { packs++; return nil })
+	if packs != n || files != 2 {
+		t.Fatalf("%d packs, %d index files; want %d packs and 2 index files (%d packs, then 6)", packs, files, n, packsPerIndex)
+	}
+	fresh, err := Open(ctx, tg, []byte("pw"), Options{NoLock: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer fresh.Close()
+	if err := fresh.LoadIndex(ctx); err != nil {
+		t.Fatal(err)
+	}
+	for i, b := range blobs {
+		if _, ok := fresh.Index().Lookup(pack.DataBlob, r.BlobID(b)); !ok {
+			t.Fatalf("blob %d of %d is not indexed", i, len(blobs))
+		}
+	}
+}
+
+// A run that dies (every call to the store fails from some moment on, as
+// when the process is killed) leaves unindexed at most the packs its
+// uploads were sending: the next run stores again only those and what the
+// dead one never stored.
+func TestKilledWriterLosesOnlyInFlightPacks(t *testing.T) {
+	ctx := context.Background()
+	const uploads, total = 4, 30
+	for _, dieAfter := range []int{1, 7, 15, 22} {
+		t.Run(fmt.Sprintf("dies after %d packs", dieAfter), func(t *testing.T) {
 			tg := mem.New()
 			var mu sync.Mutex
-			clock := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
-			now := func() time.Time {
+			stored, dead := 0, false
+			ft := faulty.New(tg, faulty.Config{Hook: func(_ context.Context, op, name string) error {
 				mu.Lock()
 				defer mu.Unlock()
-				clock = clock.Add(tc.tick)
-				return clock
-			}
-			r, err := Init(ctx, tg, []byte("pw"), Options{KDF: fastKDF, PackSize: minPackSize, Now: now, Uploads: 1})
+				if op == "put" && strings.HasPrefix(name, "data/") && !dead {
+					if stored == dieAfter {
+						dead = true
+					} else {
+						stored++
+					}
+				}
+				if dead {
+					return errors.New("the process is gone")
+				}
+				return nil
+			}})
+			r, err := Init(ctx, ft, []byte("pw"), Options{KDF: fastKDF, PackSize: minPackSize, Uploads: uploads})
 			if err != nil {
 				t.Fatal(err)
 			}
-			defer r.Close()
-			w := r.NewWriter(ctx)
-			// Ten packs: incompressible blobs, 11 to a pack.
-			for i := 0; i < 110; i++ {
+			if _, err := writePacks(r, total); err == nil {
+				t.Fatal("the dead run finished")
+			}
+			r.Close()
+			if stored != dieAfter {
+				t.Fatalf("the run stored %d packs before it died, want %d", stored, dieAfter)
+			}
+
+			next, err := Open(ctx, tg, []byte("pw"), Options{NoLock: true, Uploads: uploads})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer next.Close()
+			if err := next.LoadIndex(ctx); err != nil {
+				t.Fatal(err)
+			}
+			indexed := len(next.Index().Packs())
+			if lost := dieAfter - indexed; lost < 0 || lost > uploads {
+				t.Fatalf("%d of the %d stored packs are indexed: %d lost, at most %d may be (one per upload)", indexed, dieAfter, lost, uploads)
+			}
+			w := next.NewWriter(ctx)
+			added := 0
+			for i := 0; i < 11*total; i++ {
 				b := blob(uint64(i), 100_000, false)
-				if _, err := w.SaveBlob(pack.DataBlob, r.BlobID(b), b); err != nil {
+				isNew, err := w.SaveBlob(pack.DataBlob, next.BlobID(b), b)
+				if err != nil {
 					t.Fatal(err)
+				}
+				if isNew {
+					added++
 				}
 			}
 			if _, err := w.Finish(); err != nil {
 				t.Fatal(err)
 			}
-			files, packs := 0, 0
-			_ = tg.List(ctx, "index/", func(targets.Info) error { files++; return nil })
-			_ = tg.List(ctx, "data/", func(targets.Info) error { packs++; return nil })
-			if packs != 10 || files < tc.min || files > tc.max {
-				t.Fatalf("%d packs, %d index files; want 10 packs and %d to %d index files", packs, files, tc.min, tc.max)
+			if want := 11 * (total - indexed); added != want {
+				t.Fatalf("the next run stored %d blobs, want %d: all but the %d indexed packs' %d", added, want, indexed, 11*indexed)
 			}
 		})
 	}

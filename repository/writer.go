@@ -10,22 +10,22 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/lifeboat-backup/lifeboat/internal/workers"
 	"github.com/lifeboat-backup/lifeboat/repository/crypto"
 	"github.com/lifeboat-backup/lifeboat/repository/index"
 	"github.com/lifeboat-backup/lifeboat/repository/pack"
 	"github.com/lifeboat-backup/lifeboat/targets"
 )
 
-// An index file is written once packsPerIndex uploaded packs are gathered,
-// or when a pack is uploaded indexInterval or more after the last index file
-// (or the writer's start), whichever comes first. A run killed before that loses only the index entries of these
-// packs; their chunks are then stored again by the next run (see design.md).
-// The interval bounds that loss on a slow store, so that a backup killed
-// again and again still makes progress.
-const (
-	packsPerIndex = 8
-	indexInterval = 20 * time.Second
-)
+// Every uploaded pack is named at once by an index file of its own, a
+// checkpoint, so that a run killed at any moment leaves unindexed only the
+// packs it was uploading (at most one per upload connection): the next run
+// reuses everything else (see design.md, "Write order and crash safety").
+// Once packsPerIndex checkpoints are gathered, and at Finish, they are
+// written again as one index file, which supersedes them, and deleted:
+// the repository keeps about one index file per packsPerIndex packs
+// written, and readers fetch no more files than that.
+const packsPerIndex = 64
 
 // WriterStats counts what a Writer added to the repository.
 type WriterStats struct {
@@ -50,9 +50,9 @@ type Writer struct {
 	closed  bool
 	tmpDir  string
 
-	idxMu     sync.Mutex
-	unindexed []index.PackBlobs
-	indexedAt time.Time // when the last index file was started (or the writer)
+	idxMu       sync.Mutex
+	checkpoints []checkpoint      // index files of one pack each, not yet consolidated
+	unindexed   []index.PackBlobs // uploaded packs whose checkpoint failed (for Abort)
 
 	// Compression buffers reused across blobs; packs themselves go to
 	// temporary files, so memory stays small whatever the amount of data.
@@ -71,6 +71,12 @@ type packFile struct {
 	file *os.File
 }
 
+// checkpoint is the index file written for one uploaded pack.
+type checkpoint struct {
+	file pack.ID
+	pack index.PackBlobs
+}
+
 type finishedPack struct {
 	id      pack.ID
 	path    string
@@ -84,11 +90,10 @@ func (r *Repository) NewWriter(ctx context.Context) *Writer {
 	n := r.opts.uploads()
 	w := &Writer{
 		r: r, ctx: ctx, cancel: cancel,
-		uploads:   make(chan finishedPack),
-		open:      map[pack.BlobType]*packFile{},
-		pending:   map[blobKey]struct{}{},
-		tmpDir:    os.TempDir(),
-		indexedAt: r.opts.now(),
+		uploads: make(chan finishedPack),
+		open:    map[pack.BlobType]*packFile{},
+		pending: map[blobKey]struct{}{},
+		tmpDir:  os.TempDir(),
 	}
 	// On a local target, temporary packs go beside the repository's data,
 	// so that publishing one is a rename.
@@ -295,20 +300,52 @@ func (w *Writer) uploader() {
 			delete(w.pending, blobKey{e.Type, e.ID})
 		}
 		w.mu.Unlock()
-		now := w.r.opts.now()
-		w.idxMu.Lock()
-		w.unindexed = append(w.unindexed, index.PackBlobs{Pack: p.id, Entries: p.entries})
-		var batch []index.PackBlobs
-		if len(w.unindexed) >= packsPerIndex || now.Sub(w.indexedAt) >= indexInterval {
-			batch, w.unindexed, w.indexedAt = w.unindexed, nil, now
-		}
-		w.idxMu.Unlock()
-		if batch != nil {
-			if err := w.writeIndex(w.ctx, batch); err != nil {
-				w.fail(err)
-			}
+		if err := w.checkpoint(index.PackBlobs{Pack: p.id, Entries: p.entries}); err != nil {
+			w.fail(err)
 		}
 	}
+}
+
+// checkpoint writes the index file of one uploaded pack, and consolidates
+// the checkpoints once packsPerIndex are gathered.
+func (w *Writer) checkpoint(p index.PackBlobs) error {
+	id, err := w.r.SaveIndexFile(w.ctx, &index.File{Packs: []index.PackBlobs{p}})
+	w.idxMu.Lock()
+	if err != nil {
+		w.unindexed = append(w.unindexed, p)
+		w.idxMu.Unlock()
+		return err
+	}
+	w.checkpoints = append(w.checkpoints, checkpoint{file: id, pack: p})
+	var full []checkpoint
+	if len(w.checkpoints) >= packsPerIndex {
+		full, w.checkpoints = w.checkpoints, nil
+	}
+	w.idxMu.Unlock()
+	return w.consolidate(full)
+}
+
+// consolidate writes one index file naming the packs of cps, which
+// supersedes their files, then deletes those. A file left behind (a
+// failed delete, a killed run) names the same packs as the new one and
+// costs nothing but a read; the next prune supersedes it.
+func (w *Writer) consolidate(cps []checkpoint) error {
+	if len(cps) < 2 {
+		return nil
+	}
+	f := &index.File{}
+	for _, c := range cps {
+		f.Packs = append(f.Packs, c.pack)
+		f.Supersedes = append(f.Supersedes, c.file)
+	}
+	if _, err := w.r.SaveIndexFile(w.ctx, f); err != nil {
+		return err
+	}
+	_ = workers.ForEach(w.ctx, len(cps), w.r.opts.uploads(), func(ctx context.Context, i int) error {
+		_ = w.r.DeleteIndexFile(ctx, cps[i].file)
+		return nil
+	})
+	return nil
 }
 
 func (w *Writer) writeIndex(ctx context.Context, packs []index.PackBlobs) error {
@@ -349,16 +386,17 @@ func (w *Writer) Finish() (WriterStats, error) {
 		w.cancel()
 		return w.Stats(), err
 	}
-	err := w.writeIndex(w.ctx, w.unindexed)
-	w.unindexed = nil
+	err := w.consolidate(w.checkpoints)
+	w.checkpoints = nil
 	w.cancel()
 	return w.Stats(), err
 }
 
 // Abort stops the writer after a failure or an interrupt. Packs already
-// uploaded are still named in an index file (within a short grace period,
-// even if ctx is cancelled) so that the next run can reuse them; blobs not
-// yet uploaded are dropped. The repository stays valid either way.
+// uploaded are named in index files (their checkpoints; one whose
+// checkpoint failed is tried again within a short grace period, even if
+// ctx is cancelled) so that the next run can reuse them; blobs not yet
+// uploaded are dropped. The repository stays valid either way.
 func (w *Writer) Abort() {
 	w.mu.Lock()
 	if w.closed {
