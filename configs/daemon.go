@@ -7,9 +7,21 @@ import (
 
 // Daemon is the `daemon:` section of the config file.
 type Daemon struct {
-	Listen string `mapstructure:"listen"` // health and metrics, e.g. ":9123"
+	// Listen is where HTTP serves the web page, /healthz and /metrics
+	// (default 127.0.0.1:9123).
+	Listen string `mapstructure:"listen"`
+	Web    Web    `mapstructure:"web"`
 	Notify Notify `mapstructure:"notify"`
 	Jobs   []Job  `mapstructure:"jobs"`
+}
+
+// Web configures the daemon's page. On an address other than loopback it
+// is served only with a password (PasswordFile, or LIFEBOAT_WEB_PASSWORD)
+// or with Insecure; /healthz and /metrics are served either way.
+type Web struct {
+	PasswordFile string `mapstructure:"password-file"`
+	ReadOnly     bool   `mapstructure:"read-only"`
+	Insecure     bool   `mapstructure:"insecure"`
 }
 
 // Notify configures the webhook.

@@ -19,7 +19,8 @@ func TestExampleConfigs(t *testing.T) {
 		t.Fatal(err)
 	}
 	if len(c.Daemon.Jobs) != 2 || c.Daemon.Jobs[0].Name != "nightly" || c.Daemon.Jobs[0].Keep.Weekly != 4 ||
-		c.Daemon.Jobs[1].Keep.Within.Hours() != 48 || c.Daemon.Listen != ":9123" {
+		c.Daemon.Jobs[1].Keep.Within.Hours() != 48 || c.Daemon.Listen != ":9123" ||
+		c.Daemon.Web.PasswordFile != "/run/secrets/lifeboat-web-password" {
 		t.Fatalf("daemon section: %+v", c.Daemon)
 	}
 	// The compose file runs the daemon on that config, with the socket.
@@ -30,9 +31,11 @@ func TestExampleConfigs(t *testing.T) {
 	}
 	cmd := strings.Join(v.GetStringSlice("services.lifeboat.command"), " ")
 	vols := strings.Join(v.GetStringSlice("services.lifeboat.volumes"), " ")
+	secrets := strings.Join(v.GetStringSlice("services.lifeboat.secrets"), " ")
 	if cmd != "daemon --config /etc/lifeboat/lifeboat.yml" || !strings.Contains(vols, "/var/run/docker.sock") ||
-		v.GetString("volumes.pgdata.labels.com.example.backup") != "nightly" {
-		t.Fatalf("compose example: command %q volumes %q", cmd, vols)
+		v.GetString("volumes.pgdata.labels.com.example.backup") != "nightly" ||
+		secrets != "lifeboat-password lifeboat-web-password" || v.GetString("secrets.lifeboat-web-password.file") == "" {
+		t.Fatalf("compose example: command %q volumes %q secrets %q", cmd, vols, secrets)
 	}
 }
 

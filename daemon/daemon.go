@@ -70,8 +70,11 @@ type Scheduler struct {
 
 type jobState struct {
 	running     sync.Mutex // held while the job runs: never two runs at once
+	busy        bool       // running is held (for Status)
 	lastSuccess time.Time
 	lastRun     time.Time
+	lastError   string // of the last run; "" if it succeeded
+	lastSecs    float64
 	missed      int
 }
 
@@ -79,7 +82,7 @@ type jobState struct {
 func New(jobs []*Job, clock Clock, notify func(Event), m *Metrics) (*Scheduler, error) {
 	parser := cron.NewParser(cron.Minute | cron.Hour | cron.Dom | cron.Month | cron.Dow | cron.Descriptor)
 	s := &Scheduler{jobs: jobs, clock: clock, notify: notify, metrics: m, state: map[string]*jobState{},
-		rand: func(n int64) int64 { return rand.Int64N(n) }}
+		rand: func(n int64) int64 { return rand.Int64N(n) }, start: clock.Now()}
 	for _, j := range jobs {
 		if j.Name == "" || j.Run == nil {
 			return nil, errors.New("every job needs a name and something to run")
@@ -152,8 +155,33 @@ func (s *Scheduler) addMissed(name string) {
 // ErrBusy: the job is running already.
 var ErrBusy = errors.New("job is already running")
 
+// ErrNoJob: no job has the name.
+var ErrNoJob = errors.New("no such job")
+
 // RunNow runs a job once, now (for --once and the schedule alike).
 func (s *Scheduler) RunNow(ctx context.Context, name string) error {
+	job, st, err := s.take(name)
+	if err != nil {
+		return err
+	}
+	return s.run(ctx, job, st)
+}
+
+// Start runs a job once, now, in the background (the web page's "run
+// now"): it returns ErrNoJob or ErrBusy at once, or nil once the run has
+// begun. The run ends when it is done or ctx ends.
+func (s *Scheduler) Start(ctx context.Context, name string) error {
+	job, st, err := s.take(name)
+	if err != nil {
+		return err
+	}
+	go func() { _ = s.run(ctx, job, st) }()
+	return nil
+}
+
+// take finds a job and takes its running lock (ErrBusy if held: the
+// firing is counted as missed).
+func (s *Scheduler) take(name string) (*Job, *jobState, error) {
 	var job *Job
 	for _, j := range s.jobs {
 		if j.Name == name {
@@ -161,23 +189,34 @@ func (s *Scheduler) RunNow(ctx context.Context, name string) error {
 		}
 	}
 	if job == nil {
-		return fmt.Errorf("no job named %q", name)
+		return nil, nil, fmt.Errorf("no job named %q: %w", name, ErrNoJob)
 	}
 	st := s.state[name]
 	if !st.running.TryLock() {
 		s.addMissed(name)
-		return ErrBusy
+		return nil, nil, ErrBusy
 	}
-	defer st.running.Unlock()
-	started := s.clock.Now()
-	res, err := job.Run(ctx)
-	ev := Event{Job: name, Success: err == nil, Started: started, Duration: s.clock.Now().Sub(started).Seconds(), Result: res}
 	s.mu.Lock()
-	st.lastRun = started
+	st.busy, st.lastRun = true, s.clock.Now()
+	s.mu.Unlock()
+	return job, st, nil
+}
+
+// run runs a taken job, records and reports its outcome, and releases it.
+func (s *Scheduler) run(ctx context.Context, job *Job, st *jobState) error {
+	defer st.running.Unlock()
+	s.mu.Lock()
+	started := st.lastRun
+	s.mu.Unlock()
+	res, err := job.Run(ctx)
+	ev := Event{Job: job.Name, Success: err == nil, Started: started, Duration: s.clock.Now().Sub(started).Seconds(), Result: res}
+	s.mu.Lock()
+	st.busy, st.lastError, st.lastSecs = false, "", ev.Duration
 	if err == nil {
 		st.lastSuccess = s.clock.Now()
 	} else {
 		ev.Error = err.Error()
+		st.lastError = ev.Error
 	}
 	s.mu.Unlock()
 	s.metrics.record(ev, st.lastSuccess)
@@ -186,24 +225,59 @@ func (s *Scheduler) RunNow(ctx context.Context, name string) error {
 }
 
 // Health reports the jobs whose last success is older than their schedule
-// allows: twice the time between two firings, counted from the last
-// success or, before any, from the start.
+// allows (JobStatus.Late).
 func (s *Scheduler) Health() (ok bool, late []string) {
+	for _, st := range s.Status() {
+		if st.Late {
+			late = append(late, st.Name)
+		}
+	}
+	return len(late) == 0, late
+}
+
+// JobStatus is what a job did and will do, for the health check and the
+// web page.
+type JobStatus struct {
+	Name     string    `json:"name"`
+	Schedule string    `json:"schedule"`
+	Next     time.Time `json:"next"` // the next firing (before jitter)
+	Running  bool      `json:"running"`
+	// LastRun is when the last run started (zero before any); LastError
+	// is its error, "" if it succeeded.
+	LastRun      time.Time `json:"last_run,omitzero"`
+	LastSuccess  time.Time `json:"last_success,omitzero"`
+	LastError    string    `json:"last_error,omitempty"`
+	LastDuration float64   `json:"last_duration_seconds,omitempty"`
+	Missed       int       `json:"missed"`
+	// MaxAge is how old a success may be before the job is Late: twice
+	// the time between two firings, plus the jitter and the wait for the
+	// first firing after it. Late is counted from the last success or,
+	// before any, from the scheduler's start.
+	MaxAge        time.Duration `json:"-"`
+	MaxAgeSeconds float64       `json:"max_age_seconds"`
+	Late          bool          `json:"late"`
+}
+
+// Status returns every job's status, in the order of the jobs.
+func (s *Scheduler) Status() []JobStatus {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	now := s.clock.Now()
+	out := make([]JobStatus, 0, len(s.jobs))
 	for _, j := range s.jobs {
-		since := s.state[j.Name].lastSuccess
+		st := s.state[j.Name]
+		since := st.lastSuccess
 		if since.IsZero() {
 			since = s.start
 		}
 		first := j.sched.Next(since)
 		period := j.sched.Next(first).Sub(first)
-		if now.Sub(since) > first.Sub(since)+2*period+j.Jitter {
-			late = append(late, j.Name)
-		}
+		maxAge := first.Sub(since) + 2*period + j.Jitter
+		out = append(out, JobStatus{Name: j.Name, Schedule: j.Schedule, Next: j.sched.Next(now), Running: st.busy,
+			LastRun: st.lastRun, LastSuccess: st.lastSuccess, LastError: st.lastError, LastDuration: st.lastSecs,
+			Missed: st.missed, MaxAge: maxAge, MaxAgeSeconds: maxAge.Seconds(), Late: now.Sub(since) > maxAge})
 	}
-	return len(late) == 0, late
+	return out
 }
 
 // Missed returns how many firings of a job were skipped.

@@ -227,3 +227,39 @@ func TestWebhook(t *testing.T) {
 		t.Fatalf("delivery failures %v", failures)
 	}
 }
+
+// Start runs a job in the background; Status follows it: running, then
+// its error; a second Start meanwhile is ErrBusy, an unknown job ErrNoJob.
+func TestStartAndStatus(t *testing.T) {
+	clock := newClock()
+	release := make(chan error)
+	s, err := New([]*Job{{Name: "nightly", Schedule: "@daily", Run: func(context.Context) (Result, error) {
+		return Result{}, <-release
+	}}}, clock, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Start(context.Background(), "nope"); !errors.Is(err, ErrNoJob) {
+		t.Fatalf("unknown job: %v", err)
+	}
+	if err := s.Start(context.Background(), "nightly"); err != nil {
+		t.Fatal(err)
+	}
+	if st := s.Status()[0]; !st.Running || st.LastRun != clock.Now() || st.MaxAge != 72*time.Hour || st.Late {
+		t.Fatalf("while it runs: %+v", st)
+	}
+	if err := s.Start(context.Background(), "nightly"); !errors.Is(err, ErrBusy) {
+		t.Fatalf("a second start: %v", err)
+	}
+	release <- errors.New("disk full")
+	deadline := time.Now().Add(10 * time.Second)
+	for s.Status()[0].Running {
+		if time.Now().After(deadline) {
+			t.Fatal("the run did not end")
+		}
+		time.Sleep(time.Millisecond)
+	}
+	if st := s.Status()[0]; st.LastError != "disk full" || !st.LastSuccess.IsZero() || st.Missed != 1 {
+		t.Fatalf("after a failed run: %+v", st)
+	}
+}

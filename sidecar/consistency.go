@@ -173,6 +173,24 @@ func (e *Engine) Quiesce(ctx context.Context, volume string, report Report) (res
 	return resume, nil
 }
 
+// Consistency says in words how a backup makes a consistent copy of the
+// volumes of a running container with these labels (as Quiesce does):
+// "stopped", "paused", "pre hook", or a combination; "" when nothing
+// does, and the copy is made while the container writes.
+func Consistency(labels map[string]string) string {
+	var how []string
+	switch {
+	case labels[LabelStop] == "true":
+		how = append(how, "stopped")
+	case labels[LabelPause] == "true":
+		how = append(how, "paused")
+	}
+	if labels[LabelPre] != "" {
+		how = append(how, "pre hook")
+	}
+	return strings.Join(how, ", ")
+}
+
 // holding is a way to keep a container from writing while its volume is
 // copied: stop and start, or pause (freeze) and unpause.
 type holding struct {

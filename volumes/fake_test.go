@@ -129,7 +129,14 @@ const fakeImage = "lifeboat-sidecar:test"
 func (f *fakeEngine) Volumes(_ context.Context, sel sidecar.Selection) ([]sidecar.Volume, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	names := sel.Names
+	var matched []string
+	for n, v := range f.volumes {
+		if sel.All || (len(sel.Labels) > 0 && matchLabels(v.labels, sel.Labels)) {
+			matched = append(matched, n)
+		}
+	}
+	sort.Strings(matched)
+	names := append(slices.Clone(sel.Names), matched...)
 	if sel.Container != "" {
 		c := f.byName(sel.Container)
 		if c == nil {
@@ -146,6 +153,19 @@ func (f *fakeEngine) Volumes(_ context.Context, sel sidecar.Selection) ([]sideca
 		out = append(out, sidecar.Volume{Name: n, Driver: "local", Labels: v.labels})
 	}
 	return out, nil
+}
+
+// matchLabels reports whether labels match every selector ("key" or
+// "key=value"), as the engine's label filter does.
+func matchLabels(labels map[string]string, selectors []string) bool {
+	for _, sel := range selectors {
+		k, v, hasValue := strings.Cut(sel, "=")
+		got, ok := labels[k]
+		if !ok || (hasValue && got != v) {
+			return false
+		}
+	}
+	return true
 }
 
 func (f *fakeEngine) VolumeMounts(context.Context, string) (map[string]string, error) {

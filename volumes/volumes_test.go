@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
@@ -704,4 +705,34 @@ func TestPreStopHookBeforeTheLastLiveRound(t *testing.T) {
 			t.Fatalf("%v: %d rounds, hooks %q", err, len(m.Rounds), src.did("pre-stop"))
 		}
 	})
+}
+
+// Inventory lists every volume with its running users, how their labels
+// make a copy consistent, and the jobs whose selection holds it.
+func TestInventory(t *testing.T) {
+	e := newFake("h", nil)
+	for _, n := range []string{"db", "cache", "logs"} {
+		e.addVolume(n, map[string]string{"f": "x"})
+	}
+	e.volumes["cache"].labels["backup"] = "yes"
+	e.addContainer("pg", true, map[string]string{sidecar.LabelStop: "true", sidecar.LabelPre: "sync"}, "db")
+	e.addContainer("redis", true, nil, "cache")
+	e.addContainer("old", false, map[string]string{sidecar.LabelPause: "true"}, "logs")
+	got, err := Inventory(context.Background(), e, map[string]Selection{
+		"nightly": {Labels: []string{"backup=yes"}}, "db": {Names: []string{"db"}}, "all": {All: true}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []VolumeState{
+		{Name: "cache", Driver: "local", Labels: map[string]string{"backup": "yes"}, Users: []UserState{{Name: "redis"}}, Jobs: []string{"all", "nightly"}},
+		{Name: "db", Driver: "local", Labels: map[string]string{}, Users: []UserState{{Name: "pg", Consistency: "stopped, pre hook"}}, Jobs: []string{"all", "db"}},
+		{Name: "logs", Driver: "local", Labels: map[string]string{}, Users: []UserState{}, Jobs: []string{"all"}},
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("inventory:\n got %+v\nwant %+v", got, want)
+	}
+	got, _ = Inventory(context.Background(), e, nil)
+	if len(got) != 3 || len(got[0].Jobs) != 0 || got[0].Jobs == nil {
+		t.Fatalf("without jobs: %+v", got)
+	}
 }

@@ -4,8 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
-	"net/http"
 	"time"
 
 	"github.com/lifeboat-backup/lifeboat/configs"
@@ -30,8 +28,14 @@ the repository locked (an exclusive lock elsewhere: repair index, prune
 --exclusive; or, for a prune, another prune) is retried. Backups run beside
 prunes; a prune deletes what earlier prunes marked.
 
-With listen:, HTTP serves /healthz (503 when a job's last success is older
-than its schedule allows) and /metrics (Prometheus). notify: posts a JSON
+HTTP serves a web page on listen: (default 127.0.0.1:9123): every volume's
+protection (protected, late, failing, not covered by any job), who uses it
+and whether their labels make its copy consistent, and the jobs with "run
+now". On an address other than loopback the page needs web: password-file:
+(or LIFEBOAT_WEB_PASSWORD) or web: insecure: true; web: read-only: true
+refuses every action. /healthz (503 when a job's last success is older
+than its schedule allows) and /metrics (Prometheus) are served beside it,
+without a password. notify: posts a JSON
 event to a webhook on failure (and on success with on-success: true).
 
 SIGTERM or Ctrl-C stops the daemon; a running backup is aborted cleanly and
@@ -90,16 +94,11 @@ func runDaemon(ctx context.Context, a *app, once string) error {
 	} else {
 		a.out.warn("metrics", fmt.Errorf("measuring the repository: %w", err))
 	}
-	if d.Listen != "" {
-		l, err := net.Listen("tcp", d.Listen)
-		if err != nil {
-			return fmt.Errorf("daemon listen: %w", err)
-		}
-		srv := &http.Server{Handler: s.Handler(), ReadHeaderTimeout: 10 * time.Second}
-		go func() { _ = srv.Serve(l) }()
-		defer srv.Close()
-		a.out.infof("serving /healthz and /metrics on %s", l.Addr())
+	stop, err := a.serveDaemon(ctx, s)
+	if err != nil {
+		return err
 	}
+	defer stop()
 	a.out.infof("lifeboat daemon: %d jobs scheduled", len(jobs))
 	s.Run(ctx)
 	return nil // stopped by a signal: a clean exit

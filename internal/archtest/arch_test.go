@@ -42,6 +42,7 @@ var allowed = map[string][]string{
 	"sidecar/worker":       {"sidecar/protocol", "messages", "repository", "snapshot", "restore"},
 	"volumes":              {"sidecar", "sidecar/protocol", "messages", "snapshot", "restore", "repository", "repository/retention", "internal/human", "internal/wire"},
 	"daemon":               {"repository"},
+	"web":                  {"daemon", "repository", "volumes", "internal/human"},
 	"configs":              nil,
 	"internal/archtest":    nil,
 	"internal/linkshape":   nil,
@@ -56,7 +57,7 @@ var allowed = map[string][]string{
 	// a sidecar, snapshot and restore for directories, maintenance),
 	// the daemon, configuration, the repository and the stores it opens,
 	// and the output formats; never the engine or the sidecar protocol.
-	"cmd/lifeboat": {"volumes", "sidecar/worker", "snapshot", "restore", "daemon", "configs", "messages", "cmd/lifeboat/internal/results",
+	"cmd/lifeboat": {"volumes", "sidecar/worker", "snapshot", "restore", "daemon", "web", "configs", "messages", "cmd/lifeboat/internal/results",
 		"repository", "repository/checker", "repository/forget", "repository/pack", "repository/prune", "repository/repair", "repository/retention",
 		"targets", "targets/all", "targets/s3", "targets/gcs", "internal/human"},
 
@@ -67,6 +68,7 @@ var allowed = map[string][]string{
 	"cmd/lifeboat/e2e/memory":  nil,
 	"cmd/lifeboat/e2e/moves":   nil,
 	"cmd/lifeboat/e2e/volumes": nil,
+	"cmd/lifeboat/e2e/web":     nil,
 }
 
 // testOnly are the packages no non-test code may import (bench aside: it

@@ -1,0 +1,257 @@
+package web
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+	"github.com/lifeboat-backup/lifeboat/cmd/lifeboat/internal/clitest"
+	"github.com/lifeboat-backup/lifeboat/internal/treetest"
+	"github.com/lifeboat-backup/lifeboat/sidecar"
+	"github.com/moby/moby/client"
+)
+
+// chromium is Debian's browser; .ci/run installs it. Without it the
+// browser test fails under CI=true and is skipped elsewhere.
+const chromium = "/usr/bin/chromium"
+
+func freePort(t *testing.T) int {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+// daemon starts `lifeboat daemon` on cfg and waits until base/healthz
+// answers; it is stopped with SIGTERM at the end of the test.
+func daemon(t *testing.T, c *clitest.CLI, cfg, base string) *strings.Builder {
+	t.Helper()
+	cmd := c.Cmd("daemon", "--config", cfg)
+	var out strings.Builder
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_ = cmd.Process.Signal(syscall.SIGTERM)
+		if err := cmd.Wait(); err != nil {
+			t.Errorf("daemon after SIGTERM: %v\n%s", err, out.String())
+		}
+	})
+	for deadline := time.Now().Add(60 * time.Second); ; time.Sleep(25 * time.Millisecond) {
+		resp, err := http.Get(base + "/healthz")
+		if err == nil {
+			resp.Body.Close()
+			return &out
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("waited 60s for the daemon to answer on %s/healthz: %v\n%s", base, err, out.String())
+		}
+	}
+}
+
+func volume(t *testing.T, e *sidecar.Engine, name string, labels map[string]string) {
+	t.Helper()
+	ctx := context.Background()
+	if _, err := e.Client().VolumeCreate(ctx, client.VolumeCreateOptions{Name: name, Labels: labels}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_, _ = e.Client().VolumeRemove(context.Background(), name, client.VolumeRemoveOptions{Force: true})
+	})
+}
+
+// overviewState is a volume's state as GET /api/overview says.
+func overviewState(t *testing.T, base, vol string) string {
+	t.Helper()
+	resp, err := http.Get(base + "/api/overview")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var o struct {
+		Volumes []struct{ Name, State string }
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&o); err != nil {
+		t.Fatal(err)
+	}
+	for _, v := range o.Volumes {
+		if v.Name == vol {
+			return v.State
+		}
+	}
+	t.Fatalf("the overview has no volume %s", vol)
+	return ""
+}
+
+// In a real browser: the overview shows a volume its job has not backed
+// up yet as late and one no job selects as not covered; "Run now" runs
+// the job, the page follows it and then shows the volume protected; the
+// JSON endpoint agrees; the snapshot holds the volume's file.
+func TestPageInABrowser(t *testing.T) {
+	treetest.RequireRoot(t)
+	if _, err := os.Stat(chromium); err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatalf("chromium is missing (%v): .ci/run installs Debian's chromium", err)
+		}
+		t.Skipf("no %s: install Debian's chromium", chromium)
+	}
+	e := lb.Engine(t)
+	id := fmt.Sprintf("%d", os.Getpid())
+	covered, other := "lbweb-data-"+id, "lbweb-other-"+id
+	volume(t, e, covered, map[string]string{"lbweb": id})
+	volume(t, e, other, nil)
+	if err := os.WriteFile(clitest.Mountpoint(t, e, covered)+"/orders.csv", []byte("1,2,3\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	c := lb.CLI(t)
+	c.OK("init")
+	port := freePort(t)
+	base := fmt.Sprintf("http://127.0.0.1:%d", port)
+	cfg := filepath.Join(t.TempDir(), "lifeboat.yml")
+	if err := os.WriteFile(cfg, []byte(fmt.Sprintf(`daemon:
+  listen: "127.0.0.1:%d"
+  jobs:
+    - name: labelled
+      schedule: "@daily"
+      labels: ["lbweb=%s"]
+`, port, id)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	log := daemon(t, c, cfg, base)
+
+	opts := append(chromedp.DefaultExecAllocatorOptions[:], chromedp.ExecPath(chromium), chromedp.NoSandbox, chromedp.Headless)
+	actx, cancel := chromedp.NewExecAllocator(context.Background(), opts...)
+	defer cancel()
+	browser, cancel := chromedp.NewContext(actx)
+	defer cancel()
+	if err := chromedp.Do(browser, chromedp.Navigate(base+"/")); err != nil { // starts the browser: no timeout on this one
+		t.Fatalf("opening the page: %v\n%s", err, log.String())
+	}
+	ctx, cancel := context.WithTimeout(browser, 3*time.Minute)
+	defer cancel()
+	row := func(vol string) string { return `tr[id="volume-` + vol + `"]` }
+	state := func(vol string) string {
+		t.Helper()
+		a, err := chromedp.Run(ctx, chromedp.AttributeValue(row(vol), "data-state"))
+		if err != nil || !a.Exists {
+			t.Fatalf("the row of %s: %v (attribute there: %v)\n%s", vol, err, a.Exists, log.String())
+		}
+		return a.Value
+	}
+	detail, err := chromedp.Run(ctx, chromedp.Text(row(covered)+" .detail"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if before, otherState := state(covered), state(other); before != "late" || !strings.Contains(detail, "no snapshot yet") || otherState != "not covered" {
+		t.Fatalf("before the run: %s is %q (%s), %s is %q", covered, before, detail, other, otherState)
+	}
+
+	// Run now, in the browser; the page follows the run and reloads.
+	if err := chromedp.Do(ctx,
+		chromedp.Click(`tr[id="job-labelled"] button`, chromedp.NodeVisible),
+		chromedp.WaitVisible(row(covered)+`[data-state="protected"]`),
+	); err != nil {
+		t.Fatalf("running the job from the page: %v\n%s", err, log.String())
+	}
+	label, err := chromedp.Run(ctx, chromedp.Text(row(covered)+" .state"))
+	if err != nil || label != "protected" || state(covered) != "protected" {
+		t.Fatalf("after the run: the row says %q (%v)", label, err)
+	}
+	if got := overviewState(t, base, covered); got != "protected" {
+		t.Fatalf("the JSON overview says %q", got)
+	}
+	if out := c.OK("ls", "latest", "--volume", covered); !strings.Contains(out, "orders.csv") {
+		t.Fatalf("the job's snapshot:\n%s", out)
+	}
+}
+
+// From outside: on an address other than loopback the page needs a
+// password (else only /healthz and /metrics are served, with a warning);
+// with one, a request without it is refused; a read-only page refuses
+// actions; every response carries the security headers.
+func TestPageSafeByDefault(t *testing.T) {
+	c := lb.CLI(t)
+	c.OK("init")
+	src := clitest.WriteTree(t, map[string][]byte{"f": []byte("x")})
+	write := func(extra string, port int) string {
+		cfg := filepath.Join(t.TempDir(), "lifeboat.yml")
+		if err := os.WriteFile(cfg, []byte(fmt.Sprintf(`daemon:
+  listen: "0.0.0.0:%d"
+%s  jobs:
+    - name: files
+      schedule: "@daily"
+      paths: [%q]
+`, port, extra, src)), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return cfg
+	}
+	status := func(method, url string, auth bool) (int, http.Header) {
+		req, _ := http.NewRequest(method, url, nil)
+		if auth {
+			req.SetBasicAuth("admin", "correct horse")
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		return resp.StatusCode, resp.Header
+	}
+
+	port := freePort(t)
+	base := fmt.Sprintf("http://127.0.0.1:%d", port)
+	log := daemon(t, c, write("", port), base)
+	if code, _ := status("GET", base+"/", false); code != http.StatusNotFound {
+		t.Errorf("the page without a password on 0.0.0.0: %d, want 404", code)
+	}
+	if code, _ := status("GET", base+"/metrics", false); code != http.StatusOK {
+		t.Errorf("metrics: %d", code)
+	}
+	if !strings.Contains(log.String(), "the page would be open to the network without a password") {
+		t.Errorf("no warning:\n%s", log.String())
+	}
+
+	pwFile := filepath.Join(t.TempDir(), "web-password")
+	if err := os.WriteFile(pwFile, []byte("correct horse\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	port = freePort(t)
+	base = fmt.Sprintf("http://127.0.0.1:%d", port)
+	daemon(t, c, write(fmt.Sprintf("  web:\n    password-file: %q\n    read-only: true\n", pwFile), port), base)
+	if code, h := status("GET", base+"/", false); code != http.StatusUnauthorized || !strings.HasPrefix(h.Get("WWW-Authenticate"), "Basic") {
+		t.Errorf("without the password: %d %v", code, h)
+	}
+	code, h := status("GET", base+"/", true)
+	if code != http.StatusOK || h.Get("X-Frame-Options") != "DENY" || !strings.Contains(h.Get("Content-Security-Policy"), "frame-ancestors 'none'") {
+		t.Errorf("with the password: %d %v", code, h)
+	}
+	if code, _ := status("POST", base+"/jobs/files/run", true); code != http.StatusForbidden {
+		t.Errorf("an action without the page's token on a read-only page: %d", code)
+	}
+	if code, _ := status("GET", base+"/healthz", false); code != http.StatusOK {
+		t.Errorf("healthz needs no password: %d", code)
+	}
+
+	// A listen address that is not one is refused at the start.
+	bad := filepath.Join(t.TempDir(), "bad.yml")
+	if err := os.WriteFile(bad, []byte("daemon:\n  listen: \"nonsense\"\n  jobs:\n    - name: files\n      schedule: \"@daily\"\n      paths: [\"/tmp\"]\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	c.Fails(2, "listen address", "daemon", "--config", bad)
+}

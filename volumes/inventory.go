@@ -1,0 +1,66 @@
+package volumes
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strings"
+
+	"github.com/lifeboat-backup/lifeboat/sidecar"
+)
+
+// VolumeState is a volume of an engine as a page about protection shows
+// it: who uses it, whether their labels make a backup's copy consistent,
+// and which jobs back it up.
+type VolumeState struct {
+	Name   string            `json:"name"`
+	Driver string            `json:"driver"`
+	Labels map[string]string `json:"labels,omitempty"`
+	Users  []UserState       `json:"users"`
+	Jobs   []string          `json:"jobs"` // the jobs whose selection holds it
+}
+
+// UserState is a running container that uses a volume. Consistency says
+// how a backup makes its copy consistent (sidecar.Consistency), "" when
+// nothing does.
+type UserState struct {
+	Name        string `json:"name"`
+	Consistency string `json:"consistency,omitempty"`
+}
+
+// Inventory lists every volume of e with its running users, and the
+// names of the jobs (by their selections) that back each up.
+func Inventory(ctx context.Context, e Engine, jobs map[string]Selection) ([]VolumeState, error) {
+	all, err := e.Volumes(ctx, sidecar.Selection{All: true})
+	if err != nil {
+		return nil, err
+	}
+	covered := map[string][]string{}
+	for name, sel := range jobs {
+		vs, err := e.Volumes(ctx, sel)
+		if err != nil {
+			return nil, fmt.Errorf("job %s: %w", name, err)
+		}
+		for _, v := range vs {
+			covered[v.Name] = append(covered[v.Name], name)
+		}
+	}
+	out := make([]VolumeState, 0, len(all))
+	for _, v := range all {
+		users, err := e.RunningUsers(ctx, v.Name)
+		if err != nil {
+			return nil, fmt.Errorf("volume %s: %w", v.Name, err)
+		}
+		st := VolumeState{Name: v.Name, Driver: v.Driver, Labels: v.Labels, Users: []UserState{}, Jobs: covered[v.Name]}
+		slices.Sort(st.Jobs)
+		if st.Jobs == nil {
+			st.Jobs = []string{}
+		}
+		for _, u := range users {
+			st.Users = append(st.Users, UserState{Name: u.Name, Consistency: sidecar.Consistency(u.Labels)})
+		}
+		out = append(out, st)
+	}
+	slices.SortFunc(out, func(a, b VolumeState) int { return strings.Compare(a.Name, b.Name) })
+	return out, nil
+}
