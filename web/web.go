@@ -28,6 +28,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"path"
 	"strings"
 	"time"
 
@@ -50,6 +51,14 @@ type Source interface {
 	// Run starts a job now and returns at once; daemon.ErrBusy if it is
 	// running already.
 	Run(job string) error
+	// Repository opens the repository to read snapshots' files: under a
+	// shared lock (no prune deletes what is read) with its index loaded;
+	// done releases it.
+	Repository(ctx context.Context) (repo *repository.Repository, done func(), err error)
+	// RestoreVolume restores the snapshot (an id or a unique prefix) into
+	// the named volume, as `lifeboat restore --to-volume` does, and
+	// returns when it is done.
+	RestoreVolume(ctx context.Context, snapshot, volume string) error
 }
 
 // Options configure a Server.
@@ -61,6 +70,9 @@ type Options struct {
 	// this package's.
 	Password string
 	Now      func() time.Time // default time.Now
+	// Context bounds the work the page starts in the background (its
+	// restores); default context.Background().
+	Context context.Context
 	// Rate and Burst limit the requests of all clients together (default
 	// 20 a second, bursts of 60).
 	Rate  float64
@@ -74,8 +86,9 @@ type Server struct {
 	token    string   // the actions' token, new at every start
 	password [32]byte // its hash
 	limiter  *rate.Limiter
-	page     *template.Template
+	pages    *template.Template
 	mux      *http.ServeMux
+	tasks    tasks
 }
 
 //go:embed assets
@@ -89,6 +102,9 @@ func New(src Source, o Options) (*Server, error) {
 	if o.Now == nil {
 		o.Now = time.Now
 	}
+	if o.Context == nil {
+		o.Context = context.Background()
+	}
 	if o.Rate <= 0 {
 		o.Rate, o.Burst = 20, 60
 	}
@@ -96,16 +112,19 @@ func New(src Source, o Options) (*Server, error) {
 	if _, err := rand.Read(b); err != nil {
 		return nil, err
 	}
-	page, err := template.New("page.html").Funcs(template.FuncMap{
+	pages, err := template.New("").Funcs(template.FuncMap{
 		"ago":   func(secs float64) string { return human.Duration(time.Duration(secs * float64(time.Second))) },
 		"bytes": human.Bytes,
 		"class": func(state string) string { return strings.ReplaceAll(state, " ", "-") },
 		"when":  func(t time.Time) string { return t.Local().Format("2006-01-02 15:04:05") },
-	}).ParseFS(assets, "assets/page.html")
+		"short": shortID,
+		"join":  path.Join,
+		"add":   func(a, b int) int { return a + b },
+	}).ParseFS(assets, "assets/*.html")
 	if err != nil {
 		return nil, err
 	}
-	s := &Server{src: src, o: o, token: hex.EncodeToString(b), limiter: rate.NewLimiter(rate.Limit(o.Rate), o.Burst), page: page,
+	s := &Server{src: src, o: o, token: hex.EncodeToString(b), limiter: rate.NewLimiter(rate.Limit(o.Rate), o.Burst), pages: pages,
 		password: sha256.Sum256([]byte(o.Password)), mux: http.NewServeMux()}
 	static, _ := fs.Sub(assets, "assets")
 	s.mux.Handle("GET /static/", http.StripPrefix("/static/", http.FileServerFS(static)))
@@ -113,6 +132,15 @@ func New(src Source, o Options) (*Server, error) {
 	s.mux.HandleFunc("GET /api/overview", s.apiOverview)
 	s.mux.HandleFunc("GET /api/jobs", s.apiJobs)
 	s.mux.HandleFunc("POST /jobs/{name}/run", s.run)
+	s.mux.HandleFunc("GET /snapshots", s.snapshotsPage)
+	s.mux.HandleFunc("GET /api/snapshots", s.apiSnapshots)
+	s.mux.HandleFunc("GET /snapshots/{id}/browse", s.browsePage)
+	s.mux.HandleFunc("GET /api/snapshots/{id}/tree", s.apiTree)
+	s.mux.HandleFunc("GET /snapshots/{id}/file", s.file)
+	s.mux.HandleFunc("GET /snapshots/{id}/tar", s.tarball)
+	s.mux.HandleFunc("POST /snapshots/{id}/restore", s.restore)
+	s.mux.HandleFunc("GET /tasks", s.tasksPage)
+	s.mux.HandleFunc("GET /api/tasks", s.apiTasks)
 	return s, nil
 }
 
@@ -161,13 +189,18 @@ func (s *Server) overview(ctx context.Context) *Overview {
 }
 
 func (s *Server) index(w http.ResponseWriter, r *http.Request) {
-	w.Header().Set("Content-Type", "text/html; charset=utf-8")
 	data := struct {
 		*Overview
 		Token  string
 		Notice string
 	}{s.overview(r.Context()), s.token, r.URL.Query().Get("notice")}
-	if err := s.page.Execute(w, data); err != nil {
+	s.render(w, "page.html", data)
+}
+
+// render writes a page.
+func (s *Server) render(w http.ResponseWriter, name string, data any) {
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	if err := s.pages.ExecuteTemplate(w, name, data); err != nil {
 		http.Error(w, err.Error(), http.StatusInternalServerError)
 	}
 }
@@ -180,46 +213,58 @@ func (s *Server) apiJobs(w http.ResponseWriter, _ *http.Request) {
 	writeJSON(w, http.StatusOK, s.src.Jobs())
 }
 
-// run starts a job: a form POST (answered with a redirect to the page) or
-// a script's (answered with JSON), each with the page's token.
-func (s *Server) run(w http.ResponseWriter, r *http.Request) {
-	script := r.Header.Get("X-Lifeboat-Token") != ""
-	fail := func(code int, msg string) {
-		if script {
-			writeJSON(w, code, map[string]string{"error": msg})
-			return
-		}
-		http.Error(w, msg, code)
-	}
+// action checks a POST before it acts: it carries the page's token (a
+// form field, or the X-Lifeboat-Token header of the page's script), no
+// browser says another site sent it, and the page is not read-only. A
+// refusal is answered; false means do nothing.
+func (s *Server) action(w http.ResponseWriter, r *http.Request) bool {
 	token := r.Header.Get("X-Lifeboat-Token")
-	if !script {
+	if token == "" {
 		if err := r.ParseForm(); err != nil {
-			fail(http.StatusBadRequest, "a form that cannot be read")
-			return
+			fail(w, r, http.StatusBadRequest, "a form that cannot be read")
+			return false
 		}
 		token = r.PostForm.Get("token")
 	}
 	switch {
 	case subtle.ConstantTimeCompare([]byte(token), []byte(s.token)) != 1:
-		fail(http.StatusForbidden, "this action did not come from the page (reload it)")
-		return
+		fail(w, r, http.StatusForbidden, "this action did not come from the page (reload it)")
 	case crossSite(r):
-		fail(http.StatusForbidden, "an action from another site")
-		return
+		fail(w, r, http.StatusForbidden, "an action from another site")
 	case s.o.ReadOnly:
-		fail(http.StatusForbidden, "the page is read-only")
+		fail(w, r, http.StatusForbidden, "the page is read-only")
+	default:
+		return true
+	}
+	return false
+}
+
+// fail answers a refused or failed action: JSON to the page's script,
+// text to a form.
+func fail(w http.ResponseWriter, r *http.Request, code int, msg string) {
+	if r.Header.Get("X-Lifeboat-Token") != "" {
+		writeJSON(w, code, map[string]string{"error": msg})
+		return
+	}
+	http.Error(w, msg, code)
+}
+
+// run starts a job: a form POST (answered with a redirect to the page) or
+// the script's (answered with JSON).
+func (s *Server) run(w http.ResponseWriter, r *http.Request) {
+	if !s.action(w, r) {
 		return
 	}
 	name := r.PathValue("name")
 	err := s.src.Run(name)
 	switch {
 	case errors.Is(err, daemon.ErrBusy):
-		fail(http.StatusConflict, fmt.Sprintf("job %s is running already", name))
+		fail(w, r, http.StatusConflict, fmt.Sprintf("job %s is running already", name))
 	case errors.Is(err, daemon.ErrNoJob):
-		fail(http.StatusNotFound, fmt.Sprintf("no job named %s", name))
+		fail(w, r, http.StatusNotFound, fmt.Sprintf("no job named %s", name))
 	case err != nil:
-		fail(http.StatusInternalServerError, err.Error())
-	case script:
+		fail(w, r, http.StatusInternalServerError, err.Error())
+	case r.Header.Get("X-Lifeboat-Token") != "":
 		writeJSON(w, http.StatusAccepted, map[string]string{"started": name})
 	default:
 		http.Redirect(w, r, "/?notice="+url.QueryEscape("started job "+name), http.StatusSeeOther)

@@ -31,6 +31,10 @@ type source struct {
 	ran     []string
 	volErr  error
 	running bool
+
+	repo       *repository.Repository
+	restored   []string
+	restoreErr error
 }
 
 func (s *source) Jobs() []daemon.JobStatus { return s.jobs }
@@ -38,6 +42,18 @@ func (s *source) Volumes(context.Context) ([]volumes.VolumeState, error) {
 	return s.vols, s.volErr
 }
 func (s *source) Snapshots(context.Context) ([]*repository.Snapshot, error) { return s.snaps, nil }
+func (s *source) Repository(context.Context) (*repository.Repository, func(), error) {
+	if s.repo == nil {
+		return nil, nil, errors.New("no repository")
+	}
+	return s.repo, func() {}, nil
+}
+func (s *source) RestoreVolume(_ context.Context, snapshot, volume string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.restored = append(s.restored, snapshot+" "+volume)
+	return s.restoreErr
+}
 func (s *source) Run(job string) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()

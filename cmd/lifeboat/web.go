@@ -44,7 +44,7 @@ func (a *app) serveDaemon(ctx context.Context, s *daemon.Scheduler) (stop func()
 	case err != nil:
 		return nil, usageError{err}
 	default:
-		page, err := web.New(daemonPage{a: a, s: s, ctx: ctx}, web.Options{Host: a.snapshotHost(ctx), ReadOnly: d.Web.ReadOnly, Password: password})
+		page, err := web.New(daemonPage{a: a, s: s, ctx: ctx}, web.Options{Host: a.snapshotHost(ctx), ReadOnly: d.Web.ReadOnly, Password: password, Context: ctx})
 		if err != nil {
 			return nil, err
 		}
@@ -108,6 +108,35 @@ func (p daemonPage) Volumes(ctx context.Context) ([]volumes.VolumeState, error) 
 		}
 	}
 	return volumes.Inventory(ctx, eng, sels)
+}
+
+func (p daemonPage) Repository(ctx context.Context) (*repository.Repository, func(), error) {
+	return p.a.openRepository(ctx, sharedLock, true)
+}
+
+// RestoreVolume restores into a volume as `restore --to-volume` does
+// without --force: a volume that holds data is refused.
+func (p daemonPage) RestoreVolume(ctx context.Context, ref, volume string) error {
+	o := volumes.RestoreOptions{Volume: volume}
+	if err := o.Validate(); err != nil {
+		return err
+	}
+	repo, done, err := p.a.openRepository(ctx, withoutLock, false)
+	if err != nil {
+		return err
+	}
+	o.Snapshot, err = findSnapshot(ctx, repo, ref, repository.Filter{})
+	done()
+	if err != nil {
+		return err
+	}
+	eng, err := p.a.engineFor(ctx, "", p.a.dockerContext)
+	if err != nil {
+		return err
+	}
+	defer eng.Close()
+	_, err = volumes.Restore(ctx, eng, p.a.sidecars(), reporter{p.a}, o)
+	return err
 }
 
 func (p daemonPage) Snapshots(ctx context.Context) ([]*repository.Snapshot, error) {

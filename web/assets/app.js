@@ -48,3 +48,9 @@
 
   document.querySelectorAll("tr[data-running=true]").forEach((row) => follow(row.id.slice(4)));
 })();
+
+// The tasks page follows running tasks until they are done.
+(function () {
+  if (!document.querySelector("tr[data-done=false]")) return;
+  setTimeout(() => location.reload(), 1000);
+})();

@@ -100,7 +100,9 @@ func overviewState(t *testing.T, base, vol string) string {
 // In a real browser: the overview shows a volume its job has not backed
 // up yet as late and one no job selects as not covered; "Run now" runs
 // the job, the page follows it and then shows the volume protected; the
-// JSON endpoint agrees; the snapshot holds the volume's file.
+// JSON endpoint agrees. From the volume's row, the snapshot's file
+// downloads equal to the source, and a restore into the fresh volume the
+// page proposes, followed on the tasks page, fills it with the file.
 func TestPageInABrowser(t *testing.T) {
 	treetest.RequireRoot(t)
 	if _, err := os.Stat(chromium); err != nil {
@@ -176,6 +178,51 @@ func TestPageInABrowser(t *testing.T) {
 	}
 	if out := c.OK("ls", "latest", "--volume", covered); !strings.Contains(out, "orders.csv") {
 		t.Fatalf("the job's snapshot:\n%s", out)
+	}
+
+	// Browse the snapshot from the volume's row, download its file.
+	if err := chromedp.Do(ctx,
+		chromedp.Click(row(covered)+` a[href$="/browse"]`, chromedp.NodeVisible),
+		chromedp.WaitVisible(`table.entries a[download]`),
+	); err != nil {
+		t.Fatalf("browsing the snapshot: %v", err)
+	}
+	href, err := chromedp.Run(ctx, chromedp.AttributeValue(`table.entries a[download]`, "href"))
+	if err != nil || !href.Exists {
+		t.Fatalf("the file's link: %v", err)
+	}
+	resp, err := http.Get(base + href.Value)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || string(got) != "1,2,3\n" {
+		t.Fatalf("download %s: %s %q", href.Value, resp.Status, got)
+	}
+
+	// Restore it into the fresh volume the page proposes, and follow the task.
+	restored, err := chromedp.Run(ctx, chromedp.Value(`form.restore input[name="volume"]`))
+	if err != nil || !strings.HasPrefix(restored, covered+"-restored-") {
+		t.Fatalf("the proposed volume: %q (%v)", restored, err)
+	}
+	t.Cleanup(func() {
+		_, _ = e.Client().VolumeRemove(context.Background(), restored, client.VolumeRemoveOptions{Force: true})
+	})
+	if err := chromedp.Do(ctx,
+		chromedp.Click(`form.restore button`, chromedp.NodeVisible),
+		chromedp.WaitVisible(`tr[data-done="true"]`),
+	); err != nil {
+		t.Fatalf("restoring from the page: %v\n%s", err, log.String())
+	}
+	failed, err := chromedp.Run(ctx, chromedp.AttributeValue(`tr[data-done="true"]`, "data-failed"))
+	if err != nil || failed.Value != "false" {
+		text, _ := chromedp.Run(ctx, chromedp.Text(`tr[data-done="true"]`))
+		t.Fatalf("the restore task failed: %s\n%s", text, log.String())
+	}
+	b, err := os.ReadFile(clitest.Mountpoint(t, e, restored) + "/orders.csv")
+	if err != nil || string(b) != "1,2,3\n" {
+		t.Fatalf("the restored volume's file: %q %v", b, err)
 	}
 }
 

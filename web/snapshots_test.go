@@ -1,0 +1,215 @@
+package web
+
+import (
+	"archive/tar"
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/lifeboat-backup/lifeboat/internal/repotest"
+	"github.com/lifeboat-backup/lifeboat/repository"
+	"github.com/lifeboat-backup/lifeboat/snapshot"
+)
+
+// backedUp is a source whose repository holds one real snapshot of a
+// tree: a text file, a 3 MiB file of random bytes (many blobs), a
+// symbolic link and a directory of 450 entries; and the files' contents.
+func backedUp(t *testing.T, volume string) (*source, *repository.Snapshot, map[string][]byte) {
+	t.Helper()
+	seed := rand.Uint64()
+	t.Logf("seed %d", seed)
+	rng := rand.New(rand.NewPCG(seed, 1))
+	big := make([]byte, 3<<20)
+	for i := range big {
+		big[i] = byte(rng.Uint32())
+	}
+	files := map[string][]byte{"notes.txt": []byte("hello\n"), "data/big.bin": big}
+	for i := range 450 {
+		files[fmt.Sprintf("many/f%03d", i)] = []byte(fmt.Sprint(i))
+	}
+	dir := t.TempDir()
+	for name, b := range files {
+		p := filepath.Join(dir, name)
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, b, 0o640); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.Symlink("notes.txt", filepath.Join(dir, "link")); err != nil {
+		t.Fatal(err)
+	}
+	repo, _ := repotest.New(t, repository.Options{})
+	o := snapshot.Options{Host: "h1"}
+	if volume != "" {
+		o.Volume = &repository.VolumeInfo{Name: volume}
+	}
+	sn, err := snapshot.New(repo, o).Run(context.Background(), []string{dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	src := fixture()
+	src.repo, src.snaps = repo, []*repository.Snapshot{sn}
+	// A backup of one directory has it as its root.
+	return src, sn, files
+}
+
+func getJSON(t *testing.T, c *http.Client, u string, v any) int {
+	t.Helper()
+	r, err := c.Get(u)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Body.Close()
+	if r.StatusCode == http.StatusOK {
+		if err := json.NewDecoder(r.Body).Decode(v); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return r.StatusCode
+}
+
+// The snapshot list, a directory in pages, a file downloaded exactly, a
+// directory as a tar archive with its link, and paths that lead nowhere.
+func TestSnapshotsBrowseDownload(t *testing.T) {
+	src, sn, files := backedUp(t, "")
+	ts := server(t, src, Options{})
+	c := ts.Client()
+	id := sn.ID.String()
+
+	var rows []SnapshotRow
+	if code := getJSON(t, c, ts.URL+"/api/snapshots?host=h1", &rows); code != 200 || len(rows) != 1 || rows[0].ID != id || rows[0].Files != int64(len(files)) {
+		t.Fatalf("snapshots: %d %+v", code, rows)
+	}
+	if code := getJSON(t, c, ts.URL+"/api/snapshots?host=other", &rows); code != 200 || len(rows) != 0 {
+		t.Fatalf("another host's snapshots: %d %+v", code, rows)
+	}
+
+	many := "/many"
+	var pages []Listing
+	for offset := 0; ; {
+		var l Listing
+		if code := getJSON(t, c, fmt.Sprintf("%s/api/snapshots/%s/tree?path=%s&offset=%d", ts.URL, id[:8], url.QueryEscape(many), offset), &l); code != 200 {
+			t.Fatalf("listing %s at %d: %d", many, offset, code)
+		}
+		pages = append(pages, l)
+		if l.NextOffset == 0 {
+			break
+		}
+		offset = l.NextOffset
+	}
+	if len(pages) != 3 || len(pages[0].Entries) != pageSize || len(pages[2].Entries) != 50 || pages[2].Entries[49].Name != "f449" || pages[0].Total != 450 {
+		t.Fatalf("pages of %s: %d, the last with %d entries", many, len(pages), len(pages[len(pages)-1].Entries))
+	}
+
+	for name, want := range files {
+		if !strings.HasSuffix(name, "big.bin") && !strings.HasSuffix(name, "notes.txt") {
+			continue
+		}
+		r, err := c.Get(ts.URL + "/snapshots/" + id + "/file?path=" + url.QueryEscape("/"+name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, _ := io.ReadAll(r.Body)
+		r.Body.Close()
+		if r.StatusCode != 200 || !bytes.Equal(got, want) || !strings.HasPrefix(r.Header.Get("Content-Disposition"), "attachment") {
+			t.Fatalf("download of %s: %d, %d bytes of %d, %q", name, r.StatusCode, len(got), len(want), r.Header.Get("Content-Disposition"))
+		}
+	}
+
+	r, err := c.Get(ts.URL + "/snapshots/" + id + "/tar?path=/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Body.Close()
+	tr := tar.NewReader(r.Body)
+	got, links := map[string][]byte{}, map[string]string{}
+	for {
+		h, err := tr.Next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		switch h.Typeflag {
+		case tar.TypeReg:
+			got[h.Name], _ = io.ReadAll(tr)
+		case tar.TypeSymlink:
+			links[h.Name] = h.Linkname
+		}
+	}
+	if len(got) != len(files) || len(links) != 1 {
+		t.Fatalf("the tar holds %d files and %d links, want %d and 1", len(got), len(links), len(files))
+	}
+	for name, want := range files {
+		if !bytes.Equal(got[name], want) {
+			t.Fatalf("the tar's %s differs (%d bytes of %d)", name, len(got[name]), len(want))
+		}
+	}
+
+	for _, bad := range []string{"/snapshots/" + id + "/file?path=../../etc/passwd", "/snapshots/" + id + "/file?path=/", "/snapshots/ffff/file?path=/x", "/snapshots/" + id + "/tar?path=/nope"} {
+		if r, _ := get(t, ts, bad); r.StatusCode != http.StatusNotFound && r.StatusCode != http.StatusBadRequest {
+			t.Errorf("%s: %d", bad, r.StatusCode)
+		}
+	}
+	if _, page := get(t, ts, "/snapshots/"+id[:8]+"/browse?path="+url.QueryEscape(many)); !strings.Contains(page, "f199") || strings.Contains(page, "f200") || !strings.Contains(page, "offset=200") {
+		t.Error("the browse page does not show the first page of entries with a link to the next")
+	}
+}
+
+// A restore is an action like the others, and runs as a task the page
+// lists with its outcome.
+func TestRestoreTask(t *testing.T) {
+	src, sn, _ := backedUp(t, "")
+	_, page := get(t, server(t, src, Options{}), "/snapshots/"+sn.ID.String()+"/browse?path=/")
+	if strings.Contains(page, "Restore into") {
+		t.Fatal("a snapshot of a path offers a restore into a volume")
+	}
+	src, sn, _ = backedUp(t, "pgdata")
+	ts := server(t, src, Options{})
+	_, page = get(t, ts, "/snapshots/"+sn.ID.String()+"/browse?path=/")
+	proposed := "pgdata-restored-" + sn.ID.Short()
+	if !strings.Contains(page, `value="`+proposed+`"`) {
+		t.Fatalf("no proposed volume name %s in the page", proposed)
+	}
+	i := strings.Index(page, `name="token" value="`) + len(`name="token" value="`)
+	token := page[i : i+64]
+	post := func(form url.Values) int {
+		c := ts.Client()
+		c.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+		r, err := c.PostForm(ts.URL+"/snapshots/"+sn.ID.String()+"/restore", form)
+		if err != nil {
+			t.Fatal(err)
+		}
+		r.Body.Close()
+		return r.StatusCode
+	}
+	if code := post(url.Values{"volume": {"x"}}); code != http.StatusForbidden {
+		t.Fatalf("a restore without the token: %d", code)
+	}
+	if code := post(url.Values{"token": {token}, "volume": {proposed}}); code != http.StatusSeeOther {
+		t.Fatalf("restore: %d", code)
+	}
+	var tasks []Task
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(5 * time.Millisecond) {
+		getJSON(t, ts.Client(), ts.URL+"/api/tasks", &tasks)
+		if len(tasks) == 1 && tasks[0].Done {
+			break
+		}
+	}
+	if len(tasks) != 1 || !tasks[0].Done || tasks[0].Error != "" || len(src.restored) != 1 || src.restored[0] != sn.ID.String()+" "+proposed {
+		t.Fatalf("tasks %+v, restores %v", tasks, src.restored)
+	}
+}
