@@ -213,3 +213,30 @@ func TestRestoreTask(t *testing.T) {
 		t.Fatalf("tasks %+v, restores %v", tasks, src.restored)
 	}
 }
+
+// The repository page: sizes, ratios, locks, and the growth plot drawn
+// from two snapshots of the same files (the second adds nearly nothing,
+// so the snapshots hold twice the distinct data).
+func TestRepositoryPage(t *testing.T) {
+	src, first, _ := backedUp(t, "")
+	second, err := snapshot.New(src.repo, snapshot.Options{Host: "h1"}).Run(context.Background(), first.Paths)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts := server(t, src, Options{})
+	var st RepositoryStats
+	if code := getJSON(t, ts.Client(), ts.URL+"/api/repository", &st); code != 200 {
+		t.Fatalf("/api/repository: %d", code)
+	}
+	if st.Snapshots != 2 || len(st.Growth) != 2 || st.Growth[1].Stored != first.Summary.StoredAdded+second.Summary.StoredAdded ||
+		st.DedupRatio < 1.99 || st.DedupRatio > 2.01 || st.CompressionRatio <= 0 || st.Packs == 0 || st.StoredBytes == 0 {
+		t.Fatalf("stats: %+v", st)
+	}
+	if len(st.Locks) != 1 || st.Locks[0].Exclusive {
+		t.Fatalf("locks: %+v (the test holds one shared lock)", st.Locks)
+	}
+	_, page := get(t, ts, "/repository")
+	if !strings.Contains(page, `<svg class="plot"`) || !strings.Contains(page, "<polyline points=") || !strings.Contains(page, fmt.Sprintf(`id="dedup">%.1f ×`, st.DedupRatio)) {
+		t.Fatalf("repository page:\n%s", page)
+	}
+}

@@ -139,6 +139,8 @@ func New(src Source, o Options) (*Server, error) {
 	s.mux.HandleFunc("GET /snapshots/{id}/file", s.file)
 	s.mux.HandleFunc("GET /snapshots/{id}/tar", s.tarball)
 	s.mux.HandleFunc("POST /snapshots/{id}/restore", s.restore)
+	s.mux.HandleFunc("GET /repository", s.repositoryPage)
+	s.mux.HandleFunc("GET /api/repository", s.apiRepository)
 	s.mux.HandleFunc("GET /tasks", s.tasksPage)
 	s.mux.HandleFunc("GET /api/tasks", s.apiTasks)
 	return s, nil

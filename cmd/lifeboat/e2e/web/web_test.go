@@ -1,9 +1,11 @@
 package web
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
+	"image/png"
 	"io"
 	"net"
 	"net/http"
@@ -74,6 +76,26 @@ func volume(t *testing.T, e *sidecar.Engine, name string, labels map[string]stri
 	})
 }
 
+// screenshot captures the browser's page as a PNG, checks that it is one,
+// and writes it as name.png into the directory LIFEBOAT_SCREENSHOTS names
+// (the README's pictures: docs/screenshots), if it is set.
+func screenshot(t *testing.T, ctx context.Context, name string) {
+	t.Helper()
+	b, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
+	if err != nil {
+		t.Fatalf("screenshot of %s: %v", name, err)
+	}
+	img, err := png.Decode(bytes.NewReader(b))
+	if err != nil || img.Bounds().Dx() < 300 || img.Bounds().Dy() < 200 {
+		t.Fatalf("screenshot of %s is no page: %v", name, err)
+	}
+	if dir := os.Getenv("LIFEBOAT_SCREENSHOTS"); dir != "" {
+		if err := os.WriteFile(filepath.Join(dir, name+".png"), b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
 // overviewState is a volume's state as GET /api/overview says.
 func overviewState(t *testing.T, base, vol string) string {
 	t.Helper()
@@ -135,7 +157,8 @@ func TestPageInABrowser(t *testing.T) {
 	}
 	log := daemon(t, c, cfg, base)
 
-	opts := append(chromedp.DefaultExecAllocatorOptions[:], chromedp.ExecPath(chromium), chromedp.NoSandbox, chromedp.Headless)
+	opts := append(chromedp.DefaultExecAllocatorOptions[:], chromedp.ExecPath(chromium), chromedp.NoSandbox, chromedp.Headless,
+		chromedp.WindowSize(1200, 800))
 	actx, cancel := chromedp.NewExecAllocator(context.Background(), opts...)
 	defer cancel()
 	browser, cancel := chromedp.NewContext(actx)
@@ -173,6 +196,7 @@ func TestPageInABrowser(t *testing.T) {
 	if err != nil || label != "protected" || state(covered) != "protected" {
 		t.Fatalf("after the run: the row says %q (%v)", label, err)
 	}
+	screenshot(t, ctx, "overview")
 	if got := overviewState(t, base, covered); got != "protected" {
 		t.Fatalf("the JSON overview says %q", got)
 	}
@@ -187,6 +211,7 @@ func TestPageInABrowser(t *testing.T) {
 	); err != nil {
 		t.Fatalf("browsing the snapshot: %v", err)
 	}
+	screenshot(t, ctx, "browse")
 	href, err := chromedp.Run(ctx, chromedp.AttributeValue(`table.entries a[download]`, "href"))
 	if err != nil || !href.Exists {
 		t.Fatalf("the file's link: %v", err)
@@ -215,6 +240,7 @@ func TestPageInABrowser(t *testing.T) {
 	); err != nil {
 		t.Fatalf("restoring from the page: %v\n%s", err, log.String())
 	}
+	screenshot(t, ctx, "tasks")
 	failed, err := chromedp.Run(ctx, chromedp.AttributeValue(`tr[data-done="true"]`, "data-failed"))
 	if err != nil || failed.Value != "false" {
 		text, _ := chromedp.Run(ctx, chromedp.Text(`tr[data-done="true"]`))
@@ -223,6 +249,19 @@ func TestPageInABrowser(t *testing.T) {
 	b, err := os.ReadFile(clitest.Mountpoint(t, e, restored) + "/orders.csv")
 	if err != nil || string(b) != "1,2,3\n" {
 		t.Fatalf("the restored volume's file: %q %v", b, err)
+	}
+
+	// The other pages open from the navigation; a second snapshot makes
+	// the repository's growth a line.
+	c.OK("backup", "--path", clitest.WriteTree(t, map[string][]byte{"report.txt": []byte("quarterly\n")}))
+	for _, page := range []struct{ link, ready, name string }{
+		{"Snapshots", "table.snapshots tbody tr[id]", "snapshots"},
+		{"Repository", "td#dedup", "repository"},
+	} {
+		if err := chromedp.Do(ctx, chromedp.Click(`nav a[href="/`+page.name+`"]`, chromedp.NodeVisible), chromedp.WaitVisible(page.ready)); err != nil {
+			t.Fatalf("the %s page: %v", page.link, err)
+		}
+		screenshot(t, ctx, page.name)
 	}
 }
 
