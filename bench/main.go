@@ -69,6 +69,9 @@ func main() {
 		pgScale   = flag.Int("pg-scale", 20, "with -postgres: pgbench's scale factor (20: about 300 MiB of tables)")
 		pgRate    = flag.Int("pg-rate", 200, "with -postgres: pgbench's transactions a second (0: as fast as it goes)")
 		pgLoad    = flag.Duration("pg-load", 20*time.Second, "with -postgres: how long pgbench runs before each move")
+		doWeb     = flag.Bool("web", false, "measure the daemon's page over many snapshots and volumes instead (needs Docker): -web-snapshots, -web-volumes")
+		webSnaps  = flag.Int("web-snapshots", 10000, "with -web: snapshots in the repository")
+		webVols   = flag.Int("web-volumes", 200, "with -web: volumes on the engine")
 		doWAN     = flag.Bool("wan", false, "measure the mixed set (256 MiB large file, 2,000 small files, GOROOT) on S3 across a shaped link instead (versitygw, built if missing)")
 		rtt       = flag.Duration("rtt", 30*time.Millisecond, "with -wan: the link's round-trip time")
 		rateMbit  = flag.Float64("rate-mbit", 200, "with -wan: the link's rate each way in Mbit/s, shared by all connections (0: unlimited)")
@@ -89,6 +92,10 @@ func main() {
 		fmt.Fprintln(os.Stderr, "bench: -pg-scale must be at least 1, -pg-rate not negative and -pg-load positive")
 		os.Exit(2)
 	}
+	if *webSnaps < 1 || *webVols < 1 {
+		fmt.Fprintln(os.Stderr, "bench: -web-snapshots and -web-volumes must be at least 1")
+		os.Exit(2)
+	}
 	if *runs < 1 {
 		fmt.Fprintln(os.Stderr, "bench: -runs must be at least 1")
 		os.Exit(2)
@@ -103,6 +110,9 @@ func main() {
 		}
 		if *doPG {
 			return runPostgres(*out, work, lb, *runs, pgOptions{image: *pgImage, scale: *pgScale, rate: *pgRate, load: *pgLoad})
+		}
+		if *doWeb {
+			return runWeb(*out, work, lb, webOptions{snapshots: *webSnaps, volumes: *webVols, requests: 20})
 		}
 		if *doWAN {
 			link := linkshape.Link{RTT: *rtt, Rate: int64(*rateMbit * 1e6 / 8)}

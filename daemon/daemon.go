@@ -76,7 +76,11 @@ type jobState struct {
 	lastError   string // of the last run; "" if it succeeded
 	lastSecs    float64
 	missed      int
+	history     []Event // the last historyLen runs, oldest first
 }
+
+// historyLen is how many runs of a job History keeps.
+const historyLen = 50
 
 // New checks the schedules and prepares a scheduler. notify may be nil.
 func New(jobs []*Job, clock Clock, notify func(Event), m *Metrics) (*Scheduler, error) {
@@ -218,6 +222,10 @@ func (s *Scheduler) run(ctx context.Context, job *Job, st *jobState) error {
 		ev.Error = err.Error()
 		st.lastError = ev.Error
 	}
+	st.history = append(st.history, ev)
+	if len(st.history) > historyLen {
+		st.history = st.history[len(st.history)-historyLen:]
+	}
 	s.mu.Unlock()
 	s.metrics.record(ev, st.lastSuccess)
 	s.notify(ev)
@@ -276,6 +284,22 @@ func (s *Scheduler) Status() []JobStatus {
 		out = append(out, JobStatus{Name: j.Name, Schedule: j.Schedule, Next: j.sched.Next(now), Running: st.busy,
 			LastRun: st.lastRun, LastSuccess: st.lastSuccess, LastError: st.lastError, LastDuration: st.lastSecs,
 			Missed: st.missed, MaxAge: maxAge, MaxAgeSeconds: maxAge.Seconds(), Late: now.Sub(since) > maxAge})
+	}
+	return out
+}
+
+// History returns a job's last runs (up to 50), newest first; nil for a
+// job that does not exist.
+func (s *Scheduler) History(name string) []Event {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	st, ok := s.state[name]
+	if !ok {
+		return nil
+	}
+	out := make([]Event, 0, len(st.history))
+	for i := len(st.history) - 1; i >= 0; i-- {
+		out = append(out, st.history[i])
 	}
 	return out
 }

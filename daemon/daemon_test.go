@@ -262,4 +262,16 @@ func TestStartAndStatus(t *testing.T) {
 	if st := s.Status()[0]; st.LastError != "disk full" || !st.LastSuccess.IsZero() || st.Missed != 1 {
 		t.Fatalf("after a failed run: %+v", st)
 	}
+	if err := s.Start(context.Background(), "nightly"); err != nil {
+		t.Fatal(err)
+	}
+	release <- nil
+	for deadline := time.Now().Add(10 * time.Second); s.Status()[0].Running || len(s.History("nightly")) < 2; time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the second run did not end")
+		}
+	}
+	if h := s.History("nightly"); len(h) != 2 || !h[0].Success || h[1].Error != "disk full" || s.History("nope") != nil {
+		t.Fatalf("history, newest first: %+v", h)
+	}
 }

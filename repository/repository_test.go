@@ -491,3 +491,45 @@ func TestLoadIndexAgainAddsNewFiles(t *testing.T) {
 		t.Fatalf("%d index files loaded, want 2 (none twice)", got)
 	}
 }
+
+// A SnapshotSet loads each snapshot once, sees new ones and forgets
+// deleted ones.
+func TestSnapshotSet(t *testing.T) {
+	ctx := context.Background()
+	tg := mem.New()
+	r := testRepo(t, tg)
+	save := func(i int) pack.ID {
+		t.Helper()
+		id, err := r.SaveSnapshot(ctx, &Snapshot{Time: time.Date(2026, 1, 1, i, 0, 0, 0, time.UTC), Host: fmt.Sprint("h", i), Tree: pack.ID{1}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return id
+	}
+	gets := 0
+	counting := faulty.New(tg, faulty.Config{Hook: func(_ context.Context, op, name string) error {
+		if op == "get" && strings.HasPrefix(name, "snapshots/") {
+			gets++
+		}
+		return nil
+	}})
+	reader, err := Open(ctx, counting, []byte("pw"), Options{NoLock: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer reader.Close()
+	var set SnapshotSet
+	first, second := save(2), save(1)
+	got, err := set.Refresh(ctx, reader)
+	if err != nil || len(got) != 2 || got[0].ID != second || got[1].ID != first || gets != 2 {
+		t.Fatalf("first refresh: %v, %d snapshots, %d reads", err, len(got), gets)
+	}
+	third := save(3)
+	if err := r.DeleteSnapshot(ctx, first); err != nil {
+		t.Fatal(err)
+	}
+	got, err = set.Refresh(ctx, reader)
+	if err != nil || len(got) != 2 || got[0].ID != second || got[1].ID != third || gets != 3 {
+		t.Fatalf("second refresh: %v, %d snapshots, %d reads in all (want 3: only the new one read)", err, len(got), gets)
+	}
+}

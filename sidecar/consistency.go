@@ -116,6 +116,31 @@ func (e *Engine) RunningUsers(ctx context.Context, volume string) ([]User, error
 	return out, err
 }
 
+// RunningUsersByVolume lists the running containers that use each named
+// volume, in one call to the engine (lifeboat's own sidecars left out).
+func (e *Engine) RunningUsersByVolume(ctx context.Context) (map[string][]User, error) {
+	res, err := e.c.ContainerList(ctx, client.ContainerListOptions{})
+	if err != nil {
+		return nil, fmt.Errorf("running containers: %w", err)
+	}
+	out := map[string][]User{}
+	for _, c := range res.Items {
+		if _, sidecar := c.Labels[LabelSidecar]; sidecar {
+			continue
+		}
+		name := c.ID[:12]
+		if len(c.Names) > 0 {
+			name = strings.TrimPrefix(c.Names[0], "/")
+		}
+		for _, m := range c.Mounts {
+			if m.Type == "volume" && m.Name != "" {
+				out[m.Name] = append(out[m.Name], User{ID: c.ID, Name: name, Labels: c.Labels})
+			}
+		}
+	}
+	return out, nil
+}
+
 // Quiesce makes a volume consistent for a backup, as its users' labels
 // ask: pre hooks run, then labelled containers are stopped or paused. A
 // running user without such labels gets a warning. The returned resume

@@ -11,6 +11,7 @@ import (
 // Connection is a Docker engine lifeboat is connected to.
 type Connection interface {
 	Engine
+	InventoryEngine
 	// HostName is the name of the engine's host (docker info's Name).
 	HostName(ctx context.Context) (string, error)
 	Close() error

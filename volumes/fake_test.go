@@ -196,6 +196,17 @@ func (f *fakeEngine) users(volume string, runningOnly bool) []*fakeContainer {
 	return out
 }
 
+func (f *fakeEngine) RunningUsersByVolume(ctx context.Context) (map[string][]sidecar.User, error) {
+	out := map[string][]sidecar.User{}
+	for name := range f.volumes {
+		users, _ := f.RunningUsers(ctx, name)
+		if len(users) > 0 {
+			out[name] = users
+		}
+	}
+	return out, nil
+}
+
 func (f *fakeEngine) RunningUsers(_ context.Context, volume string) ([]sidecar.User, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()

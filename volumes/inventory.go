@@ -28,9 +28,17 @@ type UserState struct {
 	Consistency string `json:"consistency,omitempty"`
 }
 
+// InventoryEngine is what Inventory asks of an engine: its volumes, and
+// the running users of all of them at once (sidecar.Engine is one).
+type InventoryEngine interface {
+	Volumes(ctx context.Context, sel sidecar.Selection) ([]sidecar.Volume, error)
+	RunningUsersByVolume(ctx context.Context) (map[string][]sidecar.User, error)
+}
+
 // Inventory lists every volume of e with its running users, and the
-// names of the jobs (by their selections) that back each up.
-func Inventory(ctx context.Context, e Engine, jobs map[string]Selection) ([]VolumeState, error) {
+// names of the jobs (by their selections) that back each up. It asks the
+// engine 2 + len(jobs) questions, however many volumes it has.
+func Inventory(ctx context.Context, e InventoryEngine, jobs map[string]Selection) ([]VolumeState, error) {
 	all, err := e.Volumes(ctx, sidecar.Selection{All: true})
 	if err != nil {
 		return nil, err
@@ -45,18 +53,18 @@ func Inventory(ctx context.Context, e Engine, jobs map[string]Selection) ([]Volu
 			covered[v.Name] = append(covered[v.Name], name)
 		}
 	}
+	users, err := e.RunningUsersByVolume(ctx)
+	if err != nil {
+		return nil, err
+	}
 	out := make([]VolumeState, 0, len(all))
 	for _, v := range all {
-		users, err := e.RunningUsers(ctx, v.Name)
-		if err != nil {
-			return nil, fmt.Errorf("volume %s: %w", v.Name, err)
-		}
 		st := VolumeState{Name: v.Name, Driver: v.Driver, Labels: v.Labels, Users: []UserState{}, Jobs: covered[v.Name]}
 		slices.Sort(st.Jobs)
 		if st.Jobs == nil {
 			st.Jobs = []string{}
 		}
-		for _, u := range users {
+		for _, u := range users[v.Name] {
 			st.Users = append(st.Users, UserState{Name: u.Name, Consistency: sidecar.Consistency(u.Labels)})
 		}
 		out = append(out, st)

@@ -240,15 +240,15 @@ func (s *Server) browsePage(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, err.Error(), http.StatusNotFound)
 		return
 	}
-	proposed := ""
+	proposed, original := "", ""
 	if sn.Volume != nil {
-		proposed = fmt.Sprintf("%s-restored-%s", sn.Volume.Name, sn.ID.Short())
+		proposed, original = fmt.Sprintf("%s-restored-%s", sn.Volume.Name, sn.ID.Short()), sn.Volume.Name
 	}
 	s.render(w, "browse.html", struct {
 		*Listing
-		Host, Token, Proposed string
-		ReadOnly              bool
-	}{l, s.o.Host, s.token, proposed, s.o.ReadOnly})
+		Host, Token, Proposed, Original string
+		ReadOnly                        bool
+	}{l, s.o.Host, s.token, proposed, original, s.o.ReadOnly})
 }
 
 // file streams a file of a snapshot as a download, blob by blob: nothing
@@ -353,12 +353,17 @@ func (s *Server) restore(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	id, volume := r.PathValue("id"), strings.TrimSpace(r.PostForm.Get("volume"))
+	replace := r.PostForm.Get("replace") == "yes"
 	if volume == "" {
 		http.Error(w, "name the volume to restore into", http.StatusBadRequest)
 		return
 	}
-	t := s.tasks.start(s.o.Context, s.o.Now, fmt.Sprintf("restore snapshot %s into volume %s", shortID(id), volume),
-		func(ctx context.Context) error { return s.src.RestoreVolume(ctx, id, volume) })
+	what := fmt.Sprintf("restore snapshot %s into volume %s", shortID(id), volume)
+	if replace {
+		what = fmt.Sprintf("replace volume %s with snapshot %s", volume, shortID(id))
+	}
+	t := s.tasks.start(s.o.Context, s.o.Now, what,
+		func(ctx context.Context) error { return s.src.RestoreVolume(ctx, id, volume, replace) })
 	http.Redirect(w, r, "/tasks?notice="+url.QueryEscape(fmt.Sprintf("task %d: %s", t.ID, t.What)), http.StatusSeeOther)
 }
 

@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"math/rand/v2"
@@ -209,7 +210,25 @@ func TestRestoreTask(t *testing.T) {
 			break
 		}
 	}
-	if len(tasks) != 1 || !tasks[0].Done || tasks[0].Error != "" || len(src.restored) != 1 || src.restored[0] != sn.ID.String()+" "+proposed {
+	if len(tasks) != 1 || !tasks[0].Done || tasks[0].Error != "" || len(src.restored) != 1 || src.restored[0] != sn.ID.String()+" "+proposed+" false" {
+		t.Fatalf("tasks %+v, restores %v", tasks, src.restored)
+	}
+	// The page's second form replaces the snapshot's own volume; a failure
+	// is the task's.
+	if !strings.Contains(page, `name="replace" value="yes"`) {
+		t.Fatal("no form to replace the volume")
+	}
+	src.restoreErr = errors.New("volume pgdata is in use by container pg, which has no lifeboat.stop label")
+	if code := post(url.Values{"token": {token}, "volume": {"pgdata"}, "replace": {"yes"}}); code != http.StatusSeeOther {
+		t.Fatalf("replace: %d", code)
+	}
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(5 * time.Millisecond) {
+		getJSON(t, ts.Client(), ts.URL+"/api/tasks", &tasks)
+		if len(tasks) == 2 && tasks[1].Done {
+			break
+		}
+	}
+	if len(tasks) != 2 || !strings.Contains(tasks[1].Error, "in use") || !strings.HasPrefix(tasks[1].What, "replace volume pgdata") || src.restored[1] != sn.ID.String()+" pgdata true" {
 		t.Fatalf("tasks %+v, restores %v", tasks, src.restored)
 	}
 }

@@ -43,6 +43,8 @@ import (
 type Source interface {
 	// Jobs is the scheduler's status of every job.
 	Jobs() []daemon.JobStatus
+	// History is a job's last runs, newest first; nil for no such job.
+	History(job string) []daemon.Event
 	// Volumes is every volume of the engine, with its users and the jobs
 	// that back it up.
 	Volumes(ctx context.Context) ([]volumes.VolumeState, error)
@@ -56,9 +58,11 @@ type Source interface {
 	// done releases it.
 	Repository(ctx context.Context) (repo *repository.Repository, done func(), err error)
 	// RestoreVolume restores the snapshot (an id or a unique prefix) into
-	// the named volume, as `lifeboat restore --to-volume` does, and
-	// returns when it is done.
-	RestoreVolume(ctx context.Context, snapshot, volume string) error
+	// the named volume, as `lifeboat restore --to-volume` does (with
+	// replace, as with --force: a volume that holds data is made equal to
+	// the snapshot, under the rule for volumes in use), and returns when
+	// it is done.
+	RestoreVolume(ctx context.Context, snapshot, volume string, replace bool) error
 }
 
 // Options configure a Server.
@@ -118,6 +122,7 @@ func New(src Source, o Options) (*Server, error) {
 		"class": func(state string) string { return strings.ReplaceAll(state, " ", "-") },
 		"when":  func(t time.Time) string { return t.Local().Format("2006-01-02 15:04:05") },
 		"short": shortID,
+		"count": human.Count,
 		"join":  path.Join,
 		"add":   func(a, b int) int { return a + b },
 	}).ParseFS(assets, "assets/*.html")
@@ -132,6 +137,8 @@ func New(src Source, o Options) (*Server, error) {
 	s.mux.HandleFunc("GET /api/overview", s.apiOverview)
 	s.mux.HandleFunc("GET /api/jobs", s.apiJobs)
 	s.mux.HandleFunc("POST /jobs/{name}/run", s.run)
+	s.mux.HandleFunc("GET /jobs/{name}", s.jobPage)
+	s.mux.HandleFunc("GET /api/jobs/{name}", s.apiJob)
 	s.mux.HandleFunc("GET /snapshots", s.snapshotsPage)
 	s.mux.HandleFunc("GET /api/snapshots", s.apiSnapshots)
 	s.mux.HandleFunc("GET /snapshots/{id}/browse", s.browsePage)
@@ -213,6 +220,47 @@ func (s *Server) apiOverview(w http.ResponseWriter, r *http.Request) {
 
 func (s *Server) apiJobs(w http.ResponseWriter, _ *http.Request) {
 	writeJSON(w, http.StatusOK, s.src.Jobs())
+}
+
+// JobPage is a job's status with its last runs (GET /api/jobs/NAME).
+type JobPage struct {
+	daemon.JobStatus
+	Runs []daemon.Event `json:"runs"`
+}
+
+func (s *Server) job(name string) (*JobPage, bool) {
+	for _, j := range s.src.Jobs() {
+		if j.Name == name {
+			runs := s.src.History(name)
+			if runs == nil {
+				runs = []daemon.Event{}
+			}
+			return &JobPage{JobStatus: j, Runs: runs}, true
+		}
+	}
+	return nil, false
+}
+
+func (s *Server) apiJob(w http.ResponseWriter, r *http.Request) {
+	j, ok := s.job(r.PathValue("name"))
+	if !ok {
+		writeJSON(w, http.StatusNotFound, map[string]string{"error": "no such job"})
+		return
+	}
+	writeJSON(w, http.StatusOK, j)
+}
+
+func (s *Server) jobPage(w http.ResponseWriter, r *http.Request) {
+	j, ok := s.job(r.PathValue("name"))
+	if !ok {
+		http.Error(w, "no such job", http.StatusNotFound)
+		return
+	}
+	s.render(w, "job.html", struct {
+		*JobPage
+		Host, Token string
+		ReadOnly    bool
+	}{j, s.o.Host, s.token, s.o.ReadOnly})
 }
 
 // action checks a POST before it acts: it carries the page's token (a

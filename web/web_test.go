@@ -38,6 +38,13 @@ type source struct {
 }
 
 func (s *source) Jobs() []daemon.JobStatus { return s.jobs }
+func (s *source) History(job string) []daemon.Event {
+	if job != "nightly" {
+		return nil
+	}
+	return []daemon.Event{{Job: job, Success: true, Started: now.Add(-time.Hour), Duration: 12.5,
+		Result: daemon.Result{BytesRead: 5 << 20, BytesAdded: 3 << 20, Files: 42}}}
+}
 func (s *source) Volumes(context.Context) ([]volumes.VolumeState, error) {
 	return s.vols, s.volErr
 }
@@ -48,10 +55,10 @@ func (s *source) Repository(context.Context) (*repository.Repository, func(), er
 	}
 	return s.repo, func() {}, nil
 }
-func (s *source) RestoreVolume(_ context.Context, snapshot, volume string) error {
+func (s *source) RestoreVolume(_ context.Context, snapshot, volume string, replace bool) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.restored = append(s.restored, snapshot+" "+volume)
+	s.restored = append(s.restored, fmt.Sprint(snapshot, " ", volume, " ", replace))
 	return s.restoreErr
 }
 func (s *source) Run(job string) error {
@@ -150,6 +157,22 @@ func TestOverviewStates(t *testing.T) {
 		if !strings.Contains(row, ">"+state+"</span>") {
 			t.Errorf("the page's row of %s does not say %q:\n%s", name, state, row)
 		}
+	}
+}
+
+// A job's page lists its runs with what each read and added.
+func TestJobPage(t *testing.T) {
+	ts := server(t, fixture(), Options{})
+	var j JobPage
+	if code := getJSON(t, ts.Client(), ts.URL+"/api/jobs/nightly", &j); code != 200 || len(j.Runs) != 1 || j.Runs[0].Result.Files != 42 || j.Schedule != "@daily" {
+		t.Fatalf("job: %d %+v", code, j)
+	}
+	_, page := get(t, ts, "/jobs/nightly")
+	if !strings.Contains(page, "12.5 s") || !strings.Contains(page, "3.0 MiB") {
+		t.Fatalf("job page:\n%s", page)
+	}
+	if r, _ := get(t, ts, "/jobs/nope"); r.StatusCode != http.StatusNotFound {
+		t.Fatalf("an unknown job: %d", r.StatusCode)
 	}
 }
 

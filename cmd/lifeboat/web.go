@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"os"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/lifeboat-backup/lifeboat/daemon"
@@ -30,6 +31,12 @@ func (a *app) serveDaemon(ctx context.Context, s *daemon.Scheduler) (stop func()
 	if addr == "" {
 		addr = defaultListen
 	}
+	var closers []func()
+	stop = func() {
+		for _, c := range closers {
+			c()
+		}
+	}
 	mux := http.NewServeMux()
 	mux.Handle("/healthz", s.Handler())
 	mux.Handle("/metrics", s.Handler())
@@ -44,7 +51,9 @@ func (a *app) serveDaemon(ctx context.Context, s *daemon.Scheduler) (stop func()
 	case err != nil:
 		return nil, usageError{err}
 	default:
-		page, err := web.New(daemonPage{a: a, s: s, ctx: ctx}, web.Options{Host: a.snapshotHost(ctx), ReadOnly: d.Web.ReadOnly, Password: password, Context: ctx})
+		src := &daemonPage{a: a, s: s, ctx: ctx}
+		closers = append(closers, src.close)
+		page, err := web.New(src, web.Options{Host: a.snapshotHost(ctx), ReadOnly: d.Web.ReadOnly, Password: password, Context: ctx})
 		if err != nil {
 			return nil, err
 		}
@@ -57,12 +66,13 @@ func (a *app) serveDaemon(ctx context.Context, s *daemon.Scheduler) (stop func()
 			return nil, fmt.Errorf("daemon listen: %w", err)
 		}
 		a.out.warn("web page", fmt.Errorf("not served: %w", err))
-		return func() {}, nil
+		return stop, nil
 	}
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: time.Minute, IdleTimeout: 2 * time.Minute}
 	go func() { _ = srv.Serve(l) }()
 	a.out.infof("serving %s on http://%s/", served, l.Addr())
-	return func() { _ = srv.Close() }, nil
+	closers = append([]func(){func() { _ = srv.Close() }}, closers...)
+	return stop, nil
 }
 
 // webPassword is the page's password: from daemon.web.password-file,
@@ -85,17 +95,38 @@ func (a *app) webPassword() (string, error) {
 // daemonPage is what the page shows (web.Source): the scheduler's jobs,
 // the engine's volumes with the jobs that select them, and the
 // repository's snapshots. Jobs it starts run in the daemon's context.
+// The snapshot list comes from a handle kept open (no lock: it only lists
+// snapshots) and a SnapshotSet, so that a page costs one listing, not a
+// key derivation and every snapshot file; reads of file data open a
+// handle of their own, locked.
 type daemonPage struct {
 	a   *app
 	s   *daemon.Scheduler
 	ctx context.Context
+
+	mu     sync.Mutex
+	reader *repository.Repository
+	done   func()
+	snaps  repository.SnapshotSet
 }
 
-func (p daemonPage) Jobs() []daemon.JobStatus { return p.s.Status() }
+// close releases the kept handle.
+func (p *daemonPage) close() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.done != nil {
+		p.done()
+		p.reader, p.done = nil, nil
+	}
+}
 
-func (p daemonPage) Run(job string) error { return p.s.Start(p.ctx, job) }
+func (p *daemonPage) Jobs() []daemon.JobStatus { return p.s.Status() }
 
-func (p daemonPage) Volumes(ctx context.Context) ([]volumes.VolumeState, error) {
+func (p *daemonPage) Run(job string) error { return p.s.Start(p.ctx, job) }
+
+func (p *daemonPage) History(job string) []daemon.Event { return p.s.History(job) }
+
+func (p *daemonPage) Volumes(ctx context.Context) ([]volumes.VolumeState, error) {
 	eng, err := p.a.engineFor(ctx, "", p.a.dockerContext)
 	if err != nil {
 		return nil, err
@@ -110,14 +141,16 @@ func (p daemonPage) Volumes(ctx context.Context) ([]volumes.VolumeState, error) 
 	return volumes.Inventory(ctx, eng, sels)
 }
 
-func (p daemonPage) Repository(ctx context.Context) (*repository.Repository, func(), error) {
+func (p *daemonPage) Repository(ctx context.Context) (*repository.Repository, func(), error) {
 	return p.a.openRepository(ctx, sharedLock, true)
 }
 
-// RestoreVolume restores into a volume as `restore --to-volume` does
-// without --force: a volume that holds data is refused.
-func (p daemonPage) RestoreVolume(ctx context.Context, ref, volume string) error {
-	o := volumes.RestoreOptions{Volume: volume}
+// RestoreVolume restores into a volume as `restore --to-volume` does:
+// without replace a volume that holds data is refused; with it, as with
+// --force, its labelled users are stopped for the restore and unlabelled
+// running ones make it refuse (volumes.Restore).
+func (p *daemonPage) RestoreVolume(ctx context.Context, ref, volume string, replace bool) error {
+	o := volumes.RestoreOptions{Volume: volume, Force: replace}
 	if err := o.Validate(); err != nil {
 		return err
 	}
@@ -139,11 +172,17 @@ func (p daemonPage) RestoreVolume(ctx context.Context, ref, volume string) error
 	return err
 }
 
-func (p daemonPage) Snapshots(ctx context.Context) ([]*repository.Snapshot, error) {
-	repo, done, err := p.a.openRepository(ctx, withoutLock, false)
-	if err != nil {
-		return nil, err
+func (p *daemonPage) Snapshots(ctx context.Context) ([]*repository.Snapshot, error) {
+	p.mu.Lock()
+	if p.reader == nil {
+		repo, done, err := p.a.openRepository(p.ctx, withoutLock, false)
+		if err != nil {
+			p.mu.Unlock()
+			return nil, err
+		}
+		p.reader, p.done = repo, done
 	}
-	defer done()
-	return repo.Snapshots(ctx)
+	reader := p.reader
+	p.mu.Unlock()
+	return p.snaps.Refresh(ctx, reader)
 }

@@ -141,6 +141,8 @@ func TestPageInABrowser(t *testing.T) {
 	if err := os.WriteFile(clitest.Mountpoint(t, e, covered)+"/orders.csv", []byte("1,2,3\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
+	app := "lbweb-app-" + id // its label makes the copy consistent: stopped for it
+	clitest.StartApp(t, e, clitest.AppImage(t, e), app, covered, map[string]string{"lifeboat.stop": "true"})
 	c := lb.CLI(t)
 	c.OK("init")
 	port := freePort(t)
@@ -183,6 +185,10 @@ func TestPageInABrowser(t *testing.T) {
 	}
 	if before, otherState := state(covered), state(other); before != "late" || !strings.Contains(detail, "no snapshot yet") || otherState != "not covered" {
 		t.Fatalf("before the run: %s is %q (%s), %s is %q", covered, before, detail, other, otherState)
+	}
+	users, err := chromedp.Run(ctx, chromedp.Text(row(covered)+` td[data-label="Used by"]`))
+	if err != nil || users != app+": stopped for the copy" {
+		t.Fatalf("the users of %s: %q (%v)", covered, users, err)
 	}
 
 	// Run now, in the browser; the page follows the run and reloads.
