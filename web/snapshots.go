@@ -4,6 +4,7 @@ import (
 	"archive/tar"
 	"context"
 	"fmt"
+	"html/template"
 	"net/http"
 	"net/url"
 	"path"
@@ -144,14 +145,26 @@ func (s *Server) apiSnapshots(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, rows)
 }
 
+// snapshotsPage lists the snapshots that pass the filter, newest first,
+// pageSize a page.
 func (s *Server) snapshotsPage(w http.ResponseWriter, r *http.Request) {
 	rows, err := s.snapshotRows(r.Context(), filterOf(r))
+	offset := min(offsetOf(r), len(rows))
+	end := min(len(rows), offset+pageSize)
 	data := struct {
-		Host      string
-		Filter    repository.Filter
-		Snapshots []SnapshotRow
-		Error     string
-	}{s.o.Host, filterOf(r), rows, ""}
+		Host                string
+		Filter              repository.Filter
+		Snapshots           []SnapshotRow
+		Total, Offset, Next int
+		More                template.URL // the next page
+		Error               string
+	}{Host: s.o.Host, Filter: filterOf(r), Snapshots: rows[offset:end], Total: len(rows), Offset: offset}
+	if end < len(rows) {
+		data.Next = end
+		q := r.URL.Query()
+		q.Set("offset", strconv.Itoa(end))
+		data.More = template.URL("/snapshots?" + q.Encode()) // encoded: a safe URL
+	}
 	if err != nil {
 		data.Error = err.Error()
 	}

@@ -315,3 +315,23 @@ func TestCheckListen(t *testing.T) {
 		}
 	}
 }
+
+// The snapshot list is paged: 200 a page, newest first, with a link on.
+func TestSnapshotsPaged(t *testing.T) {
+	src := fixture()
+	src.snaps = nil
+	for i := range 450 {
+		sn := snap("db", "h1", time.Duration(i)*time.Minute)
+		sn.ID = pack.ID{byte(i), byte(i >> 8), 7}
+		src.snaps = append(src.snaps, sn)
+	}
+	ts := server(t, src, Options{})
+	_, page := get(t, ts, "/snapshots?volume=db")
+	if n := strings.Count(page, `<tr id="snapshot-`); n != pageSize || !strings.Contains(page, "offset=200") || !strings.Contains(page, "1 to 200 shown") {
+		t.Fatalf("first page: %d rows", n)
+	}
+	_, page = get(t, ts, "/snapshots?volume=db&offset=400")
+	if n := strings.Count(page, `<tr id="snapshot-`); n != 50 || strings.Contains(page, "offset=") || !strings.Contains(page, "401 to 450 shown") {
+		t.Fatalf("last page: %d rows", n)
+	}
+}
