@@ -38,6 +38,7 @@ type Result struct {
 // Job is one scheduled task.
 type Job struct {
 	Name     string
+	Kind     string        // what it does, for people: "backup", "prune"
 	Schedule string        // standard 5-field cron, or @daily, @every 1h, ...
 	Jitter   time.Duration // a random delay up to this after each firing
 	Run      func(ctx context.Context) (Result, error)
@@ -247,6 +248,7 @@ func (s *Scheduler) Health() (ok bool, late []string) {
 // web page.
 type JobStatus struct {
 	Name     string    `json:"name"`
+	Kind     string    `json:"kind,omitempty"`
 	Schedule string    `json:"schedule"`
 	Next     time.Time `json:"next"` // the next firing (before jitter)
 	Running  bool      `json:"running"`
@@ -281,7 +283,7 @@ func (s *Scheduler) Status() []JobStatus {
 		first := j.sched.Next(since)
 		period := j.sched.Next(first).Sub(first)
 		maxAge := first.Sub(since) + 2*period + j.Jitter
-		out = append(out, JobStatus{Name: j.Name, Schedule: j.Schedule, Next: j.sched.Next(now), Running: st.busy,
+		out = append(out, JobStatus{Name: j.Name, Kind: j.Kind, Schedule: j.Schedule, Next: j.sched.Next(now), Running: st.busy,
 			LastRun: st.lastRun, LastSuccess: st.lastSuccess, LastError: st.lastError, LastDuration: st.lastSecs,
 			Missed: st.missed, MaxAge: maxAge, MaxAgeSeconds: maxAge.Seconds(), Late: now.Sub(since) > maxAge})
 	}

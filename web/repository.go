@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/lifeboat-backup/lifeboat/daemon"
 	"github.com/lifeboat-backup/lifeboat/internal/human"
 	"github.com/lifeboat-backup/lifeboat/repository"
 	"github.com/lifeboat-backup/lifeboat/repository/index"
@@ -118,12 +119,19 @@ func (s *Server) repositoryPage(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	self, _ := os.Hostname()
+	var prunes []daemon.JobStatus
+	for _, j := range s.src.Jobs() {
+		if j.Kind == "prune" {
+			prunes = append(prunes, j)
+		}
+	}
 	s.render(w, "repository.html", struct {
 		*RepositoryStats
 		Host, Self string
 		PID        int
 		Plot       template.HTML
-	}{st, s.o.Host, self, os.Getpid(), growthPlot(st.Growth)})
+		Prunes     []daemon.JobStatus
+	}{st, s.o.Host, self, os.Getpid(), growthPlot(st.Growth), prunes})
 }
 
 // growthPlot draws the growth as an SVG line (server-rendered: the page

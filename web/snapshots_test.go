@@ -17,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/lifeboat-backup/lifeboat/daemon"
 	"github.com/lifeboat-backup/lifeboat/internal/repotest"
 	"github.com/lifeboat-backup/lifeboat/repository"
 	"github.com/lifeboat-backup/lifeboat/snapshot"
@@ -242,6 +243,7 @@ func TestRepositoryPage(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	src.jobs = append(src.jobs, daemon.JobStatus{Name: "weekly-prune", Kind: "prune", Schedule: "@weekly", LastRun: now.Add(-time.Hour), LastError: "repository locked"})
 	ts := server(t, src, Options{})
 	var st RepositoryStats
 	if code := getJSON(t, ts.Client(), ts.URL+"/api/repository", &st); code != 200 {
@@ -255,7 +257,52 @@ func TestRepositoryPage(t *testing.T) {
 		t.Fatalf("locks: %+v (the test holds one shared lock)", st.Locks)
 	}
 	_, page := get(t, ts, "/repository")
+	if !strings.Contains(page, `id="prune-weekly-prune"`) || !strings.Contains(page, "repository locked") || strings.Contains(page, `id="prune-nightly"`) {
+		t.Fatalf("the prune job on the repository page:\n%s", page)
+	}
 	if !strings.Contains(page, `<svg class="plot"`) || !strings.Contains(page, "<polyline points=") || !strings.Contains(page, fmt.Sprintf(`id="dedup">%.1f ×`, st.DedupRatio)) {
 		t.Fatalf("repository page:\n%s", page)
+	}
+}
+
+// A diff compares a snapshot with the one before it of the same paths (or
+// with the one named), and lists what changed with its counts.
+func TestDiff(t *testing.T) {
+	src, first, _ := backedUp(t, "")
+	dir := first.Paths[0]
+	if err := os.WriteFile(filepath.Join(dir, "notes.txt"), []byte("hello again\n"), 0o640); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "new.txt"), []byte("n"), 0o640); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Remove(filepath.Join(dir, "many", "f000")); err != nil {
+		t.Fatal(err)
+	}
+	second, err := snapshot.New(src.repo, snapshot.Options{Host: "h1"}).Run(context.Background(), first.Paths)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts := server(t, src, Options{})
+	var d DiffPage
+	if code := getJSON(t, ts.Client(), ts.URL+"/api/snapshots/"+second.ID.String()+"/diff", &d); code != 200 {
+		t.Fatalf("diff: %d", code)
+	}
+	kinds := map[string]string{}
+	for _, c := range d.Changes {
+		kinds[c.Path] = c.Kind
+	}
+	if d.From.ID != first.ID.String() || d.Stats.Added != 1 || d.Stats.Removed != 1 || d.Stats.Modified != 1 ||
+		kinds["/new.txt"] != "+" || kinds["/many/f000"] != "-" || kinds["/notes.txt"] != "M" {
+		t.Fatalf("diff: %+v", d)
+	}
+	if code := getJSON(t, ts.Client(), ts.URL+"/api/snapshots/"+first.ID.String()+"/diff", &d); code != http.StatusNotFound {
+		t.Fatalf("the first snapshot has none before it: %d", code)
+	}
+	if code := getJSON(t, ts.Client(), ts.URL+"/api/snapshots/"+first.ID.String()+"/diff?with="+second.ID.String()[:8], &d); code != 200 || d.Stats.Added != 1 || d.Stats.Removed != 1 {
+		t.Fatalf("diff backwards: %d %+v", code, d.Stats)
+	}
+	if _, page := get(t, ts, "/snapshots/"+second.ID.String()+"/diff"); !strings.Contains(page, "1 added, 1 removed, 1 modified") {
+		t.Fatalf("diff page:\n%s", page)
 	}
 }

@@ -143,6 +143,8 @@ func New(src Source, o Options) (*Server, error) {
 	s.mux.HandleFunc("GET /api/snapshots", s.apiSnapshots)
 	s.mux.HandleFunc("GET /snapshots/{id}/browse", s.browsePage)
 	s.mux.HandleFunc("GET /api/snapshots/{id}/tree", s.apiTree)
+	s.mux.HandleFunc("GET /snapshots/{id}/diff", s.diffPage)
+	s.mux.HandleFunc("GET /api/snapshots/{id}/diff", s.apiDiff)
 	s.mux.HandleFunc("GET /snapshots/{id}/file", s.file)
 	s.mux.HandleFunc("GET /snapshots/{id}/tar", s.tarball)
 	s.mux.HandleFunc("POST /snapshots/{id}/restore", s.restore)

@@ -60,12 +60,12 @@ func runDaemon(ctx context.Context, a *app, once string) error {
 	var jobs []*daemon.Job
 	for _, j := range d.Jobs {
 		if j.PruneOnly() {
-			jobs = append(jobs, &daemon.Job{Name: j.Name, Schedule: j.Prune, Jitter: j.Jitter, Run: a.pruneJob})
+			jobs = append(jobs, &daemon.Job{Name: j.Name, Kind: "prune", Schedule: j.Prune, Jitter: j.Jitter, Run: a.pruneJob})
 			continue
 		}
-		jobs = append(jobs, &daemon.Job{Name: j.Name, Schedule: j.Schedule, Jitter: j.Jitter, Run: a.backupJob(j).Run})
+		jobs = append(jobs, &daemon.Job{Name: j.Name, Kind: "backup", Schedule: j.Schedule, Jitter: j.Jitter, Run: a.backupJob(j).Run})
 		if j.Prune != "" {
-			jobs = append(jobs, &daemon.Job{Name: j.Name + "-prune", Schedule: j.Prune, Run: a.pruneJob})
+			jobs = append(jobs, &daemon.Job{Name: j.Name + "-prune", Kind: "prune", Schedule: j.Prune, Run: a.pruneJob})
 		}
 	}
 	hook := &daemon.Webhook{URL: d.Notify.URL, Headers: d.Notify.Headers, OnSuccess: d.Notify.OnSuccess,

@@ -42,7 +42,7 @@ var allowed = map[string][]string{
 	"sidecar/worker":       {"sidecar/protocol", "messages", "repository", "snapshot", "restore"},
 	"volumes":              {"sidecar", "sidecar/protocol", "messages", "snapshot", "restore", "repository", "repository/retention", "internal/human", "internal/wire"},
 	"daemon":               {"repository"},
-	"web":                  {"daemon", "repository", "repository/index", "repository/pack", "volumes", "internal/human"},
+	"web":                  {"daemon", "repository", "repository/index", "repository/pack", "snapshot", "volumes", "internal/human"},
 	"configs":              nil,
 	"internal/archtest":    nil,
 	"internal/linkshape":   nil,
