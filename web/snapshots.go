@@ -195,8 +195,48 @@ func (s *Server) openSnapshot(w http.ResponseWriter, r *http.Request) (*reposito
 // cleanPath is the query's path as an absolute slash path.
 func cleanPath(r *http.Request) string { return path.Clean("/" + r.URL.Query().Get("path")) }
 
+// treeCache keeps the directory trees the last few listings decoded, so
+// that paging through a directory of 100,000 entries decodes its tree
+// once. A tree is named by its content's hash and authenticated as it is
+// loaded: a kept one is as good as one loaded again.
+type treeCache struct {
+	mu    sync.Mutex
+	order []pack.ID // oldest first
+	trees map[pack.ID]*repository.Tree
+}
+
+// treesKept is how many trees a treeCache keeps.
+const treesKept = 8
+
+func (c *treeCache) load(ctx context.Context, repo *repository.Repository, id pack.ID) (*repository.Tree, error) {
+	c.mu.Lock()
+	t, ok := c.trees[id]
+	c.mu.Unlock()
+	if ok {
+		return t, nil
+	}
+	t, err := repo.LoadTree(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.trees == nil {
+		c.trees = map[pack.ID]*repository.Tree{}
+	}
+	if _, ok := c.trees[id]; !ok {
+		c.trees[id] = t
+		c.order = append(c.order, id)
+		if len(c.order) > treesKept {
+			delete(c.trees, c.order[0])
+			c.order = c.order[1:]
+		}
+	}
+	return t, nil
+}
+
 // listing is a page of the directory p of sn.
-func listing(ctx context.Context, repo *repository.Repository, sn *repository.Snapshot, p string, offset int) (*Listing, error) {
+func (s *Server) listing(ctx context.Context, repo *repository.Repository, sn *repository.Snapshot, p string, offset int) (*Listing, error) {
 	n, err := repo.FindNode(ctx, sn, p)
 	if err != nil {
 		return nil, err
@@ -204,7 +244,7 @@ func listing(ctx context.Context, repo *repository.Repository, sn *repository.Sn
 	if n.Subtree == nil {
 		return nil, fmt.Errorf("%s is not a directory", p)
 	}
-	t, err := repo.LoadTree(ctx, *n.Subtree)
+	t, err := s.trees.load(ctx, repo, *n.Subtree)
 	if err != nil {
 		return nil, err
 	}
@@ -234,7 +274,7 @@ func (s *Server) apiTree(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	defer done()
-	l, err := listing(r.Context(), repo, sn, cleanPath(r), offsetOf(r))
+	l, err := s.listing(r.Context(), repo, sn, cleanPath(r), offsetOf(r))
 	if err != nil {
 		writeJSON(w, http.StatusNotFound, map[string]string{"error": err.Error()})
 		return
@@ -248,7 +288,7 @@ func (s *Server) browsePage(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	defer done()
-	l, err := listing(r.Context(), repo, sn, cleanPath(r), offsetOf(r))
+	l, err := s.listing(r.Context(), repo, sn, cleanPath(r), offsetOf(r))
 	if err != nil {
 		http.Error(w, err.Error(), http.StatusNotFound)
 		return

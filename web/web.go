@@ -93,6 +93,7 @@ type Server struct {
 	pages    *template.Template
 	mux      *http.ServeMux
 	tasks    tasks
+	trees    treeCache
 }
 
 //go:embed assets
