@@ -35,14 +35,9 @@ func previous(all []*repository.Snapshot, sn *repository.Snapshot) *repository.S
 	return best
 }
 
-// diff compares the snapshot of the path's {id} with the one ?with= names,
-// by default the one before it.
-func (s *Server) diff(w http.ResponseWriter, r *http.Request) (*DiffPage, bool) {
-	repo, to, done, ok := s.openSnapshot(w, r)
-	if !ok {
-		return nil, false
-	}
-	defer done()
+// diff compares the snapshot to with the one ?with= names, by default the
+// one before it; a refusal is answered.
+func diff(w http.ResponseWriter, r *http.Request, repo *repository.Repository, to *repository.Snapshot) (*DiffPage, bool) {
 	all, err := repo.Snapshots(r.Context())
 	var from *repository.Snapshot
 	switch with := r.URL.Query().Get("with"); {
@@ -74,14 +69,14 @@ func (s *Server) diff(w http.ResponseWriter, r *http.Request) (*DiffPage, bool) 
 	return d, true
 }
 
-func (s *Server) apiDiff(w http.ResponseWriter, r *http.Request) {
-	if d, ok := s.diff(w, r); ok {
+func (s *Server) apiDiff(w http.ResponseWriter, r *http.Request, repo *repository.Repository, sn *repository.Snapshot) {
+	if d, ok := diff(w, r, repo, sn); ok {
 		writeJSON(w, http.StatusOK, d)
 	}
 }
 
-func (s *Server) diffPage(w http.ResponseWriter, r *http.Request) {
-	if d, ok := s.diff(w, r); ok {
+func (s *Server) diffPage(w http.ResponseWriter, r *http.Request, repo *repository.Repository, sn *repository.Snapshot) {
+	if d, ok := diff(w, r, repo, sn); ok {
 		s.render(w, "diff.html", struct {
 			*DiffPage
 			Host string

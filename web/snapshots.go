@@ -171,25 +171,28 @@ func (s *Server) snapshotsPage(w http.ResponseWriter, r *http.Request) {
 	s.render(w, "snapshots.html", data)
 }
 
-// openSnapshot finds the snapshot named by the path's {id} (a unique
-// prefix will do) in a repository opened for reading data.
-func (s *Server) openSnapshot(w http.ResponseWriter, r *http.Request) (*repository.Repository, *repository.Snapshot, func(), bool) {
-	repo, done, err := s.src.Repository(r.Context())
-	if err != nil {
-		http.Error(w, "the repository: "+err.Error(), http.StatusBadGateway)
-		return nil, nil, nil, false
+// snapshotHandler serves h with the snapshot the path's {id} names (a
+// unique prefix will do), in a repository opened for reading its data and
+// released when h returns.
+func (s *Server) snapshotHandler(h func(w http.ResponseWriter, r *http.Request, repo *repository.Repository, sn *repository.Snapshot)) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		repo, done, err := s.src.Repository(r.Context())
+		if err != nil {
+			http.Error(w, "the repository: "+err.Error(), http.StatusBadGateway)
+			return
+		}
+		defer done()
+		all, err := repo.Snapshots(r.Context())
+		var sn *repository.Snapshot
+		if err == nil {
+			sn, err = repository.FindSnapshot(all, r.PathValue("id"), repository.Filter{})
+		}
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusNotFound)
+			return
+		}
+		h(w, r, repo, sn)
 	}
-	all, err := repo.Snapshots(r.Context())
-	var sn *repository.Snapshot
-	if err == nil {
-		sn, err = repository.FindSnapshot(all, r.PathValue("id"), repository.Filter{})
-	}
-	if err != nil {
-		done()
-		http.Error(w, err.Error(), http.StatusNotFound)
-		return nil, nil, nil, false
-	}
-	return repo, sn, done, true
 }
 
 // cleanPath is the query's path as an absolute slash path.
@@ -268,12 +271,7 @@ func offsetOf(r *http.Request) int {
 	return o
 }
 
-func (s *Server) apiTree(w http.ResponseWriter, r *http.Request) {
-	repo, sn, done, ok := s.openSnapshot(w, r)
-	if !ok {
-		return
-	}
-	defer done()
+func (s *Server) apiTree(w http.ResponseWriter, r *http.Request, repo *repository.Repository, sn *repository.Snapshot) {
 	l, err := s.listing(r.Context(), repo, sn, cleanPath(r), offsetOf(r))
 	if err != nil {
 		writeJSON(w, http.StatusNotFound, map[string]string{"error": err.Error()})
@@ -282,12 +280,7 @@ func (s *Server) apiTree(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, l)
 }
 
-func (s *Server) browsePage(w http.ResponseWriter, r *http.Request) {
-	repo, sn, done, ok := s.openSnapshot(w, r)
-	if !ok {
-		return
-	}
-	defer done()
+func (s *Server) browsePage(w http.ResponseWriter, r *http.Request, repo *repository.Repository, sn *repository.Snapshot) {
 	l, err := s.listing(r.Context(), repo, sn, cleanPath(r), offsetOf(r))
 	if err != nil {
 		http.Error(w, err.Error(), http.StatusNotFound)
@@ -308,12 +301,7 @@ func (s *Server) browsePage(w http.ResponseWriter, r *http.Request) {
 // is buffered beyond one blob, and every blob is authenticated as it is
 // read (a damaged one ends the download early, and the client sees a
 // short body against its Content-Length).
-func (s *Server) file(w http.ResponseWriter, r *http.Request) {
-	repo, sn, done, ok := s.openSnapshot(w, r)
-	if !ok {
-		return
-	}
-	defer done()
+func (s *Server) file(w http.ResponseWriter, r *http.Request, repo *repository.Repository, sn *repository.Snapshot) {
 	p := cleanPath(r)
 	n, err := repo.FindNode(r.Context(), sn, p)
 	if err != nil {
@@ -348,12 +336,7 @@ func writeContent(ctx context.Context, repo *repository.Repository, n *repositor
 
 // tarball streams a directory of a snapshot as a tar archive: its
 // directories, files and symbolic links, with their modes and times.
-func (s *Server) tarball(w http.ResponseWriter, r *http.Request) {
-	repo, sn, done, ok := s.openSnapshot(w, r)
-	if !ok {
-		return
-	}
-	defer done()
+func (s *Server) tarball(w http.ResponseWriter, r *http.Request, repo *repository.Repository, sn *repository.Snapshot) {
 	dir := cleanPath(r)
 	n, err := repo.FindNode(r.Context(), sn, dir)
 	if err != nil || n.Subtree == nil {
