@@ -2,6 +2,7 @@ package web
 
 import (
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/lifeboat-backup/lifeboat/daemon"
@@ -25,6 +26,7 @@ type Overview struct {
 	Host       string             `json:"host"` // the host name this daemon's snapshots record
 	Generated  time.Time          `json:"generated"`
 	Volumes    []VolumeRow        `json:"volumes"`
+	Paths      []PathRow          `json:"paths"` // the jobs that back up directories
 	Jobs       []daemon.JobStatus `json:"jobs"`
 	Counts     map[string]int     `json:"counts"`    // volumes by state
 	Snapshots  int                `json:"snapshots"` // in the repository
@@ -41,6 +43,21 @@ type VolumeRow struct {
 	Last   *SnapshotRef `json:"last_snapshot,omitempty"`
 }
 
+// PathJob is a job that backs up directories (not volumes).
+type PathJob struct {
+	Job   string   `json:"job"`
+	Paths []string `json:"paths"`
+}
+
+// PathRow is a path job with its protection, judged like a volume's from
+// the newest snapshot of this host tagged with the job (job:NAME).
+type PathRow struct {
+	PathJob
+	State  string       `json:"state"`
+	Detail string       `json:"detail"`
+	Last   *SnapshotRef `json:"last_snapshot,omitempty"`
+}
+
 // SnapshotRef is a volume's newest snapshot.
 type SnapshotRef struct {
 	ID         string    `json:"id"`
@@ -52,38 +69,59 @@ type SnapshotRef struct {
 
 // overview judges each volume's protection: vols from the engine, jobs
 // from the scheduler, snaps from the repository (those of host count).
-func overview(host string, now time.Time, vols []volumes.VolumeState, jobs []daemon.JobStatus, snaps []*repository.Snapshot) *Overview {
+func overview(host string, now time.Time, vols []volumes.VolumeState, pathJobs []PathJob, jobs []daemon.JobStatus, snaps []*repository.Snapshot) *Overview {
 	o := &Overview{Host: host, Generated: now, Jobs: jobs, Counts: map[string]int{}, Snapshots: len(snaps),
-		Volumes: make([]VolumeRow, 0, len(vols)), jobsByName: map[string]daemon.JobStatus{}}
+		Volumes: make([]VolumeRow, 0, len(vols)), Paths: make([]PathRow, 0, len(pathJobs)), jobsByName: map[string]daemon.JobStatus{}}
 	for _, j := range jobs {
 		o.jobsByName[j.Name] = j
 	}
-	newest := map[string]*repository.Snapshot{}
+	newest, byJob := map[string]*repository.Snapshot{}, map[string]*repository.Snapshot{}
+	later := func(m map[string]*repository.Snapshot, k string, sn *repository.Snapshot) {
+		if cur := m[k]; cur == nil || sn.Time.After(cur.Time) {
+			m[k] = sn
+		}
+	}
 	for _, sn := range snaps {
-		if sn.Volume == nil || sn.Host != host {
+		if sn.Host != host {
 			continue
 		}
-		if cur := newest[sn.Volume.Name]; cur == nil || sn.Time.After(cur.Time) {
-			newest[sn.Volume.Name] = sn
+		if sn.Volume != nil {
+			later(newest, sn.Volume.Name, sn)
+		}
+		for _, tag := range sn.Tags {
+			if job, ok := strings.CutPrefix(tag, "job:"); ok {
+				later(byJob, job, sn)
+			}
 		}
 	}
 	for _, v := range vols {
-		row := VolumeRow{VolumeState: v}
-		if sn := newest[v.Name]; sn != nil {
-			row.Last = &SnapshotRef{ID: sn.ID.String(), Time: sn.Time, AgeSeconds: now.Sub(sn.Time).Seconds(),
-				Bytes: sn.Summary.TotalBytes, Incomplete: sn.Incomplete}
-		}
-		row.State, row.Detail = o.judge(now, v, newest[v.Name])
+		row := VolumeRow{VolumeState: v, Last: ref(now, newest[v.Name])}
+		row.State, row.Detail = o.judge(now, v.Jobs, newest[v.Name])
 		o.Counts[row.State]++
 		o.Volumes = append(o.Volumes, row)
+	}
+	for _, pj := range pathJobs {
+		row := PathRow{PathJob: pj, Last: ref(now, byJob[pj.Job])}
+		row.State, row.Detail = o.judge(now, []string{pj.Job}, byJob[pj.Job])
+		o.Paths = append(o.Paths, row)
 	}
 	return o
 }
 
-// judge is one volume's state and its reason.
-func (o *Overview) judge(now time.Time, v volumes.VolumeState, last *repository.Snapshot) (string, string) {
+// ref is a snapshot as a row shows it; nil for none.
+func ref(now time.Time, sn *repository.Snapshot) *SnapshotRef {
+	if sn == nil {
+		return nil
+	}
+	return &SnapshotRef{ID: sn.ID.String(), Time: sn.Time, AgeSeconds: now.Sub(sn.Time).Seconds(),
+		Bytes: sn.Summary.TotalBytes, Incomplete: sn.Incomplete}
+}
+
+// judge is the state, and its reason, of what the named jobs back up,
+// last its newest snapshot.
+func (o *Overview) judge(now time.Time, jobs []string, last *repository.Snapshot) (string, string) {
 	var covering []daemon.JobStatus
-	for _, name := range v.Jobs {
+	for _, name := range jobs {
 		if j, ok := o.jobsByName[name]; ok {
 			covering = append(covering, j)
 		}

@@ -48,6 +48,8 @@ type Source interface {
 	// Volumes is every volume of the engine, with its users and the jobs
 	// that back it up.
 	Volumes(ctx context.Context) ([]volumes.VolumeState, error)
+	// PathJobs are the jobs that back up directories.
+	PathJobs() []PathJob
 	// Snapshots lists the repository's snapshots.
 	Snapshots(ctx context.Context) ([]*repository.Snapshot, error)
 	// Run starts a job now and returns at once; daemon.ErrBusy if it is
@@ -195,7 +197,7 @@ func (s *Server) overview(ctx context.Context) *Overview {
 	if err != nil {
 		problems = append(problems, "the repository: "+err.Error())
 	}
-	o := overview(s.o.Host, s.o.Now(), vols, s.src.Jobs(), snaps)
+	o := overview(s.o.Host, s.o.Now(), vols, s.src.PathJobs(), s.src.Jobs(), snaps)
 	o.Problems, o.ReadOnly = problems, s.o.ReadOnly
 	return o
 }

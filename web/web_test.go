@@ -24,13 +24,14 @@ var now = time.Date(2026, 12, 7, 12, 0, 0, 0, time.UTC)
 
 // source is a Source in memory.
 type source struct {
-	mu      sync.Mutex
-	vols    []volumes.VolumeState
-	jobs    []daemon.JobStatus
-	snaps   []*repository.Snapshot
-	ran     []string
-	volErr  error
-	running bool
+	mu       sync.Mutex
+	vols     []volumes.VolumeState
+	jobs     []daemon.JobStatus
+	snaps    []*repository.Snapshot
+	ran      []string
+	volErr   error
+	running  bool
+	pathJobs []PathJob
 
 	repo       *repository.Repository
 	restored   []string
@@ -38,6 +39,7 @@ type source struct {
 }
 
 func (s *source) Jobs() []daemon.JobStatus { return s.jobs }
+func (s *source) PathJobs() []PathJob      { return s.pathJobs }
 func (s *source) History(job string) []daemon.Event {
 	if job != "nightly" {
 		return nil
@@ -173,6 +175,33 @@ func TestJobPage(t *testing.T) {
 	}
 	if r, _ := get(t, ts, "/jobs/nope"); r.StatusCode != http.StatusNotFound {
 		t.Fatalf("an unknown job: %d", r.StatusCode)
+	}
+}
+
+// A job that backs up directories is judged like a volume, from the newest
+// snapshot of this host tagged with the job.
+func TestOverviewPathJobs(t *testing.T) {
+	src := fixture()
+	day := 24 * time.Hour
+	src.pathJobs = []PathJob{{Job: "files", Paths: []string{"/srv/files"}}, {Job: "etc", Paths: []string{"/etc"}}}
+	src.jobs = append(src.jobs,
+		daemon.JobStatus{Name: "files", Schedule: "@daily", MaxAge: 2 * day},
+		daemon.JobStatus{Name: "etc", Schedule: "@daily", MaxAge: 2 * day, Next: now.Add(time.Hour)})
+	files := snap("", "h1", time.Hour)
+	files.Volume, files.Tags, files.Paths = nil, []string{"job:files"}, []string{"/srv/files"}
+	other := snap("", "other", time.Minute)
+	other.Volume, other.Tags = nil, []string{"job:etc"}
+	src.snaps = append(src.snaps, files, other)
+	ts := server(t, src, Options{})
+	var o Overview
+	if code := getJSON(t, ts.Client(), ts.URL+"/api/overview", &o); code != 200 {
+		t.Fatal(code)
+	}
+	if _, page := get(t, ts, "/"); !strings.Contains(page, `id="paths-files" data-state="protected"`) {
+		t.Fatal("the page has no row of the path job")
+	}
+	if len(o.Paths) != 2 || o.Paths[0].State != StateProtected || o.Paths[0].Last == nil || o.Paths[1].State != StateLate || o.Paths[1].Last != nil {
+		t.Fatalf("path jobs: %+v", o.Paths)
 	}
 }
 

@@ -124,6 +124,16 @@ func (p *daemonPage) Jobs() []daemon.JobStatus { return p.s.Status() }
 
 func (p *daemonPage) Run(job string) error { return p.s.Start(p.ctx, job) }
 
+func (p *daemonPage) PathJobs() []web.PathJob {
+	var out []web.PathJob
+	for _, j := range p.a.cfg.Daemon.Jobs {
+		if len(j.Paths) > 0 {
+			out = append(out, web.PathJob{Job: j.Name, Paths: j.Paths})
+		}
+	}
+	return out
+}
+
 func (p *daemonPage) History(job string) []daemon.Event { return p.s.History(job) }
 
 func (p *daemonPage) Volumes(ctx context.Context) ([]volumes.VolumeState, error) {
