@@ -8,6 +8,7 @@ import (
 	"math/rand/v2"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -506,10 +507,10 @@ func TestSnapshotSet(t *testing.T) {
 		}
 		return id
 	}
-	gets := 0
+	var gets atomic.Int64 // snapshots are loaded several at a time
 	counting := faulty.New(tg, faulty.Config{Hook: func(_ context.Context, op, name string) error {
 		if op == "get" && strings.HasPrefix(name, "snapshots/") {
-			gets++
+			gets.Add(1)
 		}
 		return nil
 	}})
@@ -521,15 +522,15 @@ func TestSnapshotSet(t *testing.T) {
 	var set SnapshotSet
 	first, second := save(2), save(1)
 	got, err := set.Refresh(ctx, reader)
-	if err != nil || len(got) != 2 || got[0].ID != second || got[1].ID != first || gets != 2 {
-		t.Fatalf("first refresh: %v, %d snapshots, %d reads", err, len(got), gets)
+	if err != nil || len(got) != 2 || got[0].ID != second || got[1].ID != first || gets.Load() != 2 {
+		t.Fatalf("first refresh: %v, %d snapshots, %d reads", err, len(got), gets.Load())
 	}
 	third := save(3)
 	if err := r.DeleteSnapshot(ctx, first); err != nil {
 		t.Fatal(err)
 	}
 	got, err = set.Refresh(ctx, reader)
-	if err != nil || len(got) != 2 || got[0].ID != second || got[1].ID != third || gets != 3 {
-		t.Fatalf("second refresh: %v, %d snapshots, %d reads in all (want 3: only the new one read)", err, len(got), gets)
+	if err != nil || len(got) != 2 || got[0].ID != second || got[1].ID != third || gets.Load() != 3 {
+		t.Fatalf("second refresh: %v, %d snapshots, %d reads in all (want 3: only the new one read)", err, len(got), gets.Load())
 	}
 }

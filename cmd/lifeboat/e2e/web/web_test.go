@@ -12,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -37,13 +38,31 @@ func freePort(t *testing.T) int {
 	return l.Addr().(*net.TCPAddr).Port
 }
 
+// output is a process's output, read while the process writes it.
+type output struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (o *output) Write(p []byte) (int, error) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return o.b.Write(p)
+}
+
+func (o *output) String() string {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return o.b.String()
+}
+
 // daemon starts `lifeboat daemon` on cfg and waits until base/healthz
 // answers; it is stopped with SIGTERM at the end of the test.
-func daemon(t *testing.T, c *clitest.CLI, cfg, base string) *strings.Builder {
+func daemon(t *testing.T, c *clitest.CLI, cfg, base string) *output {
 	t.Helper()
 	cmd := c.Cmd("daemon", "--config", cfg)
-	var out strings.Builder
-	cmd.Stdout, cmd.Stderr = &out, &out
+	out := &output{}
+	cmd.Stdout, cmd.Stderr = out, out
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -57,7 +76,7 @@ func daemon(t *testing.T, c *clitest.CLI, cfg, base string) *strings.Builder {
 		resp, err := http.Get(base + "/healthz")
 		if err == nil {
 			resp.Body.Close()
-			return &out
+			return out
 		}
 		if time.Now().After(deadline) {
 			t.Fatalf("waited 60s for the daemon to answer on %s/healthz: %v\n%s", base, err, out.String())
