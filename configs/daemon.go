@@ -8,7 +8,7 @@ import (
 // Daemon is the `daemon:` section of the config file.
 type Daemon struct {
 	// Listen is where HTTP serves the web page, /healthz and /metrics
-	// (default 127.0.0.1:9123).
+	// (default 127.0.0.1:9123; "off": nowhere).
 	Listen string `mapstructure:"listen"`
 	Web    Web    `mapstructure:"web"`
 	Notify Notify `mapstructure:"notify"`

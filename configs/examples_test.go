@@ -52,7 +52,7 @@ func TestSwarmExampleConfigs(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(owner.Daemon.Jobs) != 1 || !owner.Daemon.Jobs[0].PruneOnly() {
+	if len(owner.Daemon.Jobs) != 1 || !owner.Daemon.Jobs[0].PruneOnly() || owner.Daemon.Listen != "off" {
 		t.Fatalf("prune owner config: %+v", owner.Daemon)
 	}
 	v := viper.New()

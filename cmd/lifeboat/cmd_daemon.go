@@ -28,7 +28,8 @@ the repository locked (an exclusive lock elsewhere: repair index, prune
 --exclusive; or, for a prune, another prune) is retried. Backups run beside
 prunes; a prune deletes what earlier prunes marked.
 
-HTTP serves a web page on listen: (default 127.0.0.1:9123): every volume's
+HTTP serves a web page on listen: (default 127.0.0.1:9123; "off" serves
+nothing, for a second daemon on a host another one serves): every volume's
 protection (protected, late, failing, not covered by any job), who uses it
 and whether their labels make its copy consistent, and the jobs with "run
 now". On an address other than loopback the page needs web: password-file:

@@ -20,15 +20,22 @@ import (
 // defaultListen is where the daemon serves its page without listen:.
 const defaultListen = "127.0.0.1:9123"
 
+// listenOff is the listen address that serves nothing (a second daemon
+// in a network another one serves).
+const listenOff = "off"
+
 // serveDaemon serves the web page, /healthz and /metrics on the daemon's
 // listen address. An address given in the config that cannot be used is
-// an error; the default one (another daemon may hold it) is a warning.
-// The page itself is left out, with a warning, where CheckListen refuses
-// it: the health and metrics stay.
+// an error; the default one (another daemon may hold it) is a warning;
+// "off" serves nothing. The page itself is left out, with a warning,
+// where CheckListen refuses it: the health and metrics stay.
 func (a *app) serveDaemon(ctx context.Context, s *daemon.Scheduler) (stop func(), err error) {
 	d := a.cfg.Daemon
 	addr := d.Listen
-	if addr == "" {
+	switch addr {
+	case listenOff:
+		return func() {}, nil
+	case "":
 		addr = defaultListen
 	}
 	var closers []func()
