@@ -8,7 +8,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"math/rand/v2"
+	"strings"
 	"sync"
 	"time"
 
@@ -41,7 +43,9 @@ type Job struct {
 	Kind     string        // what it does, for people: "backup", "prune"
 	Schedule string        // standard 5-field cron, or @daily, @every 1h, ...
 	Jitter   time.Duration // a random delay up to this after each firing
-	Run      func(ctx context.Context) (Result, error)
+	// Run does the job's work. What it writes to log is kept with the
+	// run's record (History), up to 64 KiB; several goroutines may write.
+	Run func(ctx context.Context, log io.Writer) (Result, error)
 
 	sched cron.Schedule
 }
@@ -77,7 +81,7 @@ type jobState struct {
 	lastError   string // of the last run; "" if it succeeded
 	lastSecs    float64
 	missed      int
-	history     []Event // the last historyLen runs, oldest first
+	history     []Run // the last historyLen runs, oldest first
 }
 
 // historyLen is how many runs of a job History keeps.
@@ -213,7 +217,8 @@ func (s *Scheduler) run(ctx context.Context, job *Job, st *jobState) error {
 	s.mu.Lock()
 	started := st.lastRun
 	s.mu.Unlock()
-	res, err := job.Run(ctx)
+	log := &runLog{}
+	res, err := job.Run(ctx, log)
 	ev := Event{Job: job.Name, Success: err == nil, Started: started, Duration: s.clock.Now().Sub(started).Seconds(), Result: res}
 	s.mu.Lock()
 	st.busy, st.lastError, st.lastSecs = false, "", ev.Duration
@@ -223,7 +228,7 @@ func (s *Scheduler) run(ctx context.Context, job *Job, st *jobState) error {
 		ev.Error = err.Error()
 		st.lastError = ev.Error
 	}
-	st.history = append(st.history, ev)
+	st.history = append(st.history, Run{Event: ev, Log: log.String()})
 	if len(st.history) > historyLen {
 		st.history = st.history[len(st.history)-historyLen:]
 	}
@@ -290,16 +295,54 @@ func (s *Scheduler) Status() []JobStatus {
 	return out
 }
 
+// Run is one run of a job: its event, and what it wrote to its log.
+type Run struct {
+	Event
+	Log string `json:"log,omitempty"`
+}
+
+// maxRunLog bounds what a run's log keeps.
+const maxRunLog = 64 << 10
+
+// runLog keeps the first maxRunLog bytes a run writes.
+type runLog struct {
+	mu  sync.Mutex
+	b   strings.Builder
+	cut bool
+}
+
+func (l *runLog) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	room := maxRunLog - l.b.Len()
+	if len(p) > room {
+		l.b.Write(p[:max(room, 0)])
+		l.cut = true
+		return len(p), nil
+	}
+	l.b.Write(p)
+	return len(p), nil
+}
+
+func (l *runLog) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.cut {
+		return l.b.String() + "\n(the log goes on; only its first 64 KiB are kept)\n"
+	}
+	return l.b.String()
+}
+
 // History returns a job's last runs (up to 50), newest first; nil for a
 // job that does not exist.
-func (s *Scheduler) History(name string) []Event {
+func (s *Scheduler) History(name string) []Run {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	st, ok := s.state[name]
 	if !ok {
 		return nil
 	}
-	out := make([]Event, 0, len(st.history))
+	out := make([]Run, 0, len(st.history))
 	for i := len(st.history) - 1; i >= 0; i-- {
 		out = append(out, st.history[i])
 	}

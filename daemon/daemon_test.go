@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -82,7 +83,7 @@ func TestScheduleMissedRunsHealthMetrics(t *testing.T) {
 	block := atomic.Bool{}
 	fail := atomic.Bool{}
 	done := make(chan struct{}, 10)
-	job := &Job{Name: "db", Schedule: "@every 1h", Run: func(ctx context.Context) (Result, error) {
+	job := &Job{Name: "db", Schedule: "@every 1h", Run: func(ctx context.Context, _ io.Writer) (Result, error) {
 		defer func() { done <- struct{}{} }()
 		runs.Add(1)
 		if block.Load() {
@@ -171,7 +172,7 @@ func TestScheduleMissedRunsHealthMetrics(t *testing.T) {
 func TestBusyAndBadSchedules(t *testing.T) {
 	release := make(chan struct{})
 	started := make(chan struct{})
-	job := &Job{Name: "slow", Schedule: "0 3 * * *", Run: func(ctx context.Context) (Result, error) {
+	job := &Job{Name: "slow", Schedule: "0 3 * * *", Run: func(ctx context.Context, _ io.Writer) (Result, error) {
 		close(started)
 		<-release
 		return Result{}, nil
@@ -233,7 +234,8 @@ func TestWebhook(t *testing.T) {
 func TestStartAndStatus(t *testing.T) {
 	clock := newClock()
 	release := make(chan error)
-	s, err := New([]*Job{{Name: "nightly", Schedule: "@daily", Run: func(context.Context) (Result, error) {
+	s, err := New([]*Job{{Name: "nightly", Schedule: "@daily", Run: func(_ context.Context, log io.Writer) (Result, error) {
+		fmt.Fprintln(log, "backing up volume pgdata")
 		return Result{}, <-release
 	}}}, clock, nil, nil)
 	if err != nil {
@@ -271,7 +273,7 @@ func TestStartAndStatus(t *testing.T) {
 			t.Fatal("the second run did not end")
 		}
 	}
-	if h := s.History("nightly"); len(h) != 2 || !h[0].Success || h[1].Error != "disk full" || s.History("nope") != nil {
+	if h := s.History("nightly"); len(h) != 2 || !h[0].Success || h[1].Error != "disk full" || h[1].Log != "backing up volume pgdata\n" || s.History("nope") != nil {
 		t.Fatalf("history, newest first: %+v", h)
 	}
 }

@@ -44,7 +44,7 @@ type Source interface {
 	// Jobs is the scheduler's status of every job.
 	Jobs() []daemon.JobStatus
 	// History is a job's last runs, newest first; nil for no such job.
-	History(job string) []daemon.Event
+	History(job string) []daemon.Run
 	// Volumes is every volume of the engine, with its users and the jobs
 	// that back it up.
 	Volumes(ctx context.Context) ([]volumes.VolumeState, error)
@@ -230,7 +230,7 @@ func (s *Server) apiJobs(w http.ResponseWriter, _ *http.Request) {
 // JobPage is a job's status with its last runs (GET /api/jobs/NAME).
 type JobPage struct {
 	daemon.JobStatus
-	Runs []daemon.Event `json:"runs"`
+	Runs []daemon.Run `json:"runs"`
 }
 
 func (s *Server) job(name string) (*JobPage, bool) {
@@ -238,7 +238,7 @@ func (s *Server) job(name string) (*JobPage, bool) {
 		if j.Name == name {
 			runs := s.src.History(name)
 			if runs == nil {
-				runs = []daemon.Event{}
+				runs = []daemon.Run{}
 			}
 			return &JobPage{JobStatus: j, Runs: runs}, true
 		}

@@ -40,12 +40,12 @@ type source struct {
 
 func (s *source) Jobs() []daemon.JobStatus { return s.jobs }
 func (s *source) PathJobs() []PathJob      { return s.pathJobs }
-func (s *source) History(job string) []daemon.Event {
+func (s *source) History(job string) []daemon.Run {
 	if job != "nightly" {
 		return nil
 	}
-	return []daemon.Event{{Job: job, Success: true, Started: now.Add(-time.Hour), Duration: 12.5,
-		Result: daemon.Result{BytesRead: 5 << 20, BytesAdded: 3 << 20, Files: 42}}}
+	return []daemon.Run{{Event: daemon.Event{Job: job, Success: true, Started: now.Add(-time.Hour), Duration: 12.5,
+		Result: daemon.Result{BytesRead: 5 << 20, BytesAdded: 3 << 20, Files: 42}}, Log: "backing up volume db <ok>\n"}}
 }
 func (s *source) Volumes(context.Context) ([]volumes.VolumeState, error) {
 	return s.vols, s.volErr
@@ -170,7 +170,7 @@ func TestJobPage(t *testing.T) {
 		t.Fatalf("job: %d %+v", code, j)
 	}
 	_, page := get(t, ts, "/jobs/nightly")
-	if !strings.Contains(page, "12.5 s") || !strings.Contains(page, "3.0 MiB") {
+	if !strings.Contains(page, "12.5 s") || !strings.Contains(page, "3.0 MiB") || !strings.Contains(page, "backing up volume db &lt;ok&gt;") {
 		t.Fatalf("job page:\n%s", page)
 	}
 	if r, _ := get(t, ts, "/jobs/nope"); r.StatusCode != http.StatusNotFound {

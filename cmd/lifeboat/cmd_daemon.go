@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"time"
 
 	"github.com/lifeboat-backup/lifeboat/configs"
@@ -61,12 +62,13 @@ func runDaemon(ctx context.Context, a *app, once string) error {
 	var jobs []*daemon.Job
 	for _, j := range d.Jobs {
 		if j.PruneOnly() {
-			jobs = append(jobs, &daemon.Job{Name: j.Name, Kind: "prune", Schedule: j.Prune, Jitter: j.Jitter, Run: a.pruneJob})
+			jobs = append(jobs, &daemon.Job{Name: j.Name, Kind: "prune", Schedule: j.Prune, Jitter: j.Jitter, Run: a.logging((*app).pruneJob)})
 			continue
 		}
-		jobs = append(jobs, &daemon.Job{Name: j.Name, Kind: "backup", Schedule: j.Schedule, Jitter: j.Jitter, Run: a.backupJob(j).Run})
+		jobs = append(jobs, &daemon.Job{Name: j.Name, Kind: "backup", Schedule: j.Schedule, Jitter: j.Jitter,
+			Run: a.logging(func(a *app, ctx context.Context) (daemon.Result, error) { return a.backupJob(j).Run(ctx) })})
 		if j.Prune != "" {
-			jobs = append(jobs, &daemon.Job{Name: j.Name + "-prune", Kind: "prune", Schedule: j.Prune, Run: a.pruneJob})
+			jobs = append(jobs, &daemon.Job{Name: j.Name + "-prune", Kind: "prune", Schedule: j.Prune, Run: a.logging((*app).pruneJob)})
 		}
 	}
 	hook := &daemon.Webhook{URL: d.Notify.URL, Headers: d.Notify.Headers, OnSuccess: d.Notify.OnSuccess,
@@ -157,6 +159,18 @@ func (a *app) repositoryStats(ctx context.Context) (int64, int, error) {
 	}
 	snaps, err := repo.Snapshots(ctx)
 	return size, len(snaps), err
+}
+
+// logging runs a job's work with an app that also prints to the run's
+// log (the daemon keeps it with the run, for the page): what the command
+// prints, its warnings and its sidecars' standard error.
+func (a *app) logging(work func(a *app, ctx context.Context) (daemon.Result, error)) func(context.Context, io.Writer) (daemon.Result, error) {
+	return func(ctx context.Context, log io.Writer) (daemon.Result, error) {
+		run := *a
+		run.stdout, run.stderr = io.MultiWriter(a.stdout, log), io.MultiWriter(a.stderr, log)
+		run.out = &output{json: a.out.json, quiet: a.out.quiet, stdout: io.MultiWriter(a.out.stdout, log), stderr: io.MultiWriter(a.out.stderr, log)}
+		return work(&run, ctx)
+	}
 }
 
 func (a *app) pruneJob(ctx context.Context) (daemon.Result, error) {

@@ -141,7 +141,7 @@ func (p *daemonPage) PathJobs() []web.PathJob {
 	return out
 }
 
-func (p *daemonPage) History(job string) []daemon.Event { return p.s.History(job) }
+func (p *daemonPage) History(job string) []daemon.Run { return p.s.History(job) }
 
 func (p *daemonPage) Volumes(ctx context.Context) ([]volumes.VolumeState, error) {
 	eng, err := p.a.engineFor(ctx, "", p.a.dockerContext)

@@ -225,6 +225,22 @@ func TestPageInABrowser(t *testing.T) {
 	if got := overviewState(t, base, covered); got != "protected" {
 		t.Fatalf("the JSON overview says %q", got)
 	}
+	// The job's page keeps the run with what it printed.
+	resp, err := http.Get(base + "/api/jobs/labelled")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var job struct {
+		Runs []struct {
+			Success bool
+			Log     string
+		}
+	}
+	err = json.NewDecoder(resp.Body).Decode(&job)
+	resp.Body.Close()
+	if err != nil || len(job.Runs) != 1 || !job.Runs[0].Success || !strings.Contains(job.Runs[0].Log, "backing up volume "+covered) {
+		t.Fatalf("the job's run: %v %+v", err, job.Runs)
+	}
 	if out := c.OK("ls", "latest", "--volume", covered); !strings.Contains(out, "orders.csv") {
 		t.Fatalf("the job's snapshot:\n%s", out)
 	}
@@ -241,7 +257,7 @@ func TestPageInABrowser(t *testing.T) {
 	if err != nil || !href.Exists {
 		t.Fatalf("the file's link: %v", err)
 	}
-	resp, err := http.Get(base + href.Value)
+	resp, err = http.Get(base + href.Value)
 	if err != nil {
 		t.Fatal(err)
 	}
