@@ -37,8 +37,8 @@ func previous(all []*repository.Snapshot, sn *repository.Snapshot) *repository.S
 
 // diff compares the snapshot to with the one ?with= names, by default the
 // one before it; a refusal is answered.
-func diff(w http.ResponseWriter, r *http.Request, repo *repository.Repository, to *repository.Snapshot) (*DiffPage, bool) {
-	all, err := repo.Snapshots(r.Context())
+func (s *Server) diff(w http.ResponseWriter, r *http.Request, repo *repository.Repository, to *repository.Snapshot) (*DiffPage, bool) {
+	all, err := s.src.Snapshots(r.Context())
 	var from *repository.Snapshot
 	switch with := r.URL.Query().Get("with"); {
 	case err != nil:
@@ -70,13 +70,13 @@ func diff(w http.ResponseWriter, r *http.Request, repo *repository.Repository, t
 }
 
 func (s *Server) apiDiff(w http.ResponseWriter, r *http.Request, repo *repository.Repository, sn *repository.Snapshot) {
-	if d, ok := diff(w, r, repo, sn); ok {
+	if d, ok := s.diff(w, r, repo, sn); ok {
 		writeJSON(w, http.StatusOK, d)
 	}
 }
 
 func (s *Server) diffPage(w http.ResponseWriter, r *http.Request, repo *repository.Repository, sn *repository.Snapshot) {
-	if d, ok := diff(w, r, repo, sn); ok {
+	if d, ok := s.diff(w, r, repo, sn); ok {
 		s.render(w, "diff.html", struct {
 			*DiffPage
 			Host string

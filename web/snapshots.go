@@ -182,7 +182,7 @@ func (s *Server) snapshotHandler(h func(w http.ResponseWriter, r *http.Request, 
 			return
 		}
 		defer done()
-		all, err := repo.Snapshots(r.Context())
+		all, err := s.src.Snapshots(r.Context()) // the list the daemon keeps loaded
 		var sn *repository.Snapshot
 		if err == nil {
 			sn, err = repository.FindSnapshot(all, r.PathValue("id"), repository.Filter{})

@@ -283,6 +283,7 @@ func TestDiff(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	src.snaps = append(src.snaps, second)
 	ts := server(t, src, Options{})
 	var d DiffPage
 	if code := getJSON(t, ts.Client(), ts.URL+"/api/snapshots/"+second.ID.String()+"/diff", &d); code != 200 {
