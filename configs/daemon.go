@@ -31,8 +31,9 @@ type Notify struct {
 	OnSuccess bool              `mapstructure:"on-success"`
 }
 
-// Job is one scheduled backup, or a prune job: one with nothing to back
-// up and a prune: schedule only (a fleet's one prune owner).
+// Job is one scheduled backup, or a maintenance job: one with nothing to
+// back up and only a prune: or check: schedule (a fleet's one prune owner,
+// a weekly check).
 type Job struct {
 	Name     string        `mapstructure:"name"`
 	Schedule string        `mapstructure:"schedule"`
@@ -46,11 +47,21 @@ type Job struct {
 	Keep    Keep     `mapstructure:"keep"`
 	// Prune, a cron schedule, also runs prune (after forget) on it.
 	Prune string `mapstructure:"prune"`
+	// Check, a cron schedule, also runs check on it, reading and
+	// authenticating the share of the packs CheckReadData gives ("5%",
+	// "1/20"; none when empty: indexes, snapshots and trees only).
+	Check         string `mapstructure:"check"`
+	CheckReadData string `mapstructure:"check-read-data"`
 }
 
-// PruneOnly reports whether the job only prunes.
-func (j Job) PruneOnly() bool {
-	return len(j.Volumes) == 0 && len(j.Labels) == 0 && !j.All && len(j.Paths) == 0 && j.Prune != ""
+// BacksUpNothing reports whether the job names nothing to back up.
+func (j Job) BacksUpNothing() bool {
+	return len(j.Volumes) == 0 && len(j.Labels) == 0 && !j.All && len(j.Paths) == 0
+}
+
+// Maintenance reports whether the job only prunes or checks.
+func (j Job) Maintenance() bool {
+	return j.BacksUpNothing() && (j.Prune != "" || j.Check != "")
 }
 
 // Keep is a retention policy (see lifeboat forget).
@@ -84,13 +95,15 @@ func (d *Daemon) Validate() error {
 			return fmt.Errorf("daemon job %d has no name", i+1)
 		case seen[j.Name]:
 			return fmt.Errorf("daemon job %q is defined twice", j.Name)
-		case j.PruneOnly() && (j.Schedule != "" || len(j.Tags) > 0 || !j.Keep.Empty()):
-			return fmt.Errorf("daemon job %q backs up nothing, so it only prunes on its prune: schedule: leave out schedule, tags and keep", j.Name)
-		case j.PruneOnly():
+		case j.CheckReadData != "" && j.Check == "":
+			return fmt.Errorf("daemon job %q has check-read-data but no check: schedule", j.Name)
+		case j.Maintenance() && (j.Schedule != "" || len(j.Tags) > 0 || !j.Keep.Empty()):
+			return fmt.Errorf("daemon job %q backs up nothing, so it only prunes or checks on its prune: or check: schedule: leave out schedule, tags and keep", j.Name)
+		case j.Maintenance():
 		case j.Schedule == "":
 			return fmt.Errorf("daemon job %q has no schedule", j.Name)
-		case len(j.Volumes) == 0 && len(j.Labels) == 0 && !j.All && len(j.Paths) == 0:
-			return fmt.Errorf("daemon job %q backs up nothing: give volumes, labels, all or paths (or only prune: for a prune job)", j.Name)
+		case j.BacksUpNothing():
+			return fmt.Errorf("daemon job %q backs up nothing: give volumes, labels, all or paths (or only prune: or check: for a maintenance job)", j.Name)
 		case (len(j.Volumes) > 0 || len(j.Labels) > 0 || j.All) && len(j.Paths) > 0:
 			return fmt.Errorf("daemon job %q: give volumes or paths, not both", j.Name)
 		}

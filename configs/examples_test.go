@@ -45,14 +45,14 @@ func TestSwarmExampleConfigs(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(node.Daemon.Jobs) != 1 || node.Daemon.Jobs[0].PruneOnly() || node.Daemon.Jobs[0].Prune != "" {
+	if len(node.Daemon.Jobs) != 1 || node.Daemon.Jobs[0].Maintenance() || node.Daemon.Jobs[0].Prune != "" {
 		t.Fatalf("node config: %+v", node.Daemon)
 	}
 	owner, err := Load("../examples/swarm/prune.yml", flags(), env(map[string]string{"LIFEBOAT_REPOSITORY": "s3://b/fleet"}))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(owner.Daemon.Jobs) != 1 || !owner.Daemon.Jobs[0].PruneOnly() || owner.Daemon.Listen != "off" {
+	if len(owner.Daemon.Jobs) != 1 || !owner.Daemon.Jobs[0].Maintenance() || owner.Daemon.Listen != "off" {
 		t.Fatalf("prune owner config: %+v", owner.Daemon)
 	}
 	v := viper.New()
@@ -103,13 +103,24 @@ func TestKubernetesExample(t *testing.T) {
 }
 
 func TestDaemonValidation(t *testing.T) {
-	if err := (&Daemon{Jobs: []Job{{Name: "p", Prune: "@daily"}}}).Validate(); err != nil {
-		t.Fatalf("a prune job: %v", err)
+	for _, d := range []Daemon{
+		{Jobs: []Job{{Name: "p", Prune: "@daily"}}},
+		{Jobs: []Job{{Name: "c", Check: "@weekly", CheckReadData: "5%"}}},
+		{Jobs: []Job{{Name: "pc", Prune: "@daily", Check: "@weekly"}}},
+		{Jobs: []Job{{Name: "b", Schedule: "@daily", All: true, Prune: "@weekly", Check: "@weekly"}}},
+	} {
+		if err := d.Validate(); err != nil {
+			t.Fatalf("%+v: %v", d, err)
+		}
 	}
 	for _, d := range []Daemon{
 		{Jobs: []Job{{Name: "p", Prune: "@daily", Schedule: "@hourly"}}},
 		{Jobs: []Job{{Name: "p", Prune: "@daily", Keep: Keep{Last: 3}}}},
 		{Jobs: []Job{{Name: "p", Prune: "@daily", Tags: []string{"x"}}}},
+		{Jobs: []Job{{Name: "c", Check: "@daily", Schedule: "@hourly"}}},
+		{Jobs: []Job{{Name: "c", Check: "@daily", Keep: Keep{Daily: 3}}}},
+		{Jobs: []Job{{Name: "c", CheckReadData: "5%"}}},
+		{Jobs: []Job{{Name: "c", Schedule: "@daily", All: true, CheckReadData: "5%"}}},
 		{Jobs: []Job{{Schedule: "@daily", All: true}}},
 		{Jobs: []Job{{Name: "a", All: true}}},
 		{Jobs: []Job{{Name: "a", Schedule: "@daily"}}},

@@ -35,12 +35,15 @@ func (RealClock) After(d time.Duration) <-chan time.Time { return time.After(d) 
 // Result is what one run of a job reports for the metrics.
 type Result struct {
 	BytesRead, BytesAdded, Files, Errors int64
+	// Summary says in one line what a run found or did, for people (what
+	// a prune freed, what a check found); "" when the numbers say it.
+	Summary string `json:",omitempty"`
 }
 
 // Job is one scheduled task.
 type Job struct {
 	Name     string
-	Kind     string        // what it does, for people: "backup", "prune"
+	Kind     string        // what it does, for people: "backup", "prune", "check"
 	Schedule string        // standard 5-field cron, or @daily, @every 1h, ...
 	Jitter   time.Duration // a random delay up to this after each firing
 	// Run does the job's work. What it writes to log is kept with the
@@ -79,6 +82,7 @@ type jobState struct {
 	lastSuccess time.Time
 	lastRun     time.Time
 	lastError   string // of the last run; "" if it succeeded
+	lastSummary string // of the last run (Result.Summary)
 	lastSecs    float64
 	missed      int
 	history     []Run // the last historyLen runs, oldest first
@@ -221,7 +225,7 @@ func (s *Scheduler) run(ctx context.Context, job *Job, st *jobState) error {
 	res, err := job.Run(ctx, log)
 	ev := Event{Job: job.Name, Success: err == nil, Started: started, Duration: s.clock.Now().Sub(started).Seconds(), Result: res}
 	s.mu.Lock()
-	st.busy, st.lastError, st.lastSecs = false, "", ev.Duration
+	st.busy, st.lastError, st.lastSecs, st.lastSummary = false, "", ev.Duration, res.Summary
 	if err == nil {
 		st.lastSuccess = s.clock.Now()
 	} else {
@@ -258,10 +262,11 @@ type JobStatus struct {
 	Next     time.Time `json:"next"` // the next firing (before jitter)
 	Running  bool      `json:"running"`
 	// LastRun is when the last run started (zero before any); LastError
-	// is its error, "" if it succeeded.
+	// is its error, "" if it succeeded, and LastSummary its Result.Summary.
 	LastRun      time.Time `json:"last_run,omitzero"`
 	LastSuccess  time.Time `json:"last_success,omitzero"`
 	LastError    string    `json:"last_error,omitempty"`
+	LastSummary  string    `json:"last_summary,omitempty"`
 	LastDuration float64   `json:"last_duration_seconds,omitempty"`
 	Missed       int       `json:"missed"`
 	// MaxAge is how old a success may be before the job is Late: twice
@@ -289,7 +294,7 @@ func (s *Scheduler) Status() []JobStatus {
 		period := j.sched.Next(first).Sub(first)
 		maxAge := first.Sub(since) + 2*period + j.Jitter
 		out = append(out, JobStatus{Name: j.Name, Kind: j.Kind, Schedule: j.Schedule, Next: j.sched.Next(now), Running: st.busy,
-			LastRun: st.lastRun, LastSuccess: st.lastSuccess, LastError: st.lastError, LastDuration: st.lastSecs,
+			LastRun: st.lastRun, LastSuccess: st.lastSuccess, LastError: st.lastError, LastSummary: st.lastSummary, LastDuration: st.lastSecs,
 			Missed: st.missed, MaxAge: maxAge, MaxAgeSeconds: maxAge.Seconds(), Late: now.Sub(since) > maxAge})
 	}
 	return out

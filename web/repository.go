@@ -119,10 +119,10 @@ func (s *Server) repositoryPage(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	self, _ := os.Hostname()
-	var prunes []daemon.JobStatus
+	var maintenance []daemon.JobStatus
 	for _, j := range s.src.Jobs() {
-		if j.Kind == "prune" {
-			prunes = append(prunes, j)
+		if j.Kind == "prune" || j.Kind == "check" {
+			maintenance = append(maintenance, j)
 		}
 	}
 	s.render(w, "repository.html", struct {
@@ -130,8 +130,9 @@ func (s *Server) repositoryPage(w http.ResponseWriter, r *http.Request) {
 		Host, Self string
 		PID        int
 		Plot       template.HTML
-		Prunes     []daemon.JobStatus
-	}{st, s.o.Host, self, os.Getpid(), growthPlot(st.Growth), prunes})
+		// Maintenance are the prune and check jobs, with their results.
+		Maintenance []daemon.JobStatus
+	}{st, s.o.Host, self, os.Getpid(), growthPlot(st.Growth), maintenance})
 }
 
 // growthPlot draws the growth as an SVG line (server-rendered: the page

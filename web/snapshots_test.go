@@ -243,7 +243,9 @@ func TestRepositoryPage(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	src.jobs = append(src.jobs, daemon.JobStatus{Name: "weekly-prune", Kind: "prune", Schedule: "@weekly", LastRun: now.Add(-time.Hour), LastError: "repository locked"})
+	src.jobs = append(src.jobs, daemon.JobStatus{Name: "weekly-prune", Kind: "prune", Schedule: "@weekly", LastRun: now.Add(-time.Hour), LastError: "repository locked"},
+		daemon.JobStatus{Name: "weekly-check", Kind: "check", Schedule: "@weekly", LastRun: now.Add(-2 * time.Hour), LastError: "1 problem found: damage",
+			LastSummary: "4 snapshots checked, 9 packs read; to mend it: lifeboat repair packs 0a1b2c3d"})
 	ts := server(t, src, Options{})
 	var st RepositoryStats
 	if code := getJSON(t, ts.Client(), ts.URL+"/api/repository", &st); code != 200 {
@@ -257,8 +259,13 @@ func TestRepositoryPage(t *testing.T) {
 		t.Fatalf("locks: %+v (the test holds one shared lock)", st.Locks)
 	}
 	_, page := get(t, ts, "/repository")
-	if !strings.Contains(page, `id="prune-weekly-prune"`) || !strings.Contains(page, "repository locked") || strings.Contains(page, `id="prune-nightly"`) {
+	if !strings.Contains(page, `id="prune-weekly-prune"`) || !strings.Contains(page, "repository locked") || strings.Contains(page, `-nightly"`) {
 		t.Fatalf("the prune job on the repository page:\n%s", page)
+	}
+	_, check, _ := strings.Cut(page, `<p id="check-weekly-check">`)
+	check, _, _ = strings.Cut(check, "</p>")
+	if !strings.Contains(check, "failed") || !strings.Contains(check, "1 problem found") || !strings.Contains(check, "to mend it: lifeboat repair packs 0a1b2c3d") {
+		t.Fatalf("the check job's result on the repository page: %s", check)
 	}
 	if !strings.Contains(page, `<svg class="plot"`) || !strings.Contains(page, "<polyline points=") || !strings.Contains(page, fmt.Sprintf(`id="dedup">%.1f ×`, st.DedupRatio)) {
 		t.Fatalf("repository page:\n%s", page)

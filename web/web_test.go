@@ -41,7 +41,12 @@ type source struct {
 func (s *source) Jobs() []daemon.JobStatus { return s.jobs }
 func (s *source) PathJobs() []PathJob      { return s.pathJobs }
 func (s *source) History(job string) []daemon.Run {
-	if job != "nightly" {
+	switch job {
+	case "weekly-check":
+		return []daemon.Run{{Event: daemon.Event{Job: job, Started: now.Add(-time.Hour), Duration: 3, Error: "1 problem found: damage",
+			Result: daemon.Result{Errors: 1, Summary: "2 snapshots checked, 9 packs read; to mend it: lifeboat repair packs 0a1b2c3d"}}}}
+	case "nightly":
+	default:
 		return nil
 	}
 	return []daemon.Run{{Event: daemon.Event{Job: job, Success: true, Started: now.Add(-time.Hour), Duration: 12.5,
@@ -172,6 +177,13 @@ func TestJobPage(t *testing.T) {
 	_, page := get(t, ts, "/jobs/nightly")
 	if !strings.Contains(page, "12.5 s") || !strings.Contains(page, "3.0 MiB") || !strings.Contains(page, "backing up volume db &lt;ok&gt;") {
 		t.Fatalf("job page:\n%s", page)
+	}
+	// A check's run says what it found, in place of what a backup read.
+	src := fixture()
+	src.jobs = append(src.jobs, daemon.JobStatus{Name: "weekly-check", Kind: "check", Schedule: "@weekly"})
+	_, page = get(t, server(t, src, Options{}), "/jobs/weekly-check")
+	if !strings.Contains(page, `class="summary">2 snapshots checked, 9 packs read; to mend it: lifeboat repair packs 0a1b2c3d</td>`) || strings.Contains(page, "unreadable") {
+		t.Fatalf("a check job's page:\n%s", page)
 	}
 	if r, _ := get(t, ts, "/jobs/nope"); r.StatusCode != http.StatusNotFound {
 		t.Fatalf("an unknown job: %d", r.StatusCode)

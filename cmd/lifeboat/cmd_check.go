@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"strconv"
 	"strings"
 
 	"github.com/lifeboat-backup/lifeboat/internal/human"
@@ -53,7 +52,8 @@ has.`,
   lifeboat check --no-lock --repo /mnt/offsite-copy    # a read-only copy`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			return runCheck(cmd.Context(), a, o)
+			_, err := runCheck(cmd.Context(), a, o)
+			return err
 		},
 	}
 	cmd.Flags().BoolVar(&o.readData, "read-data", false, "read and authenticate all packs")
@@ -62,39 +62,14 @@ has.`,
 	return cmd
 }
 
-// parseSubset reads "10%", "1/5" or "0.1".
-func parseSubset(s string) (float64, error) {
-	bad := fmt.Errorf("--read-data-subset %q: give a percentage like 10%% or a fraction like 1/5", s)
-	var v float64
-	var err error
-	if p, ok := strings.CutSuffix(s, "%"); ok {
-		v, err = strconv.ParseFloat(p, 64)
-		v /= 100
-	} else if n, d, ok := strings.Cut(s, "/"); ok {
-		var nf, df float64
-		nf, err = strconv.ParseFloat(n, 64)
-		if err == nil {
-			df, err = strconv.ParseFloat(d, 64)
-		}
-		if df == 0 {
-			return 0, bad
-		}
-		v = nf / df
-	} else {
-		v, err = strconv.ParseFloat(s, 64)
-	}
-	if err != nil || v <= 0 || v > 1 {
-		return 0, bad
-	}
-	return v, nil
-}
-
-func runCheck(ctx context.Context, a *app, o checkOptions) error {
+// runCheck checks the repository, prints the report and returns it, with
+// errDamage or errUnreadable when it is not clean.
+func runCheck(ctx context.Context, a *app, o checkOptions) (*checker.Report, error) {
 	opts := checker.Options{ReadData: o.readData, Progress: &checker.Progress{}}
 	if o.subset != "" {
-		v, err := parseSubset(o.subset)
+		v, err := checker.ParseSubset(o.subset)
 		if err != nil {
-			return usageError{err}
+			return nil, usageError{fmt.Errorf("--read-data-subset %w", err)}
 		}
 		opts.ReadData, opts.Subset = true, v
 	}
@@ -104,7 +79,7 @@ func runCheck(ctx context.Context, a *app, o checkOptions) error {
 	}
 	repo, done, err := a.openStore(ctx, mode, false)
 	if err != nil {
-		return noLockHint(err)
+		return nil, noLockHint(err)
 	}
 	defer done()
 	p := opts.Progress
@@ -114,7 +89,7 @@ func runCheck(ctx context.Context, a *app, o checkOptions) error {
 	rep, err := checker.Check(ctx, repo, opts)
 	stop()
 	if err != nil {
-		return err
+		return nil, err
 	}
 	a.out.result("check", rep, func(w io.Writer) {
 		fmt.Fprintf(w, "%s, %s, %s in %s", human.Count(rep.Snapshots, "snapshot", "snapshots"), human.Count(rep.Trees, "tree", "trees"),
@@ -154,12 +129,12 @@ func runCheck(ctx context.Context, a *app, o checkOptions) error {
 	})
 	switch {
 	case rep.Damaged():
-		return fmt.Errorf("%s found: %w", human.Count(len(rep.Problems), "problem", "problems"), errDamage)
+		return rep, fmt.Errorf("%s found: %w", human.Count(len(rep.Problems), "problem", "problems"), errDamage)
 	case !rep.OK():
-		return fmt.Errorf("%s could not be read (not known to be damaged; run check again): %w",
+		return rep, fmt.Errorf("%s could not be read (not known to be damaged; run check again): %w",
 			human.Count(len(rep.Unreadable), "object", "objects"), errUnreadable)
 	}
-	return nil
+	return rep, nil
 }
 
 // checkNext is the repair sequence for what a check found, or "".

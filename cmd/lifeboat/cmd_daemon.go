@@ -9,7 +9,9 @@ import (
 
 	"github.com/lifeboat-backup/lifeboat/configs"
 	"github.com/lifeboat-backup/lifeboat/daemon"
+	"github.com/lifeboat-backup/lifeboat/internal/human"
 	"github.com/lifeboat-backup/lifeboat/repository"
+	"github.com/lifeboat-backup/lifeboat/repository/checker"
 	"github.com/lifeboat-backup/lifeboat/repository/prune"
 	"github.com/spf13/cobra"
 )
@@ -21,9 +23,14 @@ func newDaemonCmd(a *app) *cobra.Command {
 		Short: "Run scheduled backups, retention and prunes",
 		Long: `Run the jobs of the config file's daemon: section on their cron schedules: back
 up volumes (by name, label or all) or paths, then forget by the job's keep:
-policy, and prune on the job's prune: schedule. A job with nothing to back
-up and only a prune: schedule is a prune job: on a fleet that shares one
-repository, one host runs it (examples/swarm). A job never runs twice at
+policy, and prune on the job's prune: schedule (run as the job NAME-prune)
+and check the repository on its check: schedule (NAME-check; with
+check-read-data: 5% it also reads and authenticates a random twentieth of
+the packs). A check that finds damage fails its run, whose result says
+what to repair. A job with nothing to back up and only prune: or check: is
+a maintenance job, run under its own name (or NAME-prune and NAME-check
+when it has both): on a fleet that shares one repository, one host prunes
+(examples/swarm). A job never runs twice at
 once; firings that pass while it runs are counted as missed. A job that finds
 the repository locked (an exclusive lock elsewhere: repair index, prune
 --exclusive; or, for a prune, another prune) is retried. Backups run beside
@@ -59,26 +66,19 @@ func runDaemon(ctx context.Context, a *app, once string) error {
 	if len(d.Jobs) == 0 {
 		return usageError{errors.New("the config file has no daemon: jobs (see examples/lifeboat.yml)")}
 	}
-	var jobs []*daemon.Job
-	for _, j := range d.Jobs {
-		if j.PruneOnly() {
-			jobs = append(jobs, &daemon.Job{Name: j.Name, Kind: "prune", Schedule: j.Prune, Jitter: j.Jitter, Run: a.logging((*app).pruneJob)})
-			continue
-		}
-		jobs = append(jobs, &daemon.Job{Name: j.Name, Kind: "backup", Schedule: j.Schedule, Jitter: j.Jitter,
-			Run: a.logging(func(a *app, ctx context.Context) (daemon.Result, error) { return a.backupJob(j).Run(ctx) })})
-		if j.Prune != "" {
-			jobs = append(jobs, &daemon.Job{Name: j.Name + "-prune", Kind: "prune", Schedule: j.Prune, Run: a.logging((*app).pruneJob)})
-		}
-	}
+	jobs := daemonJobs(a, d.Jobs)
 	hook := &daemon.Webhook{URL: d.Notify.URL, Headers: d.Notify.Headers, OnSuccess: d.Notify.OnSuccess,
 		Errors: func(err error) { a.out.warn("notify", err) }}
 	metrics := daemon.NewMetrics(a.snapshotHost(ctx))
 	s, err := daemon.New(jobs, daemon.RealClock{}, func(ev daemon.Event) {
+		said := ""
+		if ev.Result.Summary != "" {
+			said = " (" + ev.Result.Summary + ")"
+		}
 		if ev.Success {
-			a.out.infof("job %s succeeded in %.1fs", ev.Job, ev.Duration)
+			a.out.infof("job %s succeeded in %.1fs%s", ev.Job, ev.Duration, said)
 		} else {
-			a.out.warn("job "+ev.Job, errors.New(ev.Error))
+			a.out.warn("job "+ev.Job, errors.New(ev.Error+said))
 		}
 		hook.Notify(ev)
 		if size, snaps, err := a.repositoryStats(ctx); err == nil {
@@ -105,6 +105,32 @@ func runDaemon(ctx context.Context, a *app, once string) error {
 	a.out.infof("lifeboat daemon: %d jobs scheduled", len(jobs))
 	s.Run(ctx)
 	return nil // stopped by a signal: a clean exit
+}
+
+// daemonJobs are the scheduler's jobs for the configured ones: a backup
+// job's backup as NAME, its prune as NAME-prune and its check as
+// NAME-check; a maintenance job's prune or check as NAME, or, when it has
+// both, as NAME-prune and NAME-check.
+func daemonJobs(a *app, configured []configs.Job) []*daemon.Job {
+	var jobs []*daemon.Job
+	for _, j := range configured {
+		suffix := func(kind string) string { return "-" + kind }
+		if !j.Maintenance() {
+			jobs = append(jobs, &daemon.Job{Name: j.Name, Kind: "backup", Schedule: j.Schedule, Jitter: j.Jitter,
+				Run: a.logging(func(a *app, ctx context.Context) (daemon.Result, error) { return a.backupJob(j).Run(ctx) })})
+		} else if j.Prune == "" || j.Check == "" {
+			suffix = func(string) string { return "" }
+		}
+		if j.Prune != "" {
+			jobs = append(jobs, &daemon.Job{Name: j.Name + suffix("prune"), Kind: "prune", Schedule: j.Prune, Jitter: j.Jitter,
+				Run: a.logging((*app).pruneJob)})
+		}
+		if j.Check != "" {
+			jobs = append(jobs, &daemon.Job{Name: j.Name + suffix("check"), Kind: "check", Schedule: j.Check, Jitter: j.Jitter,
+				Run: a.logging(func(a *app, ctx context.Context) (daemon.Result, error) { return a.checkJob(ctx, j.CheckReadData) })})
+		}
+	}
+	return jobs
 }
 
 // backupJob is a job's scheduled work: back up what it names, tagged
@@ -173,8 +199,39 @@ func (a *app) logging(work func(a *app, ctx context.Context) (daemon.Result, err
 	}
 }
 
+// pruneJob prunes, retrying while the repository is locked.
 func (a *app) pruneJob(ctx context.Context) (daemon.Result, error) {
-	return daemon.Result{}, daemon.Retry(ctx, daemon.RealClock{}, a.retrying, func(ctx context.Context) error {
-		return runPrune(ctx, a, prune.Options{})
+	var rep *prune.Report
+	err := daemon.Retry(ctx, daemon.RealClock{}, a.retrying, func(ctx context.Context) (err error) {
+		rep, err = runPrune(ctx, a, prune.Options{})
+		return err
 	})
+	if err != nil {
+		return daemon.Result{}, err
+	}
+	return daemon.Result{Summary: fmt.Sprintf("%s deleted, %s freed; %s marked for deletion by a later prune",
+		human.Count(rep.PacksDeleted, "pack", "packs"), human.Bytes(rep.BytesFreed), human.Count(rep.PacksMarked, "pack", "packs"))}, nil
+}
+
+// checkJob checks the repository (reading the share of the packs subset
+// gives, none when empty), retrying while it is locked. Damage fails the
+// run, and its summary then says what to repair.
+func (a *app) checkJob(ctx context.Context, subset string) (daemon.Result, error) {
+	var rep *checker.Report
+	err := daemon.Retry(ctx, daemon.RealClock{}, a.retrying, func(ctx context.Context) (err error) {
+		rep, err = runCheck(ctx, a, checkOptions{subset: subset})
+		return err
+	})
+	if rep == nil {
+		return daemon.Result{}, err
+	}
+	res := daemon.Result{Errors: int64(len(rep.Problems)), Summary: fmt.Sprintf("%s checked, %s read",
+		human.Count(rep.Snapshots, "snapshot", "snapshots"), human.Count(rep.PacksRead, "pack", "packs"))}
+	switch next := checkNext(rep); {
+	case next != "":
+		res.Summary += "; to mend it: " + next
+	case err == nil:
+		res.Summary += "; no errors found"
+	}
+	return res, err
 }

@@ -57,7 +57,8 @@ snapshot, or save what is left of it with lifeboat repair snapshots.`,
 			if o.Grace < prune.MinGrace {
 				return usageError{fmt.Errorf("--grace must be at least %s, not %s (--exclusive deletes at once, with backups kept out)", prune.MinGrace, o.Grace)}
 			}
-			return runPrune(cmd.Context(), a, o)
+			_, err := runPrune(cmd.Context(), a, o)
+			return err
 		},
 	}
 	cmd.Flags().Float64Var(&o.RepackUnused, "repack-unused", prune.DefaultRepackUnused, "rewrite packs with at least this share of unused bytes (0 < share <= 1)")
@@ -67,15 +68,15 @@ snapshot, or save what is left of it with lifeboat repair snapshots.`,
 	return cmd
 }
 
-func runPrune(ctx context.Context, a *app, o prune.Options) error {
+func runPrune(ctx context.Context, a *app, o prune.Options) (*prune.Report, error) {
 	repo, done, err := a.openRepository(ctx, withoutLock, false)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	defer done()
 	rep, err := prune.Run(ctx, repo, o)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	a.out.report("prune", results.DryRun[*prune.Report]{DryRun: o.DryRun, Report: rep}, func(w io.Writer) {
 		would := ""
@@ -105,7 +106,7 @@ func runPrune(ctx context.Context, a *app, o prune.Options) error {
 		}
 		printPlan(w, rep.Actions)
 	})
-	return nil
+	return rep, nil
 }
 
 // planLines is how many of a dry run's actions the text output lists.

@@ -5,6 +5,7 @@ import (
 
 	"github.com/lifeboat-backup/lifeboat/configs"
 	"github.com/lifeboat-backup/lifeboat/repository"
+	"github.com/lifeboat-backup/lifeboat/repository/checker"
 	"github.com/lifeboat-backup/lifeboat/repository/retention"
 	"github.com/lifeboat-backup/lifeboat/volumes"
 )
@@ -26,6 +27,11 @@ func checkSettings(cfg *configs.Config) error {
 		}
 		if err := repository.ValidateTags(j.Tags); err != nil {
 			return fmt.Errorf("daemon job %q: %w", j.Name, err)
+		}
+		if j.CheckReadData != "" {
+			if _, err := checker.ParseSubset(j.CheckReadData); err != nil {
+				return fmt.Errorf("daemon job %q: check-read-data %w", j.Name, err)
+			}
 		}
 	}
 	return nil

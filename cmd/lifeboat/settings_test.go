@@ -37,6 +37,9 @@ func TestSettingsCheckedByTheirLayer(t *testing.T) {
 		{"negative daily", []string{"--config", config(job + "      paths: [/x]\n      keep:\n        daily: -5\n")}, nil, []string{`daemon job "nightly"`, "must be 0 or more"}},
 		{"negative within", []string{"--config", config(job + "      paths: [/x]\n      keep:\n        within: -48h\n")}, nil, []string{`daemon job "nightly"`, "must be 0 or more"}},
 		{"volume name", []string{"--config", config(job + "      volumes: [\"bad name!\"]\n")}, nil, []string{`daemon job "nightly"`, "invalid volume name"}},
+		{"check share", []string{"--config", config(job + "      paths: [/x]\n      check: '@weekly'\n      check-read-data: 150%\n")}, nil, []string{`daemon job "nightly"`, "check-read-data", "percentage"}},
+		{"check share NaN", []string{"--config", config("daemon:\n  jobs:\n    - name: weekly\n      check: '@weekly'\n      check-read-data: nan\n")}, nil, []string{`daemon job "weekly"`, "check-read-data"}},
+		{"check share without check", []string{"--config", config(job + "      paths: [/x]\n      check-read-data: 5%\n")}, nil, []string{`daemon job "nightly"`, "no check: schedule"}},
 		{"empty tag", []string{"--config", config(job + "      paths: [/x]\n      tags: [\"\"]\n")}, nil, []string{`daemon job "nightly"`, "tag"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -54,7 +57,7 @@ func TestSettingsCheckedByTheirLayer(t *testing.T) {
 	}
 	// And a right one passes the check (it then needs a repository).
 	p := &inProcess{t: t, env: map[string]string{"LIFEBOAT_REPOSITORY": filepath.Join(dir, "none")}}
-	if code, _, errOut := p.Run("snapshots", "--compression", "max", "--config", config(job+"      paths: [/x]\n      keep:\n        last: 3\n")); code == 2 {
+	if code, _, errOut := p.Run("snapshots", "--compression", "max", "--config", config(job+"      paths: [/x]\n      keep:\n        last: 3\n      check: '@weekly'\n      check-read-data: 1/20\n")); code == 2 {
 		t.Fatalf("valid settings refused: %s", errOut)
 	}
 }

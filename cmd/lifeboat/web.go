@@ -151,7 +151,7 @@ func (p *daemonPage) Volumes(ctx context.Context) ([]volumes.VolumeState, error)
 	defer eng.Close()
 	sels := map[string]volumes.Selection{}
 	for _, j := range p.a.cfg.Daemon.Jobs {
-		if len(j.Paths) == 0 && !j.PruneOnly() {
+		if len(j.Paths) == 0 && !j.Maintenance() {
 			sels[j.Name] = jobSelection(j)
 		}
 	}

@@ -117,3 +117,60 @@ func TestExampleDaemonJob(t *testing.T) {
 		t.Fatalf("example job:\n%s", out)
 	}
 }
+
+// A job's check: schedule checks the repository; a maintenance job with
+// both prune: and check: runs them as NAME-prune and NAME-check. A
+// check that finds damage fails the run (exit 4 with --once) and says
+// what to repair.
+func TestDaemonCheckJob(t *testing.T) {
+	c := lb.CLI(t)
+	c.OK("init")
+	src := clitest.WriteTree(t, map[string][]byte{"data.bin": treetest.RandomBytes(7, 2<<20)})
+	cfg := filepath.Join(t.TempDir(), "lifeboat.yml")
+	if err := os.WriteFile(cfg, []byte(fmt.Sprintf(`daemon:
+  listen: "off"
+  jobs:
+    - name: files
+      schedule: "@daily"
+      paths: [%q]
+      check: "@weekly"
+    - name: weekly
+      prune: "@weekly"
+      check: "@weekly"
+      check-read-data: 100%%
+`, src)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	c.OK("daemon", "--config", cfg, "--once", "files")
+	for job, want := range map[string]string{
+		"files-check":  "1 snapshot checked, 0 packs read; no errors found",
+		"weekly-check": "1 snapshot checked, 2 packs read; no errors found",
+		"weekly-prune": "0 packs deleted",
+	} {
+		if r := c.Run("daemon", "--config", cfg, "--once", job); r.Code != 0 || !strings.Contains(r.Stdout, want) {
+			t.Fatalf("--once %s: exit %d, want 0 and %q:\n%s%s", job, r.Code, want, r.Stdout, r.Stderr)
+		}
+	}
+	c.Fails(1, "no job named", "daemon", "--config", cfg, "--once", "weekly")
+
+	packs, _ := filepath.Glob(filepath.Join(c.Repo, "data", "*", "*"))
+	flipped := 0
+	for _, p := range packs {
+		if fi, err := os.Stat(p); err == nil && fi.Size() > 1<<20 {
+			b, _ := os.ReadFile(p)
+			b[len(b)/2] ^= 0x10
+			if err := os.WriteFile(p, b, 0o600); err != nil {
+				t.Fatal(err)
+			}
+			flipped++
+		}
+	}
+	if flipped != 1 {
+		t.Fatalf("want one data pack to damage, found %d in %v", flipped, packs)
+	}
+	c.OK("daemon", "--config", cfg, "--once", "files-check") // reads no data
+	r := c.Fails(4, "to mend it: lifeboat repair packs", "daemon", "--config", cfg, "--once", "weekly-check")
+	if !strings.Contains(r.Stdout, "/data.bin") || !strings.Contains(r.Stderr, "(1 snapshot checked, 2 packs read; to mend it: lifeboat repair packs") {
+		t.Fatalf("the check run does not name the damaged file, or its summary the repair:\n%s%s", r.Stdout, r.Stderr)
+	}
+}

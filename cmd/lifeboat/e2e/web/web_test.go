@@ -173,6 +173,9 @@ func TestPageInABrowser(t *testing.T) {
     - name: labelled
       schedule: "@daily"
       labels: ["lbweb=%s"]
+    - name: weekly
+      check: "@weekly"
+      check-read-data: 100%%
 `, port, id)), 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -292,9 +295,23 @@ func TestPageInABrowser(t *testing.T) {
 		t.Fatalf("the restored volume's file: %q %v", b, err)
 	}
 
-	// The other pages open from the navigation; a second snapshot makes
-	// the repository's growth a line.
+	// The check job, run from the overview, reads every pack; its result
+	// is on the repository page.
 	c.OK("backup", "--path", clitest.WriteTree(t, map[string][]byte{"report.txt": []byte("quarterly\n")}))
+	if err := chromedp.Do(ctx,
+		chromedp.Navigate(base+"/"),
+		chromedp.Click(`tr[id="job-weekly"] button`, chromedp.NodeVisible),
+		chromedp.WaitVisible(`tr[id="job-weekly"] .result .state:not(.running)`),
+	); err != nil {
+		t.Fatalf("running the check job from the page: %v\n%s", err, log.String())
+	}
+	if result, err := chromedp.Run(ctx, chromedp.Text(`tr[id="job-weekly"] .result`)); err != nil ||
+		!strings.HasPrefix(result, "succeeded") || !strings.Contains(result, "2 snapshots checked") || !strings.Contains(result, "; no errors found") {
+		t.Fatalf("the check job's result: %q (%v)\n%s", result, err, log.String())
+	}
+
+	// The other pages open from the navigation; the second snapshot makes
+	// the repository's growth a line.
 	for _, page := range []struct{ link, ready, name string }{
 		{"Snapshots", "table.snapshots tbody tr[id]", "snapshots"},
 		{"Repository", "td#dedup", "repository"},
@@ -303,6 +320,9 @@ func TestPageInABrowser(t *testing.T) {
 			t.Fatalf("the %s page: %v", page.link, err)
 		}
 		screenshot(t, ctx, page.name)
+	}
+	if check, err := chromedp.Run(ctx, chromedp.Text(`p[id="check-weekly"]`)); err != nil || !strings.Contains(check, "succeeded") || !strings.Contains(check, "packs read; no errors found") {
+		t.Fatalf("the repository page's check: %q (%v)", check, err)
 	}
 }
 
