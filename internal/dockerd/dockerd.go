@@ -25,15 +25,25 @@ var ErrMissing = errors.New("dockerd and unshare (util-linux) are needed for a s
 
 // Engine is a running second engine.
 type Engine struct {
-	Host string // its DOCKER_HOST, unix://<dir>/sock
-	dir  string
-	cmd  *exec.Cmd
-	logs *os.File
+	Host    string // its DOCKER_HOST, unix://<dir>/sock
+	dir     string
+	sockDir string // with a hostname, the directory of its socket
+	cmd     *exec.Cmd
+	logs    *os.File
 }
 
 // Start starts an engine under a new directory in parent and waits until
 // it answers (at most a minute).
 func Start(ctx context.Context, parent string) (*Engine, error) {
+	return StartNode(ctx, parent, "")
+}
+
+// StartNode starts an engine as Start does; with a hostname it also has a
+// UTS namespace of its own with that hostname (a swarm node's name), and
+// its socket is <parent>/<hostname>/sock, so that one path template,
+// <parent>/{{.Node.Hostname}}/sock, names the socket of every node
+// started in parent.
+func StartNode(ctx context.Context, parent, hostname string) (*Engine, error) {
 	dockerd, err := exec.LookPath("dockerd")
 	if err != nil {
 		return nil, ErrMissing
@@ -47,23 +57,42 @@ func Start(ctx context.Context, parent string) (*Engine, error) {
 		return nil, err
 	}
 	e := &Engine{Host: "unix://" + filepath.Join(dir, "sock"), dir: dir}
-	// Its own (empty) config file: the machine's daemon.json is the first engine's.
-	if err := os.WriteFile(filepath.Join(dir, "daemon.json"), []byte("{}"), 0o600); err != nil {
+	fail := func(err error) (*Engine, error) {
 		os.RemoveAll(dir)
+		if e.sockDir != "" {
+			os.RemoveAll(e.sockDir)
+		}
 		return nil, err
 	}
-	e.cmd = exec.Command(unshare, "--net", "--", dockerd, "--config-file", filepath.Join(dir, "daemon.json"), "--host", e.Host,
+	if hostname != "" {
+		e.sockDir = filepath.Join(parent, hostname)
+		e.Host = "unix://" + filepath.Join(e.sockDir, "sock")
+		if err := os.Mkdir(e.sockDir, 0o700); err != nil {
+			e.sockDir = "" // another node's
+			return fail(err)
+		}
+	}
+	// Its own (empty) config file: the machine's daemon.json is the first engine's.
+	if err := os.WriteFile(filepath.Join(dir, "daemon.json"), []byte("{}"), 0o600); err != nil {
+		return fail(err)
+	}
+	args := []string{dockerd, "--config-file", filepath.Join(dir, "daemon.json"), "--host", e.Host,
 		"--data-root", filepath.Join(dir, "root"), "--exec-root", filepath.Join(dir, "exec"), "--pidfile", filepath.Join(dir, "pid"),
-		"--bridge=none", "--iptables=false", "--ip6tables=false", "--ip-masq=false")
+		"--bridge=none", "--iptables=false", "--ip6tables=false", "--ip-masq=false"}
+	if hostname == "" {
+		e.cmd = exec.Command(unshare, append([]string{"--net", "--"}, args...)...)
+	} else {
+		// hostname runs inside the new namespaces, then dockerd replaces it.
+		e.cmd = exec.Command(unshare, "--net", "--uts", "--", "/bin/sh", "-c", `hostname "$0" && exec "$@"`, hostname)
+		e.cmd.Args = append(e.cmd.Args, args...)
+	}
 	if e.logs, err = os.Create(filepath.Join(dir, "log")); err != nil {
-		os.RemoveAll(dir)
-		return nil, err
+		return fail(err)
 	}
 	e.cmd.Stdout, e.cmd.Stderr = e.logs, e.logs
 	if err := e.cmd.Start(); err != nil {
 		e.logs.Close()
-		os.RemoveAll(dir)
-		return nil, err
+		return fail(err)
 	}
 	deadline := time.Now().Add(time.Minute)
 	for time.Now().Before(deadline) && ctx.Err() == nil {
@@ -81,7 +110,16 @@ func Start(ctx context.Context, parent string) (*Engine, error) {
 // Command prepares a command that runs in the engine's network namespace,
 // where its containers with host networking live (nsenter, util-linux).
 func (e *Engine) Command(name string, args ...string) *exec.Cmd {
-	return exec.Command("nsenter", append([]string{"-t", strconv.Itoa(e.cmd.Process.Pid), "-n", "--", name}, args...)...)
+	return exec.Command("nsenter", append([]string{"-t", strconv.Itoa(e.Pid()), "-n", "--", name}, args...)...)
+}
+
+// Pid is the engine's first process, whose namespaces its own are.
+func (e *Engine) Pid() int { return e.cmd.Process.Pid }
+
+// Log is what the engine has printed so far.
+func (e *Engine) Log() string {
+	b, _ := os.ReadFile(filepath.Join(e.dir, "log"))
+	return string(b)
 }
 
 // LoopbackUp brings up the loopback interface of the engine's network
@@ -109,6 +147,9 @@ func (e *Engine) Stop() {
 	e.logs.Close()
 	unmountUnder(e.dir)
 	_ = os.RemoveAll(e.dir)
+	if e.sockDir != "" {
+		_ = os.RemoveAll(e.sockDir)
+	}
 }
 
 // unmountUnder detaches what the engine left mounted below dir (a swarm
