@@ -12,6 +12,7 @@ import (
 type Connection interface {
 	Engine
 	InventoryEngine
+	Swarm // when the engine is a swarm manager
 	// HostName is the name of the engine's host (docker info's Name).
 	HostName(ctx context.Context) (string, error)
 	Close() error

@@ -46,6 +46,12 @@ type MigrateOptions struct {
 	WaitHealthy time.Duration
 	Settle      time.Duration
 	Lines       func(line []byte)
+	// StopUsers, if set, is how StopSource stops the volumes' users,
+	// instead of stopping the containers that use each volume (a swarm
+	// service is scaled to 0: its stopped task would be replaced). It is
+	// called once, at the first volume's stop; its restart undoes it when
+	// the migration fails.
+	StopUsers func(ctx context.Context, report sidecar.Report) (restart func(context.Context) error, err error)
 }
 
 // DefaultMaxRounds bounds the rounds a live migration copies while the
@@ -188,7 +194,7 @@ func Migrate(ctx context.Context, src, dst Engine, sc Sidecars, r Reporter, o Mi
 		return nil, fmt.Errorf("destination: %w", err)
 	}
 	defer release(context.WithoutCancel(ctx))
-	stops := &sourceStops{e: src, r: r}
+	stops := &sourceStops{e: src, r: r, all: o.StopUsers}
 	defer stops.undo(ctx, &err)
 	switch {
 	case o.Direct && o.Live:
@@ -242,22 +248,11 @@ func prepareStart(ctx context.Context, src, dst Engine, r Reporter, o MigrateOpt
 			r.Infof("created network %s on %s like the source's", n.Name, dst.Host())
 		}
 	}
-	if dst.ImageExists(ctx, app.Image) {
-		return app, nil
+	found, err := sendImage(ctx, src, dst, r, app.Image)
+	if err == nil && !found {
+		err = fmt.Errorf("image %s of %s is on neither engine", app.Image, app.Name)
 	}
-	if !src.ImageExists(ctx, app.Image) {
-		return nil, fmt.Errorf("image %s of %s is on neither engine", app.Image, app.Name)
-	}
-	r.Infof("sending image %s to %s", app.Image, dst.Host())
-	rc, err := src.SaveImage(ctx, app.Image)
-	if err != nil {
-		return nil, err
-	}
-	defer rc.Close()
-	if err := dst.LoadImages(ctx, rc); err != nil {
-		return nil, fmt.Errorf("destination: %w", err)
-	}
-	return app, nil
+	return app, err
 }
 
 // startCopy creates the container like app on the destination, on the
@@ -602,10 +597,19 @@ func copyStopped(ctx context.Context, src, dst Engine, images [2]string, v sidec
 type sourceStops struct {
 	e        Engine
 	r        Reporter
+	all      func(ctx context.Context, report sidecar.Report) (func(context.Context) error, error) // MigrateOptions.StopUsers
 	restarts []func(context.Context) error
 }
 
 func (s *sourceStops) stop(ctx context.Context, volume string, report sidecar.Report) error {
+	if s.all != nil {
+		if len(s.restarts) > 0 {
+			return nil // stopped with the first volume
+		}
+		restart, err := s.all(ctx, report)
+		s.restarts = append(s.restarts, restart)
+		return err
+	}
 	restart, err := s.e.StopUsers(ctx, volume, report)
 	s.restarts = append(s.restarts, restart)
 	return err

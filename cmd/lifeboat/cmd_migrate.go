@@ -158,18 +158,7 @@ func runMigrate(ctx context.Context, a *app, o migrateOptions, mo volumes.Migrat
 			res.Rounds = moved.Rounds
 		}
 		a.out.report("migrate", res, func(w io.Writer) {
-			for i, rd := range moved.Rounds {
-				when := "while running"
-				if i == len(moved.Rounds)-1 {
-					when = "after the stop"
-				}
-				if o.direct {
-					fmt.Fprintf(w, "round %d (%s): %s sent in %.1fs\n", i+1, when, human.Bytes(rd.Sent), rd.Seconds)
-					continue
-				}
-				fmt.Fprintf(w, "round %d (%s): %s sent, %s written into %d files in %.1fs\n", i+1, when,
-					human.Bytes(rd.Sent), human.Bytes(rd.Written), rd.Files, rd.Seconds)
-			}
+			printRounds(w, moved, o.direct)
 			switch {
 			case moved.Container != "":
 				fmt.Fprintf(w, "%s runs on %s (stopped on %s); downtime %s (from the stop to its start there)\n",
@@ -177,21 +166,43 @@ func runMigrate(ctx context.Context, a *app, o migrateOptions, mo volumes.Migrat
 			case moved.Downtime > 0:
 				fmt.Fprintf(w, "downtime %s (from the stop to the data complete on %s)\n", moved.Downtime.Round(10*time.Millisecond), dst.Host())
 			}
-			for _, m := range moved.Volumes {
-				if o.direct {
-					continue // said as each volume was copied
-				}
-				verdict := "match"
-				if !m.Match {
-					verdict = "DIFFER"
-				}
-				if o.live {
-					fmt.Fprintf(w, "%s: %d files, %s; what each round wrote read back: %s\n", m.Volume, m.Files, human.Bytes(m.Bytes), verdict)
-				} else {
-					fmt.Fprintf(w, "%s: %d files, %s on both sides, content verified: %s\n", m.Volume, m.Files, human.Bytes(m.Bytes), verdict)
-				}
-			}
+			printMigrated(w, moved, o.direct, o.live)
 		})
 	}
 	return err
+}
+
+// printRounds says what each round of a live migration sent (and wrote).
+func printRounds(w io.Writer, moved *volumes.Migration, direct bool) {
+	for i, rd := range moved.Rounds {
+		when := "while running"
+		if i == len(moved.Rounds)-1 {
+			when = "after the stop"
+		}
+		if direct {
+			fmt.Fprintf(w, "round %d (%s): %s sent in %.1fs\n", i+1, when, human.Bytes(rd.Sent), rd.Seconds)
+			continue
+		}
+		fmt.Fprintf(w, "round %d (%s): %s sent, %s written into %d files in %.1fs\n", i+1, when,
+			human.Bytes(rd.Sent), human.Bytes(rd.Written), rd.Files, rd.Seconds)
+	}
+}
+
+// printMigrated says what each volume holds on the destination and
+// whether it read back as copied (a direct copy said so as it went).
+func printMigrated(w io.Writer, moved *volumes.Migration, direct, live bool) {
+	if direct {
+		return
+	}
+	for _, m := range moved.Volumes {
+		verdict := "match"
+		if !m.Match {
+			verdict = "DIFFER"
+		}
+		if live {
+			fmt.Fprintf(w, "%s: %d files, %s; what each round wrote read back: %s\n", m.Volume, m.Files, human.Bytes(m.Bytes), verdict)
+		} else {
+			fmt.Fprintf(w, "%s: %d files, %s on both sides, content verified: %s\n", m.Volume, m.Files, human.Bytes(m.Bytes), verdict)
+		}
+	}
 }

@@ -149,6 +149,7 @@ Unknown keys in the config file are refused.
 		newVolumeCmd(a),
 		newDaemonCmd(a),
 		newMigrateCmd(a),
+		newServiceCmd(a),
 		newUpgradeCmd(a),
 		newRollbackCmd(a),
 	)

@@ -67,6 +67,7 @@ var allowed = map[string][]string{
 	"cmd/lifeboat/e2e/fleet":   nil,
 	"cmd/lifeboat/e2e/memory":  nil,
 	"cmd/lifeboat/e2e/moves":   nil,
+	"cmd/lifeboat/e2e/swarm":   nil,
 	"cmd/lifeboat/e2e/volumes": nil,
 	"cmd/lifeboat/e2e/web":     nil,
 }

@@ -101,7 +101,7 @@ func BusyboxImage(t *testing.T, e *sidecar.Engine, ref, script string) {
 		t.Skipf("busybox-static not installed: %v", err)
 	}
 	files := []sidecar.ImageFile{{Path: "bin/", Mode: 0o755}, {Path: "bin/busybox", Mode: 0o755, Data: bb}, {Path: "tmp/", Mode: 0o1777}}
-	for _, tool := range []string{"sh", "sleep", "touch", "echo", "cat", "dd"} {
+	for _, tool := range []string{"sh", "sleep", "touch", "echo", "cat", "dd", "tail"} {
 		files = append(files, sidecar.ImageFile{Path: "bin/" + tool, Link: "busybox"})
 	}
 	if err := e.LoadImage(context.Background(), ref, files, []string{"/bin/sh", "-c", script}, nil); err != nil {

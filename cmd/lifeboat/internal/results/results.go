@@ -143,3 +143,44 @@ func NewSnapshot(s *repository.Snapshot) Snapshot {
 	}
 	return j
 }
+
+// ServiceMove is "service move".
+type ServiceMove struct {
+	Service string             `json:"service"`
+	From    string             `json:"from"` // node hostnames
+	To      string             `json:"to"`
+	Volumes []volumes.Migrated `json:"volumes"`
+	// Rounds of a live move, the last one after the scale to 0.
+	Rounds          []volumes.Round `json:"rounds,omitempty"`
+	DowntimeSeconds float64         `json:"downtime_seconds,omitempty"`
+}
+
+// ServiceStatus is "service status".
+type ServiceStatus struct {
+	Services []ServiceState `json:"services"`
+}
+
+// ServiceState is one followed service: the nodes its tasks run on and
+// its volumes.
+type ServiceState struct {
+	Service string          `json:"service"`
+	Nodes   []string        `json:"nodes"`
+	Volumes []ServiceVolume `json:"volumes"`
+}
+
+// ServiceVolume is a followed service's volume with its newest snapshot
+// from the node it runs on, and a newer one from elsewhere.
+type ServiceVolume struct {
+	Volume    string        `json:"volume"`
+	Last      *LastSnapshot `json:"last_on_node"`
+	Elsewhere *LastSnapshot `json:"newer_elsewhere,omitempty"`
+}
+
+// LastSnapshot names a snapshot and says how old it is.
+type LastSnapshot struct {
+	ID         string  `json:"id"`
+	ShortID    string  `json:"short_id"`
+	Host       string  `json:"host"`
+	Time       string  `json:"time"`
+	AgeSeconds float64 `json:"age_seconds"`
+}

@@ -1,0 +1,367 @@
+package volumes
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/lifeboat-backup/lifeboat/messages"
+	"github.com/lifeboat-backup/lifeboat/repository"
+	"github.com/lifeboat-backup/lifeboat/sidecar"
+)
+
+// Swarm is what the service workflows ask of a swarm manager.
+type Swarm interface {
+	Service(ctx context.Context, name string) (*sidecar.Service, error)
+	FollowedServices(ctx context.Context) ([]*sidecar.Service, error)
+	ServiceTasks(ctx context.Context, serviceID string) ([]sidecar.SwarmTask, error)
+	SwarmNodes(ctx context.Context) ([]sidecar.SwarmNode, error)
+	ScaleService(ctx context.Context, svc *sidecar.Service, replicas uint64) error
+	PlaceService(ctx context.Context, svc *sidecar.Service, node sidecar.SwarmNode) error
+	ResetService(ctx context.Context, svc *sidecar.Service) error
+}
+
+// SwarmNode is a node of the swarm, as the manager lists it.
+type SwarmNode = sidecar.SwarmNode
+
+// NodeEngines connects to a swarm node's engine; close ends the
+// connection.
+type NodeEngines func(ctx context.Context, node SwarmNode) (e Engine, close func(), err error)
+
+// ServiceMoveOptions say which service goes where, and how its volumes
+// are copied (as MigrateOptions: Live, MaxRounds, Direct, Force).
+type ServiceMoveOptions struct {
+	Service string
+	To      string // the node's hostname or id
+	Live    bool
+	// MaxRounds bounds the live rounds (1 to MaxMaxRounds with Live).
+	MaxRounds int
+	Direct    bool
+	Force     bool
+	Host      string // the snapshot host of copies through the repository
+	// Stopped bounds the wait for the service's task to stop, Running
+	// the wait for its task on the destination to run (each default 2m).
+	Stopped, Running time.Duration
+	Lines            func(line []byte)
+}
+
+// Validate refuses a move without a service or a node, or with copy
+// options that do not go together.
+func (o ServiceMoveOptions) Validate() error {
+	switch {
+	case o.Service == "":
+		return errors.New("give the service to move")
+	case o.To == "":
+		return errors.New("give the node to move it to with --to")
+	case o.Stopped < 0 || o.Running < 0:
+		return errors.New("waits must not be negative")
+	}
+	return o.migrate(nil).Validate()
+}
+
+func (o ServiceMoveOptions) migrate(names []string) MigrateOptions {
+	return MigrateOptions{Names: names, StopSource: true, Force: o.Force, Host: o.Host, Direct: o.Direct,
+		Live: o.Live, MaxRounds: o.MaxRounds, Lines: o.Lines}
+}
+
+// ServiceMove is what MoveService did.
+type ServiceMove struct {
+	Service   string     `json:"service"`
+	From      string     `json:"from"` // node hostnames
+	To        string     `json:"to"`
+	Migration *Migration `json:"migration"`
+	// Downtime: from the service's scale to 0 to its task running on To.
+	Downtime time.Duration `json:"-"`
+}
+
+// MoveService moves a service that lifeboat follows (sidecar.LabelFollow)
+// with its named volumes to another node: the volumes are copied as
+// Migrate copies them (in live rounds while it runs, with Live), the
+// service is scaled to 0 for the last copy, then pinned to the node (a
+// placement constraint recorded in sidecar.LabelPlacement) at its
+// replicas. If anything fails once it was scaled down, the service's spec
+// is put back: it runs again on its node with its volumes as they were,
+// and the error says so.
+func MoveService(ctx context.Context, sw Swarm, engines NodeEngines, sc Sidecars, r Reporter, o ServiceMoveOptions) (*ServiceMove, error) {
+	if err := o.Validate(); err != nil {
+		return nil, err
+	}
+	svc, err := sw.Service(ctx, o.Service)
+	if err != nil {
+		return nil, err
+	}
+	if err := movable(svc); err != nil {
+		return nil, err
+	}
+	nodes, err := sw.SwarmNodes(ctx)
+	if err != nil {
+		return nil, err
+	}
+	from, err := runningOn(ctx, sw, svc, nodes)
+	if err != nil {
+		return nil, err
+	}
+	to, ok := findNode(nodes, o.To)
+	switch {
+	case !ok:
+		return nil, fmt.Errorf("no node %s in the swarm (nodes: %s)", o.To, nodeNames(nodes))
+	case to.ID == from.ID:
+		return nil, fmt.Errorf("service %s runs on %s already", svc.Name, to.Hostname)
+	case !to.Ready || !to.Active:
+		return nil, fmt.Errorf("node %s is not ready and active: a task cannot start there", to.Hostname)
+	}
+	src, closeSrc, err := engines(ctx, from)
+	if err != nil {
+		return nil, fmt.Errorf("node %s: %w", from.Hostname, err)
+	}
+	defer closeSrc()
+	dst, closeDst, err := engines(ctx, to)
+	if err != nil {
+		return nil, fmt.Errorf("node %s: %w", to.Hostname, err)
+	}
+	defer closeDst()
+	// An image on neither node: the destination pulls it, if it can.
+	if _, err := sendImage(ctx, src, dst, r, svc.Image); err != nil {
+		return nil, err
+	}
+	mv := &ServiceMove{Service: svc.Name, From: from.Hostname, To: to.Hostname}
+	mo := o.migrate(svc.Volumes)
+	var stoppedAt time.Time
+	mo.StopUsers = func(ctx context.Context, report sidecar.Report) (func(context.Context) error, error) {
+		stoppedAt = time.Now()
+		report(messages.Event{Action: sidecar.ActionStop, Container: svc.Name, Message: fmt.Sprintf("scaling service %s to 0 on %s", svc.Name, from.Hostname)})
+		restart := func(ctx context.Context) error {
+			report(messages.Event{Action: sidecar.ActionStart, Container: svc.Name, Message: fmt.Sprintf("putting service %s back as it was, on %s", svc.Name, from.Hostname)})
+			return sw.ResetService(ctx, svc)
+		}
+		if err := sw.ScaleService(ctx, svc, 0); err != nil {
+			return restart, err
+		}
+		return restart, awaitNoUsers(ctx, src, svc, wait(o.Stopped))
+	}
+	r.Infof("moving service %s with volumes %s from %s to %s", svc.Name, strings.Join(svc.Volumes, ", "), from.Hostname, to.Hostname)
+	mv.Migration, err = Migrate(ctx, src, dst, sc, r, mo)
+	if err != nil {
+		return mv, err
+	}
+	r.Infof("starting service %s on %s", svc.Name, to.Hostname)
+	err = sw.PlaceService(ctx, svc, to)
+	if err == nil {
+		err = awaitRunning(ctx, sw, svc, to, wait(o.Running))
+	}
+	if err != nil {
+		bg := context.WithoutCancel(ctx)
+		if rerr := sw.ResetService(bg, svc); rerr != nil {
+			return mv, fmt.Errorf("service %s did not start on %s (%w), and putting it back on %s failed too (%v): its volumes there are as they were; update the service by hand", svc.Name, to.Hostname, err, from.Hostname, rerr)
+		}
+		return mv, fmt.Errorf("service %s did not start on %s (%w); it was put back on %s, with its volumes as they were (the copies on %s are left)", svc.Name, to.Hostname, err, from.Hostname, to.Hostname)
+	}
+	mv.Downtime = time.Since(stoppedAt)
+	return mv, nil
+}
+
+// movable refuses services a move cannot carry.
+func movable(svc *sidecar.Service) error {
+	switch {
+	case !svc.Follows():
+		return fmt.Errorf("service %s is not labelled %s=true: lifeboat moves the services it follows", svc.Name, sidecar.LabelFollow)
+	case svc.Global:
+		return fmt.Errorf("service %s is global: it runs on every node already", svc.Name)
+	case svc.Replicas != 1:
+		return fmt.Errorf("service %s has %d replicas: a move carries one task's volumes (scale it to 1)", svc.Name, svc.Replicas)
+	case len(svc.Templated) > 0:
+		return fmt.Errorf("service %s mounts templated volumes (%s): each task has its own, which a move cannot name", svc.Name, strings.Join(svc.Templated, ", "))
+	case len(svc.Volumes) == 0:
+		return fmt.Errorf("service %s mounts no named volume: there is nothing to move with it", svc.Name)
+	}
+	return nil
+}
+
+// runningOn is the node where the service's one task runs.
+func runningOn(ctx context.Context, sw Swarm, svc *sidecar.Service, nodes []sidecar.SwarmNode) (sidecar.SwarmNode, error) {
+	tasks, err := sw.ServiceTasks(ctx, svc.ID)
+	if err != nil {
+		return sidecar.SwarmNode{}, err
+	}
+	for _, t := range tasks {
+		if t.State == "running" && t.DesiredState == "running" {
+			if n, ok := findNode(nodes, t.NodeID); ok {
+				return n, nil
+			}
+		}
+	}
+	return sidecar.SwarmNode{}, fmt.Errorf("service %s has no running task: its volumes are on the node where it last ran; start it there first", svc.Name)
+}
+
+// findNode finds a node by id or hostname.
+func findNode(nodes []sidecar.SwarmNode, name string) (sidecar.SwarmNode, bool) {
+	for _, n := range nodes {
+		if n.ID == name || n.Hostname == name {
+			return n, true
+		}
+	}
+	return sidecar.SwarmNode{}, false
+}
+
+func nodeNames(nodes []sidecar.SwarmNode) string {
+	names := make([]string, len(nodes))
+	for i, n := range nodes {
+		names[i] = n.Hostname
+	}
+	return strings.Join(names, ", ")
+}
+
+// sendImage loads ref on dst from src when dst lacks it (no registry is
+// needed), trying it also without its digest (stack deploy pins one that
+// a locally loaded image lacks). found is false when neither has it.
+func sendImage(ctx context.Context, src, dst Engine, r Reporter, ref string) (found bool, err error) {
+	for _, try := range []string{ref, strings.SplitN(ref, "@", 2)[0]} {
+		if dst.ImageExists(ctx, try) {
+			return true, nil
+		}
+		if !src.ImageExists(ctx, try) {
+			continue
+		}
+		r.Infof("sending image %s to %s", try, dst.Host())
+		rc, err := src.SaveImage(ctx, try)
+		if err != nil {
+			return true, err
+		}
+		defer rc.Close()
+		if err := dst.LoadImages(ctx, rc); err != nil {
+			return true, fmt.Errorf("destination: %w", err)
+		}
+		return true, nil
+	}
+	return false, nil
+}
+
+func wait(d time.Duration) time.Duration {
+	if d == 0 {
+		return 2 * time.Minute
+	}
+	return d
+}
+
+// pollEvery is how often the service waits look again.
+const pollEvery = 100 * time.Millisecond
+
+// awaitNoUsers waits until no running container on e uses the service's
+// volumes: its task has stopped.
+func awaitNoUsers(ctx context.Context, e Engine, svc *sidecar.Service, limit time.Duration) error {
+	return poll(ctx, limit, func() (bool, error) {
+		for _, v := range svc.Volumes {
+			users, err := e.RunningUsers(ctx, v)
+			if err != nil || len(users) > 0 {
+				return false, err
+			}
+		}
+		return true, nil
+	}, fmt.Sprintf("service %s's task to stop", svc.Name))
+}
+
+// awaitRunning waits until the service's task runs on node.
+func awaitRunning(ctx context.Context, sw Swarm, svc *sidecar.Service, node sidecar.SwarmNode, limit time.Duration) error {
+	return poll(ctx, limit, func() (bool, error) {
+		tasks, err := sw.ServiceTasks(ctx, svc.ID)
+		if err != nil {
+			return false, err
+		}
+		for _, t := range tasks {
+			if t.NodeID == node.ID && t.State == "running" && t.DesiredState == "running" {
+				return true, nil
+			}
+		}
+		return false, nil
+	}, fmt.Sprintf("service %s's task to run on %s", svc.Name, node.Hostname))
+}
+
+// poll asks done every pollEvery until it says yes, fails, or limit
+// passes.
+func poll(ctx context.Context, limit time.Duration, done func() (bool, error), what string) error {
+	deadline := time.Now().Add(limit)
+	for {
+		ok, err := done()
+		switch {
+		case err != nil:
+			return err
+		case ok:
+			return nil
+		case time.Now().After(deadline):
+			return fmt.Errorf("waited %s for %s", limit, what)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(pollEvery):
+		}
+	}
+}
+
+// ServiceState is where a followed service runs and how recent the copies
+// of its volumes are.
+type ServiceState struct {
+	Service string `json:"service"`
+	// Nodes are the hostnames its running tasks are on (none: stopped).
+	Nodes   []string             `json:"nodes"`
+	Volumes []ServiceVolumeState `json:"volumes"`
+}
+
+// ServiceVolumeState is one volume of a followed service: its newest
+// snapshot taken on the node the service runs on (Node), and its newest
+// from anywhere when that is another (Elsewhere).
+type ServiceVolumeState struct {
+	Volume    string               `json:"volume"`
+	Node      *repository.Snapshot `json:"last_on_node,omitempty"`
+	Elsewhere *repository.Snapshot `json:"last_elsewhere,omitempty"`
+}
+
+// ServiceStatus reports every service that lifeboat follows, from a swarm
+// manager and the repository's snapshots.
+func ServiceStatus(ctx context.Context, sw Swarm, snaps []*repository.Snapshot) ([]ServiceState, error) {
+	svcs, err := sw.FollowedServices(ctx)
+	if err != nil {
+		return nil, err
+	}
+	nodes, err := sw.SwarmNodes(ctx)
+	if err != nil {
+		return nil, err
+	}
+	out := []ServiceState{}
+	for _, svc := range svcs {
+		tasks, err := sw.ServiceTasks(ctx, svc.ID)
+		if err != nil {
+			return nil, err
+		}
+		st := ServiceState{Service: svc.Name, Nodes: []string{}, Volumes: []ServiceVolumeState{}}
+		for _, t := range tasks {
+			if n, ok := findNode(nodes, t.NodeID); ok && t.State == "running" && !slices.Contains(st.Nodes, n.Hostname) {
+				st.Nodes = append(st.Nodes, n.Hostname)
+			}
+		}
+		slices.Sort(st.Nodes)
+		for _, v := range svc.Volumes {
+			vs := ServiceVolumeState{Volume: v}
+			for _, s := range snaps {
+				switch {
+				case s.Volume == nil || s.Volume.Name != v || s.Incomplete:
+				case slices.Contains(st.Nodes, s.Host):
+					if vs.Node == nil || s.Time.After(vs.Node.Time) {
+						vs.Node = s
+					}
+				case vs.Elsewhere == nil || s.Time.After(vs.Elsewhere.Time):
+					vs.Elsewhere = s
+				}
+			}
+			if vs.Node != nil && vs.Elsewhere != nil && !vs.Elsewhere.Time.After(vs.Node.Time) {
+				vs.Elsewhere = nil
+			}
+			st.Volumes = append(st.Volumes, vs)
+		}
+		out = append(out, st)
+	}
+	return out, nil
+}
