@@ -46,6 +46,7 @@ type SwarmTask struct {
 	ID, NodeID   string
 	State        string // its actual state: running, shutdown, ...
 	DesiredState string
+	Message      string // what the swarm last said of it (an error, or why it waits)
 }
 
 // SwarmNode is one node of the swarm.
@@ -111,7 +112,11 @@ func (e *Engine) ServiceTasks(ctx context.Context, serviceID string) ([]SwarmTas
 	}
 	out := make([]SwarmTask, 0, len(res.Items))
 	for _, t := range res.Items {
-		out = append(out, SwarmTask{ID: t.ID, NodeID: t.NodeID, State: string(t.Status.State), DesiredState: string(t.DesiredState)})
+		msg := t.Status.Err
+		if msg == "" {
+			msg = t.Status.Message
+		}
+		out = append(out, SwarmTask{ID: t.ID, NodeID: t.NodeID, State: string(t.Status.State), DesiredState: string(t.DesiredState), Message: msg})
 	}
 	return out, nil
 }
@@ -140,9 +145,10 @@ func (e *Engine) ScaleService(ctx context.Context, svc *Service, replicas uint64
 	})
 }
 
-// PlaceService pins the service to node (a constraint on its id, which
-// LabelPlacement records and the next move replaces) with svc's replicas;
-// the rest of its spec as svc read it.
+// PlaceService pins the service to node with svc's replicas, the rest of
+// its spec as svc read it: constraints that pin it to a node (node.id==,
+// node.hostname==, as lifeboat's own last one) are replaced by one on the
+// node's id, which LabelPlacement records; others stay.
 func (e *Engine) PlaceService(ctx context.Context, svc *Service, node SwarmNode) error {
 	constraint := "node.id==" + node.ID
 	return e.updateService(ctx, svc, func(spec *swarm.ServiceSpec) {
@@ -150,15 +156,20 @@ func (e *Engine) PlaceService(ctx context.Context, svc *Service, node SwarmNode)
 			spec.TaskTemplate.Placement = &swarm.Placement{}
 		}
 		p := spec.TaskTemplate.Placement
-		if old := svc.Labels[LabelPlacement]; old != "" {
-			p.Constraints = slices.DeleteFunc(p.Constraints, func(c string) bool { return c == old })
-		}
+		p.Constraints = slices.DeleteFunc(p.Constraints, PinsToNode)
 		p.Constraints = append(p.Constraints, constraint)
 		if spec.Labels == nil {
 			spec.Labels = map[string]string{}
 		}
 		spec.Labels[LabelPlacement] = constraint
 	})
+}
+
+// PinsToNode reports whether a placement constraint names one node: its
+// id or hostname equal to a value.
+func PinsToNode(constraint string) bool {
+	key, _, ok := strings.Cut(strings.ReplaceAll(constraint, " ", ""), "==")
+	return ok && (key == "node.id" || key == "node.hostname")
 }
 
 // ResetService puts back the spec svc read (replicas and placement

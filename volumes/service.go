@@ -73,7 +73,8 @@ type ServiceMove struct {
 	From      string     `json:"from"` // node hostnames
 	To        string     `json:"to"`
 	Migration *Migration `json:"migration"`
-	// Downtime: from the service's scale to 0 to its task running on To.
+	// Downtime: from the stop of the service's task (scaled to 0) to its
+	// task running on To, as the swarm reports it.
 	Downtime time.Duration `json:"-"`
 }
 
@@ -131,7 +132,6 @@ func MoveService(ctx context.Context, sw Swarm, engines NodeEngines, sc Sidecars
 	mo := o.migrate(svc.Volumes)
 	var stoppedAt time.Time
 	mo.StopUsers = func(ctx context.Context, report sidecar.Report) (func(context.Context) error, error) {
-		stoppedAt = time.Now()
 		report(messages.Event{Action: sidecar.ActionStop, Container: svc.Name, Message: fmt.Sprintf("scaling service %s to 0 on %s", svc.Name, from.Hostname)})
 		restart := func(ctx context.Context) error {
 			report(messages.Event{Action: sidecar.ActionStart, Container: svc.Name, Message: fmt.Sprintf("putting service %s back as it was, on %s", svc.Name, from.Hostname)})
@@ -139,6 +139,15 @@ func MoveService(ctx context.Context, sw Swarm, engines NodeEngines, sc Sidecars
 		}
 		if err := sw.ScaleService(ctx, svc, 0); err != nil {
 			return restart, err
+		}
+		// The swarm stops the task when its node hears of the scale, which
+		// can take seconds: its container is stopped here at once (its
+		// pre-stop hook first), and the downtime starts now. The swarm
+		// starts none again: it wants no replica. Whether the stop
+		// succeeded, the wait for no users says.
+		stoppedAt = time.Now()
+		for _, v := range svc.Volumes {
+			_, _ = src.StopUsers(ctx, v, report)
 		}
 		return restart, awaitNoUsers(ctx, src, svc, wait(o.Stopped))
 	}
@@ -263,20 +272,29 @@ func awaitNoUsers(ctx context.Context, e Engine, svc *sidecar.Service, limit tim
 	}, fmt.Sprintf("service %s's task to stop", svc.Name))
 }
 
-// awaitRunning waits until the service's task runs on node.
+// awaitRunning waits until the service's task runs on node; the error
+// of a wait that ends says what the swarm said of the task.
 func awaitRunning(ctx context.Context, sw Swarm, svc *sidecar.Service, node sidecar.SwarmNode, limit time.Duration) error {
-	return poll(ctx, limit, func() (bool, error) {
+	said := ""
+	err := poll(ctx, limit, func() (bool, error) {
 		tasks, err := sw.ServiceTasks(ctx, svc.ID)
 		if err != nil {
 			return false, err
 		}
 		for _, t := range tasks {
-			if t.NodeID == node.ID && t.State == "running" && t.DesiredState == "running" {
+			switch {
+			case t.NodeID == node.ID && t.State == "running" && t.DesiredState == "running":
 				return true, nil
+			case t.DesiredState == "running" && t.Message != "":
+				said = t.State + ": " + t.Message
 			}
 		}
 		return false, nil
 	}, fmt.Sprintf("service %s's task to run on %s", svc.Name, node.Hostname))
+	if err != nil && said != "" {
+		return fmt.Errorf("%w; the swarm says: %s", err, said)
+	}
+	return err
 }
 
 // poll asks done every pollEvery until it says yes, fails, or limit

@@ -71,7 +71,8 @@ named volumes its task mounts to another node of the swarm:
   1. its image is sent to the node if that engine lacks it (no registry);
   2. its volumes are copied to the node as migrate copies them: through the
      repository, or --direct; with --live in rounds while it runs;
-  3. it is scaled to 0, and the last copy sends what changed;
+  3. it is scaled to 0 and its task stopped, and the last copy sends what
+     changed;
   4. it is pinned to the node with a placement constraint (node.id==ID,
      recorded in the service label org.lifeboat.placement, which the next
      move replaces) and scaled back to 1; the move waits until its task
@@ -81,8 +82,10 @@ If anything fails once it was scaled down, its spec is put back as it was:
 it runs again on its node, on its volumes as they were, and the error says
 so. The volumes stay on the old node as they were at the stop. A volume on
 the destination that holds data (from an earlier move there) is refused
-unless --force. The downtime (from the scale to 0 to the task running on
-the node) is reported, with each round's bytes (--json too).`,
+unless --force. The downtime (from the stop of its task, which lifeboat
+stops on its node at once after the scale to 0, with the container's
+lifeboat.pre-stop hook first, to its task running on the node) is reported,
+with each round's bytes (--json too).`,
 		Example: `  lifeboat service move shop_db --to node-2 --live
   lifeboat service move shop_db --to node-1 --live --force     # back again
   lifeboat service move shop_db --to node-2 --direct --node node-1=ssh://root@10.0.0.1 --node node-2=ssh://root@10.0.0.2`,
@@ -133,7 +136,7 @@ func runServiceMove(ctx context.Context, a *app, so serviceOptions, o volumes.Se
 		printRounds(w, moved, o.Direct)
 		printMigrated(w, moved, o.Direct, o.Live)
 		if err == nil {
-			fmt.Fprintf(w, "service %s runs on %s (moved from %s); downtime %s (from the scale to 0 to its task running there)\n",
+			fmt.Fprintf(w, "service %s runs on %s (moved from %s); downtime %s (from the stop of its task to its task running there)\n",
 				mv.Service, mv.To, mv.From, mv.Downtime.Round(10*time.Millisecond))
 		}
 	})

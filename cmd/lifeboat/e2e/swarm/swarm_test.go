@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -232,4 +233,216 @@ func last(path string) int {
 	lines := strings.Split(strings.TrimSpace(string(b)), "\n")
 	n, _ := strconv.Atoi(lines[len(lines)-1])
 	return n
+}
+
+// outage watches a writer's counter on two volumes from outside, every
+// 20 ms: when the source's last changed and when the destination's first
+// went past it.
+type outage struct {
+	mu             sync.Mutex
+	src, dst       string // the log files
+	srcLast        int
+	srcChanged     time.Time
+	dstFirst       time.Time
+	polls          int
+	stop, finished chan struct{}
+}
+
+func watchOutage(src string) *outage {
+	o := &outage{src: src, stop: make(chan struct{}), finished: make(chan struct{})}
+	go func() {
+		defer close(o.finished)
+		for {
+			select {
+			case <-o.stop:
+				return
+			case <-time.After(20 * time.Millisecond):
+			}
+			o.mu.Lock()
+			if n := last(o.src); n > o.srcLast {
+				o.srcLast, o.srcChanged = n, time.Now()
+			}
+			if o.dst != "" && o.dstFirst.IsZero() && last(o.dst) > o.srcLast {
+				o.dstFirst = time.Now()
+			}
+			o.polls++
+			o.mu.Unlock()
+		}
+	}()
+	return o
+}
+
+// watchDestination starts watching the destination's log too.
+func (o *outage) watchDestination(dst string) {
+	o.mu.Lock()
+	o.dst = dst
+	o.mu.Unlock()
+}
+
+// downtime is the longest the writer was seen to stand still: from its
+// last counter on the source to its first past that on the destination.
+func (o *outage) downtime(t *testing.T) time.Duration {
+	t.Helper()
+	var d time.Duration
+	for deadline := time.Now().Add(time.Minute); ; time.Sleep(20 * time.Millisecond) {
+		o.mu.Lock()
+		done := !o.dstFirst.IsZero()
+		d = o.dstFirst.Sub(o.srcChanged)
+		o.mu.Unlock()
+		if done {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the writer did not go on past its last counter on the destination")
+		}
+	}
+	close(o.stop)
+	<-o.finished
+	if o.polls < 10 {
+		t.Fatalf("the outage watch polled %d times", o.polls)
+	}
+	return d
+}
+
+// A followed service with a database-like writer moves from node-1 to
+// node-2 while it runs (--live): its volume comes along, the writer
+// continues there from its last counter, none lost, and the downtime
+// seen from outside is close to the one lifeboat reports. A move whose
+// task does not run in time is put back; wrong moves are refused.
+func TestServiceMove(t *testing.T) {
+	f := newFleet(t)
+	n1, n2, n3 := f.Nodes[0], f.Nodes[1], f.Nodes[2]
+	image := fmt.Sprintf("lifeboat-test-writer:%d", os.Getpid())
+	clitest.BusyboxImage(t, n1.Client, image, writerScript) // on node-1 only: the move sends it
+	// A volume with more in it than the writer writes: 48 MiB of pages.
+	if _, err := n1.Client.Client().VolumeCreate(context.Background(), client.VolumeCreateOptions{Name: "shop_data",
+		Labels: map[string]string{"com.example.backup": "nightly"}}); err != nil {
+		t.Fatal(err)
+	}
+	mount1 := clitest.Mountpoint(t, n1.Client, "shop_data")
+	if err := os.WriteFile(filepath.Join(mount1, "base"), treetest.RandomBytes(24, 48<<20), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	f.Docker(n1, "service", "create", "--detach", "--name", "shop_db", "--label", "lifeboat.follow=true", "--no-resolve-image",
+		"--network", "host", "--constraint", "node.hostname==node-1", "--stop-grace-period", "5s",
+		"--mount", "type=volume,source=shop_data,target=/data", image)
+	t.Cleanup(func() { _ = f.DockerCmd(n1, "service", "rm", "shop_db").Run() })
+	log1 := filepath.Join(mount1, "log")
+	f.Await(time.Minute, "the writer to run on node-1", func() (bool, string) {
+		return last(log1) > 20, f.Docker(n1, "service", "ps", "--no-trunc", "shop_db")
+	})
+
+	// Refused: not followed, the node it is on, a node that is not there.
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"shop_db", "--to", "node-1"}, "runs on node-1 already"},
+		{[]string{"shop_db", "--to", "node-9"}, "no node node-9"},
+		{[]string{"shop_db"}, "--to"},
+		{[]string{"shop_db", "--to", "node-2", "--max-rounds", "3"}, "--max-rounds needs --live"},
+		{[]string{"nope", "--to", "node-2"}, "service nope"},
+	} {
+		out, err := f.lifeboat(append(append([]string{"service", "move"}, c.args...), f.nodeFlags()...)...)
+		if err == nil || !strings.Contains(out, c.want) {
+			t.Fatalf("service move %v: %v, want a refusal saying %q:\n%s", c.args, err, c.want, out)
+		}
+	}
+
+	watch := watchOutage(log1)
+	out, err := f.lifeboat(append([]string{"service", "move", "shop_db", "--to", "node-2", "--live", "--json"}, f.nodeFlags()...)...)
+	if err != nil {
+		t.Fatalf("service move: %v\n%s\nthe service's tasks:\n%s", err, out, f.Docker(n1, "service", "ps", "--no-trunc", "shop_db"))
+	}
+	var res struct {
+		Type            string
+		From, To        string
+		DowntimeSeconds float64 `json:"downtime_seconds"`
+		Rounds          []struct {
+			Sent int64 `json:"bytes_sent"`
+		}
+		Volumes         []struct {
+			Volume, Snapshot string
+			Match            bool
+		}
+	}
+	for _, line := range strings.Split(out, "\n") {
+		if strings.Contains(line, `"type":"service_move"`) {
+			if err := json.Unmarshal([]byte(line), &res); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	if res.From != "node-1" || res.To != "node-2" || len(res.Rounds) < 2 || len(res.Volumes) != 1 || !res.Volumes[0].Match || res.DowntimeSeconds <= 0 {
+		t.Fatalf("the move's result: %+v\n%s", res, out)
+	}
+	mount2 := clitest.Mountpoint(t, n2.Client, "shop_data")
+	watch.watchDestination(filepath.Join(mount2, "log"))
+	seen := watch.downtime(t)
+	t.Logf("rounds sent %v; downtime %.2f s reported, %.2f s seen from outside", res.Rounds, res.DowntimeSeconds, seen.Seconds())
+	// The writer's last write before the stop and first after it are
+	// within 0.5 s of the stop and of the swarm's report that it runs.
+	if d := seen.Seconds() - res.DowntimeSeconds; d > 0.5 || d < -0.5 {
+		t.Fatalf("the writer stood still %.2f s, lifeboat reported %.2f s", seen.Seconds(), res.DowntimeSeconds)
+	}
+	if on := f.Docker(n1, "service", "ps", "shop_db", "--filter", "desired-state=running", "--format", "{{.Node}}"); on != "node-2" {
+		t.Fatalf("shop_db runs on %q", on)
+	}
+	// node-1's volume is as it was at the stop, and so is the last round's
+	// snapshot; node-2's log goes on from there, none lost.
+	stopped := counters(t, log1)
+	dst := t.TempDir()
+	if out, err := f.lifeboat("restore", res.Volumes[0].Snapshot, "--target", dst); err != nil {
+		t.Fatalf("restore the last round: %v\n%s", err, out)
+	}
+	if err := treetest.Compare(mount1, dst); err != nil {
+		t.Fatalf("node-1's volume and the last round's snapshot: %v", err)
+	}
+	f.Await(time.Minute, "the writer to go on on node-2", func() (bool, string) {
+		return last(filepath.Join(mount2, "log")) > stopped+20, ""
+	})
+	if n := counters(t, filepath.Join(mount2, "log")); n <= stopped {
+		t.Fatalf("node-2's log ends at %d, node-1's at %d", n, stopped)
+	}
+	if b1, b2 := mustRead(t, filepath.Join(mount1, "base")), mustRead(t, filepath.Join(mount2, "base")); string(b1) != string(b2) {
+		t.Fatal("the base file differs on node-2")
+	}
+
+	// A move whose task does not run in time is put back where it ran.
+	before := last(filepath.Join(mount2, "log"))
+	out, err = f.lifeboat(append([]string{"service", "move", "shop_db", "--to", "node-3", "--wait-running", "1ms"}, f.nodeFlags()...)...)
+	if err == nil || !strings.Contains(out, "put back on node-2") {
+		t.Fatalf("a move that times out: %v\n%s", err, out)
+	}
+	f.Await(time.Minute, "shop_db to run on node-2 again", func() (bool, string) {
+		on := f.Docker(n1, "service", "ps", "shop_db", "--filter", "desired-state=running", "--format", "{{.Node}} {{.CurrentState}}")
+		return strings.HasPrefix(on, "node-2 Running"), on
+	})
+	f.Await(time.Minute, "the writer to go on on node-2 again", func() (bool, string) {
+		return last(filepath.Join(mount2, "log")) > before+20, ""
+	})
+	counters(t, filepath.Join(mount2, "log"))
+	if spec := f.Docker(n1, "service", "inspect", "shop_db", "--format", "{{json .Spec.TaskTemplate.Placement.Constraints}}"); strings.Contains(spec, n3ID(f, n3)) {
+		t.Fatalf("the put-back service is still pinned to node-3: %s", spec)
+	}
+
+	// Where it runs, and its volume's snapshots: none from node-2 until
+	// node-2's daemon backs it up.
+	out, err = f.lifeboat("service", "status", "--json")
+	if err != nil || !strings.Contains(out, `"service":"shop_db","nodes":["node-2"]`) || !strings.Contains(out, `"volume":"shop_data","last_on_node":null,"newer_elsewhere":{`) {
+		t.Fatalf("service status: %v\n%s", err, out)
+	}
+}
+
+func n3ID(f *fleet, n *clitest.Node) string {
+	return f.Docker(n, "info", "--format", "{{.Swarm.NodeID}}")
+}
+
+func mustRead(t *testing.T, path string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
 }
