@@ -1,0 +1,181 @@
+package volumes
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/lifeboat-backup/lifeboat/repository"
+	"github.com/lifeboat-backup/lifeboat/sidecar"
+)
+
+// fakeSwarm is a manager in memory with one service, whose one task runs
+// on the node on (its container is app on that node's fake engine).
+type fakeSwarm struct {
+	svc       *sidecar.Service
+	nodes     []sidecar.SwarmNode
+	engines   map[string]*fakeEngine // by node id
+	on        string                 // the node its task runs on ("": none)
+	placed    string                 // the node PlaceService pinned it to
+	failPlace bool                   // its task never runs after PlaceService
+	calls     []string
+}
+
+func (s *fakeSwarm) Service(_ context.Context, name string) (*sidecar.Service, error) {
+	if name != s.svc.Name {
+		return nil, errors.New("service " + name + ": not found")
+	}
+	return s.svc, nil
+}
+func (s *fakeSwarm) FollowedServices(context.Context) ([]*sidecar.Service, error) {
+	return []*sidecar.Service{s.svc}, nil
+}
+func (s *fakeSwarm) ServiceTasks(context.Context, string) ([]sidecar.SwarmTask, error) {
+	if s.on == "" {
+		return []sidecar.SwarmTask{{ID: "t0", State: "pending", DesiredState: "running", Message: "no suitable node"}}, nil
+	}
+	return []sidecar.SwarmTask{{ID: "t1", NodeID: s.on, State: "running", DesiredState: "running"}}, nil
+}
+func (s *fakeSwarm) SwarmNodes(context.Context) ([]sidecar.SwarmNode, error) { return s.nodes, nil }
+func (s *fakeSwarm) ScaleService(_ context.Context, _ *sidecar.Service, n uint64) error {
+	s.calls = append(s.calls, fmt.Sprintf("scale %d", n))
+	if n == 0 {
+		s.on = ""
+	}
+	return nil
+}
+func (s *fakeSwarm) PlaceService(_ context.Context, _ *sidecar.Service, node sidecar.SwarmNode) error {
+	s.calls = append(s.calls, "place "+node.Hostname)
+	s.placed = node.ID
+	if !s.failPlace {
+		s.on = node.ID
+		s.engines[node.ID].addContainer("app-new", true, nil, s.svc.Volumes...)
+	}
+	return nil
+}
+func (s *fakeSwarm) ResetService(context.Context, *sidecar.Service) error {
+	s.calls = append(s.calls, "reset")
+	s.on = "n1"
+	s.engines["n1"].byName("app").running = true
+	return nil
+}
+
+func newFakeSwarm() *fakeSwarm {
+	store := map[string]map[string]string{}
+	s := &fakeSwarm{
+		svc: &sidecar.Service{ID: "svc1", Name: "shop_db", Labels: map[string]string{sidecar.LabelFollow: "true"}, Replicas: 1,
+			Image: "app:1", Volumes: []string{"shop_data"}},
+		nodes: []sidecar.SwarmNode{{ID: "n1", Hostname: "node-1", Ready: true, Active: true}, {ID: "n2", Hostname: "node-2", Ready: true, Active: true},
+			{ID: "n3", Hostname: "node-3", Ready: false, Active: true}},
+		engines: map[string]*fakeEngine{"n1": newFake("node-1", store), "n2": newFake("node-2", store), "n3": newFake("node-3", store)},
+		on:      "n1",
+	}
+	n1 := s.engines["n1"]
+	n1.addVolume("shop_data", map[string]string{"log": "1\n2\n"})
+	n1.addContainer("app", true, nil, "shop_data")
+	n1.images["app:1"] = true
+	return s
+}
+
+func (s *fakeSwarm) engine(_ context.Context, n SwarmNode) (Engine, func(), error) {
+	return s.engines[n.ID], func() {}, nil
+}
+
+// What a move refuses, before it stops anything.
+func TestMoveServiceRefuses(t *testing.T) {
+	ctx := context.Background()
+	for _, c := range []struct {
+		change func(*fakeSwarm)
+		o      ServiceMoveOptions
+		want   string
+	}{
+		{func(s *fakeSwarm) { s.svc.Labels = nil }, ServiceMoveOptions{To: "node-2"}, "not labelled lifeboat.follow=true"},
+		{func(s *fakeSwarm) { s.svc.Global = true }, ServiceMoveOptions{To: "node-2"}, "global"},
+		{func(s *fakeSwarm) { s.svc.Replicas = 2 }, ServiceMoveOptions{To: "node-2"}, "2 replicas"},
+		{func(s *fakeSwarm) { s.svc.Templated = []string{"data-{{.Task.Slot}}"} }, ServiceMoveOptions{To: "node-2"}, "templated"},
+		{func(s *fakeSwarm) { s.svc.Volumes = nil }, ServiceMoveOptions{To: "node-2"}, "no named volume"},
+		{func(s *fakeSwarm) { s.on = "" }, ServiceMoveOptions{To: "node-2"}, "no running task"},
+		{nil, ServiceMoveOptions{To: "node-1"}, "runs on node-1 already"},
+		{nil, ServiceMoveOptions{To: "n1"}, "runs on node-1 already"},
+		{nil, ServiceMoveOptions{To: "node-9"}, "no node node-9"},
+		{nil, ServiceMoveOptions{To: "node-3"}, "not ready"},
+		{nil, ServiceMoveOptions{}, "--to"},
+		{nil, ServiceMoveOptions{To: "node-2", MaxRounds: 2}, "--max-rounds needs --live"},
+		{nil, ServiceMoveOptions{To: "node-2", Running: -time.Second}, "negative"},
+	} {
+		s := newFakeSwarm()
+		if c.change != nil {
+			c.change(s)
+		}
+		c.o.Service = "shop_db"
+		_, err := MoveService(ctx, s, s.engine, sc, &fakeReporter{}, c.o)
+		if err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%+v: %v, want %q", c.o, err, c.want)
+		}
+		if len(s.calls) > 0 || !s.engines["n1"].byName("app").running {
+			t.Errorf("%+v: a refused move changed the service: %v", c.o, s.calls)
+		}
+	}
+}
+
+// A move copies the volume, sends the image, stops the task, pins the
+// service to the node; one that fails after the stop puts it back.
+func TestMoveService(t *testing.T) {
+	ctx := context.Background()
+	s := newFakeSwarm()
+	mv, err := MoveService(ctx, s, s.engine, sc, &fakeReporter{}, ServiceMoveOptions{Service: "shop_db", To: "node-2", Live: true, MaxRounds: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	n1, n2 := s.engines["n1"], s.engines["n2"]
+	if mv.From != "node-1" || mv.To != "node-2" || mv.Downtime <= 0 || len(mv.Migration.Rounds) < 2 || !slices.Equal(s.calls, []string{"scale 0", "place node-2"}) {
+		t.Fatalf("the move: %+v, calls %v", mv, s.calls)
+	}
+	if n1.byName("app").running || n2.volumes["shop_data"] == nil || n2.volumes["shop_data"].files["log"] != "1\n2\n" || !n2.images["app:1"] {
+		t.Fatalf("after the move: source app running %v, destination volume %+v, image %v", n1.byName("app").running, n2.volumes["shop_data"], n2.images)
+	}
+
+	// The task does not run on the node: the service is put back.
+	s = newFakeSwarm()
+	s.failPlace = true
+	_, err = MoveService(ctx, s, s.engine, sc, &fakeReporter{}, ServiceMoveOptions{Service: "shop_db", To: "node-2", Running: 300 * time.Millisecond})
+	if err == nil || !strings.Contains(err.Error(), "put back on node-1") || !strings.Contains(err.Error(), "no suitable node") ||
+		!slices.Equal(s.calls, []string{"scale 0", "place node-2", "reset"}) || !s.engines["n1"].byName("app").running {
+		t.Fatalf("a task that does not run: %v, calls %v", err, s.calls)
+	}
+
+	// The copy fails after the stop: the service is put back too.
+	s = newFakeSwarm()
+	s.engines["n2"].failRestore = true
+	_, err = MoveService(ctx, s, s.engine, sc, &fakeReporter{}, ServiceMoveOptions{Service: "shop_db", To: "node-2"})
+	if err == nil || !slices.Equal(s.calls, []string{"scale 0", "reset"}) || !s.engines["n1"].byName("app").running {
+		t.Fatalf("a copy that fails: %v, calls %v", err, s.calls)
+	}
+}
+
+// Status: the node the service runs on, its volume's newest snapshot from
+// there, and a newer one from elsewhere.
+func TestServiceStatus(t *testing.T) {
+	s := newFakeSwarm()
+	s.on = "n2"
+	at := func(host string, age time.Duration) *repository.Snapshot {
+		return &repository.Snapshot{Host: host, Time: time.Now().Add(-age), Volume: &repository.VolumeInfo{Name: "shop_data"}}
+	}
+	old2, new2, newer1 := at("node-2", 3*time.Hour), at("node-2", 2*time.Hour), at("node-1", time.Hour)
+	other := at("node-2", time.Minute)
+	other.Volume.Name = "other"
+	broken := at("node-2", time.Minute)
+	broken.Incomplete = true
+	states, err := ServiceStatus(context.Background(), s, []*repository.Snapshot{old2, newer1, new2, other, broken})
+	if err != nil || len(states) != 1 {
+		t.Fatal(states, err)
+	}
+	st := states[0]
+	if !slices.Equal(st.Nodes, []string{"node-2"}) || len(st.Volumes) != 1 || st.Volumes[0].Node != new2 || st.Volumes[0].Elsewhere != newer1 {
+		t.Fatalf("status: %+v", st)
+	}
+}
