@@ -361,7 +361,7 @@ func TestServiceMove(t *testing.T) {
 		Rounds          []struct {
 			Sent int64 `json:"bytes_sent"`
 		}
-		Volumes         []struct {
+		Volumes []struct {
 			Volume, Snapshot string
 			Match            bool
 		}
