@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/moby/moby/api/types/mount"
 	"github.com/moby/moby/api/types/swarm"
@@ -47,6 +48,7 @@ type SwarmTask struct {
 	State        string // its actual state: running, shutdown, ...
 	DesiredState string
 	Message      string // what the swarm last said of it (an error, or why it waits)
+	Created      time.Time
 }
 
 // SwarmNode is one node of the swarm.
@@ -116,7 +118,8 @@ func (e *Engine) ServiceTasks(ctx context.Context, serviceID string) ([]SwarmTas
 		if msg == "" {
 			msg = t.Status.Message
 		}
-		out = append(out, SwarmTask{ID: t.ID, NodeID: t.NodeID, State: string(t.Status.State), DesiredState: string(t.DesiredState), Message: msg})
+		out = append(out, SwarmTask{ID: t.ID, NodeID: t.NodeID, State: string(t.Status.State), DesiredState: string(t.DesiredState), Message: msg,
+			Created: t.CreatedAt})
 	}
 	return out, nil
 }

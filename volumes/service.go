@@ -356,7 +356,7 @@ func ServiceStatus(ctx context.Context, sw Swarm, snaps []*repository.Snapshot) 
 		}
 		st := ServiceState{Service: svc.Name, Nodes: []string{}, Volumes: []ServiceVolumeState{}}
 		for _, t := range tasks {
-			if n, ok := findNode(nodes, t.NodeID); ok && t.State == "running" && !slices.Contains(st.Nodes, n.Hostname) {
+			if n, ok := findNode(nodes, t.NodeID); ok && t.State == "running" && t.DesiredState == "running" && !slices.Contains(st.Nodes, n.Hostname) {
 				st.Nodes = append(st.Nodes, n.Hostname)
 			}
 		}
@@ -382,4 +382,199 @@ func ServiceStatus(ctx context.Context, sw Swarm, snaps []*repository.Snapshot) 
 		out = append(out, st)
 	}
 	return out, nil
+}
+
+// ServiceRecoverOptions say which service to recover and where.
+type ServiceRecoverOptions struct {
+	Service string
+	// To is the node to recover it on (hostname or id); "" picks the first
+	// ready, active node by name.
+	To string
+	// Force overwrites volumes on the node that hold data.
+	Force   bool
+	Running time.Duration // the wait for its task to run (default 2m)
+	Lines   func(line []byte)
+}
+
+// ServiceRecovery is what RecoverService did.
+type ServiceRecovery struct {
+	Service string      `json:"service"`
+	From    string      `json:"from"` // the node that is down
+	To      string      `json:"to"`
+	Volumes []Recovered `json:"volumes"`
+}
+
+// Recovered is one volume restored from its newest snapshot on the node
+// that went down: the recovery point is that snapshot's time.
+type Recovered struct {
+	Volume   string               `json:"volume"`
+	Snapshot *repository.Snapshot `json:"-"`
+	Files    int64                `json:"files"`
+	Bytes    int64                `json:"bytes"`
+}
+
+// RecoverService brings a followed service whose node is down back up on
+// another node, from the newest snapshots of its volumes taken on the node
+// that went down (snaps, the repository's). A service pinned to its node
+// (as a move leaves it, or by a node.hostname constraint) waits, pending,
+// when the node fails, instead of starting on empty volumes elsewhere;
+// RecoverService scales it to 0, restores its volumes on the node, pins it
+// there and scales it back. If anything fails after the scale to 0, its
+// spec is put back. A service that runs, or whose node is up, is refused:
+// its volumes are where it ran (service move moves them).
+func RecoverService(ctx context.Context, sw Swarm, engines NodeEngines, sc Sidecars, r Reporter, snaps []*repository.Snapshot, o ServiceRecoverOptions) (*ServiceRecovery, error) {
+	if o.Service == "" {
+		return nil, errors.New("give the service to recover")
+	}
+	svc, err := sw.Service(ctx, o.Service)
+	if err != nil {
+		return nil, err
+	}
+	nodes, err := sw.SwarmNodes(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if n, err := runningOn(ctx, sw, svc, nodes); err == nil {
+		return nil, fmt.Errorf("service %s runs on %s: nothing to recover (service move moves it)", svc.Name, n.Hostname)
+	}
+	if err := movable(svc); err != nil {
+		return nil, err
+	}
+	from, err := lastNode(ctx, sw, svc, nodes)
+	if err != nil {
+		return nil, err
+	}
+	if from.Ready {
+		return nil, fmt.Errorf("node %s, where service %s last ran, is up: its volumes are there; start it there (docker service update --force %s)", from.Hostname, svc.Name, svc.Name)
+	}
+	candidates, err := recoveryNodes(nodes, from, o.To)
+	if err != nil {
+		return nil, err
+	}
+	to, dst, closeDst, err := withImage(ctx, engines, candidates, svc.Image)
+	if err != nil {
+		return nil, err
+	}
+	defer closeDst()
+	rec := &ServiceRecovery{Service: svc.Name, From: from.Hostname, To: to.Hostname}
+	for _, v := range svc.Volumes {
+		s := newestOf(snaps, v, from.Hostname)
+		if s == nil {
+			return nil, fmt.Errorf("no snapshot of volume %s from node %s: nothing to recover it from", v, from.Hostname)
+		}
+		rec.Volumes = append(rec.Volumes, Recovered{Volume: v, Snapshot: s})
+	}
+	if !hasImage(ctx, dst, svc.Image) {
+		r.Warn(svc.Name, fmt.Errorf("node %s lacks image %s: its task runs only if the node can pull it", to.Hostname, svc.Image))
+	}
+	if err := sw.ScaleService(ctx, svc, 0); err != nil {
+		return nil, err
+	}
+	err = func() error {
+		for i, rv := range rec.Volumes {
+			r.Infof("restoring volume %s on %s from snapshot %s (%s, taken on %s)", rv.Volume, to.Hostname, rv.Snapshot.ID.Short(),
+				rv.Snapshot.Time.Format(time.RFC3339), from.Hostname)
+			sum, err := Restore(ctx, dst, sc, r, RestoreOptions{Snapshot: rv.Snapshot, Volume: rv.Volume, Force: o.Force, Verify: true, Lines: o.Lines})
+			if err != nil {
+				return fmt.Errorf("volume %s: %w", rv.Volume, err)
+			}
+			res := sum.Result
+			rec.Volumes[i].Files, rec.Volumes[i].Bytes = res.Files+res.Links, res.Bytes+res.LinkBytes
+		}
+		r.Infof("starting service %s on %s", svc.Name, to.Hostname)
+		if err := sw.PlaceService(ctx, svc, to); err != nil {
+			return err
+		}
+		return awaitRunning(ctx, sw, svc, to, wait(o.Running))
+	}()
+	if err != nil {
+		if rerr := sw.ResetService(context.WithoutCancel(ctx), svc); rerr != nil {
+			return rec, fmt.Errorf("recovering service %s on %s: %w; putting its spec back failed too (%v): update the service by hand", svc.Name, to.Hostname, err, rerr)
+		}
+		return rec, fmt.Errorf("recovering service %s on %s: %w; its spec was put back (it waits for %s)", svc.Name, to.Hostname, err, from.Hostname)
+	}
+	return rec, nil
+}
+
+// lastNode is the node of the service's newest task that had one.
+func lastNode(ctx context.Context, sw Swarm, svc *sidecar.Service, nodes []sidecar.SwarmNode) (sidecar.SwarmNode, error) {
+	tasks, err := sw.ServiceTasks(ctx, svc.ID)
+	if err != nil {
+		return sidecar.SwarmNode{}, err
+	}
+	var newest sidecar.SwarmTask
+	for _, t := range tasks {
+		if t.NodeID != "" && t.Created.After(newest.Created) {
+			newest = t
+		}
+	}
+	if n, ok := findNode(nodes, newest.NodeID); ok {
+		return n, nil
+	}
+	return sidecar.SwarmNode{}, fmt.Errorf("service %s has run on no node the swarm knows: nothing to recover", svc.Name)
+}
+
+// recoveryNodes are the nodes a service may be recovered on: the one
+// named to, or every ready, active one other than from, by name.
+func recoveryNodes(nodes []sidecar.SwarmNode, from sidecar.SwarmNode, to string) ([]sidecar.SwarmNode, error) {
+	if to != "" {
+		n, ok := findNode(nodes, to)
+		switch {
+		case !ok:
+			return nil, fmt.Errorf("no node %s in the swarm (nodes: %s)", to, nodeNames(nodes))
+		case n.ID == from.ID || !n.Ready || !n.Active:
+			return nil, fmt.Errorf("node %s is not ready and active: a task cannot start there", n.Hostname)
+		}
+		return []sidecar.SwarmNode{n}, nil
+	}
+	var out []sidecar.SwarmNode
+	for _, n := range nodes {
+		if n.ID != from.ID && n.Ready && n.Active {
+			out = append(out, n)
+		}
+	}
+	if len(out) == 0 {
+		return nil, errors.New("no other node is ready and active")
+	}
+	return out, nil
+}
+
+// withImage connects to the first candidate whose engine has image, or,
+// when none has, to the first.
+func withImage(ctx context.Context, engines NodeEngines, candidates []sidecar.SwarmNode, image string) (sidecar.SwarmNode, Engine, func(), error) {
+	connect := func(n sidecar.SwarmNode) (Engine, func(), error) {
+		e, closeE, err := engines(ctx, n)
+		if err != nil {
+			return nil, nil, fmt.Errorf("node %s: %w", n.Hostname, err)
+		}
+		return e, closeE, nil
+	}
+	for _, n := range candidates {
+		e, closeE, err := connect(n)
+		if err != nil {
+			return n, nil, nil, err
+		}
+		if hasImage(ctx, e, image) {
+			return n, e, closeE, nil
+		}
+		closeE()
+	}
+	e, closeE, err := connect(candidates[0])
+	return candidates[0], e, closeE, err
+}
+
+// hasImage reports whether e has image, with its digest or without.
+func hasImage(ctx context.Context, e Engine, image string) bool {
+	return image == "" || e.ImageExists(ctx, image) || e.ImageExists(ctx, strings.SplitN(image, "@", 2)[0])
+}
+
+// newestOf is the newest complete snapshot of volume taken on host.
+func newestOf(snaps []*repository.Snapshot, volume, host string) *repository.Snapshot {
+	var out *repository.Snapshot
+	for _, s := range snaps {
+		if s.Volume != nil && s.Volume.Name == volume && s.Host == host && !s.Incomplete && (out == nil || s.Time.After(out.Time)) {
+			out = s
+		}
+	}
+	return out
 }

@@ -22,6 +22,7 @@ type fakeSwarm struct {
 	on        string                 // the node its task runs on ("": none)
 	placed    string                 // the node PlaceService pinned it to
 	failPlace bool                   // its task never runs after PlaceService
+	tasksRan  string                 // with on "": the node its last task ran on
 	calls     []string
 }
 
@@ -36,7 +37,12 @@ func (s *fakeSwarm) FollowedServices(context.Context) ([]*sidecar.Service, error
 }
 func (s *fakeSwarm) ServiceTasks(context.Context, string) ([]sidecar.SwarmTask, error) {
 	if s.on == "" {
-		return []sidecar.SwarmTask{{ID: "t0", State: "pending", DesiredState: "running", Message: "no suitable node"}}, nil
+		pending := sidecar.SwarmTask{ID: "t0", State: "pending", DesiredState: "running", Message: "no suitable node", Created: time.Now()}
+		if s.tasksRan == "" {
+			return []sidecar.SwarmTask{pending}, nil
+		}
+		ran := sidecar.SwarmTask{ID: "t-1", NodeID: s.tasksRan, State: "running", DesiredState: "shutdown", Created: time.Now().Add(-time.Hour)}
+		return []sidecar.SwarmTask{ran, pending}, nil
 	}
 	return []sidecar.SwarmTask{{ID: "t1", NodeID: s.on, State: "running", DesiredState: "running"}}, nil
 }
@@ -177,5 +183,79 @@ func TestServiceStatus(t *testing.T) {
 	st := states[0]
 	if !slices.Equal(st.Nodes, []string{"node-2"}) || len(st.Volumes) != 1 || st.Volumes[0].Node != new2 || st.Volumes[0].Elsewhere != newer1 {
 		t.Fatalf("status: %+v", st)
+	}
+}
+
+// Recover: refused while the service runs, while its node is up, or with
+// no snapshot from there; else its volume is restored from the newest
+// snapshot taken on the node that went down, on the first node that has
+// its image, and the service pinned there.
+func TestRecoverService(t *testing.T) {
+	ctx := context.Background()
+	down := func() *fakeSwarm {
+		s := newFakeSwarm()
+		s.nodes[0].Ready, s.nodes[2].Ready = false, true // node-1 is down; node-2 and node-3 are up
+		s.on = ""
+		s.tasksRan = "n1"
+		return s
+	}
+	snap := func(id byte, host string, age time.Duration) *repository.Snapshot {
+		s := &repository.Snapshot{Host: host, Time: time.Now().Add(-age), Volume: &repository.VolumeInfo{Name: "shop_data"}}
+		s.ID[0] = id
+		return s
+	}
+	older, newest, elsewhere := snap(1, "node-1", 2*time.Hour), snap(2, "node-1", time.Hour), snap(3, "node-2", time.Minute)
+	snaps := []*repository.Snapshot{older, newest, elsewhere}
+
+	for _, c := range []struct {
+		change func(*fakeSwarm)
+		snaps  []*repository.Snapshot
+		o      ServiceRecoverOptions
+		want   string
+	}{
+		{func(s *fakeSwarm) { s.on = "n1" }, snaps, ServiceRecoverOptions{}, "runs on node-1"},
+		{func(s *fakeSwarm) { s.nodes[0].Ready = true }, snaps, ServiceRecoverOptions{}, "is up"},
+		{nil, []*repository.Snapshot{elsewhere}, ServiceRecoverOptions{}, "no snapshot of volume shop_data from node node-1"},
+		{nil, snaps, ServiceRecoverOptions{To: "node-1"}, "not ready"},
+		{nil, snaps, ServiceRecoverOptions{To: "node-9"}, "no node node-9"},
+		{func(s *fakeSwarm) { s.svc.Labels = nil }, snaps, ServiceRecoverOptions{}, "not labelled"},
+	} {
+		s := down()
+		if c.change != nil {
+			c.change(s)
+		}
+		c.o.Service = "shop_db"
+		_, err := RecoverService(ctx, s, s.engine, sc, &fakeReporter{}, c.snaps, c.o)
+		if err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%+v: %v, want %q", c.o, err, c.want)
+		}
+		if len(s.calls) > 0 {
+			t.Errorf("%+v: a refused recovery changed the service: %v", c.o, s.calls)
+		}
+	}
+
+	// node-3 has the image, node-2 not: node-3 it is.
+	s := down()
+	s.engines["n3"].images["app:1"] = true
+	s.engines["n1"].store[newest.ID.String()] = map[string]string{"log": "1\n2\n3\n"}
+	rec, err := RecoverService(ctx, s, s.engine, sc, &fakeReporter{}, snaps, ServiceRecoverOptions{Service: "shop_db"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rec.From != "node-1" || rec.To != "node-3" || len(rec.Volumes) != 1 || rec.Volumes[0].Snapshot != newest ||
+		!slices.Equal(s.calls, []string{"scale 0", "place node-3"}) {
+		t.Fatalf("recovery %+v, calls %v", rec, s.calls)
+	}
+	if v := s.engines["n3"].volumes["shop_data"]; v == nil || v.files["log"] != "1\n2\n3\n" {
+		t.Fatalf("node-3's volume: %+v", v)
+	}
+
+	// Its task does not run there: its spec is put back.
+	s = down()
+	s.failPlace = true
+	s.engines["n1"].store[newest.ID.String()] = map[string]string{"log": "1\n"}
+	_, err = RecoverService(ctx, s, s.engine, sc, &fakeReporter{}, snaps, ServiceRecoverOptions{Service: "shop_db", To: "node-2", Running: 200 * time.Millisecond})
+	if err == nil || !strings.Contains(err.Error(), "put back") || !slices.Equal(s.calls, []string{"scale 0", "place node-2", "reset"}) {
+		t.Fatalf("a recovery whose task does not run: %v, calls %v", err, s.calls)
 	}
 }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"strings"
@@ -27,7 +28,7 @@ The engine lifeboat talks to (--context, DOCKER_HOST) is a manager of the
 swarm. The nodes' engines are reached as --node NAME=HOST says, else over
 ssh at the node's swarm address (ssh://ADDR, as the docker CLI's ssh://).`,
 	}
-	cmd.AddCommand(newServiceMoveCmd(a), newServiceStatusCmd(a))
+	cmd.AddCommand(newServiceMoveCmd(a), newServiceRecoverCmd(a), newServiceStatusCmd(a))
 	return cmd
 }
 
@@ -141,6 +142,88 @@ func runServiceMove(ctx context.Context, a *app, so serviceOptions, o volumes.Se
 		}
 	})
 	return err
+}
+
+func newServiceRecoverCmd(a *app) *cobra.Command {
+	var (
+		so serviceOptions
+		o  volumes.ServiceRecoverOptions
+	)
+	cmd := &cobra.Command{
+		Use:   "recover SERVICE [--to NODE]",
+		Short: "Bring a service whose node is down back up on another node, from its snapshots",
+		Long: `When the node a followed service (lifeboat.follow=true) ran on fails, its
+volumes are gone with it. A service pinned to its node (a move leaves it
+pinned; or give it a node.hostname==NODE constraint) then waits, pending,
+instead of starting on empty volumes elsewhere. recover brings it back:
+
+  1. its volumes' newest snapshots taken on the node that is down are found
+     (the node's daemon records the node's name as the snapshot host);
+  2. it is scaled to 0, and each volume is restored on the node (--to, else
+     the first ready node by name) into a fresh volume, every file read
+     back against the snapshot;
+  3. it is pinned to the node (as service move pins) and scaled back to 1.
+
+What it wrote after those snapshots is lost: the recovery point is the
+backup job's schedule. A service that runs, or whose node is up, is refused
+(its volumes are where it ran: service move moves them). If anything fails
+after the scale to 0, its spec is put back. A volume on the node that holds
+data is refused unless --force.`,
+		Example: `  lifeboat service recover shop_db
+  lifeboat service recover shop_db --to node-2 --node node-2=ssh://root@10.0.0.2`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			o.Service = args[0]
+			if o.Running < 0 {
+				return usageError{errors.New("--wait-running must not be negative")}
+			}
+			return runServiceRecover(cmd.Context(), a, so, o)
+		},
+	}
+	so.flags(cmd)
+	f := cmd.Flags()
+	f.StringVar(&o.To, "to", "", "the node to recover the service on (default: the first ready node by name)")
+	f.BoolVar(&o.Force, "force", false, "overwrite volumes on the node that hold data")
+	f.DurationVar(&o.Running, "wait-running", 2*time.Minute, "how long its task may take to run on the node")
+	return cmd
+}
+
+func runServiceRecover(ctx context.Context, a *app, so serviceOptions, o volumes.ServiceRecoverOptions) error {
+	manager, err := a.engineFor(ctx, "", a.dockerContext)
+	if err != nil {
+		return err
+	}
+	defer manager.Close()
+	repo, done, err := a.openRepository(ctx, withoutLock, false)
+	if err != nil {
+		return err
+	}
+	snaps, err := repo.Snapshots(ctx)
+	done()
+	if err != nil {
+		return err
+	}
+	lines := &sidecarLines{a: a}
+	o.Lines = lines.line
+	stop := a.startProgress("recover", lines.progress)
+	rec, err := volumes.RecoverService(ctx, manager, so.engines(a), a.sidecars(), reporter{a}, snaps, o)
+	stop()
+	if rec == nil || err != nil {
+		return err
+	}
+	now := time.Now()
+	res := results.ServiceRecovery{Service: rec.Service, From: rec.From, To: rec.To}
+	for _, v := range rec.Volumes {
+		res.Volumes = append(res.Volumes, results.RecoveredVolume{Volume: v.Volume, Files: v.Files, Bytes: v.Bytes, Snapshot: *lastSnapshot(v.Snapshot, now)})
+	}
+	a.out.report("service_recover", res, func(w io.Writer) {
+		for _, v := range res.Volumes {
+			fmt.Fprintf(w, "%s: %d files, %s from snapshot %s, taken on %s %s ago\n", v.Volume, v.Files, human.Bytes(v.Bytes), v.Snapshot.ShortID,
+				v.Snapshot.Host, human.Duration(time.Duration(v.Snapshot.AgeSeconds*float64(time.Second))))
+		}
+		fmt.Fprintf(w, "service %s runs on %s (%s is down); what it wrote after those snapshots is lost\n", res.Service, res.To, res.From)
+	})
+	return nil
 }
 
 func newServiceStatusCmd(a *app) *cobra.Command {

@@ -446,3 +446,97 @@ func mustRead(t *testing.T, path string) []byte {
 	}
 	return b
 }
+
+// A followed service pinned to node-3, whose daemon backs its volume up:
+// node-3's engine stops (a node failure). The service waits, pending, and
+// `service recover` brings it up on node-2 from its newest snapshot taken
+// on node-3 (node-2, not node-1: only node-2 has its image); its writer
+// goes on from that snapshot's last counter, none repeated, while the
+// other nodes keep backing up.
+func TestServiceRecover(t *testing.T) {
+	f := newFleet(t)
+	n1, n2, n3 := f.Nodes[0], f.Nodes[1], f.Nodes[2]
+	image := fmt.Sprintf("lifeboat-test-writer:%d", os.Getpid())
+	for _, n := range []*clitest.Node{n2, n3} {
+		clitest.BusyboxImage(t, n.Client, image, writerScript)
+	}
+	for _, n := range f.Nodes {
+		if _, err := n.Client.Client().VolumeCreate(context.Background(), client.VolumeCreateOptions{Name: "nodedata",
+			Labels: map[string]string{"com.example.backup": "nightly"}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := n3.Client.Client().VolumeCreate(context.Background(), client.VolumeCreateOptions{Name: "files_data",
+		Labels: map[string]string{"com.example.backup": "nightly"}}); err != nil {
+		t.Fatal(err)
+	}
+	f.Docker(n1, "service", "create", "--detach", "--name", "files_db", "--label", "lifeboat.follow=true", "--no-resolve-image",
+		"--network", "host", "--constraint", "node.hostname==node-3", "--stop-grace-period", "5s",
+		"--mount", "type=volume,source=files_data,target=/data", image)
+	t.Cleanup(func() { _ = f.DockerCmd(n1, "service", "rm", "files_db").Run() })
+	f.deploy()
+	f.Await(3*time.Minute, "two snapshots of files_data from node-3", func() (bool, string) {
+		hosts, out := f.snapshotHosts("files_data")
+		return hosts["node-3"] >= 2, out
+	})
+	if out, err := f.lifeboat(append([]string{"service", "recover", "files_db"}, f.nodeFlags()...)...); err == nil || !strings.Contains(out, "runs on node-3") {
+		t.Fatalf("recover of a running service: %v\n%s", err, out)
+	}
+
+	n3.Engine.Stop() // node-3 fails, its volumes with it
+	f.Await(2*time.Minute, "the manager to see node-3 down", func() (bool, string) {
+		out := f.Docker(n1, "node", "ls", "--format", "{{.Hostname}} {{.Status}}")
+		return strings.Contains(out, "node-3 Down"), out
+	})
+	before, _ := f.snapshotHosts("nodedata")
+	var flags []string
+	for _, n := range []*clitest.Node{n1, n2} {
+		flags = append(flags, "--node", n.Name+"="+n.Engine.Host)
+	}
+	out, err := f.lifeboat(append([]string{"service", "recover", "files_db", "--json"}, flags...)...)
+	if err != nil {
+		t.Fatalf("service recover: %v\n%s\ntasks:\n%s", err, out, f.Docker(n1, "service", "ps", "--no-trunc", "files_db"))
+	}
+	var res struct {
+		From, To string
+		Volumes  []struct {
+			Volume   string
+			Snapshot struct{ ID, Host string }
+		}
+	}
+	for _, line := range strings.Split(out, "\n") {
+		if strings.Contains(line, `"type":"service_recover"`) {
+			if err := json.Unmarshal([]byte(line), &res); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	if res.From != "node-3" || res.To != "node-2" || len(res.Volumes) != 1 || res.Volumes[0].Snapshot.Host != "node-3" {
+		t.Fatalf("the recovery: %+v\n%s", res, out)
+	}
+	if on := f.Docker(n1, "service", "ps", "files_db", "--filter", "desired-state=running", "--format", "{{.Node}} {{.CurrentState}}"); !strings.HasPrefix(on, "node-2 Running") {
+		t.Fatalf("files_db: %q", on)
+	}
+	// node-2's log starts as the snapshot's and goes on from its last counter.
+	dst := t.TempDir()
+	if out, err := f.lifeboat("restore", res.Volumes[0].Snapshot.ID, "--target", dst); err != nil {
+		t.Fatalf("restore: %v\n%s", err, out)
+	}
+	atSnapshot := counters(t, filepath.Join(dst, "log"))
+	log2 := filepath.Join(clitest.Mountpoint(t, n2.Client, "files_data"), "log")
+	f.Await(time.Minute, "the writer to go on on node-2", func() (bool, string) {
+		return last(log2) > atSnapshot+20, ""
+	})
+	if n := counters(t, log2); n <= atSnapshot {
+		t.Fatalf("node-2's log ends at %d, the snapshot's at %d", n, atSnapshot)
+	}
+	// The surviving nodes keep backing up.
+	f.Await(time.Minute, "new snapshots from node-1 and node-2", func() (bool, string) {
+		after, out := f.snapshotHosts("nodedata")
+		return after["node-1"] > before["node-1"] && after["node-2"] > before["node-2"], out
+	})
+	out, err = f.lifeboat("service", "status", "--json")
+	if err != nil || !strings.Contains(out, `"service":"files_db","nodes":["node-2"]`) {
+		t.Fatalf("service status: %v\n%s", err, out)
+	}
+}

@@ -184,3 +184,20 @@ type LastSnapshot struct {
 	Time       string  `json:"time"`
 	AgeSeconds float64 `json:"age_seconds"`
 }
+
+// ServiceRecovery is "service recover".
+type ServiceRecovery struct {
+	Service string            `json:"service"`
+	From    string            `json:"from"` // the node that is down
+	To      string            `json:"to"`
+	Volumes []RecoveredVolume `json:"volumes"`
+}
+
+// RecoveredVolume is a volume restored from its newest snapshot taken on
+// the node that is down: its time is the recovery point.
+type RecoveredVolume struct {
+	Volume   string       `json:"volume"`
+	Snapshot LastSnapshot `json:"snapshot"`
+	Files    int64        `json:"files"`
+	Bytes    int64        `json:"bytes"`
+}
