@@ -69,6 +69,7 @@ func main() {
 		pgScale   = flag.Int("pg-scale", 20, "with -postgres: pgbench's scale factor (20: about 300 MiB of tables)")
 		pgRate    = flag.Int("pg-rate", 200, "with -postgres: pgbench's transactions a second (0: as fast as it goes)")
 		pgLoad    = flag.Duration("pg-load", 20*time.Second, "with -postgres: how long pgbench runs before each move")
+		doSwarm   = flag.Bool("swarm", false, "measure moves of a swarm service between two nodes instead (needs Docker's CLI, dockerd, iproute2 and busybox-static)")
 		doWeb     = flag.Bool("web", false, "measure the daemon's page over many snapshots and volumes instead (needs Docker): -web-snapshots, -web-volumes")
 		webSnaps  = flag.Int("web-snapshots", 10000, "with -web: snapshots in the repository")
 		webVols   = flag.Int("web-volumes", 200, "with -web: volumes on the engine")
@@ -107,6 +108,9 @@ func main() {
 	err := inWork(*work, func(work, lb string) error {
 		if *doMoves {
 			return runMoves(s, *out, work, lb, *runs)
+		}
+		if *doSwarm {
+			return runSwarm(s, *out, work, lb, *runs)
 		}
 		if *doPG {
 			return runPostgres(*out, work, lb, *runs, pgOptions{image: *pgImage, scale: *pgScale, rate: *pgRate, load: *pgLoad})

@@ -183,13 +183,14 @@ func startEngines(ctx context.Context, work, scenario string) (*engines, error) 
 type mover struct {
 	work, lb, dst string
 	e1, e2        *sidecar.Engine
+	env           []string // more of lifeboat's environment
 }
 
 // lifeboat runs lifeboat with --json on the repository repo and decodes
 // its last message of type typ into v.
 func (m *mover) lifeboat(repo, typ string, v any, args ...string) error {
 	cmd := exec.Command(m.lb, append(args, "--json")...)
-	cmd.Env = append(os.Environ(), "LIFEBOAT_REPOSITORY="+repo, "LIFEBOAT_PASSWORD="+password)
+	cmd.Env = append(append(os.Environ(), "LIFEBOAT_REPOSITORY="+repo, "LIFEBOAT_PASSWORD="+password), m.env...)
 	var stderr strings.Builder
 	cmd.Stderr = &stderr
 	out, err := cmd.Output()

@@ -35,6 +35,11 @@ func NewSwitch() (*Switch, error) {
 	for _, args := range [][]string{
 		{"link", "set", "lo", "up"},
 		{"link", "add", "br0", "type", "bridge"},
+		// A bridge takes the lowest MAC address of its ports unless it has
+		// one of its own: when a node's port went away with the node, the
+		// others' ARP entries for Subnet.254 named a MAC address no longer
+		// there, and their connections to the switch's servers timed out.
+		{"link", "set", "br0", "address", "02:00:0a:d5:00:fe"},
 		{"addr", "add", Subnet + ".254/24", "dev", "br0"},
 		{"link", "set", "br0", "up"},
 	} {

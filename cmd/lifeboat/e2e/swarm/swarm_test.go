@@ -133,24 +133,54 @@ func (f *fleet) deploy() {
 	t.Cleanup(func() { _ = f.DockerCmd(f.Manager(), "stack", "rm", "fleet").Run() })
 }
 
-// snapshotHosts are the hosts of the snapshots of volume.
-func (f *fleet) snapshotHosts(volume string) (map[string]int, string) {
+// snapshot is a snapshot as the tests look at it.
+type snapshot struct {
+	ID, Host string
+	Time     time.Time
+}
+
+// snapshotsOf lists the snapshots of volume, by host. Each node forgets by
+// its keep policy as it backs up, so a host's count does not grow: tests
+// count the distinct ids they have seen, or look at times.
+func (f *fleet) snapshotsOf(volume string) (map[string][]snapshot, string) {
 	out, err := f.lifeboat("snapshots", "--json", "--volume", volume)
 	if err != nil {
 		return nil, out
 	}
-	var list struct {
-		Snapshots []struct{ Host string }
-	}
-	hosts := map[string]int{}
+	var list struct{ Snapshots []snapshot }
+	hosts := map[string][]snapshot{}
 	for _, line := range strings.Split(out, "\n") {
 		if json.Unmarshal([]byte(line), &list) == nil {
 			for _, s := range list.Snapshots {
-				hosts[s.Host]++
+				hosts[s.Host] = append(hosts[s.Host], s)
 			}
 		}
 	}
 	return hosts, out
+}
+
+// seen gathers the distinct snapshots a test has seen, by host.
+type seen map[string]map[string]bool
+
+func (s seen) add(hosts map[string][]snapshot) {
+	for h, list := range hosts {
+		if s[h] == nil {
+			s[h] = map[string]bool{}
+		}
+		for _, sn := range list {
+			s[h][sn.ID] = true
+		}
+	}
+}
+
+// newer reports whether host has a snapshot taken after t.
+func newer(hosts map[string][]snapshot, host string, t time.Time) bool {
+	for _, s := range hosts[host] {
+		if s.Time.After(t) {
+			return true
+		}
+	}
+	return false
 }
 
 // The fleet example on three nodes: every node's daemon backs up that
@@ -168,11 +198,13 @@ func TestFleetOnThreeNodes(t *testing.T) {
 		}
 	}
 	f.deploy()
-	f.Await(3*time.Minute, "a snapshot of nodedata from every node, twice", func() (bool, string) {
-		hosts, out := f.snapshotHosts("nodedata")
+	backups := seen{}
+	f.Await(3*time.Minute, "two snapshots of nodedata from every node", func() (bool, string) {
+		hosts, out := f.snapshotsOf("nodedata")
+		backups.add(hosts)
 		for _, n := range f.Nodes {
-			if hosts[n.Name] < 2 {
-				return false, fmt.Sprintf("%v\n%s\nnode service:\n%s", hosts, out, f.serviceLogs("fleet_node"))
+			if len(backups[n.Name]) < 2 {
+				return false, fmt.Sprintf("%v\n%s\nnode service:\n%s", backups, out, f.serviceLogs("fleet_node"))
 			}
 		}
 		return true, ""
@@ -475,9 +507,11 @@ func TestServiceRecover(t *testing.T) {
 		"--mount", "type=volume,source=files_data,target=/data", image)
 	t.Cleanup(func() { _ = f.DockerCmd(n1, "service", "rm", "files_db").Run() })
 	f.deploy()
+	backups := seen{}
 	f.Await(3*time.Minute, "two snapshots of files_data from node-3", func() (bool, string) {
-		hosts, out := f.snapshotHosts("files_data")
-		return hosts["node-3"] >= 2, out
+		hosts, out := f.snapshotsOf("files_data")
+		backups.add(hosts)
+		return len(backups["node-3"]) >= 2, out
 	})
 	if out, err := f.lifeboat(append([]string{"service", "recover", "files_db"}, f.nodeFlags()...)...); err == nil || !strings.Contains(out, "runs on node-3") {
 		t.Fatalf("recover of a running service: %v\n%s", err, out)
@@ -488,7 +522,6 @@ func TestServiceRecover(t *testing.T) {
 		out := f.Docker(n1, "node", "ls", "--format", "{{.Hostname}} {{.Status}}")
 		return strings.Contains(out, "node-3 Down"), out
 	})
-	before, _ := f.snapshotHosts("nodedata")
 	var flags []string
 	for _, n := range []*clitest.Node{n1, n2} {
 		flags = append(flags, "--node", n.Name+"="+n.Engine.Host)
@@ -531,9 +564,10 @@ func TestServiceRecover(t *testing.T) {
 		t.Fatalf("node-2's log ends at %d, the snapshot's at %d", n, atSnapshot)
 	}
 	// The surviving nodes keep backing up.
+	recovered := time.Now()
 	f.Await(time.Minute, "new snapshots from node-1 and node-2", func() (bool, string) {
-		after, out := f.snapshotHosts("nodedata")
-		return after["node-1"] > before["node-1"] && after["node-2"] > before["node-2"], out
+		hosts, out := f.snapshotsOf("nodedata")
+		return newer(hosts, "node-1", recovered) && newer(hosts, "node-2", recovered), out
 	})
 	out, err = f.lifeboat("service", "status", "--json")
 	if err != nil || !strings.Contains(out, `"service":"files_db","nodes":["node-2"]`) {
