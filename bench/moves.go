@@ -394,14 +394,7 @@ func removeNewSidecars(ctx context.Context, e *sidecar.Engine, before map[string
 
 // movesTable is the scenario's section of the report (medians).
 func movesTable(rs []moveRun, volumeBytes int64, s sizes) string {
-	med := func(get func(moveRun) float64) float64 {
-		v := make([]float64, len(rs))
-		for i, r := range rs {
-			v[i] = get(r)
-		}
-		sort.Float64s(v)
-		return v[len(v)/2]
-	}
+	med := func(get func(moveRun) float64) float64 { return medianOf(rs, get) }
 	stopCopy := med(func(r moveRun) float64 { return r.stopCopy })
 	live := med(func(r moveRun) float64 { return r.live })
 	upgrade := med(func(r moveRun) float64 { return r.upgrade })
@@ -436,4 +429,15 @@ func verdict(ok bool) string {
 		return "met"
 	}
 	return "missed"
+}
+
+// medianOf is the median of what get reads off each of rs (the upper one
+// of an even count).
+func medianOf[T any](rs []T, get func(T) float64) float64 {
+	v := make([]float64, len(rs))
+	for i, r := range rs {
+		v[i] = get(r)
+	}
+	sort.Float64s(v)
+	return v[len(v)/2]
 }

@@ -8,7 +8,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -584,14 +583,7 @@ func (p *pgBench) table(all []pgMove, runs int) string {
 	for _, mv := range all {
 		byMode[mv.mode] = append(byMode[mv.mode], mv)
 	}
-	med := func(ms []pgMove, get func(pgMove) float64) float64 {
-		v := make([]float64, len(ms))
-		for i, m := range ms {
-			v[i] = get(m)
-		}
-		sort.Float64s(v)
-		return v[len(v)/2]
-	}
+	med := medianOf[pgMove]
 	rate := "` (as fast as it goes)"
 	if p.o.rate > 0 {
 		rate = fmt.Sprintf(" -R %d`", p.o.rate)

@@ -130,24 +130,7 @@ func TestSwarmFleet(t *testing.T) {
 	treetest.Build(t, clitest.Mountpoint(t, e2, "shopdata"))
 
 	// The example as committed, but for the schedules.
-	example := filepath.Join(dir, "swarm")
-	if err := os.CopyFS(example, os.DirFS("../../../../examples/swarm")); err != nil {
-		t.Fatal(err)
-	}
-	for _, c := range []struct{ file, from, to string }{
-		{"node.yml", `schedule: "0 3 * * *"`, `schedule: "@every 5s"`},
-		{"node.yml", "jitter: 20m", "jitter: 0s"},
-		{"prune.yml", `prune: "30 4 * * *"`, `prune: "@every 5s"`},
-	} {
-		p := filepath.Join(example, c.file)
-		b, err := os.ReadFile(p)
-		if err != nil || !strings.Contains(string(b), c.from) {
-			t.Fatalf("%s: %v, or no %s in it", c.file, err, c.from)
-		}
-		if err := os.WriteFile(p, []byte(strings.Replace(string(b), c.from, c.to, 1)), 0o600); err != nil {
-			t.Fatal(err)
-		}
-	}
+	example := clitest.SwarmExample(t, "../../../../examples", dir)
 	deploy := exec.Command(docker, "--host", eng.Host, "stack", "deploy", "-c", filepath.Join(example, "stack.yml"), "fleet")
 	deploy.Dir = example
 	deploy.Env = append(os.Environ(), "DOCKER_CONFIG="+filepath.Join(dir, "docker-config"), "LIFEBOAT_IMAGE="+image,

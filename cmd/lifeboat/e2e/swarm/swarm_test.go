@@ -100,24 +100,7 @@ func (f *fleet) nodeFlags() []string {
 // deploy deploys the committed swarm example, its schedules shortened.
 func (f *fleet) deploy() {
 	t := f.t
-	example := filepath.Join(f.dir, "swarm")
-	if err := os.CopyFS(example, os.DirFS("../../../../examples/swarm")); err != nil {
-		t.Fatal(err)
-	}
-	for _, c := range []struct{ file, from, to string }{
-		{"node.yml", `schedule: "0 3 * * *"`, `schedule: "@every 5s"`},
-		{"node.yml", "jitter: 20m", "jitter: 0s"},
-		{"prune.yml", `prune: "30 4 * * *"`, `prune: "@every 5s"`},
-	} {
-		p := filepath.Join(example, c.file)
-		b, err := os.ReadFile(p)
-		if err != nil || !strings.Contains(string(b), c.from) {
-			t.Fatalf("%s: %v, or no %s in it", c.file, err, c.from)
-		}
-		if err := os.WriteFile(p, []byte(strings.Replace(string(b), c.from, c.to, 1)), 0o600); err != nil {
-			t.Fatal(err)
-		}
-	}
+	example := clitest.SwarmExample(t, "../../../../examples", f.dir)
 	image, err := f.Manager().Client.EnsureImage(context.Background(), lb.Path, lb.Version)
 	if err != nil {
 		t.Fatal(err)

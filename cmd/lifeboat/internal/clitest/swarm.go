@@ -5,6 +5,8 @@ import (
 	"errors"
 	"os"
 	"os/exec"
+	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -94,4 +96,30 @@ func (s *Swarm) Await(timeout time.Duration, what string, cond func() (bool, str
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
+}
+
+// SwarmExample copies examples/swarm into dir as committed, but for its
+// schedules: every 5 s, without jitter. It returns the copy's directory.
+// examples is the path of the repository's examples/ from the test.
+func SwarmExample(t *testing.T, examples, dir string) string {
+	t.Helper()
+	example := filepath.Join(dir, "swarm")
+	if err := os.CopyFS(example, os.DirFS(filepath.Join(examples, "swarm"))); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct{ file, from, to string }{
+		{"node.yml", `schedule: "0 3 * * *"`, `schedule: "@every 5s"`},
+		{"node.yml", "jitter: 20m", "jitter: 0s"},
+		{"prune.yml", `prune: "30 4 * * *"`, `prune: "@every 5s"`},
+	} {
+		p := filepath.Join(example, c.file)
+		b, err := os.ReadFile(p)
+		if err != nil || !strings.Contains(string(b), c.from) {
+			t.Fatalf("%s: %v, or no %s in it", c.file, err, c.from)
+		}
+		if err := os.WriteFile(p, []byte(strings.Replace(string(b), c.from, c.to, 1)), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return example
 }
