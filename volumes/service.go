@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/lifeboat-backup/lifeboat/internal/human"
 	"github.com/lifeboat-backup/lifeboat/messages"
 	"github.com/lifeboat-backup/lifeboat/repository"
 	"github.com/lifeboat-backup/lifeboat/sidecar"
@@ -35,8 +36,11 @@ type NodeEngines func(ctx context.Context, node SwarmNode) (e Engine, close func
 // are copied (as MigrateOptions: Live, MaxRounds, Direct, Force).
 type ServiceMoveOptions struct {
 	Service string
-	To      string // the node's hostname or id
-	Live    bool
+	// From, in place of Service: every followed service running on this
+	// node (MoveServicesFrom).
+	From string
+	To   string // the node's hostname or id
+	Live bool
 	// MaxRounds bounds the live rounds (1 to MaxMaxRounds with Live).
 	MaxRounds int
 	Direct    bool
@@ -52,8 +56,8 @@ type ServiceMoveOptions struct {
 // options that do not go together.
 func (o ServiceMoveOptions) Validate() error {
 	switch {
-	case o.Service == "":
-		return errors.New("give the service to move")
+	case (o.Service == "") == (o.From == ""):
+		return errors.New("give the service to move, or --from a node to move every followed service off it")
 	case o.To == "":
 		return errors.New("give the node to move it to with --to")
 	case o.Stopped < 0 || o.Running < 0:
@@ -89,6 +93,9 @@ type ServiceMove struct {
 func MoveService(ctx context.Context, sw Swarm, engines NodeEngines, sc Sidecars, r Reporter, o ServiceMoveOptions) (*ServiceMove, error) {
 	if err := o.Validate(); err != nil {
 		return nil, err
+	}
+	if o.From != "" {
+		return nil, errors.New("MoveService moves one service: MoveServicesFrom moves those on a node")
 	}
 	svc, err := sw.Service(ctx, o.Service)
 	if err != nil {
@@ -170,6 +177,52 @@ func MoveService(ctx context.Context, sw Swarm, engines NodeEngines, sc Sidecars
 	}
 	mv.Downtime = time.Since(stoppedAt)
 	return mv, nil
+}
+
+// MoveServicesFrom moves every followed service whose task runs on node
+// o.From to o.To, one after the other, as MoveService moves each: before
+// o.From is drained. A failed move does not stop the
+// others; the error names each that failed.
+func MoveServicesFrom(ctx context.Context, sw Swarm, engines NodeEngines, sc Sidecars, r Reporter, o ServiceMoveOptions) ([]*ServiceMove, error) {
+	if err := o.Validate(); err != nil {
+		return nil, err
+	}
+	from := o.From
+	svcs, err := sw.FollowedServices(ctx)
+	if err != nil {
+		return nil, err
+	}
+	nodes, err := sw.SwarmNodes(ctx)
+	if err != nil {
+		return nil, err
+	}
+	node, ok := findNode(nodes, from)
+	if !ok {
+		return nil, fmt.Errorf("no node %s in the swarm (nodes: %s)", from, nodeNames(nodes))
+	}
+	var moves []*ServiceMove
+	var failed []error
+	for _, svc := range svcs {
+		if on, err := runningOn(ctx, sw, svc, nodes); err != nil || on.ID != node.ID {
+			continue
+		}
+		o.Service, o.From = svc.Name, ""
+		mv, err := MoveService(ctx, sw, engines, sc, r, o)
+		if mv != nil {
+			moves = append(moves, mv)
+		}
+		if err != nil {
+			r.Warn(svc.Name, err)
+			failed = append(failed, fmt.Errorf("%s: %w", svc.Name, err))
+		}
+	}
+	if len(failed) > 0 {
+		return moves, fmt.Errorf("%s of %s could not be moved: %w", human.Count(len(failed), "service", "services"), node.Hostname, errors.Join(failed...))
+	}
+	if len(moves) == 0 {
+		r.Infof("no followed service runs on %s", node.Hostname)
+	}
+	return moves, nil
 }
 
 // movable refuses services a move cannot carry.

@@ -110,6 +110,7 @@ func TestMoveServiceRefuses(t *testing.T) {
 		{nil, ServiceMoveOptions{To: "node-9"}, "no node node-9"},
 		{nil, ServiceMoveOptions{To: "node-3"}, "not ready"},
 		{nil, ServiceMoveOptions{}, "--to"},
+		{nil, ServiceMoveOptions{To: "node-2", From: "node-1"}, "--from a node"},
 		{nil, ServiceMoveOptions{To: "node-2", MaxRounds: 2}, "--max-rounds needs --live"},
 		{nil, ServiceMoveOptions{To: "node-2", Running: -time.Second}, "negative"},
 	} {
@@ -257,5 +258,28 @@ func TestRecoverService(t *testing.T) {
 	_, err = RecoverService(ctx, s, s.engine, sc, &fakeReporter{}, snaps, ServiceRecoverOptions{Service: "shop_db", To: "node-2", Running: 200 * time.Millisecond})
 	if err == nil || !strings.Contains(err.Error(), "put back") || !slices.Equal(s.calls, []string{"scale 0", "place node-2", "reset"}) {
 		t.Fatalf("a recovery whose task does not run: %v, calls %v", err, s.calls)
+	}
+}
+
+// --from moves the followed services that run on the node, and only them.
+func TestMoveServicesFrom(t *testing.T) {
+	ctx := context.Background()
+	s := newFakeSwarm()
+	moves, err := MoveServicesFrom(ctx, s, s.engine, sc, &fakeReporter{}, ServiceMoveOptions{From: "node-2", To: "node-1"})
+	if err != nil || len(moves) != 0 || len(s.calls) != 0 {
+		t.Fatalf("off a node that runs none: %v %v %v", moves, err, s.calls)
+	}
+	if _, err := MoveServicesFrom(ctx, s, s.engine, sc, &fakeReporter{}, ServiceMoveOptions{From: "node-9", To: "node-1"}); err == nil || !strings.Contains(err.Error(), "no node node-9") {
+		t.Fatalf("off a node that is not there: %v", err)
+	}
+	moves, err = MoveServicesFrom(ctx, s, s.engine, sc, &fakeReporter{}, ServiceMoveOptions{From: "node-1", To: "node-2"})
+	if err != nil || len(moves) != 1 || moves[0].Service != "shop_db" || moves[0].To != "node-2" || !slices.Equal(s.calls, []string{"scale 0", "place node-2"}) {
+		t.Fatalf("off node-1: %+v %v %v", moves, err, s.calls)
+	}
+	// A move that fails is reported; the error names it.
+	s = newFakeSwarm()
+	s.engines["n2"].failRestore = true
+	if _, err := MoveServicesFrom(ctx, s, s.engine, sc, &fakeReporter{}, ServiceMoveOptions{From: "node-1", To: "node-2"}); err == nil || !strings.Contains(err.Error(), "1 service of node-1 could not be moved") || !strings.Contains(err.Error(), "shop_db:") {
+		t.Fatalf("a failed move off node-1: %v", err)
 	}
 }

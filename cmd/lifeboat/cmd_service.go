@@ -64,7 +64,7 @@ func newServiceMoveCmd(a *app) *cobra.Command {
 		o  volumes.ServiceMoveOptions
 	)
 	cmd := &cobra.Command{
-		Use:   "move SERVICE --to NODE",
+		Use:   "move SERVICE|--from NODE --to NODE",
 		Short: "Move a service and its volumes to another node",
 		Long: `Move a replicated service (one replica, labelled lifeboat.follow=true) with the
 named volumes its task mounts to another node of the swarm:
@@ -79,6 +79,11 @@ named volumes its task mounts to another node of the swarm:
      move replaces) and scaled back to 1; the move waits until its task
      runs there.
 
+--from NODE instead of a service moves every followed service that runs on
+NODE, one after the other, before it is drained (docker node update
+--availability drain NODE): one that cannot move is reported and the
+others go on.
+
 If anything fails once it was scaled down, its spec is put back as it was:
 it runs again on its node, on its volumes as they were, and the error says
 so. The volumes stay on the old node as they were at the stop. A volume on
@@ -89,10 +94,13 @@ lifeboat.pre-stop hook first, to its task running on the node) is reported,
 with each round's bytes (--json too).`,
 		Example: `  lifeboat service move shop_db --to node-2 --live
   lifeboat service move shop_db --to node-1 --live --force     # back again
+  lifeboat service move --from node-1 --to node-2 --live       # before draining node-1
   lifeboat service move shop_db --to node-2 --direct --node node-1=ssh://root@10.0.0.1 --node node-2=ssh://root@10.0.0.2`,
-		Args: cobra.ExactArgs(1),
+		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			o.Service = args[0]
+			if len(args) == 1 {
+				o.Service = args[0]
+			}
 			if !o.Live && !cmd.Flags().Changed("max-rounds") {
 				o.MaxRounds = 0
 			}
@@ -105,6 +113,7 @@ with each round's bytes (--json too).`,
 	so.flags(cmd)
 	f := cmd.Flags()
 	f.StringVar(&o.To, "to", "", "the node to move the service to (hostname or id)")
+	f.StringVar(&o.From, "from", "", "move every followed service that runs on this node (before draining it)")
 	f.BoolVar(&o.Live, "live", false, "copy while the service runs; scale it to 0 only for the last delta")
 	f.IntVar(&o.MaxRounds, "max-rounds", volumes.DefaultMaxRounds, "with --live: most rounds copied while it runs")
 	f.BoolVar(&o.Direct, "direct", false, "no shared repository: stream the volumes between sidecars on the two nodes through lifeboat")
@@ -123,25 +132,40 @@ func runServiceMove(ctx context.Context, a *app, so serviceOptions, o volumes.Se
 	lines := &sidecarLines{a: a}
 	o.Host, o.Lines = a.snapshotHost(ctx), lines.line
 	stop := a.startProgress("move", lines.progress)
-	mv, err := volumes.MoveService(ctx, manager, so.engines(a), a.sidecars(), reporter{a}, o)
+	var moves []*volumes.ServiceMove
+	if o.From != "" {
+		moves, err = volumes.MoveServicesFrom(ctx, manager, so.engines(a), a.sidecars(), reporter{a}, o)
+	} else {
+		var mv *volumes.ServiceMove
+		mv, err = volumes.MoveService(ctx, manager, so.engines(a), a.sidecars(), reporter{a}, o)
+		if mv != nil {
+			moves = append(moves, mv)
+		}
+	}
 	stop()
-	if mv == nil || mv.Migration == nil {
-		return err
+	for _, mv := range moves {
+		a.reportServiceMove(mv, o)
 	}
+	return err
+}
+
+// reportServiceMove prints what a service move did (the rounds and
+// volumes of a move that failed after its copy too).
+func (a *app) reportServiceMove(mv *volumes.ServiceMove, o volumes.ServiceMoveOptions) {
 	moved := mv.Migration
-	res := results.ServiceMove{Service: mv.Service, From: mv.From, To: mv.To, Volumes: moved.Volumes, Rounds: moved.Rounds}
-	if err == nil {
-		res.DowntimeSeconds = mv.Downtime.Seconds()
+	if moved == nil {
+		return
 	}
+	res := results.ServiceMove{Service: mv.Service, From: mv.From, To: mv.To, Volumes: moved.Volumes, Rounds: moved.Rounds,
+		DowntimeSeconds: mv.Downtime.Seconds()}
 	a.out.report("service_move", res, func(w io.Writer) {
 		printRounds(w, moved, o.Direct)
 		printMigrated(w, moved, o.Direct, o.Live)
-		if err == nil {
+		if mv.Downtime > 0 {
 			fmt.Fprintf(w, "service %s runs on %s (moved from %s); downtime %s (from the stop of its task to its task running there)\n",
 				mv.Service, mv.To, mv.From, mv.Downtime.Round(10*time.Millisecond))
 		}
 	})
-	return err
 }
 
 func newServiceRecoverCmd(a *app) *cobra.Command {

@@ -320,7 +320,7 @@ func (o *outage) downtime(t *testing.T) time.Duration {
 }
 
 // A followed service with a database-like writer moves from node-1 to
-// node-2 while it runs (--live): its volume comes along, the writer
+// node-2 while it runs (--live, as every followed service off node-1): its volume comes along, the writer
 // continues there from its last counter, none lost, and the downtime
 // seen from outside is close to the one lifeboat reports. A move whose
 // task does not run in time is put back; wrong moves are refused.
@@ -355,6 +355,8 @@ func TestServiceMove(t *testing.T) {
 		{[]string{"shop_db", "--to", "node-1"}, "runs on node-1 already"},
 		{[]string{"shop_db", "--to", "node-9"}, "no node node-9"},
 		{[]string{"shop_db"}, "--to"},
+		{[]string{"shop_db", "--from", "node-1", "--to", "node-2"}, "--from a node"},
+		{[]string{"--from", "node-7", "--to", "node-2"}, "no node node-7"},
 		{[]string{"shop_db", "--to", "node-2", "--max-rounds", "3"}, "--max-rounds needs --live"},
 		{[]string{"nope", "--to", "node-2"}, "service nope"},
 	} {
@@ -365,7 +367,8 @@ func TestServiceMove(t *testing.T) {
 	}
 
 	watch := watchOutage(log1)
-	out, err := f.lifeboat(append([]string{"service", "move", "shop_db", "--to", "node-2", "--live", "--json"}, f.nodeFlags()...)...)
+	// Every followed service off node-1, as before a drain: shop_db.
+	out, err := f.lifeboat(append([]string{"service", "move", "--from", "node-1", "--to", "node-2", "--live", "--json"}, f.nodeFlags()...)...)
 	if err != nil {
 		t.Fatalf("service move: %v\n%s\nthe service's tasks:\n%s", err, out, f.Docker(n1, "service", "ps", "--no-trunc", "shop_db"))
 	}
