@@ -3,6 +3,7 @@ package daemon
 import (
 	"encoding/json"
 	"net/http"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -22,6 +23,15 @@ type Metrics struct {
 	errors      *prometheus.GaugeVec
 	repoBytes   prometheus.Gauge
 	repoSnaps   prometheus.Gauge
+	volumeLast  *prometheus.GaugeVec
+}
+
+// VolumeSnapshot is a volume of this host's engine with the swarm service
+// whose task uses it ("" for none) and its newest snapshot taken on this
+// host (zero: none).
+type VolumeSnapshot struct {
+	Volume, Service string
+	Last            time.Time
 }
 
 // NewMetrics creates and registers the series, every one labelled with
@@ -48,9 +58,12 @@ func NewMetrics(host string) *Metrics {
 			Help: "Bytes stored in the repository's packs."}),
 		repoSnaps: prometheus.NewGauge(prometheus.GaugeOpts{Namespace: "lifeboat", Name: "repository_snapshots",
 			Help: "Snapshots in the repository."}),
+		volumeLast: prometheus.NewGaugeVec(prometheus.GaugeOpts{Namespace: "lifeboat", Name: "volume_last_snapshot_timestamp_seconds",
+			Help: "When the newest snapshot of each volume of this host's engine taken on this host was taken (0: none); service is the swarm service whose task uses it."},
+			[]string{"volume", "service"}),
 	}
 	prometheus.WrapRegistererWith(prometheus.Labels{"host": host}, m.Registry).MustRegister(m.lastSuccess, m.duration, m.runs, m.missedRuns, m.bytesRead, m.bytesAdded, m.files, m.errors,
-		m.repoBytes, m.repoSnaps)
+		m.repoBytes, m.repoSnaps, m.volumeLast)
 	return m
 }
 
@@ -69,6 +82,22 @@ func (m *Metrics) record(ev Event, lastSuccess interface{ Unix() int64 }) {
 	}
 	m.runs.WithLabelValues(ev.Job, outcome).Inc()
 	m.duration.WithLabelValues(ev.Job).Set(ev.Duration)
+}
+
+// SetVolumes records every volume's newest snapshot; volumes not given
+// are dropped from the series.
+func (m *Metrics) SetVolumes(vols []VolumeSnapshot) {
+	if m == nil {
+		return
+	}
+	m.volumeLast.Reset()
+	for _, v := range vols {
+		at := 0.0
+		if !v.Last.IsZero() {
+			at = float64(v.Last.Unix())
+		}
+		m.volumeLast.WithLabelValues(v.Volume, v.Service).Set(at)
+	}
 }
 
 // SetRepository records the repository's size and snapshot count.

@@ -21,6 +21,9 @@ const (
 	// LabelPlacement on a service: the placement constraint lifeboat
 	// added when it moved the service, replaced by the next move.
 	LabelPlacement = "org.lifeboat.placement"
+	// LabelSwarmService: the swarm puts its service's name on a task's
+	// container.
+	LabelSwarmService = "com.docker.swarm.service.name"
 )
 
 // Service is a swarm service as a move sees it.

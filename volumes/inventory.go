@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/lifeboat-backup/lifeboat/repository"
 	"github.com/lifeboat-backup/lifeboat/sidecar"
 )
 
@@ -70,5 +71,38 @@ func Inventory(ctx context.Context, e InventoryEngine, jobs map[string]Selection
 		out = append(out, st)
 	}
 	slices.SortFunc(out, func(a, b VolumeState) int { return strings.Compare(a.Name, b.Name) })
+	return out, nil
+}
+
+// VolumeLastSnapshot is a volume with the swarm service whose task uses it
+// ("" for none) and its newest complete snapshot taken on a host.
+type VolumeLastSnapshot struct {
+	Volume, Service string
+	Last            *repository.Snapshot // nil: none
+}
+
+// LastSnapshots lists every volume of e with the service that uses it and
+// its newest complete snapshot among snaps taken on host: what a node's
+// metrics say is protected there. It asks the engine two questions.
+func LastSnapshots(ctx context.Context, e InventoryEngine, snaps []*repository.Snapshot, host string) ([]VolumeLastSnapshot, error) {
+	all, err := e.Volumes(ctx, sidecar.Selection{All: true})
+	if err != nil {
+		return nil, err
+	}
+	users, err := e.RunningUsersByVolume(ctx)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]VolumeLastSnapshot, 0, len(all))
+	for _, v := range all {
+		vs := VolumeLastSnapshot{Volume: v.Name, Last: newestOf(snaps, v.Name, host)}
+		for _, u := range users[v.Name] {
+			if s := u.Labels[sidecar.LabelSwarmService]; s != "" {
+				vs.Service = s
+				break
+			}
+		}
+		out = append(out, vs)
+	}
 	return out, nil
 }

@@ -283,3 +283,25 @@ func TestMoveServicesFrom(t *testing.T) {
 		t.Fatalf("a failed move off node-1: %v", err)
 	}
 }
+
+// A node's volumes with their newest snapshot taken there and the service
+// whose task uses them.
+func TestLastSnapshots(t *testing.T) {
+	s := newFakeSwarm()
+	n1 := s.engines["n1"]
+	n1.byName("app").labels = map[string]string{sidecar.LabelSwarmService: "shop_db"}
+	n1.addVolume("cache", nil)
+	at := func(host, volume string, age time.Duration) *repository.Snapshot {
+		return &repository.Snapshot{Host: host, Time: time.Now().Add(-age), Volume: &repository.VolumeInfo{Name: volume}}
+	}
+	mine, older, other := at("node-1", "shop_data", time.Hour), at("node-1", "shop_data", 2*time.Hour), at("node-2", "shop_data", time.Minute)
+	vols, err := LastSnapshots(context.Background(), n1, []*repository.Snapshot{older, other, mine}, "node-1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	slices.SortFunc(vols, func(a, b VolumeLastSnapshot) int { return strings.Compare(a.Volume, b.Volume) })
+	if len(vols) != 2 || vols[0].Volume != "cache" || vols[0].Last != nil || vols[0].Service != "" ||
+		vols[1].Volume != "shop_data" || vols[1].Last != mine || vols[1].Service != "shop_db" {
+		t.Fatalf("last snapshots: %+v", vols)
+	}
+}

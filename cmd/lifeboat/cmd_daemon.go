@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"time"
 
 	"github.com/lifeboat-backup/lifeboat/configs"
@@ -13,6 +14,7 @@ import (
 	"github.com/lifeboat-backup/lifeboat/repository"
 	"github.com/lifeboat-backup/lifeboat/repository/checker"
 	"github.com/lifeboat-backup/lifeboat/repository/prune"
+	"github.com/lifeboat-backup/lifeboat/volumes"
 	"github.com/spf13/cobra"
 )
 
@@ -81,9 +83,7 @@ func runDaemon(ctx context.Context, a *app, once string) error {
 			a.out.warn("job "+ev.Job, errors.New(ev.Error+said))
 		}
 		hook.Notify(ev)
-		if size, snaps, err := a.repositoryStats(ctx); err == nil {
-			metrics.SetRepository(size, snaps)
-		}
+		_ = a.measure(ctx, metrics) // the last figures stay until the next measure works
 	}, metrics)
 	if err != nil {
 		return usageError{err}
@@ -92,10 +92,8 @@ func runDaemon(ctx context.Context, a *app, once string) error {
 		return s.RunNow(ctx, once)
 	}
 	// The repository as it is now, not 0 until the first job has run.
-	if size, snaps, err := a.repositoryStats(ctx); err == nil {
-		metrics.SetRepository(size, snaps)
-	} else {
-		a.out.warn("metrics", fmt.Errorf("measuring the repository: %w", err))
+	if err := a.measure(ctx, metrics); err != nil {
+		a.out.warn("metrics", err)
 	}
 	stop, err := a.serveDaemon(ctx, s)
 	if err != nil {
@@ -168,23 +166,49 @@ func (a *app) retrying(delay time.Duration) {
 	a.out.infof("repository locked, retrying in %s", delay)
 }
 
-// repositoryStats measures the repository for the metrics.
-func (a *app) repositoryStats(ctx context.Context) (int64, int, error) {
+// measure sets the metrics of the repository and, when a job backs up
+// volumes, of every volume of this host's engine: its newest snapshot
+// taken on this host, and the swarm service that uses it.
+func (a *app) measure(ctx context.Context, m *daemon.Metrics) error {
 	repo, done, err := a.openRepository(ctx, withoutLock, false)
 	if err != nil {
-		return 0, 0, err
+		return fmt.Errorf("measuring the repository: %w", err)
 	}
 	defer done()
 	packs, err := repo.StoredPacks(ctx)
 	if err != nil {
-		return 0, 0, err
+		return fmt.Errorf("measuring the repository: %w", err)
 	}
 	var size int64
 	for _, n := range packs {
 		size += n
 	}
 	snaps, err := repo.Snapshots(ctx)
-	return size, len(snaps), err
+	if err != nil {
+		return fmt.Errorf("measuring the repository: %w", err)
+	}
+	m.SetRepository(size, len(snaps))
+	if !slices.ContainsFunc(a.cfg.Daemon.Jobs, func(j configs.Job) bool { return !j.BacksUpNothing() && len(j.Paths) == 0 }) {
+		return nil
+	}
+	eng, err := a.engineFor(ctx, "", a.dockerContext)
+	if err != nil {
+		return fmt.Errorf("measuring the volumes: %w", err)
+	}
+	defer eng.Close()
+	vols, err := volumes.LastSnapshots(ctx, eng, snaps, a.snapshotHost(ctx))
+	if err != nil {
+		return fmt.Errorf("measuring the volumes: %w", err)
+	}
+	out := make([]daemon.VolumeSnapshot, len(vols))
+	for i, v := range vols {
+		out[i] = daemon.VolumeSnapshot{Volume: v.Volume, Service: v.Service}
+		if v.Last != nil {
+			out[i].Last = v.Last.Time
+		}
+	}
+	m.SetVolumes(out)
+	return nil
 }
 
 // logging runs a job's work with an app that also prints to the run's

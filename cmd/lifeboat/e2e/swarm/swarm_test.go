@@ -559,4 +559,14 @@ func TestServiceRecover(t *testing.T) {
 	if err != nil || !strings.Contains(out, `"service":"files_db","nodes":["node-2"]`) {
 		t.Fatalf("service status: %v\n%s", err, out)
 	}
+	// node-2's daemon backs the recovered volume up, and its metrics say
+	// when, for the service.
+	series := `lifeboat_volume_last_snapshot_timestamp_seconds{host="node-2",service="files_db",volume="files_data"} `
+	f.Await(time.Minute, "node-2's metrics to show files_db's volume backed up", func() (bool, string) {
+		b, err := n2.Engine.Command("/bin/busybox", "wget", "-q", "-O", "-", "http://127.0.0.1:9123/metrics").CombinedOutput()
+		_, value, found := strings.Cut(string(b), series)
+		value, _, _ = strings.Cut(value, "\n")
+		at, _ := strconv.ParseFloat(value, 64)
+		return err == nil && found && at > 0, fmt.Sprintf("%v\n%s", err, b)
+	})
 }
