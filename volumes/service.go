@@ -87,8 +87,9 @@ type ServiceMove struct {
 // Migrate copies them (in live rounds while it runs, with Live), the
 // service is scaled to 0 for the last copy, then pinned to the node (a
 // placement constraint recorded in sidecar.LabelPlacement) at its
-// replicas. If anything fails once it was scaled down, the service's spec
-// is put back: it runs again on its node with its volumes as they were,
+// replicas. If anything fails once it was scaled down, the service is put
+// back, pinned to its node (unpinned, the swarm could start it on another
+// node's empty volume): it runs again there on its volumes as they were,
 // and the error says so.
 func MoveService(ctx context.Context, sw Swarm, engines NodeEngines, sc Sidecars, r Reporter, o ServiceMoveOptions) (*ServiceMove, error) {
 	if err := o.Validate(); err != nil {
@@ -141,8 +142,8 @@ func MoveService(ctx context.Context, sw Swarm, engines NodeEngines, sc Sidecars
 	mo.StopUsers = func(ctx context.Context, report sidecar.Report) (func(context.Context) error, error) {
 		report(messages.Event{Action: sidecar.ActionStop, Container: svc.Name, Message: fmt.Sprintf("scaling service %s to 0 on %s", svc.Name, from.Hostname)})
 		restart := func(ctx context.Context) error {
-			report(messages.Event{Action: sidecar.ActionStart, Container: svc.Name, Message: fmt.Sprintf("putting service %s back as it was, on %s", svc.Name, from.Hostname)})
-			return sw.ResetService(ctx, svc)
+			report(messages.Event{Action: sidecar.ActionStart, Container: svc.Name, Message: fmt.Sprintf("putting service %s back on %s", svc.Name, from.Hostname)})
+			return sw.PlaceService(ctx, svc, from)
 		}
 		if err := sw.ScaleService(ctx, svc, 0); err != nil {
 			return restart, err
@@ -170,7 +171,7 @@ func MoveService(ctx context.Context, sw Swarm, engines NodeEngines, sc Sidecars
 	}
 	if err != nil {
 		bg := context.WithoutCancel(ctx)
-		if rerr := sw.ResetService(bg, svc); rerr != nil {
+		if rerr := sw.PlaceService(bg, svc, from); rerr != nil {
 			return mv, fmt.Errorf("service %s did not start on %s (%w), and putting it back on %s failed too (%v): its volumes there are as they were; update the service by hand", svc.Name, to.Hostname, err, from.Hostname, rerr)
 		}
 		return mv, fmt.Errorf("service %s did not start on %s (%w); it was put back on %s, with its volumes as they were (the copies on %s are left)", svc.Name, to.Hostname, err, from.Hostname, to.Hostname)

@@ -57,9 +57,14 @@ func (s *fakeSwarm) ScaleService(_ context.Context, _ *sidecar.Service, n uint64
 func (s *fakeSwarm) PlaceService(_ context.Context, _ *sidecar.Service, node sidecar.SwarmNode) error {
 	s.calls = append(s.calls, "place "+node.Hostname)
 	s.placed = node.ID
-	if !s.failPlace {
-		s.on = node.ID
-		s.engines[node.ID].addContainer("app-new", true, nil, s.svc.Volumes...)
+	if s.failPlace && node.ID != "n1" { // its task runs only where it ran
+		return nil
+	}
+	s.on = node.ID
+	if c := s.engines[node.ID].byName("app"); c != nil {
+		c.running = true
+	} else {
+		s.engines[node.ID].addContainer("app", true, nil, s.svc.Volumes...)
 	}
 	return nil
 }
@@ -151,7 +156,7 @@ func TestMoveService(t *testing.T) {
 	s.failPlace = true
 	_, err = MoveService(ctx, s, s.engine, sc, &fakeReporter{}, ServiceMoveOptions{Service: "shop_db", To: "node-2", Running: 300 * time.Millisecond})
 	if err == nil || !strings.Contains(err.Error(), "put back on node-1") || !strings.Contains(err.Error(), "no suitable node") ||
-		!slices.Equal(s.calls, []string{"scale 0", "place node-2", "reset"}) || !s.engines["n1"].byName("app").running {
+		!slices.Equal(s.calls, []string{"scale 0", "place node-2", "place node-1"}) || !s.engines["n1"].byName("app").running || s.placed != "n1" {
 		t.Fatalf("a task that does not run: %v, calls %v", err, s.calls)
 	}
 
@@ -159,7 +164,7 @@ func TestMoveService(t *testing.T) {
 	s = newFakeSwarm()
 	s.engines["n2"].failRestore = true
 	_, err = MoveService(ctx, s, s.engine, sc, &fakeReporter{}, ServiceMoveOptions{Service: "shop_db", To: "node-2"})
-	if err == nil || !slices.Equal(s.calls, []string{"scale 0", "reset"}) || !s.engines["n1"].byName("app").running {
+	if err == nil || !slices.Equal(s.calls, []string{"scale 0", "place node-1"}) || !s.engines["n1"].byName("app").running || s.placed != "n1" {
 		t.Fatalf("a copy that fails: %v, calls %v", err, s.calls)
 	}
 }

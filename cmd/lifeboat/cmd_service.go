@@ -84,9 +84,9 @@ NODE, one after the other, before it is drained (docker node update
 --availability drain NODE): one that cannot move is reported and the
 others go on.
 
-If anything fails once it was scaled down, its spec is put back as it was:
-it runs again on its node, on its volumes as they were, and the error says
-so. The volumes stay on the old node as they were at the stop. A volume on
+If anything fails once it was scaled down, it is put back, pinned to its
+node (unpinned, the swarm could start it on another node's empty volume):
+it runs again there, on its volumes as they were, and the error says so. The volumes stay on the old node as they were at the stop. A volume on
 the destination that holds data (from an earlier move there) is refused
 unless --force. The downtime (from the stop of its task, which lifeboat
 stops on its node at once after the scale to 0, with the container's
