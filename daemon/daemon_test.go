@@ -149,7 +149,7 @@ func TestScheduleMissedRunsHealthMetrics(t *testing.T) {
 		t.Fatalf("a volume no longer there is still in the metrics:\n%s", metrics)
 	}
 	for _, want := range []string{`lifeboat_volume_last_snapshot_timestamp_seconds{host="node-7",service="shop_db",volume="pgdata"} 1.765e+09`,
-		`lifeboat_volume_last_snapshot_timestamp_seconds{host="node-7",service="",volume="cache"} 0`,`lifeboat_job_runs_total{host="node-7",job="db",outcome="success"} 2`, `lifeboat_job_missed_runs_total{host="node-7",job="db"}`,
+		`lifeboat_volume_last_snapshot_timestamp_seconds{host="node-7",service="",volume="cache"} 0`, `lifeboat_job_runs_total{host="node-7",job="db",outcome="success"} 2`, `lifeboat_job_missed_runs_total{host="node-7",job="db"}`,
 		`lifeboat_job_last_bytes_read{host="node-7",job="db"} 100`, `lifeboat_repository_size_bytes{host="node-7"} 12345`, `lifeboat_repository_snapshots{host="node-7"} 6`} {
 		if !strings.Contains(metrics, want) {
 			t.Fatalf("metrics lack %q:\n%s", want, metrics)
