@@ -39,7 +39,10 @@ type Service struct {
 	Volumes []string
 	// Templated volume sources ({{.Task.Slot}}...) cannot be moved.
 	Templated []string
-	spec      swarm.ServiceSpec
+	// Pinned: a placement constraint names one node (PinsToNode), so when
+	// that node fails its task waits instead of starting elsewhere.
+	Pinned bool
+	spec   swarm.ServiceSpec
 }
 
 // Follows reports whether the service carries lifeboat.follow=true.
@@ -93,6 +96,9 @@ func serviceOf(s swarm.Service) *Service {
 		svc.Replicas = 1
 	default:
 		svc.Global = true
+	}
+	if p := s.Spec.TaskTemplate.Placement; p != nil {
+		svc.Pinned = slices.ContainsFunc(p.Constraints, PinsToNode)
 	}
 	if cs := s.Spec.TaskTemplate.ContainerSpec; cs != nil {
 		svc.Image = cs.Image

@@ -378,7 +378,10 @@ func poll(ctx context.Context, limit time.Duration, done func() (bool, error), w
 type ServiceState struct {
 	Service string `json:"service"`
 	// Nodes are the hostnames its running tasks are on (none: stopped).
-	Nodes   []string             `json:"nodes"`
+	Nodes []string `json:"nodes"`
+	// Pinned: a constraint names its node, so it waits when that node
+	// fails (service recover) instead of starting on empty volumes.
+	Pinned  bool                 `json:"pinned"`
 	Volumes []ServiceVolumeState `json:"volumes"`
 }
 
@@ -408,7 +411,7 @@ func ServiceStatus(ctx context.Context, sw Swarm, snaps []*repository.Snapshot) 
 		if err != nil {
 			return nil, err
 		}
-		st := ServiceState{Service: svc.Name, Nodes: []string{}, Volumes: []ServiceVolumeState{}}
+		st := ServiceState{Service: svc.Name, Nodes: []string{}, Pinned: svc.Pinned, Volumes: []ServiceVolumeState{}}
 		for _, t := range tasks {
 			if n, ok := findNode(nodes, t.NodeID); ok && t.State == "running" && t.DesiredState == "running" && !slices.Contains(st.Nodes, n.Hostname) {
 				st.Nodes = append(st.Nodes, n.Hostname)

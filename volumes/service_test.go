@@ -174,6 +174,7 @@ func TestMoveService(t *testing.T) {
 func TestServiceStatus(t *testing.T) {
 	s := newFakeSwarm()
 	s.on = "n2"
+	s.svc.Pinned = true
 	at := func(host string, age time.Duration) *repository.Snapshot {
 		return &repository.Snapshot{Host: host, Time: time.Now().Add(-age), Volume: &repository.VolumeInfo{Name: "shop_data"}}
 	}
@@ -187,7 +188,7 @@ func TestServiceStatus(t *testing.T) {
 		t.Fatal(states, err)
 	}
 	st := states[0]
-	if !slices.Equal(st.Nodes, []string{"node-2"}) || len(st.Volumes) != 1 || st.Volumes[0].Node != new2 || st.Volumes[0].Elsewhere != newer1 {
+	if !slices.Equal(st.Nodes, []string{"node-2"}) || !st.Pinned || len(st.Volumes) != 1 || st.Volumes[0].Node != new2 || st.Volumes[0].Elsewhere != newer1 {
 		t.Fatalf("status: %+v", st)
 	}
 }

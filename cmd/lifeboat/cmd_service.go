@@ -258,7 +258,10 @@ func newServiceStatusCmd(a *app) *cobra.Command {
 and for each of their volumes the newest snapshot taken on that node (the
 daemon there records the node's hostname as the snapshot host) and its age;
 a newer snapshot from another node (before a move) is shown too. A volume
-with no snapshot from its node is not protected where it runs.`,
+with no snapshot from its node is not protected where it runs. A service
+that no constraint pins to its node is named: when its node fails, the
+swarm starts it elsewhere on empty volumes, before service recover can
+restore them.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return runServiceStatus(cmd.Context(), a)
@@ -288,7 +291,7 @@ func runServiceStatus(ctx context.Context, a *app) error {
 	now := time.Now()
 	res := results.ServiceStatus{Services: []results.ServiceState{}}
 	for _, st := range states {
-		s := results.ServiceState{Service: st.Service, Nodes: st.Nodes, Volumes: []results.ServiceVolume{}}
+		s := results.ServiceState{Service: st.Service, Nodes: st.Nodes, Pinned: st.Pinned, Volumes: []results.ServiceVolume{}}
 		for _, v := range st.Volumes {
 			s.Volumes = append(s.Volumes, results.ServiceVolume{Volume: v.Volume, Last: lastSnapshot(v.Node, now), Elsewhere: lastSnapshot(v.Elsewhere, now)})
 		}
@@ -314,6 +317,11 @@ func runServiceStatus(ctx context.Context, a *app) error {
 			}
 		}
 		tw.Flush()
+		for _, s := range res.Services {
+			if !s.Pinned {
+				fmt.Fprintf(w, "warning: %s is not pinned to its node: if the node fails, the swarm starts it on another node's empty volumes (service move pins it; or add --constraint node.hostname==NODE)\n", s.Service)
+			}
+		}
 		fmt.Fprintln(w, human.Count(len(res.Services), "service followed", "services followed"))
 	})
 	return nil

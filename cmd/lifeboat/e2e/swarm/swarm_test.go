@@ -447,7 +447,7 @@ func TestServiceMove(t *testing.T) {
 	// Where it runs, and its volume's snapshots: none from node-2 until
 	// node-2's daemon backs it up.
 	out, err = f.lifeboat("service", "status", "--json")
-	if err != nil || !strings.Contains(out, `"service":"shop_db","nodes":["node-2"]`) || !strings.Contains(out, `"volume":"shop_data","last_on_node":null,"newer_elsewhere":{`) {
+	if err != nil || !strings.Contains(out, `"service":"shop_db","nodes":["node-2"],"pinned":true`) || !strings.Contains(out, `"volume":"shop_data","last_on_node":null,"newer_elsewhere":{`) {
 		t.Fatalf("service status: %v\n%s", err, out)
 	}
 }

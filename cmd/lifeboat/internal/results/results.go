@@ -163,8 +163,11 @@ type ServiceStatus struct {
 // ServiceState is one followed service: the nodes its tasks run on and
 // its volumes.
 type ServiceState struct {
-	Service string          `json:"service"`
-	Nodes   []string        `json:"nodes"`
+	Service string   `json:"service"`
+	Nodes   []string `json:"nodes"`
+	// Pinned: a constraint names its node; unpinned, a node failure starts
+	// it on another node's empty volumes.
+	Pinned  bool            `json:"pinned"`
 	Volumes []ServiceVolume `json:"volumes"`
 }
 
