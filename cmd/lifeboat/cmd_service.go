@@ -32,6 +32,22 @@ ssh at the node's swarm address (ssh://ADDR, as the docker CLI's ssh://).`,
 	return cmd
 }
 
+// manager connects to the engine lifeboat talks to (--context,
+// DOCKER_HOST): the service commands need a swarm manager's.
+func (a *app) manager(ctx context.Context) (volumes.Connection, error) {
+	return a.engineFor(ctx, "", a.dockerContext)
+}
+
+// allSnapshots lists the repository's snapshots, without a lock.
+func (a *app) allSnapshots(ctx context.Context) ([]*repository.Snapshot, error) {
+	repo, done, err := a.openRepository(ctx, withoutLock, false)
+	if err != nil {
+		return nil, err
+	}
+	defer done()
+	return repo.Snapshots(ctx)
+}
+
 type serviceOptions struct {
 	nodes map[string]string // node hostname -> DOCKER_HOST
 }
@@ -124,7 +140,7 @@ with each round's bytes (--json too).`,
 }
 
 func runServiceMove(ctx context.Context, a *app, so serviceOptions, o volumes.ServiceMoveOptions) error {
-	manager, err := a.engineFor(ctx, "", a.dockerContext)
+	manager, err := a.manager(ctx)
 	if err != nil {
 		return err
 	}
@@ -213,17 +229,12 @@ data is refused unless --force.`,
 }
 
 func runServiceRecover(ctx context.Context, a *app, so serviceOptions, o volumes.ServiceRecoverOptions) error {
-	manager, err := a.engineFor(ctx, "", a.dockerContext)
+	manager, err := a.manager(ctx)
 	if err != nil {
 		return err
 	}
 	defer manager.Close()
-	repo, done, err := a.openRepository(ctx, withoutLock, false)
-	if err != nil {
-		return err
-	}
-	snaps, err := repo.Snapshots(ctx)
-	done()
+	snaps, err := a.allSnapshots(ctx)
 	if err != nil {
 		return err
 	}
@@ -270,17 +281,12 @@ restore them.`,
 }
 
 func runServiceStatus(ctx context.Context, a *app) error {
-	manager, err := a.engineFor(ctx, "", a.dockerContext)
+	manager, err := a.manager(ctx)
 	if err != nil {
 		return err
 	}
 	defer manager.Close()
-	repo, done, err := a.openRepository(ctx, withoutLock, false)
-	if err != nil {
-		return err
-	}
-	defer done()
-	snaps, err := repo.Snapshots(ctx)
+	snaps, err := a.allSnapshots(ctx)
 	if err != nil {
 		return err
 	}
