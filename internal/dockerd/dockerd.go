@@ -116,11 +116,6 @@ func (e *Engine) Command(name string, args ...string) *exec.Cmd {
 // Pid is the engine's first process, whose namespaces its own are.
 func (e *Engine) Pid() int { return e.cmd.Process.Pid }
 
-// Log is what the engine has printed so far.
-func (e *Engine) Log() string {
-	b, _ := os.ReadFile(filepath.Join(e.dir, "log"))
-	return string(b)
-}
 
 // LoopbackUp brings up the loopback interface of the engine's network
 // namespace (a new namespace has it down), for servers its host-network
