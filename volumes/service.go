@@ -127,6 +127,9 @@ func MoveService(ctx context.Context, sw Swarm, engines NodeEngines, sc Sidecars
 		return nil, fmt.Errorf("node %s: %w", from.Hostname, err)
 	}
 	defer closeSrc()
+	if err := onlyTasksOf(ctx, src, svc); err != nil {
+		return nil, err
+	}
 	dst, closeDst, err := engines(ctx, to)
 	if err != nil {
 		return nil, fmt.Errorf("node %s: %w", to.Hostname, err)
@@ -224,6 +227,24 @@ func MoveServicesFrom(ctx context.Context, sw Swarm, engines NodeEngines, sc Sid
 		r.Infof("no followed service runs on %s", node.Hostname)
 	}
 	return moves, nil
+}
+
+// onlyTasksOf refuses when a running container other than the service's
+// tasks uses its volumes on e: the move stops what uses them, and it may
+// stop nothing but the service.
+func onlyTasksOf(ctx context.Context, e Engine, svc *sidecar.Service) error {
+	for _, v := range svc.Volumes {
+		users, err := e.RunningUsers(ctx, v)
+		if err != nil {
+			return err
+		}
+		for _, u := range users {
+			if u.Labels[sidecar.LabelSwarmService] != svc.Name {
+				return fmt.Errorf("volume %s is also used by container %s, which is no task of service %s: the move would stop it too; stop it first", v, u.Name, svc.Name)
+			}
+		}
+	}
+	return nil
 }
 
 // movable refuses services a move cannot carry.

@@ -87,7 +87,7 @@ func newFakeSwarm() *fakeSwarm {
 	}
 	n1 := s.engines["n1"]
 	n1.addVolume("shop_data", map[string]string{"log": "1\n2\n"})
-	n1.addContainer("app", true, nil, "shop_data")
+	n1.addContainer("app", true, map[string]string{sidecar.LabelSwarmService: "shop_db"}, "shop_data")
 	n1.images["app:1"] = true
 	return s
 }
@@ -118,6 +118,7 @@ func TestMoveServiceRefuses(t *testing.T) {
 		{nil, ServiceMoveOptions{To: "node-2", From: "node-1"}, "--from a node"},
 		{nil, ServiceMoveOptions{To: "node-2", MaxRounds: 2}, "--max-rounds needs --live"},
 		{nil, ServiceMoveOptions{To: "node-2", Running: -time.Second}, "negative"},
+		{func(s *fakeSwarm) { s.engines["n1"].addContainer("backup-tool", true, nil, "shop_data") }, ServiceMoveOptions{To: "node-2"}, "also used by container backup-tool"},
 	} {
 		s := newFakeSwarm()
 		if c.change != nil {

@@ -116,7 +116,6 @@ func (e *Engine) Command(name string, args ...string) *exec.Cmd {
 // Pid is the engine's first process, whose namespaces its own are.
 func (e *Engine) Pid() int { return e.cmd.Process.Pid }
 
-
 // LoopbackUp brings up the loopback interface of the engine's network
 // namespace (a new namespace has it down), for servers its host-network
 // containers reach on 127.0.0.1 (iproute2).
