@@ -73,13 +73,13 @@ func (o ServiceMoveOptions) migrate(names []string) MigrateOptions {
 
 // ServiceMove is what MoveService did.
 type ServiceMove struct {
-	Service   string     `json:"service"`
-	From      string     `json:"from"` // node hostnames
-	To        string     `json:"to"`
-	Migration *Migration `json:"migration"`
+	Service   string
+	From      string // node hostnames
+	To        string
+	Migration *Migration
 	// Downtime: from the stop of the service's task (scaled to 0) to its
 	// task running on To, as the swarm reports it.
-	Downtime time.Duration `json:"-"`
+	Downtime time.Duration
 }
 
 // MoveService moves a service that lifeboat follows (sidecar.LabelFollow)
@@ -397,22 +397,22 @@ func poll(ctx context.Context, limit time.Duration, done func() (bool, error), w
 // ServiceState is where a followed service runs and how recent the copies
 // of its volumes are.
 type ServiceState struct {
-	Service string `json:"service"`
+	Service string
 	// Nodes are the hostnames its running tasks are on (none: stopped).
-	Nodes []string `json:"nodes"`
+	Nodes []string
 	// Pinned: a constraint names its node, so it waits when that node
 	// fails (service recover) instead of starting on empty volumes.
-	Pinned  bool                 `json:"pinned"`
-	Volumes []ServiceVolumeState `json:"volumes"`
+	Pinned  bool
+	Volumes []ServiceVolumeState
 }
 
 // ServiceVolumeState is one volume of a followed service: its newest
 // snapshot taken on the node the service runs on (Node), and its newest
 // from anywhere when that is another (Elsewhere).
 type ServiceVolumeState struct {
-	Volume    string               `json:"volume"`
-	Node      *repository.Snapshot `json:"last_on_node,omitempty"`
-	Elsewhere *repository.Snapshot `json:"last_elsewhere,omitempty"`
+	Volume    string
+	Node      *repository.Snapshot
+	Elsewhere *repository.Snapshot
 }
 
 // ServiceStatus reports every service that lifeboat follows, from a swarm
@@ -476,19 +476,19 @@ type ServiceRecoverOptions struct {
 
 // ServiceRecovery is what RecoverService did.
 type ServiceRecovery struct {
-	Service string      `json:"service"`
-	From    string      `json:"from"` // the node that is down
-	To      string      `json:"to"`
-	Volumes []Recovered `json:"volumes"`
+	Service string
+	From    string // the node that is down
+	To      string
+	Volumes []Recovered
 }
 
 // Recovered is one volume restored from its newest snapshot on the node
 // that went down: the recovery point is that snapshot's time.
 type Recovered struct {
-	Volume   string               `json:"volume"`
-	Snapshot *repository.Snapshot `json:"-"`
-	Files    int64                `json:"files"`
-	Bytes    int64                `json:"bytes"`
+	Volume   string
+	Snapshot *repository.Snapshot
+	Files    int64
+	Bytes    int64
 }
 
 // RecoverService brings a followed service whose node is down back up on
